@@ -1,0 +1,93 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Targets follow ../shared/DESIGN.md: protocol code never imports the queue,
+// adapters never import each other, only the executable wires everything.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "msrpgw",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "msrpgw", targets: ["msrpgw"]),
+        .library(name: "MSRP", targets: ["MSRP"]),
+        .library(name: "MSRPTransport", targets: ["MSRPTransport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // memmem for the end-line search (the Swift Glibc module does not export it).
+        .target(name: "CMSRPSupport"),
+        .target(
+            name: "MSRP",
+            dependencies: ["CMSRPSupport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "MSRPTransport",
+            dependencies: [
+                "MSRP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "msrpgw",
+            dependencies: [
+                "MSRP", "MSRPTransport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "MSRPBenchmarks",
+            dependencies: [
+                "MSRP", "MSRPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/MSRPBenchmarks",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MSRPTests",
+            dependencies: ["MSRP", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MSRPTransportTests",
+            dependencies: [
+                "MSRP", "MSRPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "MSRP", "MSRPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
