@@ -60,7 +60,7 @@ public struct ChunkAssemblyError: Error, Sendable, Hashable, CustomStringConvert
 ///
 /// Use per chunk: `begin` with its head, `append` its body bytes as they arrive,
 /// then `end` with its flag (or `cancel` if the frame turned out invalid).
-public struct ChunkAssembler: ~Copyable {
+public final class ChunkAssembler {
     public enum Outcome: Sendable {
         case incomplete
         case complete(AssembledMessage)
@@ -84,7 +84,7 @@ public struct ChunkAssembler: ~Copyable {
     public var pendingCount: Int { partials.count }
 
     /// Starts a chunk.
-    public mutating func begin(_ head: MSRPRequestHead) throws(ChunkAssemblyError) {
+    public func begin(_ head: MSRPRequestHead) throws(ChunkAssemblyError) {
         guard let messageID = head.headers.messageID else {
             throw ChunkAssemblyError(code: 400, reason: "SEND without Message-ID")
         }
@@ -105,7 +105,7 @@ public struct ChunkAssembler: ~Copyable {
     }
 
     /// Adds body bytes of the current chunk.
-    public mutating func append(_ bytes: ByteBuffer) throws(ChunkAssemblyError) {
+    public func append(_ bytes: ByteBuffer) throws(ChunkAssemblyError) {
         guard let cur = current, var partial = partials.removeValue(forKey: cur.messageID) else { return }
         let at = cur.start + cur.written
         let end = at + Int64(bytes.readableBytes)
@@ -129,7 +129,7 @@ public struct ChunkAssembler: ~Copyable {
     }
 
     /// Ends the current chunk with its flag.
-    public mutating func end(_ flag: ContinuationFlag) throws(ChunkAssemblyError) -> Outcome {
+    public func end(_ flag: ContinuationFlag) throws(ChunkAssemblyError) -> Outcome {
         guard let cur = current else { return .incomplete }
         current = nil
         guard var partial = partials.removeValue(forKey: cur.messageID) else { return .incomplete }
@@ -159,18 +159,18 @@ public struct ChunkAssembler: ~Copyable {
     }
 
     /// Drops the current chunk (its frame was invalid); the message stays pending.
-    public mutating func cancel() {
+    public func cancel() {
         current = nil
     }
 
     /// Drops one message in progress (e.g. after an error response for one of its chunks).
-    public mutating func discard(messageID: String) {
+    public func discard(messageID: String) {
         partials.removeValue(forKey: messageID)?.storage.discard()
         if current?.messageID == messageID { current = nil }
     }
 
     /// Drops every message in progress (session closed); deletes spooled files.
-    public mutating func discardAll() {
+    public func discardAll() {
         for (_, p) in partials { p.storage.discard() }
         partials = [:]
         current = nil

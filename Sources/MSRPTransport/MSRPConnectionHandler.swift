@@ -1,0 +1,504 @@
+import Logging
+import MSRP
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The channel handler of one MSRP connection: parses what arrives, dispatches
+/// it to sessions, writes what the sessions send, and times transactions.
+///
+/// Everything here runs on the channel's event loop. Parsing, chunk scheduling
+/// and transaction bookkeeping live in pure types (`MSRPParser`,
+/// `OutboundScheduler`, `TransactionTable`); this class is the glue.
+final class MSRPConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Pending {
+        case chunk(OutboundScheduler.JobID)
+        case request(EventLoopPromise<MSRPResponseHead>)
+    }
+
+    struct JobState {
+        var promise: EventLoopPromise<MSRPSendOutcome>
+        var failureReport: FailureReport
+        var outstanding = 0
+        var allWritten = false
+    }
+
+    /// What to do with the rest of the frame whose head arrived.
+    enum InboundFrame {
+        case none
+        /// A SEND chunk going into a session's assembler.
+        case send(MSRPSession, ChunkAssembler, MSRPRequestHead)
+        /// A frame whose body is ignored (REPORT, other requests, responses, rejected SENDs).
+        case skip
+    }
+
+    let endpoint: MSRPEndpoint
+    let configuration: MSRPTransportConfiguration
+    var logger: Logger
+    private var parser: MSRPParser
+    private var inbound: ByteBuffer?
+    private var frame: InboundFrame = .none
+    private var scheduler: OutboundScheduler
+    private var transactions = TransactionTable<Pending>()
+    private var jobs: [OutboundScheduler.JobID: JobState] = [:]
+    /// Sessions bound to this connection, by session id, with their assemblers.
+    private var sessions: [String: (session: MSRPSession, assembler: ChunkAssembler)] = [:]
+    private var context: ChannelHandlerContext?
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+    private var idleTimer: Scheduled<Void>?
+    private var closed = false
+    /// The connection object sessions bind to; set right after the handler is made.
+    var connection: MSRPConnection?
+
+    init(endpoint: MSRPEndpoint, configuration: MSRPTransportConfiguration, logger: Logger) {
+        self.endpoint = endpoint
+        self.configuration = configuration
+        self.logger = logger
+        self.parser = MSRPParser(limits: configuration.parserLimits)
+        self.scheduler = OutboundScheduler(pieceSize: configuration.pieceSize)
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let remote = context.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
+        if context.channel.isActive { armIdleTimer() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdleTimer()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        tearDown(reason: "connection closed")
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.info("MSRP connection error, closing", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { pump() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let incoming = unwrapInboundIn(data)
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = incoming
+        } else {
+            var incoming = incoming
+            inbound!.writeBuffer(&incoming)
+        }
+        guard var buffer = inbound else { return }
+        inbound = nil  // keep the storage uniquely referenced while parsing
+        do {
+            while !closed, let event = try parser.next(&buffer) {
+                handle(event)
+            }
+        } catch {
+            logger.warning("unparseable MSRP input, closing the connection", metadata: ["error": "\(error)"])
+            closed = true
+            context.close(promise: nil)
+            return
+        }
+        if buffer.readerIndex > 64 * 1024 || buffer.readableBytes == 0 { buffer.discardReadBytes() }
+        inbound = buffer
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        pump()
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: - Inbound frames
+
+    private func handle(_ event: MSRPParserEvent) {
+        switch event {
+        case .head(.response(let response), _):
+            frame = .skip
+            handleResponse(response)
+        case .head(.request(let request), let hasBody):
+            frame = .skip
+            handleRequestHead(request, hasBody: hasBody)
+        case .body(let bytes):
+            if case .send(_, let assembler, let head) = frame {
+                do {
+                    try assembler.append(bytes)
+                } catch {
+                    assembler.cancel()
+                    frame = .skip
+                    respond(to: head, code: error.code, comment: error.reason)
+                }
+            }
+        case .end(let flag):
+            let current = frame
+            frame = .none
+            if case .send(let session, let assembler, let head) = current {
+                finishChunk(head, flag: flag, session: session, assembler: assembler)
+            }
+        case .invalid(let invalid):
+            if case .send(_, let assembler, _) = frame { assembler.cancel() }
+            frame = .skip
+            logger.info("rejected MSRP frame", metadata: ["error": "\(invalid.error)"])
+            guard invalid.method != .report, invalid.headers.failureReport.wantsFailures,
+                var response = MSRPResponseBuilder.response(to: invalid)
+            else { return }
+            if let sid = invalid.toPath?.first?.sessionID, let s = sessions[sid] { response.fromPath = [s.session.localURI] }
+            write(response)
+        }
+    }
+
+    private func handleRequestHead(_ request: MSRPRequestHead, hasBody: Bool) {
+        // §7.3: the To-Path must name a live session associated with this connection.
+        let session: MSRPSession
+        switch lookup(request.toPath.first?.sessionID) {
+        case .found(let s):
+            session = s
+        case .unknown:
+            respond(to: request, code: 481, comment: "Session Does Not Exist")
+            return
+        case .boundElsewhere:
+            respond(to: request, code: 506, comment: "Session Already Bound")
+            return
+        }
+        let sid = session.id
+        switch request.method {
+        case .send:
+            guard let messageID = request.headers.messageID else {
+                respond(to: request, code: 400, comment: "SEND without Message-ID", session: session)
+                return
+            }
+            guard hasBody else {
+                // A bodiless SEND binds a session or keeps it alive (§5.4); nothing to deliver.
+                respond(to: request, code: 200, session: session)
+                return
+            }
+            let startsMessage = (request.headers.byteRange?.start ?? 1) == 1
+            if startsMessage, let type = request.headers.contentType, !session.accepts(type) {
+                respond(to: request, code: 415, comment: "\(type.essence) not accepted", session: session)
+                return
+            }
+            guard let entry = sessions[sid] else { return }
+            do {
+                try entry.assembler.begin(request)
+                frame = .send(session, entry.assembler, request)
+            } catch {
+                entry.assembler.discard(messageID: messageID)
+                respond(to: request, code: error.code, comment: error.reason, session: session)
+            }
+        case .report:
+            session.delegate?.session(session, didReceiveReport: request)  // REPORTs are never answered
+        default:
+            let decision = session.delegate?.session(session, didReceiveRequest: request) ?? .notImplemented
+            switch decision {
+            case .respond(let code, let comment, let headers):
+                respond(to: request, code: code, comment: comment, session: session, headers: headers)
+            case .notImplemented:
+                respond(to: request, code: 501, comment: "Method Not Implemented", session: session)
+            }
+        }
+    }
+
+    private func finishChunk(_ head: MSRPRequestHead, flag: ContinuationFlag, session: MSRPSession, assembler: ChunkAssembler) {
+        let outcome: ChunkAssembler.Outcome
+        do {
+            outcome = try assembler.end(flag)
+        } catch {
+            respond(to: head, code: error.code, comment: error.reason, session: session)
+            return
+        }
+        switch outcome {
+        case .incomplete, .aborted:
+            respond(to: head, code: 200, session: session)
+        case .complete(let message):
+            // The answer to the chunk that completed the message waits for the owner.
+            let ack = MSRPAcknowledgement(respond: makeDeferredResponder(for: head, session: session))
+            let incoming = MSRPIncomingMessage(message: message, acknowledgement: ack)
+            if let delegate = session.delegate {
+                delegate.session(session, didReceive: incoming)
+            } else {
+                ack.reject(code: 403, comment: "No receiver for this session")
+            }
+        }
+    }
+
+    /// A responder that may be called from any thread, once.
+    private func makeDeferredResponder(for head: MSRPRequestHead, session: MSRPSession) -> @Sendable (Int, String?) -> Void {
+        guard let channel = context?.channel else { return { _, _ in } }
+        let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        let once = OnceFlag()
+        return { code, comment in
+            guard once.claim() else { return }
+            if channel.eventLoop.inEventLoop {
+                loopBound.value.respond(to: head, code: code, comment: comment, session: session)
+                loopBound.value.pump()
+            } else {
+                channel.eventLoop.execute {
+                    loopBound.value.respond(to: head, code: code, comment: comment, session: session)
+                    loopBound.value.pump()
+                }
+            }
+        }
+    }
+
+    /// Sends the response to `request` if its Failure-Report allows (§7.1.4, §7.2).
+    func respond(
+        to request: MSRPRequestHead, code: Int, comment: String? = nil, session: MSRPSession? = nil,
+        headers: MSRPHeaderFields = []
+    ) {
+        guard !closed, request.method != .report else { return }
+        let fr = request.headers.failureReport
+        if code == 200 ? !fr.wantsSuccessResponse : !fr.wantsFailures { return }
+        let response = MSRPResponseBuilder.response(
+            to: request, code: code, comment: comment, local: session?.localURI, headers: headers)
+        write(response)
+    }
+
+    private func write(_ response: MSRPResponseHead) {
+        var bytes = context?.channel.allocator.buffer(capacity: 256) ?? ByteBuffer()
+        bytes.writeMSRPResponse(response)
+        scheduler.enqueueFrame(bytes)
+    }
+
+    private func handleResponse(_ response: MSRPResponseHead) {
+        guard let pending = transactions.resolve(response.transactionID) else {
+            logger.debug("response to no pending transaction (duplicate or late)", metadata: ["tid": "\(response.transactionID)"])
+            return
+        }
+        switch pending {
+        case .request(let promise):
+            promise.succeed(response)
+        case .chunk(let job):
+            guard var state = jobs[job] else { return }
+            if response.code == 200 {
+                state.outstanding -= 1
+                jobs[job] = state
+                completeIfDone(job)
+            } else if response.code == 408 {
+                failJob(job, .timedOut)
+            } else {
+                failJob(job, .rejected(code: response.code, comment: response.comment))
+            }
+        }
+    }
+
+    enum Lookup {
+        case found(MSRPSession)
+        case unknown
+        case boundElsewhere
+    }
+
+    private func lookup(_ sid: String?) -> Lookup {
+        guard let sid else { return .unknown }
+        if let entry = sessions[sid] { return .found(entry.session) }
+        guard let session = endpoint.registry.session(id: sid), let connection else { return .unknown }
+        // Bind the session to this connection, unless it already lives on another (§5.4).
+        guard session.bind(to: connection) else { return session.isClosed ? .unknown : .boundElsewhere }
+        attach(session)
+        return .found(session)
+    }
+
+    // MARK: - Sessions
+
+    func attach(_ session: MSRPSession) {
+        guard sessions[session.id] == nil else { return }
+        sessions[session.id] = (session, ChunkAssembler(limits: configuration.assemblerLimits))
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    func detach(_ sessionID: String) {
+        guard let entry = sessions.removeValue(forKey: sessionID) else { return }
+        entry.assembler.discardAll()
+        if sessions.isEmpty { armIdleTimer() }
+    }
+
+    private func armIdleTimer() {
+        guard let context, idleTimer == nil, sessions.isEmpty else { return }
+        let channel = context.channel
+        idleTimer = context.eventLoop.scheduleTask(in: configuration.idleTimeout) { [logger] in
+            logger.info("closing idle MSRP connection")
+            channel.close(promise: nil)
+        }
+    }
+
+    // MARK: - Outbound
+
+    @discardableResult
+    func enqueue(_ message: MSRPOutgoingMessage, session: MSRPSession, promise: EventLoopPromise<MSRPSendOutcome>) -> OutboundScheduler.JobID? {
+        guard !closed else {
+            promise.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
+            return nil
+        }
+        var headers: MSRPHeaderFields = [.messageID(message.messageID)]
+        if message.successReport == .yes { headers.append(.successReport(.yes)) }
+        if message.failureReport != .yes { headers.append(.failureReport(message.failureReport)) }
+        for h in message.headers { headers.append(h) }
+        headers.append(.contentType(message.contentType))
+        let template = MSRPRequestHead(
+            transactionID: "", method: .send, toPath: session.remotePath, fromPath: [session.localURI], headers: headers)
+        let chunker = MSRPChunker(template: template, totalSize: message.body.size, chunkSize: configuration.chunkSize)
+        let id = scheduler.enqueueMessage(chunker, source: message.body)
+        jobs[id] = JobState(promise: promise, failureReport: message.failureReport)
+        pump()
+        return id
+    }
+
+    /// Abandons a message being sent (its sender gave up): the chunk on the wire ends with "#".
+    func cancel(_ job: OutboundScheduler.JobID) {
+        guard let state = jobs.removeValue(forKey: job) else { return }
+        scheduler.abort(job)
+        state.promise.fail(CancellationError())
+        pump()
+    }
+
+    func enqueueRequest(_ head: MSRPRequestHead, body: ByteBuffer?, promise: EventLoopPromise<MSRPResponseHead>?) {
+        guard !closed else {
+            promise?.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
+            return
+        }
+        var bytes = context?.channel.allocator.buffer(capacity: 512) ?? ByteBuffer()
+        bytes.writeMSRPRequest(head, body: body)
+        if let promise {
+            transactions.add(head.transactionID, .request(promise), deadline: .now() + configuration.transactionTimeout)
+            armTimer()
+        }
+        scheduler.enqueueFrame(bytes)
+        pump()
+    }
+
+    /// Writes while the channel accepts more, then flushes once.
+    func pump() {
+        guard let context, !closed else { return }
+        var wrote = false
+        while context.channel.isWritable {
+            let next: OutboundScheduler.Write?
+            do {
+                next = try scheduler.next(allocator: context.channel.allocator)
+            } catch {
+                if case .bodyUnreadable(let job, let underlying) = error {
+                    jobs.removeValue(forKey: job)?.promise.fail(
+                        MSRPSendError(reason: .bodyUnreadable, detail: "\(underlying)"))
+                }
+                continue
+            }
+            guard let write = next else { break }
+            context.write(wrapOutboundOut(write.bytes), promise: nil)
+            wrote = true
+            if let ended = write.ended { chunkEnded(ended) }
+        }
+        if wrote { context.flush() }
+    }
+
+    private func chunkEnded(_ ended: OutboundScheduler.EndedChunk) {
+        guard var state = jobs[ended.job] else { return }
+        if ended.flag != .aborted {
+            switch ended.failureReport {
+            case .yes:
+                // §7.1.1: 30 s from the last byte, which is being handed to the OS now.
+                transactions.add(ended.transactionID, .chunk(ended.job), deadline: .now() + configuration.transactionTimeout)
+                state.outstanding += 1
+                armTimer()
+            case .partial:
+                transactions.add(ended.transactionID, .chunk(ended.job), deadline: nil)  // errors only, no timer
+            case .no:
+                break
+            }
+        }
+        if ended.jobFinished { state.allWritten = true }
+        jobs[ended.job] = state
+        completeIfDone(ended.job)
+    }
+
+    private func completeIfDone(_ job: OutboundScheduler.JobID) {
+        guard let state = jobs[job], state.allWritten, state.outstanding == 0 else { return }
+        jobs.removeValue(forKey: job)
+        state.promise.succeed(state.failureReport == .yes ? .accepted : .sent)
+    }
+
+    private func failJob(_ job: OutboundScheduler.JobID, _ outcome: MSRPSendOutcome) {
+        guard let state = jobs.removeValue(forKey: job) else { return }
+        scheduler.abort(job)  // a chunk in flight ends with "#" (§7.3.2)
+        state.promise.succeed(outcome)
+        pump()
+    }
+
+    // MARK: - Timers
+
+    private func armTimer() {
+        guard let context, let deadline = transactions.nextDeadline else { return }
+        if let current = timerDeadline, current <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            loopBound.value.timerFired()
+        }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerDeadline = nil
+        for (tid, pending) in transactions.expire(now: .now()) {
+            logger.info("MSRP transaction timed out", metadata: ["tid": "\(tid)"])
+            switch pending {
+            case .chunk(let job): failJob(job, .timedOut)
+            case .request(let promise): promise.succeed(Self.timeoutResponse(tid))
+            }
+        }
+        armTimer()
+    }
+
+    static func timeoutResponse(_ tid: String) -> MSRPResponseHead {
+        MSRPResponseHead(transactionID: tid, code: 408, comment: "Request Timeout (local)", toPath: [], fromPath: [])
+    }
+
+    // MARK: - Teardown
+
+    func closeNow() {
+        context?.close(promise: nil)
+    }
+
+    private func tearDown(reason: String) {
+        guard !closed || !sessions.isEmpty || !jobs.isEmpty else { return }
+        closed = true
+        timer?.cancel()
+        idleTimer?.cancel()
+        let lost = MSRPSendError(reason: .connectionLost, detail: reason)
+        _ = scheduler.drain()
+        for (_, state) in jobs { state.promise.fail(lost) }
+        jobs = [:]
+        for (_, pending) in transactions.removeAll() {
+            if case .request(let promise) = pending { promise.fail(lost) }
+        }
+        let bound = sessions
+        sessions = [:]
+        for (_, entry) in bound {
+            entry.assembler.discardAll()
+            entry.session.connectionLost()
+        }
+        frame = .none
+        if let connection { endpoint.connectionClosed(connection) }
+        connection = nil
+    }
+}
+
+/// A flag that can be claimed once, from any thread.
+final class OnceFlag: Sendable {
+    private let claimed = NIOLockedValueBox(false)
+    func claim() -> Bool {
+        claimed.withLockedValue { c in
+            if c { return false }
+            c = true
+            return true
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import Logging
+import MSRP
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// An MSRP endpoint: listeners (TCP and TLS), outgoing connections shared by
+/// sessions to the same peer, and the table of live sessions.
+public final class MSRPEndpoint: Sendable {
+    public let configuration: MSRPTransportConfiguration
+    public let group: any EventLoopGroup
+    let logger: Logger
+    let registry = MSRPSessionRegistry()
+
+    struct Listener {
+        var channel: any Channel
+        var secure: Bool
+        var port: Int
+    }
+
+    private struct State {
+        var listeners: [Listener] = []
+        /// Outgoing connections being opened or open, for reuse.
+        var outgoing: [ConnectionKey: EventLoopFuture<MSRPConnection>] = [:]
+        var all: Set<MSRPConnection> = []
+        var shutDown = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let serverTLS: NIOSSLContext?
+    private let clientTLS: NIOSSLContext
+
+    public init(
+        configuration: MSRPTransportConfiguration, group: any EventLoopGroup,
+        logger: Logger = Logger(label: "msrp")
+    ) throws {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.serverTLS = try configuration.tlsServer.map { try NIOSSLContext(configuration: $0) }
+        self.clientTLS = try NIOSSLContext(configuration: configuration.tlsClient)
+    }
+
+    // MARK: - Listening
+
+    /// Starts a listener; port 0 picks a free one. Returns the bound port.
+    @discardableResult
+    public func listen(host: String, port: Int, secure: Bool = false) async throws -> Int {
+        if secure, serverTLS == nil {
+            throw MSRPEndpointError.tlsNotConfigured
+        }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try self.configurePipeline(channel, secure: secure, key: nil, serverHostname: nil)
+                }.map { _ in () }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        let bound = channel.localAddress?.port ?? port
+        state.withLockedValue { $0.listeners.append(Listener(channel: channel, secure: secure, port: bound)) }
+        logger.info("MSRP listening", metadata: ["address": "\(host):\(bound)", "tls": "\(secure)"])
+        return bound
+    }
+
+    /// The port of the first listener of that kind, if any.
+    public func listeningPort(secure: Bool) -> Int? {
+        state.withLockedValue { $0.listeners.first { $0.secure == secure }?.port }
+    }
+
+    @discardableResult
+    func configurePipeline(_ channel: any Channel, secure: Bool, key: ConnectionKey?, serverHostname: String?) throws -> MSRPConnection {
+        if secure {
+            if key == nil {
+                guard let serverTLS else { throw MSRPEndpointError.tlsNotConfigured }
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS))
+            } else {
+                try channel.pipeline.syncOperations.addHandler(
+                    try NIOSSLClientHandler(context: clientTLS, serverHostname: serverHostname))
+            }
+        }
+        let handler = MSRPConnectionHandler(endpoint: self, configuration: configuration, logger: logger)
+        let connection = MSRPConnection(channel: channel, handler: handler, key: key)
+        handler.connection = connection
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let accepted = state.withLockedValue { s -> Bool in
+            if s.shutDown { return false }
+            s.all.insert(connection)
+            return true
+        }
+        if !accepted { channel.close(promise: nil) }
+        return connection
+    }
+
+    // MARK: - Connecting
+
+    /// A connection to the authority of `uri`: an existing one to the same
+    /// host, port and scheme, or a new one.
+    func connection(to uri: MSRPURI) async throws -> MSRPConnection {
+        let key = ConnectionKey(uri)
+        let future: EventLoopFuture<MSRPConnection> = try state.withLockedValue { s in
+            if s.shutDown { throw MSRPEndpointError.shutDown }
+            if let existing = s.outgoing[key] { return existing }
+            let f = self.open(key, uri: uri)
+            s.outgoing[key] = f
+            return f
+        }
+        do {
+            return try await future.get()
+        } catch {
+            state.withLockedValue { s in
+                if s.outgoing[key] === future { s.outgoing[key] = nil }
+            }
+            throw error
+        }
+    }
+
+    private func open(_ key: ConnectionKey, uri: MSRPURI) -> EventLoopFuture<MSRPConnection> {
+        let hostname: String? = if case .name(let n) = uri.host { n } else { nil }
+        let connection = NIOLockedValueBox<MSRPConnection?>(nil)
+        return ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let c = try self.configurePipeline(channel, secure: key.secure, key: key, serverHostname: hostname)
+                    connection.withLockedValue { $0 = c }
+                }
+            }
+            .connect(host: uri.host.address, port: key.port)
+            .flatMapThrowing { _ in
+                guard let c = connection.withLockedValue({ $0 }) else { throw MSRPEndpointError.shutDown }
+                return c
+            }
+    }
+
+    func connectionClosed(_ connection: MSRPConnection) {
+        state.withLockedValue { s in
+            s.all.remove(connection)
+            // The entry for its key is this connection's: a new one is opened only
+            // once the entry is gone.
+            if let key = connection.key { s.outgoing[key] = nil }
+        }
+    }
+
+    // MARK: - Sessions
+
+    /// Creates a session with a fresh random id. Its URI uses the advertised host
+    /// and the port of the matching listener.
+    public func createSession(
+        id: String = MSRPIdentifier.make(length: 20), secure: Bool = false, setup: MSRPSession.Setup = .passive,
+        remotePath: [MSRPURI] = [], acceptTypes: [MediaType] = [], delegate: (any MSRPSessionDelegate)?
+    ) -> MSRPSession {
+        let port = listeningPort(secure: secure) ?? 9
+        let host: MSRPURI.Host =
+            configuration.advertisedHost.contains(":") ? .ipv6(configuration.advertisedHost)
+            : (configuration.advertisedHost.allSatisfy { $0.isNumber || $0 == "." } ? .ipv4(configuration.advertisedHost)
+                : .name(configuration.advertisedHost))
+        let uri = MSRPURI(scheme: secure ? .msrps : .msrp, host: host, port: port, sessionID: id, transport: "tcp")
+        let session = MSRPSession(
+            id: id, localURI: uri, setup: setup, remotePath: remotePath, acceptTypes: acceptTypes,
+            delegate: delegate, endpoint: self)
+        registry.insert(session)
+        return session
+    }
+
+    public func session(id: String) -> MSRPSession? { registry.session(id: id) }
+
+    public var sessionCount: Int { registry.count }
+
+    public var connectionCount: Int { state.withLockedValue { $0.all.count } }
+
+    // MARK: - Shutdown
+
+    /// Stops listening, closes every session and connection.
+    public func shutdown() async {
+        let (listeners, connections) = state.withLockedValue { s in
+            s.shutDown = true
+            return (s.listeners, s.all)
+        }
+        for l in listeners { try? await l.channel.close() }
+        for session in registry.all { session.close() }
+        for c in connections { try? await c.channel.close() }
+    }
+}
+
+public enum MSRPEndpointError: Error, Sendable, CustomStringConvertible {
+    case tlsNotConfigured
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case .tlsNotConfigured: return "an msrps listener needs a TLS server configuration"
+        case .shutDown: return "the MSRP endpoint is shut down"
+        }
+    }
+}

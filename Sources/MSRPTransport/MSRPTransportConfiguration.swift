@@ -1,0 +1,45 @@
+import MSRP
+import NIOCore
+import NIOSSL
+
+/// Settings of an MSRP endpoint. Plain values; the daemon fills them from its config.
+public struct MSRPTransportConfiguration: Sendable {
+    /// Host written into our URIs (what peers connect to).
+    public var advertisedHost: String
+    public var parserLimits: MSRPParserLimits
+    public var assemblerLimits: ChunkAssemblerLimits
+    /// Body bytes per outgoing chunk (interruptible beyond 2048).
+    public var chunkSize: Int
+    /// Body bytes written per turn before another message may interrupt.
+    public var pieceSize: Int
+    /// How long a sent transaction waits for its response (30 s in RFC 4975 §7.1.1).
+    public var transactionTimeout: TimeAmount
+    /// A connection with no session bound to it is closed after this long.
+    public var idleTimeout: TimeAmount
+    /// TLS for `msrps` listeners (server side).
+    public var tlsServer: TLSConfiguration?
+    /// TLS for `msrps` connections we open (client side).
+    public var tlsClient: TLSConfiguration
+
+    public init(
+        advertisedHost: String = "127.0.0.1",
+        parserLimits: MSRPParserLimits = MSRPParserLimits(),
+        assemblerLimits: ChunkAssemblerLimits = ChunkAssemblerLimits(),
+        chunkSize: Int = 64 * 1024,
+        pieceSize: Int = 16 * 1024,
+        transactionTimeout: TimeAmount = .seconds(30),
+        idleTimeout: TimeAmount = .seconds(300),
+        tlsServer: TLSConfiguration? = nil,
+        tlsClient: TLSConfiguration = .makeClientConfiguration()
+    ) {
+        self.advertisedHost = advertisedHost
+        self.parserLimits = parserLimits
+        self.assemblerLimits = assemblerLimits
+        self.chunkSize = chunkSize
+        self.pieceSize = pieceSize
+        self.transactionTimeout = transactionTimeout
+        self.idleTimeout = idleTimeout
+        self.tlsServer = tlsServer
+        self.tlsClient = tlsClient
+    }
+}

@@ -1,0 +1,49 @@
+import NIOCore
+
+/// Transactions we sent and still expect a response to, with their deadlines.
+///
+/// Every transaction gets the same timeout from the moment its last byte is
+/// written (§7.1.1), so deadlines arrive in the order transactions were added: a
+/// FIFO of deadlines replaces a timer per transaction, and expiry is amortised O(1).
+struct TransactionTable<Pending> {
+    private var pending: [String: Pending] = [:]
+    private var deadlines = CircularBuffer<(tid: String, deadline: NIODeadline)>()
+
+    var count: Int { pending.count }
+    var isEmpty: Bool { pending.isEmpty }
+
+    mutating func add(_ tid: String, _ value: Pending, deadline: NIODeadline?) {
+        pending[tid] = value
+        if let deadline { deadlines.append((tid, deadline)) }
+    }
+
+    /// The transaction a response is for; nil for an unknown or repeated response
+    /// (a relay such as Kamailio may send two 200s for one SEND).
+    mutating func resolve(_ tid: String) -> Pending? {
+        pending.removeValue(forKey: tid)
+    }
+
+    /// Removes and returns the transactions whose deadline is not after `now`.
+    mutating func expire(now: NIODeadline) -> [(String, Pending)] {
+        var out: [(String, Pending)] = []
+        while let first = deadlines.first, first.deadline <= now {
+            deadlines.removeFirst()
+            if let p = pending.removeValue(forKey: first.tid) { out.append((first.tid, p)) }
+        }
+        if pending.isEmpty { deadlines.removeAll() }
+        return out
+    }
+
+    /// The earliest deadline still pending, if any.
+    var nextDeadline: NIODeadline? {
+        deadlines.first { pending[$0.tid] != nil }?.deadline
+    }
+
+    mutating func removeAll() -> [(String, Pending)] {
+        defer {
+            pending = [:]
+            deadlines.removeAll()
+        }
+        return pending.map { ($0.key, $0.value) }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import MSRP
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import MSRPTransport
+
+/// Two endpoints on loopback, over TCP and TLS: a 10 MiB message in 2 KiB and in
+/// 64 KiB chunks, interleaved with short messages, with success reports, and a
+/// message abandoned half-way (sent with "#").
+@Suite(.serialized) struct ExchangeTests {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    struct Pair {
+        var sender: MSRPEndpoint
+        var receiver: MSRPEndpoint
+        var outgoing: MSRPSession
+        var incoming: MSRPSession
+        var delegate: RecordingDelegate
+        var senderDelegate: RecordingDelegate
+    }
+
+    static func makePair(secure: Bool, chunkSize: Int, policy: RecordingDelegate.AckPolicy = .acceptNow) async throws -> Pair {
+        var serverConfig = MSRPTransportConfiguration(
+            assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 1 << 20, maxMessageBytes: 64 << 20),
+            chunkSize: chunkSize)
+        var clientConfig = MSRPTransportConfiguration(chunkSize: chunkSize, pieceSize: min(chunkSize, 16 * 1024))
+        if secure {
+            let certs = try TestCertificates.make()
+            serverConfig.tlsServer = try certs.serverTLS()
+            clientConfig.tlsClient = try certs.clientTLS()
+        }
+        let receiver = try MSRPEndpoint(configuration: serverConfig, group: group)
+        try await receiver.listen(host: "127.0.0.1", port: 0, secure: secure)
+        let sender = try MSRPEndpoint(configuration: clientConfig, group: group)
+        let delegate = RecordingDelegate(policy: policy)
+        let senderDelegate = RecordingDelegate()
+        let incoming = receiver.createSession(secure: secure, setup: .passive, delegate: delegate)
+        let outgoing = sender.createSession(secure: secure, setup: .active, remotePath: [incoming.localURI], delegate: senderDelegate)
+        incoming.remotePath = [outgoing.localURI]
+        try await outgoing.connect()
+        return Pair(sender: sender, receiver: receiver, outgoing: outgoing, incoming: incoming, delegate: delegate, senderDelegate: senderDelegate)
+    }
+
+    @Test(arguments: [false, true], [2048, 65536])
+    func largeMessageInterleavedWithShortOnes(secure: Bool, chunkSize: Int) async throws {
+        let pair = try await Self.makePair(secure: secure, chunkSize: chunkSize)
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        let big = PatternBody(size: 10 << 20)
+        let bigMessage = MSRPOutgoingMessage(
+            messageID: "big0message", contentType: .init(type: "application", subtype: "octet-stream"), body: big,
+            successReport: .yes)
+        async let bigOutcome = pair.outgoing.send(bigMessage)
+        let shortOutcomes = try await withThrowingTaskGroup(of: MSRPSendOutcome.self) { group in
+            for i in 0..<20 {
+                group.addTask { try await pair.outgoing.send(MSRPOutgoingMessage(messageID: "short\(i)x", text: "short message \(i)")) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(try await bigOutcome == .accepted)
+        #expect(shortOutcomes.allSatisfy { $0 == .accepted })
+
+        let messages = await pair.delegate.waitMessages(21)
+        #expect(messages.count == 21)
+        let bigReceived = try #require(messages.first { $0.message.messageID == "big0message" })
+        #expect(bigReceived.message.size == big.size)
+        #expect(try bodyBytes(bigReceived.message) == big.bytes)
+        for i in 0..<20 {
+            let m = try #require(messages.first { $0.message.messageID == "short\(i)x" })
+            #expect(try bodyBytes(m.message) == Array("short message \(i)".utf8))
+        }
+        // The success report for the big message covers all of it.
+        let reports = await pair.senderDelegate.waitReports(1)
+        #expect(reports.first?.headers.messageID == "big0message")
+        #expect(reports.first?.headers.status?.code == 200)
+        #expect(reports.first?.headers.byteRange == ByteRange(start: 1, end: 10 << 20, total: 10 << 20))
+    }
+
+    @Test(arguments: [false, true])
+    func abandonedMessageIsAbortedAndTheSessionGoesOn(secure: Bool) async throws {
+        let pair = try await Self.makePair(secure: secure, chunkSize: 65536)
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        let task = Task {
+            try await pair.outgoing.send(MSRPOutgoingMessage(
+                messageID: "abandoned1", contentType: .textPlain, body: PatternBody(size: 200 << 20)))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        // The session still works, and the abandoned message never arrives.
+        #expect(try await pair.outgoing.send(MSRPOutgoingMessage(messageID: "after0abort", text: "still here")) == .accepted)
+        let messages = await pair.delegate.waitMessages(1)
+        #expect(messages.map(\.message.messageID) == ["after0abort"])
+    }
+
+    @Test func deferredAcknowledgementHoldsThe200() async throws {
+        let pair = try await Self.makePair(secure: false, chunkSize: 2048, policy: .hold)
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        let done = NIOLockedValueBox(false)
+        let send = Task {
+            defer { done.withLockedValue { $0 = true } }
+            return try await pair.outgoing.send(MSRPOutgoingMessage(messageID: "held00001", text: String(repeating: "x", count: 5000)))
+        }
+        let messages = await pair.delegate.waitMessages(1)
+        #expect(messages.count == 1)
+        try await Task.sleep(for: .milliseconds(300))
+        // Not answered yet: the message is not "durable" until the owner says so.
+        #expect(done.withLockedValue { $0 } == false)
+        messages[0].acknowledgement.accept()
+        messages[0].acknowledgement.reject(code: 400)  // a second answer is ignored
+        #expect(try await send.value == .accepted)
+    }
+
+    @Test func rejectionReachesTheSender() async throws {
+        let pair = try await Self.makePair(secure: false, chunkSize: 2048, policy: .reject(413))
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        let outcome = try await pair.outgoing.send(MSRPOutgoingMessage(messageID: "rejected1", text: "nope"))
+        #expect(outcome == .rejected(code: 413, comment: "test rejects"))
+    }
+
+    @Test func systemMessageGetsNoResponse() async throws {
+        let pair = try await Self.makePair(secure: false, chunkSize: 2048, policy: .hold)
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        // Failure-Report: no resolves as soon as it is written; nothing ever comes back.
+        #expect(try await pair.outgoing.send(.system("This conference will end in 5 minutes")) == .sent)
+        let messages = await pair.delegate.waitMessages(1)
+        #expect(messages.first?.failureReport == .no)
+        messages.first?.acknowledgement.reject(code: 500)
+    }
+
+    @Test func closingTheConnectionEndsTheSession() async throws {
+        let pair = try await Self.makePair(secure: false, chunkSize: 2048)
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        pair.outgoing.connection?.close()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while pair.delegate.closedReasons.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(pair.delegate.closedReasons == [.connectionLost])
+        #expect(pair.receiver.session(id: pair.incoming.id) == nil)
+    }
+}

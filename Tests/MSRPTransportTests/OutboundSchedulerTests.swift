@@ -1,0 +1,106 @@
+import MSRP
+import NIOCore
+import Testing
+
+@testable import MSRPTransport
+
+/// The scheduler's fairness rules, without sockets: a large chunk is interrupted
+/// with "+" as soon as something else waits, and resumes in a new chunk.
+@Suite struct OutboundSchedulerTests {
+    static func template(_ id: String) -> MSRPRequestHead {
+        MSRPRequestHead(transactionID: "", method: .send, toPath: [try! MSRPURI("msrp://b:1/s;tcp")],
+                        fromPath: [try! MSRPURI("msrp://a:1/t;tcp")], headers: [.messageID(id), .contentType(.textPlain)])
+    }
+
+    /// Runs the scheduler to completion and parses the wire bytes back into frames.
+    static func drain(_ s: inout OutboundScheduler, interleave: (Int, inout OutboundScheduler) -> Void = { _, _ in }) throws -> [MSRPFrame] {
+        var wire = ByteBuffer()
+        var step = 0
+        while let w = try s.next(allocator: ByteBufferAllocator()) {
+            var bytes = w.bytes
+            wire.writeBuffer(&bytes)
+            interleave(step, &s)
+            step += 1
+        }
+        var parser = MSRPParser()
+        var frames: [MSRPFrame] = []
+        var head: MSRPFrameHead?
+        var body = ByteBuffer()
+        while let e = try parser.next(&wire) {
+            switch e {
+            case .head(let h, _): head = h; body = ByteBuffer()
+            case .body(var b): body.writeBuffer(&b)
+            case .end(let f): frames.append(MSRPFrame(head: head!, body: body, flag: f))
+            case .invalid(let i): Issue.record("invalid frame \(i)")
+            }
+        }
+        return frames
+    }
+
+    @Test func largeChunkIsInterruptedForAShortMessage() throws {
+        var s = OutboundScheduler(pieceSize: 4096)
+        let big = ByteBuffer(repeating: 0x42, count: 100_000)
+        _ = s.enqueueMessage(MSRPChunker(template: Self.template("bigmsg01"), totalSize: 100_000, chunkSize: 65536), source: MemoryBodySource(big))
+        let frames = try Self.drain(&s) { step, s in
+            if step == 2 {
+                _ = s.enqueueMessage(MSRPChunker(template: Self.template("short001"), totalSize: 5), source: MemoryBodySource(ByteBuffer(string: "short")))
+                var r = ByteBuffer()
+                r.writeMSRPResponse(MSRPResponseHead(transactionID: "resp0001", code: 200, comment: "OK", toPath: [try! MSRPURI("msrp://a:1/t;tcp")], fromPath: [try! MSRPURI("msrp://b:1/s;tcp")]))
+                s.enqueueFrame(r)
+            }
+        }
+        // big chunk 1 interrupted after 3 pieces, the response, the short message, then big resumes.
+        #expect(frames[0].request?.headers.messageID == "bigmsg01")
+        #expect(frames[0].flag == .more)
+        #expect(frames[0].body?.readableBytes == 3 * 4096)
+        #expect(frames[0].request?.headers.byteRange == ByteRange(start: 1, end: nil, total: 100_000))
+        #expect(frames[1].response?.transactionID == "resp0001")
+        #expect(frames[2].request?.headers.messageID == "short001")
+        #expect(frames[2].flag == .complete)
+        #expect(frames[3].request?.headers.byteRange?.start == Int64(3 * 4096 + 1))
+        // Reassembled, the big message is whole.
+        let assembler = ChunkAssembler()
+        var result: ChunkAssembler.Outcome = .incomplete
+        for f in frames where f.request?.headers.messageID == "bigmsg01" {
+            try assembler.begin(f.request!)
+            try assembler.append(f.body!)
+            result = try assembler.end(f.flag)
+        }
+        guard case .complete(let m) = result else {
+            Issue.record("big message incomplete")
+            return
+        }
+        #expect(m.size == 100_000)
+    }
+
+    @Test func twoLargeMessagesAlternate() throws {
+        var s = OutboundScheduler(pieceSize: 4096)
+        for id in ["aaaa0001", "bbbb0002"] {
+            _ = s.enqueueMessage(MSRPChunker(template: Self.template(id), totalSize: 50_000, chunkSize: 65536),
+                                 source: MemoryBodySource(ByteBuffer(repeating: 0x41, count: 50_000)))
+        }
+        let frames = try Self.drain(&s)
+        let ids = frames.compactMap { $0.request?.headers.messageID }
+        #expect(ids.prefix(4) == ["aaaa0001", "bbbb0002", "aaaa0001", "bbbb0002"])
+        #expect(frames.filter { $0.flag == .complete }.count == 2)
+    }
+
+    @Test func smallChunkIsNeverInterrupted() throws {
+        var s = OutboundScheduler(pieceSize: 2048)
+        _ = s.enqueueMessage(MSRPChunker(template: Self.template("small001"), totalSize: 2000, chunkSize: 2048),
+                             source: MemoryBodySource(ByteBuffer(repeating: 0x41, count: 2000)))
+        s.enqueueFrame(ByteBuffer(string: ""))
+        let frames = try Self.drain(&s)
+        #expect(frames.count == 1)
+        #expect(frames[0].request?.headers.byteRange == ByteRange(start: 1, end: 2000, total: 2000))
+    }
+
+    @Test func abortEndsTheChunkWithHash() throws {
+        var s = OutboundScheduler(pieceSize: 4096)
+        let id = s.enqueueMessage(MSRPChunker(template: Self.template("abort001"), totalSize: 100_000, chunkSize: 65536),
+                                  source: MemoryBodySource(ByteBuffer(repeating: 0x41, count: 100_000)))
+        let frames = try Self.drain(&s) { step, s in if step == 1 { s.abort(id) } }
+        #expect(frames.count == 1)
+        #expect(frames[0].flag == .aborted)
+    }
+}
