@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
 // Targets follow ../shared/DESIGN.md: protocol code never imports the queue,
 // adapters never import each other, only the executable wires everything.
 let swiftSettings: [SwiftSetting] = [
@@ -92,3 +98,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer target exists only when asked for (Fuzz/run.sh sets MSRPGW_FUZZ=1):
+// it has no main of its own, libFuzzer brings one, so a normal build cannot link it.
+if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "MSRPParserFuzz",
+            dependencies: ["MSRP", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/MSRPParserFuzz",
+            swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+        ))
+}

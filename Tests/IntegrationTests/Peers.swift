@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+
+/// Real peers from Debian packages. A test that needs a missing one is skipped
+/// with a message naming the package, unless MSRPGW_REQUIRE_PEERS=1 (CI), where
+/// it runs and fails on the first `Peers.require`.
+enum Peers {
+    static var required: Bool { ProcessInfo.processInfo.environment["MSRPGW_REQUIRE_PEERS"] == "1" }
+
+    static func path(of binary: String) -> String? {
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/sbin:/usr/bin"
+        for d in dirs.split(separator: ":") {
+            let p = "\(d)/\(binary)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// For `.enabled(if:)`: run when the peer is there, or when peers are required.
+    static func available(_ binary: String) -> Bool { path(of: binary) != nil || required }
+
+    /// The peer's path, or a failure naming the Debian package.
+    static func require(_ binary: String, package: String) throws -> String {
+        guard let p = path(of: binary) else {
+            throw PeerMissing(description: "\(binary) is not installed: apt-get install \(package) (MSRPGW_REQUIRE_PEERS=1 makes this a failure)")
+        }
+        return p
+    }
+
+    struct PeerMissing: Error, CustomStringConvertible { var description: String }
+}
+
+/// The msrpgw executable built beside the test bundle.
+enum Executables {
+    static var msrpgw: String {
+        if let p = ProcessInfo.processInfo.environment["MSRPGW_BIN"] { return p }
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let p = candidate.appendingPathComponent("msrpgw").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/msrpgw").path
+    }
+}
+
+/// A child process with its output captured to files, stopped when the test ends.
+///
+/// Spawned with posix_spawn and a clean signal mask: test threads (Dispatch
+/// workers) block most signals, and a child would inherit that mask and never
+/// see the SIGINT or SIGTERM that is meant to stop it.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    let stdoutPath: String
+    let stderrPath: String
+    let name: String
+    private var exitStatus: Int32?
+
+    init(_ executable: String, _ arguments: [String], name: String, environment: [String: String] = [:]) throws {
+        self.name = name
+        let dir = NSTemporaryDirectory() + "msrpgw-it-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        stdoutPath = dir + "/stdout"
+        stderrPath = dir + "/stderr"
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, &attr, argv, envp)
+        guard rc == 0 else { throw ChildFailed(description: "cannot start \(executable): errno \(rc)") }
+        pid = child
+    }
+
+    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Whether the child still runs (reaps it when it has exited).
+    var isRunning: Bool {
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid {
+            // WIFEXITED: the low 7 bits are 0; the exit code is in the next byte.
+            exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            return false
+        }
+        return r == 0
+    }
+
+    var terminationStatus: Int32 { exitStatus ?? -1 }
+
+    /// Waits until stdout or stderr contains `text`.
+    func waitFor(_ text: String, in stream: KeyPath<ChildProcess, String> = \.stdout, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !self[keyPath: stream].contains(text) {
+            guard isRunning || self[keyPath: stream].contains(text) else {
+                throw ChildFailed(description: "\(name) exited (\(terminationStatus)) before printing \"\(text)\"\nstdout: \(stdout)\nstderr: \(stderr)")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw ChildFailed(description: "\(name) did not print \"\(text)\" within \(timeout)\nstdout: \(stdout)\nstderr: \(stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits for the process to exit and returns its status; kills it after the timeout.
+    func wait(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while isRunning {
+            guard ContinuousClock.now < deadline else {
+                stop()
+                throw ChildFailed(description: "\(name) still running after \(timeout)\nstdout: \(stdout)\nstderr: \(stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return terminationStatus
+    }
+
+    func signal(_ sig: Int32) {
+        if isRunning { kill(pid, sig) }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not gone within five seconds.
+    func stop() {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<250 {
+            if !isRunning { return }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        while isRunning { usleep(10_000) }
+    }
+
+    struct ChildFailed: Error, CustomStringConvertible { var description: String }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough on loopback in tests).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else { throw ChildProcess.ChildFailed(description: "no free port") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
