@@ -62,8 +62,9 @@ let package = Package(
         .executableTarget(
             name: "MSRPBenchmarks",
             dependencies: [
-                "MSRP", "MSRPTransport",
+                "MSRP", "MSRPTransport", "CMSRPSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/MSRPBenchmarks",

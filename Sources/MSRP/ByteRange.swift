@@ -32,7 +32,7 @@ extension ByteRange {
     }
 
     /// Parses and validates: start >= 1, end >= start - 1, end <= total, no Int64 overflow.
-    static func parse(_ b: ArraySlice<UInt8>) -> ByteRange? {
+    static func parse<Bytes: RandomAccessCollection<UInt8>>(_ b: Bytes) -> ByteRange? where Bytes.Index == Int {
         var i = b.startIndex
         func number() -> Int64?? {  // .some(nil) = "*", nil = malformed
             if i < b.endIndex, b[i] == UInt8(ascii: "*") {

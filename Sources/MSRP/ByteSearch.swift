@@ -8,8 +8,8 @@ import CMSRPSupport
     import Darwin
 #endif
 
-/// Fast substring search over raw bytes: libc's `memmem`, which is vectorised
-/// and skips ahead on mismatches, so a body is scanned once at memory speed.
+/// Fast byte searches: a vectorised substring search (`cmsrp_find`, C, AVX2 or
+/// SSE2) for end-lines in bodies, and libc's `memchr` for line ends.
 enum ByteSearch {
     /// The offset of the first occurrence of `needle` in `haystack`, or nil.
     @inline(__always)
@@ -17,8 +17,8 @@ enum ByteSearch {
         guard needle.count > 0, haystack.count >= needle.count, let h = haystack.baseAddress,
             let n = needle.baseAddress
         else { return nil }
-        guard let hit = cmsrp_memmem(h, haystack.count, n, needle.count) else { return nil }
-        return h.distance(to: UnsafeRawPointer(hit))
+        let hit = cmsrp_find(h, haystack.count, n, needle.count)
+        return hit >= 0 ? hit : nil
     }
 
     /// The offset of the first `byte` in `haystack`, or nil.

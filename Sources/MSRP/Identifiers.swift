@@ -19,5 +19,8 @@ public enum MSRPIdentifier {
     }
 
     /// Whether `s` is a valid transaction or message id.
-    public static func isValid(_ s: String) -> Bool { isIdent(Array(s.utf8)[...]) }
+    public static func isValid(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { isIdent(UnsafeRawBufferPointer($0)) }
+    }
 }

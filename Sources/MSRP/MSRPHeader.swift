@@ -63,40 +63,53 @@ public enum MSRPHeader: Sendable, Hashable {
     }
 
     /// The header kinds the parser recognises, by lower-cased name.
-    enum Kind {
+    enum Kind: UInt32 {
         case toPath, fromPath, messageID, byteRange, successReport, failureReport, status, contentType
         case contentID, contentDescription, contentDisposition, usePath, wwwAuthenticate, authorization
         case authenticationInfo, expires, minExpires, maxExpires, useNickname, other
+
+        /// Kinds whose parser accepts only a strict ASCII grammar, so a separate
+        /// UTF-8 text check would be redundant.
+        var validatesItsBytes: Bool {
+            switch self {
+            case .toPath, .fromPath, .usePath, .messageID, .byteRange, .successReport, .failureReport,
+                .expires, .minExpires, .maxExpires:
+                return true
+            default:
+                return false
+            }
+        }
     }
 
     /// Builds a typed header from a name kind and its raw value bytes.
-    static func make(kind: Kind, name: String, value: [UInt8]) throws(HeaderValueError) -> MSRPHeader {
+    static func make(kind: Kind, name nameBytes: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(HeaderValueError) -> MSRPHeader {
         func text() -> String { String(decoding: value, as: UTF8.self) }
-        func fail() -> HeaderValueError { HeaderValueError(header: name, value: text()) }
+        func fail() -> HeaderValueError { HeaderValueError(header: String(decoding: nameBytes, as: UTF8.self), value: text()) }
+        func equalsIgnoringCase(_ literal: StaticString) -> Bool {
+            guard literal.utf8CodeUnitCount == value.count else { return false }
+            for i in 0..<value.count where lower(value[i]) != literal.utf8Start[i] { return false }
+            return true
+        }
         func integer() throws(HeaderValueError) -> Int64 {
             guard !value.isEmpty, value.count <= 18, value.allSatisfy(isDigit) else { throw fail() }
             return value.reduce(0) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
         }
         switch kind {
         case .messageID:
-            guard isIdent(value[...]) else { throw fail() }
+            guard isIdent(value) else { throw fail() }
             return .messageID(text())
         case .byteRange:
-            guard let r = ByteRange.parse(value[...]) else { throw fail() }
+            guard let r = ByteRange.parse(value) else { throw fail() }
             return .byteRange(r)
         case .successReport:
-            switch value.map(lower) {
-            case Array("yes".utf8): return .successReport(.yes)
-            case Array("no".utf8): return .successReport(.no)
-            default: throw fail()
-            }
+            if equalsIgnoringCase("yes") { return .successReport(.yes) }
+            if equalsIgnoringCase("no") { return .successReport(.no) }
+            throw fail()
         case .failureReport:
-            switch value.map(lower) {
-            case Array("yes".utf8): return .failureReport(.yes)
-            case Array("no".utf8): return .failureReport(.no)
-            case Array("partial".utf8): return .failureReport(.partial)
-            default: throw fail()
-            }
+            if equalsIgnoringCase("yes") { return .failureReport(.yes) }
+            if equalsIgnoringCase("no") { return .failureReport(.no) }
+            if equalsIgnoringCase("partial") { return .failureReport(.partial) }
+            throw fail()
         case .status:
             do { return .status(try MSRPStatus(text())) } catch { throw fail() }
         case .contentType:
@@ -106,13 +119,13 @@ public enum MSRPHeader: Sendable, Hashable {
         case .contentDescription: return .contentDescription(text())
         case .contentDisposition: return .contentDisposition(text())
         case .usePath:
-            return .usePath(try parseURIList(value, header: name))
+            return .usePath(try parseURIList(value, header: "Use-Path"))
         case .wwwAuthenticate:
-            return .wwwAuthenticate(try AuthParameters(text(), hasScheme: true, header: name))
+            return .wwwAuthenticate(try AuthParameters(text(), hasScheme: true, header: "WWW-Authenticate"))
         case .authorization:
-            return .authorization(try AuthParameters(text(), hasScheme: true, header: name))
+            return .authorization(try AuthParameters(text(), hasScheme: true, header: "Authorization"))
         case .authenticationInfo:
-            return .authenticationInfo(try AuthParameters(text(), hasScheme: false, header: name))
+            return .authenticationInfo(try AuthParameters(text(), hasScheme: false, header: "Authentication-Info"))
         case .expires: return .expires(try integer())
         case .minExpires: return .minExpires(try integer())
         case .maxExpires: return .maxExpires(try integer())
@@ -120,7 +133,7 @@ public enum MSRPHeader: Sendable, Hashable {
             guard !value.isEmpty else { throw fail() }
             return .useNickname(text())
         case .toPath, .fromPath, .other:
-            return .other(name: name, value: text())
+            return .other(name: String(decoding: nameBytes, as: UTF8.self), value: text())
         }
     }
 
@@ -170,25 +183,24 @@ public enum MSRPHeader: Sendable, Hashable {
 }
 
 /// Parses a space-separated list of MSRP URIs (To-Path, From-Path, Use-Path).
-func parseURIList(_ value: [UInt8], header: String) throws(HeaderValueError) -> [MSRPURI] {
+func parseURIList(_ raw: UnsafeRawBufferPointer, header: String) throws(HeaderValueError) -> [MSRPURI] {
     var result: [MSRPURI] = []
     var i = 0
-    let n = value.count
+    let n = raw.count
     var failed = false
-    value.withUnsafeBytes { raw in
-        while i < n {
-            while i < n, raw[i] == 0x20 || raw[i] == 0x09 { i += 1 }
-            let s = i
-            while i < n, raw[i] != 0x20, raw[i] != 0x09 { i += 1 }
-            guard i > s else { break }
-            do {
-                result.append(try MSRPURI.parse(UnsafeRawBufferPointer(rebasing: raw[s..<i])))
-            } catch {
-                failed = true
-                return
-            }
+    while i < n {
+        while i < n, raw[i] == 0x20 || raw[i] == 0x09 { i += 1 }
+        let s = i
+        while i < n, raw[i] != 0x20, raw[i] != 0x09 { i += 1 }
+        guard i > s else { break }
+        do {
+            result.append(try MSRPURI.parse(UnsafeRawBufferPointer(rebasing: raw[s..<i])))
+        } catch {
+            failed = true
+            break
         }
     }
+    let value = raw
     guard !failed, !result.isEmpty else {
         throw HeaderValueError(header: header, value: String(decoding: value, as: UTF8.self))
     }
@@ -196,9 +208,10 @@ func parseURIList(_ value: [UInt8], header: String) throws(HeaderValueError) -> 
 }
 
 /// `ident = ALPHANUM 3*31ident-char` (transaction and message ids), §9.
-func isIdent(_ b: ArraySlice<UInt8>) -> Bool {
-    guard b.count >= 4, b.count <= 32, let first = b.first, isAlphaNum(first) else { return false }
-    return b.dropFirst().allSatisfy(isIdentChar)
+func isIdent(_ b: UnsafeRawBufferPointer) -> Bool {
+    guard b.count >= 4, b.count <= 32, isAlphaNum(b[0]) else { return false }
+    for i in 1..<b.count where !isIdentChar(b[i]) { return false }
+    return true
 }
 
 @inline(__always) func isIdentChar(_ c: UInt8) -> Bool {

@@ -18,6 +18,24 @@ public enum MSRPMethod: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// From the method bytes of a start line, without making a String for the known ones.
+    init(_ bytes: UnsafeRawBufferPointer) {
+        func eq(_ s: StaticString) -> Bool {
+            s.utf8CodeUnitCount == bytes.count && memcmpEqual(bytes, s)
+        }
+        if eq("SEND") {
+            self = .send
+        } else if eq("REPORT") {
+            self = .report
+        } else if eq("AUTH") {
+            self = .auth
+        } else if eq("NICKNAME") {
+            self = .nickname
+        } else {
+            self = .other(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
     public var description: String {
         switch self {
         case .send: return "SEND"
@@ -139,4 +157,9 @@ public enum MSRPStatusCode {
         default: return "Error"
         }
     }
+}
+
+@inline(__always) func memcmpEqual(_ bytes: UnsafeRawBufferPointer, _ s: StaticString) -> Bool {
+    for i in 0..<bytes.count where bytes[i] != s.utf8Start[i] { return false }
+    return true
 }

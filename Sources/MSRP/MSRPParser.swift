@@ -1,5 +1,13 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// What the parser found next in the input.
 public enum MSRPParserEvent: Sendable, Hashable {
     /// The start line and headers of a frame. `hasBody` is true when a body section
@@ -54,6 +62,11 @@ public struct MSRPParser: Sendable {
     private var toPath: [MSRPURI]?
     private var fromPath: [MSRPURI]?
     private var fields: [MSRPHeader] = []
+    /// The last To-Path and From-Path seen: the frames of a session repeat them.
+    private var toPathCache = PathCache()
+    private var fromPathCache = PathCache()
+    /// Bit per `MSRPHeader.Kind` seen in this frame, to refuse repeats.
+    private var seenKinds: UInt32 = 0
     private var headerCount = 0
     private var headerBytes = 0
     private var frameError: MSRPParseError?
@@ -61,13 +74,19 @@ public struct MSRPParser: Sendable {
     private var needle: [UInt8] = []
     private var bodyBytes: Int64 = 0
     private var rangeStart: Int64 = 1
+    /// Body bytes that may start the end-line, kept here rather than in the
+    /// caller's buffer so that the next read need not be copied behind them.
+    private var carry: [UInt8] = []
     /// In discard mode: whether the input is at the start of a line (the CRLF of the
     /// needle has already been consumed, so the end-line can begin right here).
     private var discardAtLineStart = false
 
     public init(limits: MSRPParserLimits = MSRPParserLimits()) {
         self.limits = limits
+        needle.reserveCapacity(Self.needlePrefix.count + 32)
     }
+
+    private static let needlePrefix: [UInt8] = Array("\r\n-------".utf8)
 
     /// True between frames: nothing of a frame has been consumed.
     public var isIdle: Bool {
@@ -85,34 +104,45 @@ public struct MSRPParser: Sendable {
             case .failed(let e):
                 throw e
             case .startLine:
-                guard let line = try nextLine(&buffer, budget: limits.maxHeaderBytes, startLine: true) else {
+                guard let length = try nextLine(buffer, budget: limits.maxHeaderBytes, startLine: true) else {
                     return nil
                 }
-                if line.isEmpty { continue }  // tolerate stray CRLF between frames
+                if length == 0 {  // tolerate stray CRLF between frames
+                    buffer.moveReaderIndex(forwardBy: 2)
+                    continue
+                }
                 do {
-                    try parseStartLine(line)
+                    try buffer.withUnsafeReadableBytes { raw throws(MSRPParseError) in
+                        try parseStartLine(UnsafeRawBufferPointer(rebasing: raw[0..<length]))
+                    }
                 } catch {
                     state = .failed(error)
                     throw error
                 }
-                headerBytes = line.count + 2
+                buffer.moveReaderIndex(forwardBy: length + 2)
+                headerBytes = length + 2
                 state = .headers
             case .headers:
                 let budget = limits.maxHeaderBytes - headerBytes
-                let line: [UInt8]?
+                let found: Int?
                 do {
-                    line = try nextLine(&buffer, budget: budget, startLine: false)
+                    found = try nextLine(buffer, budget: budget, startLine: false)
                 } catch {
                     if error.kind == .headerBlockTooLarge { return enterDiscard(error, atLineStart: false) }
                     state = .failed(error)
                     throw error
                 }
-                guard let line else { return nil }
-                headerBytes += line.count + 2
-                if line.isEmpty {
+                guard let length = found else { return nil }
+                headerBytes += length + 2
+                if length == 0 {
+                    buffer.moveReaderIndex(forwardBy: 2)
                     return finishHead(hasBody: true)
                 }
-                if let flag = endLineFlag(line) {
+                // Only a line of the end-line's length that starts with a dash can be one.
+                let flag = length == needle.count - 1 && buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0x2D
+                    ? buffer.withUnsafeReadableBytes { endLineFlag(UnsafeRawBufferPointer(rebasing: $0[0..<length])) } : nil
+                if let flag {
+                    buffer.moveReaderIndex(forwardBy: length + 2)
                     if let event = finishHead(hasBody: false) {
                         if case .head = event { pendingEnd = flag }
                         return event
@@ -121,9 +151,11 @@ public struct MSRPParser: Sendable {
                 }
                 headerCount += 1
                 if headerCount > limits.maxHeaderCount {
+                    buffer.moveReaderIndex(forwardBy: length + 2)
                     return enterDiscard(MSRPParseError(.tooManyHeaders, detail: "more than \(limits.maxHeaderCount)", transactionID: tid), atLineStart: true)
                 }
-                parseHeader(line)
+                buffer.withUnsafeReadableBytes { raw in parseHeader(UnsafeRawBufferPointer(rebasing: raw[0..<length])) }
+                buffer.moveReaderIndex(forwardBy: length + 2)
             case .body:
                 return scanBody(&buffer)
             case .discard:
@@ -135,14 +167,14 @@ public struct MSRPParser: Sendable {
 
     // MARK: - Lines
 
-    /// Returns the next CRLF-terminated line without its CRLF, consuming it, or nil
-    /// if no complete line is buffered yet.
-    private mutating func nextLine(_ buffer: inout ByteBuffer, budget: Int, startLine: Bool) throws(MSRPParseError) -> [UInt8]? {
+    /// The length of the next CRLF-terminated line (without its CRLF), or nil if no
+    /// complete line is buffered yet. Consumes nothing; remembers how far it looked.
+    private mutating func nextLine(_ buffer: ByteBuffer, budget: Int, startLine: Bool) throws(MSRPParseError) -> Int? {
         let readable = buffer.readableBytes
+        let from = lineScanned  // a local: no exclusivity check inside the closure
         let found: Int? = buffer.withUnsafeReadableBytes { raw in
-            guard lineScanned < raw.count else { return nil }
-            return ByteSearch.find(byte: 0x0A, in: UnsafeRawBufferPointer(rebasing: raw[lineScanned...]))
-                .map { $0 + lineScanned }
+            guard from < raw.count else { return nil }
+            return ByteSearch.find(byte: 0x0A, in: UnsafeRawBufferPointer(rebasing: raw[from...])).map { $0 + from }
         }
         guard let lf = found else {
             lineScanned = readable
@@ -157,17 +189,14 @@ public struct MSRPParser: Sendable {
             throw MSRPParseError(startLine ? .badStartLine : .headerBlockTooLarge,
                                  detail: "line over \(budget) bytes", transactionID: startLine ? nil : tid)
         }
-        let cr = lf > 0 && buffer.getInteger(at: buffer.readerIndex + lf - 1, as: UInt8.self) == 0x0D
-        guard cr else {
+        guard lf > 0, buffer.getInteger(at: buffer.readerIndex + lf - 1, as: UInt8.self) == 0x0D else {
             throw MSRPParseError(.bareLineFeed, transactionID: startLine ? nil : tid)
         }
-        let line = buffer.readBytes(length: lf - 1) ?? []
-        buffer.moveReaderIndex(forwardBy: 2)
-        return line
+        return lf - 1
     }
 
     /// The flag if `line` is this frame's end-line (`-------<tid><flag>`).
-    private func endLineFlag(_ line: [UInt8]) -> ContinuationFlag? {
+    private func endLineFlag(_ line: UnsafeRawBufferPointer) -> ContinuationFlag? {
         // needle = CRLF + 7 dashes + tid; the line holds the needle without CRLF, then the flag.
         guard line.count == needle.count - 1, line[0] == UInt8(ascii: "-") else { return nil }
         for i in 0..<(needle.count - 3) where line[i] != needle[i + 2] { return nil }
@@ -176,7 +205,7 @@ public struct MSRPParser: Sendable {
 
     // MARK: - Start line and headers
 
-    private mutating func parseStartLine(_ line: [UInt8]) throws(MSRPParseError) {
+    private mutating func parseStartLine(_ line: UnsafeRawBufferPointer) throws(MSRPParseError) {
         reset()
         func bad(_ why: String) -> MSRPParseError {
             MSRPParseError(.badStartLine, detail: why + ": " + String(decoding: line.prefix(80), as: UTF8.self))
@@ -187,19 +216,19 @@ public struct MSRPParser: Sendable {
         var i = 5
         let tidStart = i
         while i < line.count, line[i] != 0x20 { i += 1 }
-        let tidBytes = line[tidStart..<i]
+        let tidBytes = UnsafeRawBufferPointer(rebasing: line[tidStart..<i])
         guard isIdent(tidBytes) else {
             throw MSRPParseError(.badTransactionID, detail: String(decoding: tidBytes.prefix(40), as: UTF8.self))
         }
         tid = String(decoding: tidBytes, as: UTF8.self)
         guard i < line.count, line[i] == 0x20, i + 1 < line.count else { throw bad("no method or status") }
         i += 1
-        let rest = line[i...]
-        if rest.count >= 3, rest.prefix(3).allSatisfy(isDigit), rest.count == 3 || rest[rest.startIndex + 3] == 0x20 {
+        let rest = UnsafeRawBufferPointer(rebasing: line[i...])
+        if rest.count >= 3, isDigit(rest[0]), isDigit(rest[1]), isDigit(rest[2]), rest.count == 3 || rest[3] == 0x20 {
             isRequest = false
-            code = rest.prefix(3).reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            code = Int(rest[0] - 48) * 100 + Int(rest[1] - 48) * 10 + Int(rest[2] - 48)
             if rest.count > 4 {
-                guard let c = utf8Text(rest.dropFirst(4)) else { throw bad("comment is not UTF-8 text") }
+                guard let c = utf8Text(UnsafeRawBufferPointer(rebasing: rest[4...])) else { throw bad("comment is not UTF-8 text") }
                 comment = c
             }
         } else {
@@ -207,15 +236,20 @@ public struct MSRPParser: Sendable {
                 throw bad("method is not upper-case letters")
             }
             isRequest = true
-            method = MSRPMethod(String(decoding: rest, as: UTF8.self))
+            method = MSRPMethod(rest)
         }
-        needle = Array("\r\n-------".utf8) + Array(tid.utf8)
+        needle.removeAll(keepingCapacity: true)
+        needle.append(contentsOf: Self.needlePrefix)
+        needle.append(contentsOf: tidBytes)
     }
 
-    private mutating func parseHeader(_ line: [UInt8]) {
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0, isAlpha(line[0]),
-            line[..<colon].allSatisfy(isTokenByte)
-        else {
+    private mutating func parseHeader(_ line: UnsafeRawBufferPointer) {
+        var colon = -1
+        for i in 0..<line.count where line[i] == UInt8(ascii: ":") {
+            colon = i
+            break
+        }
+        guard colon > 0, isAlpha(line[0]), line[0..<colon].allSatisfy(isTokenByte) else {
             noteError(.malformedHeader, String(decoding: line.prefix(60), as: UTF8.self))
             return
         }
@@ -223,15 +257,17 @@ public struct MSRPParser: Sendable {
         while vs < line.count, line[vs] == 0x20 || line[vs] == 0x09 { vs += 1 }
         var ve = line.count
         while ve > vs, line[ve - 1] == 0x20 || line[ve - 1] == 0x09 { ve -= 1 }
-        let value = Array(line[vs..<ve])
-        let kind = line.withUnsafeBytes { MSRPHeader.kind(of: UnsafeRawBufferPointer(rebasing: $0[0..<colon])) }
-        let name = String(decoding: line[0..<colon], as: UTF8.self)
-        guard utf8Text(value[...]) != nil else {
-            noteError(.malformedHeader, name + " value is not UTF-8 text")
+        let value = UnsafeRawBufferPointer(rebasing: line[vs..<ve])
+        let nameBytes = UnsafeRawBufferPointer(rebasing: line[0..<colon])
+        let kind = MSRPHeader.kind(of: nameBytes)
+        // Structured values are checked byte by byte by their own parsers; free text here.
+        guard kind.validatesItsBytes || isUTF8Text(value) else {
+            noteError(.malformedHeader, String(decoding: nameBytes, as: UTF8.self) + " value is not UTF-8 text")
             return
         }
         switch kind {
         case .toPath, .fromPath:
+            let name = kind == .toPath ? "To-Path" : "From-Path"
             let position = kind == .toPath ? 1 : 2
             if headerCount != position { noteError(.misorderedPaths, name) }
             if (kind == .toPath ? toPath : fromPath) != nil {
@@ -239,17 +275,26 @@ public struct MSRPParser: Sendable {
                 return
             }
             do {
-                let list = try parseURIList(value, header: name)
-                if kind == .toPath { toPath = list } else { fromPath = list }
+                let list: [MSRPURI]
+                if kind == .toPath {
+                    list = try toPathCache.lookup(value, header: name)
+                    toPath = list
+                } else {
+                    list = try fromPathCache.lookup(value, header: name)
+                    fromPath = list
+                }
             } catch {
                 noteError(.malformedHeader, error.description)
             }
         default:
             do {
-                let header = try MSRPHeader.make(kind: kind, name: name, value: value)
-                if kind != .other, kind != .wwwAuthenticate, fields.contains(where: { $0.name == header.name }) {
-                    noteError(.duplicateHeader, name)
+                let header = try MSRPHeader.make(kind: kind, name: nameBytes, value: value)
+                let bit: UInt32 = 1 << kind.rawValue
+                if kind != .other, kind != .wwwAuthenticate, seenKinds & bit != 0 {
+                    noteError(.duplicateHeader, header.name)
                 }
+                seenKinds |= bit
+                if fields.capacity == 0 { fields.reserveCapacity(8) }
                 fields.append(header)
             } catch {
                 noteError(.malformedHeader, error.description)
@@ -326,6 +371,10 @@ public struct MSRPParser: Sendable {
     // MARK: - Body
 
     private mutating func scanBody(_ buffer: inout ByteBuffer) -> MSRPParserEvent? {
+        if !carry.isEmpty {
+            if let event = continueCarry(&buffer) { return event }
+            if !carry.isEmpty { return nil }  // all of the input went into the carry
+        }
         let tailLength = needle.count + 3  // needle, flag, CRLF
         var searchFrom = 0
         while true {
@@ -336,12 +385,22 @@ public struct MSRPParser: Sendable {
                 }
             }
             guard let at = hit else {
-                // No end-line start in view: hand out all but what could begin one.
-                return emitBody(&buffer, count: readable - (needle.count - 1))
+                // No end-line in view: hand out all but a tail that could begin one.
+                let held = heldBackTail(buffer)
+                if readable > held { return emitBody(&buffer, count: readable - held) }
+                moveIntoCarry(&buffer)
+                return nil
             }
             if at + tailLength > readable {
                 // Possibly the end-line, not all here yet: hand out what precedes it.
-                return emitBody(&buffer, count: at)
+                if at > 0 { return emitBody(&buffer, count: at) }
+                let fits = buffer.withUnsafeReadableBytes { endSequencePrefix(UnsafeRawBufferPointer($0), from: 0) }
+                if fits == readable {
+                    moveIntoCarry(&buffer)
+                    return nil
+                }
+                searchFrom = at + 1  // not an end-line after all
+                continue
             }
             let base = buffer.readerIndex + at + needle.count
             let flagByte = buffer.getInteger(at: base, as: UInt8.self) ?? 0
@@ -356,6 +415,99 @@ public struct MSRPParser: Sendable {
             }
             // Looks like an end-line but is not one (another flag or no CRLF): body data.
             searchFrom = at + 1
+        }
+    }
+
+    /// The end sequence is `needle flag CRLF`. Returns how many leading bytes of
+    /// `bytes` continue it from position `from`, stopping at the first that does not.
+    private func endSequencePrefix(_ bytes: UnsafeRawBufferPointer, from: Int) -> Int {
+        var j = from
+        var i = 0
+        while i < bytes.count, j < needle.count + 3 {
+            let b = bytes[i]
+            let fits: Bool
+            if j < needle.count {
+                fits = b == needle[j]
+            } else if j == needle.count {
+                fits = ContinuationFlag(rawValue: b) != nil
+            } else {
+                fits = b == (j == needle.count + 1 ? 0x0D : 0x0A)
+            }
+            guard fits else { break }
+            i += 1
+            j += 1
+        }
+        return i
+    }
+
+    enum CarryResolution {
+        /// The carry and the new input complete the end-line.
+        case ended(ContinuationFlag)
+        /// Still a possible end-line; all the input went into the carry.
+        case waiting
+        /// Not an end-line: the first `count` carried bytes are body.
+        case body(count: Int)
+    }
+
+    /// With bytes held in `carry` (a proper prefix of the end sequence), looks at
+    /// new input: does it complete the end-line, extend it, or rule it out?
+    private mutating func resolveCarry(_ buffer: inout ByteBuffer) -> CarryResolution {
+        let tailLength = needle.count + 3
+        let readable = buffer.readableBytes
+        let held = carry.count
+        let matched = buffer.withUnsafeReadableBytes { endSequencePrefix(UnsafeRawBufferPointer($0), from: held) }
+        if held + matched == tailLength {
+            let flagByte = held > needle.count ? carry[needle.count]
+                : buffer.getInteger(at: buffer.readerIndex + needle.count - held, as: UInt8.self) ?? 0
+            buffer.moveReaderIndex(forwardBy: matched)
+            carry.removeAll(keepingCapacity: true)
+            return .ended(ContinuationFlag(rawValue: flagByte) ?? .complete)
+        }
+        if matched == readable {
+            moveIntoCarry(&buffer)
+            return .waiting
+        }
+        // Body up to the next CR among the carried bytes (the only byte that can
+        // start the end sequence again).
+        for i in 1..<held where carry[i] == 0x0D { return .body(count: i) }
+        return .body(count: held)
+    }
+
+    /// Body state with a carry: the end-line, nothing yet, or carried bytes as body.
+    private mutating func continueCarry(_ buffer: inout ByteBuffer) -> MSRPParserEvent? {
+        guard buffer.readableBytes > 0 else { return nil }
+        switch resolveCarry(&buffer) {
+        case .ended(let flag):
+            reset()
+            return .end(flag)
+        case .waiting:
+            return nil
+        case .body(let count):
+            var body = ByteBuffer(bytes: carry[0..<count])
+            carry.removeFirst(count)
+            return emitBody(&body, count: count)
+        }
+    }
+
+    /// Moves all of `buffer` (a short possible start of the end-line) into `carry`.
+    private mutating func moveIntoCarry(_ buffer: inout ByteBuffer) {
+        buffer.withUnsafeReadableBytes { carry.append(contentsOf: $0) }
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+    }
+
+    /// How many trailing bytes of `buffer` must wait for more input: the longest
+    /// tail that is a proper prefix of the end sequence. Usually 0.
+    private func heldBackTail(_ buffer: ByteBuffer) -> Int {
+        buffer.withUnsafeReadableBytes { raw in
+            let n = raw.count
+            var k = min(n, needle.count + 2)
+            while k > 0 {
+                if raw[n - k] == 0x0D, endSequencePrefix(UnsafeRawBufferPointer(rebasing: raw[(n - k)...]), from: 0) == k {
+                    return k
+                }
+                k -= 1
+            }
+            return 0
         }
     }
 
@@ -384,6 +536,15 @@ public struct MSRPParser: Sendable {
 
     /// Drops input up to and including this frame's end-line; true when found.
     private mutating func discard(_ buffer: inout ByteBuffer) -> Bool {
+        // Bytes carried from the body may hold the start of the end-line.
+        while !carry.isEmpty, buffer.readableBytes > 0 {
+            switch resolveCarry(&buffer) {
+            case .ended: return true
+            case .waiting: return false
+            case .body(let count): carry.removeFirst(count)
+            }
+        }
+        if !carry.isEmpty { return false }
         let tailLength = needle.count + 3
         if discardAtLineStart {
             // The end-line may start right here, its leading CRLF already consumed.
@@ -415,7 +576,9 @@ public struct MSRPParser: Sendable {
                 }
             }
             guard let at = hit else {
-                buffer.moveReaderIndex(forwardBy: max(0, readable - (needle.count - 1)))
+                let held = heldBackTail(buffer)
+                buffer.moveReaderIndex(forwardBy: readable - held)
+                moveIntoCarry(&buffer)
                 return false
             }
             if at + tailLength > readable {
@@ -442,25 +605,51 @@ public struct MSRPParser: Sendable {
         toPath = nil
         fromPath = nil
         fields = []
+        seenKinds = 0
         headerCount = 0
         headerBytes = 0
         frameError = nil
         comment = nil
         bodyBytes = 0
         rangeStart = 1
+        carry.removeAll(keepingCapacity: true)
     }
 }
 
-/// `utf8text` of §9: HTAB, printable ASCII and well-formed UTF-8; nil otherwise.
-func utf8Text(_ bytes: ArraySlice<UInt8>) -> String? {
+/// Whether `bytes` are `utf8text` of §9: HTAB, printable ASCII and well-formed UTF-8.
+func isUTF8Text(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var ascii = true
     for b in bytes {
         if b >= 0x80 {
             ascii = false
         } else if b < 0x20 && b != 0x09 || b == 0x7F {
-            return nil
+            return false
         }
     }
-    if ascii { return String(decoding: bytes, as: UTF8.self) }
-    return String(validating: bytes, as: UTF8.self)
+    return ascii || String(validating: bytes, as: UTF8.self) != nil
+}
+
+/// The text of `bytes` if they are `utf8text`; nil otherwise.
+func utf8Text(_ bytes: UnsafeRawBufferPointer) -> String? {
+    isUTF8Text(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
+}
+
+/// Remembers the last path header value and its parsed URIs. Every frame of a
+/// session carries the same To-Path and From-Path, so a byte comparison replaces
+/// parsing and allocating them again.
+struct PathCache: Sendable {
+    private var raw: [UInt8] = []
+    private var list: [MSRPURI] = []
+
+    mutating func lookup(_ value: UnsafeRawBufferPointer, header: String) throws(HeaderValueError) -> [MSRPURI] {
+        if !list.isEmpty, raw.count == value.count,
+            raw.withUnsafeBytes({ memcmp($0.baseAddress!, value.baseAddress!, value.count) == 0 })
+        {
+            return list
+        }
+        let parsed = try parseURIList(value, header: header)
+        raw = Array(value)
+        list = parsed
+        return parsed
+    }
 }

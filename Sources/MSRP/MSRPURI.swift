@@ -46,6 +46,18 @@ public struct MSRPURI: Sendable, CustomStringConvertible {
             self.name = name
             self.value = value
         }
+
+        /// `token ["=" token]`
+        static func parse(_ b: UnsafeRawBufferPointer) -> Parameter? {
+            guard !b.isEmpty else { return nil }
+            let eq = b.firstIndex(of: UInt8(ascii: "=")) ?? b.count
+            let name = UnsafeRawBufferPointer(rebasing: b[0..<eq])
+            guard !name.isEmpty, name.allSatisfy(isTokenByte) else { return nil }
+            guard eq < b.count else { return Parameter(name: String(decoding: name, as: UTF8.self)) }
+            let value = UnsafeRawBufferPointer(rebasing: b[(eq + 1)...])
+            guard !value.isEmpty, value.allSatisfy(isTokenByte) else { return nil }
+            return Parameter(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+        }
     }
 
     public var scheme: Scheme
@@ -233,8 +245,9 @@ extension MSRPURI {
             let hostEnd = colon >= 0 ? colon : authorityEnd
             guard hostEnd > hostStart else { throw fail(.host) }
             for j in hostStart..<hostEnd where !isRegNameByte(bytes[j]) { throw fail(.host) }
-            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[hostStart..<hostEnd]), as: UTF8.self)
-            host = IPv4Address.isValid(text) ? .ipv4(text) : .name(text)
+            let hostBytes = UnsafeRawBufferPointer(rebasing: bytes[hostStart..<hostEnd])
+            let text = String(decoding: hostBytes, as: UTF8.self)
+            host = IPv4Address.isValid(hostBytes) ? .ipv4(text) : .name(text)
             if colon >= 0 { portStart = colon + 1 }
         }
         if portStart >= 0 {
@@ -266,38 +279,23 @@ extension MSRPURI {
 
         // ";" transport, then ";" params.
         guard i < n, bytes[i] == UInt8(ascii: ";") else { throw fail(.transport) }
-        var segments: [(Int, Int)] = []
+        var transport = ""
+        var parameters: [Parameter] = []
         var segStart = i + 1
         var j = i + 1
         while j <= n {
             if j == n || bytes[j] == UInt8(ascii: ";") {
-                segments.append((segStart, j))
+                let segment = UnsafeRawBufferPointer(rebasing: bytes[segStart..<j])
+                if segStart == i + 1 {
+                    guard !segment.isEmpty, segment.allSatisfy(isAlphaNum) else { throw fail(.transport) }
+                    transport = String(decoding: segment, as: UTF8.self)
+                } else {
+                    guard let p = Parameter.parse(segment) else { throw fail(.parameter) }
+                    parameters.append(p)
+                }
                 segStart = j + 1
             }
             j += 1
-        }
-        guard let (ts, te) = segments.first, te > ts else { throw fail(.transport) }
-        for k in ts..<te where !isAlphaNum(bytes[k]) { throw fail(.transport) }
-        let transport = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[ts..<te]), as: UTF8.self)
-        var parameters: [Parameter] = []
-        for (ps, pe) in segments.dropFirst() {
-            guard pe > ps else { throw fail(.parameter) }
-            var eq = -1
-            for k in ps..<pe where bytes[k] == UInt8(ascii: "=") {
-                eq = k
-                break
-            }
-            let nameEnd = eq >= 0 ? eq : pe
-            guard nameEnd > ps else { throw fail(.parameter) }
-            for k in ps..<nameEnd where !isTokenByte(bytes[k]) { throw fail(.parameter) }
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[ps..<nameEnd]), as: UTF8.self)
-            var value: String? = nil
-            if eq >= 0 {
-                guard eq + 1 < pe else { throw fail(.parameter) }
-                for k in (eq + 1)..<pe where !isTokenByte(bytes[k]) { throw fail(.parameter) }
-                value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(eq + 1)..<pe]), as: UTF8.self)
-            }
-            parameters.append(Parameter(name: name, value: value))
         }
         return MSRPURI(
             scheme: scheme, userinfo: userinfo, host: host, port: port,
@@ -394,16 +392,29 @@ func percentDecodedUnreserved(_ s: String) -> String {
 }
 
 enum IPv4Address {
-    static func isValid(_ s: String) -> Bool {
-        let parts = s.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return false }
-        for p in parts {
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy(isDigit) else { return false }
-            let v = p.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-            guard v <= 255 else { return false }
+    /// A dotted quad: four decimal parts of 1-3 digits, each at most 255.
+    static func isValid<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+        var parts = 0
+        var digits = 0
+        var value = 0
+        for b in bytes {
+            if b == UInt8(ascii: ".") {
+                guard digits > 0 else { return false }
+                parts += 1
+                digits = 0
+                value = 0
+            } else if isDigit(b) {
+                digits += 1
+                value = value * 10 + Int(b - UInt8(ascii: "0"))
+                guard digits <= 3, value <= 255 else { return false }
+            } else {
+                return false
+            }
         }
-        return true
+        return parts == 3 && digits > 0
     }
+
+    static func isValid(_ s: String) -> Bool { isValid(s.utf8) }
 }
 
 enum IPv6Address {

@@ -81,9 +81,9 @@ extension MediaType {
         self = parsed
     }
 
-    static func parse(_ b: [UInt8]) -> MediaType? {
-        var i = 0
-        let n = b.count
+    static func parse<Bytes: RandomAccessCollection<UInt8>>(_ b: Bytes) -> MediaType? where Bytes.Index == Int {
+        var i = b.startIndex
+        let n = b.endIndex
         func skipWS() { while i < n, b[i] == 0x20 || b[i] == 0x09 { i += 1 } }
         func token() -> String? {
             let s = i
@@ -126,13 +126,13 @@ extension MediaType {
 
 /// Reads a quoted-string starting at `from` (the opening quote); returns its
 /// unescaped content and the index after the closing quote.
-func unquote(_ b: [UInt8], from: Int) -> (String, Int)? {
+func unquote<Bytes: RandomAccessCollection<UInt8>>(_ b: Bytes, from: Int) -> (String, Int)? where Bytes.Index == Int {
     var i = from + 1
     var out: [UInt8] = []
-    while i < b.count {
+    while i < b.endIndex {
         let c = b[i]
         if c == UInt8(ascii: "\\") {
-            guard i + 1 < b.count else { return nil }
+            guard i + 1 < b.endIndex else { return nil }
             out.append(b[i + 1])
             i += 2
         } else if c == UInt8(ascii: "\"") {

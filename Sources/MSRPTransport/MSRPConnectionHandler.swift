@@ -433,10 +433,10 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
 
     // MARK: - Timers
 
+    /// Keeps one timer for the earliest pending deadline. Deadlines come in FIFO
+    /// order, so a timer already armed is never later than a new transaction's.
     private func armTimer() {
-        guard let context, let deadline = transactions.nextDeadline else { return }
-        if let current = timerDeadline, current <= deadline { return }
-        timer?.cancel()
+        guard timer == nil, let context, let deadline = transactions.nextDeadline else { return }
         timerDeadline = deadline
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(deadline: deadline) {

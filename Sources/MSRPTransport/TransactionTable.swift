@@ -20,7 +20,15 @@ struct TransactionTable<Pending> {
     /// The transaction a response is for; nil for an unknown or repeated response
     /// (a relay such as Kamailio may send two 200s for one SEND).
     mutating func resolve(_ tid: String) -> Pending? {
-        pending.removeValue(forKey: tid)
+        let value = pending.removeValue(forKey: tid)
+        pruneFront()
+        return value
+    }
+
+    /// Drops answered transactions from the front of the deadline queue. Responses
+    /// mostly come in order, so the queue stays about as long as what is in flight.
+    private mutating func pruneFront() {
+        while let first = deadlines.first, pending[first.tid] == nil { deadlines.removeFirst() }
     }
 
     /// Removes and returns the transactions whose deadline is not after `now`.
@@ -30,14 +38,15 @@ struct TransactionTable<Pending> {
             deadlines.removeFirst()
             if let p = pending.removeValue(forKey: first.tid) { out.append((first.tid, p)) }
         }
-        if pending.isEmpty { deadlines.removeAll() }
+        pruneFront()
         return out
     }
 
     /// The earliest deadline still pending, if any.
-    var nextDeadline: NIODeadline? {
-        deadlines.first { pending[$0.tid] != nil }?.deadline
-    }
+    var nextDeadline: NIODeadline? { deadlines.first?.deadline }
+
+    /// Entries in the deadline queue (answered ones not yet pruned included).
+    var queuedDeadlines: Int { deadlines.count }
 
     mutating func removeAll() -> [(String, Pending)] {
         defer {

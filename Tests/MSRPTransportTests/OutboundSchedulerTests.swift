@@ -104,3 +104,20 @@ import Testing
         #expect(frames[0].flag == .aborted)
     }
 }
+
+@Suite struct TransactionTableTests {
+    @Test func deadlinesExpireInOrderAndAnsweredOnesArePruned() {
+        var table = TransactionTable<Int>()
+        let t0 = NIODeadline.uptimeNanoseconds(1_000)
+        for i in 0..<1000 { table.add("t\(i)", i, deadline: t0 + .nanoseconds(Int64(i))) }
+        for i in 0..<990 { #expect(table.resolve("t\(i)") == i) }
+        // In-order answers leave only what is still in flight in the queue.
+        #expect(table.queuedDeadlines == 10)
+        #expect(table.resolve("t5") == nil)  // a repeated response
+        #expect(table.nextDeadline == t0 + .nanoseconds(990))
+        let expired = table.expire(now: t0 + .nanoseconds(995))
+        #expect(expired.map(\.1) == Array(990...995))
+        #expect(table.count == 4)
+        #expect(table.removeAll().count == 4)
+    }
+}

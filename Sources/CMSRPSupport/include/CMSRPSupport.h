@@ -2,12 +2,10 @@
 #define CMSRPSUPPORT_H
 #include <stddef.h>
 
-/* memmem is a GNU/BSD extension that the Swift Glibc module does not export.
-   Declared here with its libc prototype so the MSRP parser can call it. */
-void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+/* Finds the first occurrence of needle (at least 2 bytes) in haystack; returns
+   its offset, or -1. The MSRP parser's end-line search: a vectorised
+   "packed pair" search (first and last needle byte compared 32 or 16 positions
+   at a time, candidates verified with memcmp), memmem where SIMD is unavailable. */
+long cmsrp_find(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len);
 
-static inline const void *cmsrp_memmem(const void *haystack, size_t haystacklen,
-                                       const void *needle, size_t needlelen) {
-    return memmem(haystack, haystacklen, needle, needlelen);
-}
 #endif
