@@ -50,6 +50,10 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     private var timerDeadline: NIODeadline?
     private var idleTimer: Scheduled<Void>?
     private var closed = false
+    private var pumpScheduled = false
+    private var delayedPumpScheduled = false
+    /// Bytes written since the event loop last had a chance to poll sockets.
+    private var burstBytes = 0
     /// The connection object sessions bind to; set right after the handler is made.
     var connection: MSRPConnection?
 
@@ -85,7 +89,9 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { pump() }
+        // Fired from inside a flush: writing more from here would keep the flush
+        // going for as long as the peer reads, starving the event loop.
+        if context.channel.isWritable { schedulePump() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -375,11 +381,20 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         pump()
     }
 
-    /// Writes while the channel accepts more, then flushes once.
+    /// Writes while the channel accepts more, then flushes once. A burst of
+    /// writes (pumps chained by writability changes within one event-loop tick) is
+    /// capped at `maxBurstBytes`: past it, writing resumes from a task scheduled a
+    /// little later, because NIO runs every task that becomes ready within a tick
+    /// before it polls sockets again, and a peer that reads as fast as we write
+    /// (loopback) would otherwise starve reads and every other channel on the loop.
     func pump() {
         guard let context, !closed else { return }
         var wrote = false
         while context.channel.isWritable {
+            guard burstBytes < Self.maxBurstBytes else {
+                scheduleDelayedPump()
+                break
+            }
             let next: OutboundScheduler.Write?
             do {
                 next = try scheduler.next(allocator: context.channel.allocator)
@@ -390,28 +405,60 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
                 }
                 continue
             }
-            guard let write = next else { break }
+            guard let write = next else {
+                burstBytes = 0
+                break
+            }
+            burstBytes += write.bytes.readableBytes
             context.write(wrapOutboundOut(write.bytes), promise: nil)
             wrote = true
+            if let started = write.started { chunkStarted(started) }
             if let ended = write.ended { chunkEnded(ended) }
         }
         if wrote { context.flush() }
     }
 
+    static let maxBurstBytes = 512 * 1024
+    static let burstPause = TimeAmount.microseconds(50)
+
+    /// Runs `pump` soon, outside the flush that is calling us (once, however often asked).
+    private func schedulePump() {
+        guard !pumpScheduled, let context else { return }
+        pumpScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            loopBound.value.pumpScheduled = false
+            loopBound.value.pump()
+        }
+    }
+
+    /// Ends a burst: writing goes on after the event loop has polled its sockets.
+    private func scheduleDelayedPump() {
+        guard !delayedPumpScheduled, let context else { return }
+        delayedPumpScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.burstPause) {
+            loopBound.value.delayedPumpScheduled = false
+            loopBound.value.burstBytes = 0
+            loopBound.value.pump()
+        }
+    }
+
+    private func chunkStarted(_ started: OutboundScheduler.StartedChunk) {
+        guard var state = jobs[started.job], started.failureReport != .no else { return }
+        // Registered now, so that an answer arriving before the end-line counts.
+        transactions.add(started.transactionID, .chunk(started.job), deadline: nil)
+        if started.failureReport == .yes { state.outstanding += 1 }
+        jobs[started.job] = state
+    }
+
     private func chunkEnded(_ ended: OutboundScheduler.EndedChunk) {
         guard var state = jobs[ended.job] else { return }
-        if ended.flag != .aborted {
-            switch ended.failureReport {
-            case .yes:
-                // §7.1.1: 30 s from the last byte, which is being handed to the OS now.
-                transactions.add(ended.transactionID, .chunk(ended.job), deadline: .now() + configuration.transactionTimeout)
-                state.outstanding += 1
-                armTimer()
-            case .partial:
-                transactions.add(ended.transactionID, .chunk(ended.job), deadline: nil)  // errors only, no timer
-            case .no:
-                break
-            }
+        if ended.flag == .aborted {
+            _ = transactions.resolve(ended.transactionID)  // "#" ends the message; no answer awaited
+        } else if ended.failureReport == .yes {
+            // §7.1.1: 30 s from the last byte, which is being handed to the OS now.
+            if transactions.arm(ended.transactionID, deadline: .now() + configuration.transactionTimeout) { armTimer() }
         }
         if ended.jobFinished { state.allWritten = true }
         jobs[ended.job] = state

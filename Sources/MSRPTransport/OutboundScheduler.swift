@@ -31,9 +31,18 @@ struct OutboundScheduler {
         var jobFinished: Bool
     }
 
+    /// A chunk whose head has been written: its transaction exists from now on,
+    /// since the receiver may answer (413, say) before the chunk ends.
+    struct StartedChunk {
+        var job: JobID
+        var transactionID: String
+        var failureReport: FailureReport
+    }
+
     struct Write {
         var bytes: ByteBuffer
-        var ended: EndedChunk?
+        var started: StartedChunk? = nil
+        var ended: EndedChunk? = nil
     }
 
     enum ScheduleError: Error {
@@ -139,18 +148,20 @@ struct OutboundScheduler {
         bytes.writeStaticString("\r\n")
         job.current = (chunk, 0)
         jobs[jobs.startIndex] = job
+        let started = StartedChunk(
+            job: job.id, transactionID: chunk.head.transactionID, failureReport: chunk.head.headers.failureReport)
         if chunk.length == 0 {
             // An empty message: the body section is empty.
             bytes.writeMSRPEndLine(transactionID: chunk.head.transactionID, flag: chunk.flag, afterBody: true)
             job.current = nil
             jobs.removeFirst()
-            return Write(bytes: bytes, ended: EndedChunk(
+            return Write(bytes: bytes, started: started, ended: EndedChunk(
                 job: job.id, transactionID: chunk.head.transactionID, flag: chunk.flag,
                 failureReport: chunk.head.headers.failureReport, jobFinished: true))
         }
         // The head and the first piece go out together.
-        guard var rest = try next(allocator: allocator) else { return Write(bytes: bytes, ended: nil) }
+        guard var rest = try next(allocator: allocator) else { return Write(bytes: bytes, started: started) }
         bytes.writeBuffer(&rest.bytes)
-        return Write(bytes: bytes, ended: rest.ended)
+        return Write(bytes: bytes, started: started, ended: rest.ended)
     }
 }

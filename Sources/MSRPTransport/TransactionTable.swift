@@ -17,6 +17,15 @@ struct TransactionTable<Pending> {
         if let deadline { deadlines.append((tid, deadline)) }
     }
 
+    /// Starts the timer of a transaction added without one; false if it has
+    /// already been answered.
+    @discardableResult
+    mutating func arm(_ tid: String, deadline: NIODeadline) -> Bool {
+        guard pending[tid] != nil else { return false }
+        deadlines.append((tid, deadline))
+        return true
+    }
+
     /// The transaction a response is for; nil for an unknown or repeated response
     /// (a relay such as Kamailio may send two 200s for one SEND).
     mutating func resolve(_ tid: String) -> Pending? {

@@ -23,9 +23,12 @@ import Testing
         var senderDelegate: RecordingDelegate
     }
 
-    static func makePair(secure: Bool, chunkSize: Int, policy: RecordingDelegate.AckPolicy = .acceptNow) async throws -> Pair {
+    static func makePair(
+        secure: Bool, chunkSize: Int, policy: RecordingDelegate.AckPolicy = .acceptNow, maxMessage: Int64 = 64 << 20
+    ) async throws -> Pair {
         var serverConfig = MSRPTransportConfiguration(
-            assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 1 << 20, maxMessageBytes: 64 << 20),
+            parserLimits: MSRPParserLimits(maxMessageBytes: maxMessage),
+            assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 1 << 20, maxMessageBytes: maxMessage),
             chunkSize: chunkSize)
         var clientConfig = MSRPTransportConfiguration(chunkSize: chunkSize, pieceSize: min(chunkSize, 16 * 1024))
         if secure {
@@ -81,11 +84,11 @@ import Testing
 
     @Test(arguments: [false, true])
     func abandonedMessageIsAbortedAndTheSessionGoesOn(secure: Bool) async throws {
-        let pair = try await Self.makePair(secure: secure, chunkSize: 65536)
+        let pair = try await Self.makePair(secure: secure, chunkSize: 65536, maxMessage: 4 << 30)
         defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
         let task = Task {
             try await pair.outgoing.send(MSRPOutgoingMessage(
-                messageID: "abandoned1", contentType: .textPlain, body: PatternBody(size: 200 << 20)))
+                messageID: "abandoned1", contentType: .textPlain, body: PatternBody(size: 3 << 30)))
         }
         try await Task.sleep(for: .milliseconds(300))
         task.cancel()
@@ -94,6 +97,37 @@ import Testing
         #expect(try await pair.outgoing.send(MSRPOutgoingMessage(messageID: "after0abort", text: "still here")) == .accepted)
         let messages = await pair.delegate.waitMessages(1)
         #expect(messages.map(\.message.messageID) == ["after0abort"])
+    }
+
+    /// The receiver refuses the first chunk while it is still being written: the
+    /// sender stops at once (the chunk ends with "#") and reports the 413.
+    @Test func earlyErrorResponseStopsTheMessage() async throws {
+        let pair = try await Self.makePair(secure: false, chunkSize: 1 << 20, maxMessage: 1 << 20)
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        let start = ContinuousClock.now
+        let outcome = try await pair.outgoing.send(MSRPOutgoingMessage(
+            messageID: "toolarge01", contentType: .textPlain, body: PatternBody(size: 1 << 30)))
+        guard case .rejected(code: 413, _) = outcome else {
+            Issue.record("expected a 413, got \(outcome)")
+            return
+        }
+        #expect(ContinuousClock.now - start < .seconds(5), "the sender kept sending after the 413")
+        #expect(try await pair.outgoing.send(MSRPOutgoingMessage(messageID: "small00001", text: "fits")) == .accepted)
+    }
+
+    @Test func sessionsShareOneConnection() async throws {
+        let pair = try await Self.makePair(secure: false, chunkSize: 2048)
+        defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        let second = RecordingDelegate()
+        let inbox2 = pair.receiver.createSession(delegate: second)
+        let out2 = pair.sender.createSession(setup: .active, remotePath: [inbox2.localURI], delegate: nil)
+        try await out2.connect()
+        #expect(pair.sender.connectionCount == 1)
+        #expect(out2.connection === pair.outgoing.connection)
+        #expect(try await out2.send(MSRPOutgoingMessage(messageID: "toSecond1", text: "two")) == .accepted)
+        #expect(try await pair.outgoing.send(MSRPOutgoingMessage(messageID: "toFirst01", text: "one")) == .accepted)
+        #expect(await second.waitMessages(1).map(\.message.messageID) == ["toSecond1"])
+        #expect(await pair.delegate.waitMessages(1).map(\.message.messageID) == ["toFirst01"])
     }
 
     @Test func deferredAcknowledgementHoldsThe200() async throws {
