@@ -11,11 +11,23 @@ public enum MSRPIdentifier {
         return make(length: length, using: &rng)
     }
 
+    /// Each 64-bit draw gives 8 characters (62^8 < 2^64; the modulo bias is below
+    /// 2^-40), so an id costs length/8 draws: with the system generator every draw is
+    /// a getrandom call, and ids are made for every transaction.
     public static func make<R: RandomNumberGenerator>(length: Int = 16, using rng: inout R) -> String {
         precondition((4...32).contains(length), "an MSRP ident is 4 to 32 characters")
-        var bytes = [UInt8](repeating: 0, count: length)
-        for i in 0..<length { bytes[i] = alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] }
-        return String(decoding: bytes, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: length) { out in
+            var i = 0
+            while i < length {
+                var word = rng.next()
+                for _ in 0..<min(8, length - i) {
+                    out[i] = alphabet[Int(word % 62)]
+                    word /= 62
+                    i += 1
+                }
+            }
+            return length
+        }
     }
 
     /// Whether `s` is a valid transaction or message id.
