@@ -1,0 +1,98 @@
+import Foundation
+
+/// The store-and-forward queue. Everything the gateway owes someone later is an
+/// event here; SQLite is one implementation (`SQLiteEventQueue`), and the shape
+/// leaves room for others (PostgreSQL, for several gateways sharing one queue).
+///
+/// Contract: when `enqueue` returns, the events are durable (committed to disk
+/// at the configured synchronous level); an enqueue that throws committed nothing.
+public protocol EventQueue: Sendable {
+    /// Adds events in one transaction; returns their ids in order. An event whose
+    /// dedupe key is already stored is not added again: its existing id is returned.
+    func enqueue(_ events: [NewEvent]) async throws(QueueError) -> [EventID]
+
+    /// Leases up to `limit` due events of `adapter` to `owner` for `duration`. An
+    /// event whose lease expires (its worker crashed) becomes due again.
+    func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent]
+
+    /// Records the outcome of a leased event, and enqueues what is owed because
+    /// of it (REPORTs, IMDNs) in the same transaction. Returns the new state.
+    @discardableResult
+    func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
+
+    /// Keeps a lease for `duration` more from now.
+    func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError)
+
+    func event(_ id: EventID) async throws(QueueError) -> QueuedEvent?
+    func events(_ filter: EventFilter) async throws(QueueError) -> [QueuedEvent]
+    func stats() async throws(QueueError) -> QueueStats
+
+    /// Puts a failed or dead event back in the queue, due now, with fresh attempts.
+    @discardableResult
+    func replay(_ id: EventID) async throws(QueueError) -> Bool
+
+    /// Deletes delivered events last updated before `date`; returns how many.
+    @discardableResult
+    func purge(deliveredBefore date: Date) async throws(QueueError) -> Int
+}
+
+public struct EventFilter: Sendable, Hashable {
+    public var state: EventState?
+    public var adapter: String?
+    public var kind: EventKind?
+    public var sessionID: String?
+    /// Only events with an id below this one (paging, newest first).
+    public var before: EventID?
+    public var limit: Int
+
+    public init(state: EventState? = nil, adapter: String? = nil, kind: EventKind? = nil, sessionID: String? = nil,
+                before: EventID? = nil, limit: Int = 100) {
+        self.state = state
+        self.adapter = adapter
+        self.kind = kind
+        self.sessionID = sessionID
+        self.before = before
+        self.limit = limit
+    }
+}
+
+public struct QueueStats: Sendable, Hashable {
+    public struct Key: Sendable, Hashable {
+        public var adapter: String
+        public var state: EventState
+    }
+    public var counts: [Key: Int]
+    /// How long the longest-waiting due event has waited (nil when none is due).
+    public var oldestDueAge: Duration?
+
+    public func count(adapter: String? = nil, state: EventState? = nil) -> Int {
+        counts.filter { (adapter == nil || $0.key.adapter == adapter) && (state == nil || $0.key.state == state) }
+            .reduce(0) { $0 + $1.value }
+    }
+}
+
+/// Why the queue could not do what was asked. Never a silently dropped event:
+/// the caller learns, with the cause.
+public struct QueueError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        case diskFull = "disk full"
+        case readOnly = "database is read-only"
+        case corrupt = "database file is corrupt or not a database"
+        case newerSchema = "database was written by a newer msrpgw"
+        case cannotOpen = "cannot open database"
+        case leaseLost = "lease lost"
+        case notFound = "no such event"
+        case busy = "database is locked"
+        case io = "I/O error"
+        case other = "database error"
+    }
+    public var kind: Kind
+    public var detail: String
+
+    public init(_ kind: Kind, _ detail: String = "") {
+        self.kind = kind
+        self.detail = detail
+    }
+
+    public var description: String { detail.isEmpty ? kind.rawValue : "\(kind.rawValue): \(detail)" }
+}

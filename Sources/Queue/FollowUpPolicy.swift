@@ -1,0 +1,50 @@
+import Foundation
+
+/// How a delivery ended for good.
+public enum FinalOutcome: Sendable, Hashable {
+    case delivered(proof: String)
+    case failed(code: Int, reason: String)
+}
+
+/// What is owed once a delivery ends: the queue enqueues these in the same
+/// transaction that records the outcome, so they are never lost or doubled.
+public protocol FollowUpPolicy: Sendable {
+    func followUps(for event: QueuedEvent, outcome: FinalOutcome) -> [NewEvent]
+}
+
+/// RFC 4975 §7.1.3-7.1.4 and RFC 5438: a success REPORT when the sender asked
+/// for one, a failure REPORT unless it said `Failure-Report: no`, and an IMDN
+/// `delivered`/`failed` when the CPIM asked for positive/negative delivery
+/// notifications. They go back over the "msrp" adapter to the origin session.
+public struct SenderNotificationPolicy: FollowUpPolicy {
+    public var adapter: String
+
+    public init(adapter: String = "msrp") { self.adapter = adapter }
+
+    public func followUps(for event: QueuedEvent, outcome: FinalOutcome) -> [NewEvent] {
+        guard event.kind == .delivery, let session = event.origin.sessionID else { return [] }
+        var out: [NewEvent] = []
+        func owed(_ kind: EventKind, _ status: String, _ headers: [String: String]) {
+            var envelope = EventEnvelope(contentType: kind == .imdn ? "message/imdn+xml" : "")
+            envelope.headers = headers
+            out.append(NewEvent(
+                kind: kind, adapter: adapter, target: session, origin: event.origin, envelope: envelope,
+                dedupeKey: "\(event.id)|\(kind.rawValue)|\(status)", parent: event.id))
+        }
+        switch outcome {
+        case .delivered(let proof):
+            if event.origin.successReport { owed(.report, "200", ["status": "200", "reason": "OK", "proof": proof]) }
+            if event.origin.imdnDispositions.contains("positive-delivery") {
+                owed(.imdn, "delivered", ["disposition": "delivered"])
+            }
+        case .failed(let code, let reason):
+            if event.origin.failureReport != "no" {
+                owed(.report, String(code), ["status": String(code), "reason": reason])
+            }
+            if event.origin.imdnDispositions.contains("negative-delivery") {
+                owed(.imdn, "failed", ["disposition": "failed", "reason": reason])
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import GRDB
+
+/// The queue on SQLite (GRDB `DatabasePool`, WAL). Enqueues are group-committed:
+/// callers arriving while a transaction commits share the next one, so many
+/// producers pay for one fsync, and each returns only once its own events are
+/// durable. All database work runs on GRDB's own queues, never on the caller's
+/// thread (NIO event loops must not block on SQLite).
+public final class SQLiteEventQueue: EventQueue {
+    public struct Configuration: Sendable {
+        public var path: String
+        /// `PRAGMA synchronous`: FULL (default) makes every commit durable on
+        /// power loss; NORMAL in WAL mode only on application crash.
+        public var synchronous: Synchronous
+        /// This gateway node (0-1023), part of every event id.
+        public var node: Int
+        /// Retry policy per adapter; `defaultRetry` for the others.
+        public var retry: [String: RetryPolicy]
+        public var defaultRetry: RetryPolicy
+        /// What is owed when a delivery ends (REPORTs, IMDNs).
+        public var followUps: any FollowUpPolicy
+
+        public enum Synchronous: String, Sendable { case full = "FULL", normal = "NORMAL", off = "OFF" }
+
+        public init(
+            path: String, synchronous: Synchronous = .full, node: Int = 0, retry: [String: RetryPolicy] = [:],
+            defaultRetry: RetryPolicy = .standard, followUps: any FollowUpPolicy = SenderNotificationPolicy()
+        ) {
+            self.path = path
+            self.synchronous = synchronous
+            self.node = node
+            self.retry = retry
+            self.defaultRetry = defaultRetry
+            self.followUps = followUps
+        }
+    }
+
+    public let configuration: Configuration
+    let pool: DatabasePool
+    private let ids: EventIDGenerator
+    private let committer: GroupCommitter
+    /// The clock; tests move it.
+    let now: @Sendable () -> Date
+
+    /// Opens (creating or upgrading) the database. Throws a `QueueError` naming
+    /// the cause for a corrupt file, a newer schema, a read-only or full disk.
+    public init(_ configuration: Configuration, now: @escaping @Sendable () -> Date = { Date() }) throws(QueueError) {
+        self.configuration = configuration
+        self.now = now
+        self.ids = EventIDGenerator(node: configuration.node)
+        var config = GRDB.Configuration()
+        config.busyMode = .timeout(10)
+        let sync = configuration.synchronous.rawValue
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+        }
+        do {
+            pool = try DatabasePool(path: configuration.path, configuration: config)
+            try pool.read { db in try db.execute(sql: "SELECT count(*) FROM sqlite_master") }
+            let migrator = SQLiteSchema.migrator
+            if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
+                let applied = try pool.read { try migrator.appliedIdentifiers($0) }
+                throw QueueError(.newerSchema, "\(configuration.path) has migrations \(applied.sorted()) beyond \(SQLiteSchema.known)")
+            }
+            try migrator.migrate(pool)
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError(mapping: error, context: "opening \(configuration.path)")
+        }
+        committer = GroupCommitter(pool: pool)
+    }
+
+    func policy(for adapter: String) -> RetryPolicy { configuration.retry[adapter] ?? configuration.defaultRetry }
+
+    // MARK: - Enqueue
+
+    public func enqueue(_ events: [NewEvent]) async throws(QueueError) -> [EventID] {
+        guard !events.isEmpty else { return [] }
+        let stamp = now()
+        let rows = events.map { EventRow(new: $0, id: ids.next(now: stamp), now: stamp) }
+        do {
+            return try await committer.commit(rows)
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError(mapping: error, context: "enqueue")
+        }
+    }
+
+    // MARK: - Lease and complete
+
+    public func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent] {
+        let nowMillis = Millis(now())
+        let until = nowMillis + Millis(duration)
+        return try await write("lease") { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                UPDATE event SET state = 'leased', lease_owner = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
+                WHERE id IN (SELECT id FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ?
+                             ORDER BY next_attempt_at LIMIT ?)
+                RETURNING *
+                """), arguments: [owner, until, nowMillis, adapter, nowMillis, limit])
+            return try rows.map { try EventRow.decode($0) }.sorted { $0.id < $1.id }
+        }
+    }
+
+    public func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
+        let stamp = now()
+        let policy = policy
+        let followUps = configuration.followUps
+        let ids = ids
+        return try await write("complete") { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE id = ?"), arguments: [id.rawValue])
+            else { throw QueueError(.notFound, "event \(id)") }
+            let event = try EventRow.decode(row)
+            guard event.state == .leased, event.leaseOwner == owner else {
+                throw QueueError(.leaseLost, "event \(id) is \(event.state.rawValue), leased by \(event.leaseOwner ?? "nobody")")
+            }
+            let retryBase = Date(millis: row["retry_base_at"])
+            let final: FinalOutcome?
+            let newState: EventState
+            switch outcome {
+            case .delivered(let proof):
+                try db.execute(sql: """
+                    UPDATE event SET state = 'delivered', proof = ?, lease_owner = NULL, updated_at = ? WHERE id = ?
+                    """, arguments: [proof, Millis(stamp), id.rawValue])
+                final = .delivered(proof: proof)
+                newState = .delivered
+            case .retry(let after, let reason):
+                switch policy(event.adapter).decide(attempts: event.attempts, createdAt: retryBase, now: stamp, requested: after) {
+                case .retry(let at):
+                    try db.execute(sql: """
+                        UPDATE event SET state = 'queued', next_attempt_at = ?, last_error = ?, lease_owner = NULL, updated_at = ?
+                        WHERE id = ?
+                        """, arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
+                    final = nil
+                    newState = .queued
+                case .giveUp(let why):
+                    // Retries spent or too old: a timeout as far as the sender is concerned (408).
+                    try db.execute(sql: """
+                        UPDATE event SET state = 'dead', status_code = 408, last_error = ?, lease_owner = NULL, updated_at = ?
+                        WHERE id = ?
+                        """, arguments: ["\(reason); \(why)", Millis(stamp), id.rawValue])
+                    final = .failed(code: 408, reason: "\(reason); \(why)")
+                    newState = .dead
+                }
+            case .permanentFailure(let code, let reason):
+                try db.execute(sql: """
+                    UPDATE event SET state = 'failed', status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
+                    WHERE id = ?
+                    """, arguments: [code, reason, Millis(stamp), id.rawValue])
+                final = .failed(code: code, reason: reason)
+                newState = .failed
+            }
+            if let final {
+                for new in followUps.followUps(for: event, outcome: final) {
+                    _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)
+                }
+            }
+            return newState
+        }
+    }
+
+    public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
+        let until = Millis(now()) + Millis(duration)
+        try await write("extend lease") { db in
+            try db.execute(sql: """
+                UPDATE event SET next_attempt_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?
+                """, arguments: [until, id.rawValue, owner])
+            if db.changesCount == 0 { throw QueueError(.leaseLost, "event \(id) is not leased by \(owner)") }
+        }
+    }
+
+    // MARK: - Inspection and operation
+
+    public func event(_ id: EventID) async throws(QueueError) -> QueuedEvent? {
+        try await read("show") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM event WHERE id = ?", arguments: [id.rawValue]).map(EventRow.decode)
+        }
+    }
+
+    public func events(_ filter: EventFilter) async throws(QueueError) -> [QueuedEvent] {
+        try await read("list") { db in
+            var clauses: [String] = []
+            var args: [any DatabaseValueConvertible] = []
+            if let s = filter.state { clauses.append("state = ?"); args.append(s.rawValue) }
+            if let a = filter.adapter { clauses.append("adapter = ?"); args.append(a) }
+            if let k = filter.kind { clauses.append("kind = ?"); args.append(k.rawValue) }
+            if let s = filter.sessionID { clauses.append("session_id = ?"); args.append(s) }
+            if let b = filter.before { clauses.append("id < ?"); args.append(b.rawValue) }
+            let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            args.append(max(1, min(filter.limit, 1000)))
+            return try Row.fetchAll(db, sql: "SELECT * FROM event \(whereSQL) ORDER BY id DESC LIMIT ?",
+                                    arguments: StatementArguments(args)).map(EventRow.decode)
+        }
+    }
+
+    public func stats() async throws(QueueError) -> QueueStats {
+        let nowMillis = Millis(now())
+        return try await read("stats") { db in
+            var counts: [QueueStats.Key: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT adapter, state, count(*) AS n FROM event GROUP BY adapter, state") {
+                guard let state = EventState(rawValue: row["state"]) else { continue }
+                counts[QueueStats.Key(adapter: row["adapter"], state: state)] = row["n"]
+            }
+            let oldest = try Int64.fetchOne(db, sql: """
+                SELECT min(next_attempt_at) FROM event WHERE state IN ('queued', 'leased') AND next_attempt_at <= ?
+                """, arguments: [nowMillis])
+            return QueueStats(counts: counts, oldestDueAge: oldest.map { .milliseconds(nowMillis - $0) })
+        }
+    }
+
+    public func replay(_ id: EventID) async throws(QueueError) -> Bool {
+        let stamp = Millis(now())
+        return try await write("replay") { db in
+            try db.execute(sql: """
+                UPDATE event SET state = 'queued', attempts = 0, next_attempt_at = ?, retry_base_at = ?, lease_owner = NULL,
+                  status_code = NULL, updated_at = ?
+                WHERE id = ? AND state IN ('failed', 'dead')
+                """, arguments: [stamp, stamp, stamp, id.rawValue])
+            return db.changesCount > 0
+        }
+    }
+
+    public func purge(deliveredBefore date: Date) async throws(QueueError) -> Int {
+        let cutoff = Millis(date)
+        let (count, files) = try await write("purge") { db -> (Int, [String]) in
+            let files = try String.fetchAll(db, sql: """
+                SELECT body_path FROM event WHERE state = 'delivered' AND updated_at < ? AND body_path IS NOT NULL
+                """, arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM event WHERE state = 'delivered' AND updated_at < ?", arguments: [cutoff])
+            return (db.changesCount, files)
+        }
+        for f in files { try? FileManager.default.removeItem(atPath: f) }
+        return count
+    }
+
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    public func integrityCheck() async throws(QueueError) -> String {
+        try await read("integrity check") { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "" }
+    }
+
+    // MARK: - Plumbing
+
+    private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError(mapping: error, context: what)
+        }
+    }
+
+    private func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError(mapping: error, context: what)
+        }
+    }
+}
+
+typealias Millis = Int64
+
+extension Millis {
+    init(_ date: Date) { self = Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    init(_ d: Duration) { self = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
+}
+
+extension Date {
+    init(millis: Int64) { self.init(timeIntervalSince1970: Double(millis) / 1000) }
+}
+
+extension QueueError {
+    /// Maps SQLite's result codes to the causes an operator can act on.
+    init(mapping error: any Error, context: String) {
+        guard let db = error as? DatabaseError else {
+            self.init(.other, "\(context): \(error)")
+            return
+        }
+        let detail = "\(context): \(db.message ?? db.description)"
+        switch db.resultCode {
+        case .SQLITE_FULL: self.init(.diskFull, detail)
+        case .SQLITE_READONLY: self.init(.readOnly, detail)
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: self.init(.corrupt, detail)
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH: self.init(.cannotOpen, detail)
+        case .SQLITE_BUSY, .SQLITE_LOCKED: self.init(.busy, detail)
+        case .SQLITE_IOERR: self.init(.io, detail)
+        default: self.init(.other, detail)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import GRDB
+
+/// The queue's tables, as GRDB migrations: an older database upgrades in place;
+/// one with migrations this build does not know is refused (a newer msrpgw wrote it).
+enum SQLiteSchema {
+    static let known = ["v1-events"]
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-events") { db in
+            try db.execute(sql: """
+                CREATE TABLE event (
+                  id INTEGER PRIMARY KEY,
+                  kind TEXT NOT NULL,
+                  state TEXT NOT NULL,
+                  adapter TEXT NOT NULL,
+                  target TEXT NOT NULL,
+                  dedupe_key TEXT UNIQUE,
+                  parent_id INTEGER,
+                  session_id TEXT,
+                  message_id TEXT,
+                  from_path TEXT,
+                  to_path TEXT,
+                  byte_count INTEGER,
+                  success_report INTEGER NOT NULL DEFAULT 0,
+                  failure_report TEXT NOT NULL DEFAULT 'yes',
+                  imdn_message_id TEXT,
+                  imdn_dispositions TEXT NOT NULL DEFAULT '',
+                  env_from TEXT,
+                  env_to TEXT NOT NULL DEFAULT '',
+                  env_cc TEXT NOT NULL DEFAULT '',
+                  env_subject TEXT,
+                  env_datetime TEXT,
+                  content_type TEXT NOT NULL,
+                  env_headers TEXT,
+                  body BLOB,
+                  body_path TEXT,
+                  body_size INTEGER NOT NULL,
+                  attempts INTEGER NOT NULL DEFAULT 0,
+                  next_attempt_at INTEGER NOT NULL,
+                  retry_base_at INTEGER NOT NULL,
+                  lease_owner TEXT,
+                  last_error TEXT,
+                  proof TEXT,
+                  status_code INTEGER,
+                  created_at INTEGER NOT NULL,
+                  updated_at INTEGER NOT NULL
+                );
+                -- What workers lease: due events per adapter, leased ones included
+                -- (an expired lease is due again).
+                CREATE INDEX event_due ON event(adapter, next_attempt_at) WHERE state IN ('queued', 'leased');
+                CREATE INDEX event_state ON event(state, updated_at);
+                CREATE INDEX event_session ON event(session_id) WHERE session_id IS NOT NULL;
+                """)
+        }
+        return m
+    }
+}

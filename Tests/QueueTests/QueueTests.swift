@@ -1,0 +1,162 @@
+import Foundation
+import Testing
+
+@testable import Queue
+
+@Suite struct QueueBehaviourTests {
+    @Test func enqueueLeaseDeliverOwesASuccessReportAndIMDN() async throws {
+        let queue = try makeQueue()
+        let ids = try await queue.enqueue([message("m0000001", imdn: ["positive-delivery", "negative-delivery"])])
+        #expect(ids.count == 1)
+        let stored = try #require(try await queue.event(ids[0]))
+        #expect(stored.state == .queued)
+        #expect(stored.envelope.headers == ["X-Test": "1"])
+        #expect(stored.envelope.to == ["sip:ops@gw.example"])
+        #expect(stored.body == .inline(Array("hello".utf8)))
+        #expect(stored.origin.imdnDispositions == ["positive-delivery", "negative-delivery"])
+
+        let leased = try await queue.lease(adapter: "webhook", owner: "w1", limit: 10, for: .seconds(30))
+        #expect(leased.map(\.id) == ids)
+        #expect(leased[0].attempts == 1)
+        #expect(try await queue.lease(adapter: "webhook", owner: "w2", limit: 10, for: .seconds(30)).isEmpty)
+        #expect(try await queue.complete(ids[0], owner: "w1", outcome: .delivered(proof: "HTTP 200")) == .delivered)
+
+        // The REPORT and the IMDN are events for the msrp adapter, to the origin session.
+        let owed = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))
+        #expect(owed.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.imdn, .report])
+        #expect(owed.allSatisfy { $0.target == "sess1" && $0.parent == ids[0] })
+        #expect(owed.first { $0.kind == .report }?.envelope.headers["status"] == "200")
+        #expect(owed.first { $0.kind == .imdn }?.envelope.headers["disposition"] == "delivered")
+    }
+
+    @Test func duplicateIngressIsOneEventAndFanOutIsOneTransaction() async throws {
+        let queue = try makeQueue()
+        let fan = [message("m0000002"), message("m0000002", adapter: "smtp", target: "mailto:oncall@example.com")]
+        let first = try await queue.enqueue(fan)
+        let again = try await queue.enqueue(fan)
+        #expect(first.count == 2)
+        #expect(first == again)
+        #expect(try await queue.stats().count() == 2)
+        // Another session with the same Message-ID is another message.
+        let other = try await queue.enqueue([message("m0000002", session: "sess2")])
+        #expect(other != [first[0]])
+    }
+
+    @Test func expiredLeaseComesBackAndTheOldOwnerLosesIt() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock)
+        let ids = try await queue.enqueue([message("m0000003")])
+        _ = try await queue.lease(adapter: "webhook", owner: "crashed", limit: 1, for: .seconds(10))
+        clock.advance(.seconds(5))
+        #expect(try await queue.lease(adapter: "webhook", owner: "w2", limit: 1, for: .seconds(10)).isEmpty)
+        clock.advance(.seconds(6))
+        let again = try await queue.lease(adapter: "webhook", owner: "w2", limit: 1, for: .seconds(10))
+        #expect(again.map(\.id) == ids)
+        #expect(again[0].attempts == 2)
+        await #expect(throws: QueueError.self) { try await queue.complete(ids[0], owner: "crashed", outcome: .delivered(proof: "late")) }
+        #expect(try await queue.complete(ids[0], owner: "w2", outcome: .delivered(proof: "ok")) == .delivered)
+    }
+
+    @Test func extendLeaseKeepsIt() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock)
+        let ids = try await queue.enqueue([message("m0000004")])
+        _ = try await queue.lease(adapter: "webhook", owner: "w1", limit: 1, for: .seconds(10))
+        clock.advance(.seconds(8))
+        try await queue.extendLease(ids[0], owner: "w1", by: .seconds(10))
+        clock.advance(.seconds(8))
+        #expect(try await queue.lease(adapter: "webhook", owner: "w2", limit: 1, for: .seconds(10)).isEmpty)
+        await #expect(throws: QueueError.self) { try await queue.extendLease(ids[0], owner: "w2", by: .seconds(1)) }
+    }
+
+    @Test func retriesFollowTheScheduleThenDeadLetterWith408() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock)
+        let ids = try await queue.enqueue([message("m0000005", imdn: ["negative-delivery"])])
+        var lease = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .retry(after: nil, reason: "HTTP 500")) == .queued)
+        let e = try #require(try await queue.event(ids[0]))
+        #expect(e.nextAttemptAt == clock.now.addingTimeInterval(5))
+        #expect(e.lastError == "HTTP 500")
+        clock.advance(.seconds(4))
+        #expect(try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30)).isEmpty)
+        clock.advance(.seconds(1))
+        lease = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
+        #expect(lease.count == 1)
+        // A Retry-After is honoured.
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .retry(after: .seconds(120), reason: "HTTP 429")) == .queued)
+        clock.advance(.seconds(120))
+        lease = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
+        #expect(lease.first?.attempts == 3)
+        // The third attempt is the last one: dead letter, failure REPORT 408, IMDN failed.
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .retry(after: nil, reason: "HTTP 503")) == .dead)
+        let dead = try #require(try await queue.event(ids[0]))
+        #expect(dead.statusCode == 408)
+        let owed = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))
+        #expect(owed.first { $0.kind == .report }?.envelope.headers["status"] == "408")
+        #expect(owed.first { $0.kind == .imdn }?.envelope.headers["disposition"] == "failed")
+        // Replay puts it back with fresh attempts.
+        #expect(try await queue.replay(ids[0]))
+        #expect(try await queue.event(ids[0])?.state == .queued)
+        #expect(try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30)).first?.attempts == 1)
+        #expect(try await queue.replay(ids[0]) == false)  // it is leased, not failed
+    }
+
+    @Test func permanentFailureHonoursFailureReport() async throws {
+        let queue = try makeQueue()
+        let ids = try await queue.enqueue([message("m0000006"), message("m0000007", failureReport: "no")])
+        _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .permanentFailure(code: 403, reason: "HTTP 400")) == .failed)
+        #expect(try await queue.complete(ids[1], owner: "w", outcome: .permanentFailure(code: 403, reason: "HTTP 400")) == .failed)
+        let owed = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))
+        #expect(owed.count == 1)
+        #expect(owed.first?.parent == ids[0])
+        #expect(owed.first?.envelope.headers["status"] == "403")
+    }
+
+    @Test func tooOldIsGivenUp() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock, retry: RetryPolicy(schedule: [.seconds(600)], maxAttempts: 100, maxAge: .seconds(300), jitter: false))
+        let ids = try await queue.enqueue([message("m0000008")])
+        _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .retry(after: nil, reason: "down")) == .dead)
+    }
+
+    @Test func statsListAndPurge() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock)
+        let ids = try await queue.enqueue((0..<5).map { message("m10000\($0)x", successReport: false) })
+        clock.advance(.seconds(7))
+        var stats = try await queue.stats()
+        #expect(stats.count(adapter: "webhook", state: .queued) == 5)
+        #expect(stats.oldestDueAge == .seconds(7))
+        _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 2, for: .seconds(30))
+        try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "200"))
+        stats = try await queue.stats()
+        #expect(stats.count(state: .delivered) == 1)
+        #expect(stats.count(state: .leased) == 1)
+        #expect(try await queue.events(EventFilter(state: .queued)).count == 3)
+        #expect(try await queue.events(EventFilter(limit: 2)).map(\.id) == [ids[4], ids[3]])
+        #expect(try await queue.events(EventFilter(sessionID: "sess1", before: ids[2])).map(\.id) == [ids[1], ids[0]])
+        #expect(try await queue.purge(deliveredBefore: clock.now) == 0)
+        clock.advance(.seconds(1))
+        #expect(try await queue.purge(deliveredBefore: clock.now) == 1)
+        #expect(try await queue.event(ids[0]) == nil)
+        #expect(try await queue.integrityCheck() == "ok")
+    }
+
+    @Test func retryPolicyJitterStaysWithinTheSchedule() {
+        var rng = SystemRandomNumberGenerator()
+        let p = RetryPolicy.standard
+        let t0 = Date(timeIntervalSince1970: 0)
+        for attempt in 1...10 {
+            guard case .retry(let at) = p.decide(attempts: attempt, createdAt: t0, now: t0, requested: nil, using: &rng) else {
+                Issue.record("gave up at \(attempt)")
+                return
+            }
+            #expect(at >= t0)
+            #expect(at.timeIntervalSince(t0) <= Double(p.schedule[attempt - 1].components.seconds))
+        }
+        #expect(p.decide(attempts: 11, createdAt: t0, now: t0, requested: nil, using: &rng) == .giveUp(reason: "11 attempts spent"))
+    }
+}
