@@ -1,0 +1,152 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import Queue
+
+/// A small tmpfs the test mounts itself (needs root, which CI has).
+struct ScratchMount {
+    let path: String
+
+    static var canMount: Bool { getuid() == 0 }
+
+    init(sizeKiB: Int) throws {
+        path = try temporaryDirectory()
+        try Self.run("mount", "-t", "tmpfs", "-o", "size=\(sizeKiB)k", "tmpfs", path)
+    }
+
+    func remountReadOnly() throws { try Self.run("mount", "-o", "remount,ro", path) }
+    func unmount() { try? Self.run("umount", "-l", path) }
+
+    static func run(_ args: String...) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = args
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw QueueError(.other, "\(args.joined(separator: " ")) failed") }
+    }
+}
+
+@Suite(.serialized) struct BadConditionTests {
+    @Test func newerSchemaIsRefusedAtStartup() async throws {
+        let path = try temporaryDirectory() + "/q.sqlite"
+        do {
+            let queue = try makeQueue(path: path)
+            _ = try await queue.enqueue([message("m2000001")])
+        }
+        let db = try DatabaseQueue(path: path)
+        try await db.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')") }
+        #expect {
+            _ = try makeQueue(path: path)
+        } throws: { ($0 as? QueueError)?.kind == .newerSchema }
+    }
+
+    @Test func corruptFileIsAClearError() throws {
+        let path = try temporaryDirectory() + "/q.sqlite"
+        try Data(String(repeating: "this is not an SQLite database\n", count: 200).utf8).write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try makeQueue(path: path)
+        } throws: { ($0 as? QueueError)?.kind == .corrupt }
+    }
+
+    @Test func missingDirectoryCannotOpen() {
+        #expect {
+            _ = try makeQueue(path: "/nonexistent-dir-\(UUID().uuidString)/q.sqlite")
+        } throws: { ($0 as? QueueError)?.kind == .cannotOpen }
+    }
+
+    @Test(.enabled(if: ScratchMount.canMount, "mounts a tmpfs: needs root"))
+    func diskFullFailsTheEnqueueAndKeepsWhatWasAcknowledged() async throws {
+        let mount = try ScratchMount(sizeKiB: 1024)
+        defer { mount.unmount() }
+        let queue = try makeQueue(path: mount.path + "/q.sqlite")
+        var acknowledged: [EventID] = []
+        var failure: QueueError?
+        for i in 0..<2000 {
+            var e = message("m3\(String(format: "%06d", i))")
+            e.body = .inline([UInt8](repeating: UInt8(i & 0xFF), count: 8192))
+            do {
+                acknowledged += try await queue.enqueue([e])
+            } catch {
+                failure = error
+                break
+            }
+        }
+        #expect(failure?.kind == .diskFull, "\(String(describing: failure))")
+        #expect(!acknowledged.isEmpty)
+        // Every acknowledged event is still there, and nothing else.
+        let stored = try await queue.stats().count()
+        #expect(stored == acknowledged.count)
+        for id in acknowledged.suffix(5) {
+            #expect(try await queue.event(id)?.state == .queued)
+        }
+    }
+
+    @Test(.enabled(if: ScratchMount.canMount, "mounts a tmpfs: needs root"))
+    func readOnlyDatabaseIsAClearError() async throws {
+        let mount = try ScratchMount(sizeKiB: 4096)
+        defer { mount.unmount() }
+        let path = mount.path + "/q.sqlite"
+        do {
+            let queue = try makeQueue(path: path)
+            _ = try await queue.enqueue([message("m4000001")])
+        }
+        try mount.remountReadOnly()
+        do {
+            let queue = try makeQueue(path: path)
+            await #expect {
+                _ = try await queue.enqueue([message("m4000002")])
+            } throws: { [.readOnly, .cannotOpen, .io].contains(($0 as? QueueError)?.kind) }
+        } catch let error as QueueError {
+            #expect([.readOnly, .cannotOpen, .io].contains(error.kind), "\(error)")
+        }
+    }
+
+    /// Producers and consumers at once on 2 cores: every event delivered exactly
+    /// once, no lease handed to two workers, no deadlock.
+    @Test func concurrentProducersAndConsumers() async throws {
+        let queue = try makeQueue()
+        let producers = 16, perProducer = 100
+        let delivered = Delivered()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in 0..<producers {
+                group.addTask {
+                    for i in 0..<perProducer {
+                        _ = try await queue.enqueue([message("p\(p)m\(String(format: "%05d", i))", successReport: false)])
+                    }
+                }
+            }
+            for c in 0..<4 {
+                group.addTask {
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while await delivered.count < producers * perProducer, ContinuousClock.now < deadline {
+                        let batch = try await queue.lease(adapter: "webhook", owner: "c\(c)", limit: 10, for: .seconds(600))
+                        if batch.isEmpty {
+                            try await Task.sleep(for: .milliseconds(2))
+                            continue
+                        }
+                        for e in batch {
+                            await delivered.add(e.id)
+                            try await queue.complete(e.id, owner: "c\(c)", outcome: .delivered(proof: "ok"))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await delivered.count == producers * perProducer)
+        #expect(await delivered.duplicates.isEmpty)
+        #expect(try await queue.stats().count(state: .delivered) == producers * perProducer)
+    }
+
+    actor Delivered {
+        var seen = Set<EventID>()
+        var duplicates: [EventID] = []
+        var count: Int { seen.count }
+        func add(_ id: EventID) {
+            if !seen.insert(id).inserted { duplicates.append(id) }
+        }
+    }
+}
