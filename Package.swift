@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport",
+                "MSRP", "MSRPTransport", "Queue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -101,7 +101,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MSRP", "MSRPTransport",
+                "MSRP", "MSRPTransport", "Queue",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

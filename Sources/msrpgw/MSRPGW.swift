@@ -10,6 +10,6 @@ struct MSRPGW: AsyncParsableCommand {
             endpoints on loopback and shows messages, chunking, responses and REPORTs; \
             `receive` and `send` are an MSRP sink and client for scripts.
             """,
-        subcommands: [DemoCommand.self, ReceiveCommand.self, SendCommand.self]
+        subcommands: [DemoCommand.self, ReceiveCommand.self, SendCommand.self, QueueTortureCommand.self]
     )
 }
