@@ -77,6 +77,12 @@ let package = Package(
             path: "Benchmarks/MSRPBenchmarks",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "QueueBenchmarks",
+            dependencies: ["Queue", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Benchmarks/QueueBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MSRPTests",
             dependencies: ["MSRP", .product(name: "NIOCore", package: "swift-nio")],

@@ -1,28 +1,66 @@
 import Foundation
 import GRDB
 
-/// Group commit for enqueues. A caller's rows join the pending batch; one writer
-/// at a time commits everything pending in a single transaction (one fsync), then
-/// takes whatever arrived meanwhile. Each caller resumes when the transaction
-/// holding its rows has committed, with its ids, or with the error that stopped
-/// the commit (then none of the batch was stored).
+/// Group commit for the queue's writes (enqueues, completions, lease extensions).
+///
+/// A caller's operation joins the pending batch; one writer at a time runs
+/// everything pending in a single transaction (one fsync at `synchronous=FULL`),
+/// then takes whatever arrived meanwhile. Each caller resumes only once the
+/// transaction holding its operation has committed: with its result, with the
+/// `QueueError` its own operation threw before writing anything (the others
+/// commit), or with the error that stopped the commit (then nothing of the batch
+/// was stored).
+///
+/// Why: at `synchronous=FULL` a commit costs an fsync; with many producers and
+/// workers, sharing one per batch is what makes the queue fast without weakening
+/// "when the call returns, it is on disk".
 final class GroupCommitter: @unchecked Sendable {
-    private struct Request {
-        var rows: [EventRow]
-        var continuation: CheckedContinuation<[EventID], any Error>
+    /// One caller's operation, type-erased. `apply` runs it inside the batch's
+    /// transaction and returns how to resume its caller after the commit.
+    private struct Request: Sendable {
+        var apply: @Sendable (Database) throws -> @Sendable () -> Void
+        var fail: @Sendable (any Error) -> Void
     }
 
     private let pool: DatabasePool
+    /// At most this many operations per transaction, so that one transaction
+    /// (and the callers waiting for it) stays short under a flood.
+    private let maxBatch: Int
     private let lock = NSLock()
     private var pending: [Request] = []
     private var writing = false
 
-    init(pool: DatabasePool) { self.pool = pool }
+    init(pool: DatabasePool, maxBatch: Int = 1024) {
+        self.pool = pool
+        self.maxBatch = maxBatch
+    }
 
-    func commit(_ rows: [EventRow]) async throws -> [EventID] {
-        try await withCheckedThrowingContinuation { continuation in
+    /// Runs `operation` in the next group transaction and returns its result once
+    /// that transaction is durable. `operation` may throw a `QueueError` only
+    /// before it writes (checks first, then writes): it then reaches this caller
+    /// alone.
+    func perform<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let request = Request(
+                apply: { db in
+                    // No savepoint per operation (it doubled the cost of an insert):
+                    // an operation throws its QueueError before it writes. One that
+                    // wrote and then threw would leave half its work in the batch,
+                    // so that fails the whole batch instead, and nothing commits.
+                    let changesBefore = db.totalChangesCount
+                    do {
+                        let result = try operation(db)
+                        return { continuation.resume(returning: result) }
+                    } catch let error as QueueError {
+                        guard db.totalChangesCount == changesBefore else {
+                            throw QueueError(.other, "an operation wrote, then failed (\(error)): batch rolled back")
+                        }
+                        return { continuation.resume(throwing: error) }
+                    }
+                },
+                fail: { continuation.resume(throwing: $0) })
             let startWriter: Bool = lock.withLock {
-                pending.append(Request(rows: rows, continuation: continuation))
+                pending.append(request)
                 if writing { return false }
                 writing = true
                 return true
@@ -34,20 +72,17 @@ final class GroupCommitter: @unchecked Sendable {
     private func drain() async {
         while true {
             let batch: [Request] = lock.withLock {
-                let b = pending
-                pending = []
+                let b = Array(pending.prefix(maxBatch))
+                pending.removeFirst(b.count)
                 if b.isEmpty { writing = false }
                 return b
             }
             if batch.isEmpty { return }
-            let allRows = batch.map(\.rows)
             do {
-                let ids = try await pool.write { db in
-                    try allRows.map { rows in try rows.map { try $0.insertOrFind(db) } }
-                }
-                for (request, result) in zip(batch, ids) { request.continuation.resume(returning: result) }
+                let resumers = try await pool.write { db in try batch.map { try $0.apply(db) } }
+                for resume in resumers { resume() }
             } catch {
-                for request in batch { request.continuation.resume(throwing: error) }
+                for request in batch { request.fail(error) }
             }
         }
     }

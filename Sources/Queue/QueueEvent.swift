@@ -167,4 +167,8 @@ public enum DeliveryOutcome: Sendable, Hashable {
     case retry(after: Duration?, reason: String)
     /// Will never work: an MSRP status code for the failure REPORT, and why.
     case permanentFailure(code: Int, reason: String)
+    /// Give up now and keep the event in the dead letter for an operator to
+    /// replay (an endpoint disabled by `410`, say): failed as far as the sender
+    /// is concerned, with `code`.
+    case deadLetter(code: Int, reason: String)
 }

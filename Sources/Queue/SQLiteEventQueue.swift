@@ -79,13 +79,7 @@ public final class SQLiteEventQueue: EventQueue {
         guard !events.isEmpty else { return [] }
         let stamp = now()
         let rows = events.map { EventRow(new: $0, id: ids.next(now: stamp), now: stamp) }
-        do {
-            return try await committer.commit(rows)
-        } catch let error as QueueError {
-            throw error
-        } catch {
-            throw QueueError(mapping: error, context: "enqueue")
-        }
+        return try await grouped("enqueue") { db in try rows.map { try $0.insertOrFind(db) } }
     }
 
     // MARK: - Lease and complete
@@ -93,12 +87,12 @@ public final class SQLiteEventQueue: EventQueue {
     public func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent] {
         let nowMillis = Millis(now())
         let until = nowMillis + Millis(duration)
-        return try await write("lease") { db in
+        return try await grouped("lease") { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 UPDATE event SET state = 'leased', lease_owner = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
                 WHERE id IN (SELECT id FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ?
                              ORDER BY next_attempt_at LIMIT ?)
-                RETURNING *
+                RETURNING \(EventRow.columns)
                 """), arguments: [owner, until, nowMillis, adapter, nowMillis, limit])
             return try rows.map { try EventRow.decode($0) }.sorted { $0.id < $1.id }
         }
@@ -109,14 +103,14 @@ public final class SQLiteEventQueue: EventQueue {
         let policy = policy
         let followUps = configuration.followUps
         let ids = ids
-        return try await write("complete") { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM event WHERE id = ?"), arguments: [id.rawValue])
+        return try await grouped("complete") { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?"), arguments: [id.rawValue])
             else { throw QueueError(.notFound, "event \(id)") }
             let event = try EventRow.decode(row)
             guard event.state == .leased, event.leaseOwner == owner else {
                 throw QueueError(.leaseLost, "event \(id) is \(event.state.rawValue), leased by \(event.leaseOwner ?? "nobody")")
             }
-            let retryBase = Date(millis: row["retry_base_at"])
+            let retryBase = Date(millis: row[EventRow.retryBaseColumn])
             let final: FinalOutcome?
             let newState: EventState
             switch outcome {
@@ -151,6 +145,13 @@ public final class SQLiteEventQueue: EventQueue {
                     """, arguments: [code, reason, Millis(stamp), id.rawValue])
                 final = .failed(code: code, reason: reason)
                 newState = .failed
+            case .deadLetter(let code, let reason):
+                try db.execute(sql: """
+                    UPDATE event SET state = 'dead', status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
+                    WHERE id = ?
+                    """, arguments: [code, reason, Millis(stamp), id.rawValue])
+                final = .failed(code: code, reason: reason)
+                newState = .dead
             }
             if let final {
                 for new in followUps.followUps(for: event, outcome: final) {
@@ -163,7 +164,7 @@ public final class SQLiteEventQueue: EventQueue {
 
     public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
         let until = Millis(now()) + Millis(duration)
-        try await write("extend lease") { db in
+        try await grouped("extend lease") { db in
             try db.execute(sql: """
                 UPDATE event SET next_attempt_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?
                 """, arguments: [until, id.rawValue, owner])
@@ -175,7 +176,7 @@ public final class SQLiteEventQueue: EventQueue {
 
     public func event(_ id: EventID) async throws(QueueError) -> QueuedEvent? {
         try await read("show") { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM event WHERE id = ?", arguments: [id.rawValue]).map(EventRow.decode)
+            try Row.fetchOne(db, sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?", arguments: [id.rawValue]).map(EventRow.decode)
         }
     }
 
@@ -190,7 +191,7 @@ public final class SQLiteEventQueue: EventQueue {
             if let b = filter.before { clauses.append("id < ?"); args.append(b.rawValue) }
             let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             args.append(max(1, min(filter.limit, 1000)))
-            return try Row.fetchAll(db, sql: "SELECT * FROM event \(whereSQL) ORDER BY id DESC LIMIT ?",
+            return try Row.fetchAll(db, sql: "SELECT \(EventRow.columns) FROM event \(whereSQL) ORDER BY id DESC LIMIT ?",
                                     arguments: StatementArguments(args)).map(EventRow.decode)
         }
     }
@@ -241,6 +242,17 @@ public final class SQLiteEventQueue: EventQueue {
     }
 
     // MARK: - Plumbing
+
+    /// A write that shares its transaction (and fsync) with concurrent ones.
+    private func grouped<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        do {
+            return try await committer.perform(body)
+        } catch let error as QueueError {
+            throw error
+        } catch {
+            throw QueueError(mapping: error, context: what)
+        }
+    }
 
     private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         do {

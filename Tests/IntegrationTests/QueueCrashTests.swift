@@ -37,7 +37,7 @@ import Testing
                 let states = Dictionary(uniqueKeysWithValues: rows.map { (EventID(rawValue: $0["id"]), $0["state"] as String) })
                 return (states, try Int.fetchOne(d, sql: "SELECT count(DISTINCT message_id) FROM event") ?? 0)
             }
-            try await reader.close()
+            try reader.close()
             let lost = enqueued.filter { states[$0] == nil }
             #expect(lost.isEmpty, "round \(round): \(lost.count) acknowledged events are gone")
             let undelivered = delivered.filter { states[$0] != "delivered" }

@@ -114,6 +114,41 @@ import Testing
         #expect(owed.first?.envelope.headers["status"] == "403")
     }
 
+    @Test func deadLetterOutcomeOwesAFailureAndCanBeReplayed() async throws {
+        let queue = try makeQueue()
+        let ids = try await queue.enqueue([message("m0000009", imdn: ["negative-delivery"])])
+        _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .deadLetter(code: 404, reason: "HTTP 410: endpoint gone")) == .dead)
+        let stored = try #require(try await queue.event(ids[0]))
+        #expect(stored.statusCode == 404)
+        let owed = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))
+        #expect(Set(owed.map(\.kind)) == [.report, .imdn])
+        #expect(try await queue.replay(ids[0]))
+        #expect(try await queue.event(ids[0])?.state == .queued)
+    }
+
+    /// Completions share group transactions: one with a lost lease fails alone,
+    /// the others in its batch commit.
+    @Test func aLostLeaseInABatchFailsOnlyItsCaller() async throws {
+        let queue = try makeQueue()
+        let ids = try await queue.enqueue((0..<40).map { message("m20000\($0)y", successReport: false) })
+        _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 40, for: .seconds(30))
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for (i, id) in ids.enumerated() {
+                group.addTask {
+                    let owner = i % 4 == 0 ? "impostor" : "w"
+                    let ok = (try? await queue.complete(id, owner: owner, outcome: .delivered(proof: "200"))) != nil
+                    return (i, ok)
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        for (i, ok) in results { #expect(ok == (i % 4 != 0), "completion \(i)") }
+        let stats = try await queue.stats()
+        #expect(stats.count(state: .delivered) == 30)
+        #expect(stats.count(state: .leased) == 10)
+    }
+
     @Test func tooOldIsGivenUp() async throws {
         let clock = TestClock()
         let queue = try makeQueue(clock: clock, retry: RetryPolicy(schedule: [.seconds(600)], maxAttempts: 100, maxAge: .seconds(300), jitter: false))
@@ -131,7 +166,7 @@ import Testing
         #expect(stats.count(adapter: "webhook", state: .queued) == 5)
         #expect(stats.oldestDueAge == .seconds(7))
         _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 2, for: .seconds(30))
-        try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "200"))
+        _ = try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "200"))
         stats = try await queue.stats()
         #expect(stats.count(state: .delivered) == 1)
         #expect(stats.count(state: .leased) == 1)
