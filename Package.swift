@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "MSRP", targets: ["MSRP"]),
         .library(name: "MSRPTransport", targets: ["MSRPTransport"]),
         .library(name: "Queue", targets: ["Queue"]),
+        .library(name: "CPIM", targets: ["CPIM"]),
+        .library(name: "SDP", targets: ["SDP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -28,6 +30,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // memmem for the end-line search (the Swift Glibc module does not export it).
@@ -49,6 +58,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CPIM", swiftSettings: swiftSettings),
+        .target(name: "SDP", swiftSettings: swiftSettings),
         .target(
             name: "Queue",
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
@@ -99,6 +110,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
+        .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QueueTests",
             dependencies: ["Queue", .product(name: "GRDB", package: "GRDB.swift")],
