@@ -52,3 +52,29 @@ public struct FileBodySource: MSRPBodySource {
         return buffer
     }
 }
+
+/// `prefix` followed by another source: a CPIM wrapper around a body on disk,
+/// without reading the body into memory.
+public struct PrefixedBodySource: MSRPBodySource {
+    public let prefix: ByteBuffer
+    public let rest: any MSRPBodySource
+
+    public init(prefix: ByteBuffer, rest: any MSRPBodySource) {
+        self.prefix = prefix
+        self.rest = rest
+    }
+
+    public var size: Int64 { Int64(prefix.readableBytes) + rest.size }
+
+    public func read(offset: Int64, length: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        let p = Int64(prefix.readableBytes)
+        guard offset < p else { return try rest.read(offset: offset - p, length: length, allocator: allocator) }
+        let fromPrefix = min(length, Int(p - offset))
+        var out = prefix.getSlice(at: prefix.readerIndex + Int(offset), length: fromPrefix) ?? ByteBuffer()
+        if length > fromPrefix {
+            var tail = try rest.read(offset: 0, length: length - fromPrefix, allocator: allocator)
+            out.writeBuffer(&tail)
+        }
+        return out
+    }
+}

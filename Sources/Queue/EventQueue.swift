@@ -20,6 +20,12 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
 
+    /// Gives back every lease whose owner starts with `ownerPrefix`: the events are
+    /// due again at once, and the interrupted attempt does not count. For a node
+    /// that restarts (its previous run's leases) or stops.
+    @discardableResult
+    func releaseLeases(ownerPrefix: String) async throws(QueueError) -> Int
+
     /// Keeps a lease for `duration` more from now.
     func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError)
 

@@ -25,8 +25,12 @@ public struct SenderNotificationPolicy: FollowUpPolicy {
         guard event.kind == .delivery, let session = event.origin.sessionID else { return [] }
         var out: [NewEvent] = []
         func owed(_ kind: EventKind, _ status: String, _ headers: [String: String]) {
-            var envelope = EventEnvelope(contentType: kind == .imdn ? "message/imdn+xml" : "")
-            envelope.headers = headers
+            // It goes back: from the original recipient to the original sender, and
+            // keeps the original DateTime (an IMDN quotes it).
+            let original = event.envelope
+            let envelope = EventEnvelope(
+                from: original.to.first, to: original.from.map { [$0] } ?? [], subject: original.subject,
+                dateTime: original.dateTime, contentType: kind == .imdn ? "message/imdn+xml" : "", headers: headers)
             out.append(NewEvent(
                 kind: kind, adapter: adapter, target: session, origin: event.origin, envelope: envelope,
                 dedupeKey: "\(event.id)|\(kind.rawValue)|\(status)", parent: event.id))

@@ -162,6 +162,17 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
+    public func releaseLeases(ownerPrefix: String) async throws(QueueError) -> Int {
+        let stamp = Millis(now())
+        return try await grouped("release leases") { db in
+            try db.execute(sql: """
+                UPDATE event SET state = 'queued', lease_owner = NULL, attempts = max(attempts - 1, 0), next_attempt_at = ?, updated_at = ?
+                WHERE state = 'leased' AND substr(lease_owner, 1, length(?)) = ?
+                """, arguments: [stamp, stamp, ownerPrefix, ownerPrefix])
+            return db.changesCount
+        }
+    }
+
     public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
         let until = Millis(now()) + Millis(duration)
         try await grouped("extend lease") { db in

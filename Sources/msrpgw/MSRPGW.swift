@@ -4,12 +4,16 @@ import ArgumentParser
 struct MSRPGW: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "msrpgw",
-        abstract: "An MSRP (RFC 4975) gateway.",
+        abstract: "An MSRP (RFC 4975) CPIM gateway with a durable store-and-forward queue.",
         discussion: """
-            This build carries the MSRP wire core and transport. `demo` runs two MSRP \
-            endpoints on loopback and shows messages, chunking, responses and REPORTs; \
-            `receive` and `send` are an MSRP sink and client for scripts.
+            `demo` runs the whole gateway on loopback with a webhook sink and an MSRP \
+            client: messages in, signed webhooks out, REPORTs and IMDNs back. `serve` \
+            runs the daemon; `check-config` checks a configuration; `send` and \
+            `receive` are an MSRP client and sink for scripts.
             """,
-        subcommands: [DemoCommand.self, ReceiveCommand.self, SendCommand.self, QueueTortureCommand.self]
+        subcommands: [
+            ServeCommand.self, CheckConfigCommand.self, DemoCommand.self, SendCommand.self, ReceiveCommand.self,
+            MSRPDemoCommand.self, QueueTortureCommand.self,
+        ]
     )
 }

@@ -7,10 +7,10 @@ import NIOCore
 import NIOPosix
 
 /// Two MSRP endpoints on loopback: the whole exchange visible in one command.
-struct DemoCommand: AsyncParsableCommand {
+struct MSRPDemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "demo",
-        abstract: "Run two MSRP endpoints on 127.0.0.1 and exchange a few messages.")
+        commandName: "msrp-demo",
+        abstract: "Run two bare MSRP endpoints on 127.0.0.1 and exchange a few messages (the transport alone).")
 
     @Option(help: "Port for the receiving endpoint (0 picks a free one).")
     var port: Int = 0

@@ -1,0 +1,258 @@
+import CPIM
+import Foundation
+import Logging
+import MSRP
+import MSRPTransport
+import Queue
+import SDP
+
+/// Why the gateway could not be set up from its configuration.
+public struct GatewaySetupError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Why a session could not be created; `status` is the HTTP status for the API
+/// (400 bad offer, 403 unknown route, 415 nothing acceptable, 502 peer unreachable).
+public struct SessionSetupError: Error, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var description: String
+    public init(status: Int, _ description: String) {
+        self.status = status
+        self.description = description
+    }
+}
+
+/// Something to send from outside MSRP (the HTTP API, Alertmanager).
+public struct OutboundMessage: Sendable {
+    public enum Destination: Sendable, Hashable {
+        /// One live session, by id.
+        case session(String)
+        /// A configured route address, or a peer address (`sip:...`): every live
+        /// session of that peer, as soon as one exists.
+        case address(String)
+    }
+
+    public var to: Destination
+    public var body: [UInt8]
+    public var contentType: String
+    /// A system message (`Failure-Report: no`, §11.5) rather than a chat message.
+    public var system: Bool
+    public var from: String?
+    public var subject: String?
+    /// Makes a repeated submission one event (Alertmanager retries, HTTP clients
+    /// with an Idempotency-Key).
+    public var idempotencyKey: String?
+
+    public init(to: Destination, text: String, contentType: String = "text/plain", system: Bool = false, from: String? = nil,
+                subject: String? = nil, idempotencyKey: String? = nil) {
+        self.to = to
+        self.body = Array(text.utf8)
+        self.contentType = contentType
+        self.system = system
+        self.from = from
+        self.subject = subject
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// The gateway: MSRP sessions in, events through the queue, adapters out, and
+/// the REPORTs and IMDNs back. The daemon builds one with its adapters and runs it.
+public final class Gateway: Sendable {
+    public let configuration: GatewayConfiguration
+    public let queue: any EventQueue
+    public let endpoint: MSRPEndpoint
+    public let metrics = GatewayMetrics()
+    let sessions = SessionDirectory()
+    let routes: RouteTable
+    let adapters: AdapterRegistry
+    let dispatcher: Dispatcher
+    let ingress: MessageIngress
+    private let logger: Logger
+
+    /// - Parameter routes: route address → target URIs, checked here: every target
+    ///   needs an adapter that accepts it.
+    public init(
+        configuration: GatewayConfiguration, queue: any EventQueue, endpoint: MSRPEndpoint, adapters: [any Adapter],
+        routes: [String: [String]], logger: Logger = Logger(label: "msrpgw.gateway")
+    ) throws(GatewaySetupError) {
+        self.configuration = configuration
+        self.queue = queue
+        self.endpoint = endpoint
+        self.logger = logger
+        var registry = AdapterRegistry(adapters)
+        registry.register(MSRPSessionAdapter(sessions: sessions, identity: configuration.identity, metrics: metrics, logger: logger))
+        self.adapters = registry
+        var table = RouteTable()
+        for (address, targets) in routes.sorted(by: { $0.key < $1.key }) {
+            do { try table.add(address: address, targets: targets, adapters: registry) } catch { throw GatewaySetupError(error.reason) }
+        }
+        if let d = configuration.defaultRoute, !table.contains(d) {
+            throw GatewaySetupError("the default route \(d) is not a configured route")
+        }
+        self.routes = table
+        let bodies: BodyStore
+        do { bodies = try BodyStore(directory: configuration.bodyDirectory, inlineLimit: configuration.inlineBodyLimit) } catch {
+            throw GatewaySetupError("cannot create the body directory \(configuration.bodyDirectory): \(error)")
+        }
+        let dispatcher = Dispatcher(queue: queue, adapters: registry, configuration: configuration, metrics: metrics, logger: logger)
+        self.dispatcher = dispatcher
+        self.ingress = MessageIngress(
+            configuration: configuration, routes: table, queue: queue, sessions: sessions, bodies: bodies, metrics: metrics,
+            logger: logger, wake: { dispatcher.wake($0) })
+    }
+
+    /// The adapters' names, `msrp` included.
+    public var adapterNames: [String] { adapters.adapters.keys.sorted() }
+
+    // MARK: - Running
+
+    /// Takes back what a previous run of this node held, then works the queue
+    /// until `stop()` and the deliveries in flight are done.
+    public func run() async {
+        do {
+            let n = try await queue.releaseLeases(ownerPrefix: configuration.leaseOwnerPrefix)
+            if n > 0 { logger.notice("took back deliveries a previous run left unfinished", metadata: ["count": "\(n)"]) }
+        } catch {
+            logger.error("cannot take back earlier leases; they come back when they expire", metadata: ["error": "\(error)"])
+        }
+        await dispatcher.run()
+    }
+
+    /// No new deliveries; `run` returns when those in flight end.
+    public func stop() { dispatcher.stop() }
+
+    // MARK: - Sessions
+
+    /// Answers an SDP offer: creates the MSRP session (and connects it when the
+    /// offer makes us active) and returns it with the SDP answer.
+    /// - Parameters:
+    ///   - peer: who the peer is, if the caller knows: its CPIM From must match.
+    ///   - route: a configured route address for its messages without a CPIM To.
+    public func createSession(offer: SessionDescription, peer: String? = nil, route: String? = nil) async throws(SessionSetupError) -> (GatewaySession, SessionDescription) {
+        let media: MSRPMedia
+        let negotiation: MSRPNegotiation
+        do {
+            media = try offer.msrpMedia().media
+        } catch {
+            throw SessionSetupError(status: 400, error.description)
+        }
+        do {
+            negotiation = try MSRPOfferAnswer.negotiate(
+                offer: media,
+                capabilities: MSRPCapabilities(acceptTypes: configuration.acceptTypes, acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes))
+        } catch {
+            throw SessionSetupError(status: 415, error.description)
+        }
+        var path: [MSRPURI] = []
+        for text in media.path {
+            do { path.append(try MSRPURI(text)) } catch { throw SessionSetupError(status: 400, "a=path: \(error)") }
+        }
+        if let route, !routes.contains(route) { throw SessionSetupError(status: 403, "route \(route) is not configured") }
+        if let peer, RouteTable.normalize(peer) == nil { throw SessionSetupError(status: 400, "peer \(peer.debugDescription) is not a URI") }
+        if media.secure, endpoint.listeningPort(secure: true) == nil {
+            throw SessionSetupError(status: 415, "TCP/TLS/MSRP offered but no msrps listener is configured")
+        }
+        let events = SessionEvents(ingress: ingress, sessions: sessions, logger: logger)
+        let msrp = endpoint.createSession(
+            secure: media.secure, setup: negotiation.weAreActive ? .active : .passive, remotePath: path,
+            acceptTypes: negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
+        let session = GatewaySession(msrp: msrp, peerAddress: peer, route: route, negotiation: negotiation)
+        sessions.insert(session)
+        if negotiation.weAreActive {
+            do {
+                try await msrp.connect()
+            } catch {
+                msrp.close()
+                throw SessionSetupError(status: 502, "cannot reach the peer at \(path.first?.description ?? "?"): \(error)")
+            }
+        }
+        var answer = negotiation.answer
+        answer.path = [msrp.localURI.description]
+        answer.port = msrp.localURI.port ?? 2855
+        let description = MSRPOfferAnswer.answerDescription(
+            media: answer, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
+        logger.info("session created", metadata: ["session": "\(session.id)", "peer": "\(peer ?? "-")", "setup": "\(negotiation.weAreActive ? "active" : "passive")"])
+        return (session, description)
+    }
+
+    public func session(_ id: String) -> GatewaySession? { sessions.session(id) }
+    public var liveSessions: [GatewaySession] { sessions.all }
+
+    /// Ends a session; false if there was none.
+    @discardableResult
+    public func closeSession(_ id: String) -> Bool {
+        guard let s = sessions.session(id) else { return false }
+        s.msrp.close()
+        return true
+    }
+
+    /// Closes every session (shutdown).
+    public func closeAllSessions() {
+        for s in sessions.all { s.msrp.close() }
+    }
+
+    // MARK: - Outbound
+
+    /// Enqueues a message from outside MSRP; returns when it is durable. A route
+    /// address fans out to its targets; a peer address or a session goes to the
+    /// `msrp` adapter.
+    public func submit(_ message: OutboundMessage) async throws -> [EventID] {
+        var targets: [RouteTarget]
+        switch message.to {
+        case .session(let id):
+            guard sessions.session(id) != nil else { throw SessionSetupError(status: 404, "no session \(id)") }
+            targets = [RouteTarget(adapter: "msrp", target: id)]
+        case .address(let address):
+            if routes.contains(address) {
+                targets = try routes.resolve(address)
+            } else if let adapter = adapters.adapter(for: address), adapter.name == "msrp" {
+                targets = [RouteTarget(adapter: "msrp", target: address)]
+            } else {
+                throw RouteError("no route to \(address): only configured destinations and MSRP peers are reachable")
+            }
+        }
+        let envelope = EventEnvelope(
+            from: message.from ?? "<\(configuration.identity)>",
+            to: { if case .address(let a) = message.to { return ["<\(a)>"] } else { return [] } }(),
+            subject: message.subject, dateTime: rfc3339(Date()), contentType: message.contentType)
+        let events = targets.map { t in
+            NewEvent(
+                kind: message.system && t.adapter == "msrp" ? .system : .delivery, adapter: t.adapter, target: t.target, envelope: envelope,
+                body: .inline(message.body), dedupeKey: message.idempotencyKey.map { "api|\($0)|\(t.adapter)|\(t.target)" })
+        }
+        let ids = try await queue.enqueue(events)
+        dispatcher.wake(Set(events.map(\.adapter)))
+        return ids
+    }
+}
+
+/// What an MSRP session tells the gateway.
+final class SessionEvents: MSRPSessionDelegate {
+    private let ingress: MessageIngress
+    private let sessions: SessionDirectory
+    private let logger: Logger
+
+    init(ingress: MessageIngress, sessions: SessionDirectory, logger: Logger) {
+        self.ingress = ingress
+        self.sessions = sessions
+        self.logger = logger
+    }
+
+    func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+        guard let s = sessions.session(session.id) else {
+            message.acknowledgement.reject(code: 481, comment: "session ended")
+            return
+        }
+        ingress.receive(message, on: s)
+    }
+
+    func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) {
+        logger.debug("REPORT from peer", metadata: ["session": "\(session.id)", "status": "\(report.headers.status?.description ?? "-")"])
+    }
+
+    func sessionDidClose(_ session: MSRPSession, reason: MSRPSessionCloseReason) {
+        sessions.remove(session.id)
+        logger.info("session ended", metadata: ["session": "\(session.id)", "reason": "\(reason)"])
+    }
+}

@@ -1,0 +1,70 @@
+import Queue
+
+/// How the gateway behaves, as plain values; the daemon fills it from its
+/// configuration file.
+public struct GatewayConfiguration: Sendable {
+    /// The gateway's own identity, the `From` of its system messages and IMDNs
+    /// when no better one is known.
+    public var identity: String
+    /// Content types accepted from MSRP peers, `message/cpim` first.
+    public var acceptTypes: [String]
+    /// Types accepted inside CPIM.
+    public var acceptWrappedTypes: [String]
+    /// Largest message accepted (413 above it).
+    public var maxMessageBytes: Int64
+    /// Bodies up to this size are stored in the queue database; larger ones as
+    /// files under `bodyDirectory`.
+    public var inlineBodyLimit: Int
+    public var bodyDirectory: String
+    /// Where a session's messages go when they carry no CPIM `To` (plain text):
+    /// a route address, unless the session was created with its own.
+    public var defaultRoute: String?
+    /// Dispatcher settings per adapter name; `defaultDispatch` for the others.
+    public var dispatch: [String: DispatchSettings]
+    public var defaultDispatch: DispatchSettings
+    /// This node's id: leases are owned by `node-<id>/...`, so a restarted node
+    /// takes back what it held before it died.
+    public var node: Int
+
+    public init(
+        identity: String = "sip:gateway@msrpgw.invalid",
+        acceptTypes: [String] = ["message/cpim", "text/plain"],
+        acceptWrappedTypes: [String] = ["text/plain", "text/html", "message/imdn+xml", "application/json"],
+        maxMessageBytes: Int64 = 16 * 1024 * 1024, inlineBodyLimit: Int = 256 * 1024, bodyDirectory: String = "var/bodies",
+        defaultRoute: String? = nil, dispatch: [String: DispatchSettings] = [:], defaultDispatch: DispatchSettings = DispatchSettings(),
+        node: Int = 0
+    ) {
+        self.identity = identity
+        self.acceptTypes = acceptTypes
+        self.acceptWrappedTypes = acceptWrappedTypes
+        self.maxMessageBytes = maxMessageBytes
+        self.inlineBodyLimit = inlineBodyLimit
+        self.bodyDirectory = bodyDirectory
+        self.defaultRoute = defaultRoute
+        self.dispatch = dispatch
+        self.defaultDispatch = defaultDispatch
+        self.node = node
+    }
+
+    public func dispatchSettings(for adapter: String) -> DispatchSettings { dispatch[adapter] ?? defaultDispatch }
+
+    /// The lease owner prefix of this node.
+    public var leaseOwnerPrefix: String { "node-\(node)/" }
+}
+
+/// How the dispatcher works one adapter's queue.
+public struct DispatchSettings: Sendable, Hashable {
+    /// Events leased per query.
+    public var leaseBatch: Int
+    /// How long a lease lasts; a delivery still running at half of it extends it.
+    public var leaseDuration: Duration
+    /// How often to look for due events when nothing wakes the worker (retries
+    /// that became due).
+    public var pollInterval: Duration
+
+    public init(leaseBatch: Int = 64, leaseDuration: Duration = .seconds(120), pollInterval: Duration = .seconds(1)) {
+        self.leaseBatch = leaseBatch
+        self.leaseDuration = leaseDuration
+        self.pollInterval = pollInterval
+    }
+}

@@ -1,0 +1,40 @@
+import CoreMetrics
+import Queue
+
+/// The gateway's metrics, through swift-metrics (the daemon exports them for
+/// Prometheus at `/metrics`). Names are the Prometheus ones.
+public struct GatewayMetrics: Sendable {
+    private let accepted = Counter(label: "msrpgw_messages_in_total", dimensions: [("result", "accepted")])
+    private let refused = Counter(label: "msrpgw_messages_in_total", dimensions: [("result", "refused")])
+
+    public init() {}
+
+    func messageIn(accepted ok: Bool) { (ok ? accepted : refused).increment() }
+
+    func delivery(adapter: String, state: EventState) {
+        Counter(label: "msrpgw_deliveries_total", dimensions: [("adapter", adapter), ("outcome", state.rawValue)]).increment()
+    }
+
+    /// A REPORT, IMDN or system message written to a session.
+    func reportSent(kind: EventKind) {
+        Counter(label: "msrpgw_reports_sent_total", dimensions: [("kind", kind.rawValue)]).increment()
+    }
+
+    /// A REPORT or IMDN whose session had ended: recorded, never retried.
+    func reportUndeliverable(kind: EventKind) {
+        Counter(label: "msrpgw_reports_undeliverable_total", dimensions: [("kind", kind.rawValue)]).increment()
+    }
+
+    /// Queue depth and age, refreshed from the queue's statistics.
+    public func record(_ stats: QueueStats, adapters: [String], sessions: Int) {
+        let names = Set(adapters).union(stats.counts.keys.map(\.adapter))
+        for adapter in names {
+            for state in EventState.allCases {
+                Gauge(label: "msrpgw_queue_events", dimensions: [("adapter", adapter), ("state", state.rawValue)])
+                    .record(stats.count(adapter: adapter, state: state))
+            }
+        }
+        Gauge(label: "msrpgw_queue_oldest_due_seconds").record(stats.oldestDueAge.map { Double($0.components.seconds) } ?? 0)
+        Gauge(label: "msrpgw_sessions").record(sessions)
+    }
+}

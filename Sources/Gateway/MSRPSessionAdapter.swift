@@ -1,0 +1,178 @@
+import CPIM
+import Foundation
+import Logging
+import MSRP
+import MSRPTransport
+import NIOCore
+import Queue
+
+/// The `msrp` adapter: what the gateway owes MSRP peers, written on their live
+/// sessions. REPORTs and IMDNs go to the session the message came from (an event
+/// target that is a session id); system messages and chat messages go to a
+/// session id or to a peer address (`sip:alice@example.com`: every live session
+/// of that peer). A REPORT or IMDN whose session has ended is recorded as
+/// undeliverable, never retried; a message for a peer with no live session waits
+/// in the queue (store and forward) until one appears or its age runs out.
+final class MSRPSessionAdapter: Adapter {
+    let name = "msrp"
+    let schemes = ["sip", "sips", "im", "tel"]
+    let concurrency: Int
+    private let sessions: SessionDirectory
+    private let identity: String
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+
+    init(sessions: SessionDirectory, identity: String, concurrency: Int = 256, metrics: GatewayMetrics, logger: Logger) {
+        self.sessions = sessions
+        self.identity = identity
+        self.concurrency = concurrency
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
+        if uriScheme(event.target) == nil {
+            guard let session = sessions.session(event.target), !session.msrp.isClosed else {
+                return undeliverable(event, "session \(event.target) has ended")
+            }
+            return await deliver(event, on: session)
+        }
+        let live = sessions.sessions(of: event.target).filter { !$0.msrp.isClosed }
+        guard !live.isEmpty else { return .retry(after: .seconds(30), reason: "no live MSRP session of \(event.target)") }
+        var outcomes: [DeliveryOutcome] = []
+        for session in live { outcomes.append(await deliver(event, on: session)) }
+        // Delivered if any of the peer's sessions took it.
+        return outcomes.first { if case .delivered = $0 { return true } else { return false } } ?? outcomes[0]
+    }
+
+    private func undeliverable(_ event: QueuedEvent, _ why: String) -> DeliveryOutcome {
+        if event.kind == .report || event.kind == .imdn {
+            metrics.reportUndeliverable(kind: event.kind)
+            logger.info("report undeliverable", metadata: ["event": "\(event.id)", "kind": "\(event.kind.rawValue)", "why": "\(why)"])
+            return .permanentFailure(code: 481, reason: "report undeliverable: \(why)")
+        }
+        return .permanentFailure(code: 481, reason: why)
+    }
+
+    private func deliver(_ event: QueuedEvent, on session: GatewaySession) async -> DeliveryOutcome {
+        switch event.kind {
+        case .report: return report(event, on: session)
+        case .imdn: return await imdn(event, on: session)
+        case .system: return await send(event, on: session, system: true)
+        case .delivery: return await send(event, on: session, system: false)
+        }
+    }
+
+    // MARK: - REPORT (RFC 4975 §7.1.2)
+
+    private func report(_ event: QueuedEvent, on session: GatewaySession) -> DeliveryOutcome {
+        let senderPath = (event.origin.fromPath ?? "").split(separator: " ").compactMap { try? MSRPURI(String($0)) }
+        guard !senderPath.isEmpty, let messageID = event.origin.messageID else {
+            return .permanentFailure(code: 400, reason: "report without the original From-Path or Message-ID")
+        }
+        let code = Int(event.envelope.headers["status"] ?? "") ?? 200
+        let builder = MSRPReportBuilder(local: session.msrp.localURI, senderPath: senderPath, messageID: messageID)
+        let range = ByteRange.whole(event.origin.byteCount ?? 0)
+        let head = code == 200
+            ? builder.success(range: range)
+            : builder.failure(code: code, reason: event.envelope.headers["reason"].map(statusComment), range: range)
+        do {
+            try session.msrp.sendReport(head)
+        } catch {
+            return undeliverable(event, "\(error)")
+        }
+        metrics.reportSent(kind: .report)
+        return .delivered(proof: "REPORT 000 \(code)")
+    }
+
+    // MARK: - IMDN (RFC 5438)
+
+    private func imdn(_ event: QueuedEvent, on session: GatewaySession) async -> DeliveryOutcome {
+        guard session.peerAcceptsWrapped(IMDN.contentType) else {
+            logger.warning("peer does not accept message/imdn+xml in CPIM: IMDN not sent", metadata: ["session": "\(session.id)", "event": "\(event.id)"])
+            return .permanentFailure(code: 415, reason: "peer does not accept message/imdn+xml in message/cpim")
+        }
+        guard let imdnID = event.origin.imdnMessageID else { return .permanentFailure(code: 400, reason: "IMDN owed without an imdn.Message-ID") }
+        let recipient = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: identity)
+        let sender = event.envelope.to.first.flatMap { try? CPIMAddress(parsing: $0) } ?? session.peerAddress.map { CPIMAddress(uri: $0) }
+            ?? CPIMAddress(uri: identity)
+        let now = rfc3339(Date())
+        let notification = IMDNNotification(
+            messageID: imdnID, dateTime: event.envelope.dateTime ?? now, recipientURI: recipient.uri,
+            originalRecipientURI: recipient.uri, status: event.envelope.headers["disposition"] ?? "delivered")
+        let cpim = notification.cpim(from: recipient, to: sender, notificationID: MSRPIdentifier.make(length: 20), dateTime: now)
+        let message = MSRPOutgoingMessage(
+            contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: cpim.serialized)), successReport: .no, failureReport: .yes)
+        let outcome = await send(message, on: session, event: event)
+        if case .delivered = outcome { metrics.reportSent(kind: .imdn) }
+        return outcome
+    }
+
+    // MARK: - SEND (system and chat messages)
+
+    private func send(_ event: QueuedEvent, on session: GatewaySession, system: Bool) async -> DeliveryOutcome {
+        let contentType = event.envelope.contentType.isEmpty ? "text/plain" : event.envelope.contentType
+        let body: any MSRPBodySource
+        switch event.body {
+        case .inline(let bytes): body = MemoryBodySource(ByteBuffer(bytes: bytes))
+        case .file(let path, _):
+            do { body = try FileBodySource(path: path) } catch { return .permanentFailure(code: 500, reason: "body file lost: \(error)") }
+        }
+        var message: MSRPOutgoingMessage
+        if session.peerAcceptsWrapped(contentType) {
+            let from = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: identity)
+            let to = event.envelope.to.first.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: session.peerAddress ?? identity)
+            let wrapper = CPIMMessage.make(
+                from: from, to: [to], dateTime: event.envelope.dateTime ?? rfc3339(event.createdAt),
+                subject: event.envelope.subject.map { CPIMSubject($0) }, contentType: contentType, content: [])
+            // The wrapper's bytes end where the content begins: the body follows them.
+            message = MSRPOutgoingMessage(
+                messageID: messageID(for: event), contentType: .messageCPIM,
+                body: PrefixedBodySource(prefix: ByteBuffer(bytes: wrapper.serialized), rest: body))
+        } else if session.peerAccepts(contentType), let type = try? MediaType(contentType) {
+            message = MSRPOutgoingMessage(messageID: messageID(for: event), contentType: type, body: body)
+        } else {
+            return .permanentFailure(code: 415, reason: "peer does not accept \(contentType)")
+        }
+        // A system message is never answered and never reported (§11.5).
+        message.successReport = .no
+        message.failureReport = system ? .no : .yes
+        let outcome = await send(message, on: session, event: event)
+        if system, case .delivered = outcome { metrics.reportSent(kind: .system) }
+        return outcome
+    }
+
+    /// The same event keeps the same Message-ID across retries.
+    private func messageID(for event: QueuedEvent) -> String { "gw" + String(event.id.rawValue, radix: 36) }
+
+    private func send(_ message: MSRPOutgoingMessage, on session: GatewaySession, event: QueuedEvent) async -> DeliveryOutcome {
+        do {
+            switch try await session.msrp.send(message) {
+            case .accepted: return .delivered(proof: "MSRP 200")
+            case .sent: return .delivered(proof: "MSRP sent")
+            case .rejected(let code, let comment): return .permanentFailure(code: code, reason: "peer answered \(code) \(comment ?? "")")
+            case .timedOut: return .retry(after: nil, reason: "no MSRP response within the transaction timeout")
+            }
+        } catch let error as MSRPSendError {
+            switch error.reason {
+            case .sessionClosed: return undeliverable(event, "session \(session.id) has ended")
+            case .notConnected: return .retry(after: .seconds(2), reason: "session \(session.id) is not connected yet")
+            case .connectionLost: return .retry(after: nil, reason: "connection lost")
+            case .bodyUnreadable: return .permanentFailure(code: 500, reason: error.detail)
+            }
+        } catch {
+            return .retry(after: nil, reason: "\(error)")
+        }
+    }
+
+    private func statusComment(_ s: String) -> String {
+        String(s.prefix(200).map { $0.isNewline ? " " : $0 })
+    }
+}
+
+/// `2026-11-24T10:00:00Z`: CPIM DateTime and IMDN datetime.
+func rfc3339(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime]
+    return f.string(from: date)
+}

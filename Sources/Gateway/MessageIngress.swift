@@ -1,0 +1,228 @@
+import CPIM
+import Foundation
+import Logging
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
+import NIOCore
+import Queue
+
+/// Why an incoming message is refused, as the MSRP status the sender gets.
+struct IngressRefusal: Error, Sendable, CustomStringConvertible {
+    var code: Int
+    var reason: String
+    var description: String { "\(code) \(reason)" }
+}
+
+/// Turns complete MSRP messages into queue events, and says 200 only once they
+/// are durable: unwrap CPIM, check the sender and the content type, resolve the
+/// route (403 for anything not configured), enqueue one event per target, then
+/// answer. Messages of one session are enqueued in arrival order; those that
+/// arrive while a commit is running go together in the next one.
+final class MessageIngress: Sendable {
+    private let configuration: GatewayConfiguration
+    private let routes: RouteTable
+    private let queue: any EventQueue
+    private let sessions: SessionDirectory
+    private let bodies: BodyStore
+    private let wake: @Sendable (Set<String>) -> Void
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+    private let lanes = NIOLockedValueBox<[String: Lane]>([:])
+    private let cpim = CPIMParser()
+
+    private struct Pending {
+        var message: MSRPIncomingMessage
+        var session: GatewaySession
+    }
+
+    /// Messages of one session waiting for their turn; `running` while a task drains it.
+    private struct Lane {
+        var pending: [Pending] = []
+        var running = false
+    }
+
+    init(
+        configuration: GatewayConfiguration, routes: RouteTable, queue: any EventQueue, sessions: SessionDirectory,
+        bodies: BodyStore, metrics: GatewayMetrics, logger: Logger, wake: @escaping @Sendable (Set<String>) -> Void
+    ) {
+        self.configuration = configuration
+        self.routes = routes
+        self.queue = queue
+        self.sessions = sessions
+        self.bodies = bodies
+        self.metrics = metrics
+        self.logger = logger
+        self.wake = wake
+    }
+
+    /// Called on the connection's event loop: queue the message on its session's lane.
+    func receive(_ message: MSRPIncomingMessage, on session: GatewaySession) {
+        let start: Bool = lanes.withLockedValue { lanes in
+            lanes[session.id, default: Lane()].pending.append(Pending(message: message, session: session))
+            if lanes[session.id]?.running == true { return false }
+            lanes[session.id]?.running = true
+            return true
+        }
+        if start { Task { await self.drain(session.id) } }
+    }
+
+    private func drain(_ id: String) async {
+        while true {
+            let batch: [Pending] = lanes.withLockedValue { lanes in
+                let b = lanes[id]?.pending ?? []
+                if b.isEmpty {
+                    lanes[id] = nil
+                } else {
+                    lanes[id]?.pending = []
+                }
+                return b
+            }
+            if batch.isEmpty { return }
+            await commit(batch)
+        }
+    }
+
+    /// Prepares each message (refusing the bad ones at once), enqueues the
+    /// events of the rest in one call, then acknowledges them.
+    private func commit(_ batch: [Pending]) async {
+        var accepted: [(Pending, [NewEvent])] = []
+        for p in batch {
+            do {
+                accepted.append((p, try prepare(p.message, session: p.session)))
+            } catch {
+                refuse(p, error)
+            }
+        }
+        guard !accepted.isEmpty else { return }
+        do {
+            let ids = try await queue.enqueue(accepted.flatMap(\.1))
+            for (p, _) in accepted {
+                p.message.acknowledgement.accept()
+                metrics.messageIn(accepted: true)
+                logger.debug("message accepted", metadata: ["session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)"])
+            }
+            await bodies.reconcile(events: accepted.flatMap(\.1), ids: ids, queue: queue)
+            wake(Set(accepted.flatMap { $0.1.map(\.adapter) }))
+        } catch {
+            // Nothing of the batch was stored: every sender learns, nobody is told 200.
+            logger.error("cannot store incoming messages", metadata: ["error": "\(error)", "count": "\(accepted.count)"])
+            for (p, events) in accepted {
+                bodies.discard(events)
+                p.message.acknowledgement.reject(code: 500, comment: "gateway cannot store the message: \(error.kind.rawValue)")
+                metrics.messageIn(accepted: false)
+            }
+        }
+    }
+
+    private func refuse(_ p: Pending, _ error: IngressRefusal) {
+        logger.info("message refused", metadata: [
+            "session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)", "code": "\(error.code)", "reason": "\(error.reason)",
+        ])
+        if case .file(let path) = p.message.message.body { unlink(path) }
+        p.message.acknowledgement.reject(code: error.code, comment: error.reason)
+        metrics.messageIn(accepted: false)
+    }
+
+    /// The events for one message, or the refusal.
+    private func prepare(_ message: MSRPIncomingMessage, session: GatewaySession) throws(IngressRefusal) -> [NewEvent] {
+        let head = message.head
+        let size = message.message.size
+        guard size <= configuration.maxMessageBytes else {
+            throw IngressRefusal(code: 413, reason: "message of \(size) bytes over \(configuration.maxMessageBytes)")
+        }
+        let contentType = head.headers.contentType ?? .textPlain
+        var envelope: EventEnvelope
+        var targets: [RouteTarget]
+        var imdn: IMDNRequest?
+        var bodyOffset: Int64 = 0
+
+        if contentType.essence == "message/cpim" {
+            let cpimHead: CPIMParser.Head
+            do {
+                cpimHead = try cpim.parseHead(try bodyPrefix(message.message.body, limit: cpim.maxHeaderBytes))
+            } catch let error as CPIMError {
+                throw IngressRefusal(code: 400, reason: error.description)
+            } catch {
+                throw IngressRefusal(code: 400, reason: "cannot read the message body: \(error)")
+            }
+            let m = CPIMMessage(headers: cpimHead.headers, contentHeaders: cpimHead.contentHeaders)
+            guard let innerText = m.contentType, let inner = try? MediaType(innerText) else {
+                throw IngressRefusal(code: 400, reason: "CPIM content has a malformed Content-Type")
+            }
+            guard configuration.acceptWrappedTypes.contains(where: { (try? MediaType($0))?.accepts(inner) ?? false }) else {
+                throw IngressRefusal(code: 415, reason: "\(inner.essence) is not accepted inside message/cpim")
+            }
+            guard let fromText = m.values("From").first else { throw IngressRefusal(code: 400, reason: "CPIM message without From") }
+            let from: CPIMAddress
+            do { from = try CPIMAddress(parsing: fromText) } catch { throw IngressRefusal(code: 400, reason: error.description) }
+            if let peer = session.peerAddress, RouteTable.normalize(peer) != RouteTable.normalize(from.uri) {
+                throw IngressRefusal(code: 403, reason: "CPIM From \(from.uri) is not this session's peer")
+            }
+            var to: [CPIMAddress] = []
+            var cc: [CPIMAddress] = []
+            do {
+                to = try m.values("To").map { v throws(CPIMError) in try CPIMAddress(parsing: v) }
+                cc = try m.values("cc").map { v throws(CPIMError) in try CPIMAddress(parsing: v) }
+            } catch {
+                throw IngressRefusal(code: 400, reason: error.description)
+            }
+            guard !to.isEmpty else { throw IngressRefusal(code: 400, reason: "CPIM message without To") }
+            targets = []
+            for address in to + cc {
+                do {
+                    for t in try routes.resolve(address.uri) where !targets.contains(t) { targets.append(t) }
+                } catch {
+                    throw IngressRefusal(code: error.code, reason: error.reason)
+                }
+            }
+            var extensions: [String: String] = [:]
+            for h in m.headers where h.name.contains(".") {
+                extensions[h.name] = extensions[h.name].map { $0 + ", " + h.value } ?? h.value
+            }
+            envelope = EventEnvelope(
+                from: from.description, to: to.map(\.description), cc: cc.map(\.description), subject: m.subjects.first?.text,
+                dateTime: m.dateTime, contentType: innerText, headers: extensions)
+            imdn = IMDNRequest(m)
+            bodyOffset = Int64(cpimHead.contentOffset)
+        } else {
+            guard let address = session.route ?? configuration.defaultRoute else {
+                throw IngressRefusal(code: 403, reason: "no route for \(contentType.essence) without a CPIM To: send message/cpim")
+            }
+            do { targets = try routes.resolve(address) } catch { throw IngressRefusal(code: error.code, reason: error.reason) }
+            envelope = EventEnvelope(from: session.peerAddress, to: [address], contentType: contentType.description)
+        }
+
+        let origin = EventOrigin(
+            sessionID: session.id, messageID: message.message.messageID,
+            fromPath: head.fromPath.map(\.description).joined(separator: " "),
+            toPath: head.toPath.map(\.description).joined(separator: " "), byteCount: size,
+            successReport: head.headers.successReport == .yes, failureReport: head.headers.failureReport.rawValue,
+            imdnMessageID: imdn?.messageID, imdnDispositions: imdn?.dispositions.map(\.rawValue) ?? [])
+        let bodies: [EventBody]
+        do {
+            bodies = try self.bodies.store(message.message.body, from: bodyOffset, size: size - bodyOffset, copies: targets.count)
+        } catch {
+            throw IngressRefusal(code: 500, reason: "cannot store the message body: \(error)")
+        }
+        return zip(targets, bodies).map { target, body in
+            NewEvent(kind: .delivery, adapter: target.adapter, target: target.target, origin: origin, envelope: envelope, body: body)
+        }
+    }
+
+    /// The first `limit` bytes of a body (the CPIM headers are in there).
+    private func bodyPrefix(_ body: AssembledMessage.Body, limit: Int) throws -> [UInt8] {
+        switch body {
+        case .memory(let buffer):
+            return Array(buffer.readableBytesView.prefix(limit))
+        case .file(let path):
+            let fd = open(path, O_RDONLY)
+            guard fd >= 0 else { throw BodyStoreError(path: path, errno: errno) }
+            defer { close(fd) }
+            var out = [UInt8](repeating: 0, count: limit)
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, limit, 0) }
+            guard n >= 0 else { throw BodyStoreError(path: path, errno: errno) }
+            return Array(out.prefix(n))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/// Why a destination cannot be reached; the MSRP sender gets `code` (403: the
+/// gateway is not an open relay).
+public struct RouteError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var code: Int
+    public var reason: String
+
+    public init(code: Int = 403, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(code) \(reason)" }
+}
+
+/// One place a message goes: the adapter that delivers it and its target URI.
+public struct RouteTarget: Sendable, Hashable {
+    public var adapter: String
+    public var target: String
+
+    public init(adapter: String, target: String) {
+        self.adapter = adapter
+        self.target = target
+    }
+}
+
+/// Configured destinations: an address (the CPIM `To`, e.g. `sip:ops@gw.example`)
+/// maps to one or more targets (`https://...` webhook, `mailto:`, `irc:`,
+/// `sip:` sessions...). Only configured addresses are reachable.
+public struct RouteTable: Sendable {
+    /// Normalised address → targets.
+    public private(set) var routes: [String: [RouteTarget]] = [:]
+
+    public init() {}
+
+    /// Adds a route; every target must have an adapter that accepts it.
+    public mutating func add(address: String, targets: [String], adapters: AdapterRegistry) throws(RouteError) {
+        guard let key = Self.normalize(address) else { throw RouteError("route address \(address.debugDescription) is not a URI") }
+        guard !targets.isEmpty else { throw RouteError("route \(address) has no targets") }
+        var resolved: [RouteTarget] = []
+        for t in targets {
+            guard let adapter = adapters.adapter(for: t) else {
+                throw RouteError("route \(address): no adapter delivers to \(t.debugDescription) (scheme \(uriScheme(t) ?? "none"))")
+            }
+            try adapter.validate(target: t)
+            resolved.append(RouteTarget(adapter: adapter.name, target: t))
+        }
+        routes[key] = resolved
+    }
+
+    /// The targets of `address`, or 403 naming it.
+    public func resolve(_ address: String) throws(RouteError) -> [RouteTarget] {
+        guard let key = Self.normalize(address), let targets = routes[key] else {
+            throw RouteError("no route to \(address): only configured destinations are reachable")
+        }
+        return targets
+    }
+
+    public func contains(_ address: String) -> Bool { Self.normalize(address).map { routes[$0] != nil } ?? false }
+
+    /// Addresses compare with scheme and host in lower case and without URI
+    /// parameters or angle brackets: `<SIP:ops@GW.example;transport=tcp>` is
+    /// `sip:ops@gw.example`. The user part keeps its case (RFC 3261 §19.1.4).
+    public static func normalize(_ address: String) -> String? {
+        var a = Substring(address.trimmingASCIIWhitespace())
+        if a.hasPrefix("<"), a.hasSuffix(">") { a = a.dropFirst().dropLast() }
+        guard let scheme = uriScheme(String(a)), let colon = a.firstIndex(of: ":") else { return nil }
+        var rest = a[a.index(after: colon)...]
+        if ["sip", "sips", "im", "pres", "tel", "xmpp", "mailto"].contains(scheme), let semi = rest.firstIndex(of: ";") {
+            rest = rest[..<semi]
+        }
+        guard !rest.isEmpty else { return nil }
+        if let at = rest.lastIndex(of: "@") {
+            return scheme + ":" + rest[...at] + rest[rest.index(after: at)...].lowercased()
+        }
+        return scheme + ":" + (scheme == "https" || scheme == "http" ? String(rest) : rest.lowercased())
+    }
+}
+
+extension StringProtocol {
+    func trimmingASCIIWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Gateway
+import HTTPTypes
+import Hummingbird
+import Logging
+import Prometheus
+import Queue
+import SDP
+
+/// The HTTP API (README, "HTTP API"): sessions from SDP offers, messages in,
+/// Alertmanager alerts, event inspection and replay, health and metrics.
+/// `/v1/*` needs the bearer token when one is configured.
+struct GatewayAPI: Sendable {
+    let gateway: Gateway
+    let token: String?
+    let alertSubscribers: [String]
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.get("/healthz") { _, _ in try await health() }
+        router.get("/metrics") { _, _ in await metrics() }
+        let v1 = router.group("/v1")
+        if let token { v1.add(middleware: BearerAuthMiddleware(token: Array(token.utf8))) }
+        v1.post("/sessions") { request, _ in try await createSession(request) }
+        v1.get("/sessions") { _, _ in try jsonResponse(gateway.liveSessions.map(SessionView.init).sorted { $0.created_at < $1.created_at }) }
+        v1.get("/sessions/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let s = gateway.session(id) else { throw APIError(.notFound, "no session \(id)") }
+            return try jsonResponse(SessionView(s))
+        }
+        v1.delete("/sessions/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard gateway.closeSession(id) else { throw APIError(.notFound, "no session \(id)") }
+            return Response(status: .noContent)
+        }
+        v1.post("/messages") { request, _ in try await postMessage(request) }
+        v1.post("/alertmanager") { request, _ in try await postAlert(request) }
+        v1.get("/events") { request, _ in try await listEvents(request) }
+        v1.get("/events/:id") { _, context in
+            let id = try eventID(context)
+            guard let e = try await gateway.queue.event(id) else { throw APIError(.notFound, "no event \(id)") }
+            return try jsonResponse(EventView(e))
+        }
+        v1.post("/events/:id/replay") { _, context in
+            let id = try eventID(context)
+            guard let e = try await gateway.queue.event(id) else { throw APIError(.notFound, "no event \(id)") }
+            guard try await gateway.queue.replay(id) else {
+                throw APIError(.conflict, "event \(id) is \(e.state.rawValue): only failed or dead events are replayed")
+            }
+            logger.notice("event replayed", metadata: ["event": "\(id)"])
+            return try jsonResponse(["replayed": id.description])
+        }
+        return router
+    }
+
+    private func eventID(_ context: BasicRequestContext) throws -> EventID {
+        let text = try context.parameters.require("id")
+        guard let id = EventID(text) else { throw APIError(.badRequest, "\(text.debugDescription) is not an event id") }
+        return id
+    }
+
+    // MARK: - Sessions
+
+    private func createSession(_ request: Request) async throws -> Response {
+        guard let ct = request.headers[.contentType], ct.lowercased().hasPrefix("application/sdp") else {
+            throw APIError(.unsupportedMediaType, "expected Content-Type: application/sdp with an SDP offer")
+        }
+        let body = try await readBody(request, limit: 16 * 1024)
+        guard let text = String(validating: body.readableBytesView, as: UTF8.self) else { throw APIError(.badRequest, "SDP is not UTF-8") }
+        let offer: SessionDescription
+        do { offer = try SDPParser().parse(text) } catch { throw APIError(.badRequest, error.description) }
+        let query = request.uri.queryParameters
+        let peer = query["peer"].map(String.init)
+        let route = query["route"].map(String.init)
+        do {
+            let (session, answer) = try await gateway.createSession(offer: offer, peer: peer, route: route)
+            var headers: HTTPFields = [.contentType: "application/sdp", .location: "/v1/sessions/\(session.id)"]
+            if let name = HTTPField.Name("Msrpgw-Session-Id") { headers[name] = session.id }
+            return Response(status: .created, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: answer.text)))
+        } catch {
+            throw APIError(HTTPResponse.Status(code: error.status), error.description)
+        }
+    }
+
+    // MARK: - Messages and alerts
+
+    private func postMessage(_ request: Request) async throws -> Response {
+        let m = try await decodeJSON(MessageRequest.self, from: request)
+        let destination: OutboundMessage.Destination
+        switch (m.session, m.to) {
+        case (let s?, nil): destination = .session(s)
+        case (nil, let t?): destination = .address(t)
+        default: throw APIError(.badRequest, "give exactly one of session and to")
+        }
+        guard !m.text.isEmpty else { throw APIError(.badRequest, "text is empty") }
+        let contentType = m.content_type ?? "text/plain"
+        guard contentType.contains("/"), !contentType.contains("\n") else { throw APIError(.badRequest, "content_type \(contentType.debugDescription) is not a media type") }
+        let message = OutboundMessage(
+            to: destination, text: m.text, contentType: contentType, system: m.system ?? false, from: m.from, subject: m.subject,
+            idempotencyKey: request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value)
+        return try await enqueue(message)
+    }
+
+    private func postAlert(_ request: Request) async throws -> Response {
+        let n = try await decodeJSON(AlertmanagerNotification.self, from: request)
+        try n.validate()
+        guard !alertSubscribers.isEmpty else { throw APIError(.serviceUnavailable, "no [alertmanager] subscribers are configured") }
+        var ids: [String] = []
+        for subscriber in alertSubscribers {
+            let message = OutboundMessage(
+                to: .address(subscriber), text: n.text, system: true, subject: "Alertmanager \(n.status)", idempotencyKey: n.idempotencyKey)
+            ids += try await enqueueIDs(message)
+        }
+        logger.info("alert notification queued", metadata: ["group": "\(n.groupKey)", "status": "\(n.status)", "events": "\(ids.count)"])
+        return try jsonResponse(EnqueuedResponse(ids: ids))
+    }
+
+    private func enqueue(_ message: OutboundMessage) async throws -> Response {
+        try jsonResponse(EnqueuedResponse(ids: try await enqueueIDs(message)), status: .accepted)
+    }
+
+    /// A 2xx from here means the events are durable.
+    private func enqueueIDs(_ message: OutboundMessage) async throws -> [String] {
+        do {
+            return try await gateway.submit(message).map(\.description)
+        } catch let e as SessionSetupError {
+            throw APIError(HTTPResponse.Status(code: e.status), e.description)
+        } catch let e as RouteError {
+            throw APIError(.forbidden, e.reason)
+        } catch let e as QueueError {
+            logger.error("cannot enqueue", metadata: ["error": "\(e)"])
+            throw APIError(.serviceUnavailable, "the queue cannot store the message: \(e.kind.rawValue)")
+        }
+    }
+
+    // MARK: - Events
+
+    private func listEvents(_ request: Request) async throws -> Response {
+        let q = request.uri.queryParameters
+        var filter = EventFilter()
+        if let s = q["state"] {
+            guard let state = EventState(rawValue: String(s)) else { throw APIError(.badRequest, "state must be one of \(EventState.allCases.map(\.rawValue).joined(separator: ", "))") }
+            filter.state = state
+        }
+        if let k = q["kind"] {
+            guard let kind = EventKind(rawValue: String(k)) else { throw APIError(.badRequest, "kind must be one of \(EventKind.allCases.map(\.rawValue).joined(separator: ", "))") }
+            filter.kind = kind
+        }
+        filter.adapter = q["adapter"].map(String.init)
+        filter.sessionID = q["session"].map(String.init)
+        if let b = q["before"] {
+            guard let id = EventID(String(b)) else { throw APIError(.badRequest, "before must be an event id") }
+            filter.before = id
+        }
+        if let l = q["limit"] {
+            guard let n = Int(l), (1...1000).contains(n) else { throw APIError(.badRequest, "limit must be 1...1000") }
+            filter.limit = n
+        }
+        return try jsonResponse(try await gateway.queue.events(filter).map(EventView.init))
+    }
+
+    // MARK: - Health and metrics
+
+    private func health() async throws -> Response {
+        do {
+            let stats = try await gateway.queue.stats()
+            return try jsonResponse(HealthView(
+                status: "ok", sessions: gateway.liveSessions.count, queued: stats.count(state: .queued) + stats.count(state: .leased),
+                dead: stats.count(state: .dead), oldest_due_seconds: stats.oldestDueAge.map { Double($0.components.seconds) }))
+        } catch {
+            return try jsonResponse(["status": "queue unavailable: \(error)"], status: .serviceUnavailable)
+        }
+    }
+
+    private func metrics() async -> Response {
+        if let stats = try? await gateway.queue.stats() {
+            gateway.metrics.record(stats, adapters: gateway.adapterNames, sessions: gateway.liveSessions.count)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+
+/// `msrpgw serve`: the daemon.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway (until SIGTERM or SIGINT).",
+        discussion: "Without --config it runs on the embedded defaults (config/msrpgw.toml). MSRPGW_* environment variables override any key.")
+
+    @Option(help: "Configuration file (TOML).") var config: String?
+
+    func run() async throws {
+        let configuration: DaemonConfiguration
+        do { configuration = try DaemonConfiguration.load(path: config) } catch {
+            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let logger = Bootstrap.logging(level: configuration.logLevel)
+        if !configuration.appliedEnvironment.isEmpty {
+            logger.info("environment overrides", metadata: ["variables": "\(configuration.appliedEnvironment.joined(separator: " "))"])
+        }
+        try await GatewayDaemon(configuration: configuration, registry: Bootstrap.metrics(), logger: logger).run()
+    }
+}
+
+/// `msrpgw check-config FILE`: reads and checks a configuration, starts nothing.
+struct CheckConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Check a configuration file (and MSRPGW_* overrides) without starting anything.")
+
+    @Argument(help: "Configuration file (TOML); omit for the embedded defaults.") var file: String?
+
+    func run() async throws {
+        do {
+            let c = try DaemonConfiguration.load(path: file)
+            Printer.line("ok: \(file ?? "embedded defaults")")
+            Printer.line("  msrp \(c.msrp.listen):\(c.msrp.port)\(c.msrp.tlsPort.map { ", msrps :\($0)" } ?? ""), api http://\(c.api.listen):\(c.api.port)\(c.api.token == nil ? " (no token)" : "")")
+            Printer.line("  queue \(c.queue.path) synchronous=\(c.queue.synchronous.rawValue.lowercased()), \(c.queue.retry.maxAttempts) attempts, max age \(c.queue.retry.maxAge)")
+            for (address, targets) in c.routes.sorted(by: { $0.key < $1.key }) {
+                Printer.line("  route \(address) -> \(targets.joined(separator: ", "))")
+            }
+            for w in c.webhooks { Printer.line("  webhook \(w.name) \(w.url) (\(w.secrets.count) secret\(w.secrets.count == 1 ? "" : "s"))") }
+            if !c.appliedEnvironment.isEmpty { Printer.line("  overridden by \(c.appliedEnvironment.joined(separator: " "))") }
+        } catch {
+            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// Process-wide set-up that may happen once.
+enum Bootstrap {
+    static func logging(level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        var logger = Logger(label: "msrpgw")
+        logger.logLevel = level
+        return logger
+    }
+
+    static func metrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+}

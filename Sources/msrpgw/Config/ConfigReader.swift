@@ -1,0 +1,88 @@
+/// Reads typed values out of one table of a `ConfigTree`, and remembers which
+/// keys it read, so that a key nobody reads (a typo) is an error, not silence.
+struct ConfigReader {
+    let section: String
+    let table: [String: ConfigTree]
+    private(set) var seen: Set<String> = []
+
+    init(_ tree: ConfigTree, section: String) throws(ConfigError) {
+        self.section = section
+        guard let node = tree[section.split(separator: ".").map(String.init)] else {
+            self.table = [:]
+            return
+        }
+        guard let t = node.tableValue else { throw ConfigError("\(section): expected a table, found \(node.typeName)") }
+        self.table = t
+    }
+
+    private func key(_ k: String) -> String { section.isEmpty ? k : "\(section).\(k)" }
+
+    mutating func value(_ k: String) -> ConfigTree? {
+        seen.insert(k)
+        return table[k]
+    }
+
+    mutating func string(_ k: String) throws(ConfigError) -> String? {
+        guard let v = value(k) else { return nil }
+        guard case .string(let s) = v else { throw ConfigError("\(key(k)): expected a string, found \(v.typeName)") }
+        return s
+    }
+
+    mutating func string(_ k: String, default d: String) throws(ConfigError) -> String { try string(k) ?? d }
+
+    mutating func int(_ k: String, default d: Int, in range: ClosedRange<Int> = Int.min...Int.max) throws(ConfigError) -> Int {
+        guard let v = value(k) else { return d }
+        guard case .int(let n) = v else { throw ConfigError("\(key(k)): expected an integer, found \(v.typeName)") }
+        guard range.contains(n) else { throw ConfigError("\(key(k)): \(n) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return n
+    }
+
+    mutating func bool(_ k: String, default d: Bool) throws(ConfigError) -> Bool {
+        guard let v = value(k) else { return d }
+        guard case .bool(let b) = v else { throw ConfigError("\(key(k)): expected true or false, found \(v.typeName)") }
+        return b
+    }
+
+    mutating func duration(_ k: String, default d: Duration) throws(ConfigError) -> Duration {
+        guard let v = value(k) else { return d }
+        switch v {
+        case .int(let n) where n >= 0: return .seconds(n)
+        case .string(let s):
+            guard let parsed = DurationText.parse(s) else {
+                throw ConfigError("\(key(k)): \(s.debugDescription) is not a duration (like 250ms, 30s, 5m, 2h, 3d)")
+            }
+            return parsed
+        default: throw ConfigError("\(key(k)): expected a duration (like \"30s\"), found \(v.typeName)")
+        }
+    }
+
+    /// A list of strings; a single string counts as a list of one.
+    mutating func strings(_ k: String) throws(ConfigError) -> [String]? {
+        guard let v = value(k) else { return nil }
+        switch v {
+        case .string(let s): return [s]
+        case .array(let items):
+            var out: [String] = []
+            for item in items {
+                guard case .string(let s) = item else { throw ConfigError("\(key(k)): expected strings, found \(item.typeName)") }
+                out.append(s)
+            }
+            return out
+        default: throw ConfigError("\(key(k)): expected a list of strings, found \(v.typeName)")
+        }
+    }
+
+    mutating func table(_ k: String) throws(ConfigError) -> [String: ConfigTree]? {
+        guard let v = value(k) else { return nil }
+        guard let t = v.tableValue else { throw ConfigError("\(key(k)): expected a table, found \(v.typeName)") }
+        return t
+    }
+
+    /// Throws for keys present that were never read.
+    func finish() throws(ConfigError) {
+        let unknown = Set(table.keys).subtracting(seen).sorted()
+        guard unknown.isEmpty else {
+            throw ConfigError("unknown key\(unknown.count > 1 ? "s" : "") \(unknown.map { key($0) }.joined(separator: ", "))")
+        }
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import Gateway
+import Logging
+import Queue
+import WebhookAdapter
+
+/// Everything `msrpgw serve` needs, read from TOML (see config/msrpgw.toml, the
+/// documented example) with `MSRPGW_*` environment overrides.
+struct DaemonConfiguration: Sendable {
+    struct MSRP: Sendable {
+        var listen = "127.0.0.1"
+        var port = 2855
+        var advertisedHost = "127.0.0.1"
+        /// The msrps listener, when a certificate is configured.
+        var tlsPort: Int?
+        var tlsCertificate: String?
+        var tlsKey: String?
+        var idleTimeout: Duration = .seconds(300)
+        var transactionTimeout: Duration = .seconds(30)
+        var chunkSize = 64 * 1024
+    }
+
+    struct QueueSettings: Sendable {
+        var path = "var/queue.sqlite"
+        var synchronous: SQLiteEventQueue.Configuration.Synchronous = .full
+        var retry = RetryPolicy.standard
+        /// Delivered events are purged after this long.
+        var retention: Duration = .seconds(7 * 86400)
+    }
+
+    struct API: Sendable {
+        var listen = "127.0.0.1"
+        var port = 8080
+        /// Bearer token for `/v1/*`. Required unless the API listens on loopback.
+        var token: String?
+    }
+
+    struct Alertmanager: Sendable {
+        /// Where alerts go: route addresses or MSRP peer addresses.
+        var subscribers: [String] = []
+    }
+
+    var gateway = GatewayConfiguration()
+    var dataDirectory = "var"
+    var logLevel: Logger.Level = .info
+    var msrp = MSRP()
+    var queue = QueueSettings()
+    var api = API()
+    var webhooks: [WebhookEndpoint] = []
+    var webhookConcurrency = 64
+    var routes: [String: [String]] = [:]
+    var alertmanager = Alertmanager()
+    /// The environment variables that changed something, for the start-up log.
+    var appliedEnvironment: [String] = []
+
+    /// Reads a configuration file, or the embedded defaults when `path` is nil.
+    static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> DaemonConfiguration {
+        let text: String
+        if let path {
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ConfigError("cannot read \(path): \(error.localizedDescription)")
+            }
+        } else {
+            text = EmbeddedDefaults.configuration
+        }
+        do {
+            return try parse(text, environment: environment)
+        } catch {
+            throw ConfigError("\(path ?? "embedded defaults"): \(error.description)")
+        }
+    }
+
+    /// The keys environment variables may override (besides the webhooks ones).
+    static let overridableKeys: [[String]] = [
+        ["gateway", "identity"], ["gateway", "node"], ["gateway", "data_dir"], ["gateway", "log_level"], ["gateway", "max_message_bytes"],
+        ["gateway", "inline_body_limit"], ["gateway", "default_route"], ["gateway", "accept_types"], ["gateway", "accept_wrapped_types"],
+        ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
+        ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"],
+        ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
+        ["queue", "jitter"], ["queue", "retention"],
+        ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
+        ["api", "listen"], ["api", "port"], ["api", "token"],
+        ["alertmanager", "subscribers"],
+        ["routes"],
+    ]
+
+    static let webhookKeys = ["url", "secrets", "timeout", "headers"]
+
+    static func parse(_ text: String, environment: [String: String]) throws(ConfigError) -> DaemonConfiguration {
+        var tree = try ConfigTree.parse(toml: text)
+        // Webhooks named in the file, and new ones named by MSRPGW_WEBHOOKS_<NAME>_URL.
+        var names = Set(tree[["webhooks"]]?.tableValue?.keys.map { $0 } ?? [])
+        for key in environment.keys where key.hasPrefix("MSRPGW_WEBHOOKS_") && key.hasSuffix("_URL") {
+            names.insert(String(key.dropFirst(16).dropLast(4)).lowercased())
+        }
+        let keys = overridableKeys + names.sorted().flatMap { n in webhookKeys.map { ["webhooks", n, $0] } }
+        let applied = try tree.applyEnvironment(environment, keys: keys)
+
+        guard let top = tree.tableValue else { throw ConfigError("the document is not a table") }
+        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager"]
+        if let unknown = Set(top.keys).subtracting(sections).sorted().first {
+            throw ConfigError("unknown section or key \(unknown) (sections: \(sections.sorted().joined(separator: ", ")))")
+        }
+        var c = DaemonConfiguration()
+        c.appliedEnvironment = applied
+        try c.readGateway(tree)
+        try c.readMSRP(tree)
+        try c.readQueue(tree)
+        try c.readDispatch(tree)
+        try c.readAPI(tree)
+        try c.readWebhooks(tree)
+        try c.readRoutes(tree)
+        var am = try ConfigReader(tree, section: "alertmanager")
+        c.alertmanager.subscribers = try am.strings("subscribers") ?? []
+        try am.finish()
+        try c.validate()
+        return c
+    }
+
+    private mutating func readGateway(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "gateway")
+        gateway.identity = try r.string("identity", default: gateway.identity)
+        gateway.node = try r.int("node", default: 0, in: 0...1023)
+        dataDirectory = try r.string("data_dir", default: dataDirectory)
+        let level = try r.string("log_level", default: "info")
+        guard let l = Logger.Level(rawValue: level) else {
+            throw ConfigError("gateway.log_level: \(level.debugDescription) is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        logLevel = l
+        gateway.maxMessageBytes = Int64(try r.int("max_message_bytes", default: Int(gateway.maxMessageBytes), in: 1...(1 << 40)))
+        gateway.inlineBodyLimit = try r.int("inline_body_limit", default: gateway.inlineBodyLimit, in: 0...(16 << 20))
+        gateway.defaultRoute = try r.string("default_route")
+        gateway.acceptTypes = try r.strings("accept_types") ?? gateway.acceptTypes
+        gateway.acceptWrappedTypes = try r.strings("accept_wrapped_types") ?? gateway.acceptWrappedTypes
+        gateway.bodyDirectory = dataDirectory + "/bodies"
+        queue.path = dataDirectory + "/queue.sqlite"
+        try r.finish()
+        guard gateway.acceptTypes.first?.lowercased() == "message/cpim" else {
+            throw ConfigError("gateway.accept_types: message/cpim must come first (the gateway is a CPIM gateway)")
+        }
+        guard RouteTable.normalize(gateway.identity) != nil else { throw ConfigError("gateway.identity: \(gateway.identity.debugDescription) is not a URI") }
+    }
+
+    private mutating func readMSRP(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "msrp")
+        msrp.listen = try r.string("listen", default: msrp.listen)
+        msrp.port = try r.int("port", default: msrp.port, in: 0...65535)
+        msrp.advertisedHost = try r.string("advertised_host", default: msrp.listen == "0.0.0.0" || msrp.listen == "::" ? "127.0.0.1" : msrp.listen)
+        let tlsPort = try r.int("tls_port", default: 0, in: 0...65535)
+        msrp.tlsCertificate = try r.string("tls_certificate")
+        msrp.tlsKey = try r.string("tls_key")
+        msrp.idleTimeout = try r.duration("idle_timeout", default: msrp.idleTimeout)
+        msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
+        msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
+        try r.finish()
+        if tlsPort != 0 || msrp.tlsCertificate != nil {
+            guard let cert = msrp.tlsCertificate, let key = msrp.tlsKey, !cert.isEmpty, !key.isEmpty else {
+                throw ConfigError("msrp: an msrps listener needs both tls_certificate and tls_key")
+            }
+            for f in [cert, key] where !FileManager.default.isReadableFile(atPath: f) {
+                throw ConfigError("msrp: cannot read \(f)")
+            }
+            msrp.tlsPort = tlsPort
+        }
+    }
+
+    private mutating func readQueue(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "queue")
+        queue.path = try r.string("path", default: queue.path)
+        let sync = try r.string("synchronous", default: "full").uppercased()
+        guard let s = SQLiteEventQueue.Configuration.Synchronous(rawValue: sync) else {
+            throw ConfigError("queue.synchronous: \(sync.lowercased().debugDescription) is not full, normal or off")
+        }
+        queue.synchronous = s
+        var schedule = RetryPolicy.standard.schedule
+        if let texts = try r.strings("retry_schedule") {
+            guard !texts.isEmpty else { throw ConfigError("queue.retry_schedule: at least one delay") }
+            schedule = []
+            for t in texts {
+                guard let d = DurationText.parse(t) else { throw ConfigError("queue.retry_schedule: \(t.debugDescription) is not a duration") }
+                schedule.append(d)
+            }
+        }
+        queue.retry = RetryPolicy(
+            schedule: schedule, maxAttempts: try r.int("max_attempts", default: schedule.count + 1, in: 1...1000),
+            maxAge: try r.duration("max_age", default: RetryPolicy.standard.maxAge), jitter: try r.bool("jitter", default: true))
+        queue.retention = try r.duration("retention", default: queue.retention)
+        try r.finish()
+    }
+
+    private mutating func readDispatch(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "dispatch")
+        gateway.defaultDispatch = DispatchSettings(
+            leaseBatch: try r.int("lease_batch", default: 64, in: 1...10_000),
+            leaseDuration: try r.duration("lease_duration", default: .seconds(120)),
+            pollInterval: try r.duration("poll_interval", default: .seconds(1)))
+        webhookConcurrency = try r.int("webhook_concurrency", default: webhookConcurrency, in: 1...10_000)
+        try r.finish()
+        guard gateway.defaultDispatch.leaseDuration >= .seconds(2) else { throw ConfigError("dispatch.lease_duration: at least 2s") }
+        guard gateway.defaultDispatch.pollInterval >= .milliseconds(10) else { throw ConfigError("dispatch.poll_interval: at least 10ms") }
+    }
+
+    private mutating func readAPI(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "api")
+        api.listen = try r.string("listen", default: api.listen)
+        api.port = try r.int("port", default: api.port, in: 0...65535)
+        api.token = try r.string("token").flatMap { $0.isEmpty ? nil : $0 }
+        try r.finish()
+        if api.token == nil, !Self.isLoopback(api.listen) {
+            throw ConfigError("api.token: required when the API listens on \(api.listen) (not loopback)")
+        }
+    }
+
+    private mutating func readWebhooks(_ tree: ConfigTree) throws(ConfigError) {
+        guard let all = tree[["webhooks"]] else { return }
+        guard let table = all.tableValue else { throw ConfigError("webhooks: expected tables like [webhooks.NAME]") }
+        for name in table.keys.sorted() {
+            var r = try ConfigReader(tree, section: "webhooks.\(name)")
+            guard let url = try r.string("url") else { throw ConfigError("webhooks.\(name).url: missing") }
+            var headers: [String: String] = [:]
+            for (k, v) in try r.table("headers") ?? [:] {
+                guard case .string(let s) = v else { throw ConfigError("webhooks.\(name).headers.\(k): expected a string") }
+                headers[k] = s
+            }
+            let endpoint = WebhookEndpoint(
+                name: name, url: url, secrets: try r.strings("secrets") ?? [], timeout: try r.duration("timeout", default: .seconds(10)),
+                headers: headers)
+            try r.finish()
+            do { try endpoint.validate() } catch { throw ConfigError(error.description) }
+            webhooks.append(endpoint)
+        }
+    }
+
+    /// `[routes]`: address = target or [targets]; `webhook:NAME` names a configured webhook.
+    private mutating func readRoutes(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "")
+        guard let table = try r.table("routes") else { return }
+        for (address, value) in table {
+            var targets: [String]
+            switch value {
+            case .string(let s): targets = [s]
+            case .array(let items):
+                targets = []
+                for i in items {
+                    guard case .string(let s) = i else { throw ConfigError("routes.\"\(address)\": expected target URIs") }
+                    targets.append(s)
+                }
+            default: throw ConfigError("routes.\"\(address)\": expected a target URI or a list of them")
+            }
+            routes[address] = try targets.map { t throws(ConfigError) in
+                guard t.lowercased().hasPrefix("webhook:") else { return t }
+                let name = String(t.dropFirst(8))
+                guard let w = webhooks.first(where: { $0.name == name }) else {
+                    throw ConfigError("routes.\"\(address)\": \(t) names no [webhooks.\(name)]")
+                }
+                return w.url
+            }
+        }
+    }
+
+    private func validate() throws(ConfigError) {
+        if let d = gateway.defaultRoute, routes.keys.first(where: { RouteTable.normalize($0) == RouteTable.normalize(d) }) == nil {
+            throw ConfigError("gateway.default_route: \(d) is not one of the [routes]")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+}

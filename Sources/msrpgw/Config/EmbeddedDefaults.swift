@@ -1,0 +1,95 @@
+/// The embedded defaults: config/msrpgw.toml, word for word (a unit test checks
+/// they stay the same). `msrpgw serve` without --config runs on these.
+enum EmbeddedDefaults {
+    static let configuration = #"""
+# msrpgw configuration: every key, with its default.
+#
+# Every key can be overridden by an environment variable named MSRPGW_<SECTION>_<KEY>
+# (MSRPGW_API_TOKEN, MSRPGW_MSRP_PORT, MSRPGW_QUEUE_RETRY_SCHEDULE='["1s", "1m"]',
+# MSRPGW_WEBHOOKS_OPS_SECRETS='["whsec_..."]'). A value is read as TOML when it
+# parses as TOML (numbers, booleans, arrays), else as a string. MSRPGW_ROUTES
+# takes an inline table: MSRPGW_ROUTES='{ "sip:ops@gw.example" = ["webhook:ops"] }'.
+#
+# Check a file without starting anything: msrpgw check-config FILE
+
+[gateway]
+# The gateway's own URI: the From of its system messages.
+identity = "sip:gateway@msrpgw.invalid"
+# This node's id (0-1023): part of every event id and of its lease owner name.
+node = 0
+# Queue database (data_dir/queue.sqlite) and large message bodies (data_dir/bodies).
+data_dir = "var"
+log_level = "info"
+# Largest message accepted, in bytes (413 above it).
+max_message_bytes = 16777216
+# Bodies up to this many bytes are kept in the database, larger ones as files.
+inline_body_limit = 262144
+# What MSRP peers may send: message/cpim first (this is a CPIM gateway).
+accept_types = ["message/cpim", "text/plain"]
+# What may be wrapped in CPIM.
+accept_wrapped_types = ["text/plain", "text/html", "message/imdn+xml", "application/json"]
+# Where plain (non-CPIM) messages go, unless the session was created with its
+# own route: one of the [routes] addresses. Unset: such messages are refused (403).
+# default_route = "sip:ops@gw.example"
+
+[msrp]
+listen = "127.0.0.1"
+port = 2855
+# The host in our a=path (what peers connect to).
+advertised_host = "127.0.0.1"
+# An msrps (TLS) listener: set tls_port, tls_certificate and tls_key (PEM files).
+tls_port = 0
+# tls_certificate = "/etc/msrpgw/cert.pem"
+# tls_key = "/etc/msrpgw/key.pem"
+idle_timeout = "300s"
+transaction_timeout = "30s"
+chunk_size = 65536
+
+[queue]
+# path = "var/queue.sqlite"       # default: data_dir/queue.sqlite
+# full: every commit is durable on power loss; normal: on application crash only.
+synchronous = "full"
+# Delay before each retry (the last repeats), each with full jitter.
+retry_schedule = ["0s", "5s", "5m", "30m", "2h", "5h", "10h", "14h", "20h", "24h"]
+max_attempts = 11
+# After this age no more attempts: the sender gets a failure REPORT 408.
+max_age = "3d"
+jitter = true
+# Delivered events are purged after this long.
+retention = "7d"
+
+[dispatch]
+# Events leased per query, how long a lease lasts (a slow delivery extends it),
+# and how often workers look for retries that became due.
+lease_batch = 64
+lease_duration = "120s"
+poll_interval = "1s"
+# Webhook deliveries in flight at once.
+webhook_concurrency = 64
+
+[api]
+listen = "127.0.0.1"
+port = 8080
+# Bearer token for /v1/*. Required when listen is not a loopback address.
+# token = "change-me"
+
+[alertmanager]
+# Where POST /v1/alertmanager sends alerts, as system messages: MSRP peer
+# addresses (their live sessions) or route addresses.
+subscribers = []
+
+# Routes: a CPIM To address and its targets. Only these are reachable; anything
+# else is refused with 403 (no open relay). Targets: webhook:NAME (a
+# [webhooks.NAME] below), an https:// URL of one, sip:/sips:/im: MSRP peers.
+[routes]
+# "sip:ops@gw.example" = ["webhook:ops"]
+
+# A webhook receiver. Every request is signed (Standard Webhooks): one
+# signature per secret, so secrets can be rotated.
+# [webhooks.ops]
+# url = "https://hooks.example.com/msrp"
+# secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+# timeout = "10s"
+# headers = { "X-Api-Key" = "..." }
+"""#
+}

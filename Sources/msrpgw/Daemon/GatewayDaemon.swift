@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import Foundation
+import Gateway
+import Hummingbird
+import Logging
+import MSRP
+import MSRPTransport
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Prometheus
+import Queue
+import ServiceLifecycle
+import WebhookAdapter
+
+/// Builds the gateway from a configuration and runs it until SIGTERM/SIGINT:
+/// the queue, the MSRP listeners, the adapters, the dispatcher, the HTTP API and
+/// the maintenance loop, as services of one group that shuts down in order
+/// (API first, then the gateway drains its deliveries and closes its sessions).
+struct GatewayDaemon {
+    /// Where things listen, once they do.
+    struct Ready: Sendable {
+        var msrpPort: Int
+        var msrpsPort: Int?
+        var apiPort: Int
+    }
+
+    let configuration: DaemonConfiguration
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+    /// Extra services run in the same group (the demo's sink and client).
+    var extraServices: [any Service] = []
+
+    func run(onReady: @escaping @Sendable (Ready) async -> Void = { _ in }) async throws {
+        let c = configuration
+        try FileManager.default.createDirectory(atPath: c.dataDirectory + "/spool", withIntermediateDirectories: true)
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
+            path: c.queue.path, synchronous: c.queue.synchronous, node: c.gateway.node, defaultRetry: c.queue.retry))
+        let group = MultiThreadedEventLoopGroup.singleton
+
+        var tlsServer: TLSConfiguration?
+        if let cert = c.msrp.tlsCertificate, let key = c.msrp.tlsKey {
+            tlsServer = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .file(key))
+        }
+        let transport = MSRPTransportConfiguration(
+            advertisedHost: c.msrp.advertisedHost,
+            parserLimits: MSRPParserLimits(maxMessageBytes: c.gateway.maxMessageBytes),
+            assemblerLimits: ChunkAssemblerLimits(maxMessageBytes: c.gateway.maxMessageBytes, spoolDirectory: c.dataDirectory + "/spool"),
+            chunkSize: c.msrp.chunkSize, transactionTimeout: .nanoseconds(c.msrp.transactionTimeout.nanoseconds),
+            idleTimeout: .nanoseconds(c.msrp.idleTimeout.nanoseconds), tlsServer: tlsServer)
+        let endpoint = try MSRPEndpoint(configuration: transport, group: group, logger: logger)
+        let msrpPort = try await endpoint.listen(host: c.msrp.listen, port: c.msrp.port)
+        let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
+
+        let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration())
+        for w in c.webhooks where w.isCleartextOffHost {
+            logger.warning("webhook uses plain http to a remote host: payloads and signatures travel in clear", metadata: ["webhook": "\(w.name)"])
+        }
+        let webhook = try WebhookAdapter(endpoints: c.webhooks, client: http, concurrency: c.webhookConcurrency, logger: logger)
+        let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: [webhook], routes: c.routes, logger: logger)
+        if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
+
+        let api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
+        let app = Application(
+            router: api.router(), configuration: ApplicationConfiguration(address: .hostname(c.api.listen, port: c.api.port), serverName: "msrpgw"),
+            onServerRunning: { channel in
+                let apiPort = channel.localAddress?.port ?? c.api.port
+                logger.notice("msrpgw ready", metadata: [
+                    "msrp": "\(c.msrp.listen):\(msrpPort)", "msrps": "\(msrpsPort.map(String.init) ?? "off")", "api": "http://\(c.api.listen):\(apiPort)",
+                    "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
+                ])
+                await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort))
+            },
+            logger: logger)
+
+        let services: [any Service] = [
+            GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
+            MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
+        ] + extraServices + [app]
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        logger.notice("msrpgw stopped")
+    }
+}
+
+/// The gateway's dispatcher as a service: on graceful shutdown it stops leasing,
+/// lets deliveries in flight finish, then closes the MSRP sessions and listeners.
+struct GatewayService: Service {
+    let gateway: Gateway
+    let endpoint: MSRPEndpoint
+    let logger: Logger
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await gateway.run()
+        } onGracefulShutdown: {
+            logger.notice("shutting down: finishing deliveries in flight")
+            gateway.stop()
+        }
+        gateway.closeAllSessions()
+        await endpoint.shutdown()
+    }
+}
+
+/// Periodic upkeep: purges delivered events past their retention and refreshes
+/// the queue gauges.
+struct MaintenanceService: Service {
+    let gateway: Gateway
+    let retention: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
+                    let n = try await gateway.queue.purge(deliveredBefore: cutoff)
+                    if n > 0 { logger.info("purged delivered events", metadata: ["count": "\(n)"]) }
+                    gateway.metrics.record(try await gateway.queue.stats(), adapters: gateway.adapterNames, sessions: gateway.liveSessions.count)
+                } catch {
+                    logger.error("maintenance failed", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}

@@ -1,0 +1,139 @@
+import AsyncHTTPClient
+import CPIM
+import Foundation
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import SDP
+
+/// An MSRP chat client of the gateway, as a script or the demo uses it: it
+/// offers a session through the HTTP API, connects to the answered path, sends
+/// CPIM messages and keeps what comes back (REPORTs, IMDNs, messages).
+final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
+    struct Received: Sendable {
+        var contentType: String
+        var text: String
+        var cpim: CPIMMessage?
+    }
+
+    enum Failure: Error, CustomStringConvertible {
+        case api(String)
+        var description: String { if case .api(let s) = self { return s } else { return "" } }
+    }
+
+    let name: String
+    let address: String
+    private let endpoint: MSRPEndpoint
+    private let http: HTTPClient
+    private let api: String
+    private let token: String?
+    private let lock = NIOLock()
+    private var reports: [MSRPRequestHead] = []
+    private var received: [Received] = []
+    private var onEvent: @Sendable (String) -> Void
+    private(set) var session: MSRPSession?
+    private(set) var sessionID: String?
+
+    init(name: String, address: String, endpoint: MSRPEndpoint, http: HTTPClient, api: String, token: String?,
+         onEvent: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.name = name
+        self.address = address
+        self.endpoint = endpoint
+        self.http = http
+        self.api = api
+        self.token = token
+        self.onEvent = onEvent
+    }
+
+    /// Offers a session (we connect: setup active), connects and binds it.
+    func open(route: String? = nil) async throws {
+        let local = endpoint.createSession(setup: .active, acceptTypes: [.messageCPIM, .textPlain], delegate: self)
+        let media = MSRPMedia(
+            port: local.localURI.port ?? 9, path: [local.localURI.description], acceptTypes: ["message/cpim", "text/plain"],
+            acceptWrappedTypes: ["text/plain", "message/imdn+xml"], setup: .active)
+        let offer = MSRPOfferAnswer.answerDescription(media: media, host: "127.0.0.1", sessionVersion: 1)
+        var query = "?peer=\(address.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+        if let route { query += "&route=\(route.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+        let (status, body, headers) = try await call("POST", "/v1/sessions" + query, body: offer.text, contentType: "application/sdp")
+        guard status == 201 else { throw Failure.api("POST /v1/sessions answered \(status): \(body)") }
+        let answer = try SDPParser().parse(body).msrpMedia().media
+        local.remotePath = try answer.path.map { try MSRPURI($0) }
+        try await local.connect()
+        session = local
+        sessionID = headers["Msrpgw-Session-Id"].first
+    }
+
+    /// Sends a CPIM message to `to` and returns the transaction outcome.
+    func send(_ text: String, to: String, messageID: String = MSRPIdentifier.make(), successReport: Bool = true,
+              failureReport: FailureReport = .yes, imdn: [IMDNDisposition] = [.positiveDelivery, .negativeDelivery]) async throws -> MSRPSendOutcome {
+        guard let session else { throw Failure.api("no session") }
+        var extra: [CPIMHeader] = []
+        var namespaces: [(prefix: String, uri: String)] = []
+        if !imdn.isEmpty {
+            namespaces.append(("imdn", IMDN.namespace))
+            extra = IMDNRequest(messageID: "imdn-" + messageID, dispositions: imdn).headers
+        }
+        let cpim = CPIMMessage.make(
+            from: CPIMAddress(displayName: name, uri: address), to: [CPIMAddress(uri: to)], dateTime: ISO8601DateFormatter().string(from: Date()),
+            namespaces: namespaces, extraHeaders: extra, contentType: "text/plain;charset=UTF-8", content: Array(text.utf8))
+        let message = MSRPOutgoingMessage(
+            messageID: messageID, contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: cpim.serialized)),
+            successReport: successReport ? .yes : .no, failureReport: failureReport)
+        return try await session.send(message)
+    }
+
+    /// Calls the API; returns status, body and headers.
+    func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/json") async throws -> (Int, String, HTTPHeaders) {
+        var request = HTTPClientRequest(url: api + path)
+        request.method = .init(rawValue: method)
+        if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
+        if let body {
+            request.headers.add(name: "content-type", value: contentType)
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let data = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), String(buffer: data), response.headers)
+    }
+
+    // MARK: - What came back
+
+    var allReports: [MSRPRequestHead] { lock.withLock { reports } }
+    var allReceived: [Received] { lock.withLock { received } }
+
+    /// Waits until `condition` holds or `timeout` passes; returns whether it held.
+    func wait(timeout: Duration, until condition: @Sendable (GatewayClient) -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition(self) { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return condition(self)
+    }
+
+    func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+        var bytes: [UInt8] = []
+        if case .memory(let b) = message.message.body { bytes = Array(b.readableBytesView) }
+        let type = message.head.headers.contentType?.essence ?? "text/plain"
+        var item = Received(contentType: type, text: String(decoding: bytes, as: UTF8.self))
+        if type == "message/cpim", let cpim = try? CPIMParser().parse(bytes) {
+            item.cpim = cpim
+            item.contentType = cpim.contentType ?? "?"
+            item.text = String(decoding: cpim.content, as: UTF8.self)
+        }
+        lock.withLock { received.append(item) }
+        message.acknowledgement.accept()
+        if item.contentType.hasPrefix("message/imdn+xml"), let n = try? IMDNNotification(xml: Array(item.text.utf8)) {
+            onEvent("IMDN \(n.status) for \(n.messageID)")
+        } else {
+            onEvent("message (\(item.contentType)\(message.failureReport == .no ? ", system" : "")): \(item.text)")
+        }
+    }
+
+    func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) {
+        lock.withLock { reports.append(report) }
+        onEvent("REPORT for \(report.headers.messageID ?? "?"): \(report.headers.status?.description ?? "no status")")
+    }
+}

@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Foundation
+import Gateway
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import Queue
+
+/// Delivers events as signed HTTP POSTs (Standard Webhooks) to configured
+/// endpoints. Targets are the endpoints' URLs; only configured ones are
+/// accepted. Connections are pooled per host; TLS certificates are verified
+/// unless the client configuration given says otherwise (tests with a test CA).
+public final class WebhookAdapter: Adapter {
+    public let name = "webhook"
+    public let schemes = ["https", "http"]
+    public let concurrency: Int
+    private let endpoints: [String: (WebhookEndpoint, WebhookSigner)]
+    private let client: HTTPClient
+    private let logger: Logger
+    /// Endpoints that answered 410: nothing more goes to them until restart.
+    private let disabled = NIOLockedValueBox<Set<String>>([])
+    private let now: @Sendable () -> Date
+
+    /// - Parameter client: shared, so connections are pooled; its owner shuts it down.
+    public init(
+        endpoints: [WebhookEndpoint], client: HTTPClient, concurrency: Int = 64, logger: Logger = Logger(label: "msrpgw.webhook"),
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) throws(WebhookConfigurationError) {
+        var table: [String: (WebhookEndpoint, WebhookSigner)] = [:]
+        for e in endpoints {
+            try e.validate()
+            do { table[e.url] = (e, try WebhookSigner(secrets: e.secrets)) } catch { throw WebhookConfigurationError("webhook \(e.name): \(error)") }
+        }
+        self.endpoints = table
+        self.client = client
+        self.concurrency = concurrency
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The HTTP client configuration the daemon uses: redirects are not followed,
+    /// TLS verified, connections kept for reuse.
+    public static func clientConfiguration(connectionsPerHost: Int = 32) -> HTTPClient.Configuration {
+        var c = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
+        c.connectionPool.idleTimeout = .seconds(60)
+        return c
+    }
+
+    public func validate(target: String) throws(RouteError) {
+        guard endpoints[target] != nil else {
+            throw RouteError("\(target) is not a configured webhook endpoint (add it under [webhooks.NAME])")
+        }
+    }
+
+    public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
+        guard let (endpoint, signer) = endpoints[event.target] else {
+            return .permanentFailure(code: 403, reason: "\(event.target) is no longer a configured webhook endpoint")
+        }
+        if disabled.withLockedValue({ $0.contains(endpoint.url) }) {
+            return .deadLetter(code: 403, reason: "webhook \(endpoint.name) is disabled (it answered 410)")
+        }
+        let body: [UInt8]
+        switch event.body {
+        case .inline(let b): body = b
+        case .file(let path, _):
+            guard let data = FileManager.default.contents(atPath: path) else {
+                return .permanentFailure(code: 500, reason: "body file \(path) is missing")
+            }
+            body = [UInt8](data)
+        }
+        let payload: [UInt8]
+        do { payload = try WebhookPayload(event: event, body: body, now: now()).encoded() } catch {
+            return .permanentFailure(code: 500, reason: "cannot encode the payload: \(error)")
+        }
+        // The id is stable across retries: it is the receiver's idempotency key.
+        let id = "msg_\(event.id)"
+        let timestamp = Int64(now().timeIntervalSince1970)
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "msrpgw")
+        request.headers.add(name: "webhook-id", value: id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(name: "webhook-signature", value: signer.signature(id: id, timestamp: timestamp, body: payload))
+        for (k, v) in endpoint.headers { request.headers.add(name: k, value: v) }
+        request.body = .bytes(ByteBuffer(bytes: payload))
+        do {
+            let response = try await client.execute(request, timeout: TimeAmount.nanoseconds(endpoint.timeout.nanoseconds))
+            // Read (a bounded part of) the answer so the connection can be reused.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            let outcome = WebhookResponsePolicy.outcome(
+                status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"), now: now())
+            if case .deadLetter = outcome {
+                disabled.withLockedValue { _ = $0.insert(endpoint.url) }
+                logger.error("webhook endpoint answered 410 Gone: disabled until restart", metadata: ["webhook": "\(endpoint.name)"])
+            }
+            return outcome
+        } catch is CancellationError {
+            return .retry(after: nil, reason: "delivery interrupted")
+        } catch {
+            return .retry(after: nil, reason: "webhook \(endpoint.name) unreachable: \(error)")
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}

@@ -1,0 +1,80 @@
+import CPIM
+import Foundation
+import Queue
+
+/// The JSON body of every webhook request (documented in README, "Webhook payload").
+///
+/// ```json
+/// {"type": "message", "id": "7331...", "timestamp": "2026-11-24T10:00:00Z",
+///  "data": {"from": {"uri": "sip:alice@example.com", "name": "Alice"},
+///           "to": [{"uri": "sip:ops@gw.example"}], "cc": [],
+///           "subject": "hi", "datetime": "2026-11-24T09:59:59Z",
+///           "content_type": "text/plain", "text": "hello", "size": 5,
+///           "headers": {"imdn.Message-ID": "34jk324j"},
+///           "origin": {"session": "abc", "message_id": "m1", "imdn_message_id": "34jk324j"}}}
+/// ```
+/// `text` holds text bodies (text/*, JSON, XML in UTF-8); any other body is in
+/// `body_base64` instead.
+struct WebhookPayload: Encodable {
+    struct Address: Encodable {
+        var uri: String
+        var name: String?
+    }
+
+    struct Origin: Encodable {
+        var session: String?
+        var message_id: String?
+        var imdn_message_id: String?
+    }
+
+    struct Message: Encodable {
+        var from: Address?
+        var to: [Address]
+        var cc: [Address]
+        var subject: String?
+        var datetime: String?
+        var content_type: String
+        var text: String?
+        var body_base64: String?
+        var size: Int
+        var headers: [String: String]
+        var origin: Origin
+    }
+
+    var type: String
+    var id: String
+    var timestamp: String
+    var data: Message
+
+    init(event: QueuedEvent, body: [UInt8], now: Date) {
+        func address(_ s: String?) -> Address? {
+            guard let s else { return nil }
+            if let a = try? CPIMAddress(parsing: s) { return Address(uri: a.uri, name: a.displayName) }
+            return Address(uri: s, name: nil)
+        }
+        let e = event.envelope
+        let isText = Self.isText(e.contentType)
+        let text = isText ? String(validating: body, as: UTF8.self) : nil
+        type = "message"
+        id = event.id.description
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        timestamp = f.string(from: now)
+        data = Message(
+            from: address(e.from), to: e.to.compactMap(address), cc: e.cc.compactMap(address), subject: e.subject, datetime: e.dateTime,
+            content_type: e.contentType, text: text, body_base64: text == nil ? Data(body).base64EncodedString() : nil, size: body.count,
+            headers: e.headers,
+            origin: Origin(session: event.origin.sessionID, message_id: event.origin.messageID, imdn_message_id: event.origin.imdnMessageID))
+    }
+
+    static func isText(_ contentType: String) -> Bool {
+        let t = contentType.lowercased().split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return t.hasPrefix("text/") || t == "application/json" || t.hasSuffix("+json") || t.hasSuffix("+xml") || t == "application/xml"
+    }
+
+    func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return [UInt8](try encoder.encode(self))
+    }
+}
