@@ -92,10 +92,21 @@ let package = Package(
             path: "adapters/webhook",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "MSRPGatewayClient",
+            dependencies: [
+                "MSRP", "MSRPTransport", "CPIM", "SDP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "Gateway", "WebhookAdapter",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "Gateway", "WebhookAdapter", "MSRPGatewayClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -149,6 +160,19 @@ let package = Package(
         ),
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
+        .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Queue"], swiftSettings: swiftSettings),
+        .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "MSRP", "MSRPTransport", "CPIM", "SDP", "Queue",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "QueueTests",
             dependencies: ["Queue", .product(name: "GRDB", package: "GRDB.swift")],

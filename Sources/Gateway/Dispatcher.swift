@@ -134,6 +134,9 @@ final class Dispatcher: Sendable {
         case .delivered(let proof):
             metadata["proof"] = "\(proof)"
             logger.debug("delivered", metadata: metadata)
+        case .notReady(_, let reason):
+            metadata["reason"] = "\(reason)"
+            logger.debug("waiting for the recipient", metadata: metadata)
         case .retry(_, let reason):
             metadata["reason"] = "\(reason)"
             metadata["attempts"] = "\(event.attempts)"

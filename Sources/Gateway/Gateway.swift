@@ -167,6 +167,14 @@ public final class Gateway: Sendable {
                 throw SessionSetupError(status: 502, "cannot reach the peer at \(path.first?.description ?? "?"): \(error)")
             }
         }
+        if let peer = peer.flatMap(RouteTable.normalize) {
+            // Whatever waited for this peer can go now.
+            do {
+                if try await queue.makeDue(adapter: "msrp", target: peer) > 0 { dispatcher.wake(["msrp"]) }
+            } catch {
+                logger.warning("cannot wake messages waiting for the peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            }
+        }
         var answer = negotiation.answer
         answer.path = [msrp.localURI.description]
         answer.port = msrp.localURI.port ?? 2855
@@ -206,8 +214,8 @@ public final class Gateway: Sendable {
         case .address(let address):
             if routes.contains(address) {
                 targets = try routes.resolve(address)
-            } else if let adapter = adapters.adapter(for: address), adapter.name == "msrp" {
-                targets = [RouteTarget(adapter: "msrp", target: address)]
+            } else if let peer = RouteTable.normalize(address), adapters.adapter(for: peer)?.name == "msrp" {
+                targets = [RouteTarget(adapter: "msrp", target: peer)]
             } else {
                 throw RouteError("no route to \(address): only configured destinations and MSRP peers are reachable")
             }

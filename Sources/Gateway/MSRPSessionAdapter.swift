@@ -38,7 +38,9 @@ final class MSRPSessionAdapter: Adapter {
             return await deliver(event, on: session)
         }
         let live = sessions.sessions(of: event.target).filter { !$0.msrp.isClosed }
-        guard !live.isEmpty else { return .retry(after: .seconds(30), reason: "no live MSRP session of \(event.target)") }
+        // Store and forward: it waits, without spending attempts, until the peer has a
+        // session (creating one makes these events due at once) or it is too old.
+        guard !live.isEmpty else { return .notReady(after: .seconds(300), reason: "no live MSRP session of \(event.target)") }
         var outcomes: [DeliveryOutcome] = []
         for session in live { outcomes.append(await deliver(event, on: session)) }
         // Delivered if any of the peer's sessions took it.

@@ -42,7 +42,9 @@ public struct RouteTable: Sendable {
                 throw RouteError("route \(address): no adapter delivers to \(t.debugDescription) (scheme \(uriScheme(t) ?? "none"))")
             }
             try adapter.validate(target: t)
-            resolved.append(RouteTarget(adapter: adapter.name, target: t))
+            // MSRP peers are matched by address: keep them in the normal form.
+            let stored = adapter.name == "msrp" ? (Self.normalize(t) ?? t) : t
+            resolved.append(RouteTarget(adapter: adapter.name, target: stored))
         }
         routes[key] = resolved
     }

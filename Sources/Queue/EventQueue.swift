@@ -26,6 +26,11 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func releaseLeases(ownerPrefix: String) async throws(QueueError) -> Int
 
+    /// Makes the queued events for `target` due now (its recipient just came
+    /// online, say); returns how many.
+    @discardableResult
+    func makeDue(adapter: String, target: String) async throws(QueueError) -> Int
+
     /// Keeps a lease for `duration` more from now.
     func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError)
 

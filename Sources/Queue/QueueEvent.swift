@@ -158,6 +158,31 @@ public struct QueuedEvent: Sendable, Hashable {
     public var statusCode: Int?
     public var createdAt: Date
     public var updatedAt: Date
+
+    /// For other `EventQueue` implementations and for tests.
+    public init(
+        id: EventID, kind: EventKind, state: EventState, adapter: String, target: String, origin: EventOrigin, envelope: EventEnvelope,
+        body: EventBody, parent: EventID?, attempts: Int, nextAttemptAt: Date, leaseOwner: String?, lastError: String?, proof: String?,
+        statusCode: Int?, createdAt: Date, updatedAt: Date
+    ) {
+        self.id = id
+        self.kind = kind
+        self.state = state
+        self.adapter = adapter
+        self.target = target
+        self.origin = origin
+        self.envelope = envelope
+        self.body = body
+        self.parent = parent
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.leaseOwner = leaseOwner
+        self.lastError = lastError
+        self.proof = proof
+        self.statusCode = statusCode
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// What an adapter says about one leased event.
@@ -165,6 +190,10 @@ public enum DeliveryOutcome: Sendable, Hashable {
     case delivered(proof: String)
     /// Try again after `after` (the policy's backoff when nil).
     case retry(after: Duration?, reason: String)
+    /// The target cannot take anything yet (its recipient has no live session):
+    /// try again after `after` without counting an attempt. The maximum age
+    /// still applies.
+    case notReady(after: Duration, reason: String)
     /// Will never work: an MSRP status code for the failure REPORT, and why.
     case permanentFailure(code: Int, reason: String)
     /// Give up now and keep the event in the dead letter for an operator to

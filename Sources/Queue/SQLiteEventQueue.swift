@@ -138,6 +138,25 @@ public final class SQLiteEventQueue: EventQueue {
                     final = .failed(code: 408, reason: "\(reason); \(why)")
                     newState = .dead
                 }
+            case .notReady(let after, let reason):
+                // Not an attempt: the target cannot take anything yet. Only its age counts.
+                let at = stamp.addingTimeInterval(after.seconds)
+                if at.timeIntervalSince(retryBase) >= policy(event.adapter).maxAge.seconds {
+                    try db.execute(sql: """
+                        UPDATE event SET state = 'dead', status_code = 408, last_error = ?, lease_owner = NULL, updated_at = ?
+                        WHERE id = ?
+                        """, arguments: ["\(reason); older than its maximum age", Millis(stamp), id.rawValue])
+                    final = .failed(code: 408, reason: "\(reason); older than its maximum age")
+                    newState = .dead
+                } else {
+                    try db.execute(sql: """
+                        UPDATE event SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = ?, last_error = ?,
+                          lease_owner = NULL, updated_at = ?
+                        WHERE id = ?
+                        """, arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
+                    final = nil
+                    newState = .queued
+                }
             case .permanentFailure(let code, let reason):
                 try db.execute(sql: """
                     UPDATE event SET state = 'failed', status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
@@ -169,6 +188,16 @@ public final class SQLiteEventQueue: EventQueue {
                 UPDATE event SET state = 'queued', lease_owner = NULL, attempts = max(attempts - 1, 0), next_attempt_at = ?, updated_at = ?
                 WHERE state = 'leased' AND substr(lease_owner, 1, length(?)) = ?
                 """, arguments: [stamp, stamp, ownerPrefix, ownerPrefix])
+            return db.changesCount
+        }
+    }
+
+    public func makeDue(adapter: String, target: String) async throws(QueueError) -> Int {
+        let stamp = Millis(now())
+        return try await grouped("make due") { db in
+            try db.execute(sql: """
+                UPDATE event SET next_attempt_at = ? WHERE adapter = ? AND target = ? AND state = 'queued' AND next_attempt_at > ?
+                """, arguments: [stamp, adapter, target, stamp])
             return db.changesCount
         }
     }

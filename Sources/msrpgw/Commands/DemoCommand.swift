@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import MSRP
+import MSRPGatewayClient
 import MSRPTransport
 import NIOConcurrencyHelpers
 import NIOPosix

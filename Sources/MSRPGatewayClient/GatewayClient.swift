@@ -11,20 +11,22 @@ import SDP
 /// An MSRP chat client of the gateway, as a script or the demo uses it: it
 /// offers a session through the HTTP API, connects to the answered path, sends
 /// CPIM messages and keeps what comes back (REPORTs, IMDNs, messages).
-final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
-    struct Received: Sendable {
-        var contentType: String
-        var text: String
-        var cpim: CPIMMessage?
+public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
+    public struct Received: Sendable {
+        public var contentType: String
+        public var text: String
+        public var cpim: CPIMMessage?
+        /// Sent as a system message (`Failure-Report: no`).
+        public var system: Bool
     }
 
-    enum Failure: Error, CustomStringConvertible {
+    public enum Failure: Error, CustomStringConvertible {
         case api(String)
-        var description: String { if case .api(let s) = self { return s } else { return "" } }
+        public var description: String { if case .api(let s) = self { return s } else { return "" } }
     }
 
-    let name: String
-    let address: String
+    public let name: String
+    public let address: String
     private let endpoint: MSRPEndpoint
     private let http: HTTPClient
     private let api: String
@@ -33,10 +35,10 @@ final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
     private var reports: [MSRPRequestHead] = []
     private var received: [Received] = []
     private var onEvent: @Sendable (String) -> Void
-    private(set) var session: MSRPSession?
-    private(set) var sessionID: String?
+    public private(set) var session: MSRPSession?
+    public private(set) var sessionID: String?
 
-    init(name: String, address: String, endpoint: MSRPEndpoint, http: HTTPClient, api: String, token: String?,
+    public init(name: String, address: String, endpoint: MSRPEndpoint, http: HTTPClient, api: String, token: String?,
          onEvent: @escaping @Sendable (String) -> Void = { _ in }) {
         self.name = name
         self.address = address
@@ -48,7 +50,7 @@ final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
     }
 
     /// Offers a session (we connect: setup active), connects and binds it.
-    func open(route: String? = nil) async throws {
+    public func open(route: String? = nil) async throws {
         let local = endpoint.createSession(setup: .active, acceptTypes: [.messageCPIM, .textPlain], delegate: self)
         let media = MSRPMedia(
             port: local.localURI.port ?? 9, path: [local.localURI.description], acceptTypes: ["message/cpim", "text/plain"],
@@ -66,7 +68,7 @@ final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
     }
 
     /// Sends a CPIM message to `to` and returns the transaction outcome.
-    func send(_ text: String, to: String, messageID: String = MSRPIdentifier.make(), successReport: Bool = true,
+    public func send(_ text: String, to: String, messageID: String = MSRPIdentifier.make(), successReport: Bool = true,
               failureReport: FailureReport = .yes, imdn: [IMDNDisposition] = [.positiveDelivery, .negativeDelivery]) async throws -> MSRPSendOutcome {
         guard let session else { throw Failure.api("no session") }
         var extra: [CPIMHeader] = []
@@ -85,7 +87,7 @@ final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
     }
 
     /// Calls the API; returns status, body and headers.
-    func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/json") async throws -> (Int, String, HTTPHeaders) {
+    public func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/json") async throws -> (Int, String, HTTPHeaders) {
         var request = HTTPClientRequest(url: api + path)
         request.method = .init(rawValue: method)
         if let token { request.headers.add(name: "authorization", value: "Bearer \(token)") }
@@ -100,11 +102,11 @@ final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
 
     // MARK: - What came back
 
-    var allReports: [MSRPRequestHead] { lock.withLock { reports } }
-    var allReceived: [Received] { lock.withLock { received } }
+    public var allReports: [MSRPRequestHead] { lock.withLock { reports } }
+    public var allReceived: [Received] { lock.withLock { received } }
 
     /// Waits until `condition` holds or `timeout` passes; returns whether it held.
-    func wait(timeout: Duration, until condition: @Sendable (GatewayClient) -> Bool) async -> Bool {
+    public func wait(timeout: Duration, until condition: @Sendable (GatewayClient) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition(self) { return true }
@@ -113,11 +115,11 @@ final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
         return condition(self)
     }
 
-    func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+    public func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
         var bytes: [UInt8] = []
         if case .memory(let b) = message.message.body { bytes = Array(b.readableBytesView) }
         let type = message.head.headers.contentType?.essence ?? "text/plain"
-        var item = Received(contentType: type, text: String(decoding: bytes, as: UTF8.self))
+        var item = Received(contentType: type, text: String(decoding: bytes, as: UTF8.self), cpim: nil, system: message.failureReport == .no)
         if type == "message/cpim", let cpim = try? CPIMParser().parse(bytes) {
             item.cpim = cpim
             item.contentType = cpim.contentType ?? "?"
@@ -128,11 +130,11 @@ final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
         if item.contentType.hasPrefix("message/imdn+xml"), let n = try? IMDNNotification(xml: Array(item.text.utf8)) {
             onEvent("IMDN \(n.status) for \(n.messageID)")
         } else {
-            onEvent("message (\(item.contentType)\(message.failureReport == .no ? ", system" : "")): \(item.text)")
+            onEvent("message (\(item.contentType)\(item.system ? ", system" : "")): \(item.text)")
         }
     }
 
-    func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) {
+    public func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) {
         lock.withLock { reports.append(report) }
         onEvent("REPORT for \(report.headers.messageID ?? "?"): \(report.headers.status?.description ?? "no status")")
     }

@@ -1,0 +1,157 @@
+import CPIM
+import Foundation
+import Logging
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Queue
+import SDP
+import Testing
+
+@testable import Gateway
+
+/// An adapter whose outcomes the test decides, per target; it records what it got.
+final class ScriptedAdapter: Adapter, @unchecked Sendable {
+    let name: String
+    let schemes: [String]
+    let concurrency = 8
+    private let lock = NSLock()
+    private var outcomes: [String: [DeliveryOutcome]] = [:]
+    private(set) var deliveries: [QueuedEvent] = []
+
+    init(name: String = "webhook", schemes: [String] = ["https"]) {
+        self.name = name
+        self.schemes = schemes
+    }
+
+    /// The outcomes for `target`, in order; the last one repeats. Default: delivered.
+    func script(_ target: String, _ list: [DeliveryOutcome]) { lock.withLock { outcomes[target] = list } }
+
+    var delivered: [QueuedEvent] { lock.withLock { deliveries } }
+
+    func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
+        lock.withLock {
+            deliveries.append(event)
+            var list = outcomes[event.target] ?? [.delivered(proof: "HTTP 204")]
+            let next = list.first ?? .delivered(proof: "HTTP 204")
+            if list.count > 1 { list.removeFirst() }
+            outcomes[event.target] = list
+            return next
+        }
+    }
+}
+
+/// An MSRP peer of the gateway: an endpoint with one session, offered to the
+/// gateway as SDP and connected; keeps the REPORTs, responses and messages it gets.
+final class TestPeer: MSRPSessionDelegate, @unchecked Sendable {
+    let endpoint: MSRPEndpoint
+    private(set) var session: MSRPSession!
+    private let lock = NSLock()
+    private var reportsStore: [MSRPRequestHead] = []
+    private var messagesStore: [(head: MSRPRequestHead, body: [UInt8])] = []
+
+    var reports: [MSRPRequestHead] { lock.withLock { reportsStore } }
+    var messages: [(head: MSRPRequestHead, body: [UInt8])] { lock.withLock { messagesStore } }
+
+    init(group: any EventLoopGroup) throws {
+        endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(chunkSize: 4096), group: group)
+    }
+
+    /// Offers a session to `gateway` and connects to its answer.
+    func join(_ gateway: Gateway, peer: String? = "sip:alice@example.com", route: String? = nil,
+              acceptWrapped: [String] = ["text/plain", "message/imdn+xml"]) async throws -> GatewaySession {
+        let local = endpoint.createSession(setup: .active, acceptTypes: [.messageCPIM, .textPlain], delegate: self)
+        session = local
+        let offer = MSRPOfferAnswer.answerDescription(
+            media: MSRPMedia(port: 9, path: [local.localURI.description], acceptTypes: ["message/cpim", "text/plain"],
+                             acceptWrappedTypes: acceptWrapped, setup: .active),
+            host: "127.0.0.1", sessionVersion: 1)
+        let (gs, answer) = try await gateway.createSession(offer: offer, peer: peer, route: route)
+        local.remotePath = try answer.msrpMedia().media.path.map { try MSRPURI($0) }
+        try await local.connect()
+        return gs
+    }
+
+    func send(cpim: String, id: String = MSRPIdentifier.make(), successReport: SuccessReport = .yes, failureReport: FailureReport = .yes) async throws -> MSRPSendOutcome {
+        let body = Array(cpim.replacingOccurrences(of: "\n", with: "\r\n").utf8)
+        return try await session.send(MSRPOutgoingMessage(
+            messageID: id, contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: body)),
+            successReport: successReport, failureReport: failureReport))
+    }
+
+    func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+        var bytes: [UInt8] = []
+        if case .memory(let b) = message.message.body { bytes = Array(b.readableBytesView) }
+        lock.withLock { messagesStore.append((message.head, bytes)) }
+        message.acknowledgement.accept()
+    }
+
+    func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) {
+        lock.withLock { reportsStore.append(report) }
+    }
+
+    /// IMDN notifications received (CPIM-wrapped message/imdn+xml).
+    var imdns: [IMDNNotification] {
+        messages.compactMap { m in
+            guard let cpim = try? CPIMParser().parse(m.body), cpim.contentType == IMDN.contentType else { return nil }
+            return try? IMDNNotification(xml: cpim.content)
+        }
+    }
+}
+
+/// A gateway on loopback with a scripted webhook adapter and a temporary queue.
+struct TestGateway {
+    let gateway: Gateway
+    let adapter: ScriptedAdapter
+    let queue: SQLiteEventQueue
+    let run: Task<Void, Never>
+    let directory: String
+
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    init(routes: [String: [String]] = ["sip:ops@gw.example": ["https://hooks.test/ops"], "sip:both@gw.example": ["https://hooks.test/a", "https://hooks.test/b"]],
+         defaultRoute: String? = nil, retry: RetryPolicy = RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
+         inlineBodyLimit: Int = 256 * 1024) async throws {
+        directory = NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", defaultRetry: retry))
+        let endpoint = try MSRPEndpoint(
+            configuration: MSRPTransportConfiguration(assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 64 * 1024, spoolDirectory: directory)),
+            group: Self.group)
+        try await endpoint.listen(host: "127.0.0.1", port: 0)
+        adapter = ScriptedAdapter()
+        var config = GatewayConfiguration(
+            identity: "sip:gateway@gw.example", inlineBodyLimit: inlineBodyLimit, bodyDirectory: directory + "/bodies", defaultRoute: defaultRoute)
+        config.defaultDispatch = DispatchSettings(leaseBatch: 16, leaseDuration: .seconds(10), pollInterval: .milliseconds(50))
+        gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: routes)
+        let g = gateway
+        run = Task { await g.run() }
+    }
+
+    func stop() async {
+        gateway.stop()
+        await run.value
+        gateway.closeAllSessions()
+        await gateway.endpoint.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Waits for `condition`, polling; fails the test with `what` on timeout.
+func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    #expect(try await condition(), "timed out waiting for \(what)")
+}
+
+func cpim(from: String = "sip:alice@example.com", to: String = "sip:ops@gw.example", imdn: String? = "positive-delivery, negative-delivery",
+          type: String = "text/plain", body: String = "hello") -> String {
+    var s = "From: Alice <\(from)>\nTo: <\(to)>\nDateTime: 2026-11-24T10:00:00Z\n"
+    if let imdn { s += "NS: imdn <urn:ietf:params:imdn>\nimdn.Message-ID: imdn-1\nimdn.Disposition-Notification: \(imdn)\n" }
+    return s + "\nContent-Type: \(type)\n\n" + body
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+@testable import msrpgw
+
+@Suite struct ConfigurationTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func embeddedDefaultsMirrorTheExampleFile() throws {
+        let file = try String(contentsOf: Self.root.appendingPathComponent("config/msrpgw.toml"), encoding: .utf8)
+        #expect(EmbeddedDefaults.configuration == file.trimmingCharacters(in: .newlines), "regenerate Sources/msrpgw/Config/EmbeddedDefaults.swift from config/msrpgw.toml")
+        let c = try DaemonConfiguration.parse(EmbeddedDefaults.configuration, environment: [:])
+        #expect(c.msrp.port == 2855)
+        #expect(c.api.port == 8080)
+        #expect(c.queue.retry.schedule.count == 10)
+        #expect(c.queue.retry.maxAttempts == 11)
+        #expect(c.gateway.acceptTypes.first == "message/cpim")
+    }
+
+    static let full = """
+        [gateway]
+        identity = "sip:gw@gw.example"
+        default_route = "sip:ops@gw.example"
+        [msrp]
+        port = 2856
+        [queue]
+        retry_schedule = ["1s", "250ms", "2m"]
+        max_age = "1h"
+        [api]
+        listen = "0.0.0.0"
+        token = "secret-token"
+        [routes]
+        "sip:ops@gw.example" = ["webhook:ops", "sip:oncall@example.com"]
+        "sip:alerts@gw.example" = "https://hooks.example.com/ops"
+        [webhooks.ops]
+        url = "https://hooks.example.com/ops"
+        secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+        headers = { "X-Api-Key" = "k" }
+        """
+
+    @Test func readsEverySection() throws {
+        let c = try DaemonConfiguration.parse(Self.full, environment: [:])
+        #expect(c.gateway.identity == "sip:gw@gw.example")
+        #expect(c.msrp.port == 2856)
+        #expect(c.queue.retry.schedule == [.seconds(1), .milliseconds(250), .seconds(120)])
+        #expect(c.queue.retry.maxAttempts == 4)
+        #expect(c.queue.retry.maxAge == .seconds(3600))
+        #expect(c.routes["sip:ops@gw.example"] == ["https://hooks.example.com/ops", "sip:oncall@example.com"])
+        #expect(c.routes["sip:alerts@gw.example"] == ["https://hooks.example.com/ops"])
+        #expect(c.webhooks.first?.headers == ["X-Api-Key": "k"])
+    }
+
+    @Test func environmentOverridesAnyKey() throws {
+        let env = [
+            "MSRPGW_MSRP_PORT": "3000", "MSRPGW_API_TOKEN": "from-env", "MSRPGW_QUEUE_RETRY_SCHEDULE": #"["5s"]"#,
+            "MSRPGW_WEBHOOKS_OPS_URL": "https://other.example.com/hook", "MSRPGW_GATEWAY_IDENTITY": "sip:env@gw.example",
+            "MSRPGW_ROUTES": #"{ "sip:ops@gw.example" = ["webhook:ops"] }"#,
+            "MSRPGW_WEBHOOKS_NEW_URL": "https://new.example.com/", "MSRPGW_WEBHOOKS_NEW_SECRETS": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ]
+        let c = try DaemonConfiguration.parse(Self.full, environment: env)
+        #expect(c.msrp.port == 3000)
+        #expect(c.api.token == "from-env")
+        #expect(c.queue.retry.schedule == [.seconds(5)])
+        #expect(c.gateway.identity == "sip:env@gw.example")
+        #expect(c.routes == ["sip:ops@gw.example": ["https://other.example.com/hook"]])
+        #expect(c.webhooks.map(\.name).sorted() == ["new", "ops"])
+        #expect(c.appliedEnvironment.count == env.count)
+    }
+
+    /// Each broken configuration and the words its error must contain.
+    static let broken: [(String, String, String)] = [
+        ("not TOML", "[gateway\nidentity = 1", "TOML"),
+        ("unknown section", "[gatway]\nnode = 1", "unknown section or key gatway"),
+        ("unknown key", "[msrp]\nprot = 1", "unknown key msrp.prot"),
+        ("wrong type", "[msrp]\nport = \"x\"", "msrp.port: expected an integer"),
+        ("port out of range", "[msrp]\nport = 70000", "msrp.port: 70000 is outside"),
+        ("bad duration", "[queue]\nmax_age = \"soon\"", "queue.max_age"),
+        ("bad retry schedule", "[queue]\nretry_schedule = [\"1s\", \"x\"]", "queue.retry_schedule"),
+        ("bad synchronous", "[queue]\nsynchronous = \"sometimes\"", "queue.synchronous"),
+        ("cpim not first", "[gateway]\naccept_types = [\"text/plain\", \"message/cpim\"]", "message/cpim must come first"),
+        ("bad log level", "[gateway]\nlog_level = \"loud\"", "gateway.log_level"),
+        ("node out of range", "[gateway]\nnode = 5000", "gateway.node"),
+        ("token needed off loopback", "[api]\nlisten = \"0.0.0.0\"", "api.token: required"),
+        ("webhook without url", "[webhooks.a]\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "webhooks.a.url: missing"),
+        ("webhook without secret", "[webhooks.a]\nurl = \"https://x.example/\"", "no signing secret"),
+        ("webhook bad secret", "[webhooks.a]\nurl = \"https://x.example/\"\nsecrets = [\"nope\"]", "whsec_"),
+        ("webhook bad url", "[webhooks.a]\nurl = \"x\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "not an http(s) URL"),
+        ("route to unknown webhook", "[routes]\n\"sip:a@b\" = [\"webhook:nope\"]", "names no [webhooks.nope]"),
+        ("route with a number", "[routes]\n\"sip:a@b\" = 3", "expected a target URI"),
+        ("default route not configured", "[gateway]\ndefault_route = \"sip:x@y\"", "gateway.default_route"),
+        ("tls without key", "[msrp]\ntls_port = 2856\ntls_certificate = \"/etc/hostname\"", "tls_certificate and tls_key"),
+        ("lease too short", "[dispatch]\nlease_duration = \"1s\"", "dispatch.lease_duration"),
+    ]
+
+    @Test(arguments: broken.indices)
+    func brokenConfigurationsSayWhatIsWrong(_ i: Int) {
+        let (name, text, words) = Self.broken[i]
+        do {
+            _ = try DaemonConfiguration.parse(text, environment: [:])
+            Issue.record("\(name): accepted")
+        } catch {
+            #expect(error.description.contains(words), "\(name): \(error.description)")
+        }
+    }
+
+    @Test func durations() {
+        #expect(DurationText.parse("250ms") == .milliseconds(250))
+        #expect(DurationText.parse("5m") == .seconds(300))
+        #expect(DurationText.parse("1.5s") == .milliseconds(1500))
+        #expect(DurationText.parse("3d") == .seconds(259_200))
+        #expect(DurationText.parse("42") == .seconds(42))
+        for bad in ["", "s", "-1s", "1x", "1e99s", "nan"] { #expect(DurationText.parse(bad) == nil, "\(bad)") }
+    }
+}
+
+@Suite struct AlertmanagerTests {
+    static let firing = #"""
+        {"version":"4","groupKey":"{}:{alertname=\"HighLatency\"}","status":"firing","receiver":"msrpgw",
+         "commonLabels":{"alertname":"HighLatency","severity":"page"},
+         "alerts":[{"status":"firing","labels":{"alertname":"HighLatency","instance":"a"},"annotations":{"summary":"p99 over 2s on a"},"startsAt":"2026-11-24T10:00:00Z","fingerprint":"f1"},
+                   {"status":"firing","labels":{"alertname":"HighLatency","instance":"b"},"annotations":{},"startsAt":"2026-11-24T10:00:05Z","fingerprint":"f2"}]}
+        """#
+
+    @Test func becomesAChatLine() throws {
+        let n = try JSONDecoder().decode(AlertmanagerNotification.self, from: Data(Self.firing.utf8))
+        try n.validate()
+        #expect(n.text == "[FIRING:2] HighLatency (severity=page)\n- p99 over 2s on a\n- alertname=HighLatency instance=b")
+        let again = try JSONDecoder().decode(AlertmanagerNotification.self, from: Data(Self.firing.utf8))
+        #expect(n.idempotencyKey == again.idempotencyKey)
+        let resolved = try JSONDecoder().decode(AlertmanagerNotification.self, from: Data(Self.firing.replacingOccurrences(of: #""status":"firing","receiver""#, with: #""status":"resolved","receiver""#).utf8))
+        #expect(resolved.idempotencyKey != n.idempotencyKey)
+    }
+
+    @Test func wrongVersionOrNoAlertsAreRefused() throws {
+        let v3 = try JSONDecoder().decode(AlertmanagerNotification.self, from: Data(Self.firing.replacingOccurrences(of: #""version":"4""#, with: #""version":"3""#).utf8))
+        #expect(throws: APIError.self) { try v3.validate() }
+        let empty = try JSONDecoder().decode(AlertmanagerNotification.self, from: Data(#"{"version":"4","groupKey":"g","status":"firing","alerts":[]}"#.utf8))
+        #expect(throws: APIError.self) { try empty.validate() }
+    }
+}
