@@ -181,7 +181,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "MSRPGatewayClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

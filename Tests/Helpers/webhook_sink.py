@@ -43,6 +43,7 @@ class Handler(BaseHTTPRequestHandler):
             payload, valid = None, False
             sys.stderr.write(f"signature check failed: {e}\n")
         wid = headers.get("webhook-id", "")
+        print(f"BEGIN {self.path} {wid}", flush=True)
         parts = self.path.strip("/").split("/")
         with lock:
             attempts[(self.path, wid)] = attempts.get((self.path, wid), 0) + 1

@@ -65,10 +65,28 @@ import Testing
     }
 }
 
-/// The two commands a newcomer runs work: `msrpgw demo` shows messages flowing.
+/// The two commands a newcomer runs work: `msrpgw demo` shows a message flowing
+/// end to end; `msrpgw msrp-demo` shows the bare transport.
 @Suite struct DemoCommandTests {
-    @Test func demoShowsMessagesReportsAndChunks() async throws {
-        let demo = try ChildProcess(Executables.msrpgw, ["demo"], name: "msrpgw demo")
+    @Test func gatewayDemoShowsTheWholeFlow() async throws {
+        let dir = NSTemporaryDirectory() + "msrpgw-demo-" + UUID().uuidString
+        let demo = try ChildProcess(Executables.msrpgw, ["demo", "--data-dir", dir], name: "msrpgw demo")
+        let status = try await demo.wait(timeout: .seconds(60))
+        #expect(status == 0, "\(demo.stdout)\n\(demo.stderr)")
+        let out = demo.stdout
+        #expect(out.contains("[sink] POST /ok"), "\(out)")
+        #expect(out.contains("signature valid"))
+        #expect(out.contains("REPORT for hello-ops: 000 200"))
+        #expect(out.contains("IMDN delivered for imdn-hello-ops"))
+        #expect(out.contains("REPORT for hello-broken: 000 400"))
+        #expect(out.contains("rejected(code: 403"))
+        #expect(out.contains("message (text/plain, system): Maintenance at 22:00 UTC"))
+        #expect(out.hasSuffix("demo done\n"))
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @Test func transportDemoShowsMessagesReportsAndChunks() async throws {
+        let demo = try ChildProcess(Executables.msrpgw, ["msrp-demo"], name: "msrpgw msrp-demo")
         let status = try await demo.wait(timeout: .seconds(60))
         #expect(status == 0, "\(demo.stderr)")
         let out = demo.stdout

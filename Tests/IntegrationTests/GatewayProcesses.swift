@@ -1,0 +1,167 @@
+import AsyncHTTPClient
+import Foundation
+import MSRPGatewayClient
+import MSRPTransport
+import NIOCore
+import NIOPosix
+
+/// The Python webhook receiver (Tests/Helpers/webhook_sink.py), which checks
+/// signatures with the Standard Webhooks reference library.
+final class WebhookSinkProcess: @unchecked Sendable {
+    static let secret = "whsec_" + Data("msrpgw integration test key".utf8).base64EncodedString()
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Helpers/webhook_sink.py").path
+
+    struct Record: Decodable {
+        var path: String
+        var webhook_id: String
+        var valid: Bool
+        var status: Int
+        var payload: Payload?
+
+        struct Payload: Decodable {
+            var id: String
+            var data: DataPart
+        }
+
+        struct DataPart: Decodable {
+            struct Address: Decodable { var uri: String; var name: String? }
+            var from: Address?
+            var to: [Address]
+            var text: String?
+            var content_type: String
+        }
+    }
+
+    let port: Int
+    let process: ChildProcess
+    let recordPath: String
+
+    /// Skips (or fails, with MSRPGW_REQUIRE_PEERS=1) when python3 or standardwebhooks is missing.
+    init(port: Int? = nil) async throws {
+        let python = try Peers.require("python3", package: "python3")
+        try Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
+        self.port = try port ?? freePort()
+        recordPath = NSTemporaryDirectory() + "msrpgw-sink-" + UUID().uuidString + ".jsonl"
+        FileManager.default.createFile(atPath: recordPath, contents: nil)
+        process = try ChildProcess(python, [Self.script, String(self.port), Self.secret, recordPath], name: "webhook sink")
+        try await process.waitFor("READY")
+    }
+
+    var records: [Record] {
+        let text = (try? String(contentsOfFile: recordPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(Record.self, from: Data($0.utf8)) }
+    }
+
+    func records(_ prefix: String) -> [Record] { records.filter { $0.path.hasPrefix(prefix) } }
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    func stop() { process.stop() }
+}
+
+/// `msrpgw serve` with a configuration written for the test.
+final class GatewayProcess: @unchecked Sendable {
+    let msrpPort: Int
+    let apiPort: Int
+    let directory: String
+    let configPath: String
+    private(set) var process: ChildProcess
+    static let token = "integration-token"
+
+    /// `extra` is appended to a base configuration (its own [routes] and [webhooks.*]).
+    init(extra: String, queue: String = "retry_schedule = [\"0s\", \"300ms\"]\nmax_attempts = 3\njitter = false", directory: String? = nil) async throws {
+        msrpPort = try freePort()
+        apiPort = try freePort()
+        self.directory = directory ?? NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
+        configPath = self.directory + "/msrpgw.toml"
+        let toml = """
+            [gateway]
+            identity = "sip:gateway@gw.example"
+            data_dir = "\(self.directory)/data"
+            log_level = "info"
+            [msrp]
+            port = \(msrpPort)
+            [api]
+            port = \(apiPort)
+            token = "\(Self.token)"
+            [queue]
+            \(queue)
+            [dispatch]
+            poll_interval = "100ms"
+            lease_duration = "20s"
+            \(extra)
+            """
+        try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        process = try Self.start(configPath)
+        try await process.waitFor("msrpgw ready", in: \.stderr)
+    }
+
+    private static func start(_ config: String) throws -> ChildProcess {
+        try ChildProcess(Executables.msrpgw, ["serve", "--config", config], name: "msrpgw serve")
+    }
+
+    /// Starts it again on the same configuration and data (after a kill).
+    func restart() async throws {
+        process.stop()
+        process = try Self.start(configPath)
+        try await process.waitFor("msrpgw ready", in: \.stderr)
+    }
+
+    var api: String { "http://127.0.0.1:\(apiPort)" }
+
+    func stop() { process.stop() }
+}
+
+/// What the tests talk to the gateway with: the client library over real sockets.
+final class TestClients: @unchecked Sendable {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let http: HTTPClient
+    let endpoint: MSRPEndpoint
+
+    init() throws {
+        http = HTTPClient(eventLoopGroup: group)
+        endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
+    }
+
+    func client(_ gateway: GatewayProcess, address: String = "sip:alice@example.com", token: String? = GatewayProcess.token) -> GatewayClient {
+        GatewayClient(name: "Alice", address: address, endpoint: endpoint, http: http, api: gateway.api, token: token)
+    }
+
+    func shutdown() async {
+        try? await http.shutdown()
+        await endpoint.shutdown()
+        try? await group.shutdownGracefully()
+    }
+}
+
+extension Peers {
+    /// Fails (naming the pip package) when a Python module is missing.
+    static func requirePythonModule(_ module: String, pip: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path(of: "python3") ?? "/usr/bin/python3")
+        p.arguments = ["-c", "import \(module)"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw PeerMissing(description: "Python module \(module) is missing: pip install \(pip)")
+        }
+    }
+
+    static func pythonModuleAvailable(_ module: String) -> Bool {
+        if required { return true }
+        return (try? requirePythonModule(module, pip: module)) != nil
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func until(_ timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
