@@ -142,6 +142,21 @@ let package = Package(
             path: "Benchmarks/QueueBenchmarks",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "GatewayBenchmarks",
+            dependencies: [
+                "Gateway", "WebhookAdapter", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/GatewayBenchmarks",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "MSRPTests",
             dependencies: ["MSRP", .product(name: "NIOCore", package: "swift-nio")],
@@ -202,6 +217,12 @@ if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
             name: "MSRPParserFuzz",
             dependencies: ["MSRP", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/MSRPParserFuzz",
+            swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
+        ))
+    package.targets.append(
+        .executableTarget(
+            name: "FormatFuzz", dependencies: ["CPIM", "SDP"], path: "Fuzz/FormatFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))

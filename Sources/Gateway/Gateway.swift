@@ -175,6 +175,7 @@ public final class Gateway: Sendable {
                 logger.warning("cannot wake messages waiting for the peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
             }
         }
+        if !negotiation.weAreActive { closeIfNeverBound(session) }
         var answer = negotiation.answer
         answer.path = [msrp.localURI.description]
         answer.port = msrp.localURI.port ?? 2855
@@ -182,6 +183,18 @@ public final class Gateway: Sendable {
             media: answer, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
         logger.info("session created", metadata: ["session": "\(session.id)", "peer": "\(peer ?? "-")", "setup": "\(negotiation.weAreActive ? "active" : "passive")"])
         return (session, description)
+    }
+
+    private func closeIfNeverBound(_ session: GatewaySession) {
+        let timeout = configuration.sessionBindTimeout
+        let logger = logger
+        Task {
+            try? await Task.sleep(for: timeout)
+            if session.msrp.connection == nil, !session.msrp.isClosed {
+                logger.info("session closed: nobody connected to it", metadata: ["session": "\(session.id)", "after": "\(timeout)"])
+                session.msrp.close()
+            }
+        }
     }
 
     public func session(_ id: String) -> GatewaySession? { sessions.session(id) }
@@ -223,7 +236,7 @@ public final class Gateway: Sendable {
         let envelope = EventEnvelope(
             from: message.from ?? "<\(configuration.identity)>",
             to: { if case .address(let a) = message.to { return ["<\(a)>"] } else { return [] } }(),
-            subject: message.subject, dateTime: rfc3339(Date()), contentType: message.contentType)
+            subject: message.subject, dateTime: RFC3339.string(from: Date()), contentType: message.contentType)
         let events = targets.map { t in
             NewEvent(
                 kind: message.system && t.adapter == "msrp" ? .system : .delivery, adapter: t.adapter, target: t.target, envelope: envelope,

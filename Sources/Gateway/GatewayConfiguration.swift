@@ -25,6 +25,9 @@ public struct GatewayConfiguration: Sendable {
     /// This node's id: leases are owned by `node-<id>/...`, so a restarted node
     /// takes back what it held before it died.
     public var node: Int
+    /// A session nobody connects to within this time is closed (an offer whose
+    /// client went away must not hold a session forever).
+    public var sessionBindTimeout: Duration = .seconds(60)
 
     public init(
         identity: String = "sip:gateway@msrpgw.invalid",

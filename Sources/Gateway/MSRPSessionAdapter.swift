@@ -98,7 +98,7 @@ final class MSRPSessionAdapter: Adapter {
         let recipient = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: identity)
         let sender = event.envelope.to.first.flatMap { try? CPIMAddress(parsing: $0) } ?? session.peerAddress.map { CPIMAddress(uri: $0) }
             ?? CPIMAddress(uri: identity)
-        let now = rfc3339(Date())
+        let now = RFC3339.string(from: Date())
         let notification = IMDNNotification(
             messageID: imdnID, dateTime: event.envelope.dateTime ?? now, recipientURI: recipient.uri,
             originalRecipientURI: recipient.uri, status: event.envelope.headers["disposition"] ?? "delivered")
@@ -125,7 +125,7 @@ final class MSRPSessionAdapter: Adapter {
             let from = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: identity)
             let to = event.envelope.to.first.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: session.peerAddress ?? identity)
             let wrapper = CPIMMessage.make(
-                from: from, to: [to], dateTime: event.envelope.dateTime ?? rfc3339(event.createdAt),
+                from: from, to: [to], dateTime: event.envelope.dateTime ?? RFC3339.string(from: event.createdAt),
                 subject: event.envelope.subject.map { CPIMSubject($0) }, contentType: contentType, content: [])
             // The wrapper's bytes end where the content begins: the body follows them.
             message = MSRPOutgoingMessage(
@@ -172,9 +172,3 @@ final class MSRPSessionAdapter: Adapter {
     }
 }
 
-/// `2026-11-24T10:00:00Z`: CPIM DateTime and IMDN datetime.
-func rfc3339(_ date: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    return f.string(from: date)
-}

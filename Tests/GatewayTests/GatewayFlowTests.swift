@@ -3,6 +3,7 @@ import Foundation
 import MSRP
 import MSRPTransport
 import Queue
+import SDP
 import Testing
 
 @testable import Gateway
@@ -151,6 +152,19 @@ import Testing
         #expect(String(decoding: cpim.content, as: UTF8.self) == "maintenance at 22:00")
         #expect(cpim.from?.uri == "sip:gateway@gw.example")
         #expect(try await gw.queue.event(ids[0])?.state == .delivered)
+        await gw.stop()
+    }
+
+    @Test func aSessionNobodyConnectsToIsClosed() async throws {
+        let gw = try await TestGateway(bindTimeout: .milliseconds(300))
+        let peer = try TestPeer(group: TestGateway.group)
+        let offer = MSRPOfferAnswer.answerDescription(
+            media: MSRPMedia(port: 9, path: ["msrp://127.0.0.1:9/never;tcp"], acceptTypes: ["message/cpim"], setup: .active),
+            host: "127.0.0.1", sessionVersion: 1)
+        let (session, _) = try await gw.gateway.createSession(offer: offer)
+        #expect(gw.gateway.session(session.id) != nil)
+        await eventually("the unbound session to close") { gw.gateway.session(session.id) == nil }
+        _ = peer
         await gw.stop()
     }
 }

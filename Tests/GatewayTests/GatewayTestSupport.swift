@@ -113,7 +113,7 @@ struct TestGateway {
 
     init(routes: [String: [String]] = ["sip:ops@gw.example": ["https://hooks.test/ops"], "sip:both@gw.example": ["https://hooks.test/a", "https://hooks.test/b"]],
          defaultRoute: String? = nil, retry: RetryPolicy = RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
-         inlineBodyLimit: Int = 256 * 1024) async throws {
+         inlineBodyLimit: Int = 256 * 1024, bindTimeout: Duration = .seconds(60)) async throws {
         directory = NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", defaultRetry: retry))
@@ -124,6 +124,7 @@ struct TestGateway {
         adapter = ScriptedAdapter()
         var config = GatewayConfiguration(
             identity: "sip:gateway@gw.example", inlineBodyLimit: inlineBodyLimit, bodyDirectory: directory + "/bodies", defaultRoute: defaultRoute)
+        config.sessionBindTimeout = bindTimeout
         config.defaultDispatch = DispatchSettings(leaseBatch: 16, leaseDuration: .seconds(10), pollInterval: .milliseconds(50))
         gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: routes)
         let g = gateway

@@ -81,3 +81,15 @@ import Testing
         #expect(RouteTable.normalize("sip:") == nil)
     }
 }
+
+@Suite struct RFC3339Tests {
+    @Test func matchesFoundation() {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            let d = Date(timeIntervalSince1970: Double(Int64.random(in: 0...4_102_444_800, using: &rng)) + 0.75)
+            #expect(RFC3339.string(from: d) == f.string(from: d))
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import CPIM
 import Foundation
+import Gateway
 import Queue
 
 /// The JSON body of every webhook request (documented in README, "Webhook payload").
@@ -57,9 +58,7 @@ struct WebhookPayload: Encodable {
         let text = isText ? String(validating: body, as: UTF8.self) : nil
         type = "message"
         id = event.id.description
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        timestamp = f.string(from: now)
+        timestamp = RFC3339.string(from: now)
         data = Message(
             from: address(e.from), to: e.to.compactMap(address), cc: e.cc.compactMap(address), subject: e.subject, datetime: e.dateTime,
             content_type: e.contentType, text: text, body_base64: text == nil ? Data(body).base64EncodedString() : nil, size: body.count,

@@ -75,7 +75,7 @@ struct DaemonConfiguration: Sendable {
         ["gateway", "identity"], ["gateway", "node"], ["gateway", "data_dir"], ["gateway", "log_level"], ["gateway", "max_message_bytes"],
         ["gateway", "inline_body_limit"], ["gateway", "default_route"], ["gateway", "accept_types"], ["gateway", "accept_wrapped_types"],
         ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
-        ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"],
+        ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
@@ -150,6 +150,7 @@ struct DaemonConfiguration: Sendable {
         msrp.tlsCertificate = try r.string("tls_certificate")
         msrp.tlsKey = try r.string("tls_key")
         msrp.idleTimeout = try r.duration("idle_timeout", default: msrp.idleTimeout)
+        gateway.sessionBindTimeout = try r.duration("bind_timeout", default: gateway.sessionBindTimeout)
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
         try r.finish()

@@ -42,6 +42,8 @@ tls_port = 0
 # tls_certificate = "/etc/msrpgw/cert.pem"
 # tls_key = "/etc/msrpgw/key.pem"
 idle_timeout = "300s"
+# A session created through the API that nobody connects to within this is closed.
+bind_timeout = "60s"
 transaction_timeout = "30s"
 chunk_size = 65536
 

@@ -1,0 +1,302 @@
+// Gateway benchmarks (issue 4), each beside a reference measured in the same run.
+//   ingest   64 MSRP sessions over loopback sending CPIM messages as fast as the
+//            200s come back (SEND -> durable -> 200), synchronous=FULL; beside the
+//            queue's own enqueue rate with 64 producers.
+//   webhook  deliveries to a local HTTP sink from a backlog (deliveries/s), and
+//            SEND -> webhook received latency at a steady rate below capacity;
+//            beside the sink's rate for plain HTTP POSTs from the same client.
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook]
+import AsyncHTTPClient
+import CPIM
+import Foundation
+import Gateway
+import HTTPTypes
+import Hummingbird
+import Logging
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Queue
+import SDP
+import WebhookAdapter
+
+func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+func percentile(_ xs: [Double], _ p: Double) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? 0 : s[min(s.count - 1, Int(Double(s.count) * p))]
+}
+func median(_ xs: [Double]) -> Double { percentile(xs, 0.5) }
+func scratch() throws -> String {
+    let dir = FileManager.default.currentDirectoryPath + "/.build/bench-gateway-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+let secret = "whsec_" + Data("gateway benchmark signing key".utf8).base64EncodedString()
+let quiet: Logger = {
+    var l = Logger(label: "bench")
+    l.logLevel = .critical
+    return l
+}()
+
+// MARK: - The sink
+
+/// A webhook receiver that answers 204 and notes when each message arrived.
+final class Sink: @unchecked Sendable {
+    let arrivals = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+    let count = NIOLockedValueBox(0)
+    var port = 0
+    private var task: Task<Void, any Error>?
+
+    func start() async throws {
+        let router = Router(context: BasicRequestContext.self)
+        router.post("/hook") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let now = ContinuousClock.now
+            // The MSRP Message-ID sits in data.origin.message_id; find it without a full JSON parse.
+            let text = String(buffer: body)
+            if let r = text.range(of: "\"message_id\":\"") {
+                let id = text[r.upperBound...].prefix { $0 != "\"" }
+                self.arrivals.withLockedValue { $0[String(id)] = now }
+            }
+            self.count.withLockedValue { $0 += 1 }
+            return Response(status: .noContent)
+        }
+        let ready = NIOLockedValueBox<Int?>(nil)
+        let app = Application(router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in ready.withLockedValue { $0 = channel.localAddress?.port } }, eventLoopGroupProvider: .shared(group), logger: quiet)
+        task = Task { try await app.run() }
+        while ready.withLockedValue({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
+        port = ready.withLockedValue { $0 } ?? 0
+    }
+
+    func stop() async {
+        task?.cancel()
+        _ = try? await task?.value
+    }
+}
+
+// MARK: - Clients
+
+/// One MSRP session of the load: offers itself to the gateway and sends CPIM.
+final class LoadSession: MSRPSessionDelegate, @unchecked Sendable {
+    var session: MSRPSession!
+    func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) { message.acknowledgement.accept() }
+
+    static func open(_ gateway: Gateway, endpoint: MSRPEndpoint) async throws -> LoadSession {
+        let s = LoadSession()
+        let local = endpoint.createSession(setup: .active, acceptTypes: [.messageCPIM, .textPlain], delegate: s)
+        s.session = local
+        let offer = MSRPOfferAnswer.answerDescription(
+            media: MSRPMedia(port: 9, path: [local.localURI.description], acceptTypes: ["message/cpim", "text/plain"],
+                             acceptWrappedTypes: ["text/plain", "message/imdn+xml"], setup: .active),
+            host: "127.0.0.1", sessionVersion: 1)
+        let (_, answer) = try await gateway.createSession(offer: offer, peer: "sip:load@example.com")
+        local.remotePath = try answer.msrpMedia().media.path.map { try MSRPURI($0) }
+        try await local.connect()
+        return s
+    }
+
+    /// A ~300-byte CPIM message.
+    static func message(_ id: String) -> MSRPOutgoingMessage {
+        let cpim = CPIMMessage.make(
+            from: CPIMAddress(displayName: "Load", uri: "sip:load@example.com"), to: [CPIMAddress(uri: "sip:ops@gw.example")],
+            dateTime: "2026-11-24T10:00:00Z", contentType: "text/plain", content: Array("benchmark message \(id) with some text to make it typical".utf8))
+        return MSRPOutgoingMessage(messageID: id, contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: cpim.serialized)))
+    }
+}
+
+struct Rig {
+    let gateway: Gateway
+    let endpoint: MSRPEndpoint
+    let clients: MSRPEndpoint
+    let http: HTTPClient
+    let dir: String
+
+    static func make(sinkPort: Int) async throws -> Rig {
+        let dir = try scratch()
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", synchronous: .full))
+        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
+        try await endpoint.listen(host: "127.0.0.1", port: 0)
+        let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration(connectionsPerHost: 64))
+        let url = "http://127.0.0.1:\(sinkPort)/hook"
+        let webhook = try WebhookAdapter(endpoints: [WebhookEndpoint(name: "sink", url: url, secrets: [secret])], client: http, concurrency: 64, logger: quiet)
+        var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: dir + "/bodies")
+        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(60), pollInterval: .milliseconds(100))
+        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [webhook],
+                                  routes: ["sip:ops@gw.example": [url]], logger: quiet)
+        let clients = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
+        return Rig(gateway: gateway, endpoint: endpoint, clients: clients, http: http, dir: dir)
+    }
+
+    func close() async {
+        gateway.closeAllSessions()
+        await clients.shutdown()
+        await endpoint.shutdown()
+        try? await http.shutdown()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+// MARK: - Ingest
+
+/// The reference: the queue alone, 64 producers, one event per call, FULL.
+func queueEnqueueRate() async throws -> Double {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/q.sqlite", synchronous: .full))
+    let t0 = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { g in
+        for p in 0..<64 {
+            g.addTask {
+                for i in 0..<200 {
+                    _ = try await queue.enqueue([NewEvent(adapter: "webhook", target: "https://x/", origin: EventOrigin(sessionID: "s\(p)", messageID: "m\(i)"),
+                                                          body: .inline(Array(repeating: 0x61, count: 60)))])
+                }
+            }
+        }
+        try await g.waitForAll()
+    }
+    return 64 * 200 / seconds(ContinuousClock.now - t0)
+}
+
+func benchIngest() async throws {
+    var rates: [Double] = [], p50s: [Double] = [], p99s: [Double] = []
+    for _ in 0..<3 {
+        let rig = try await Rig.make(sinkPort: 9)  // the dispatcher does not run: ingest alone
+        var sessions: [LoadSession] = []
+        for _ in 0..<64 { sessions.append(try await LoadSession.open(rig.gateway, endpoint: rig.clients)) }
+        let duration = Duration.seconds(4)
+        let t0 = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { g in
+            for (n, s) in sessions.enumerated() {
+                g.addTask {
+                    var out: [Double] = []
+                    var i = 0
+                    while ContinuousClock.now - t0 < duration {
+                        let start = ContinuousClock.now
+                        let outcome = try await s.session.send(LoadSession.message("s\(n)-\(i)"))
+                        guard outcome == .accepted else { throw CancellationError() }
+                        out.append(seconds(ContinuousClock.now - start) * 1000)
+                        i += 1
+                    }
+                    return out
+                }
+            }
+            return try await g.reduce(into: [Double]()) { $0 += $1 }
+        }
+        let elapsed = seconds(ContinuousClock.now - t0)
+        rates.append(Double(latencies.count) / elapsed)
+        p50s.append(percentile(latencies, 0.5))
+        p99s.append(percentile(latencies, 0.99))
+        let stored = try await rig.gateway.queue.stats().count()
+        guard stored == latencies.count else { fatalError("acknowledged \(latencies.count), stored \(stored)") }
+        await rig.close()
+    }
+    let reference = try await queueEnqueueRate()
+    say(String(format: "ingest, 64 sessions, CPIM ~300 B, synchronous=FULL: %.0f msg/s (runs: %@), SEND->200 p50 %.2f ms p99 %.2f ms; queue enqueue alone (64 producers): %.0f /s; ingest/queue = %.2f  [target >= 10000 msg/s, p99 <= 20 ms]",
+               median(rates), rates.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(p50s), median(p99s), reference, median(rates) / reference))
+}
+
+// MARK: - Webhooks
+
+/// The reference: the same HTTP client POSTing to the same sink, 64 in flight.
+func plainPostRate(sink: Sink) async throws -> Double {
+    let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration(connectionsPerHost: 64))
+    let total = 10_000
+    let next = NIOLockedValueBox(0)
+    let t0 = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { g in
+        for _ in 0..<64 {
+            g.addTask {
+                while next.withLockedValue({ n in defer { n += 1 }; return n }) < total {
+                    var r = HTTPClientRequest(url: "http://127.0.0.1:\(sink.port)/hook")
+                    r.method = .POST
+                    r.body = .bytes(ByteBuffer(string: #"{"data":{"origin":{"message_id":"plain"}}}"#))
+                    let resp = try await http.execute(r, timeout: .seconds(10))
+                    _ = try await resp.body.collect(upTo: 1024)
+                }
+            }
+        }
+        try await g.waitForAll()
+    }
+    let rate = Double(total) / seconds(ContinuousClock.now - t0)
+    try await http.shutdown()
+    return rate
+}
+
+func benchWebhook() async throws {
+    let sink = Sink()
+    try await sink.start()
+    var rates: [Double] = [], p50s: [Double] = [], p99s: [Double] = []
+    for _ in 0..<3 {
+        // Throughput: a backlog of 10,000 messages, then the dispatcher drains it.
+        let rig = try await Rig.make(sinkPort: sink.port)
+        let backlog = 10_000
+        var events: [NewEvent] = []
+        for i in 0..<backlog {
+            events.append(NewEvent(adapter: "webhook", target: "http://127.0.0.1:\(sink.port)/hook",
+                                   origin: EventOrigin(sessionID: "b", messageID: "backlog-\(i)"),
+                                   envelope: EventEnvelope(from: "<sip:load@example.com>", to: ["<sip:ops@gw.example>"], contentType: "text/plain"),
+                                   body: .inline(Array("benchmark message \(i)".utf8))))
+        }
+        for chunk in stride(from: 0, to: backlog, by: 1000) { _ = try await rig.gateway.queue.enqueue(Array(events[chunk..<chunk + 1000])) }
+        sink.count.withLockedValue { $0 = 0 }
+        let t0 = ContinuousClock.now
+        let run = Task { await rig.gateway.run() }
+        while sink.count.withLockedValue({ $0 }) < backlog { try await Task.sleep(for: .milliseconds(5)) }
+        rates.append(Double(backlog) / seconds(ContinuousClock.now - t0))
+        while try await rig.gateway.queue.stats().count(state: .delivered) < backlog { try await Task.sleep(for: .milliseconds(5)) }
+
+        // Latency: 16 sessions, 1,000 messages/s in all, SEND start to webhook received.
+        var sessions: [LoadSession] = []
+        for _ in 0..<16 { sessions.append(try await LoadSession.open(rig.gateway, endpoint: rig.clients)) }
+        let sent = NIOLockedValueBox<[String: ContinuousClock.Instant]>([:])
+        let perSession = 150
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            for (n, s) in sessions.enumerated() {
+                g.addTask {
+                    let start = ContinuousClock.now
+                    for i in 0..<perSession {
+                        let due = start + .milliseconds(16 * i)  // 62.5/s per session
+                        if due > ContinuousClock.now { try await Task.sleep(until: due) }
+                        let id = "lat-\(n)-\(i)"
+                        sent.withLockedValue { $0[id] = ContinuousClock.now }
+                        _ = try await s.session.send(LoadSession.message(id))
+                    }
+                }
+            }
+            try await g.waitForAll()
+        }
+        let expected = sessions.count * perSession
+        while sink.arrivals.withLockedValue({ a in a.keys.filter { $0.hasPrefix("lat-") }.count }) < expected { try await Task.sleep(for: .milliseconds(5)) }
+        let sentAt = sent.withLockedValue { $0 }
+        let latencies = sink.arrivals.withLockedValue { a in sentAt.compactMap { id, t in a[id].map { seconds($0 - t) * 1000 } } }
+        p50s.append(percentile(latencies, 0.5))
+        p99s.append(percentile(latencies, 0.99))
+        rig.gateway.stop()
+        await run.value
+        await rig.close()
+    }
+    let reference = try await plainPostRate(sink: sink)
+    await sink.stop()
+    say(String(format: "webhook deliveries from a 10,000 backlog: %.0f /s (runs: %@); plain POSTs, same client and sink, 64 in flight: %.0f /s; webhook/plain = %.2f  [target >= 5000/s]",
+               median(rates), rates.map { String(format: "%.0f", $0) }.joined(separator: ", "), reference, median(rates) / reference))
+    say(String(format: "SEND -> webhook received, 1,000 msg/s over 16 sessions: p50 %.2f ms, p99 %.2f ms (runs' p99: %@)  [target p99 <= 50 ms]",
+               median(p50s), median(p99s), p99s.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+}
+
+let chosen = CommandLine.arguments.dropFirst().isEmpty ? ["ingest", "webhook"] : Array(CommandLine.arguments.dropFirst())
+say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
+for name in chosen {
+    switch name {
+    case "ingest": try await benchIngest()
+    case "webhook": try await benchWebhook()
+    default: say("unknown benchmark \(name)")
+    }
+}
+try await group.shutdownGracefully()

@@ -1,0 +1,27 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Which format this run fuzzes: MSRPGW_FUZZ_FORMAT=cpim (default) or sdp.
+let fuzzSDPFormat = getenv("MSRPGW_FUZZ_FORMAT").map { String(cString: $0) } == "sdp"
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
+    fuzzSDPFormat ? fuzzSDP(data, size) : fuzzCPIM(data, size)
+}
+
+// As in MSRPParserFuzz: SwiftPM links with `--defsym main=FormatFuzz_main`, so
+// this hands over to libFuzzer's documented driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafeRawPointer, Int) -> CInt
+) -> Int32
+
+@_cdecl("FormatFuzz_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzz(data, size) }
+}
