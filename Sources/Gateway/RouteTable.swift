@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a destination cannot be reached; the MSRP sender gets `code` (403: the
 /// gateway is not an open relay).
 public struct RouteError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -63,7 +65,7 @@ public struct RouteTable: Sendable {
     /// parameters or angle brackets: `<SIP:ops@GW.example;transport=tcp>` is
     /// `sip:ops@gw.example`. The user part keeps its case (RFC 3261 §19.1.4).
     public static func normalize(_ address: String) -> String? {
-        var a = Substring(address.trimmingASCIIWhitespace())
+        var a = Substring(address.trimmingCharacters(in: .whitespaces))
         if a.hasPrefix("<"), a.hasSuffix(">") { a = a.dropFirst().dropLast() }
         guard let scheme = uriScheme(String(a)), let colon = a.firstIndex(of: ":") else { return nil }
         var rest = a[a.index(after: colon)...]
@@ -75,14 +77,5 @@ public struct RouteTable: Sendable {
             return scheme + ":" + rest[...at] + rest[rest.index(after: at)...].lowercased()
         }
         return scheme + ":" + (scheme == "https" || scheme == "http" ? String(rest) : rest.lowercased())
-    }
-}
-
-extension StringProtocol {
-    func trimmingASCIIWhitespace() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }
