@@ -73,7 +73,9 @@ public struct SDPParser: Sendable {
             case "m":
                 if let m = current { sd.media.append(m) }
                 let parts = value.split(separator: " ", omittingEmptySubsequences: true)
-                guard parts.count >= 3, let port = Int(parts[1].split(separator: "/")[0]), (0...65535).contains(port) else {
+                // The port may carry a count (`49170/2`); a bare "/" has no port at all.
+                let portText = parts.count >= 3 ? parts[1].split(separator: "/", omittingEmptySubsequences: false).first : nil
+                guard let portText, let port = Int(portText), (0...65535).contains(port) else {
                     throw SDPError("bad m= line", line: number)
                 }
                 current = MediaDescription(media: String(parts[0]), port: port, proto: String(parts[2]), formats: parts.dropFirst(3).map(String.init))

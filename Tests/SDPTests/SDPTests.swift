@@ -101,6 +101,9 @@ let gateway = MSRPCapabilities(acceptTypes: ["message/cpim", "text/plain"], acce
         ("NUL", "v=0\r\no=a 1 1 IN IP4 h\r\ns=-\u{0}\r\n"),
         ("huge", "v=0\r\n" + String(repeating: "a=x\r\n", count: 5000)),
         ("empty attribute name", "v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\na=:x\r\n"),
+        // Found by Fuzz/run.sh sdp: a port of just "/" crashed the parser.
+        ("port is a bare slash", "v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\nm=message / TCP/MSRP *\r\n"),
+        ("port with a count", "v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\nm=message /2 TCP/MSRP *\r\n"),
     ]
 
     @Test(arguments: cases.indices)
