@@ -103,6 +103,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SMTPWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "adapters/smtp/SMTPWire",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SMTPAdapter",
+            dependencies: [
+                "SMTPWire", "Gateway", "Queue", "CPIM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "adapters/smtp/SMTPAdapter",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "msrpgw",
             dependencies: [
@@ -175,6 +194,11 @@ let package = Package(
         ),
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SMTPTests",
+            dependencies: ["SMTPWire", "SMTPAdapter", "Queue", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Queue"], swiftSettings: swiftSettings),
         .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw"], swiftSettings: swiftSettings),
         .testTarget(

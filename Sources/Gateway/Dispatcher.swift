@@ -134,6 +134,11 @@ final class Dispatcher: Sendable {
         case .delivered(let proof):
             metadata["proof"] = "\(proof)"
             logger.debug("delivered", metadata: metadata)
+        case .partial(let proof, let code, let reason):
+            metadata["proof"] = "\(proof)"
+            metadata["code"] = "\(code)"
+            metadata["reason"] = "\(reason)"
+            logger.warning("delivered to some recipients only", metadata: metadata)
         case .notReady(_, let reason):
             metadata["reason"] = "\(reason)"
             logger.debug("waiting for the recipient", metadata: metadata)

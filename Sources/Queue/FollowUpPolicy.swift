@@ -4,6 +4,8 @@ import Foundation
 public enum FinalOutcome: Sendable, Hashable {
     case delivered(proof: String)
     case failed(code: Int, reason: String)
+    /// Delivered to some recipients, refused by others.
+    case partial(proof: String, code: Int, reason: String)
 }
 
 /// What is owed once a delivery ends: the queue enqueues these in the same
@@ -40,6 +42,15 @@ public struct SenderNotificationPolicy: FollowUpPolicy {
             if event.origin.successReport { owed(.report, "200", ["status": "200", "reason": "OK", "proof": proof]) }
             if event.origin.imdnDispositions.contains("positive-delivery") {
                 owed(.imdn, "delivered", ["disposition": "delivered"])
+            }
+        case .partial(let proof, let code, let reason):
+            // Both are true: it reached some recipients, and not others.
+            if event.origin.successReport { owed(.report, "200", ["status": "200", "reason": "OK", "proof": proof]) }
+            if event.origin.failureReport != "no" {
+                owed(.report, String(code), ["status": String(code), "reason": reason])
+            }
+            if event.origin.imdnDispositions.contains("negative-delivery") {
+                owed(.imdn, "failed", ["disposition": "failed", "reason": reason])
             }
         case .failed(let code, let reason):
             if event.origin.failureReport != "no" {

@@ -190,6 +190,10 @@ public enum DeliveryOutcome: Sendable, Hashable {
     case delivered(proof: String)
     /// Try again after `after` (the policy's backoff when nil).
     case retry(after: Duration?, reason: String)
+    /// Delivered to some of the event's recipients and refused for good by the
+    /// others (an email accepted for two addresses of three): recorded as
+    /// delivered, and the sender is owed a failure notice with `code` as well.
+    case partial(proof: String, code: Int, reason: String)
     /// The target cannot take anything yet (its recipient has no live session):
     /// try again after `after` without counting an attempt. The maximum age
     /// still applies.

@@ -138,6 +138,13 @@ public final class SQLiteEventQueue: EventQueue {
                     final = .failed(code: 408, reason: "\(reason); \(why)")
                     newState = .dead
                 }
+            case .partial(let proof, let code, let reason):
+                try db.execute(sql: """
+                    UPDATE event SET state = 'delivered', proof = ?, status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
+                    WHERE id = ?
+                    """, arguments: [proof, code, reason, Millis(stamp), id.rawValue])
+                final = .partial(proof: proof, code: code, reason: reason)
+                newState = .delivered
             case .notReady(let after, let reason):
                 // Not an attempt: the target cannot take anything yet. Only its age counts.
                 let at = stamp.addingTimeInterval(after.seconds)

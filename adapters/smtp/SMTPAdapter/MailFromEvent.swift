@@ -1,0 +1,66 @@
+import CPIM
+import Foundation
+import Queue
+import SMTPWire
+
+/// How an event becomes a mail: who it is from, its subject, its thread.
+public struct MailSettings: Sendable, Hashable {
+    /// The mailbox the gateway sends from (the envelope sender and the From
+    /// address; the MSRP sender's name is its display name).
+    public var from: String
+    public var replyTo: String?
+    /// Subject when the CPIM message has none: `{from}` is the sender's name or URI.
+    public var subjectTemplate: String
+
+    public init(from: String, replyTo: String? = nil, subjectTemplate: String = "Message from {from}") {
+        self.from = from
+        self.replyTo = replyTo
+        self.subjectTemplate = subjectTemplate
+    }
+
+    /// The domain of Message-IDs: the sender's.
+    var domain: String { from.split(separator: "@").last.map(String.init) ?? "msrpgw.invalid" }
+}
+
+extension MailDraft {
+    /// The mail for `event`, to `recipients`. Its Message-ID is the event's, so
+    /// a retry is the same mail; its thread is the MSRP session's.
+    init(event: QueuedEvent, recipients: [String], body: [UInt8], settings: MailSettings) {
+        let sender = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) }
+        let senderName = sender?.displayName ?? sender?.uri ?? event.envelope.from ?? "msrpgw"
+        let domain = settings.domain
+        let subject = event.envelope.subject ?? settings.subjectTemplate.replacingOccurrences(of: "{from}", with: senderName)
+        let thread = event.origin.sessionID.map { "<session.\($0)@\(domain)>" }
+        var extra: [(String, String)] = [("X-Mailer", "msrpgw")]
+        if let s = sender?.uri { extra.append(("X-MSRP-From", s)) }
+        if let s = event.origin.sessionID { extra.append(("X-MSRP-Session", s)) }
+        let type = event.envelope.contentType.lowercased()
+        let essence = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "text/plain"
+        let content: MailContent
+        if essence == "text/html", let html = String(validating: body, as: UTF8.self) {
+            content = .html(html)
+        } else if essence.hasPrefix("text/"), let text = String(validating: body, as: UTF8.self) {
+            content = .text(text)
+        } else {
+            let ext = essence.split(separator: "/").last.map { String($0.prefix(10)) } ?? "bin"
+            content = .attachment(
+                contentType: event.envelope.contentType, filename: "message.\(ext)", bytes: body,
+                note: "\(senderName) sent \(essence) (\(body.count) bytes) over MSRP: it is attached.")
+        }
+        self.init(
+            from: MailAddress(name: senderName, address: settings.from), replyTo: settings.replyTo.map { MailAddress(address: $0) },
+            to: recipients.map { MailAddress(address: $0) }, subject: subject, date: event.createdAt,
+            messageID: "<event.\(event.id)@\(domain)>", inReplyTo: thread, references: thread.map { [$0] } ?? [], content: content,
+            extraHeaders: extra)
+    }
+}
+
+/// The addresses of a `mailto:` URI (RFC 6068): comma-separated, percent-encoded,
+/// with any `?headers` ignored.
+func mailtoRecipients(_ target: String) -> [String]? {
+    guard target.lowercased().hasPrefix("mailto:") else { return nil }
+    let rest = target.dropFirst(7).split(separator: "?", maxSplits: 1).first ?? ""
+    let list = rest.split(separator: ",").compactMap { String($0).removingPercentEncoding?.trimmingCharacters(in: .whitespaces) }
+    guard !list.isEmpty, list.allSatisfy({ MailAddress(address: $0).isValid }) else { return nil }
+    return list
+}

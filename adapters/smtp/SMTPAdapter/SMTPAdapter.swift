@@ -1,0 +1,126 @@
+import Foundation
+import Gateway
+import Logging
+import NIOCore
+import NIOSSL
+import Queue
+import SMTPWire
+
+/// Delivers events to `mailto:` targets through a submission server, on SwiftNIO.
+/// Connections are reused (RSET between mails) up to the relay's limit; each
+/// reply decides: 2xx delivered, 4yz retry on the gateway's schedule, 5yz final
+/// with an MSRP status for the failure REPORT. Enhanced status codes stay in the
+/// event's last error.
+public final class SMTPAdapter: Adapter {
+    public let name = "smtp"
+    public let schemes = ["mailto"]
+    public let concurrency: Int
+    public let relay: SMTPRelay
+    private let settings: MailSettings
+    private let pool: SMTPConnectionPool
+    private let logger: Logger
+
+    public init(relay: SMTPRelay, mail: MailSettings, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.smtp")) throws {
+        guard MailAddress(address: mail.from).isValid else { throw SMTPError(.policy("mail.from \(mail.from.debugDescription) is not an address")) }
+        var tls: NIOSSLContext?
+        if relay.security != .none {
+            var c = TLSConfiguration.makeClientConfiguration()
+            c.certificateVerification = relay.verifyCertificate ? .fullVerification : .none
+            if let ca = relay.caFile { c.trustRoots = .file(ca) }
+            tls = try NIOSSLContext(configuration: c)
+        } else {
+            logger.warning("SMTP relay without TLS: mails and credentials travel in clear", metadata: ["relay": "\(relay.name)"])
+        }
+        if relay.security != .none, !relay.verifyCertificate {
+            logger.warning("SMTP relay certificate is not verified", metadata: ["relay": "\(relay.name)"])
+        }
+        self.relay = relay
+        self.settings = mail
+        self.concurrency = relay.maxConnections
+        self.logger = logger
+        self.pool = SMTPConnectionPool(relay: relay, group: group, tls: tls, logger: logger)
+    }
+
+    public func validate(target: String) throws(RouteError) {
+        guard mailtoRecipients(target) != nil else { throw RouteError("\(target) is not a mailto: URI with valid addresses") }
+    }
+
+    public func shutdown() async { await pool.shutdown() }
+
+    public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
+        guard let recipients = mailtoRecipients(event.target) else {
+            return .permanentFailure(code: 400, reason: "\(event.target) is not a mailto: URI with valid addresses")
+        }
+        let body: [UInt8]
+        switch event.body {
+        case .inline(let b): body = b
+        case .file(let path, _):
+            guard let data = FileManager.default.contents(atPath: path) else { return .permanentFailure(code: 500, reason: "body file \(path) is missing") }
+            body = [UInt8](data)
+        }
+        let draft = MailDraft(event: event, recipients: recipients, body: body, settings: settings)
+        let needsUTF8 = recipients.contains { MailAddress(address: $0).needsSMTPUTF8 }
+        // A reused connection the server has dropped meanwhile gets one more try on a fresh one.
+        for attempt in 0..<2 {
+            let connection: SMTPConnection
+            let reused: Bool
+            do {
+                (connection, reused) = try await pool.acquire()
+            } catch {
+                logger.warning("cannot reach the SMTP relay", metadata: ["relay": "\(relay.name)", "error": "\(error)"])
+                return .retry(after: nil, reason: "SMTP relay \(relay.name): \(error)")
+            }
+            if needsUTF8, !connection.capabilities.smtpUTF8 {
+                await pool.release(connection)
+                return .permanentFailure(code: 403, reason: "recipient address needs SMTPUTF8, which \(relay.host) does not offer")
+            }
+            let message = draft.composed(utf8Headers: needsUTF8)
+            if let max = connection.capabilities.maxSize, message.count > max {
+                await pool.release(connection)
+                return .permanentFailure(code: 413, reason: "mail of \(message.count) bytes over the server's SIZE \(max)")
+            }
+            do {
+                if reused { try await connection.reset() }
+                let result = try await connection.send(from: settings.from, to: recipients, message: message, smtpUTF8: needsUTF8)
+                await pool.release(connection)
+                return Self.outcome(result)
+            } catch {
+                await pool.release(connection)
+                if reused, attempt == 0, case .closed = error.kind { continue }
+                return .retry(after: nil, reason: "SMTP: \(error)")
+            }
+        }
+        return .retry(after: nil, reason: "SMTP connection lost")
+    }
+
+    /// What the server's replies mean for the event.
+    static func outcome(_ r: SMTPConnection.TransactionResult) -> DeliveryOutcome {
+        func final(_ stage: String, _ reply: SMTPReply) -> DeliveryOutcome {
+            reply.isTransient
+                ? .retry(after: nil, reason: "\(stage): \(reply)")
+                : .permanentFailure(code: msrpCode(for: reply), reason: "\(stage): \(reply)")
+        }
+        if !r.mail.isPositive { return final("MAIL FROM", r.mail) }
+        if let (rcpt, reply) = r.deferred.first { return .retry(after: nil, reason: "RCPT TO <\(rcpt)>: \(reply)") }
+        if r.accepted.isEmpty, let (rcpt, reply) = r.refused.first { return final("RCPT TO <\(rcpt)>", reply) }
+        guard let start = r.dataStart else { return .retry(after: nil, reason: "DATA was not sent") }
+        guard start.code == 354 else { return final("DATA", start) }
+        guard let end = r.dataEnd else { return .retry(after: nil, reason: "no reply to the end of DATA") }
+        guard end.isPositive else { return final("end of DATA", end) }
+        let proof = "\(end)"
+        if let (_, first) = r.refused.first {
+            let refused = r.refused.map { "<\($0.0)> \($0.1)" }.joined(separator: "; ")
+            return .partial(proof: proof, code: msrpCode(for: first), reason: "refused: \(refused)")
+        }
+        return .delivered(proof: proof)
+    }
+
+    /// The MSRP status of a failure REPORT for a refusing mail server: 413 for
+    /// size (552, x.3.4, x.2.3), 415 for content (x.6.x), else 403.
+    static func msrpCode(for reply: SMTPReply) -> Int {
+        let enhanced = reply.enhancedCode ?? ""
+        if reply.code == 552 || enhanced.hasSuffix(".3.4") || enhanced.hasSuffix(".2.3") { return 413 }
+        if enhanced.dropFirst(2).hasPrefix("6.") { return 415 }
+        return 403
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SMTPWire
+
+/// One SMTP connection, ready to send mails once `open` returns: greeting read,
+/// EHLO done, TLS on (STARTTLS or implicit) as the relay requires, logged in
+/// with AUTH PLAIN or LOGIN when credentials are configured (only over TLS).
+final class SMTPConnection: @unchecked Sendable {
+    let relay: SMTPRelay
+    private let channel: any Channel
+    private let handler: SMTPClientHandler
+    private(set) var capabilities = SMTPCapabilities()
+    private(set) var tlsActive = false
+    /// False once anything went wrong: the pool drops it instead of reusing it.
+    private(set) var usable = true
+    /// Mails sent on it, for logs.
+    private(set) var mailsSent = 0
+
+    private init(relay: SMTPRelay, channel: any Channel, handler: SMTPClientHandler) {
+        self.relay = relay
+        self.channel = channel
+        self.handler = handler
+    }
+
+    static func open(_ relay: SMTPRelay, group: any EventLoopGroup, tls: NIOSSLContext?, logger: Logger) async throws(SMTPError) -> SMTPConnection {
+        let handler = SMTPClientHandler()
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(relay.timeouts.connect.nanoseconds))
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        if relay.security == .implicitTLS, let tls {
+                            try ch.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: sniName(relay.host)))
+                        }
+                        try ch.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
+                .connect(host: relay.host, port: relay.port).get()
+        } catch {
+            throw SMTPError(.connect("\(relay.host):\(relay.port): \(error)"))
+        }
+        let c = SMTPConnection(relay: relay, channel: channel, handler: handler)
+        c.tlsActive = relay.security == .implicitTLS
+        do {
+            try await c.handshake(tls: tls, logger: logger)
+        } catch {
+            c.close()
+            throw error
+        }
+        return c
+    }
+
+    private func handshake(tls: NIOSSLContext?, logger: Logger) async throws(SMTPError) {
+        let greeting = try await read(stage: "the greeting", timeout: relay.timeouts.greeting)
+        guard greeting.code == 220 else { throw SMTPError(.refused(stage: "greeting", reply: greeting)) }
+        try await ehlo()
+        if relay.security == .startTLS {
+            guard capabilities.startTLS else {
+                throw SMTPError(.policy("\(relay.host) does not offer STARTTLS, which this relay requires (security = \"starttls\")"))
+            }
+            let reply = try await command("STARTTLS", stage: "STARTTLS")
+            guard reply.code == 220 else { throw SMTPError(.refused(stage: "STARTTLS", reply: reply)) }
+            guard let tls else { throw SMTPError(.tls("no TLS context")) }
+            do {
+                let ssl = try NIOSSLClientHandler(context: tls, serverHostname: sniName(relay.host))
+                try await channel.pipeline.addHandler(ssl, position: .first).get()
+            } catch {
+                throw SMTPError(.tls("\(error)"))
+            }
+            tlsActive = true
+            // RFC 3207 §4.2: forget everything learnt before TLS and ask again.
+            try await ehlo()
+        }
+        if let user = relay.username, let password = relay.password {
+            try await authenticate(user: user, password: password)
+        }
+    }
+
+    private func ehlo() async throws(SMTPError) {
+        let reply = try await command("EHLO \(relay.heloName)", stage: "EHLO")
+        guard reply.code == 250 else { throw SMTPError(.refused(stage: "EHLO", reply: reply)) }
+        capabilities = SMTPCapabilities(ehlo: reply)
+    }
+
+    private func authenticate(user: String, password: String) async throws(SMTPError) {
+        guard tlsActive else { throw SMTPError(.policy("credentials are only sent over TLS: \(relay.name) has security = \"none\"")) }
+        let mechanisms = capabilities.authMechanisms
+        if mechanisms.contains("PLAIN") {
+            let token = Data(([0] + Array(user.utf8) + [0] + Array(password.utf8))).base64EncodedString()
+            let reply = try await command("AUTH PLAIN \(token)", stage: "AUTH PLAIN", secret: true)
+            guard reply.code == 235 else { throw SMTPError(.refused(stage: "AUTH PLAIN", reply: reply)) }
+        } else if mechanisms.contains("LOGIN") {
+            var reply = try await command("AUTH LOGIN", stage: "AUTH LOGIN")
+            guard reply.code == 334 else { throw SMTPError(.refused(stage: "AUTH LOGIN", reply: reply)) }
+            reply = try await command(Data(user.utf8).base64EncodedString(), stage: "AUTH LOGIN user", secret: true)
+            guard reply.code == 334 else { throw SMTPError(.refused(stage: "AUTH LOGIN", reply: reply)) }
+            reply = try await command(Data(password.utf8).base64EncodedString(), stage: "AUTH LOGIN password", secret: true)
+            guard reply.code == 235 else { throw SMTPError(.refused(stage: "AUTH LOGIN", reply: reply)) }
+        } else {
+            throw SMTPError(.policy("\(relay.host) offers no AUTH PLAIN or LOGIN (it offers \(mechanisms.sorted().joined(separator: " ")))"))
+        }
+    }
+
+    // MARK: - Mail transactions
+
+    /// What the server said to one mail.
+    struct TransactionResult: Sendable {
+        var mail: SMTPReply
+        var accepted: [String] = []
+        var refused: [(String, SMTPReply)] = []
+        var deferred: [(String, SMTPReply)] = []
+        /// The reply to DATA (354) and to the final ".", when they were sent.
+        var dataStart: SMTPReply?
+        var dataEnd: SMTPReply?
+    }
+
+    /// MAIL, RCPT for each recipient, and (when at least one was accepted and
+    /// none deferred) DATA with the message. With PIPELINING the envelope goes in
+    /// one write. Throws only when the connection broke; the server's refusals are
+    /// in the result.
+    func send(from: String, to recipients: [String], message: [UInt8], smtpUTF8: Bool) async throws(SMTPError) -> TransactionResult {
+        var params = ""
+        if capabilities.maxSize != nil { params += " SIZE=\(message.count)" }
+        if capabilities.eightBitMIME { params += " BODY=8BITMIME" }
+        if smtpUTF8 { params += " SMTPUTF8" }
+        let mailCommand = "MAIL FROM:<\(from)>\(params)"
+        let rcptCommands = recipients.map { "RCPT TO:<\($0)>" }
+        var result: TransactionResult
+        if capabilities.pipelining {
+            let replies = try await commands([mailCommand] + rcptCommands, stage: "MAIL/RCPT")
+            result = TransactionResult(mail: replies[0])
+            for (r, reply) in zip(recipients, replies.dropFirst()) { classify(r, reply, into: &result) }
+        } else {
+            result = TransactionResult(mail: try await command(mailCommand, stage: "MAIL"))
+            if result.mail.isPositive {
+                for (r, c) in zip(recipients, rcptCommands) { classify(r, try await command(c, stage: "RCPT"), into: &result) }
+            }
+        }
+        guard result.mail.isPositive, !result.accepted.isEmpty, result.deferred.isEmpty else {
+            try await reset()
+            return result
+        }
+        let start = try await command("DATA", stage: "DATA", timeout: relay.timeouts.dataStart)
+        result.dataStart = start
+        guard start.code == 354 else {
+            try await reset()
+            return result
+        }
+        result.dataEnd = try await raw(SMTPData.stuffed(message), stage: "the end of DATA", timeout: relay.timeouts.dataEnd)
+        mailsSent += 1
+        return result
+    }
+
+    private func classify(_ recipient: String, _ reply: SMTPReply, into result: inout TransactionResult) {
+        if reply.isPositive { result.accepted.append(recipient) }
+        else if reply.isTransient { result.deferred.append((recipient, reply)) }
+        else { result.refused.append((recipient, reply)) }
+    }
+
+    /// RSET: a clean slate for the next mail on this connection.
+    func reset() async throws(SMTPError) {
+        let reply = try await command("RSET", stage: "RSET")
+        if reply.code != 250 { usable = false }
+    }
+
+    /// QUIT and close, without waiting long.
+    func quit() async {
+        if usable, channel.isActive {
+            _ = try? await command("QUIT", stage: "QUIT", timeout: .seconds(2))
+        }
+        close()
+    }
+
+    func close() {
+        usable = false
+        channel.close(promise: nil)
+    }
+
+    var isActive: Bool { usable && channel.isActive }
+
+    // MARK: - Plumbing
+
+    private func command(_ line: String, stage: String, timeout: Duration? = nil, secret: Bool = false) async throws(SMTPError) -> SMTPReply {
+        try await commands([line], stage: stage, timeout: timeout)[0]
+    }
+
+    private func commands(_ lines: [String], stage: String, timeout: Duration? = nil) async throws(SMTPError) -> [SMTPReply] {
+        var bytes: [UInt8] = []
+        for l in lines { bytes += Array(l.utf8) + [0x0D, 0x0A] }
+        return try await exchange(bytes, replies: lines.count, stage: stage, timeout: timeout ?? relay.timeouts.command)
+    }
+
+    private func raw(_ bytes: [UInt8], stage: String, timeout: Duration) async throws(SMTPError) -> SMTPReply {
+        try await exchange(bytes, replies: 1, stage: stage, timeout: timeout)[0]
+    }
+
+    private func read(stage: String, timeout: Duration) async throws(SMTPError) -> SMTPReply {
+        try await exchange([], replies: 1, stage: stage, timeout: timeout)[0]
+    }
+
+    /// Registers the expected replies, writes `bytes`, and waits for all of them;
+    /// a time-out closes the connection (the conversation is out of step).
+    private func exchange(_ bytes: [UInt8], replies count: Int, stage: String, timeout: Duration) async throws(SMTPError) -> [SMTPReply] {
+        let loop = channel.eventLoop
+        let promises = (0..<count).map { _ in loop.makePromise(of: SMTPReply.self) }
+        let channel = self.channel
+        let handler = self.handler
+        loop.execute {
+            for p in promises { handler.expect(p) }
+            if !bytes.isEmpty { channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
+        }
+        // On time-out the connection is closed: the handler then fails what waits,
+        // and the flag says why.
+        let timedOut = NIOLockedValueBox(false)
+        let deadline = loop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
+            timedOut.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        var out: [SMTPReply] = []
+        for p in promises {
+            do {
+                out.append(try await p.futureResult.get())
+            } catch {
+                usable = false
+                if timedOut.withLockedValue({ $0 }) { throw SMTPError(.timeout(stage: stage)) }
+                if let e = error as? SMTPError, case .protocolError = e.kind { throw e }
+                if let e = error as? SMTPError, case .tls = e.kind { throw e }
+                throw SMTPError(.closed(stage: stage))
+            }
+        }
+        return out
+    }
+}
+
+/// Server names go in SNI; IP addresses may not (RFC 6066 §3).
+func sniName(_ host: String) -> String? {
+    let isIP = host.contains(":") || host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
+    return isIP ? nil : host
+}
+
+extension Duration {
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}
