@@ -125,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "Gateway", "WebhookAdapter", "MSRPGatewayClient",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -2,6 +2,8 @@ import Foundation
 import Gateway
 import Logging
 import Queue
+import SMTPAdapter
+import SMTPWire
 import WebhookAdapter
 
 /// Everything `msrpgw serve` needs, read from TOML (see config/msrpgw.toml, the
@@ -50,6 +52,8 @@ struct DaemonConfiguration: Sendable {
     var webhookConcurrency = 64
     var routes: [String: [String]] = [:]
     var alertmanager = Alertmanager()
+    /// The SMTP relay and how mails look; nil when `[smtp]` has no host.
+    var smtp: (relay: SMTPRelay, mail: MailSettings)?
     /// The environment variables that changed something, for the start-up log.
     var appliedEnvironment: [String] = []
 
@@ -81,6 +85,10 @@ struct DaemonConfiguration: Sendable {
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
         ["api", "listen"], ["api", "port"], ["api", "token"],
         ["alertmanager", "subscribers"],
+        ["smtp", "host"], ["smtp", "port"], ["smtp", "security"], ["smtp", "verify_certificate"], ["smtp", "ca_file"],
+        ["smtp", "username"], ["smtp", "password"], ["smtp", "auth"], ["smtp", "helo"], ["smtp", "max_connections"],
+        ["smtp", "from"], ["smtp", "reply_to"], ["smtp", "subject_template"], ["smtp", "connect_timeout"],
+        ["smtp", "reply_timeout"], ["smtp", "data_timeout"],
         ["routes"],
     ]
 
@@ -97,7 +105,7 @@ struct DaemonConfiguration: Sendable {
         let applied = try tree.applyEnvironment(environment, keys: keys)
 
         guard let top = tree.tableValue else { throw ConfigError("the document is not a table") }
-        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager"]
+        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp"]
         if let unknown = Set(top.keys).subtracting(sections).sorted().first {
             throw ConfigError("unknown section or key \(unknown) (sections: \(sections.sorted().joined(separator: ", ")))")
         }
@@ -109,6 +117,7 @@ struct DaemonConfiguration: Sendable {
         try c.readDispatch(tree)
         try c.readAPI(tree)
         try c.readWebhooks(tree)
+        try c.readSMTP(tree)
         try c.readRoutes(tree)
         var am = try ConfigReader(tree, section: "alertmanager")
         c.alertmanager.subscribers = try am.strings("subscribers") ?? []
@@ -230,6 +239,46 @@ struct DaemonConfiguration: Sendable {
             do { try endpoint.validate() } catch { throw ConfigError(error.description) }
             webhooks.append(endpoint)
         }
+    }
+
+    private mutating func readSMTP(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "smtp")
+        guard let host = try r.string("host"), !host.isEmpty else {
+            if !r.table.isEmpty, r.table.keys.contains(where: { $0 != "host" }) {
+                throw ConfigError("smtp.host: missing (the other [smtp] keys need a relay)")
+            }
+            return
+        }
+        let securityText = try r.string("security", default: "starttls")
+        guard let security = SMTPRelay.Security(rawValue: securityText) else {
+            throw ConfigError("smtp.security: \(securityText.debugDescription) is not starttls, tls or none")
+        }
+        let auth = try r.string("auth", default: "auto").lowercased()
+        guard ["auto", "plain", "login"].contains(auth) else { throw ConfigError("smtp.auth: \(auth.debugDescription) is not auto, plain or login") }
+        let username = try r.string("username").flatMap { $0.isEmpty ? nil : $0 }
+        let password = try r.string("password").flatMap { $0.isEmpty ? nil : $0 }
+        guard (username == nil) == (password == nil) else { throw ConfigError("smtp: username and password go together") }
+        if username != nil, security == .none { throw ConfigError("smtp: credentials are only sent over TLS: set security to starttls or tls") }
+        let caFile = try r.string("ca_file").flatMap { $0.isEmpty ? nil : $0 }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw ConfigError("smtp.ca_file: cannot read \(caFile)") }
+        let defaults = SMTPTimeouts()
+        let replyTimeout = try r.duration("reply_timeout", default: defaults.command)
+        let relay = SMTPRelay(
+            name: host, host: host, port: try r.int("port", default: security == .implicitTLS ? 465 : 587, in: 1...65535), security: security,
+            verifyCertificate: try r.bool("verify_certificate", default: true), caFile: caFile, username: username, password: password,
+            authMechanism: auth == "auto" ? nil : auth.uppercased(), heloName: try r.string("helo", default: "msrpgw.invalid"),
+            maxConnections: try r.int("max_connections", default: 4, in: 1...256),
+            timeouts: SMTPTimeouts(
+                connect: try r.duration("connect_timeout", default: defaults.connect), greeting: replyTimeout, command: replyTimeout,
+                dataStart: min(replyTimeout, defaults.dataStart), dataEnd: try r.duration("data_timeout", default: defaults.dataEnd)))
+        guard let from = try r.string("from"), MailAddress(address: from).isValid else {
+            throw ConfigError("smtp.from: the address mails are sent from is required (like msrpgw@example.com)")
+        }
+        let replyTo = try r.string("reply_to").flatMap { $0.isEmpty ? nil : $0 }
+        if let replyTo, !MailAddress(address: replyTo).isValid { throw ConfigError("smtp.reply_to: \(replyTo.debugDescription) is not an address") }
+        let mail = MailSettings(from: from, replyTo: replyTo, subjectTemplate: try r.string("subject_template", default: "Message from {from}"))
+        try r.finish()
+        smtp = (relay, mail)
     }
 
     /// `[routes]`: address = target or [targets]; `webhook:NAME` names a configured webhook.

@@ -80,9 +80,30 @@ port = 8080
 # addresses (their live sessions) or route addresses.
 subscribers = []
 
+# Email: a submission server for mailto: targets. Without a host, mailto:
+# targets cannot be routed.
+[smtp]
+# host = "smtp.example.com"
+# port = 587                          # 465 with security = "tls"
+# security = "starttls"               # starttls (required), tls (implicit, port 465) or none (loudly logged)
+# verify_certificate = true
+# ca_file = "/etc/msrpgw/smtp-ca.pem" # an extra trusted CA (PEM)
+# username = "msrpgw"                 # AUTH, only ever over TLS
+# password = "..."
+# auth = "auto"                       # auto (PLAIN if offered, else LOGIN), plain or login
+# helo = "gw.example.com"
+# max_connections = 4                 # connections kept and reused (RSET between mails)
+# from = "msrpgw@example.com"         # the From and envelope sender; the MSRP sender is the display name
+# reply_to = "ops@example.com"
+# subject_template = "Message from {from}"   # when the CPIM message has no Subject
+# connect_timeout = "30s"
+# reply_timeout = "300s"              # each reply (RFC 5321 §4.5.3.2)
+# data_timeout = "600s"               # the reply after the mail's final "."
+
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a
-# [webhooks.NAME] below), an https:// URL of one, sip:/sips:/im: MSRP peers.
+# [webhooks.NAME] below), an https:// URL of one, mailto: addresses (through
+# [smtp]; mailto:a@x,b@y is one mail to both), sip:/sips:/im: MSRP peers.
 [routes]
 # "sip:ops@gw.example" = ["webhook:ops"]
 

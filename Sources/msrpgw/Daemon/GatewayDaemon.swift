@@ -10,6 +10,7 @@ import NIOPosix
 import NIOSSL
 import Prometheus
 import Queue
+import SMTPAdapter
 import ServiceLifecycle
 import WebhookAdapter
 
@@ -58,7 +59,14 @@ struct GatewayDaemon {
             logger.warning("webhook uses plain http to a remote host: payloads and signatures travel in clear", metadata: ["webhook": "\(w.name)"])
         }
         let webhook = try WebhookAdapter(endpoints: c.webhooks, client: http, concurrency: c.webhookConcurrency, logger: logger)
-        let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: [webhook], routes: c.routes, logger: logger)
+        var adapters: [any Adapter] = [webhook]
+        var smtp: SMTPAdapter?
+        if let s = c.smtp {
+            let adapter = try SMTPAdapter(relay: s.relay, mail: s.mail, group: group, logger: logger)
+            adapters.append(adapter)
+            smtp = adapter
+        }
+        let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: adapters, routes: c.routes, logger: logger)
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
 
         let api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
@@ -83,9 +91,11 @@ struct GatewayDaemon {
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
+            await smtp?.shutdown()
             try? await http.shutdown()
             throw error
         }
+        await smtp?.shutdown()
         try await http.shutdown()
         logger.notice("msrpgw stopped")
     }

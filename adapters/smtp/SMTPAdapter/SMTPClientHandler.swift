@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import SMTPWire
 
 /// The pipeline's end: turns bytes into replies and hands each to the oldest
@@ -10,11 +11,17 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var parser = SMTPReplyParser()
     private var buffer = ByteBuffer()
     private var waiting = CircularBuffer<EventLoopPromise<SMTPReply>>()
+    /// Replies that came before anyone asked (the greeting, typically, which can
+    /// arrive before the caller registers for it). A server that sends more than
+    /// a few unasked is out of step.
+    private var early = CircularBuffer<SMTPReply>()
     private var failure: SMTPError?
 
     /// Expects one more reply. Call on the event loop, before writing the command.
     func expect(_ promise: EventLoopPromise<SMTPReply>) {
-        if let failure {
+        if let reply = early.popFirst() {
+            promise.succeed(reply)
+        } else if let failure {
             promise.fail(failure)
         } else {
             waiting.append(promise)
@@ -27,9 +34,12 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
         do {
             while let reply = try parser.next(&buffer) {
                 guard let promise = waiting.popFirst() else {
-                    // A reply nobody asked for: the conversation is out of step.
-                    fail(SMTPError(.protocolError(SMTPProtocolError(.malformedReply, "unexpected reply \(reply)"))), context: context)
-                    return
+                    early.append(reply)
+                    if early.count > 4 {
+                        fail(SMTPError(.protocolError(SMTPProtocolError(.malformedReply, "replies nobody asked for: \(reply)"))), context: context)
+                        return
+                    }
+                    continue
                 }
                 promise.succeed(reply)
             }
@@ -45,7 +55,9 @@ final class SMTPClientHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(SMTPError(.tls("\(error)")), context: context)
+        // TLS errors come from NIOSSL's handler below us; anything else is the socket.
+        let isTLS = error is NIOSSLError || String(reflecting: type(of: error)).contains("SSL")
+        fail(SMTPError(isTLS ? .tls("\(error)") : .closed(stage: "the conversation (\(error))")), context: context)
     }
 
     private func fail(_ error: SMTPError, context: ChannelHandlerContext) {

@@ -90,7 +90,10 @@ final class SMTPConnection: @unchecked Sendable {
     private func authenticate(user: String, password: String) async throws(SMTPError) {
         guard tlsActive else { throw SMTPError(.policy("credentials are only sent over TLS: \(relay.name) has security = \"none\"")) }
         let mechanisms = capabilities.authMechanisms
-        if mechanisms.contains("PLAIN") {
+        if let wanted = relay.authMechanism, !mechanisms.contains(wanted) {
+            throw SMTPError(.policy("\(relay.host) does not offer AUTH \(wanted) (it offers \(mechanisms.sorted().joined(separator: " ")))"))
+        }
+        if mechanisms.contains("PLAIN"), relay.authMechanism ?? "PLAIN" == "PLAIN" {
             let token = Data(([0] + Array(user.utf8) + [0] + Array(password.utf8))).base64EncodedString()
             let reply = try await command("AUTH PLAIN \(token)", stage: "AUTH PLAIN", secret: true)
             guard reply.code == 235 else { throw SMTPError(.refused(stage: "AUTH PLAIN", reply: reply)) }
@@ -126,7 +129,8 @@ final class SMTPConnection: @unchecked Sendable {
     func send(from: String, to recipients: [String], message: [UInt8], smtpUTF8: Bool) async throws(SMTPError) -> TransactionResult {
         var params = ""
         if capabilities.maxSize != nil { params += " SIZE=\(message.count)" }
-        if capabilities.eightBitMIME { params += " BODY=8BITMIME" }
+        // Bodies are always 7-bit (quoted-printable, base64); only SMTPUTF8 headers are 8-bit.
+        if smtpUTF8, capabilities.eightBitMIME { params += " BODY=8BITMIME" }
         if smtpUTF8 { params += " SMTPUTF8" }
         let mailCommand = "MAIL FROM:<\(from)>\(params)"
         let rcptCommands = recipients.map { "RCPT TO:<\($0)>" }

@@ -18,6 +18,8 @@ public struct SMTPRelay: Sendable, Hashable {
     public var caFile: String?
     public var username: String?
     public var password: String?
+    /// `PLAIN` or `LOGIN` to use that one; nil picks PLAIN when offered, else LOGIN.
+    public var authMechanism: String?
     /// The name we give in EHLO.
     public var heloName: String
     /// Connections kept to this relay at most (and reused for later mails).
@@ -26,7 +28,7 @@ public struct SMTPRelay: Sendable, Hashable {
 
     public init(
         name: String = "default", host: String, port: Int = 587, security: Security = .startTLS, verifyCertificate: Bool = true,
-        caFile: String? = nil, username: String? = nil, password: String? = nil, heloName: String = "msrpgw.invalid",
+        caFile: String? = nil, username: String? = nil, password: String? = nil, authMechanism: String? = nil, heloName: String = "msrpgw.invalid",
         maxConnections: Int = 4, timeouts: SMTPTimeouts = SMTPTimeouts()
     ) {
         self.name = name
@@ -37,6 +39,7 @@ public struct SMTPRelay: Sendable, Hashable {
         self.caFile = caFile
         self.username = username
         self.password = password
+        self.authMechanism = authMechanism
         self.heloName = heloName
         self.maxConnections = maxConnections
         self.timeouts = timeouts

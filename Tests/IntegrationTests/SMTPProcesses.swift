@@ -1,0 +1,204 @@
+import Foundation
+
+/// Tests/Helpers/smtp_sink.py: aiosmtpd (Debian's python3-aiosmtpd) in a mode.
+final class SMTPSinkProcess: @unchecked Sendable {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Helpers/smtp_sink.py").path
+    static let parser = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Helpers/parse_mail.py").path
+    /// Debian's Python: the one python3-aiosmtpd is installed for.
+    static let python = "/usr/bin/python3"
+
+    let port: Int
+    let outbox: String
+    let process: ChildProcess
+
+    init(mode: String, certificates: IntegrationCertificates? = nil) async throws {
+        try Peers.requireDebianPython(module: "aiosmtpd", package: "python3-aiosmtpd")
+        port = try freePort()
+        outbox = NSTemporaryDirectory() + "msrpgw-mail-" + UUID().uuidString
+        var args = [Self.script, mode, String(port), outbox]
+        if let c = certificates { args += [c.certPath, c.keyPath] }
+        process = try ChildProcess(Self.python, args, name: "smtp sink (\(mode))")
+        try await process.waitFor("READY")
+    }
+
+    var mails: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter { $0.hasSuffix(".eml") }.sorted().map { outbox + "/" + $0 }
+    }
+
+    func stop() { process.stop() }
+
+    /// A mail as Python's `email` package reads it.
+    struct ParsedMail: Decodable {
+        var from_name: String
+        var from_address: String
+        var to: String
+        var reply_to: String?
+        var subject: String
+        var message_id: String
+        var in_reply_to: String?
+        var references: String?
+        var content_type: String
+        var text: String?
+        var html: String?
+        var attachments: [Attachment]
+        var peer_to: String
+        var peer_auth: String
+        var peer_tls: String
+        var defects: [String]
+        struct Attachment: Decodable { var type: String; var filename: String?; var size: Int }
+    }
+
+    static func parse(_ path: String) throws -> ParsedMail {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [parser, path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return try JSONDecoder().decode(ParsedMail.self, from: data)
+    }
+}
+
+/// A throwaway CA and a certificate for localhost and 127.0.0.1.
+struct IntegrationCertificates {
+    let directory: String
+    var caPath: String { directory + "/ca.pem" }
+    var certPath: String { directory + "/cert.pem" }
+    var keyPath: String { directory + "/key.pem" }
+
+    static func make() throws -> IntegrationCertificates {
+        let openssl = try Peers.require("openssl", package: "openssl")
+        let dir = NSTemporaryDirectory() + "msrpgw-certs-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let script = """
+            set -e
+            cd '\(dir)'
+            '\(openssl)' req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=msrpgw-test-ca 2>/dev/null
+            '\(openssl)' req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=localhost 2>/dev/null
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf
+            '\(openssl)' x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw ChildProcess.ChildFailed(description: "openssl could not make test certificates") }
+        return IntegrationCertificates(directory: dir)
+    }
+}
+
+extension Peers {
+    /// Debian's /usr/bin/python3 with a module from a Debian package.
+    static func requireDebianPython(module: String, package: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
+            throw PeerMissing(description: "/usr/bin/python3 is missing: apt-get install python3 \(package)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", "import \(module)"]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw PeerMissing(description: "Python module \(module) is missing: apt-get install \(package)") }
+    }
+
+    static func debianPythonModuleAvailable(_ module: String) -> Bool {
+        required || (try? requireDebianPython(module: module, package: module)) != nil
+    }
+}
+
+/// A throwaway Postfix instance on a loopback port (../shared/peers notes): a
+/// virtual domain `example.org` delivered into a maildir, other domains held in
+/// the queue. Needs root (CI has it) and Debian's postfix.
+final class PostfixInstance: @unchecked Sendable {
+    let directory: String
+    let port: Int
+    private let master: ChildProcess
+
+    init() async throws {
+        let postfix = try Peers.require("postfix", package: "postfix")
+        guard getuid() == 0 else { throw Peers.PeerMissing(description: "a throwaway Postfix needs root") }
+        port = try freePort()
+        directory = NSTemporaryDirectory() + "msrpgw-postfix-" + UUID().uuidString
+        let fm = FileManager.default
+        for d in ["queue", "data", "vmail/inbox/new", "vmail/inbox/cur", "vmail/inbox/tmp"] {
+            try fm.createDirectory(atPath: directory + "/" + d, withIntermediateDirectories: true)
+        }
+        guard let pw = getpwnam("postfix") else { throw Peers.PeerMissing(description: "no postfix user: apt-get install postfix") }
+        let (uid, gid) = (pw.pointee.pw_uid, pw.pointee.pw_gid)
+        for d in ["data", "vmail", "vmail/inbox", "vmail/inbox/new", "vmail/inbox/cur", "vmail/inbox/tmp"] { chown(directory + "/" + d, uid, gid) }
+        try """
+            compatibility_level = 3.6
+            queue_directory = \(directory)/queue
+            data_directory = \(directory)/data
+            command_directory = /usr/sbin
+            daemon_directory = /usr/lib/postfix/sbin
+            shlib_directory = /usr/lib/postfix
+            mail_owner = postfix
+            setgid_group = postdrop
+            maillog_file = \(directory)/maillog
+            maillog_file_prefixes = \(NSTemporaryDirectory()), /tmp, /var
+            inet_interfaces = 127.0.0.1
+            inet_protocols = ipv4
+            mynetworks = 127.0.0.0/8
+            mydestination =
+            myhostname = postfix.test
+            alias_maps =
+            alias_database =
+            virtual_mailbox_domains = example.org
+            virtual_mailbox_base = \(directory)/vmail
+            virtual_mailbox_maps = static:inbox/
+            virtual_uid_maps = static:\(uid)
+            virtual_gid_maps = static:\(gid)
+            defer_transports = smtp
+            smtputf8_enable = yes
+            """.write(toFile: directory + "/main.cf", atomically: true, encoding: .utf8)
+        let services = [
+            "127.0.0.1:\(port) inet n - n - - smtpd", "pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup",
+            "qmgr unix n - n 300 1 qmgr", "rewrite unix - - n - - trivial-rewrite", "bounce unix - - n - 0 bounce",
+            "defer unix - - n - 0 bounce", "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify",
+            "flush unix n - n 1000? 0 flush", "proxymap unix - - n - - proxymap", "smtp unix - - n - - smtp",
+            "showq unix n - n - - showq", "error unix - - n - - error", "retry unix - - n - - error",
+            "discard unix - - n - - discard", "virtual unix - n n - - virtual", "anvil unix - - n - 1 anvil",
+            "scache unix - - n - 1 scache", "postlog unix-dgram n - n - 1 postlogd",
+        ]
+        try (services.joined(separator: "\n") + "\n").write(toFile: directory + "/master.cf", atomically: true, encoding: .utf8)
+        let check = try ChildProcess(postfix, ["-c", directory, "check"], name: "postfix check")
+        _ = try await check.wait()
+        master = try ChildProcess("/usr/lib/postfix/sbin/master", ["-c", directory, "-d"], name: "postfix master")
+        // Ready when the port answers.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if Self.connects(port) { return }
+            guard master.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ChildProcess.ChildFailed(description: "postfix did not start: \((try? String(contentsOfFile: directory + "/maillog", encoding: .utf8)) ?? "")")
+    }
+
+    static func connects(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    var delivered: [String] {
+        let dir = directory + "/vmail/inbox/new"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().map { dir + "/" + $0 }
+    }
+
+    var log: String { (try? String(contentsOfFile: directory + "/maillog", encoding: .utf8)) ?? "" }
+
+    func stop() { master.stop() }
+}
