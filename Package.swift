@@ -164,7 +164,7 @@ let package = Package(
         .executableTarget(
             name: "GatewayBenchmarks",
             dependencies: [
-                "Gateway", "WebhookAdapter", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP",
+                "Gateway", "WebhookAdapter", "SMTPAdapter", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -246,7 +246,7 @@ if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
         ))
     package.targets.append(
         .executableTarget(
-            name: "FormatFuzz", dependencies: ["CPIM", "SDP"], path: "Fuzz/FormatFuzz",
+            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SMTPWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))

@@ -5,7 +5,10 @@
 //   webhook  deliveries to a local HTTP sink from a backlog (deliveries/s), and
 //            SEND -> webhook received latency at a steady rate below capacity;
 //            beside the sink's rate for plain HTTP POSTs from the same client.
-// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook]
+//   smtp     mails to a local aiosmtpd sink (Debian's python3-aiosmtpd) from a
+//            backlog, connections reused; beside Python's smtplib sending the
+//            same kind of mail to the same sink over one connection.
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp]
 import AsyncHTTPClient
 import CPIM
 import Foundation
@@ -20,6 +23,7 @@ import NIOCore
 import NIOPosix
 import Queue
 import SDP
+import SMTPAdapter
 import WebhookAdapter
 
 func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
@@ -290,12 +294,88 @@ func benchWebhook() async throws {
                median(p50s), median(p99s), p99s.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
 }
 
-let chosen = CommandLine.arguments.dropFirst().isEmpty ? ["ingest", "webhook"] : Array(CommandLine.arguments.dropFirst())
+// MARK: - SMTP
+
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+func run(_ executable: String, _ args: [String]) throws -> (Process, Pipe) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    return (p, out)
+}
+
+func freeTCPPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+func benchSMTP() async throws {
+    let port = try freeTCPPort()
+    let (sink, sinkOut) = try run("/usr/bin/python3", [repository + "/Tests/Helpers/smtp_sink.py", "count", String(port), NSTemporaryDirectory() + "smtp-bench"])
+    defer {
+        sink.terminate()
+        kill(sink.processIdentifier, SIGKILL)
+    }
+    _ = sinkOut.fileHandleForReading.availableData  // READY
+    let mails = 3000
+    let connections = Int(ProcessInfo.processInfo.environment["SMTP_CONNECTIONS"] ?? "") ?? 8
+    var rates: [Double] = []
+    var references: [Double] = []
+    for _ in 0..<3 {
+        let dir = try scratch()
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", synchronous: .full))
+        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
+        let smtp = try SMTPAdapter(
+            relay: SMTPRelay(host: "127.0.0.1", port: port, security: .none, maxConnections: connections),
+            mail: MailSettings(from: "msrpgw@gw.example"), group: group, logger: quiet)
+        var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: dir + "/bodies")
+        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(60), pollInterval: .milliseconds(100))
+        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [smtp],
+                                  routes: ["sip:mail@gw.example": ["mailto:bob@example.org"]], logger: quiet)
+        var events: [NewEvent] = []
+        for i in 0..<mails {
+            events.append(NewEvent(adapter: "smtp", target: "mailto:bob@example.org", origin: EventOrigin(sessionID: "b", messageID: "mail-\(i)"),
+                                   envelope: EventEnvelope(from: "Alice <sip:alice@example.com>", to: ["<sip:mail@gw.example>"], contentType: "text/plain;charset=UTF-8"),
+                                   body: .inline(Array("benchmark message \(i): Grüße über MSRP".utf8))))
+        }
+        for chunk in stride(from: 0, to: mails, by: 1000) { _ = try await queue.enqueue(Array(events[chunk..<chunk + 1000])) }
+        let t0 = ContinuousClock.now
+        let runTask = Task { await gateway.run() }
+        while try await queue.stats().count(state: .delivered) < mails { try await Task.sleep(for: .milliseconds(10)) }
+        rates.append(Double(mails) / seconds(ContinuousClock.now - t0))
+        gateway.stop()
+        await runTask.value
+        await smtp.shutdown()
+        await endpoint.shutdown()
+        try? FileManager.default.removeItem(atPath: dir)
+
+        let (ref, refOut) = try run("/usr/bin/python3", [repository + "/Benchmarks/GatewayBenchmarks/smtplib_reference.py", String(port), String(mails)])
+        ref.waitUntilExit()
+        let text = String(decoding: refOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        references.append(Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+    }
+    say(String(format: "smtp: %d mails from a backlog to aiosmtpd, %d reused connections: %.0f mails/s (runs: %@); smtplib, same mails and sink, one connection: %.0f /s (runs: %@); msrpgw/smtplib = %.1fx  [target >= 3x]",
+               mails, connections, median(rates), rates.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(references),
+               references.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(rates) / median(references)))
+}
+
+let chosen = CommandLine.arguments.dropFirst().isEmpty ? ["ingest", "webhook", "smtp"] : Array(CommandLine.arguments.dropFirst())
 say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
 for name in chosen {
     switch name {
     case "ingest": try await benchIngest()
     case "webhook": try await benchWebhook()
+    case "smtp": try await benchSMTP()
     default: say("unknown benchmark \(name)")
     }
 }

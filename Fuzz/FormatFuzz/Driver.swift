@@ -2,12 +2,16 @@
     import Glibc
 #endif
 
-/// Which format this run fuzzes: MSRPGW_FUZZ_FORMAT=cpim (default) or sdp.
-let fuzzSDPFormat = getenv("MSRPGW_FUZZ_FORMAT").map { String(cString: $0) } == "sdp"
+/// Which format this run fuzzes: MSRPGW_FUZZ_FORMAT=cpim (default), sdp or smtp.
+let fuzzFormat = getenv("MSRPGW_FUZZ_FORMAT").map { String(cString: $0) } ?? "cpim"
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
-    fuzzSDPFormat ? fuzzSDP(data, size) : fuzzCPIM(data, size)
+    switch fuzzFormat {
+    case "sdp": return fuzzSDP(data, size)
+    case "smtp": return fuzzSMTPReplies(data, size)
+    default: return fuzzCPIM(data, size)
+    }
 }
 
 // As in MSRPParserFuzz: SwiftPM links with `--defsym main=FormatFuzz_main`, so

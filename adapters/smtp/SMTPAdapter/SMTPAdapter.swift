@@ -80,8 +80,8 @@ public final class SMTPAdapter: Adapter {
                 return .permanentFailure(code: 413, reason: "mail of \(message.count) bytes over the server's SIZE \(max)")
             }
             do {
-                if reused { try await connection.reset() }
-                let result = try await connection.send(from: settings.from, to: recipients, message: message, smtpUTF8: needsUTF8)
+                let result = try await connection.send(
+                    from: settings.from, to: recipients, message: message, smtpUTF8: needsUTF8, resetFirst: reused)
                 await pool.release(connection)
                 return Self.outcome(result)
             } catch {

@@ -126,7 +126,8 @@ final class SMTPConnection: @unchecked Sendable {
     /// none deferred) DATA with the message. With PIPELINING the envelope goes in
     /// one write. Throws only when the connection broke; the server's refusals are
     /// in the result.
-    func send(from: String, to recipients: [String], message: [UInt8], smtpUTF8: Bool) async throws(SMTPError) -> TransactionResult {
+    /// `resetFirst` (a reused connection) starts with RSET, in the same write when pipelining.
+    func send(from: String, to recipients: [String], message: [UInt8], smtpUTF8: Bool, resetFirst: Bool = false) async throws(SMTPError) -> TransactionResult {
         var params = ""
         if capabilities.maxSize != nil { params += " SIZE=\(message.count)" }
         // Bodies are always 7-bit (quoted-printable, base64); only SMTPUTF8 headers are 8-bit.
@@ -136,10 +137,17 @@ final class SMTPConnection: @unchecked Sendable {
         let rcptCommands = recipients.map { "RCPT TO:<\($0)>" }
         var result: TransactionResult
         if capabilities.pipelining {
-            let replies = try await commands([mailCommand] + rcptCommands, stage: "MAIL/RCPT")
+            var replies = try await commands((resetFirst ? ["RSET"] : []) + [mailCommand] + rcptCommands, stage: "MAIL/RCPT")
+            if resetFirst {
+                guard replies.removeFirst().code == 250 else {
+                    usable = false
+                    throw SMTPError(.closed(stage: "RSET (refused)"))
+                }
+            }
             result = TransactionResult(mail: replies[0])
             for (r, reply) in zip(recipients, replies.dropFirst()) { classify(r, reply, into: &result) }
         } else {
+            if resetFirst { try await reset() }
             result = TransactionResult(mail: try await command(mailCommand, stage: "MAIL"))
             if result.mail.isPositive {
                 for (r, c) in zip(recipients, rcptCommands) { classify(r, try await command(c, stage: "RCPT"), into: &result) }

@@ -6,32 +6,41 @@ import Foundation
 public enum MIMEEncoding {
     /// Quoted-printable of UTF-8 text, CRLF line ends, lines of at most 76 characters.
     public static func quotedPrintable(_ text: String) -> String {
-        var out = ""
-        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
-        for (n, line) in lines.enumerated() {
-            var current = ""
-            let bytes = Array(line.utf8)
-            for (i, b) in bytes.enumerated() {
-                let isLast = i == bytes.count - 1
-                var piece: String
-                if (b == 0x20 || b == 0x09) && isLast {
-                    piece = String(format: "=%02X", b)  // trailing white space is encoded (RFC 2045 §6.7 (3))
-                } else if (b >= 33 && b <= 126 && b != 0x3D) || b == 0x20 || b == 0x09 {
-                    piece = String(UnicodeScalar(b))
-                } else {
-                    piece = String(format: "=%02X", b)
-                }
-                // A line in the middle of a multi-byte sequence is fine: soft breaks are byte-level.
-                if current.utf8.count + piece.utf8.count > 75 {
-                    out += current + "=\r\n"
-                    current = ""
-                }
-                current += piece
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        let bytes = Array(text.utf8)
+        out.reserveCapacity(bytes.count + bytes.count / 8 + 16)
+        var lineLength = 0
+        var i = 0
+        while i <= bytes.count {
+            // A line ends at CRLF, CR, LF or the end of the text.
+            let b: UInt8? = i < bytes.count ? bytes[i] : nil
+            if b == nil || b == 0x0A || b == 0x0D {
+                if b == nil { break }
+                if b == 0x0D, i + 1 < bytes.count, bytes[i + 1] == 0x0A { i += 1 }
+                out += [0x0D, 0x0A]
+                lineLength = 0
+                i += 1
+                continue
             }
-            out += current
-            if n < lines.count - 1 { out += "\r\n" }
+            let c = b ?? 0
+            let nextEndsLine = i + 1 >= bytes.count || bytes[i + 1] == 0x0A || bytes[i + 1] == 0x0D
+            // Printable ASCII but "=" as itself; white space too, unless it ends the line (RFC 2045 §6.7 (3)).
+            let literal = (c >= 33 && c <= 126 && c != 0x3D) || ((c == 0x20 || c == 0x09) && !nextEndsLine)
+            let width = literal ? 1 : 3
+            if lineLength + width > 75 {
+                out += [0x3D, 0x0D, 0x0A]  // soft line break
+                lineLength = 0
+            }
+            if literal {
+                out.append(c)
+            } else {
+                out += [0x3D, hex[Int(c >> 4)], hex[Int(c & 0x0F)]]
+            }
+            lineLength += width
+            i += 1
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Base64 in lines of 76 characters, CRLF ends.
