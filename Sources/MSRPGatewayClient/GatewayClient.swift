@@ -69,7 +69,8 @@ public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
 
     /// Sends a CPIM message to `to` and returns the transaction outcome.
     public func send(_ text: String, to: String, messageID: String = MSRPIdentifier.make(), successReport: Bool = true,
-              failureReport: FailureReport = .yes, imdn: [IMDNDisposition] = [.positiveDelivery, .negativeDelivery]) async throws -> MSRPSendOutcome {
+              failureReport: FailureReport = .yes, imdn: [IMDNDisposition] = [.positiveDelivery, .negativeDelivery],
+              contentType: String = "text/plain;charset=UTF-8", subject: String? = nil) async throws -> MSRPSendOutcome {
         guard let session else { throw Failure.api("no session") }
         var extra: [CPIMHeader] = []
         var namespaces: [(prefix: String, uri: String)] = []
@@ -79,7 +80,7 @@ public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
         }
         let cpim = CPIMMessage.make(
             from: CPIMAddress(displayName: name, uri: address), to: [CPIMAddress(uri: to)], dateTime: ISO8601DateFormatter().string(from: Date()),
-            namespaces: namespaces, extraHeaders: extra, contentType: "text/plain;charset=UTF-8", content: Array(text.utf8))
+            subject: subject.map { CPIMSubject($0) }, namespaces: namespaces, extraHeaders: extra, contentType: contentType, content: Array(text.utf8))
         let message = MSRPOutgoingMessage(
             messageID: messageID, contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: cpim.serialized)),
             successReport: successReport ? .yes : .no, failureReport: failureReport)

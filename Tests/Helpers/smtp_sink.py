@@ -8,6 +8,7 @@ Modes served by aiosmtpd:
   auth       STARTTLS and AUTH PLAIN/LOGIN required (user alice, password s3cret)
   tls        implicit TLS from the first byte
   tempfail   the first RCPT of each address gets 451, later ones are accepted
+  busy       the first MAIL gets 421 (the server is closing), later ones are accepted
   nobody     RCPT to addresses starting with "nobody" gets 550 5.1.1
   dropdata   the first DATA is read, then the connection is dropped without a reply
   count      accepts everything and only counts (benchmarks); prints "COUNT n" on SIGUSR1
@@ -64,6 +65,15 @@ class Store:
         self.n = 0
         self.seen = set()
         self.dropped = False
+        self.busy = MODE == "busy"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.busy:
+            self.busy = False
+            return "421 4.3.2 Service not available, closing transmission channel"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if MODE == "tempfail" and address not in self.seen:

@@ -37,7 +37,9 @@ struct SMTPEndToEndTests {
         #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.count == 2 })
         #expect(alice.allReports.allSatisfy { $0.headers.status?.code == 200 })
         #expect(sink.mails.count == 2)
-        let m = try SMTPSinkProcess.parse(sink.mails[0])
+        // Deliveries run in parallel: find each mail by its text, not its order.
+        var parsed = try sink.mails.map(SMTPSinkProcess.parse)
+        let m = try #require(parsed.first { $0.text?.contains("Grüße") == true })
         #expect(m.defects.isEmpty, "\(m.defects)")
         #expect(m.from_name == "Alice")
         #expect(m.from_address == "msrpgw@gw.example")
@@ -45,11 +47,28 @@ struct SMTPEndToEndTests {
         #expect(m.to == "bob@example.org")
         #expect(m.subject == "Message from Alice")
         #expect(m.text?.trimmingCharacters(in: .newlines) == "Grüße über MSRP ✓\nzweite Zeile\n.a line with a dot")
-        let second = try SMTPSinkProcess.parse(sink.mails[1])
+        let second = try #require(parsed.first { $0.text?.contains("second") == true })
         // One session, one thread; one event, one Message-ID.
         #expect(m.in_reply_to != nil && m.in_reply_to == second.in_reply_to)
         #expect(m.references == m.in_reply_to)
         #expect(m.message_id != second.message_id)
+
+        // HTML becomes multipart/alternative with a text part; other types are attached.
+        #expect(try await alice.send("<p>Build <b>green</b> &amp; deployed</p>", to: "sip:mail@gw.example", messageID: "mail-3",
+                                     contentType: "text/html", subject: "Déploiement") == .accepted)
+        #expect(try await alice.send(#"{"build": 42, "ok": true}"#, to: "sip:mail@gw.example", messageID: "mail-4", contentType: "application/json") == .accepted)
+        #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.count == 4 })
+        #expect(sink.mails.count == 4)
+        parsed = try sink.mails.map(SMTPSinkProcess.parse)
+        let html = try #require(parsed.first { $0.content_type == "multipart/alternative" })
+        #expect(html.content_type == "multipart/alternative")
+        #expect(html.subject == "Déploiement")
+        #expect(html.text?.trimmingCharacters(in: .whitespacesAndNewlines) == "Build green & deployed")
+        #expect(html.html?.contains("<b>green</b>") == true)
+        let json = try #require(parsed.first { $0.content_type == "multipart/mixed" })
+        #expect(json.content_type == "multipart/mixed")
+        #expect(json.attachments.first?.type == "application/json")
+        #expect(json.attachments.first?.size == #"{"build": 42, "ok": true}"#.utf8.count)
         await clients.shutdown()
     }
 
@@ -75,8 +94,9 @@ struct SMTPEndToEndTests {
         await clients.shutdown()
     }
 
-    @Test func temporaryFailureThenOneMail() async throws {
-        let sink = try await SMTPSinkProcess(mode: "tempfail")
+    @Test(arguments: ["tempfail", "busy"])
+    func temporaryFailureThenOneMail(_ mode: String) async throws {
+        let sink = try await SMTPSinkProcess(mode: mode)
         defer { sink.stop() }
         let gw = try await GatewayProcess(extra: smtpConfig(sink, routes: "\"sip:mail@gw.example\" = [\"mailto:bob@example.org\"]"))
         defer { gw.stop() }
