@@ -63,6 +63,16 @@ let package = Package(
         .target(name: "CPIM", swiftSettings: swiftSettings),
         .target(name: "SDP", swiftSettings: swiftSettings),
         .target(
+            name: "SIP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Gateway",
             dependencies: [
                 "MSRP", "MSRPTransport", "CPIM", "SDP", "Queue",
@@ -125,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -197,6 +197,37 @@ public final class Gateway: Sendable {
         }
     }
 
+    /// A new offer for a live session (a SIP re-INVITE: a new path or new types):
+    /// the peer's path and what it accepts change, our side stays. Returns the answer.
+    public func updateSession(_ id: String, offer: SessionDescription) async throws(SessionSetupError) -> SessionDescription {
+        guard let session = sessions.session(id) else { throw SessionSetupError(status: 404, "no session \(id)") }
+        let media: MSRPMedia
+        let negotiation: MSRPNegotiation
+        do { media = try offer.msrpMedia().media } catch { throw SessionSetupError(status: 400, error.description) }
+        do {
+            negotiation = try MSRPOfferAnswer.negotiate(
+                offer: media,
+                capabilities: MSRPCapabilities(acceptTypes: configuration.acceptTypes, acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes))
+        } catch {
+            throw SessionSetupError(status: 415, error.description)
+        }
+        var path: [MSRPURI] = []
+        for text in media.path {
+            do { path.append(try MSRPURI(text)) } catch { throw SessionSetupError(status: 400, "a=path: \(error)") }
+        }
+        session.msrp.remotePath = path
+        session.msrp.acceptTypes = negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }
+        var answer = negotiation.answer
+        answer.path = [session.msrp.localURI.description]
+        answer.port = session.msrp.localURI.port ?? 2855
+        answer.setup = session.msrp.setup == .active ? .active : .passive
+        logger.info("session updated", metadata: ["session": "\(id)"])
+        return MSRPOfferAnswer.answerDescription(media: answer, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
+    }
+
+    /// Whether `address` is a configured route.
+    public func hasRoute(_ address: String) -> Bool { routes.contains(address) }
+
     public func session(_ id: String) -> GatewaySession? { sessions.session(id) }
     public var liveSessions: [GatewaySession] { sessions.all }
 

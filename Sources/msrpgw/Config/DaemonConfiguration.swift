@@ -52,6 +52,20 @@ struct DaemonConfiguration: Sendable {
     var webhookConcurrency = 64
     var routes: [String: [String]] = [:]
     var alertmanager = Alertmanager()
+    struct SIP: Sendable {
+        var listen = "127.0.0.1"
+        /// UDP and TCP on the same port.
+        var port = 5060
+        var transports: [String] = ["udp", "tcp"]
+        /// Our domain: a call to `sip:ops@anything` uses the route `sip:ops@<domain>`.
+        var domain: String?
+        /// The host in our Contact header.
+        var contactHost = "127.0.0.1"
+        var t1: Duration = .milliseconds(500)
+    }
+
+    /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
+    var sip: SIP?
     /// The SMTP relay and how mails look; nil when `[smtp]` has no host.
     var smtp: (relay: SMTPRelay, mail: MailSettings)?
     /// The environment variables that changed something, for the start-up log.
@@ -89,6 +103,7 @@ struct DaemonConfiguration: Sendable {
         ["smtp", "username"], ["smtp", "password"], ["smtp", "auth"], ["smtp", "helo"], ["smtp", "max_connections"],
         ["smtp", "from"], ["smtp", "reply_to"], ["smtp", "subject_template"], ["smtp", "connect_timeout"],
         ["smtp", "reply_timeout"], ["smtp", "data_timeout"],
+        ["sip", "enabled"], ["sip", "listen"], ["sip", "port"], ["sip", "transports"], ["sip", "domain"], ["sip", "contact_host"], ["sip", "t1"],
         ["routes"],
     ]
 
@@ -105,7 +120,7 @@ struct DaemonConfiguration: Sendable {
         let applied = try tree.applyEnvironment(environment, keys: keys)
 
         guard let top = tree.tableValue else { throw ConfigError("the document is not a table") }
-        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp"]
+        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip"]
         if let unknown = Set(top.keys).subtracting(sections).sorted().first {
             throw ConfigError("unknown section or key \(unknown) (sections: \(sections.sorted().joined(separator: ", ")))")
         }
@@ -118,6 +133,7 @@ struct DaemonConfiguration: Sendable {
         try c.readAPI(tree)
         try c.readWebhooks(tree)
         try c.readSMTP(tree)
+        try c.readSIP(tree)
         try c.readRoutes(tree)
         var am = try ConfigReader(tree, section: "alertmanager")
         c.alertmanager.subscribers = try am.strings("subscribers") ?? []
@@ -279,6 +295,26 @@ struct DaemonConfiguration: Sendable {
         let mail = MailSettings(from: from, replyTo: replyTo, subjectTemplate: try r.string("subject_template", default: "Message from {from}"))
         try r.finish()
         smtp = (relay, mail)
+    }
+
+    private mutating func readSIP(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "sip")
+        guard !r.table.isEmpty else { return }
+        var s = SIP()
+        let enabled = try r.bool("enabled", default: true)
+        s.listen = try r.string("listen", default: s.listen)
+        s.port = try r.int("port", default: s.port, in: 0...65535)
+        s.transports = (try r.strings("transports") ?? s.transports).map { $0.lowercased() }
+        for t in s.transports where !["udp", "tcp"].contains(t) {
+            throw ConfigError("sip.transports: \(t.debugDescription) is not udp or tcp (TLS is not there yet)")
+        }
+        guard !s.transports.isEmpty else { throw ConfigError("sip.transports: at least one") }
+        s.domain = try r.string("domain").flatMap { $0.isEmpty ? nil : $0 }
+        s.contactHost = try r.string("contact_host", default: s.listen == "0.0.0.0" ? msrp.advertisedHost : s.listen)
+        s.t1 = try r.duration("t1", default: s.t1)
+        guard s.t1 >= .milliseconds(10), s.t1 <= .seconds(10) else { throw ConfigError("sip.t1: between 10ms and 10s") }
+        try r.finish()
+        if enabled { sip = s }
     }
 
     /// `[routes]`: address = target or [targets]; `webhook:NAME` names a configured webhook.

@@ -10,6 +10,7 @@ import NIOPosix
 import NIOSSL
 import Prometheus
 import Queue
+import SIP
 import SMTPAdapter
 import ServiceLifecycle
 import WebhookAdapter
@@ -24,6 +25,7 @@ struct GatewayDaemon {
         var msrpPort: Int
         var msrpsPort: Int?
         var apiPort: Int
+        var sipPort: Int?
     }
 
     let configuration: DaemonConfiguration
@@ -67,6 +69,20 @@ struct GatewayDaemon {
             smtp = adapter
         }
         let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: adapters, routes: c.routes, logger: logger)
+        var sip: SIPUserAgentServer?
+        var boundSIPPort: Int?
+        if let s = c.sip {
+            let ua = SIPUserAgentServer(
+                configuration: .init(contactHost: s.contactHost, t1: .nanoseconds(s.t1.nanoseconds)),
+                handler: GatewayCallHandler(gateway: gateway, domain: s.domain, logger: logger), group: group, logger: logger)
+            var port = s.port
+            // UDP first: with port 0 it picks one, and TCP takes the same.
+            if s.transports.contains("udp") { port = try await ua.listenUDP(host: s.listen, port: port) }
+            if s.transports.contains("tcp") { port = try await ua.listenTCP(host: s.listen, port: port) }
+            sip = ua
+            boundSIPPort = port
+        }
+        let sipPort = boundSIPPort
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
 
         let api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
@@ -76,9 +92,10 @@ struct GatewayDaemon {
                 let apiPort = channel.localAddress?.port ?? c.api.port
                 logger.notice("msrpgw ready", metadata: [
                     "msrp": "\(c.msrp.listen):\(msrpPort)", "msrps": "\(msrpsPort.map(String.init) ?? "off")", "api": "http://\(c.api.listen):\(apiPort)",
+                    "sip": "\(sipPort.map { "\(c.sip?.listen ?? ""):\($0)" } ?? "off")",
                     "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
                 ])
-                await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort))
+                await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, sipPort: sipPort))
             },
             logger: logger)
 
@@ -96,6 +113,7 @@ struct GatewayDaemon {
             throw error
         }
         await smtp?.shutdown()
+        await sip?.shutdown()
         try await http.shutdown()
         logger.notice("msrpgw stopped")
     }

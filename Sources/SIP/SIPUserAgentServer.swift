@@ -1,0 +1,472 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Why a call is refused: the SIP status and a reason for the Warning header.
+public struct SIPRejection: Error, Sendable, CustomStringConvertible {
+    public var code: Int
+    public var reason: String
+
+    public init(code: Int, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(code) \(reason)" }
+}
+
+/// What the user agent asks of whoever owns the calls (the gateway): answer an
+/// SDP offer by creating a session, update it on a re-INVITE, end it on BYE.
+public protocol SIPCallHandler: Sendable {
+    /// An INVITE's offer: returns the session it created and the SDP answer.
+    func offer(_ invite: SIPRequest, sdp: String) async throws(SIPRejection) -> (session: String, answer: String)
+    /// A re-INVITE's offer for an existing session.
+    func update(session: String, invite: SIPRequest, sdp: String) async throws(SIPRejection) -> String
+    /// The call ended (BYE, or no ACK for the 200).
+    func end(session: String, reason: String)
+}
+
+/// The UAS side of RFC 3261 over UDP and TCP: server transactions (§17.2, with
+/// RFC 6026's Accepted state), the 2xx retransmission until ACK (§13.3.1.4),
+/// dialogs, and the methods a gateway answers: INVITE, re-INVITE, ACK, BYE,
+/// CANCEL, OPTIONS; anything else gets 405 or 501.
+public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable {
+    public struct Configuration: Sendable {
+        /// Host (and port) in our Contact.
+        public var contactHost: String
+        public var user: String
+        public var t1: TimeAmount
+        public var t2: TimeAmount
+        public var t4: TimeAmount
+        public var serverName: String
+
+        public init(contactHost: String, user: String = "msrpgw", t1: TimeAmount = .milliseconds(500), t2: TimeAmount = .seconds(4),
+                    t4: TimeAmount = .seconds(5), serverName: String = "msrpgw") {
+            self.contactHost = contactHost
+            self.user = user
+            self.t1 = t1
+            self.t2 = t2
+            self.t4 = t4
+            self.serverName = serverName
+        }
+    }
+
+    static let allowed = ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"]
+    /// Methods we know but do not serve here (405 with Allow); others get 501.
+    static let known = ["REGISTER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "UPDATE", "PRACK", "PUBLISH"]
+
+    public let configuration: Configuration
+    private let handler: any SIPCallHandler
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let loop: any EventLoop
+    private let parser = SIPParser()
+    private let state = NIOLockedValueBox(State())
+    private var channels: [any Channel] = []
+    private var ports: [String: Int] = [:]
+    private var sweeper: RepeatedTask?
+
+    private struct TransactionKey: Hashable {
+        var branch: String
+        var sentBy: String
+        var method: String
+    }
+
+    private enum TransactionState { case proceeding, completed, accepted, confirmed }
+
+    private struct Transaction {
+        var state: TransactionState
+        var lastResponse: [UInt8]?
+        var source: SIPSource
+        var expires: NIODeadline
+        var retransmit: Scheduled<Void>?
+        var work: Task<Void, Never>?
+        var request: SIPRequest
+    }
+
+    private struct DialogKey: Hashable {
+        var callID: String
+        var localTag: String
+        var remoteTag: String
+    }
+
+    private struct Dialog {
+        var session: String
+        /// The 2xx we resend until its ACK comes (unreliable transports).
+        var pending2xx: Scheduled<Void>?
+        var acked: Bool
+        var localCSeq: UInt32 = 0
+    }
+
+    private struct State {
+        var transactions: [TransactionKey: Transaction] = [:]
+        var dialogs: [DialogKey: Dialog] = [:]
+    }
+
+    public init(configuration: Configuration, handler: any SIPCallHandler, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.sip")) {
+        self.configuration = configuration
+        self.handler = handler
+        self.group = group
+        self.loop = group.next()
+        self.logger = logger
+    }
+
+    // MARK: - Listening
+
+    /// Binds a UDP listener; returns the port.
+    @discardableResult
+    public func listenUDP(host: String, port: Int) async throws -> Int {
+        let handler = SIPDatagramHandler(parser: parser, receiver: self)
+        let channel = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
+            .bind(host: host, port: port).get()
+        return started(channel, "UDP")
+    }
+
+    /// Binds a TCP listener; returns the port.
+    @discardableResult
+    public func listenTCP(host: String, port: Int) async throws -> Int {
+        let parser = self.parser
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [weak self] ch in
+                ch.eventLoop.makeCompletedFuture {
+                    guard let self else { return }
+                    try ch.pipeline.syncOperations.addHandler(SIPStreamHandler(parser: parser, transport: "TCP", receiver: self))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return started(channel, "TCP")
+    }
+
+    private func started(_ channel: any Channel, _ transport: String) -> Int {
+        let port = channel.localAddress?.port ?? 0
+        state.withLockedValue { _ in
+            channels.append(channel)
+            ports[transport] = port
+        }
+        if sweeper == nil {
+            sweeper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in self?.sweep() }
+        }
+        logger.info("SIP listening", metadata: ["transport": "\(transport)", "port": "\(port)"])
+        return port
+    }
+
+    public func shutdown() async {
+        sweeper?.cancel()
+        let all = state.withLockedValue { _ in channels }
+        for c in all { try? await c.close() }
+    }
+
+    /// Live dialogs (calls), for the API and tests.
+    public var dialogCount: Int { state.withLockedValue { $0.dialogs.count } }
+
+    // MARK: - Receiving
+
+    func receiveInvalid(_ error: SIPParseError, from source: SIPSource) {
+        logger.info("bad SIP message", metadata: ["from": "\(source)", "error": "\(error)"])
+        guard let partial = error.partial, partial.method != "ACK" else { return }
+        send(response(to: partial, code: 400, reason: "Bad Request (\(error.kind.rawValue))"), to: source)
+    }
+
+    func receive(_ message: SIPMessage, from source: SIPSource) {
+        guard case .request(let request) = message else { return }  // no client transactions here yet
+        guard let via = request.headers.vias.first else { return }
+        let key = TransactionKey(branch: via.branch ?? "", sentBy: "\(via.host):\(via.port ?? 5060)", method: request.method == "ACK" ? "INVITE" : request.method)
+
+        if request.method == "ACK" {
+            ack(request, key: key)
+            return
+        }
+        // A retransmission: answer with what we answered, nothing more.
+        if let last: [UInt8]? = state.withLockedValue({ s in s.transactions[key].map { $0.lastResponse } }) {
+            if let last { source.send(last) }
+            return
+        }
+        if let refusal = check(request) {
+            finish(request, key: key, source: source, response: response(to: request, code: refusal.code, reason: refusal.reason, extra: refusal.extra))
+            return
+        }
+        switch request.method {
+        case "INVITE": invite(request, key: key, source: source)
+        case "CANCEL": cancel(request, key: key, source: source)
+        case "BYE": bye(request, key: key, source: source)
+        case "OPTIONS":
+            finish(request, key: key, source: source, response: response(to: request, code: 200, reason: "OK", extra: capabilities))
+        default:
+            let known = Self.known.contains(request.method)
+            finish(request, key: key, source: source, response: response(
+                to: request, code: known ? 405 : 501, reason: known ? "Method Not Allowed" : "Not Implemented", extra: capabilities))
+        }
+    }
+
+    private var capabilities: [SIPHeader] {
+        [SIPHeader("Allow", Self.allowed.joined(separator: ", ")), SIPHeader("Accept", "application/sdp"), SIPHeader("Supported", "")]
+            .filter { !$0.value.isEmpty }
+    }
+
+    /// Request checks before any method logic (RFC 3261 §8.2).
+    private func check(_ r: SIPRequest) -> (code: Int, reason: String, extra: [SIPHeader])? {
+        let scheme = r.uri.split(separator: ":", maxSplits: 1).first?.lowercased() ?? ""
+        guard scheme == "sip" || scheme == "sips" else { return (416, "Unsupported URI Scheme", []) }
+        if let mf = r.headers.maxForwards, mf <= 0, r.method != "OPTIONS" { return (483, "Too Many Hops", []) }
+        let required = r.headers.values("Require")
+        if !required.isEmpty, r.method != "CANCEL" {
+            return (420, "Bad Extension", [SIPHeader("Unsupported", required.joined(separator: ", "))])
+        }
+        return nil
+    }
+
+    // MARK: - INVITE
+
+    private func invite(_ request: SIPRequest, key: TransactionKey, source: SIPSource) {
+        let trying = response(to: request, code: 100, reason: "Trying", toTag: false)
+        state.withLockedValue { s in
+            s.transactions[key] = Transaction(state: .proceeding, lastResponse: trying, source: source, expires: .now() + .seconds(300), request: request)
+        }
+        source.send(trying)
+
+        let remoteTag = request.headers.from?.tag ?? ""
+        let existingTag = request.headers.to?.tag
+        let handler = self.handler
+        let work = Task { [weak self] in
+            guard let self else { return }
+            let sdpText = String(decoding: request.body, as: UTF8.self)
+            let isSDP = request.headers.contentType?.lowercased().hasPrefix("application/sdp") ?? false
+            var final: [UInt8]
+            var dialog: (DialogKey, String)?
+            if !isSDP || request.body.isEmpty {
+                final = self.response(to: request, code: 488, reason: "Not Acceptable Here", extra: [SIPHeader("Warning", "399 \(self.configuration.contactHost) \"an SDP offer with an MSRP media line is required\"")])
+            } else if let localTag = existingTag {
+                // A re-INVITE: it must belong to a dialog we have.
+                let dkey = DialogKey(callID: request.headers.callID ?? "", localTag: localTag, remoteTag: remoteTag)
+                guard let session = self.state.withLockedValue({ $0.dialogs[dkey]?.session }) else {
+                    self.complete(request, key: key, with: self.response(to: request, code: 481, reason: "Call/Transaction Does Not Exist"))
+                    return
+                }
+                do throws(SIPRejection) {
+                    let answer = try await handler.update(session: session, invite: request, sdp: sdpText)
+                    final = self.response(to: request, code: 200, reason: "OK", toTag: false, extra: self.contact(source) + self.capabilities + [SIPHeader("Content-Type", "application/sdp")], body: Array(answer.utf8))
+                    dialog = (dkey, session)
+                } catch {
+                    final = self.response(to: request, code: error.code, reason: self.reasonPhrase(error.code), extra: [SIPHeader("Warning", "399 \(self.configuration.contactHost) \"\(error.reason.replacingQuotes())\"")])
+                }
+            } else {
+                let localTag = Self.makeTag()
+                do throws(SIPRejection) {
+                    let (session, answer) = try await handler.offer(request, sdp: sdpText)
+                    if Task.isCancelled {
+                        handler.end(session: session, reason: "CANCEL")
+                        return
+                    }
+                    final = self.response(to: request, code: 200, reason: "OK", tag: localTag, extra: self.contact(source) + self.capabilities + [SIPHeader("Content-Type", "application/sdp")], body: Array(answer.utf8))
+                    dialog = (DialogKey(callID: request.headers.callID ?? "", localTag: localTag, remoteTag: remoteTag), session)
+                } catch {
+                    if Task.isCancelled { return }
+                    final = self.response(to: request, code: error.code, reason: self.reasonPhrase(error.code), tag: localTag,
+                                          extra: [SIPHeader("Warning", "399 \(self.configuration.contactHost) \"\(error.reason.replacingQuotes())\"")])
+                }
+            }
+            if let (dkey, session) = dialog {
+                self.accept(request, key: key, dialog: dkey, session: session, response: final, source: source)
+            } else {
+                self.complete(request, key: key, with: final)
+            }
+        }
+        state.withLockedValue { s in s.transactions[key]?.work = work }
+    }
+
+    /// A 2xx: the transaction absorbs retransmitted INVITEs for 64*T1 (RFC 6026),
+    /// the dialog resends the 2xx until its ACK.
+    private func accept(_ request: SIPRequest, key: TransactionKey, dialog dkey: DialogKey, session: String, response: [UInt8], source: SIPSource) {
+        let t1 = configuration.t1
+        let proceed: Bool = state.withLockedValue { s in
+            guard var t = s.transactions[key], t.state == .proceeding else { return false }
+            t.state = .accepted
+            t.lastResponse = response
+            t.expires = .now() + t1 * 64
+            s.transactions[key] = t
+            var d = s.dialogs[dkey] ?? Dialog(session: session, acked: false)
+            d.acked = source.isReliable
+            s.dialogs[dkey] = d
+            return true
+        }
+        guard proceed else {
+            handler.end(session: session, reason: "INVITE transaction ended before the answer")
+            return
+        }
+        source.send(response)
+        if !source.isReliable { retransmit2xx(dkey, response: response, source: source, interval: t1, elapsed: .zero) }
+    }
+
+    private func retransmit2xx(_ dkey: DialogKey, response: [UInt8], source: SIPSource, interval: TimeAmount, elapsed: TimeAmount) {
+        let t1 = configuration.t1, t2 = configuration.t2
+        let task = loop.scheduleTask(in: interval) { [weak self] in
+            guard let self else { return }
+            let (acked, exists) = self.state.withLockedValue { s in (s.dialogs[dkey]?.acked ?? true, s.dialogs[dkey] != nil) }
+            guard exists, !acked else { return }
+            if elapsed + interval >= t1 * 64 {
+                // No ACK for 64*T1: the call never completed (§13.3.1.4).
+                let session = self.state.withLockedValue { $0.dialogs.removeValue(forKey: dkey)?.session }
+                if let session {
+                    self.logger.warning("no ACK for the 200: call ended", metadata: ["call-id": "\(dkey.callID)"])
+                    self.handler.end(session: session, reason: "no ACK")
+                }
+                return
+            }
+            source.send(response)
+            self.retransmit2xx(dkey, response: response, source: source, interval: min(interval * 2, t2), elapsed: elapsed + interval)
+        }
+        state.withLockedValue { s in s.dialogs[dkey]?.pending2xx = task }
+    }
+
+    /// A final non-2xx response to an INVITE: resent (UDP) until its ACK (§17.2.1).
+    private func complete(_ request: SIPRequest, key: TransactionKey, with response: [UInt8]) {
+        let t1 = configuration.t1
+        let source: SIPSource? = state.withLockedValue { s in
+            guard var t = s.transactions[key], t.state == .proceeding else { return nil }
+            t.state = .completed
+            t.lastResponse = response
+            t.expires = .now() + t1 * 64
+            s.transactions[key] = t
+            return t.source
+        }
+        guard let source else { return }
+        source.send(response)
+        if !source.isReliable { retransmitFinal(key, interval: t1) }
+    }
+
+    private func retransmitFinal(_ key: TransactionKey, interval: TimeAmount) {
+        let t2 = configuration.t2
+        let task = loop.scheduleTask(in: interval) { [weak self] in
+            guard let self else { return }
+            let (source, last): (SIPSource?, [UInt8]?) = self.state.withLockedValue { s in
+                guard let t = s.transactions[key], t.state == .completed, t.expires > .now() else { return (nil, nil) }
+                return (t.source, t.lastResponse)
+            }
+            guard let source, let last else { return }
+            source.send(last)
+            self.retransmitFinal(key, interval: min(interval * 2, t2))
+        }
+        state.withLockedValue { s in s.transactions[key]?.retransmit = task }
+    }
+
+    private func ack(_ request: SIPRequest, key: TransactionKey) {
+        let t4 = configuration.t4
+        let callID = request.headers.callID ?? ""
+        let dkey = DialogKey(callID: callID, localTag: request.headers.to?.tag ?? "", remoteTag: request.headers.from?.tag ?? "")
+        state.withLockedValue { s in
+            if var d = s.dialogs[dkey] {
+                d.acked = true
+                d.pending2xx?.cancel()
+                d.pending2xx = nil
+                s.dialogs[dkey] = d
+            } else if var t = s.transactions[key], t.state == .completed {
+                // The ACK of a failure: stop resending it, keep absorbing for T4.
+                t.state = .confirmed
+                t.retransmit?.cancel()
+                t.expires = .now() + t4
+                s.transactions[key] = t
+            }
+        }
+    }
+
+    // MARK: - CANCEL, BYE
+
+    private func cancel(_ request: SIPRequest, key: TransactionKey, source: SIPSource) {
+        let inviteKey = TransactionKey(branch: key.branch, sentBy: key.sentBy, method: "INVITE")
+        let found: (Transaction, Bool)? = state.withLockedValue { s in
+            guard let t = s.transactions[inviteKey] else { return nil }
+            return (t, t.state == .proceeding)
+        }
+        guard let (invite, pending) = found else {
+            finish(request, key: key, source: source, response: response(to: request, code: 481, reason: "Call/Transaction Does Not Exist"))
+            return
+        }
+        finish(request, key: key, source: source, response: response(to: request, code: 200, reason: "OK"))
+        if pending {
+            invite.work?.cancel()
+            complete(invite.request, key: inviteKey, with: response(to: invite.request, code: 487, reason: "Request Terminated", tag: Self.makeTag()))
+        }
+    }
+
+    private func bye(_ request: SIPRequest, key: TransactionKey, source: SIPSource) {
+        let dkey = DialogKey(callID: request.headers.callID ?? "", localTag: request.headers.to?.tag ?? "", remoteTag: request.headers.from?.tag ?? "")
+        let dialog = state.withLockedValue { s -> Dialog? in
+            guard let d = s.dialogs.removeValue(forKey: dkey) else { return nil }
+            d.pending2xx?.cancel()
+            return d
+        }
+        guard let dialog else {
+            finish(request, key: key, source: source, response: response(to: request, code: 481, reason: "Call/Transaction Does Not Exist"))
+            return
+        }
+        handler.end(session: dialog.session, reason: "BYE")
+        finish(request, key: key, source: source, response: response(to: request, code: 200, reason: "OK"))
+    }
+
+    /// A final response to a non-INVITE request, kept to answer its retransmissions (§17.2.2).
+    private func finish(_ request: SIPRequest, key: TransactionKey, source: SIPSource, response: [UInt8]) {
+        let keep: TimeAmount = source.isReliable ? .zero : configuration.t1 * 64
+        state.withLockedValue { s in
+            s.transactions[key] = Transaction(state: .completed, lastResponse: response, source: source, expires: .now() + keep, request: request)
+        }
+        source.send(response)
+    }
+
+    private func sweep() {
+        let now = NIODeadline.now()
+        state.withLockedValue { s in
+            s.transactions = s.transactions.filter { _, t in
+                if t.expires > now { return true }
+                t.retransmit?.cancel()
+                return false
+            }
+        }
+    }
+
+    private func send(_ bytes: [UInt8], to source: SIPSource) { source.send(bytes) }
+
+    // MARK: - Responses
+
+    private func contact(_ source: SIPSource) -> [SIPHeader] {
+        let transport = source.transport.lowercased()
+        let port = state.withLockedValue { _ in ports[source.transport] } ?? 5060
+        return [SIPHeader("Contact", "<sip:\(configuration.user)@\(configuration.contactHost):\(port);transport=\(transport)>")]
+    }
+
+    /// A response to `request` (§8.2.6): its Vias, From, Call-ID and CSeq, its To
+    /// with our tag (`tag`, or a new one, unless `toTag` is false or it has one).
+    func response(to request: SIPRequest, code: Int, reason: String, toTag: Bool = true, tag: String? = nil,
+                  extra: [SIPHeader] = [], body: [UInt8] = []) -> [UInt8] {
+        var h = SIPHeaders()
+        for v in request.headers.fields where v.name.lowercased() == "via" { h.add("Via", v.value) }
+        if let from = request.headers["From"] { h.add("From", from) }
+        if var to = request.headers["To"] {
+            if toTag, request.headers.to?.tag == nil, code > 100 { to += ";tag=\(tag ?? Self.makeTag())" }
+            h.add("To", to)
+        }
+        if let callID = request.headers.callID { h.add("Call-ID", callID) }
+        if let cseq = request.headers["CSeq"] { h.add("CSeq", cseq) }
+        h.add("Server", configuration.serverName)
+        for e in extra { h.add(e.name, e.value) }
+        return SIPMessage.response(SIPResponse(code: code, reason: reason, headers: h, body: body)).serialized
+    }
+
+    func reasonPhrase(_ code: Int) -> String {
+        [400: "Bad Request", 403: "Forbidden", 404: "Not Found", 415: "Unsupported Media Type", 480: "Temporarily Unavailable",
+         486: "Busy Here", 488: "Not Acceptable Here", 500: "Server Internal Error", 503: "Service Unavailable"][code] ?? "Error"
+    }
+
+    static func makeTag() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return String(rng.next() & 0xFFFF_FFFF_FFFF, radix: 36)
+    }
+}
+
+extension String {
+    /// For a quoted Warning text.
+    func replacingQuotes() -> String { String(map { $0 == "\"" ? "'" : ($0 == "\r" || $0 == "\n" ? " " : $0) }) }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Gateway
+import Logging
+import SDP
+import SIP
+
+/// Calls to the gateway become MSRP sessions: the INVITE's SDP offer is
+/// answered by `Gateway.createSession`, a re-INVITE updates the session, BYE
+/// closes it. The caller (P-Asserted-Identity, else From) is the session's peer;
+/// the called user at `domain`, when that is a route, is its route.
+struct GatewayCallHandler: SIPCallHandler {
+    let gateway: Gateway
+    let domain: String?
+    let logger: Logger
+
+    func offer(_ invite: SIPRequest, sdp: String) async throws(SIPRejection) -> (session: String, answer: String) {
+        let description = try parse(sdp)
+        let peer = (invite.headers["P-Asserted-Identity"].flatMap(NameAddr.init) ?? invite.headers.from)?.uri.strippingURIParameters()
+        do {
+            let (session, answer) = try await gateway.createSession(offer: description, peer: peer, route: route(for: invite.uri))
+            logger.info("call answered", metadata: ["call-id": "\(invite.headers.callID ?? "")", "session": "\(session.id)", "peer": "\(peer ?? "-")"])
+            return (session.id, answer.text)
+        } catch {
+            throw rejection(error)
+        }
+    }
+
+    func update(session: String, invite: SIPRequest, sdp: String) async throws(SIPRejection) -> String {
+        let description = try parse(sdp)
+        do {
+            return try await gateway.updateSession(session, offer: description).text
+        } catch {
+            throw rejection(error)
+        }
+    }
+
+    func end(session: String, reason: String) {
+        if gateway.closeSession(session) {
+            logger.info("call ended", metadata: ["session": "\(session)", "reason": "\(reason)"])
+        }
+    }
+
+    private func parse(_ sdp: String) throws(SIPRejection) -> SessionDescription {
+        do { return try SDPParser().parse(sdp) } catch { throw SIPRejection(code: 488, reason: error.description) }
+    }
+
+    /// `sip:ops@anything` is the route `sip:ops@<domain>` when that is configured.
+    private func route(for requestURI: String) -> String? {
+        let bare = requestURI.strippingURIParameters()
+        if gateway.hasRoute(bare) { return bare }
+        guard let domain, let colon = bare.firstIndex(of: ":"), let at = bare.firstIndex(of: "@") else { return nil }
+        let address = bare[..<colon] + ":" + bare[bare.index(after: colon)..<at] + "@" + domain
+        return gateway.hasRoute(String(address)) ? String(address) : nil
+    }
+
+    /// SDP and setup problems are 488 (the offer cannot be accepted here);
+    /// an unknown route 404; an unreachable MSRP peer 480.
+    private func rejection(_ e: SessionSetupError) -> SIPRejection {
+        switch e.status {
+        case 403, 404: return SIPRejection(code: 404, reason: e.description)
+        case 502: return SIPRejection(code: 480, reason: e.description)
+        default: return SIPRejection(code: 488, reason: e.description)
+        }
+    }
+}
+
+extension String {
+    /// `sip:ops@host:5060;transport=udp` → `sip:ops@host:5060`.
+    func strippingURIParameters() -> String {
+        String(split(separator: ";", maxSplits: 1).first ?? Substring(self)).trimmingCharacters(in: .init(charactersIn: "<> "))
+    }
+}
