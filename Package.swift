@@ -204,6 +204,7 @@ let package = Package(
         ),
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
+        .testTarget(name: "SIPTests", dependencies: ["SIP", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",
             dependencies: ["SMTPWire", "SMTPAdapter", "Queue", .product(name: "NIOCore", package: "swift-nio")],
@@ -230,7 +231,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "MSRPGatewayClient",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "MSRPGatewayClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -161,7 +161,12 @@ public final class Gateway: Sendable {
         sessions.insert(session)
         if negotiation.weAreActive {
             do {
-                try await msrp.connect()
+                // A caller that gives up (a SIP CANCEL) takes the half-made session with it.
+                try await withTaskCancellationHandler {
+                    try await msrp.connect()
+                } onCancel: {
+                    msrp.close()
+                }
             } catch {
                 msrp.close()
                 throw SessionSetupError(status: 502, "cannot reach the peer at \(path.first?.description ?? "?"): \(error)")

@@ -180,9 +180,11 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             ack(request, key: key)
             return
         }
-        // A retransmission: answer with what we answered, nothing more.
-        if let last: [UInt8]? = state.withLockedValue({ s in s.transactions[key].map { $0.lastResponse } }) {
-            if let last { source.send(last) }
+        // A retransmission: answer with what we answered, nothing more. In the
+        // Accepted state (a 2xx was sent) it is absorbed: the 2xx has its own
+        // retransmission until the ACK (RFC 6026 §7.1).
+        if let (last, accepted): ([UInt8]?, Bool) = state.withLockedValue({ s in s.transactions[key].map { ($0.lastResponse, $0.state == .accepted) } }) {
+            if let last, !accepted { source.send(last) }
             return
         }
         if let refusal = check(request) {

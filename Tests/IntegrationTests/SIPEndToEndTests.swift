@@ -1,0 +1,204 @@
+import Foundation
+import MSRP
+import MSRPTransport
+import NIOPosix
+import Testing
+
+/// Calls set up by a real SIP UA (sipp) answered by `msrpgw serve`; the MSRP
+/// session the SDP answer describes then carries a message.
+@Suite(.serialized, .enabled(if: Peers.available("sipp"), "needs apt-get install sip-tester"))
+struct SIPEndToEndTests {
+    struct Setup {
+        let gateway: GatewayProcess
+        let sipPort: Int
+    }
+
+    func start(t1: String = "500ms") async throws -> Setup {
+        _ = try Peers.require("sipp", package: "sip-tester")
+        let sipPort = try freePort()
+        let gw = try await GatewayProcess(extra: """
+            [sip]
+            port = \(sipPort)
+            domain = "gw.example"
+            t1 = "\(t1)"
+            [routes]
+            "sip:ops@gw.example" = ["sip:oncall@example.com"]
+            """)
+        return Setup(gateway: gw, sipPort: sipPort)
+    }
+
+    func sipp(_ scenario: String, _ setup: Setup, transport: String = "u1", extra: [String] = []) throws -> ChildProcess {
+        let file = try SIPPScenario.write(scenario)
+        return try ChildProcess(try Peers.require("sipp", package: "sip-tester"), [
+            "-sf", file, "127.0.0.1:\(setup.sipPort)", "-s", "ops", "-i", "127.0.0.1", "-p", String(try freePort()), "-t", transport,
+            "-nostdin", "-timeout", "30", "-timeout_error", "-max_recv_loops", "1000",
+        ] + extra, name: "sipp")
+    }
+
+    struct SessionInfo: Decodable { var id: String; var local_uri: String; var remote_path: [String]; var peer: String? }
+
+    func sessions(_ setup: Setup, _ clients: TestClients) async throws -> [SessionInfo] {
+        let (_, body, _) = try await clients.client(setup.gateway).call("GET", "/v1/sessions")
+        return try JSONDecoder().decode([SessionInfo].self, from: Data(body.utf8))
+    }
+
+    @Test(arguments: ["u1", "t1"])
+    func callCarriesMSRPUntilBye(_ transport: String) async throws {
+        let setup = try await start()
+        defer { setup.gateway.stop() }
+        let clients = try TestClients()
+        // Our MSRP side of the call: the offer's path names it.
+        let peer = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: clients.group)
+        let port = try await peer.listen(host: "127.0.0.1", port: 0)
+        let sessionID = "sipp" + String(Int.random(in: 1000...9999))
+        let call = try sipp(SIPPScenario.call(path: "msrp://127.0.0.1:\(port)/\(sessionID);tcp", pause: 3000), setup, transport: transport, extra: ["-m", "1"])
+        var found: SessionInfo?
+        #expect(await until(.seconds(10)) {
+            found = try? await sessions(setup, clients).first { $0.remote_path.first?.contains(sessionID) == true }
+            return found != nil
+        }, "no session for the call")
+        let gatewayURI = try MSRPURI(try #require(found).local_uri)
+        #expect(found?.peer?.hasPrefix("sip:alice@127.0.0.1") == true)
+        let local = peer.createSession(id: sessionID, setup: .active, remotePath: [gatewayURI], acceptTypes: [.textPlain], delegate: nil)
+        try await local.connect()
+        #expect(try await local.send(MSRPOutgoingMessage(text: "hello over a SIP call")) == .accepted)
+        #expect(try await call.wait(timeout: .seconds(20)) == 0, "\(call.stdout.suffix(1500))")
+        // BYE ended the session.
+        #expect(await until(.seconds(5)) { (try? await sessions(setup, clients).isEmpty) == true })
+        let (_, events, _) = try await clients.client(setup.gateway).call("GET", "/v1/events?adapter=msrp")
+        #expect(events.contains("hello over a SIP call") == false, "bodies are not in the event list")
+        #expect(events.contains("\"target\":\"sip:oncall@example.com\""), "the message went to the call's route: \(events)")
+        await peer.shutdown()
+        await clients.shutdown()
+    }
+
+    @Test func hundredParallelCalls() async throws {
+        let setup = try await start()
+        defer { setup.gateway.stop() }
+        let clients = try TestClients()
+        let call = try sipp(SIPPScenario.call(path: "msrp://127.0.0.1:9/par[call_number];tcp", pause: 1000), setup,
+                            extra: ["-m", "100", "-l", "100", "-r", "100"])
+        #expect(try await call.wait(timeout: .seconds(40)) == 0, "\(call.stdout.suffix(2000))")
+        #expect(call.stdout.contains("Successful call") )
+        #expect(await until(.seconds(5)) { (try? await sessions(setup, clients).isEmpty) == true }, "sessions left after 100 calls")
+        await clients.shutdown()
+    }
+
+    /// A retransmitted INVITE is one call, not two; while the ACK does not come
+    /// the 200 is sent again (T1, 2*T1, ...), and stops when it does.
+    @Test func retransmittedInviteAndLostAck() async throws {
+        let setup = try await start(t1: "200ms")
+        defer { setup.gateway.stop() }
+        let clients = try TestClients()
+        let invite = SIPPScenario.invite(path: "msrp://127.0.0.1:9/retrans[call_number];tcp", branch: "z9hG4bK-fixed-[call_number]", retrans: false)
+        let scenario = SIPPScenario.header("retransmissions") + invite
+            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n"
+            + invite  // the same INVITE again: same branch, Call-ID and tags
+            + "  <pause milliseconds=\"1600\"/>\n"  // no ACK for a while: the 200 comes again
+            + SIPPScenario.ack + "  <pause milliseconds=\"600\"/>\n" + SIPPScenario.bye + "</scenario>\n"
+        let trace = NSTemporaryDirectory() + "msrpgw-sipp-\(UUID().uuidString).log"
+        let call = try sipp(scenario, setup, extra: ["-m", "1", "-trace_msg", "-message_file", trace])
+        #expect(try await call.wait(timeout: .seconds(20)) == 0, "\(call.stdout.suffix(2000))")
+        let messages = (try? String(contentsOfFile: trace, encoding: .utf8)) ?? ""
+        let oks = messages.components(separatedBy: "SIP/2.0 200 OK").count - 1
+        #expect(oks >= 4, "the 200 to the INVITE should come again while the ACK is missing: \(oks) 200s seen")
+        // One call, one session, and BYE ended it.
+        #expect(await until(.seconds(5)) { (try? await sessions(setup, clients).isEmpty) == true }, "a retransmitted INVITE made a second session")
+        await clients.shutdown()
+    }
+
+    /// CANCEL while the gateway is still connecting to the caller's MSRP path:
+    /// 200 for the CANCEL, 487 for the INVITE, and no session left behind.
+    @Test func cancelGets487() async throws {
+        let setup = try await start()
+        defer { setup.gateway.stop() }
+        let clients = try TestClients()
+        // A peer that accepts the TCP connection and then says nothing: the gateway
+        // (active, as the offer is passive) waits for the answer to its bodiless SEND.
+        let silent = try ServerBootstrap(group: clients.group).bind(host: "127.0.0.1", port: 0).wait()
+        let port = silent.localAddress?.port ?? 0
+        let scenario = SIPPScenario.header("cancel")
+            + SIPPScenario.invite(path: "msrp://127.0.0.1:\(port)/silent;tcp", setup: "passive", branch: "z9hG4bK-cancel-[call_number]")
+            + "  <recv response=\"100\"/>\n"
+            + """
+              <send><![CDATA[
+                CANCEL sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+                Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-cancel-[call_number]
+                From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+                To: <sip:[service]@[remote_ip]:[remote_port]>
+                Call-ID: [call_id]
+                CSeq: 1 CANCEL
+                Max-Forwards: 70
+                Content-Length: 0
+              ]]></send>
+              <recv response="200"/>
+              <recv response="487"/>
+              <send><![CDATA[
+                ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+                Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-cancel-[call_number]
+                From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+                To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+                Call-ID: [call_id]
+                CSeq: 1 ACK
+                Max-Forwards: 70
+                Content-Length: 0
+              ]]></send>
+
+            """ + "</scenario>\n"
+        let call = try sipp(scenario, setup, extra: ["-m", "1"])
+        #expect(try await call.wait(timeout: .seconds(20)) == 0, "\(call.stdout.suffix(2000))")
+        #expect(await until(.seconds(5)) { (try? await sessions(setup, clients).isEmpty) == true }, "the cancelled call left a session")
+        try await silent.close()
+        await clients.shutdown()
+    }
+
+    /// Malformed and unsupported requests: the right status, or silence when no
+    /// answer is possible, and the UA keeps working.
+    @Test func badRequestsGetTheRightAnswer() async throws {
+        let setup = try await start()
+        defer { setup.gateway.stop() }
+        let probe = try UDPProbe()
+        let me = "127.0.0.1:\(probe.port)"
+        func request(_ method: String, uri: String = "sip:ops@gw.example", cseqMethod: String? = nil, headers: [String] = [],
+                     drop: [String] = [], body: String = "", contentType: String? = nil, branch: String = UUID().uuidString) -> String {
+            var lines = ["\(method) \(uri) SIP/2.0", "Via: SIP/2.0/UDP \(me);branch=z9hG4bK-\(branch)", "From: <sip:alice@example.com>;tag=a1",
+                         "To: <sip:ops@gw.example>", "Call-ID: \(UUID().uuidString)@test", "CSeq: 1 \(cseqMethod ?? method)", "Max-Forwards: 70"]
+            lines.removeAll { l in drop.contains { l.hasPrefix($0 + ":") } }
+            lines += headers
+            if let contentType { lines.append("Content-Type: \(contentType)") }
+            lines.append("Content-Length: \(body.utf8.count)")
+            return lines.joined(separator: "\n") + "\n\n" + body
+        }
+        let sdpNoMSRP = "v=0\no=a 1 1 IN IP4 127.0.0.1\ns=-\nt=0 0\nm=audio 4000 RTP/AVP 0\n"
+        let sdpNothingAcceptable = "v=0\no=a 1 1 IN IP4 127.0.0.1\ns=-\nt=0 0\nm=message 9 TCP/MSRP *\na=path:msrp://127.0.0.1:9/x;tcp\na=accept-types:image/png\n"
+        let cases: [(String, String, Int?)] = [
+            ("OPTIONS", request("OPTIONS"), 200),
+            ("missing Call-ID", request("OPTIONS", drop: ["Call-ID"]), 400),
+            ("missing CSeq", request("OPTIONS", drop: ["CSeq"]), 400),
+            ("missing Via: no answer possible", request("OPTIONS", drop: ["Via"]), nil),
+            ("Content-Length beyond the datagram", request("OPTIONS").replacingOccurrences(of: "Content-Length: 0", with: "Content-Length: 900"), 400),
+            ("oversize", request("OPTIONS", headers: (0..<400).map { "X-Pad-\($0): \(String(repeating: "x", count: 60))" }), nil),
+            ("garbage", "this is not SIP\n\n", nil),
+            ("INVITE without SDP", request("INVITE"), 488),
+            ("INVITE with garbage SDP", request("INVITE", body: "hello", contentType: "application/sdp"), 488),
+            ("INVITE with no MSRP line", request("INVITE", body: sdpNoMSRP, contentType: "application/sdp"), 488),
+            ("INVITE with nothing acceptable", request("INVITE", body: sdpNothingAcceptable, contentType: "application/sdp"), 488),
+            ("unknown method", request("FROBNICATE"), 501),
+            ("REGISTER to the gateway", request("REGISTER"), 405),
+            ("MESSAGE (page mode, not yet)", request("MESSAGE", body: "hi", contentType: "text/plain"), 405),
+            ("Require: an unknown extension", request("OPTIONS", headers: ["Require: 100rel-ish"]), 420),
+            ("Max-Forwards: 0", request("INVITE", headers: ["Max-Forwards: 0"]).replacingOccurrences(of: "Max-Forwards: 70\n", with: ""), 483),
+            ("tel: URI", request("OPTIONS", uri: "tel:+15551234"), 416),
+            ("BYE outside a dialog", request("BYE"), 481),
+            ("CANCEL of nothing", request("CANCEL"), 481),
+            ("CSeq method mismatch", request("OPTIONS", cseqMethod: "INVITE"), 400),
+        ]
+        for (name, text, expected) in cases {
+            let got = probe.exchange(text, to: setup.sipPort)
+            #expect(got?.0 == expected, "\(name): \(got.map { "\($0.0)" } ?? "no answer")")
+        }
+        // And it still answers.
+        #expect(probe.exchange(request("OPTIONS"), to: setup.sipPort)?.1.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS") == true)
+        #expect(setup.gateway.process.isRunning)
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// sipp (Debian sip-tester) scenarios, written per test with its ports.
+enum SIPPScenario {
+    static func header(_ name: String) -> String { "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"\(name)\">\n" }
+
+    /// An INVITE with an MSRP offer whose path is `path`.
+    static func invite(path: String, setup: String? = nil, branch: String = "[branch]", retrans: Bool = true) -> String {
+        """
+          <send\(retrans ? " retrans=\"500\"" : "")><![CDATA[
+            INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+            Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=\(branch)
+            From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+            To: <sip:[service]@[remote_ip]:[remote_port]>
+            Call-ID: [call_id]
+            CSeq: 1 INVITE
+            Contact: <sip:alice@[local_ip]:[local_port]>
+            Max-Forwards: 70
+            Content-Type: application/sdp
+            Content-Length: [len]
+
+            v=0
+            o=alice 1 1 IN IP4 127.0.0.1
+            s=-
+            c=IN IP4 127.0.0.1
+            t=0 0
+            m=message 9 TCP/MSRP *
+            a=path:\(path)
+            a=accept-types:message/cpim text/plain
+            a=accept-wrapped-types:text/plain message/imdn+xml\(setup.map { "\n    a=setup:\($0)" } ?? "")
+          ]]></send>
+
+        """
+    }
+
+    static let ack = """
+          <send><![CDATA[
+            ACK [next_url] SIP/2.0
+            Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+            From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+            To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+            Call-ID: [call_id]
+            CSeq: 1 ACK
+            [routes]
+            Max-Forwards: 70
+            Content-Length: 0
+          ]]></send>
+
+        """
+
+    static let bye = """
+          <send retrans="500"><![CDATA[
+            BYE [next_url] SIP/2.0
+            Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+            From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+            To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+            Call-ID: [call_id]
+            CSeq: 2 BYE
+            [routes]
+            Max-Forwards: 70
+            Content-Length: 0
+          ]]></send>
+          <recv response="200"/>
+
+        """
+
+    /// A whole call: INVITE, 200, ACK, a pause, BYE.
+    static func call(path: String, pause: Int) -> String {
+        header("call") + invite(path: path)
+            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack
+            + "  <pause milliseconds=\"\(pause)\"/>\n" + bye + "</scenario>\n"
+    }
+
+    static func write(_ xml: String) throws -> String {
+        let path = NSTemporaryDirectory() + "msrpgw-sipp-" + UUID().uuidString + ".xml"
+        try xml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// Datagrams to and from a SIP port, for the bad-input table.
+final class UDPProbe {
+    let fd: Int32
+
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    }
+
+    deinit { close(fd) }
+
+    var port: Int {
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Sends `text` (LF turned into CRLF unless `raw`) and returns the status code of
+    /// the first response, or nil when nothing came within a second.
+    func exchange(_ text: String, to port: Int, raw: Bool = false) -> (Int, String)? {
+        let bytes = Array((raw ? text : text.replacingOccurrences(of: "\n", with: "\r\n")).utf8)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        _ = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { return nil }
+            let reply = String(decoding: buffer[..<n], as: UTF8.self)
+            let parts = reply.split(separator: " ", maxSplits: 2)
+            guard parts.count >= 2, let code = Int(parts[1]) else { return nil }
+            if code == 100 { continue }  // Trying: the final answer follows
+            return (code, reply)
+        }
+    }
+}
