@@ -257,7 +257,7 @@ if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
         ))
     package.targets.append(
         .executableTarget(
-            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SMTPWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
+            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "SMTPWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))

@@ -8,7 +8,10 @@
 //   smtp     mails to a local aiosmtpd sink (Debian's python3-aiosmtpd) from a
 //            backlog, connections reused; beside Python's smtplib sending the
 //            same kind of mail to the same sink over one connection.
-// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp]
+//   sip      call setups (INVITE, 200, ACK, BYE, 200) driven by sipp over UDP
+//            against `msrpgw serve` (the release build), beside sipp against
+//            its own built-in UAS; then the session table must be empty.
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip]
 import AsyncHTTPClient
 import CPIM
 import Foundation
@@ -369,12 +372,127 @@ func benchSMTP() async throws {
                references.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(rates) / median(references)))
 }
 
+// MARK: - SIP
+
+let callScenario = """
+    <?xml version="1.0" encoding="ISO-8859-1" ?>
+    <scenario name="call">
+      <send retrans="500"><![CDATA[
+        INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+        To: <sip:[service]@[remote_ip]:[remote_port]>
+        Call-ID: [call_id]
+        CSeq: 1 INVITE
+        Contact: <sip:alice@[local_ip]:[local_port]>
+        Max-Forwards: 70
+        Content-Type: application/sdp
+        Content-Length: [len]
+
+        v=0
+        o=alice 1 1 IN IP4 127.0.0.1
+        s=-
+        c=IN IP4 127.0.0.1
+        t=0 0
+        m=message 9 TCP/MSRP *
+        a=path:msrp://127.0.0.1:9/b[call_number];tcp
+        a=accept-types:message/cpim text/plain
+      ]]></send>
+      <recv response="100" optional="true"/>
+      <recv response="180" optional="true"/>
+      <recv response="200" rrs="true"/>
+      <send><![CDATA[
+        ACK [next_url] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+        To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+        Call-ID: [call_id]
+        CSeq: 1 ACK
+        [routes]
+        Max-Forwards: 70
+        Content-Length: 0
+      ]]></send>
+      <send retrans="500"><![CDATA[
+        BYE [next_url] SIP/2.0
+        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+        From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+        To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+        Call-ID: [call_id]
+        CSeq: 2 BYE
+        [routes]
+        Max-Forwards: 70
+        Content-Length: 0
+      ]]></send>
+      <recv response="200"/>
+    </scenario>
+    """
+
+/// Drives `calls` calls at up to `rate`/s with sipp; returns calls per second
+/// and whether every call succeeded.
+func sippRun(port: Int, calls: Int, rate: Int, scenario: String) throws -> (Double, Bool) {
+    let t0 = ContinuousClock.now
+    let (p, _) = try run("/usr/bin/sipp", ["-sf", scenario, "127.0.0.1:\(port)", "-s", "ops", "-i", "127.0.0.1", "-p", String(try freeTCPPort()),
+                                           "-m", String(calls), "-r", String(rate), "-l", "2000", "-nostdin", "-timeout", "120", "-timeout_error"])
+    p.waitUntilExit()
+    return (Double(calls) / seconds(ContinuousClock.now - t0), p.terminationStatus == 0)
+}
+
+func benchSIP() async throws {
+    let binary = repository + "/.build/release/msrpgw"
+    guard FileManager.default.isExecutableFile(atPath: binary), FileManager.default.isExecutableFile(atPath: "/usr/bin/sipp") else {
+        say("sip: needs `swift build -c release --product msrpgw` and sipp (apt-get install sip-tester)")
+        return
+    }
+    let scenario = NSTemporaryDirectory() + "bench-call.xml"
+    try callScenario.write(toFile: scenario, atomically: true, encoding: .utf8)
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let (sipPort, apiPort) = (try freeTCPPort(), try freeTCPPort())
+    try """
+        [gateway]
+        data_dir = "\(dir)"
+        log_level = "warning"
+        [msrp]
+        port = 0
+        [api]
+        port = \(apiPort)
+        [sip]
+        port = \(sipPort)
+        """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
+    let (gw, _) = try run(binary, ["serve", "--config", dir + "/msrpgw.toml"])
+    defer { gw.terminate() }
+    try await Task.sleep(for: .seconds(1))
+    let uasPort = try freeTCPPort()
+    let (builtin, _) = try run("/usr/bin/sipp", ["-sn", "uas", "-i", "127.0.0.1", "-p", String(uasPort), "-nostdin"])
+    defer { builtin.terminate() }
+    try await Task.sleep(for: .milliseconds(500))
+
+    let calls = 5000, rate = 4000
+    _ = try sippRun(port: sipPort, calls: 500, rate: 1000, scenario: scenario)  // warm-up
+    var ours: [Double] = [], reference: [Double] = []
+    var allOK = true
+    for _ in 0..<3 {
+        let (r, ok) = try sippRun(port: sipPort, calls: calls, rate: rate, scenario: scenario)
+        ours.append(r)
+        allOK = allOK && ok
+        reference.append(try sippRun(port: uasPort, calls: calls, rate: rate, scenario: scenario).0)
+    }
+    // The session table: every call was hung up, so nothing may be left.
+    try await Task.sleep(for: .seconds(1))
+    let (curl, out) = try run("/usr/bin/env", ["python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:\(apiPort)/v1/sessions').read().decode())"])
+    curl.waitUntilExit()
+    let left = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    say(String(format: "sip: %d calls (INVITE/200/ACK/BYE/200) over UDP offered at %d/s: msrpgw %.0f calls/s (runs: %@, all succeeded: %@); sipp's built-in UAS %.0f calls/s (runs: %@); msrpgw/uas = %.2f; sessions left: %@  [target >= 500/s]",
+               calls, rate, median(ours), ours.map { String(format: "%.0f", $0) }.joined(separator: ", "), allOK ? "yes" : "NO",
+               median(reference), reference.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(ours) / median(reference), left == "[]" ? "none" : left))
+}
+
 let chosen = Array(CommandLine.arguments.dropFirst())
 say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
 if chosen.isEmpty {
     // Each benchmark in a process of its own: what one leaves behind (open
     // databases, sessions, the sink's threads) must not slow the next.
-    for name in ["ingest", "webhook", "smtp"] {
+    for name in ["ingest", "webhook", "smtp", "sip"] {
         let (p, out) = try run(CommandLine.arguments[0], [name])
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -386,6 +504,7 @@ if chosen.isEmpty {
         case "ingest": try await benchIngest()
         case "webhook": try await benchWebhook()
         case "smtp": try await benchSMTP()
+        case "sip": try await benchSIP()
         default: say("unknown benchmark \(name)")
         }
     }

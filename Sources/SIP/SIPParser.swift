@@ -162,6 +162,9 @@ public struct SIPParser: Sendable {
         let startLine = try parseStartLine(start)
         var headers = SIPHeaders()
         for line in lines {
+            guard !line.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else {
+                throw SIPParseError(.badHeader, "control character in a header line")
+            }
             if let f = line.first, f == " " || f == "\t" {
                 // A folded line continues the previous header (§7.3.1).
                 guard !headers.fields.isEmpty else { throw SIPParseError(.badHeader, "continuation line first") }
@@ -174,9 +177,6 @@ public struct SIPParser: Sendable {
             let lower = rawName.lowercased()
             let name = Self.compactForms[lower] ?? Self.canonical[lower] ?? rawName
             let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t")
-            guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" }) else {
-                throw SIPParseError(.badHeader, "control character in \(name)")
-            }
             headers.add(name, value)
             guard headers.fields.count <= maxHeaders else { throw SIPParseError(.tooManyHeaders, "over \(maxHeaders)") }
         }

@@ -202,3 +202,46 @@ struct SIPEndToEndTests {
         #expect(setup.gateway.process.isRunning)
     }
 }
+
+/// What we send in SIP and SDP decodes in tshark's dissectors without warnings.
+@Suite(.serialized) struct SIPWireCheckTests {
+    @Test(.enabled(if: Peers.available("tshark") && Peers.available("sipp"), "needs tshark and sip-tester"))
+    func tsharkDecodesOurSIP() async throws {
+        let tshark = try Peers.require("tshark", package: "tshark")
+        let sipp = try Peers.require("sipp", package: "sip-tester")
+        let sipPort = try freePort()
+        let dir = NSTemporaryDirectory() + "msrpgw-sipwire-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let pcap = dir + "/sip.pcap"
+        let capture = try ChildProcess(tshark, ["-i", "lo", "-f", "udp port \(sipPort)", "-w", pcap], name: "tshark")
+        defer { capture.stop() }
+        try await capture.waitFor("Capturing on", in: \.stderr)
+        let gw = try await GatewayProcess(extra: "[sip]\nport = \(sipPort)\n")
+        defer { gw.stop() }
+        let scenario = try SIPPScenario.write(SIPPScenario.call(path: "msrp://127.0.0.1:9/wire;tcp", pause: 200))
+        let call = try ChildProcess(sipp, ["-sf", scenario, "127.0.0.1:\(sipPort)", "-s", "ops", "-i", "127.0.0.1", "-p", String(try freePort()),
+                                           "-m", "1", "-nostdin", "-timeout", "20"], name: "sipp")
+        #expect(try await call.wait(timeout: .seconds(20)) == 0)
+        try await Task.sleep(for: .milliseconds(500))
+        capture.signal(SIGINT)
+        _ = try await capture.wait()
+        func run(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: tshark)
+            p.arguments = ["-r", pcap] + args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let statuses = try run(["-Y", "sip.Status-Code", "-T", "fields", "-e", "sip.Status-Code"]).split(separator: "\n").map(String.init)
+        #expect(statuses.contains("100") && statuses.contains("200"), "\(statuses)")
+        let sdp = try run(["-Y", "sdp.media.proto == \"TCP/MSRP\"", "-T", "fields", "-e", "sdp.media_attr"])
+        #expect(sdp.contains("path:msrp://"), "our SDP answer decodes: \(sdp)")
+        let malformed = try run(["-Y", "_ws.malformed || (sip && _ws.expert.severity >= warning)"])
+        #expect(malformed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "tshark flags: \(malformed)")
+    }
+}

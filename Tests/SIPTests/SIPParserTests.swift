@@ -79,6 +79,8 @@ let invite = """
         ("no blank line", "OPTIONS sip:gw SIP/2.0\r\nVia: x", .badHeader, false),
         ("header without colon", "OPTIONS sip:gw SIP/2.0\r\nVia SIP/2.0/UDP h\r\n\r\n", .badHeader, false),
         ("NUL in a header", "OPTIONS sip:gw SIP/2.0\r\nSubject: a\u{0}b\r\n\r\n", .badHeader, false),
+        // Found by Fuzz/run.sh sip: a NUL in a folded line got through and made a message that did not parse again.
+        ("NUL in a folded line", "OPTIONS sip:gw SIP/2.0\r\nSubject: a\r\n b\u{0}c\r\n\r\n", .badHeader, false),
         ("oversize headers", "OPTIONS sip:gw SIP/2.0\r\n" + String(repeating: "X-Pad: 0123456789012345678901234567890123456789\r\n", count: 500) + "\r\n", .tooLarge, false),
         ("bad response code", "SIP/2.0 99 Odd\r\n\r\n", .badStartLine, false),
     ]
