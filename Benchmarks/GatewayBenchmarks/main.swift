@@ -301,12 +301,19 @@ func benchWebhook() async throws {
 
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-func run(_ executable: String, _ args: [String]) throws -> (Process, Pipe) {
+/// Starts a process; its output goes to the returned pipe, or nowhere when
+/// `capture` is false (a pipe nobody reads fills up and stalls the process).
+func run(_ executable: String, _ args: [String], capture: Bool = true) throws -> (Process, Pipe) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = args
     let out = Pipe()
-    p.standardOutput = out
+    if capture {
+        p.standardOutput = out
+    } else {
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+    }
     try p.run()
     return (p, out)
 }
@@ -325,6 +332,7 @@ func freeTCPPort() throws -> Int {
 func benchSMTP() async throws {
     let port = try freeTCPPort()
     let (sink, sinkOut) = try run("/usr/bin/python3", [repository + "/Tests/Helpers/smtp_sink.py", "count", String(port), NSTemporaryDirectory() + "smtp-bench"])
+    // Only READY is read from it; the sink prints nothing more unless asked (SIGUSR1).
     defer {
         sink.terminate()
         kill(sink.processIdentifier, SIGKILL)
@@ -432,7 +440,8 @@ let callScenario = """
 func sippRun(port: Int, calls: Int, rate: Int, scenario: String) throws -> (Double, Bool) {
     let t0 = ContinuousClock.now
     let (p, _) = try run("/usr/bin/sipp", ["-sf", scenario, "127.0.0.1:\(port)", "-s", "ops", "-i", "127.0.0.1", "-p", String(try freeTCPPort()),
-                                           "-m", String(calls), "-r", String(rate), "-l", "2000", "-nostdin", "-timeout", "120", "-timeout_error"])
+                                           "-m", String(calls), "-r", String(rate), "-l", "2000", "-nostdin", "-timeout", "120", "-timeout_error"],
+                     capture: false)
     p.waitUntilExit()
     return (Double(calls) / seconds(ContinuousClock.now - t0), p.terminationStatus == 0)
 }
@@ -459,15 +468,15 @@ func benchSIP() async throws {
         [sip]
         port = \(sipPort)
         """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
-    let (gw, _) = try run(binary, ["serve", "--config", dir + "/msrpgw.toml"])
+    let (gw, _) = try run(binary, ["serve", "--config", dir + "/msrpgw.toml"], capture: false)
     defer { gw.terminate() }
     try await Task.sleep(for: .seconds(1))
     let uasPort = try freeTCPPort()
-    let (builtin, _) = try run("/usr/bin/sipp", ["-sn", "uas", "-i", "127.0.0.1", "-p", String(uasPort), "-nostdin"])
-    defer { builtin.terminate() }
+    let (builtin, _) = try run("/usr/bin/sipp", ["-sn", "uas", "-i", "127.0.0.1", "-p", String(uasPort), "-nostdin"], capture: false)
+    defer { kill(builtin.processIdentifier, SIGKILL) }  // sipp does not stop on SIGTERM
     try await Task.sleep(for: .milliseconds(500))
 
-    let calls = 5000, rate = 4000
+    let calls = 10000, rate = Int(ProcessInfo.processInfo.environment["SIP_RATE"] ?? "") ?? 5000
     _ = try sippRun(port: sipPort, calls: 500, rate: 1000, scenario: scenario)  // warm-up
     var ours: [Double] = [], reference: [Double] = []
     var allOK = true

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MSRP
 import MSRPTransport
+import NIOConcurrencyHelpers
 import Queue
 import SDP
 
@@ -69,6 +70,7 @@ public final class Gateway: Sendable {
     let dispatcher: Dispatcher
     let ingress: MessageIngress
     private let logger: Logger
+    private let closureObservers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
 
     /// - Parameter routes: route address → target URIs, checked here: every target
     ///   needs an adapter that accepts it.
@@ -153,7 +155,7 @@ public final class Gateway: Sendable {
         if media.secure, endpoint.listeningPort(secure: true) == nil {
             throw SessionSetupError(status: 415, "TCP/TLS/MSRP offered but no msrps listener is configured")
         }
-        let events = SessionEvents(ingress: ingress, sessions: sessions, logger: logger)
+        let events = SessionEvents(ingress: ingress, sessions: sessions, logger: logger) { [weak self] id in self?.sessionClosed(id) }
         let msrp = endpoint.createSession(
             secure: media.secure, setup: negotiation.weAreActive ? .active : .passive, remotePath: path,
             acceptTypes: negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
@@ -230,6 +232,16 @@ public final class Gateway: Sendable {
         return MSRPOfferAnswer.answerDescription(media: answer, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
     }
 
+    /// Calls `observer` with the id of every session that ends, however it ends
+    /// (the SIP side forgets the session's dialog).
+    public func onSessionClosed(_ observer: @escaping @Sendable (String) -> Void) {
+        closureObservers.withLockedValue { $0.append(observer) }
+    }
+
+    func sessionClosed(_ id: String) {
+        for o in closureObservers.withLockedValue({ $0 }) { o(id) }
+    }
+
     /// Whether `address` is a configured route.
     public func hasRoute(_ address: String) -> Bool { routes.contains(address) }
 
@@ -289,11 +301,13 @@ final class SessionEvents: MSRPSessionDelegate {
     private let ingress: MessageIngress
     private let sessions: SessionDirectory
     private let logger: Logger
+    private let closed: @Sendable (String) -> Void
 
-    init(ingress: MessageIngress, sessions: SessionDirectory, logger: Logger) {
+    init(ingress: MessageIngress, sessions: SessionDirectory, logger: Logger, closed: @escaping @Sendable (String) -> Void) {
         self.ingress = ingress
         self.sessions = sessions
         self.logger = logger
+        self.closed = closed
     }
 
     func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
@@ -310,6 +324,7 @@ final class SessionEvents: MSRPSessionDelegate {
 
     func sessionDidClose(_ session: MSRPSession, reason: MSRPSessionCloseReason) {
         sessions.remove(session.id)
+        closed(session.id)
         logger.info("session ended", metadata: ["session": "\(session.id)", "reason": "\(reason)"])
     }
 }

@@ -120,6 +120,9 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         let handler = SIPDatagramHandler(parser: parser, receiver: self)
         let channel = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Bursts of calls must not overflow the default ~200 KB socket buffer:
+            // a dropped BYE leaves a session nobody ends.
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
             .bind(host: host, port: port).get()
         return started(channel, "UDP")
@@ -158,6 +161,17 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         sweeper?.cancel()
         let all = state.withLockedValue { _ in channels }
         for c in all { try? await c.close() }
+    }
+
+    /// The session ended on our side (closed through the API, its connection
+    /// lost, nobody connected): its dialog goes too.
+    public func sessionEnded(_ session: String) {
+        state.withLockedValue { s in
+            for (key, d) in s.dialogs where d.session == session {
+                d.pending2xx?.cancel()
+                s.dialogs.removeValue(forKey: key)
+            }
+        }
     }
 
     /// Live dialogs (calls), for the API and tests.

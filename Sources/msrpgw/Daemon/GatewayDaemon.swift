@@ -79,6 +79,7 @@ struct GatewayDaemon {
             // UDP first: with port 0 it picks one, and TCP takes the same.
             if s.transports.contains("udp") { port = try await ua.listenUDP(host: s.listen, port: port) }
             if s.transports.contains("tcp") { port = try await ua.listenTCP(host: s.listen, port: port) }
+            gateway.onSessionClosed { [weak ua] id in ua?.sessionEnded(id) }
             sip = ua
             boundSIPPort = port
         }
