@@ -66,6 +66,10 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     private var channels: [any Channel] = []
     private var ports: [String: Int] = [:]
     private var sweeper: RepeatedTask?
+    /// The UDP socket requests of ours leave from (so responses come back to it).
+    private let udpChannel = NIOLockedValueBox<(any Channel)?>(nil)
+    /// Requests we send: REGISTER, MESSAGE, INVITE, BYE.
+    let clientTransactions: SIPClientTransactions
 
     private struct TransactionKey: Hashable {
         var branch: String
@@ -110,7 +114,29 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         self.group = group
         self.loop = group.next()
         self.logger = logger
+        let udp = udpChannel
+        self.clientTransactions = SIPClientTransactions(loop: loop, t1: configuration.t1, t2: configuration.t2) { bytes, destination in
+            guard let channel = udp.withLockedValue({ $0 }) else { return false }
+            channel.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: ByteBuffer(bytes: bytes)), promise: nil)
+            return true
+        }
     }
+
+    /// Sends a request we built as a client transaction; returns its final response.
+    public func request(_ request: SIPRequest, to destination: SocketAddress) async throws -> SIPResponse {
+        try await clientTransactions.start(request, to: destination)
+    }
+
+    /// Sends an ACK for a 2xx (not a transaction of its own, §13.2.2.4) and keeps
+    /// it to answer retransmissions of that 2xx.
+    public func sendAck(_ ack: SIPRequest, to destination: SocketAddress) {
+        let bytes = SIPMessage.request(ack).serialized
+        clientTransactions.rememberAck(bytes, callID: ack.headers.callID ?? "", cseq: ack.headers.cseq?.number ?? 0, destination: destination)
+        udpChannel.withLockedValue { $0 }?.writeAndFlush(AddressedEnvelope(remoteAddress: destination, data: ByteBuffer(bytes: bytes)), promise: nil)
+    }
+
+    /// The port requests of ours are sent from (Via and Contact), if listening on UDP.
+    public var udpPort: Int? { state.withLockedValue { _ in ports["UDP"] } }
 
     // MARK: - Listening
 
@@ -125,6 +151,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
             .bind(host: host, port: port).get()
+        udpChannel.withLockedValue { $0 = channel }
         return started(channel, "UDP")
     }
 
@@ -159,6 +186,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
 
     public func shutdown() async {
         sweeper?.cancel()
+        clientTransactions.cancelAll()
         let all = state.withLockedValue { _ in channels }
         for c in all { try? await c.close() }
     }
@@ -186,7 +214,12 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     }
 
     func receive(_ message: SIPMessage, from source: SIPSource) {
-        guard case .request(let request) = message else { return }  // no client transactions here yet
+        guard case .request(let request) = message else {
+            if case .response(let response) = message, !clientTransactions.receive(response) {
+                logger.debug("response matching no request of ours", metadata: ["from": "\(source)", "code": "\(response.code)"])
+            }
+            return
+        }
         guard let via = request.headers.vias.first else { return }
         let key = TransactionKey(branch: via.branch ?? "", sentBy: "\(via.host):\(via.port ?? 5060)", method: request.method == "ACK" ? "INVITE" : request.method)
 

@@ -1,4 +1,5 @@
 import Foundation
+import SIP
 import Gateway
 import Logging
 import Queue
@@ -62,6 +63,17 @@ struct DaemonConfiguration: Sendable {
         /// The host in our Contact header.
         var contactHost = "127.0.0.1"
         var t1: Duration = .milliseconds(500)
+        /// host:port every request of ours goes to first (RFC 3261 §8.1.2).
+        var outboundProxy: (host: String, port: Int)?
+        /// Registration at a registrar, when `registrar` is set.
+        var registration: Registration?
+    }
+    struct Registration: Sendable {
+        var registrar: String
+        var aor: String
+        var username: String
+        var password: String
+        var expires: Int
     }
 
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
@@ -104,6 +116,7 @@ struct DaemonConfiguration: Sendable {
         ["smtp", "from"], ["smtp", "reply_to"], ["smtp", "subject_template"], ["smtp", "connect_timeout"],
         ["smtp", "reply_timeout"], ["smtp", "data_timeout"],
         ["sip", "enabled"], ["sip", "listen"], ["sip", "port"], ["sip", "transports"], ["sip", "domain"], ["sip", "contact_host"], ["sip", "t1"],
+        ["sip", "outbound_proxy"], ["sip", "registrar"], ["sip", "aor"], ["sip", "username"], ["sip", "password"], ["sip", "register_expires"],
         ["routes"],
     ]
 
@@ -313,6 +326,23 @@ struct DaemonConfiguration: Sendable {
         s.contactHost = try r.string("contact_host", default: s.listen == "0.0.0.0" ? msrp.advertisedHost : s.listen)
         s.t1 = try r.duration("t1", default: s.t1)
         guard s.t1 >= .milliseconds(10), s.t1 <= .seconds(10) else { throw ConfigError("sip.t1: between 10ms and 10s") }
+        if let proxy = try r.string("outbound_proxy"), !proxy.isEmpty {
+            guard let colon = proxy.lastIndex(of: ":"), let port = Int(proxy[proxy.index(after: colon)...]), (1...65535).contains(port),
+                  colon != proxy.startIndex else {
+                throw ConfigError("sip.outbound_proxy: \(proxy.debugDescription) is not host:port")
+            }
+            s.outboundProxy = (String(proxy[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+        }
+        if let registrar = try r.string("registrar"), !registrar.isEmpty {
+            guard SIPAddress(registrar) != nil else { throw ConfigError("sip.registrar: \(registrar.debugDescription) is not a sip: URI") }
+            guard let aor = try r.string("aor"), SIPAddress(aor)?.user != nil else {
+                throw ConfigError("sip.aor: the address of record to register, a sip: URI with a user (sip:msrpgw@example.com)")
+            }
+            let username = try r.string("username", default: SIPAddress(aor)?.user ?? "")
+            guard let password = try r.string("password") else { throw ConfigError("sip.password: needed to answer the registrar's digest challenge") }
+            let expires = try r.int("register_expires", default: 3600, in: 1...86400)
+            s.registration = Registration(registrar: registrar, aor: aor, username: username, password: password, expires: expires)
+        }
         try r.finish()
         if enabled { sip = s }
     }

@@ -100,6 +100,23 @@ subscribers = []
 # reply_timeout = "300s"              # each reply (RFC 5321 §4.5.3.2)
 # data_timeout = "600s"               # the reply after the mail's final "."
 
+# SIP user agent (off unless this section has keys): calls with an MSRP offer
+# become sessions; SIP MESSAGE (page mode) enters the queue like an MSRP message.
+# [sip]
+# enabled = true
+# listen = "127.0.0.1"
+# port = 5060                         # UDP and TCP on the same port
+# transports = ["udp", "tcp"]
+# domain = "gw.example"               # a call to sip:ops@anything uses the route sip:ops@<domain>
+# contact_host = "127.0.0.1"          # the host in our Via and Contact
+# t1 = "500ms"                        # RFC 3261 timer T1 (retransmissions, time-outs)
+# outbound_proxy = "127.0.0.1:5060"   # every request of ours goes there first (UDP)
+# registrar = "sip:example.com"       # REGISTER our Contact there, refreshed before expiry
+# aor = "sip:msrpgw@example.com"      # the address of record registered
+# username = "msrpgw"                 # digest user (default: the AOR's user)
+# password = "..."
+# register_expires = 3600
+
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a
 # [webhooks.NAME] below), an https:// URL of one, mailto: addresses (through

@@ -70,6 +70,7 @@ struct GatewayDaemon {
         }
         let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: adapters, routes: c.routes, logger: logger)
         var sip: SIPUserAgentServer?
+        var sipServices: [any Service] = []
         var boundSIPPort: Int?
         if let s = c.sip {
             let ua = SIPUserAgentServer(
@@ -82,6 +83,14 @@ struct GatewayDaemon {
             gateway.onSessionClosed { [weak ua] id in ua?.sessionEnded(id) }
             sip = ua
             boundSIPPort = port
+            let proxy = try s.outboundProxy.map { p in try SocketAddress.makeAddressResolvingHost(p.host, port: p.port) }
+            if let reg = s.registration {
+                guard ua.udpPort != nil else { throw ConfigError("sip.registrar: registration is sent over UDP; add udp to sip.transports") }
+                let account = SIPAccount(aor: reg.aor, username: reg.username, password: reg.password)
+                let client = SIPClient(ua: ua, outboundProxy: proxy, account: account, logger: logger)
+                let registration = SIPRegistration(client: client, registrar: reg.registrar, account: account, expires: reg.expires, logger: logger)
+                sipServices.append(SIPRegistrationService(registration: registration))
+            }
         }
         let sipPort = boundSIPPort
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
@@ -103,7 +112,7 @@ struct GatewayDaemon {
         let services: [any Service] = [
             GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
-        ] + extraServices + [app]
+        ] + sipServices + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         do {
@@ -141,6 +150,16 @@ struct GatewayService: Service {
 
 /// Periodic upkeep: purges delivered events past their retention and refreshes
 /// the queue gauges.
+/// Keeps the gateway registered; unregisters on shutdown.
+struct SIPRegistrationService: Service {
+    let registration: SIPRegistration
+
+    func run() async throws {
+        // The registration loop ends (with its un-REGISTER) when this task is cancelled.
+        try? await cancelWhenGracefulShutdown { await registration.run() }
+    }
+}
+
 struct MaintenanceService: Service {
     let gateway: Gateway
     let retention: Duration
