@@ -261,6 +261,11 @@ public final class Gateway: Sendable {
         for s in sessions.all { s.msrp.close() }
     }
 
+    /// A page-mode message (SIP MESSAGE) into the queue; returns once durable.
+    public func receive(pageMode message: PageModeMessage) async throws(IngressRefusal) -> [EventID] {
+        try await ingress.receive(pageMode: message)
+    }
+
     // MARK: - Outbound
 
     /// Enqueues a message from outside MSRP; returns when it is durable. A route

@@ -94,15 +94,9 @@ final class MSRPSessionAdapter: Adapter {
             logger.warning("peer does not accept message/imdn+xml in CPIM: IMDN not sent", metadata: ["session": "\(session.id)", "event": "\(event.id)"])
             return .permanentFailure(code: 415, reason: "peer does not accept message/imdn+xml in message/cpim")
         }
-        guard let imdnID = event.origin.imdnMessageID else { return .permanentFailure(code: 400, reason: "IMDN owed without an imdn.Message-ID") }
-        let recipient = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: identity)
-        let sender = event.envelope.to.first.flatMap { try? CPIMAddress(parsing: $0) } ?? session.peerAddress.map { CPIMAddress(uri: $0) }
-            ?? CPIMAddress(uri: identity)
-        let now = RFC3339.string(from: Date())
-        let notification = IMDNNotification(
-            messageID: imdnID, dateTime: event.envelope.dateTime ?? now, recipientURI: recipient.uri,
-            originalRecipientURI: recipient.uri, status: event.envelope.headers["disposition"] ?? "delivered")
-        let cpim = notification.cpim(from: recipient, to: sender, notificationID: MSRPIdentifier.make(length: 20), dateTime: now)
+        guard let cpim = IMDNFollowUp.cpim(for: event, identity: identity, sender: session.peerAddress) else {
+            return .permanentFailure(code: 400, reason: "IMDN owed without an imdn.Message-ID")
+        }
         let message = MSRPOutgoingMessage(
             contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: cpim.serialized)), successReport: .no, failureReport: .yes)
         let outcome = await send(message, on: session, event: event)

@@ -7,11 +7,33 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Queue
 
-/// Why an incoming message is refused, as the MSRP status the sender gets.
-struct IngressRefusal: Error, Sendable, CustomStringConvertible {
-    var code: Int
-    var reason: String
-    var description: String { "\(code) \(reason)" }
+/// Why an incoming message is refused, as the MSRP status the sender gets
+/// (a SIP MESSAGE gets the same code).
+public struct IngressRefusal: Error, Sendable, CustomStringConvertible {
+    public var code: Int
+    public var reason: String
+    public var description: String { "\(code) \(reason)" }
+}
+
+/// A page-mode message (a SIP MESSAGE, RFC 3428): no session, one request.
+public struct PageModeMessage: Sendable {
+    /// Unique per message and stable across retransmissions (Call-ID and CSeq):
+    /// the same message received twice is stored once.
+    public var id: String
+    /// The sender as signalling authenticated it; a CPIM From must match it.
+    public var sender: String
+    /// The configured route the Request-URI names, for bodies without a CPIM To.
+    public var route: String?
+    public var contentType: String
+    public var body: [UInt8]
+
+    public init(id: String, sender: String, route: String?, contentType: String, body: [UInt8]) {
+        self.id = id
+        self.sender = sender
+        self.route = route
+        self.contentType = contentType
+        self.body = body
+    }
 }
 
 /// Turns complete MSRP messages into queue events, and says 200 only once they
@@ -115,6 +137,59 @@ final class MessageIngress: Sendable {
         }
     }
 
+    /// A page-mode message: the checks and routes of an MSRP message, stored in
+    /// one transaction; returns once durable. IMDNs it asks for go back to the
+    /// sender (as page-mode messages: the origin's From-Path is the sender's URI).
+    func receive(pageMode m: PageModeMessage) async throws(IngressRefusal) -> [EventID] {
+        guard m.body.count <= configuration.maxMessageBytes else {
+            throw IngressRefusal(code: 413, reason: "message of \(m.body.count) bytes over \(configuration.maxMessageBytes)")
+        }
+        guard let contentType = try? MediaType(m.contentType) else { throw IngressRefusal(code: 400, reason: "malformed Content-Type \(m.contentType)") }
+        guard configuration.acceptTypes.contains(where: { (try? MediaType($0))?.accepts(contentType) ?? false }) else {
+            throw IngressRefusal(code: 415, reason: "\(contentType.essence) is not accepted; send one of \(configuration.acceptTypes.joined(separator: ", "))")
+        }
+        var envelope: EventEnvelope
+        var targets: [RouteTarget]
+        var imdn: IMDNRequest?
+        var offset: Int64 = 0
+        if contentType.essence == "message/cpim" {
+            let u = try unwrapCPIM(Array(m.body.prefix(cpim.maxHeaderBytes)), peer: m.sender)
+            (envelope, targets, imdn, offset) = (u.envelope, u.targets, u.imdn, u.bodyOffset)
+        } else {
+            guard let address = m.route ?? configuration.defaultRoute else {
+                throw IngressRefusal(code: 404, reason: "no route for this Request-URI, and no default route")
+            }
+            do { targets = try routes.resolve(address) } catch { throw IngressRefusal(code: error.code, reason: error.reason) }
+            envelope = EventEnvelope(from: m.sender, to: [address], contentType: contentType.description)
+        }
+        let size = Int64(m.body.count)
+        let origin = EventOrigin(
+            messageID: m.id, fromPath: m.sender, byteCount: size, successReport: false, failureReport: "no",
+            imdnMessageID: imdn?.messageID, imdnDispositions: imdn?.dispositions.map(\.rawValue) ?? [])
+        let stored: [EventBody]
+        do {
+            stored = try bodies.store(.memory(ByteBuffer(bytes: m.body)), from: offset, size: size - offset, copies: targets.count)
+        } catch {
+            throw IngressRefusal(code: 500, reason: "cannot store the message body: \(error)")
+        }
+        let events = zip(targets, stored).map { target, body in
+            NewEvent(kind: .delivery, adapter: target.adapter, target: target.target, origin: origin, envelope: envelope, body: body,
+                     dedupeKey: "page|\(m.id)|\(target.adapter)|\(target.target)")
+        }
+        do {
+            let ids = try await queue.enqueue(events)
+            metrics.messageIn(accepted: true)
+            await bodies.reconcile(events: events, ids: ids, queue: queue)
+            wake(Set(events.map(\.adapter)))
+            return ids
+        } catch {
+            bodies.discard(events)
+            metrics.messageIn(accepted: false)
+            logger.error("cannot store a page-mode message", metadata: ["id": "\(m.id)", "error": "\(error)"])
+            throw IngressRefusal(code: 500, reason: "gateway cannot store the message: \(error.kind.rawValue)")
+        }
+    }
+
     private func refuse(_ p: Pending, _ error: IngressRefusal) {
         logger.info("message refused", metadata: [
             "session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)", "code": "\(error.code)", "reason": "\(error.reason)",
@@ -138,53 +213,14 @@ final class MessageIngress: Sendable {
         var bodyOffset: Int64 = 0
 
         if contentType.essence == "message/cpim" {
-            let cpimHead: CPIMParser.Head
+            let prefix: [UInt8]
             do {
-                cpimHead = try cpim.parseHead(try bodyPrefix(message.message.body, limit: cpim.maxHeaderBytes))
-            } catch let error as CPIMError {
-                throw IngressRefusal(code: 400, reason: error.description)
+                prefix = try bodyPrefix(message.message.body, limit: cpim.maxHeaderBytes)
             } catch {
                 throw IngressRefusal(code: 400, reason: "cannot read the message body: \(error)")
             }
-            let m = CPIMMessage(headers: cpimHead.headers, contentHeaders: cpimHead.contentHeaders)
-            guard let innerText = m.contentType, let inner = try? MediaType(innerText) else {
-                throw IngressRefusal(code: 400, reason: "CPIM content has a malformed Content-Type")
-            }
-            guard configuration.acceptWrappedTypes.contains(where: { (try? MediaType($0))?.accepts(inner) ?? false }) else {
-                throw IngressRefusal(code: 415, reason: "\(inner.essence) is not accepted inside message/cpim")
-            }
-            guard let fromText = m.values("From").first else { throw IngressRefusal(code: 400, reason: "CPIM message without From") }
-            let from: CPIMAddress
-            do { from = try CPIMAddress(parsing: fromText) } catch { throw IngressRefusal(code: 400, reason: error.description) }
-            if let peer = session.peerAddress, RouteTable.normalize(peer) != RouteTable.normalize(from.uri) {
-                throw IngressRefusal(code: 403, reason: "CPIM From \(from.uri) is not this session's peer")
-            }
-            var to: [CPIMAddress] = []
-            var cc: [CPIMAddress] = []
-            do {
-                to = try m.values("To").map { v throws(CPIMError) in try CPIMAddress(parsing: v) }
-                cc = try m.values("cc").map { v throws(CPIMError) in try CPIMAddress(parsing: v) }
-            } catch {
-                throw IngressRefusal(code: 400, reason: error.description)
-            }
-            guard !to.isEmpty else { throw IngressRefusal(code: 400, reason: "CPIM message without To") }
-            targets = []
-            for address in to + cc {
-                do {
-                    for t in try routes.resolve(address.uri) where !targets.contains(t) { targets.append(t) }
-                } catch {
-                    throw IngressRefusal(code: error.code, reason: error.reason)
-                }
-            }
-            var extensions: [String: String] = [:]
-            for h in m.headers where h.name.contains(".") {
-                extensions[h.name] = extensions[h.name].map { $0 + ", " + h.value } ?? h.value
-            }
-            envelope = EventEnvelope(
-                from: from.description, to: to.map(\.description), cc: cc.map(\.description), subject: m.subjects.first?.text,
-                dateTime: m.dateTime, contentType: innerText, headers: extensions)
-            imdn = IMDNRequest(m)
-            bodyOffset = Int64(cpimHead.contentOffset)
+            let unwrapped = try unwrapCPIM(prefix, peer: session.peerAddress)
+            (envelope, targets, imdn, bodyOffset) = (unwrapped.envelope, unwrapped.targets, unwrapped.imdn, unwrapped.bodyOffset)
         } else {
             guard let address = session.route ?? configuration.defaultRoute else {
                 throw IngressRefusal(code: 403, reason: "no route for \(contentType.essence) without a CPIM To: send message/cpim")
@@ -208,6 +244,63 @@ final class MessageIngress: Sendable {
         return zip(targets, bodies).map { target, body in
             NewEvent(kind: .delivery, adapter: target.adapter, target: target.target, origin: origin, envelope: envelope, body: body)
         }
+    }
+
+    /// A message/cpim body's headers: the envelope, the routes of its To and cc,
+    /// the IMDN it asks for and where its content starts. `peer` is the sender
+    /// as signalling authenticated it: the CPIM From must be the same (403).
+    struct UnwrappedCPIM {
+        var envelope: EventEnvelope
+        var targets: [RouteTarget]
+        var imdn: IMDNRequest?
+        var bodyOffset: Int64
+    }
+
+    func unwrapCPIM(_ prefix: [UInt8], peer: String?) throws(IngressRefusal) -> UnwrappedCPIM {
+        let cpimHead: CPIMParser.Head
+        do {
+            cpimHead = try cpim.parseHead(prefix)
+        } catch {
+            throw IngressRefusal(code: 400, reason: error.description)
+        }
+        let m = CPIMMessage(headers: cpimHead.headers, contentHeaders: cpimHead.contentHeaders)
+        guard let innerText = m.contentType, let inner = try? MediaType(innerText) else {
+            throw IngressRefusal(code: 400, reason: "CPIM content has a malformed Content-Type")
+        }
+        guard configuration.acceptWrappedTypes.contains(where: { (try? MediaType($0))?.accepts(inner) ?? false }) else {
+            throw IngressRefusal(code: 415, reason: "\(inner.essence) is not accepted inside message/cpim")
+        }
+        guard let fromText = m.values("From").first else { throw IngressRefusal(code: 400, reason: "CPIM message without From") }
+        let from: CPIMAddress
+        do { from = try CPIMAddress(parsing: fromText) } catch { throw IngressRefusal(code: 400, reason: error.description) }
+        if let peer, RouteTable.normalize(peer) != RouteTable.normalize(from.uri) {
+            throw IngressRefusal(code: 403, reason: "CPIM From \(from.uri) is not the sender \(peer)")
+        }
+        var to: [CPIMAddress] = []
+        var cc: [CPIMAddress] = []
+        do {
+            to = try m.values("To").map { v throws(CPIMError) in try CPIMAddress(parsing: v) }
+            cc = try m.values("cc").map { v throws(CPIMError) in try CPIMAddress(parsing: v) }
+        } catch {
+            throw IngressRefusal(code: 400, reason: error.description)
+        }
+        guard !to.isEmpty else { throw IngressRefusal(code: 400, reason: "CPIM message without To") }
+        var targets: [RouteTarget] = []
+        for address in to + cc {
+            do {
+                for t in try routes.resolve(address.uri) where !targets.contains(t) { targets.append(t) }
+            } catch {
+                throw IngressRefusal(code: error.code, reason: error.reason)
+            }
+        }
+        var extensions: [String: String] = [:]
+        for h in m.headers where h.name.contains(".") {
+            extensions[h.name] = extensions[h.name].map { $0 + ", " + h.value } ?? h.value
+        }
+        let envelope = EventEnvelope(
+            from: from.description, to: to.map(\.description), cc: cc.map(\.description), subject: m.subjects.first?.text,
+            dateTime: m.dateTime, contentType: innerText, headers: extensions)
+        return UnwrappedCPIM(envelope: envelope, targets: targets, imdn: IMDNRequest(m), bodyOffset: Int64(cpimHead.contentOffset))
     }
 
     /// The first `limit` bytes of a body (the CPIM headers are in there).

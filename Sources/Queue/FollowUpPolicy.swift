@@ -18,13 +18,23 @@ public protocol FollowUpPolicy: Sendable {
 /// for one, a failure REPORT unless it said `Failure-Report: no`, and an IMDN
 /// `delivered`/`failed` when the CPIM asked for positive/negative delivery
 /// notifications. They go back over the "msrp" adapter to the origin session.
+/// A page-mode message (a SIP MESSAGE: no session, the sender's SIP URI as its
+/// From-Path) gets only its IMDNs, as page-mode messages through `pageModeAdapter`.
 public struct SenderNotificationPolicy: FollowUpPolicy {
     public var adapter: String
+    public var pageModeAdapter: String
 
-    public init(adapter: String = "msrp") { self.adapter = adapter }
+    public init(adapter: String = "msrp", pageModeAdapter: String = "sip-message") {
+        self.adapter = adapter
+        self.pageModeAdapter = pageModeAdapter
+    }
 
     public func followUps(for event: QueuedEvent, outcome: FinalOutcome) -> [NewEvent] {
-        guard event.kind == .delivery, let session = event.origin.sessionID else { return [] }
+        guard event.kind == .delivery else { return [] }
+        if event.origin.sessionID == nil, let sender = event.origin.fromPath, sender.hasPrefix("sip:") || sender.hasPrefix("sips:") {
+            return pageModeFollowUps(for: event, sender: sender, outcome: outcome)
+        }
+        guard let session = event.origin.sessionID else { return [] }
         var out: [NewEvent] = []
         func owed(_ kind: EventKind, _ status: String, _ headers: [String: String]) {
             // It goes back: from the original recipient to the original sender, and
@@ -61,5 +71,24 @@ public struct SenderNotificationPolicy: FollowUpPolicy {
             }
         }
         return out
+    }
+
+    private func pageModeFollowUps(for event: QueuedEvent, sender: String, outcome: FinalOutcome) -> [NewEvent] {
+        let headers: [String: String]
+        switch outcome {
+        case .delivered:
+            guard event.origin.imdnDispositions.contains("positive-delivery") else { return [] }
+            headers = ["disposition": "delivered"]
+        case .failed(_, let reason), .partial(_, _, let reason):
+            guard event.origin.imdnDispositions.contains("negative-delivery") else { return [] }
+            headers = ["disposition": "failed", "reason": reason]
+        }
+        let original = event.envelope
+        let envelope = EventEnvelope(
+            from: original.to.first, to: original.from.map { [$0] } ?? [], subject: original.subject,
+            dateTime: original.dateTime, contentType: "message/imdn+xml", headers: headers)
+        return [NewEvent(
+            kind: .imdn, adapter: pageModeAdapter, target: sender, origin: event.origin, envelope: envelope,
+            dedupeKey: "\(event.id)|imdn|\(headers["disposition"] ?? "")", parent: event.id)]
     }
 }

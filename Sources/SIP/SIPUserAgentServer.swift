@@ -25,12 +25,14 @@ public protocol SIPCallHandler: Sendable {
     func update(session: String, invite: SIPRequest, sdp: String) async throws(SIPRejection) -> String
     /// The call ended (BYE, or no ACK for the 200).
     func end(session: String, reason: String)
+    /// A page-mode MESSAGE (RFC 3428): returns once it is stored (we answer 202), or refuses.
+    func message(_ request: SIPRequest) async throws(SIPRejection)
 }
 
 /// The UAS side of RFC 3261 over UDP and TCP: server transactions (§17.2, with
 /// RFC 6026's Accepted state), the 2xx retransmission until ACK (§13.3.1.4),
 /// dialogs, and the methods a gateway answers: INVITE, re-INVITE, ACK, BYE,
-/// CANCEL, OPTIONS; anything else gets 405 or 501.
+/// CANCEL, OPTIONS, MESSAGE; anything else gets 405 or 501.
 public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Host (and port) in our Contact.
@@ -52,9 +54,9 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         }
     }
 
-    static let allowed = ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"]
+    static let allowed = ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE"]
     /// Methods we know but do not serve here (405 with Allow); others get 501.
-    static let known = ["REGISTER", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "UPDATE", "PRACK", "PUBLISH"]
+    static let known = ["REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "INFO", "UPDATE", "PRACK", "PUBLISH"]
 
     public let configuration: Configuration
     private let handler: any SIPCallHandler
@@ -242,6 +244,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         case "INVITE": invite(request, key: key, source: source)
         case "CANCEL": cancel(request, key: key, source: source)
         case "BYE": bye(request, key: key, source: source)
+        case "MESSAGE": pageMode(request, key: key, source: source)
         case "OPTIONS":
             finish(request, key: key, source: source, response: response(to: request, code: 200, reason: "OK", extra: capabilities))
         default:
@@ -252,7 +255,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     }
 
     private var capabilities: [SIPHeader] {
-        [SIPHeader("Allow", Self.allowed.joined(separator: ", ")), SIPHeader("Accept", "application/sdp"), SIPHeader("Supported", "")]
+        [SIPHeader("Allow", Self.allowed.joined(separator: ", ")), SIPHeader("Accept", "application/sdp, message/cpim, text/plain"), SIPHeader("Supported", "")]
             .filter { !$0.value.isEmpty }
     }
 
@@ -456,6 +459,29 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         finish(request, key: key, source: source, response: response(to: request, code: 200, reason: "OK"))
     }
 
+    // MARK: - MESSAGE
+
+    /// Page mode: 202 once the message is durable. Retransmissions that arrive
+    /// while it is being stored find the transaction and are absorbed.
+    private func pageMode(_ request: SIPRequest, key: TransactionKey, source: SIPSource) {
+        state.withLockedValue { s in
+            s.transactions[key] = Transaction(state: .proceeding, lastResponse: nil, source: source, expires: .now() + configuration.t1 * 64, request: request)
+        }
+        let handler = self.handler
+        Task { [weak self] in
+            do throws(SIPRejection) {
+                try await handler.message(request)
+                guard let self else { return }
+                self.finish(request, key: key, source: source, response: self.response(to: request, code: 202, reason: "Accepted"))
+            } catch {
+                guard let self else { return }
+                var extra = [SIPHeader("Warning", "399 \(self.configuration.contactHost) \"\(error.reason.replacingQuotes())\"")]
+                if error.code == 415 { extra.append(SIPHeader("Accept", "message/cpim, text/plain")) }
+                self.finish(request, key: key, source: source, response: self.response(to: request, code: error.code, reason: self.reasonPhrase(error.code), extra: extra))
+            }
+        }
+    }
+
     /// A final response to a non-INVITE request, kept to answer its retransmissions (§17.2.2).
     private func finish(_ request: SIPRequest, key: TransactionKey, source: SIPSource, response: [UInt8]) {
         let keep: TimeAmount = source.isReliable ? .zero : configuration.t1 * 64
@@ -505,11 +531,12 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     }
 
     func reasonPhrase(_ code: Int) -> String {
-        [400: "Bad Request", 403: "Forbidden", 404: "Not Found", 415: "Unsupported Media Type", 480: "Temporarily Unavailable",
+        [400: "Bad Request", 403: "Forbidden", 404: "Not Found", 413: "Request Entity Too Large", 415: "Unsupported Media Type",
+         480: "Temporarily Unavailable",
          486: "Busy Here", 488: "Not Acceptable Here", 500: "Server Internal Error", 503: "Service Unavailable"][code] ?? "Error"
     }
 
-    static func makeTag() -> String {
+    public static func makeTag() -> String {
         var rng = SystemRandomNumberGenerator()
         return String(rng.next() & 0xFFFF_FFFF_FFFF, radix: 36)
     }

@@ -166,11 +166,14 @@ struct SIPEndToEndTests {
             lines.removeAll { l in drop.contains { l.hasPrefix($0 + ":") } }
             lines += headers
             if let contentType { lines.append("Content-Type: \(contentType)") }
-            lines.append("Content-Length: \(body.utf8.count)")
+            // The probe sends LF as CRLF: the length is the one on the wire.
+            lines.append("Content-Length: \(body.replacingOccurrences(of: "\n", with: "\r\n").utf8.count)")
             return lines.joined(separator: "\n") + "\n\n" + body
         }
         let sdpNoMSRP = "v=0\no=a 1 1 IN IP4 127.0.0.1\ns=-\nt=0 0\nm=audio 4000 RTP/AVP 0\n"
         let sdpNothingAcceptable = "v=0\no=a 1 1 IN IP4 127.0.0.1\ns=-\nt=0 0\nm=message 9 TCP/MSRP *\na=path:msrp://127.0.0.1:9/x;tcp\na=accept-types:image/png\n"
+        // (The probe turns every LF into CRLF.)
+        let cpim = { (from: String, to: String) in "From: <\(from)>\nTo: <\(to)>\nDateTime: 2026-11-24T10:00:00Z\n\nContent-Type: text/plain\n\nhi" }
         let cases: [(String, String, Int?)] = [
             ("OPTIONS", request("OPTIONS"), 200),
             ("missing Call-ID", request("OPTIONS", drop: ["Call-ID"]), 400),
@@ -185,7 +188,12 @@ struct SIPEndToEndTests {
             ("INVITE with nothing acceptable", request("INVITE", body: sdpNothingAcceptable, contentType: "application/sdp"), 488),
             ("unknown method", request("FROBNICATE"), 501),
             ("REGISTER to the gateway", request("REGISTER"), 405),
-            ("MESSAGE (page mode, not yet)", request("MESSAGE", body: "hi", contentType: "text/plain"), 405),
+            ("MESSAGE text/plain to a route: stored", request("MESSAGE", body: "hi", contentType: "text/plain"), 202),
+            ("MESSAGE to no route", request("MESSAGE", uri: "sip:nobody@gw.example", body: "hi", contentType: "text/plain"), 404),
+            ("MESSAGE of a type not accepted", request("MESSAGE", body: "hi", contentType: "application/octet-stream"), 415),
+            ("MESSAGE with malformed CPIM", request("MESSAGE", body: "garbage", contentType: "message/cpim"), 400),
+            ("MESSAGE whose CPIM From is not the sender", request("MESSAGE", body: cpim("sip:mallory@example.com", "sip:ops@gw.example"), contentType: "message/cpim"), 403),
+            ("MESSAGE whose CPIM To is no route", request("MESSAGE", body: cpim("sip:alice@example.com", "sip:nobody@gw.example"), contentType: "message/cpim"), 403),
             ("Require: an unknown extension", request("OPTIONS", headers: ["Require: 100rel-ish"]), 420),
             ("Max-Forwards: 0", request("INVITE", headers: ["Max-Forwards: 0"]).replacingOccurrences(of: "Max-Forwards: 70\n", with: ""), 483),
             ("tel: URI", request("OPTIONS", uri: "tel:+15551234"), 416),
@@ -195,7 +203,7 @@ struct SIPEndToEndTests {
         ]
         for (name, text, expected) in cases {
             let got = probe.exchange(text, to: setup.sipPort)
-            #expect(got?.0 == expected, "\(name): \(got.map { "\($0.0)" } ?? "no answer")")
+            #expect(got?.0 == expected, "\(name): \(got.map { String($0.1.prefix(300)) } ?? "no answer")")
         }
         // And it still answers.
         #expect(probe.exchange(request("OPTIONS"), to: setup.sipPort)?.1.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS") == true)

@@ -68,6 +68,8 @@ struct GatewayDaemon {
             adapters.append(adapter)
             smtp = adapter
         }
+        let pageMode = c.sip.map { _ in SIPMessageAdapter(identity: c.gateway.identity, logger: logger) }
+        if let pageMode { adapters.append(pageMode) }
         let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: adapters, routes: c.routes, logger: logger)
         var sip: SIPUserAgentServer?
         var sipServices: [any Service] = []
@@ -84,10 +86,11 @@ struct GatewayDaemon {
             sip = ua
             boundSIPPort = port
             let proxy = try s.outboundProxy.map { p in try SocketAddress.makeAddressResolvingHost(p.host, port: p.port) }
-            if let reg = s.registration {
+            let account = s.registration.map { SIPAccount(aor: $0.aor, username: $0.username, password: $0.password) }
+            let client = SIPClient(ua: ua, outboundProxy: proxy, account: account, logger: logger)
+            pageMode?.attach(client)
+            if let reg = s.registration, let account {
                 guard ua.udpPort != nil else { throw ConfigError("sip.registrar: registration is sent over UDP; add udp to sip.transports") }
-                let account = SIPAccount(aor: reg.aor, username: reg.username, password: reg.password)
-                let client = SIPClient(ua: ua, outboundProxy: proxy, account: account, logger: logger)
                 let registration = SIPRegistration(client: client, registrar: reg.registrar, account: account, expires: reg.expires, logger: logger)
                 sipServices.append(SIPRegistrationService(registration: registration))
             }

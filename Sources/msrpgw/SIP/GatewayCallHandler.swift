@@ -40,6 +40,24 @@ struct GatewayCallHandler: SIPCallHandler {
         }
     }
 
+    /// Page mode: the sender is the caller identity (P-Asserted-Identity, else
+    /// From); the Request-URI names the route for bodies without a CPIM To.
+    func message(_ request: SIPRequest) async throws(SIPRejection) {
+        guard let sender = (request.headers["P-Asserted-Identity"].flatMap(NameAddr.init) ?? request.headers.from)?.uri.strippingURIParameters() else {
+            throw SIPRejection(code: 400, reason: "MESSAGE without a From")
+        }
+        let message = PageModeMessage(
+            id: "\(request.headers.callID ?? "") \(request.headers.cseq?.number ?? 0) \(request.headers.from?.tag ?? "")", sender: sender,
+            route: route(for: request.uri), contentType: request.headers.contentType ?? "text/plain", body: request.body)
+        do {
+            let ids = try await gateway.receive(pageMode: message)
+            logger.info("page-mode message accepted", metadata: ["call-id": "\(request.headers.callID ?? "")", "from": "\(sender)", "events": "\(ids.count)"])
+        } catch {
+            logger.info("page-mode message refused", metadata: ["call-id": "\(request.headers.callID ?? "")", "from": "\(sender)", "code": "\(error.code)", "reason": "\(error.reason)"])
+            throw SIPRejection(code: error.code, reason: error.reason)
+        }
+    }
+
     private func parse(_ sdp: String) throws(SIPRejection) -> SessionDescription {
         do { return try SDPParser().parse(sdp) } catch { throw SIPRejection(code: 488, reason: error.description) }
     }
