@@ -151,6 +151,8 @@ import Testing
         let cpim = try CPIMParser().parse(m.body)
         #expect(String(decoding: cpim.content, as: UTF8.self) == "maintenance at 22:00")
         #expect(cpim.from?.uri == "sip:gateway@gw.example")
+        // The outcome is recorded after the peer's 200, a moment after it has the message.
+        await eventually("the event delivered") { (try? await gw.queue.event(ids[0]))?.state == .delivered }
         #expect(try await gw.queue.event(ids[0])?.state == .delivered)
         await gw.stop()
     }
