@@ -69,7 +69,9 @@ public final class Gateway: Sendable {
     let adapters: AdapterRegistry
     let dispatcher: Dispatcher
     let ingress: MessageIngress
-    private let logger: Logger
+    let logger: Logger
+    /// Who places a call when a message waits for a peer with no live session.
+    let dialer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
     private let closureObservers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
 
     /// - Parameter routes: route address → target URIs, checked here: every target
@@ -83,7 +85,10 @@ public final class Gateway: Sendable {
         self.endpoint = endpoint
         self.logger = logger
         var registry = AdapterRegistry(adapters)
-        registry.register(MSRPSessionAdapter(sessions: sessions, identity: configuration.identity, metrics: metrics, logger: logger))
+        let dialer = self.dialer
+        registry.register(MSRPSessionAdapter(
+            sessions: sessions, identity: configuration.identity, metrics: metrics, logger: logger,
+            needsSession: { peer in dialer.withLockedValue { $0 }?(peer) }))
         self.adapters = registry
         var table = RouteTable()
         for (address, targets) in routes.sorted(by: { $0.key < $1.key }) {

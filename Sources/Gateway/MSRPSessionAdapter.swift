@@ -22,7 +22,12 @@ final class MSRPSessionAdapter: Adapter {
     private let metrics: GatewayMetrics
     private let logger: Logger
 
-    init(sessions: SessionDirectory, identity: String, concurrency: Int = 256, metrics: GatewayMetrics, logger: Logger) {
+    /// Told the peer a message waits for, when it has no live session (an outbound call may make one).
+    private let needsSession: @Sendable (String) -> Void
+
+    init(sessions: SessionDirectory, identity: String, concurrency: Int = 256, metrics: GatewayMetrics, logger: Logger,
+         needsSession: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.needsSession = needsSession
         self.sessions = sessions
         self.identity = identity
         self.concurrency = concurrency
@@ -40,7 +45,10 @@ final class MSRPSessionAdapter: Adapter {
         let live = sessions.sessions(of: event.target).filter { !$0.msrp.isClosed }
         // Store and forward: it waits, without spending attempts, until the peer has a
         // session (creating one makes these events due at once) or it is too old.
-        guard !live.isEmpty else { return .notReady(after: .seconds(300), reason: "no live MSRP session of \(event.target)") }
+        guard !live.isEmpty else {
+            needsSession(event.target)
+            return .notReady(after: .seconds(300), reason: "no live MSRP session of \(event.target)")
+        }
         var outcomes: [DeliveryOutcome] = []
         for session in live { outcomes.append(await deliver(event, on: session)) }
         // Delivered if any of the peer's sessions took it.

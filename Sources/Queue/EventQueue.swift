@@ -31,6 +31,10 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func makeDue(adapter: String, target: String) async throws(QueueError) -> Int
 
+    /// How many events for `target` are still to be delivered (queued or leased):
+    /// an outbound call hangs up when this reaches zero.
+    func pendingCount(adapter: String, target: String) async throws(QueueError) -> Int
+
     /// Keeps a lease for `duration` more from now.
     func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError)
 

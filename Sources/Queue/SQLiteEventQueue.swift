@@ -209,6 +209,14 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
+    public func pendingCount(adapter: String, target: String) async throws(QueueError) -> Int {
+        try await read("pending count") { db in
+            try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM event WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased')
+                """, arguments: [adapter, target]) ?? 0
+        }
+    }
+
     public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
         let until = Millis(now()) + Millis(duration)
         try await grouped("extend lease") { db in

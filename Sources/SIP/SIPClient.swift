@@ -46,9 +46,9 @@ public final class SIPClient: Sendable {
     /// first CSeq number; every retry with credentials takes the next.
     public func send(
         method: String, uri: String, from: NameAddr, to: NameAddr, callID: String, cseq: UInt32,
-        headers extra: [SIPHeader] = [], body: [UInt8] = []
+        headers extra: [SIPHeader] = [], body: [UInt8] = [], destination fixed: SocketAddress? = nil
     ) async throws -> Exchange {
-        let destination = try self.destination(for: uri)
+        let destination = try fixed ?? self.destination(for: uri)
         var authorization: [SIPHeader] = []
         var number = cseq
         for attempt in 0..<3 {
@@ -106,6 +106,11 @@ public final class SIPClient: Sendable {
     /// without a proxy: no DNS SRV/NAPTR here, RFC 3263).
     public func destination(for uri: String) throws -> SocketAddress {
         if let outboundProxy { return outboundProxy }
+        return try destination(forHop: uri)
+    }
+
+    /// The host and port of `uri` itself (a route hop), whatever the outbound proxy.
+    public func destination(forHop uri: String) throws -> SocketAddress {
         guard let address = SIPAddress(uri) else { throw SIPClientError(.noTransport, "cannot reach \(uri): not a SIP URI") }
         do {
             return try SocketAddress(ipAddress: address.host, port: address.port ?? 5060)

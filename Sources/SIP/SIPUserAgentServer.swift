@@ -194,13 +194,25 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     }
 
     /// The session ended on our side (closed through the API, its connection
-    /// lost, nobody connected): its dialog goes too.
-    public func sessionEnded(_ session: String) {
+    /// lost, nobody connected): its dialog goes too. Returns whether it had one
+    /// (false when a BYE from the peer already ended it).
+    @discardableResult
+    public func sessionEnded(_ session: String) -> Bool {
         state.withLockedValue { s in
+            var had = false
             for (key, d) in s.dialogs where d.session == session {
                 d.pending2xx?.cancel()
                 s.dialogs.removeValue(forKey: key)
+                had = true
             }
+            return had
+        }
+    }
+
+    /// A dialog of a call we placed: a BYE from the peer then ends `session`.
+    public func addDialog(callID: String, localTag: String, remoteTag: String, session: String) {
+        state.withLockedValue { s in
+            s.dialogs[DialogKey(callID: callID, localTag: localTag, remoteTag: remoteTag)] = Dialog(session: session, acked: true)
         }
     }
 

@@ -79,6 +79,7 @@ final class KamailioInstance: @unchecked Sendable {
           }
           if (is_method("INVITE|MESSAGE") && $fU == "msrpgw") {
             if (!pv_proxy_authorize("$fd", "secret", "0")) { proxy_challenge("$fd", "0"); exit; }
+            xlog("L_INFO", "$rm authenticated as $au\n");
             consume_credentials();
           }
           if (is_method("INVITE")) record_route();

@@ -1,4 +1,7 @@
 import Foundation
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
 import Testing
 
 /// The gateway behind a real SIP proxy and registrar (Kamailio): it registers
@@ -70,5 +73,154 @@ struct SIPProxyTests {
         try await gw.process.waitFor("SIP registration failed", in: \.stderr, timeout: .seconds(10))
         #expect(gw.process.stderr.contains("401"), "\(gw.process.stderr.suffix(1500))")
         #expect(!gw.process.stderr.contains("SIP registered"))
+    }
+
+    /// sipp as the callee: answers the INVITE with an MSRP path to the test's
+    /// listener, takes the ACK, then the BYE.
+    static func callee(msrpPort: Int, session: String) -> String {
+        SIPPScenario.header("callee") + """
+              <recv request="INVITE" crlf="true" rrs="true"/>
+              <send><![CDATA[
+                SIP/2.0 200 OK
+                [last_Via:]
+                [last_From:]
+                [last_To:];tag=[pid]SIPpTag01[call_number]
+                [last_Call-ID:]
+                [last_CSeq:]
+                [last_Record-Route:]
+                Contact: <sip:oncall@[local_ip]:[local_port]>
+                Content-Type: application/sdp
+                Content-Length: [len]
+
+                v=0
+                o=oncall 1 1 IN IP4 127.0.0.1
+                s=-
+                c=IN IP4 127.0.0.1
+                t=0 0
+                m=message \(msrpPort) TCP/MSRP *
+                a=path:msrp://127.0.0.1:\(msrpPort)/\(session);tcp
+                a=accept-types:message/cpim text/plain
+                a=accept-wrapped-types:text/plain
+                a=setup:passive
+              ]]></send>
+              <recv request="ACK"/>
+              <recv request="BYE"/>
+              <send><![CDATA[
+                SIP/2.0 200 OK
+                [last_Via:]
+                [last_From:]
+                [last_To:]
+                [last_Call-ID:]
+                [last_CSeq:]
+                Content-Length: 0
+              ]]></send>
+            </scenario>
+
+            """
+    }
+
+    /// What the callee's MSRP side receives.
+    final class Inbox: MSRPSessionDelegate, @unchecked Sendable {
+        let texts = NIOLockedValueBox<[String]>([])
+        func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+            if case .memory(let buffer) = message.message.body { texts.withLockedValue { $0.append(String(buffer: buffer)) } }
+            message.acknowledgement.accept()
+        }
+    }
+
+    /// An alert for a SIP user nobody has a session with: the gateway calls
+    /// through the proxy (407, digest), sends the system message over the MSRP
+    /// session the answer describes, and hangs up once nothing is left.
+    @Test func anOutboundCallThroughTheProxyDeliversASystemMessage() async throws {
+        let sipp = try Peers.require("sipp", package: "sip-tester")
+        let proxy = try await KamailioInstance()
+        defer { proxy.stop() }
+        let clients = try TestClients()
+        let listener = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: clients.group)
+        let msrpPort = try await listener.listen(host: "127.0.0.1", port: 0)
+        let inbox = Inbox()
+        _ = listener.createSession(id: "oncall1", setup: .passive, acceptTypes: [.textPlain, .messageCPIM], delegate: inbox)
+        let uasPort = try freePort()
+        let callee = try ChildProcess(sipp, [
+            "-sf", try SIPPScenario.write(Self.callee(msrpPort: msrpPort, session: "oncall1")), "-i", "127.0.0.1", "-p", String(uasPort),
+            "-m", "1", "-nostdin", "-timeout", "40", "-timeout_error",
+        ], name: "sipp callee")
+        defer { callee.stop() }
+        let sipPort = try freePort()
+        let gw = try await GatewayProcess(extra: """
+            [sip]
+            port = \(sipPort)
+            outbound_proxy = "127.0.0.1:\(proxy.port)"
+            aor = "sip:msrpgw@127.0.0.1"
+            password = "secret"
+            hangup_after = "500ms"
+            [routes]
+            "sip:oncall@gw.example" = ["sip:oncall@127.0.0.1:\(uasPort)"]
+            """)
+        defer { gw.stop() }
+        let (status, _, _) = try await clients.client(gw).call(
+            "POST", "/v1/messages", body: #"{"to": "sip:oncall@gw.example", "text": "disk full on db1", "system": true}"#)
+        #expect(status == 202)
+        #expect(await until(.seconds(20)) { inbox.texts.withLockedValue { $0 }.contains { $0.contains("disk full on db1") } },
+                "no system message: \(gw.process.stderr.suffix(3000))\n\(proxy.log.suffix(2000))")
+        // Nothing left for the peer: BYE, and the callee's scenario completes.
+        #expect(try await callee.wait(timeout: .seconds(20)) == 0, "\(callee.stdout.suffix(1500))\n\(gw.process.stderr.suffix(2000))")
+        #expect(gw.process.stderr.contains("outbound call ended"))
+        #expect(proxy.log.contains("INVITE authenticated as msrpgw"), "the proxy's 407 was answered with credentials")
+        let (_, events, _) = try await clients.client(gw).call("GET", "/v1/events?adapter=msrp")
+        #expect(events.contains("\"state\":\"delivered\""), "\(events)")
+        await listener.shutdown()
+        await clients.shutdown()
+    }
+
+    /// A busy callee: the call fails, the alert keeps waiting (not an attempt),
+    /// and the peer is not called again at once.
+    @Test func aBusyCalleeLeavesTheMessageWaiting() async throws {
+        let sipp = try Peers.require("sipp", package: "sip-tester")
+        let proxy = try await KamailioInstance()
+        defer { proxy.stop() }
+        let busy = SIPPScenario.header("busy") + """
+              <recv request="INVITE"/>
+              <send><![CDATA[
+                SIP/2.0 486 Busy Here
+                [last_Via:]
+                [last_From:]
+                [last_To:];tag=[pid]SIPpTag01[call_number]
+                [last_Call-ID:]
+                [last_CSeq:]
+                Content-Length: 0
+              ]]></send>
+              <recv request="ACK"/>
+            </scenario>
+
+            """
+        let uasPort = try freePort()
+        let callee = try ChildProcess(sipp, [
+            "-sf", try SIPPScenario.write(busy), "-i", "127.0.0.1", "-p", String(uasPort), "-m", "1", "-nostdin", "-timeout", "30", "-timeout_error",
+        ], name: "sipp busy callee")
+        defer { callee.stop() }
+        let sipPort = try freePort()
+        let gw = try await GatewayProcess(extra: """
+            [sip]
+            port = \(sipPort)
+            outbound_proxy = "127.0.0.1:\(proxy.port)"
+            aor = "sip:msrpgw@127.0.0.1"
+            password = "secret"
+            [routes]
+            "sip:oncall@gw.example" = ["sip:oncall@127.0.0.1:\(uasPort)"]
+            """)
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let (status, _, _) = try await clients.client(gw).call(
+            "POST", "/v1/messages", body: #"{"to": "sip:oncall@gw.example", "text": "are you there?", "system": true}"#)
+        #expect(status == 202)
+        // The 486 was ACKed (the callee's scenario needs the ACK to finish).
+        #expect(try await callee.wait(timeout: .seconds(20)) == 0, "\(callee.stdout.suffix(1500))")
+        try await gw.process.waitFor("outbound call failed", in: \.stderr, timeout: .seconds(10))
+        #expect(gw.process.stderr.contains("486 Busy Here"))
+        let (_, events, _) = try await clients.client(gw).call("GET", "/v1/events?adapter=msrp")
+        #expect(events.contains("\"state\":\"queued\""), "it waits for the next call: \(events)")
+        #expect(events.contains("\"attempts\":0"), "a failed call is not a delivery attempt: \(events)")
+        await clients.shutdown()
     }
 }

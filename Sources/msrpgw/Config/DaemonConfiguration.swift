@@ -65,14 +65,17 @@ struct DaemonConfiguration: Sendable {
         var t1: Duration = .milliseconds(500)
         /// host:port every request of ours goes to first (RFC 3261 §8.1.2).
         var outboundProxy: (host: String, port: Int)?
+        /// Who we are to proxies and registrars (digest credentials), when `aor` is set.
+        var account: SIPAccount?
         /// Registration at a registrar, when `registrar` is set.
         var registration: Registration?
+        /// Call peers that messages wait for (default: when there is an outbound proxy).
+        var callOut = false
+        var hangupAfter: Duration = .seconds(2)
+        var redialAfter: Duration = .seconds(60)
     }
     struct Registration: Sendable {
         var registrar: String
-        var aor: String
-        var username: String
-        var password: String
         var expires: Int
     }
 
@@ -117,6 +120,7 @@ struct DaemonConfiguration: Sendable {
         ["smtp", "reply_timeout"], ["smtp", "data_timeout"],
         ["sip", "enabled"], ["sip", "listen"], ["sip", "port"], ["sip", "transports"], ["sip", "domain"], ["sip", "contact_host"], ["sip", "t1"],
         ["sip", "outbound_proxy"], ["sip", "registrar"], ["sip", "aor"], ["sip", "username"], ["sip", "password"], ["sip", "register_expires"],
+        ["sip", "call_out"], ["sip", "hangup_after"], ["sip", "redial_after"],
         ["routes"],
     ]
 
@@ -333,16 +337,22 @@ struct DaemonConfiguration: Sendable {
             }
             s.outboundProxy = (String(proxy[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
         }
-        if let registrar = try r.string("registrar"), !registrar.isEmpty {
-            guard SIPAddress(registrar) != nil else { throw ConfigError("sip.registrar: \(registrar.debugDescription) is not a sip: URI") }
-            guard let aor = try r.string("aor"), SIPAddress(aor)?.user != nil else {
-                throw ConfigError("sip.aor: the address of record to register, a sip: URI with a user (sip:msrpgw@example.com)")
+        if let aor = try r.string("aor"), !aor.isEmpty {
+            guard SIPAddress(aor)?.user != nil else {
+                throw ConfigError("sip.aor: \(aor.debugDescription) is not a sip: URI with a user (sip:msrpgw@example.com)")
             }
             let username = try r.string("username", default: SIPAddress(aor)?.user ?? "")
-            guard let password = try r.string("password") else { throw ConfigError("sip.password: needed to answer the registrar's digest challenge") }
-            let expires = try r.int("register_expires", default: 3600, in: 1...86400)
-            s.registration = Registration(registrar: registrar, aor: aor, username: username, password: password, expires: expires)
+            guard let password = try r.string("password") else { throw ConfigError("sip.password: needed with sip.aor, to answer digest challenges") }
+            s.account = SIPAccount(aor: aor, username: username, password: password)
         }
+        if let registrar = try r.string("registrar"), !registrar.isEmpty {
+            guard SIPAddress(registrar) != nil else { throw ConfigError("sip.registrar: \(registrar.debugDescription) is not a sip: URI") }
+            guard s.account != nil else { throw ConfigError("sip.registrar: set sip.aor and sip.password, the address registered and its credentials") }
+            s.registration = Registration(registrar: registrar, expires: try r.int("register_expires", default: 3600, in: 1...86400))
+        }
+        s.callOut = try r.bool("call_out", default: s.outboundProxy != nil)
+        s.hangupAfter = try r.duration("hangup_after", default: s.hangupAfter)
+        s.redialAfter = try r.duration("redial_after", default: s.redialAfter)
         try r.finish()
         if enabled { sip = s }
     }

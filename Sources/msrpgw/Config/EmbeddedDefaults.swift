@@ -111,11 +111,14 @@ subscribers = []
 # contact_host = "127.0.0.1"          # the host in our Via and Contact
 # t1 = "500ms"                        # RFC 3261 timer T1 (retransmissions, time-outs)
 # outbound_proxy = "127.0.0.1:5060"   # every request of ours goes there first (UDP)
-# registrar = "sip:example.com"       # REGISTER our Contact there, refreshed before expiry
-# aor = "sip:msrpgw@example.com"      # the address of record registered
-# username = "msrpgw"                 # digest user (default: the AOR's user)
+# aor = "sip:msrpgw@example.com"      # who we are: From of our calls, the address registered
+# username = "msrpgw"                 # digest user for 401/407 challenges (default: the AOR's user)
 # password = "..."
+# registrar = "sip:example.com"       # REGISTER the AOR there, refreshed before expiry
 # register_expires = 3600
+# call_out = true                     # call sip: peers that messages wait for (default: with an outbound proxy)
+# hangup_after = "2s"                 # BYE once nothing is left for the peer this long
+# redial_after = "60s"                # after a failed call, wait this long before calling the peer again
 
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a

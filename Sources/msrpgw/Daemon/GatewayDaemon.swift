@@ -82,17 +82,31 @@ struct GatewayDaemon {
             // UDP first: with port 0 it picks one, and TCP takes the same.
             if s.transports.contains("udp") { port = try await ua.listenUDP(host: s.listen, port: port) }
             if s.transports.contains("tcp") { port = try await ua.listenTCP(host: s.listen, port: port) }
-            gateway.onSessionClosed { [weak ua] id in ua?.sessionEnded(id) }
             sip = ua
             boundSIPPort = port
             let proxy = try s.outboundProxy.map { p in try SocketAddress.makeAddressResolvingHost(p.host, port: p.port) }
-            let account = s.registration.map { SIPAccount(aor: $0.aor, username: $0.username, password: $0.password) }
-            let client = SIPClient(ua: ua, outboundProxy: proxy, account: account, logger: logger)
+            let client = SIPClient(ua: ua, outboundProxy: proxy, account: s.account, logger: logger)
             pageMode?.attach(client)
-            if let reg = s.registration, let account {
-                guard ua.udpPort != nil else { throw ConfigError("sip.registrar: registration is sent over UDP; add udp to sip.transports") }
+            if (s.registration != nil || s.callOut), ua.udpPort == nil {
+                throw ConfigError("sip: registration and outbound calls are sent over UDP; add udp to sip.transports")
+            }
+            if let reg = s.registration, let account = s.account {
                 let registration = SIPRegistration(client: client, registrar: reg.registrar, account: account, expires: reg.expires, logger: logger)
                 sipServices.append(SIPRegistrationService(registration: registration))
+            }
+            var outbound: OutboundCalls?
+            if s.callOut {
+                let calls = OutboundCalls(
+                    gateway: gateway, client: client,
+                    configuration: .init(hangupAfter: s.hangupAfter, redialAfter: s.redialAfter, identity: c.gateway.identity), logger: logger)
+                gateway.onPeerNeedsSession { peer in calls.dial(peer) }
+                outbound = calls
+            }
+            // A session that ends takes its call with it: a BYE for calls we placed
+            // (unless the peer's BYE ended it); dialogs of calls we answered are forgotten.
+            gateway.onSessionClosed { [weak ua, outbound] id in
+                let dialogOpen = ua?.sessionEnded(id) ?? false
+                outbound?.sessionEnded(id, dialogOpen: dialogOpen)
             }
         }
         let sipPort = boundSIPPort

@@ -1,0 +1,88 @@
+import Foundation
+import MSRP
+import MSRPTransport
+import SDP
+
+/// A session the gateway offers (it places the call): the MSRP side exists and
+/// listens for nothing yet; it joins the live sessions once the answer comes.
+public struct OutgoingSession: Sendable {
+    public let msrp: MSRPSession
+    public let peer: String
+    /// The SDP offer: our path, what we accept, `a=setup:active` (we connect,
+    /// as RFC 4975 §5.4 has the offerer do).
+    public let offer: SessionDescription
+}
+
+extension Gateway {
+    /// Whoever can place a call is told each peer a message waits for that has no
+    /// live session; it calls `offerSession` and then `completeSession`.
+    public func onPeerNeedsSession(_ dial: @escaping @Sendable (String) -> Void) {
+        dialer.withLockedValue { $0 = dial }
+    }
+
+    /// Creates the MSRP side of a call we place to `peer` and its SDP offer.
+    public func offerSession(peer: String) -> OutgoingSession {
+        let events = SessionEvents(ingress: ingress, sessions: sessions, logger: logger) { [weak self] id in self?.sessionClosed(id) }
+        let msrp = endpoint.createSession(setup: .active, acceptTypes: configuration.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
+        let media = MSRPMedia(
+            port: msrp.localURI.port ?? 2855, path: [msrp.localURI.description], acceptTypes: configuration.acceptTypes,
+            acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes, setup: .active)
+        let offer = MSRPOfferAnswer.answerDescription(
+            media: media, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
+        return OutgoingSession(msrp: msrp, peer: peer, offer: offer)
+    }
+
+    /// The peer answered: take its path and types, connect to it, and let what
+    /// waited for the peer go. Throws (and closes the session) when the answer
+    /// cannot be used or the peer cannot be reached.
+    public func completeSession(_ outgoing: OutgoingSession, answer: SessionDescription) async throws(SessionSetupError) -> GatewaySession {
+        let msrp = outgoing.msrp
+        do throws(SessionSetupError) {
+            let media: MSRPMedia
+            do { media = try answer.msrpMedia().media } catch { throw SessionSetupError(status: 400, "the answer: \(error.description)") }
+            guard media.setup != .active else {
+                throw SessionSetupError(status: 488, "the answer is a=setup:active to our active offer (RFC 4145 wants passive)")
+            }
+            // The answer's types against ours, the same way as an offer's.
+            let negotiation: MSRPNegotiation
+            do {
+                negotiation = try MSRPOfferAnswer.negotiate(
+                    offer: media,
+                    capabilities: MSRPCapabilities(acceptTypes: configuration.acceptTypes, acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes))
+            } catch {
+                throw SessionSetupError(status: 415, error.description)
+            }
+            var path: [MSRPURI] = []
+            for text in media.path {
+                do { path.append(try MSRPURI(text)) } catch { throw SessionSetupError(status: 400, "a=path: \(error)") }
+            }
+            guard !path.isEmpty else { throw SessionSetupError(status: 400, "the answer has no a=path") }
+            msrp.remotePath = path
+            msrp.acceptTypes = negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }
+            let session = GatewaySession(msrp: msrp, peerAddress: outgoing.peer, route: nil, negotiation: negotiation)
+            sessions.insert(session)
+            do {
+                try await msrp.connect()
+            } catch {
+                throw SessionSetupError(status: 502, "cannot reach the peer at \(path.first?.description ?? "?"): \(error)")
+            }
+            logger.info("session created", metadata: ["session": "\(session.id)", "peer": "\(outgoing.peer)", "setup": "active", "direction": "outgoing"])
+            if let peer = RouteTable.normalize(outgoing.peer) {
+                do {
+                    if try await queue.makeDue(adapter: "msrp", target: peer) > 0 { dispatcher.wake(["msrp"]) }
+                } catch {
+                    logger.warning("cannot wake messages waiting for the peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                }
+            }
+            return session
+        } catch {
+            msrp.close()
+            throw error
+        }
+    }
+
+    /// Messages still to be delivered to `peer` over MSRP.
+    public func pendingMessages(for peer: String) async throws -> Int {
+        try await queue.pendingCount(adapter: "msrp", target: RouteTable.normalize(peer) ?? peer)
+    }
+}
