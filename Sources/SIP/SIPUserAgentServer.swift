@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Why a call is refused: the SIP status and a reason for the Warning header.
 public struct SIPRejection: Error, Sendable, CustomStringConvertible {
@@ -171,6 +172,23 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             }
             .bind(host: host, port: port).get()
         return started(channel, "TCP")
+    }
+
+    /// Binds a TLS listener (RFC 3261 §26.2: SIP over TLS, `transport=tls`); returns the port.
+    @discardableResult
+    public func listenTLS(host: String, port: Int, context: NIOSSLContext) async throws -> Int {
+        let parser = self.parser
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [weak self] ch in
+                ch.eventLoop.makeCompletedFuture {
+                    guard let self else { return }
+                    try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    try ch.pipeline.syncOperations.addHandler(SIPStreamHandler(parser: parser, transport: "TLS", receiver: self))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return started(channel, "TLS")
     }
 
     private func started(_ channel: any Channel, _ transport: String) -> Int {

@@ -71,31 +71,46 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// `extra` is appended to a base configuration (its own [routes] and [webhooks.*]).
     init(extra: String, queue: String = "retry_schedule = [\"0s\", \"300ms\"]\nmax_attempts = 3\njitter = false", directory: String? = nil) async throws {
-        msrpPort = try freePort()
-        apiPort = try freePort()
         self.directory = directory ?? NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         configPath = self.directory + "/msrpgw.toml"
-        let toml = """
-            [gateway]
-            identity = "sip:gateway@gw.example"
-            data_dir = "\(self.directory)/data"
-            log_level = "info"
-            [msrp]
-            port = \(msrpPort)
-            [api]
-            port = \(apiPort)
-            token = "\(Self.token)"
-            [queue]
-            \(queue)
-            [dispatch]
-            poll_interval = "100ms"
-            lease_duration = "20s"
-            \(extra)
-            """
-        try toml.write(toFile: configPath, atomically: true, encoding: .utf8)
-        process = try Self.start(configPath)
-        try await process.waitFor("msrpgw ready", in: \.stderr)
+        // A port from freePort() can be taken by someone else's connection before
+        // the gateway binds it (the suite runs in parallel): then try new ones.
+        var attempt = 0
+        while true {
+            let (msrp, api) = (try freePort(), try freePort())
+            try Self.configuration(directory: self.directory, msrpPort: msrp, apiPort: api, queue: queue, extra: extra)
+                .write(toFile: configPath, atomically: true, encoding: .utf8)
+            let child = try Self.start(configPath)
+            do {
+                try await child.waitFor("msrpgw ready", in: \.stderr)
+                (msrpPort, apiPort, process) = (msrp, api, child)
+                return
+            } catch {
+                attempt += 1
+                guard attempt < 3, child.stderr.contains("Address already in use") else { throw error }
+            }
+        }
+    }
+
+    private static func configuration(directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String) -> String {
+        """
+        [gateway]
+        identity = "sip:gateway@gw.example"
+        data_dir = "\(directory)/data"
+        log_level = "info"
+        [msrp]
+        port = \(msrpPort)
+        [api]
+        port = \(apiPort)
+        token = "\(token)"
+        [queue]
+        \(queue)
+        [dispatch]
+        poll_interval = "100ms"
+        lease_duration = "20s"
+        \(extra)
+        """
     }
 
     private static func start(_ config: String) throws -> ChildProcess {

@@ -253,3 +253,65 @@ struct SIPEndToEndTests {
         #expect(malformed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "tshark flags: \(malformed)")
     }
 }
+
+/// SIP over TLS, with OpenSSL's client as the peer (sipp in Debian is built
+/// without TLS): the handshake verifies against the test CA, and the gateway
+/// answers OPTIONS and an INVITE on the TLS connection.
+@Suite(.enabled(if: Peers.available("openssl"), "needs apt-get install openssl"))
+struct SIPTLSTests {
+    @Test func optionsAndInviteOverTLS() async throws {
+        let openssl = try Peers.require("openssl", package: "openssl")
+        let certs = try IntegrationCertificates.make()
+        let (sipPort, tlsPort) = (try freePort(), try freePort())
+        let gw = try await GatewayProcess(extra: """
+            [sip]
+            port = \(sipPort)
+            transports = ["udp", "tls"]
+            tls_port = \(tlsPort)
+            tls_certificate = "\(certs.certPath)"
+            tls_key = "\(certs.keyPath)"
+            domain = "gw.example"
+            [routes]
+            "sip:ops@gw.example" = ["sip:oncall@example.com"]
+            """)
+        defer { gw.stop() }
+        func request(_ method: String, cseq: Int, body: String = "", type: String? = nil) -> String {
+            var lines = [
+                "\(method) sip:ops@127.0.0.1:\(tlsPort);transport=tls SIP/2.0", "Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-tls-\(cseq)",
+                "From: <sip:alice@example.com>;tag=tls1", "To: <sip:ops@gw.example>", "Call-ID: tls-call-1", "CSeq: \(cseq) \(method)",
+                "Max-Forwards: 70", "Contact: <sip:alice@127.0.0.1:5999;transport=tls>",
+            ]
+            if let type { lines.append("Content-Type: \(type)") }
+            let b = body.replacingOccurrences(of: "\n", with: "\r\n")
+            lines.append("Content-Length: \(b.utf8.count)")
+            return lines.joined(separator: "\r\n") + "\r\n\r\n" + b
+        }
+        let sdp = "v=0\no=a 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=message 9 TCP/MSRP *\na=path:msrp://127.0.0.1:9/tlscall1;tcp\na=accept-types:message/cpim text/plain\n"
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: openssl)
+        client.arguments = ["s_client", "-connect", "127.0.0.1:\(tlsPort)", "-CAfile", certs.caPath, "-verify_return_error", "-quiet", "-ign_eof"]
+        let input = Pipe(), output = Pipe()
+        client.standardInput = input
+        client.standardOutput = output
+        client.standardError = FileHandle.nullDevice
+        try client.run()
+        defer { client.terminate() }
+        input.fileHandleForWriting.write(Data((request("OPTIONS", cseq: 1) + request("INVITE", cseq: 2, body: sdp, type: "application/sdp")).utf8))
+        let received = NIOLockedText()
+        output.fileHandleForReading.readabilityHandler = { h in received.append(String(decoding: h.availableData, as: UTF8.self)) }
+        #expect(await until(.seconds(10)) { received.text.contains("a=path:msrp://") }, "over TLS: \(received.text)")
+        output.fileHandleForReading.readabilityHandler = nil
+        let text = received.text
+        #expect(text.hasPrefix("SIP/2.0 200 OK"), "OPTIONS answered first: \(text.prefix(300))")
+        #expect(text.contains("CSeq: 2 INVITE"))
+        #expect(text.contains("transport=tls>"), "our Contact names the TLS transport: \(text)")
+    }
+}
+
+/// Text appended from another thread.
+final class NIOLockedText: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = ""
+    func append(_ s: String) { lock.lock(); value += s; lock.unlock() }
+    var text: String { lock.lock(); defer { lock.unlock() }; return value }
+}

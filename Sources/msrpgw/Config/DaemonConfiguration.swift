@@ -63,6 +63,10 @@ struct DaemonConfiguration: Sendable {
         /// The host in our Contact header.
         var contactHost = "127.0.0.1"
         var t1: Duration = .milliseconds(500)
+        /// The TLS listener (with "tls" in transports): its port and certificate.
+        var tlsPort = 5061
+        var tlsCertificate: String?
+        var tlsKey: String?
         /// host:port every request of ours goes to first (RFC 3261 §8.1.2).
         var outboundProxy: (host: String, port: Int)?
         /// Who we are to proxies and registrars (digest credentials), when `aor` is set.
@@ -120,7 +124,7 @@ struct DaemonConfiguration: Sendable {
         ["smtp", "reply_timeout"], ["smtp", "data_timeout"],
         ["sip", "enabled"], ["sip", "listen"], ["sip", "port"], ["sip", "transports"], ["sip", "domain"], ["sip", "contact_host"], ["sip", "t1"],
         ["sip", "outbound_proxy"], ["sip", "registrar"], ["sip", "aor"], ["sip", "username"], ["sip", "password"], ["sip", "register_expires"],
-        ["sip", "call_out"], ["sip", "hangup_after"], ["sip", "redial_after"],
+        ["sip", "call_out"], ["sip", "hangup_after"], ["sip", "redial_after"], ["sip", "tls_port"], ["sip", "tls_certificate"], ["sip", "tls_key"],
         ["routes"],
     ]
 
@@ -322,8 +326,20 @@ struct DaemonConfiguration: Sendable {
         s.listen = try r.string("listen", default: s.listen)
         s.port = try r.int("port", default: s.port, in: 0...65535)
         s.transports = (try r.strings("transports") ?? s.transports).map { $0.lowercased() }
-        for t in s.transports where !["udp", "tcp"].contains(t) {
-            throw ConfigError("sip.transports: \(t.debugDescription) is not udp or tcp (TLS is not there yet)")
+        for t in s.transports where !["udp", "tcp", "tls"].contains(t) {
+            throw ConfigError("sip.transports: \(t.debugDescription) is not udp, tcp or tls")
+        }
+        s.tlsPort = try r.int("tls_port", default: s.port == 0 ? 0 : s.port + 1, in: 0...65535)
+        // The msrps certificate serves SIP too unless SIP has its own.
+        s.tlsCertificate = try r.string("tls_certificate") ?? msrp.tlsCertificate
+        s.tlsKey = try r.string("tls_key") ?? msrp.tlsKey
+        if s.transports.contains("tls") {
+            guard let cert = s.tlsCertificate, let key = s.tlsKey, !cert.isEmpty, !key.isEmpty else {
+                throw ConfigError("sip.transports: tls needs sip.tls_certificate and sip.tls_key (or msrp's)")
+            }
+            for f in [cert, key] where !FileManager.default.isReadableFile(atPath: f) {
+                throw ConfigError("sip: cannot read \(f)")
+            }
         }
         guard !s.transports.isEmpty else { throw ConfigError("sip.transports: at least one") }
         s.domain = try r.string("domain").flatMap { $0.isEmpty ? nil : $0 }

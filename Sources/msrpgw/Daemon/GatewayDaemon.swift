@@ -74,6 +74,7 @@ struct GatewayDaemon {
         var sip: SIPUserAgentServer?
         var sipServices: [any Service] = []
         var boundSIPPort: Int?
+        var boundSIPTLSPort: Int?
         if let s = c.sip {
             let ua = SIPUserAgentServer(
                 configuration: .init(contactHost: s.contactHost, t1: .nanoseconds(s.t1.nanoseconds)),
@@ -82,6 +83,11 @@ struct GatewayDaemon {
             // UDP first: with port 0 it picks one, and TCP takes the same.
             if s.transports.contains("udp") { port = try await ua.listenUDP(host: s.listen, port: port) }
             if s.transports.contains("tcp") { port = try await ua.listenTCP(host: s.listen, port: port) }
+            if s.transports.contains("tls"), let cert = s.tlsCertificate, let key = s.tlsKey {
+                let tls = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .file(key))
+                boundSIPTLSPort = try await ua.listenTLS(host: s.listen, port: s.tlsPort, context: try NIOSSLContext(configuration: tls))
+            }
             sip = ua
             boundSIPPort = port
             let proxy = try s.outboundProxy.map { p in try SocketAddress.makeAddressResolvingHost(p.host, port: p.port) }
@@ -110,6 +116,7 @@ struct GatewayDaemon {
             }
         }
         let sipPort = boundSIPPort
+        let sipTLSPort = boundSIPTLSPort
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
 
         let api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
@@ -119,7 +126,7 @@ struct GatewayDaemon {
                 let apiPort = channel.localAddress?.port ?? c.api.port
                 logger.notice("msrpgw ready", metadata: [
                     "msrp": "\(c.msrp.listen):\(msrpPort)", "msrps": "\(msrpsPort.map(String.init) ?? "off")", "api": "http://\(c.api.listen):\(apiPort)",
-                    "sip": "\(sipPort.map { "\(c.sip?.listen ?? ""):\($0)" } ?? "off")",
+                    "sip": "\(sipPort.map { "\(c.sip?.listen ?? ""):\($0)" } ?? "off")", "sip-tls": "\(sipTLSPort.map(String.init) ?? "off")",
                     "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
                 ])
                 await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, sipPort: sipPort))
