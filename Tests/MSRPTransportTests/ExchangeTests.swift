@@ -169,7 +169,7 @@ import Testing
         let pair = try await Self.makePair(secure: false, chunkSize: 2048)
         defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
         pair.outgoing.connection?.close()
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while pair.delegate.closedReasons.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(pair.delegate.closedReasons == [.connectionLost])
         #expect(pair.receiver.session(id: pair.incoming.id) == nil)

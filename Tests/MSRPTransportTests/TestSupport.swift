@@ -73,7 +73,7 @@ final class RawMSRPClient: @unchecked Sendable {
 
     /// Waits until `count` frames have arrived (or the timeout passes).
     @discardableResult
-    func waitFrames(_ count: Int, timeout: Duration = .seconds(5)) async -> [MSRPFrame] {
+    func waitFrames(_ count: Int, timeout: Duration = .seconds(15)) async -> [MSRPFrame] {
         let deadline = ContinuousClock.now + timeout
         while received.count < count, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
@@ -81,7 +81,7 @@ final class RawMSRPClient: @unchecked Sendable {
         return received
     }
 
-    func waitClosed(timeout: Duration = .seconds(5)) async -> Bool {
+    func waitClosed(timeout: Duration = .seconds(15)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !isClosed, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
         return isClosed
