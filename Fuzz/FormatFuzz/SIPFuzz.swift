@@ -10,6 +10,14 @@ func fuzzSIP(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     let parser = SIPParser(maxHeaderBytes: 2048, maxHeaders: 32, maxBodyBytes: 2048)
     if let m = try? parser.parse(datagram: bytes) {
         precondition((try? SIPParser().parse(datagram: m.serialized)) != nil, "a parsed message does not parse after serialising")
+        // What the client side reads from responses: challenges, addresses, Contact and routes.
+        for f in m.headers.fields {
+            if let c = DigestChallenge(f.value) {
+                _ = c.authorization(username: "u", password: "p", method: "REGISTER", uri: "sip:x", body: [1], cnonce: "c", nonceCount: 1)
+            }
+            _ = SIPAddress(f.value)
+            _ = NameAddr(f.value).map { SIPAddress($0.uri) }
+        }
     }
     let cut = max(1, Int(bytes[0]) % size)
     var buffer = ByteBuffer()

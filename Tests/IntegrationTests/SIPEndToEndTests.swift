@@ -233,18 +233,7 @@ struct SIPEndToEndTests {
         try await Task.sleep(for: .milliseconds(500))
         capture.signal(SIGINT)
         _ = try await capture.wait()
-        func run(_ args: [String]) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: tshark)
-            p.arguments = ["-r", pcap] + args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+        func run(_ args: [String]) throws -> String { try runTshark(tshark, ["-r", pcap] + args) }
         let statuses = try run(["-Y", "sip.Status-Code", "-T", "fields", "-e", "sip.Status-Code"]).split(separator: "\n").map(String.init)
         #expect(statuses.contains("100") && statuses.contains("200"), "\(statuses)")
         let sdp = try run(["-Y", "sdp.media.proto == \"TCP/MSRP\"", "-T", "fields", "-e", "sdp.media_attr"])

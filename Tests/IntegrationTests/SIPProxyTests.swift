@@ -131,7 +131,11 @@ struct SIPProxyTests {
     /// An alert for a SIP user nobody has a session with: the gateway calls
     /// through the proxy (407, digest), sends the system message over the MSRP
     /// session the answer describes, and hangs up once nothing is left.
-    @Test func anOutboundCallThroughTheProxyDeliversASystemMessage() async throws {
+    /// With `wireCheck`, the gateway also registers, and tshark captures what it
+    /// sends (REGISTER, INVITE with our SDP offer, ACK, BYE): no malformed warnings.
+    @Test(arguments: [false, true])
+    func anOutboundCallThroughTheProxyDeliversASystemMessage(wireCheck: Bool) async throws {
+        if wireCheck, !Peers.available("tshark") { return }
         let sipp = try Peers.require("sipp", package: "sip-tester")
         let proxy = try await KamailioInstance()
         defer { proxy.stop() }
@@ -147,6 +151,10 @@ struct SIPProxyTests {
         ], name: "sipp callee")
         defer { callee.stop() }
         let sipPort = try freePort()
+        let pcap = NSTemporaryDirectory() + "msrpgw-sipout-\(UUID().uuidString).pcap"
+        let capture = try wireCheck ? ChildProcess(try Peers.require("tshark", package: "tshark"), ["-i", "lo", "-f", "udp port \(sipPort)", "-w", pcap], name: "tshark") : nil
+        defer { capture?.stop() }
+        try await capture?.waitFor("Capturing on", in: \.stderr)
         let gw = try await GatewayProcess(extra: """
             [sip]
             port = \(sipPort)
@@ -154,6 +162,7 @@ struct SIPProxyTests {
             aor = "sip:msrpgw@127.0.0.1"
             password = "secret"
             hangup_after = "500ms"
+            \(wireCheck ? "registrar = \"sip:127.0.0.1:\(proxy.port)\"" : "")
             [routes]
             "sip:oncall@gw.example" = ["sip:oncall@127.0.0.1:\(uasPort)"]
             """)
@@ -165,12 +174,26 @@ struct SIPProxyTests {
                 "no system message: \(gw.process.stderr.suffix(3000))\n\(proxy.log.suffix(2000))")
         // Nothing left for the peer: BYE, and the callee's scenario completes.
         #expect(try await callee.wait(timeout: .seconds(20)) == 0, "\(callee.stdout.suffix(1500))\n\(gw.process.stderr.suffix(2000))")
-        #expect(gw.process.stderr.contains("outbound call ended"))
+        try await gw.process.waitFor("outbound call ended", in: \.stderr, timeout: .seconds(10))
         #expect(proxy.log.contains("INVITE authenticated as msrpgw"), "the proxy's 407 was answered with credentials")
         let (_, events, _) = try await clients.client(gw).call("GET", "/v1/events?adapter=msrp")
         #expect(events.contains("\"state\":\"delivered\""), "\(events)")
         await listener.shutdown()
         await clients.shutdown()
+        if let capture {
+            let tshark = try Peers.require("tshark", package: "tshark")
+            try await Task.sleep(for: .milliseconds(300))
+            capture.signal(SIGINT)
+            _ = try await capture.wait()
+            let methods = try runTshark(tshark, ["-r", pcap, "-Y", "sip.Method", "-T", "fields", "-e", "sip.Method"])
+            for m in ["REGISTER", "INVITE", "ACK", "BYE"] { #expect(methods.contains(m), "\(m) not seen: \(methods)") }
+            let offer = try runTshark(tshark, ["-r", pcap, "-Y", "sip.Method == \"INVITE\" && sdp", "-T", "fields", "-e", "sdp.media_attr"])
+            #expect(offer.contains("path:msrp://") && offer.contains("setup:active"), "our SDP offer decodes: \(offer)")
+            let auth = try runTshark(tshark, ["-r", pcap, "-Y", "sip.Proxy-Authorization || sip.Authorization", "-T", "fields", "-e", "sip.Method"])
+            #expect(auth.contains("INVITE") && auth.contains("REGISTER"), "credentials sent: \(auth)")
+            let malformed = try runTshark(tshark, ["-r", pcap, "-Y", "_ws.malformed || ((sip || sdp) && _ws.expert.severity >= warning)"])
+            #expect(malformed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "tshark flags: \(malformed)")
+        }
     }
 
     /// A busy callee: the call fails, the alert keeps waiting (not an attempt),

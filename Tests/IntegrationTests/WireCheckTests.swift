@@ -51,18 +51,20 @@ import Testing
         #expect(malformed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "tshark flags: \(malformed)")
     }
 
-    func runTshark(_ tshark: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tshark)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
+}
+
+/// Runs tshark (reading a capture, say) and returns what it printed.
+func runTshark(_ tshark: String, _ args: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: tshark)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// The two commands a newcomer runs work: `msrpgw demo` shows a message flowing
