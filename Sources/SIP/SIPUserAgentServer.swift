@@ -104,6 +104,23 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         var pending2xx: Scheduled<Void>?
         var acked: Bool
         var localCSeq: UInt32 = 0
+        /// For a call we answered: what our BYE needs when the session ends on our side.
+        var hangUp: HangUp?
+    }
+
+    /// RFC 3261 §12.1.1: the UAS's view of the dialog, for requests it sends in it.
+    private struct HangUp {
+        var callID: String
+        /// Our side: the INVITE's To with our tag.
+        var local: NameAddr
+        /// The caller: the INVITE's From.
+        var remote: NameAddr
+        /// The caller's Contact.
+        var remoteTarget: String
+        /// The INVITE's Record-Route, in order.
+        var routes: [String]
+        /// Where the INVITE came from (its connection, for TCP and TLS).
+        var source: SIPSource
     }
 
     private struct State {
@@ -216,15 +233,63 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     /// (false when a BYE from the peer already ended it).
     @discardableResult
     public func sessionEnded(_ session: String) -> Bool {
-        state.withLockedValue { s in
-            var had = false
+        let ended: [Dialog] = state.withLockedValue { s in
+            var ended: [Dialog] = []
             for (key, d) in s.dialogs where d.session == session {
                 d.pending2xx?.cancel()
                 s.dialogs.removeValue(forKey: key)
-                had = true
+                ended.append(d)
             }
-            return had
+            return ended
         }
+        // Calls we answered are hung up here; calls we placed by whoever placed them.
+        for d in ended { sendBye(d) }
+        return !ended.isEmpty
+    }
+
+    /// BYE in a dialog of a call we answered: a client transaction over UDP; on a
+    /// TCP or TLS connection, written to it (the transport does not lose it).
+    private func sendBye(_ dialog: Dialog) {
+        guard let h = dialog.hangUp else { return }
+        let cseq = dialog.localCSeq + 1
+        var headers = SIPHeaders()
+        let transport = h.source.transport
+        let port = state.withLockedValue { _ in ports[transport] } ?? 5060
+        headers.add("Via", "SIP/2.0/\(transport) \(configuration.contactHost):\(port);branch=z9hG4bK\(Self.makeTag())\(Self.makeTag());rport")
+        headers.add("Max-Forwards", "70")
+        headers.add("From", h.local.description)
+        headers.add("To", h.remote.description)
+        headers.add("Call-ID", h.callID)
+        headers.add("CSeq", "\(cseq) BYE")
+        for r in h.routes { headers.add("Route", r) }
+        headers.add("User-Agent", configuration.serverName)
+        let bye = SIPRequest(method: "BYE", uri: h.remoteTarget, headers: headers)
+        let logger = self.logger
+        switch h.source {
+        case .udp(_, let source):
+            // To the first route, else the caller's Contact (§12.2.1.1), else where the INVITE came from.
+            let hop = (h.routes.first.flatMap(NameAddr.init)?.uri ?? h.remoteTarget)
+            let destination = SIPAddress(hop).flatMap { try? SocketAddress(ipAddress: $0.host, port: $0.port ?? 5060) } ?? source
+            Task {
+                do {
+                    let r = try await self.request(bye, to: destination)
+                    logger.info("call hung up", metadata: ["call-id": "\(h.callID)", "bye": "\(r.code)"])
+                } catch {
+                    logger.info("BYE got no answer", metadata: ["call-id": "\(h.callID)", "error": "\(error)"])
+                }
+            }
+        case .stream:
+            h.source.send(SIPMessage.request(bye).serialized)
+            logger.info("call hung up", metadata: ["call-id": "\(h.callID)"])
+        }
+    }
+
+    private static func hangUp(for invite: SIPRequest, localTag: String, source: SIPSource) -> HangUp? {
+        guard var local = invite.headers.to, let remote = invite.headers.from,
+              let contact = invite.headers.values("Contact").first.flatMap(NameAddr.init) else { return nil }
+        local.parameters.append(("tag", localTag))
+        return HangUp(callID: invite.headers.callID ?? "", local: local, remote: remote, remoteTarget: contact.uri,
+                      routes: invite.headers.values("Record-Route"), source: source)
     }
 
     /// A dialog of a call we placed: a BYE from the peer then ends `session`.
@@ -319,6 +384,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             let isSDP = request.headers.contentType?.lowercased().hasPrefix("application/sdp") ?? false
             var final: [UInt8]
             var dialog: (DialogKey, String)?
+            var hangUp: HangUp?
             if !isSDP || request.body.isEmpty {
                 final = self.response(to: request, code: 488, reason: "Not Acceptable Here", extra: [SIPHeader("Warning", "399 \(self.configuration.contactHost) \"an SDP offer with an MSRP media line is required\"")])
             } else if let localTag = existingTag {
@@ -345,6 +411,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
                     }
                     final = self.response(to: request, code: 200, reason: "OK", tag: localTag, extra: self.contact(source) + self.capabilities + [SIPHeader("Content-Type", "application/sdp")], body: Array(answer.utf8))
                     dialog = (DialogKey(callID: request.headers.callID ?? "", localTag: localTag, remoteTag: remoteTag), session)
+                    hangUp = Self.hangUp(for: request, localTag: localTag, source: source)
                 } catch {
                     if Task.isCancelled { return }
                     final = self.response(to: request, code: error.code, reason: self.reasonPhrase(error.code), tag: localTag,
@@ -352,7 +419,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
                 }
             }
             if let (dkey, session) = dialog {
-                self.accept(request, key: key, dialog: dkey, session: session, response: final, source: source)
+                self.accept(request, key: key, dialog: dkey, session: session, hangUp: hangUp, response: final, source: source)
             } else {
                 self.complete(request, key: key, with: final)
             }
@@ -362,7 +429,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
 
     /// A 2xx: the transaction absorbs retransmitted INVITEs for 64*T1 (RFC 6026),
     /// the dialog resends the 2xx until its ACK.
-    private func accept(_ request: SIPRequest, key: TransactionKey, dialog dkey: DialogKey, session: String, response: [UInt8], source: SIPSource) {
+    private func accept(_ request: SIPRequest, key: TransactionKey, dialog dkey: DialogKey, session: String, hangUp: HangUp?, response: [UInt8], source: SIPSource) {
         let t1 = configuration.t1
         let proceed: Bool = state.withLockedValue { s in
             guard var t = s.transactions[key], t.state == .proceeding else { return false }
@@ -370,7 +437,7 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             t.lastResponse = response
             t.expires = .now() + t1 * 64
             s.transactions[key] = t
-            var d = s.dialogs[dkey] ?? Dialog(session: session, acked: false)
+            var d = s.dialogs[dkey] ?? Dialog(session: session, acked: false, hangUp: hangUp)
             d.acked = source.isReliable
             s.dialogs[dkey] = d
             return true
@@ -391,10 +458,12 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             guard exists, !acked else { return }
             if elapsed + interval >= t1 * 64 {
                 // No ACK for 64*T1: the call never completed (§13.3.1.4).
-                let session = self.state.withLockedValue { $0.dialogs.removeValue(forKey: dkey)?.session }
-                if let session {
+                let dialog = self.state.withLockedValue { $0.dialogs.removeValue(forKey: dkey) }
+                if let dialog {
+                    // The dialog exists all the same: it is ended with a BYE (§13.3.1.4).
                     self.logger.warning("no ACK for the 200: call ended", metadata: ["call-id": "\(dkey.callID)"])
-                    self.handler.end(session: session, reason: "no ACK")
+                    self.sendBye(dialog)
+                    self.handler.end(session: dialog.session, reason: "no ACK")
                 }
                 return
             }

@@ -72,6 +72,27 @@ struct SIPEndToEndTests {
         await clients.shutdown()
     }
 
+    /// The session ends on the gateway's side (here through the API): it sends BYE.
+    @Test(arguments: ["u1", "t1"])
+    func closingTheSessionHangsUp(_ transport: String) async throws {
+        let setup = try await start()
+        defer { setup.gateway.stop() }
+        let clients = try TestClients()
+        let sessionID = "hang" + String(Int.random(in: 1000...9999))
+        let call = try sipp(SIPPScenario.calleeHangsUp(path: "msrp://127.0.0.1:9/\(sessionID);tcp"), setup, transport: transport, extra: ["-m", "1"])
+        var found: SessionInfo?
+        #expect(await until(.seconds(10)) {
+            found = try? await sessions(setup, clients).first { $0.remote_path.first?.contains(sessionID) == true }
+            return found != nil
+        })
+        let id = try #require(found).id
+        let (status, _, _) = try await clients.client(setup.gateway).call("DELETE", "/v1/sessions/\(id)")
+        #expect(status == 204)
+        #expect(try await call.wait(timeout: .seconds(15)) == 0, "the caller got our BYE: \(call.stdout.suffix(1500))")
+        try await setup.gateway.process.waitFor("call hung up", in: \.stderr, timeout: .seconds(5))
+        await clients.shutdown()
+    }
+
     @Test func hundredParallelCalls() async throws {
         let setup = try await start()
         defer { setup.gateway.stop() }

@@ -71,6 +71,25 @@ enum SIPPScenario {
             + "  <pause milliseconds=\"\(pause)\"/>\n" + bye + "</scenario>\n"
     }
 
+    /// A call the other side ends: INVITE, 200, ACK, then the gateway's BYE, answered 200.
+    static func calleeHangsUp(path: String) -> String {
+        header("hung up") + invite(path: path)
+            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack + """
+              <recv request="BYE"/>
+              <send><![CDATA[
+                SIP/2.0 200 OK
+                [last_Via:]
+                [last_From:]
+                [last_To:]
+                [last_Call-ID:]
+                [last_CSeq:]
+                Content-Length: 0
+              ]]></send>
+            </scenario>
+
+            """
+    }
+
     static func write(_ xml: String) throws -> String {
         let path = NSTemporaryDirectory() + "msrpgw-sipp-" + UUID().uuidString + ".xml"
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
