@@ -119,12 +119,15 @@ final class SIPClientTransactions: @unchecked Sendable {
             }
         }
         guard let pending = state.withLockedValue({ $0[key] }) else {
-            // A retransmitted 2xx to an INVITE whose transaction is over: its ACK again.
-            if method == "INVITE", response.code < 300, let ack = ackFor(response) { _ = send(ack.bytes, ack.destination) }
+            // A retransmitted final response to an INVITE whose transaction is over:
+            // its ACK again (timer D for failures, §13.2.2.4 for 2xx).
+            if method == "INVITE", let ack = ackFor(response) { _ = send(ack.bytes, ack.destination) }
             return method == "INVITE"
         }
         if method == "INVITE", response.code >= 300 {
-            _ = send(Self.ack(for: pending.request, response: response), pending.destination)
+            let ack = Self.ack(for: pending.request, response: response)
+            _ = send(ack, pending.destination)
+            rememberAck(ack, callID: response.headers.callID ?? "", cseq: response.headers.cseq?.number ?? 0, destination: pending.destination)
         }
         finish(key, with: .success(response))
         return true
