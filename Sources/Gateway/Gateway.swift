@@ -138,23 +138,12 @@ public final class Gateway: Sendable {
     ///   - route: a configured route address for its messages without a CPIM To.
     public func createSession(offer: SessionDescription, peer: String? = nil, route: String? = nil) async throws(SessionSetupError) -> (GatewaySession, SessionDescription) {
         let media: MSRPMedia
-        let negotiation: MSRPNegotiation
         do {
             media = try offer.msrpMedia().media
         } catch {
             throw SessionSetupError(status: 400, error.description)
         }
-        do {
-            negotiation = try MSRPOfferAnswer.negotiate(
-                offer: media,
-                capabilities: MSRPCapabilities(acceptTypes: configuration.acceptTypes, acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes))
-        } catch {
-            throw SessionSetupError(status: 415, error.description)
-        }
-        var path: [MSRPURI] = []
-        for text in media.path {
-            do { path.append(try MSRPURI(text)) } catch { throw SessionSetupError(status: 400, "a=path: \(error)") }
-        }
+        let (negotiation, path) = try negotiate(media)
         if let route, !routes.contains(route) { throw SessionSetupError(status: 403, "route \(route) is not configured") }
         if let peer, RouteTable.normalize(peer) == nil { throw SessionSetupError(status: 400, "peer \(peer.debugDescription) is not a URI") }
         if media.secure, endpoint.listeningPort(secure: true) == nil {
@@ -197,6 +186,24 @@ public final class Gateway: Sendable {
         return (session, description)
     }
 
+    /// An offer's (or answer's) MSRP media against what we accept: the
+    /// negotiation (415 when nothing is acceptable) and its path (400 if malformed).
+    func negotiate(_ media: MSRPMedia) throws(SessionSetupError) -> (MSRPNegotiation, [MSRPURI]) {
+        let negotiation: MSRPNegotiation
+        do {
+            negotiation = try MSRPOfferAnswer.negotiate(
+                offer: media,
+                capabilities: MSRPCapabilities(acceptTypes: configuration.acceptTypes, acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes))
+        } catch {
+            throw SessionSetupError(status: 415, error.description)
+        }
+        var path: [MSRPURI] = []
+        for text in media.path {
+            do { path.append(try MSRPURI(text)) } catch { throw SessionSetupError(status: 400, "a=path: \(error)") }
+        }
+        return (negotiation, path)
+    }
+
     private func closeIfNeverBound(_ session: GatewaySession) {
         let timeout = configuration.sessionBindTimeout
         let logger = logger
@@ -214,19 +221,8 @@ public final class Gateway: Sendable {
     public func updateSession(_ id: String, offer: SessionDescription) async throws(SessionSetupError) -> SessionDescription {
         guard let session = sessions.session(id) else { throw SessionSetupError(status: 404, "no session \(id)") }
         let media: MSRPMedia
-        let negotiation: MSRPNegotiation
         do { media = try offer.msrpMedia().media } catch { throw SessionSetupError(status: 400, error.description) }
-        do {
-            negotiation = try MSRPOfferAnswer.negotiate(
-                offer: media,
-                capabilities: MSRPCapabilities(acceptTypes: configuration.acceptTypes, acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes))
-        } catch {
-            throw SessionSetupError(status: 415, error.description)
-        }
-        var path: [MSRPURI] = []
-        for text in media.path {
-            do { path.append(try MSRPURI(text)) } catch { throw SessionSetupError(status: 400, "a=path: \(error)") }
-        }
+        let (negotiation, path) = try negotiate(media)
         session.msrp.remotePath = path
         session.msrp.acceptTypes = negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }
         var answer = negotiation.answer

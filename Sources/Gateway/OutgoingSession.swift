@@ -44,18 +44,7 @@ extension Gateway {
                 throw SessionSetupError(status: 488, "the answer is a=setup:active to our active offer (RFC 4145 wants passive)")
             }
             // The answer's types against ours, the same way as an offer's.
-            let negotiation: MSRPNegotiation
-            do {
-                negotiation = try MSRPOfferAnswer.negotiate(
-                    offer: media,
-                    capabilities: MSRPCapabilities(acceptTypes: configuration.acceptTypes, acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes))
-            } catch {
-                throw SessionSetupError(status: 415, error.description)
-            }
-            var path: [MSRPURI] = []
-            for text in media.path {
-                do { path.append(try MSRPURI(text)) } catch { throw SessionSetupError(status: 400, "a=path: \(error)") }
-            }
+            let (negotiation, path) = try negotiate(media)
             guard !path.isEmpty else { throw SessionSetupError(status: 400, "the answer has no a=path") }
             msrp.remotePath = path
             msrp.acceptTypes = negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }

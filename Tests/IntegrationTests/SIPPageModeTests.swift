@@ -39,20 +39,7 @@ struct SIPPageModeTests {
     }
 
     /// sipp as the sender's UA: receives one MESSAGE (the IMDN) and answers 200.
-    static let imdnSink = SIPPScenario.header("imdn sink") + """
-          <recv request="MESSAGE"/>
-          <send><![CDATA[
-            SIP/2.0 200 OK
-            [last_Via:]
-            [last_From:]
-            [last_To:];tag=[pid]SIPpTag01[call_number]
-            [last_Call-ID:]
-            [last_CSeq:]
-            Content-Length: 0
-          ]]></send>
-        </scenario>
-
-        """
+    static let imdnSink = SIPPScenario.header("imdn sink") + SIPPScenario.answer("MESSAGE", tag: true) + "</scenario>\n"
 
     @Test(arguments: [("ok", "delivered"), ("bad", "failed")])
     func messageIsStoredDeliveredAndNotified(_ route: String, _ disposition: String) async throws {

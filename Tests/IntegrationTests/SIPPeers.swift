@@ -71,23 +71,29 @@ enum SIPPScenario {
             + "  <pause milliseconds=\"\(pause)\"/>\n" + bye + "</scenario>\n"
     }
 
+    /// Receives a `method` request and answers it (`code`, without a body; a
+    /// To tag added when `tag`, for requests outside a dialog).
+    static func answer(_ method: String, code: String = "200 OK", tag: Bool = false) -> String {
+        """
+          <recv request="\(method)"/>
+          <send><![CDATA[
+            SIP/2.0 \(code)
+            [last_Via:]
+            [last_From:]
+            [last_To:]\(tag ? ";tag=[pid]SIPpTag01[call_number]" : "")
+            [last_Call-ID:]
+            [last_CSeq:]
+            Content-Length: 0
+          ]]></send>
+
+        """
+    }
+
     /// A call the other side ends: INVITE, 200, ACK, then the gateway's BYE, answered 200.
     static func calleeHangsUp(path: String) -> String {
         header("hung up") + invite(path: path)
-            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack + """
-              <recv request="BYE"/>
-              <send><![CDATA[
-                SIP/2.0 200 OK
-                [last_Via:]
-                [last_From:]
-                [last_To:]
-                [last_Call-ID:]
-                [last_CSeq:]
-                Content-Length: 0
-              ]]></send>
-            </scenario>
-
-            """
+            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack
+            + answer("BYE") + "</scenario>\n"
     }
 
     static func write(_ xml: String) throws -> String {

@@ -104,19 +104,8 @@ struct SIPProxyTests {
                 a=setup:passive
               ]]></send>
               <recv request="ACK"/>
-              <recv request="BYE"/>
-              <send><![CDATA[
-                SIP/2.0 200 OK
-                [last_Via:]
-                [last_From:]
-                [last_To:]
-                [last_Call-ID:]
-                [last_CSeq:]
-                Content-Length: 0
-              ]]></send>
-            </scenario>
 
-            """
+            """ + SIPPScenario.answer("BYE") + "</scenario>\n"
     }
 
     /// What the callee's MSRP side receives.
@@ -202,21 +191,8 @@ struct SIPProxyTests {
         let sipp = try Peers.require("sipp", package: "sip-tester")
         let proxy = try await KamailioInstance()
         defer { proxy.stop() }
-        let busy = SIPPScenario.header("busy") + """
-              <recv request="INVITE"/>
-              <send><![CDATA[
-                SIP/2.0 486 Busy Here
-                [last_Via:]
-                [last_From:]
-                [last_To:];tag=[pid]SIPpTag01[call_number]
-                [last_Call-ID:]
-                [last_CSeq:]
-                Content-Length: 0
-              ]]></send>
-              <recv request="ACK"/>
-            </scenario>
-
-            """
+        let busy = SIPPScenario.header("busy") + SIPPScenario.answer("INVITE", code: "486 Busy Here", tag: true)
+            + "  <recv request=\"ACK\"/>\n</scenario>\n"
         let uasPort = try freePort()
         let callee = try ChildProcess(sipp, [
             "-sf", try SIPPScenario.write(busy), "-i", "127.0.0.1", "-p", String(uasPort), "-m", "1", "-nostdin", "-timeout", "30", "-timeout_error",
