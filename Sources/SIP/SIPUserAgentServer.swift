@@ -178,34 +178,29 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     /// Binds a TCP listener; returns the port.
     @discardableResult
     public func listenTCP(host: String, port: Int) async throws -> Int {
-        let parser = self.parser
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { [weak self] ch in
-                ch.eventLoop.makeCompletedFuture {
-                    guard let self else { return }
-                    try ch.pipeline.syncOperations.addHandler(SIPStreamHandler(parser: parser, transport: "TCP", receiver: self))
-                }
-            }
-            .bind(host: host, port: port).get()
-        return started(channel, "TCP")
+        try await listenStream(host: host, port: port, tls: nil)
     }
 
     /// Binds a TLS listener (RFC 3261 §26.2: SIP over TLS, `transport=tls`); returns the port.
     @discardableResult
     public func listenTLS(host: String, port: Int, context: NIOSSLContext) async throws -> Int {
+        try await listenStream(host: host, port: port, tls: context)
+    }
+
+    private func listenStream(host: String, port: Int, tls: NIOSSLContext?) async throws -> Int {
         let parser = self.parser
+        let transport = tls == nil ? "TCP" : "TLS"
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [weak self] ch in
                 ch.eventLoop.makeCompletedFuture {
                     guard let self else { return }
-                    try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                    try ch.pipeline.syncOperations.addHandler(SIPStreamHandler(parser: parser, transport: "TLS", receiver: self))
+                    if let tls { try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try ch.pipeline.syncOperations.addHandler(SIPStreamHandler(parser: parser, transport: transport, receiver: self))
                 }
             }
             .bind(host: host, port: port).get()
-        return started(channel, "TLS")
+        return started(channel, transport)
     }
 
     private func started(_ channel: any Channel, _ transport: String) -> Int {
