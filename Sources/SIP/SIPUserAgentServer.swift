@@ -619,6 +619,11 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         }
         if let callID = request.headers.callID { h.add("Call-ID", callID) }
         if let cseq = request.headers["CSeq"] { h.add("CSeq", cseq) }
+        // A response that makes a dialog carries the request's Record-Route, in
+        // order, so the caller's in-dialog requests take the proxies' path (§12.1.1).
+        if request.method == "INVITE", (101..<300).contains(code) {
+            for f in request.headers.fields where f.name.lowercased() == "record-route" { h.add("Record-Route", f.value) }
+        }
         h.add("Server", configuration.serverName)
         for e in extra { h.add(e.name, e.value) }
         return SIPMessage.response(SIPResponse(code: code, reason: reason, headers: h, body: body)).serialized

@@ -88,6 +88,10 @@ final class KamailioInstance: @unchecked Sendable {
           }
           t_relay();
         }
+
+        onreply_route {
+          if ($rs == 200 && $rm == "INVITE") xlog("L_INFO", "200 to INVITE with Record-Route $hdr(Record-Route)\n");
+        }
         """
     }
 }

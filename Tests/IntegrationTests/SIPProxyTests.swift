@@ -46,6 +46,8 @@ struct SIPProxyTests {
         ], name: "sipp")
         #expect(try await call.wait(timeout: .seconds(25)) == 0, "\(call.stdout.suffix(2000))\n\(proxy.log.suffix(2000))")
         #expect(gw.process.stderr.contains("call answered"))
+        // Our 200 carries the proxy's Record-Route back (the caller's dialog keeps the proxy in its path).
+        #expect(proxy.log.contains("200 to INVITE with Record-Route <sip:127.0.0.1:\(proxy.port);lr"), "\(proxy.log.suffix(2000))")
         // Stopping unregisters: the proxy then answers 404 for the AOR.
         gw.stop()
         #expect(gw.process.stderr.contains("SIP unregistered"))
