@@ -115,7 +115,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "IRCWire", path: "adapters/irc/IRCWire", swiftSettings: swiftSettings),
+        .target(name: "IRCWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")], path: "adapters/irc/IRCWire", swiftSettings: swiftSettings),
         .target(
             name: "SMTPWire",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -207,7 +207,7 @@ let package = Package(
         ),
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
-        .testTarget(name: "IRCTests", dependencies: ["IRCWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "IRCTests", dependencies: ["IRCWire", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "SIPTests", dependencies: ["SIP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",
