@@ -169,6 +169,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "IRCBenchmarks",
+            dependencies: ["IRCWire", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/IRCBenchmarks",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "QueueBenchmarks",
             dependencies: ["Queue", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Benchmarks/QueueBenchmarks",
@@ -261,7 +267,7 @@ if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
         ))
     package.targets.append(
         .executableTarget(
-            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "SMTPWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
+            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "SMTPWire", "IRCWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))

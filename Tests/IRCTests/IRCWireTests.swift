@@ -37,7 +37,7 @@ struct IRCWireTests {
         for byte in Array(":a PRIVMSG #c :one\r\n\r\nPING :x\n:b NOTICE me :three\r\n".utf8) {
             buffer.writeInteger(byte)
             while let e = framer.next(&buffer) {
-                if case .line(let l) = e { lines.append(String(decoding: l, as: UTF8.self)) }
+                if case .line(let l) = e { lines.append(String(buffer: l)) }
             }
         }
         #expect(lines == [":a PRIVMSG #c :one", "PING :x", ":b NOTICE me :three"])
@@ -54,7 +54,7 @@ struct IRCWireTests {
         }
         buffer.writeString("\r\nPING :after\r\n")
         while let e = framer.next(&buffer) { events.append(e) }
-        #expect(events == [.tooLong(97_001), .line(Array("PING :after".utf8))])
+        #expect(events == [.tooLong(97_001), .line(ByteBuffer(string: "PING :after"))])
     }
 
     // MARK: - Splitting outgoing text
@@ -95,6 +95,15 @@ struct IRCWireTests {
         #expect(lines.allSatisfy { $0.utf8.count <= 60 })
     }
 
+    /// Found by the fuzzer: with a budget smaller than the note, the note alone
+    /// was longer than a line may be.
+    @Test func theNoteFitsATinyBudget() {
+        let lines = IRCTextSplitter(budget: 23, maxLines: 5).split(String(repeating: "x", count: 500))
+        #expect(lines.count == 5)
+        #expect(lines.allSatisfy { $0.utf8.count <= 23 }, "\(lines)")
+        #expect(lines.last?.hasSuffix(" [… cut]") == true)
+    }
+
     /// Random text, random budgets: every line fits, and without truncation the
     /// words come back in order.
     @Test func randomTextAlwaysFits() {
@@ -109,3 +118,4 @@ struct IRCWireTests {
         }
     }
 }
+

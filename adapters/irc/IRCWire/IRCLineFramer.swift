@@ -5,8 +5,9 @@ import NIOCore
 /// skipped to its end and reported, never buffered whole.
 public struct IRCLineFramer: Sendable {
     public enum Event: Sendable, Hashable {
-        /// A line without its CR LF (empty lines are skipped).
-        case line([UInt8])
+        /// A line without its CR LF (empty lines are skipped): a slice of the
+        /// input, not a copy.
+        case line(ByteBuffer)
         /// A line over the limit was dropped; its length in bytes.
         case tooLong(Int)
     }
@@ -43,11 +44,11 @@ public struct IRCLineFramer: Sendable {
                 buffer.moveReaderIndex(forwardBy: length + 1)
                 return .tooLong(length)
             }
-            var bytes = Array(view[view.startIndex..<lf])
-            buffer.moveReaderIndex(forwardBy: length + 1)
-            if bytes.last == 0x0D { bytes.removeLast() }
-            if bytes.isEmpty { continue }
-            return .line(bytes)
+            let cr = length > 0 && view[lf - 1] == 0x0D ? 1 : 0
+            guard let line = buffer.readSlice(length: length - cr) else { return nil }
+            buffer.moveReaderIndex(forwardBy: cr + 1)
+            if line.readableBytes == 0 { continue }
+            return .line(line)
         }
     }
 }

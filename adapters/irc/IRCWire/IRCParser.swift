@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Why a line is not an IRC message.
 public struct IRCParseError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable {
@@ -28,6 +30,15 @@ public enum IRCParser {
         try bytes.withUnsafeBufferPointer { b throws(IRCParseError) in try parse(b) }
     }
 
+    /// A line as the framer hands it over.
+    public static func parse(_ line: ByteBuffer) throws(IRCParseError) -> (message: IRCMessage, lossy: Bool) {
+        let result: Result<(message: IRCMessage, lossy: Bool), IRCParseError> = line.withUnsafeReadableBytes { raw in
+            let b = UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
+            do throws(IRCParseError) { return .success(try parse(b)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
     public static func parse(_ b: UnsafeBufferPointer<UInt8>) throws(IRCParseError) -> (message: IRCMessage, lossy: Bool) {
         var i = 0
         let n = b.count
@@ -39,10 +50,7 @@ public enum IRCParser {
             return (start, i)
         }
         func text(_ range: (Int, Int)) -> String {
-            let slice = UnsafeBufferPointer(rebasing: b[range.0..<range.1])
-            if let s = String(validating: slice, as: UTF8.self) { return s }
-            lossy = true
-            return String(slice.map { Character(Unicode.Scalar($0)) })
+            decode(UnsafeBufferPointer(rebasing: b[range.0..<range.1]), lossy: &lossy)
         }
 
         skipSpaces()
@@ -124,6 +132,9 @@ public enum IRCParser {
     }
 
     private static func decode(_ b: UnsafeBufferPointer<UInt8>, lossy: inout Bool) -> String {
+        // Most of IRC is ASCII: that needs no validation beyond the check (and the
+        // generic validating initialiser costs a metadata lookup per call).
+        if b.allSatisfy({ $0 < 0x80 }) { return String(decoding: b, as: UTF8.self) }
         if let s = String(validating: b, as: UTF8.self) { return s }
         lossy = true
         return String(b.map { Character(Unicode.Scalar($0)) })

@@ -37,7 +37,9 @@ public struct IRCTextSplitter: Sendable {
         }
         guard pieces.count > maxLines else { return pieces }
         let left = pieces[(maxLines - 1)...].reduce(0) { $0 + $1.utf8.count }
-        let note = " [… \(pieces.count - maxLines + 1) more lines, \(left) bytes, cut]"
+        // The fullest note that fits the budget (a tiny budget gets just the ellipsis).
+        let notes = [" [… \(pieces.count - maxLines + 1) more lines, \(left) bytes, cut]", " [… cut]", "…"]
+        let note = notes.first { $0.utf8.count <= budget } ?? "…"
         var last = Substring(pieces[maxLines - 1])
         while last.utf8.count + note.utf8.count > budget, !last.isEmpty { last = last.dropLast() }
         return Array(pieces[..<(maxLines - 1)]) + [String(last) + note]
