@@ -117,6 +117,19 @@ let package = Package(
         ),
         .target(name: "IRCWire", dependencies: [.product(name: "NIOCore", package: "swift-nio")], path: "adapters/irc/IRCWire", swiftSettings: swiftSettings),
         .target(
+            name: "IRCClient",
+            dependencies: [
+                "IRCWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "adapters/irc/IRCClient",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SMTPWire",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             path: "adapters/smtp/SMTPWire",
@@ -213,7 +226,7 @@ let package = Package(
         ),
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
-        .testTarget(name: "IRCTests", dependencies: ["IRCWire", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "SIPTests", dependencies: ["SIP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",
