@@ -254,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "MSRPGatewayClient",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "MSRPGatewayClient", "IRCClient", "IRCWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,0 +1,69 @@
+import Foundation
+import IRCClient
+import IRCWire
+import Logging
+import NIOPosix
+import Testing
+
+/// The IRC client against a real server (ngircd): registration, a taken nick,
+/// channel traffic both ways with UTF-8, and flood control pacing a burst.
+@Suite(.serialized, .enabled(if: Peers.available("ngircd"), "needs apt-get install ngircd"))
+struct IRCConnectionTests {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    func connect(_ server: NgircdInstance, nick: String, burst: Int = 5, rate: Double = 2) async throws -> IRCConnection {
+        try await IRCConnection.connect(
+            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: nick, burst: burst, linesPerSecond: rate),
+            group: Self.group, logger: Logger(label: "test.irc"))
+    }
+
+    /// Collects PRIVMSG texts to `target` from a connection's stream.
+    final class Inbox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var texts: [String] = []
+        private var all: [IRCMessage] = []
+        init(_ c: IRCConnection) {
+            Task {
+                for await m in c.messages {
+                    lock.withLock {
+                        all.append(m)
+                        if m.command == "PRIVMSG", let t = m.params.last { texts.append(t) }
+                    }
+                }
+            }
+        }
+        var received: [String] { lock.withLock { texts } }
+        func saw(_ command: String) -> Bool { lock.withLock { all.contains { $0.command == command } } }
+    }
+
+    @Test func registersTalksBothWaysAndPacesABurst() async throws {
+        let server = try await NgircdInstance()
+        defer { server.stop() }
+        let bot = try await connect(server, nick: "msrpgw", burst: 5, rate: 10)
+        let alice = try await connect(server, nick: "alice", rate: 0)
+        let botInbox = Inbox(bot), aliceInbox = Inbox(alice)
+        #expect(bot.nick == "msrpgw")
+        // A second client wanting the same nick gets the first fallback.
+        let twin = try await connect(server, nick: "msrpgw")
+        #expect(twin.nick == "msrpgw_")
+        await twin.quit()
+
+        try await bot.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
+        try await alice.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
+        try await Task.sleep(for: .milliseconds(300))
+        try await alice.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "héllo bot ✓"])).get()
+        #expect(await until(.seconds(5)) { botInbox.received == ["héllo bot ✓"] })
+
+        // 25 lines: 5 at once, then 10 a second, so the last one is written after about 2 s.
+        let start = ContinuousClock.now
+        for i in 1...25 { bot.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "line \(i) of 25"])) }
+        try await bot.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "done"])).get()
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .milliseconds(1800), "flood control held the burst: \(elapsed)")
+        #expect(elapsed < .seconds(6), "and let it go at its rate: \(elapsed)")
+        #expect(await until(.seconds(10)) { aliceInbox.received.count == 26 })
+        #expect(aliceInbox.received == (1...25).map { "line \($0) of 25" } + ["done"], "in order, none lost")
+        await bot.quit()
+        await alice.quit()
+    }
+}
