@@ -22,6 +22,13 @@ struct IRCWireTests {
         #expect(nul.params.last == "a\u{0}b", "kept as received; the bridge decides")
     }
 
+    /// Found by the fuzzer: a tag without a key did not survive a round trip.
+    @Test func tagsWithoutAKeyAreSkipped() throws {
+        let m = try IRCParser.parse("@a=1;=x;;b CMD")
+        #expect(m.tags == [IRCTag("a", "1"), IRCTag("b")])
+        #expect(try IRCParser.parse(m.serialized) == m)
+    }
+
     @Test func invalidUTF8IsReadAsLatin1() throws {
         let (m, lossy) = try IRCParser.parse(Array("PRIVMSG #c :caf".utf8) + [0xE9] + Array(" ok".utf8))
         #expect(lossy)

@@ -90,7 +90,8 @@ public enum IRCParser {
         while start < b.count {
             var end = start
             while end < b.count, b[end] != 0x3B { end += 1 }  // ;
-            if end > start {
+            // A tag needs a key: "@=x" or ";;" carry nothing and are skipped.
+            if end > start, b[start] != 0x3D {
                 var eq = start
                 while eq < end, b[eq] != 0x3D { eq += 1 }  // =
                 let key = decode(UnsafeBufferPointer(rebasing: b[start..<eq]), lossy: &lossy)
