@@ -33,6 +33,7 @@ struct IRCConnectionTests {
             }
         }
         var received: [String] { lock.withLock { texts } }
+        var messages: [IRCMessage] { lock.withLock { all } }
         func saw(_ command: String) -> Bool { lock.withLock { all.contains { $0.command == command } } }
     }
 
@@ -65,5 +66,36 @@ struct IRCConnectionTests {
         #expect(aliceInbox.received == (1...25).map { "line \($0) of 25" } + ["done"], "in order, none lost")
         await bot.quit()
         await alice.quit()
+    }
+}
+
+/// Against InspIRCd over TLS (certificate verified against the test CA) with
+/// the IRCv3 capabilities a bridge uses.
+@Suite(.serialized, .enabled(if: Peers.available("inspircd"), "needs apt-get install inspircd"))
+struct IRCv3ConnectionTests {
+    @Test func tlsAndCapabilitiesAndEchoWithServerTime() async throws {
+        let server = try await InspircdInstance()
+        defer { server.stop() }
+        let config = IRCClientConfiguration(
+            host: "127.0.0.1", port: server.tlsPort, tls: true, caFile: server.certificates.caPath, nick: "msrpgw", linesPerSecond: 0)
+        let bot = try await IRCConnection.connect(config, group: IRCConnectionTests.group, logger: Logger(label: "test.irc"))
+        for cap in ["server-time", "message-tags", "echo-message", "labeled-response", "batch"] {
+            #expect(bot.capabilities.contains(cap), "\(cap) enabled: \(bot.capabilities)")
+        }
+        let inbox = IRCConnectionTests.Inbox(bot)
+        try await bot.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
+        try await bot.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "echo me"])).get()
+        #expect(await until(.seconds(5)) { inbox.received == ["echo me"] }, "echo-message returns our own line")
+        let echo = try #require(inbox.messages.first { $0.command == "PRIVMSG" })
+        #expect(echo.tag("time")?.hasSuffix("Z") == true, "server-time tag: \(echo.tags)")
+        #expect(echo.tag("msgid") != nil)
+        await bot.quit()
+
+        // An unverifiable certificate (no CA given) is refused.
+        var untrusted = config
+        untrusted.caFile = nil
+        await #expect(throws: (any Error).self) {
+            _ = try await IRCConnection.connect(untrusted, group: IRCConnectionTests.group, logger: Logger(label: "test.irc"))
+        }
     }
 }
