@@ -130,6 +130,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "IRCAdapter",
+            dependencies: [
+                "IRCClient", "IRCWire", "Gateway", "Queue",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "adapters/irc/IRCAdapter",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SMTPWire",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             path: "adapters/smtp/SMTPWire",
@@ -151,7 +160,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -226,7 +235,7 @@ let package = Package(
         ),
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
-        .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", "IRCAdapter", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "SIPTests", dependencies: ["SIP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",

@@ -293,7 +293,7 @@ public final class Gateway: Sendable {
             subject: message.subject, dateTime: RFC3339.string(from: Date()), contentType: message.contentType)
         let events = targets.map { t in
             NewEvent(
-                kind: message.system && t.adapter == "msrp" ? .system : .delivery, adapter: t.adapter, target: t.target, envelope: envelope,
+                kind: message.system ? .system : .delivery, adapter: t.adapter, target: t.target, envelope: envelope,
                 body: .inline(message.body), dedupeKey: message.idempotencyKey.map { "api|\($0)|\(t.adapter)|\(t.target)" })
         }
         let ids = try await queue.enqueue(events)

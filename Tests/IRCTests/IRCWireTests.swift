@@ -8,6 +8,8 @@ struct IRCWireTests {
     @Test(arguments: [
         ("", IRCParseError.Kind.empty), ("    ", .empty), ("@a=b", .noCommand), (":only.source", .noCommand), ("@a=b :src", .noCommand),
         ("CMD " + (1...16).map(String.init).joined(separator: " "), .tooManyParams),
+        // Found by the fuzzer: "@ @" parsed with the command "@", which serialised into a tags word.
+        ("@ @ ", .badCommand), ("@a=b :src :x y", .badCommand), ("PRIV\u{0}MSG #c :x", .badCommand), ("ÄÖ x", .badCommand),
     ])
     func refusedLines(_ line: String, _ kind: IRCParseError.Kind) {
         #expect(throws: IRCParseError(kind)) { try IRCParser.parse(line) }

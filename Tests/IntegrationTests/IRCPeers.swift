@@ -7,9 +7,10 @@ final class NgircdInstance: @unchecked Sendable {
     let directory: String
     private let process: ChildProcess
 
-    init() async throws {
+    /// `port`: the port of a server this one replaces (a restart).
+    init(port: Int? = nil) async throws {
         let ngircd = try Peers.require("ngircd", package: "ngircd")
-        port = try freePort()
+        self.port = try port ?? freePort()
         directory = NSTemporaryDirectory() + "msrpgw-ngircd-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory + "/conf.d", withIntermediateDirectories: true)
         try """
@@ -17,7 +18,7 @@ final class NgircdInstance: @unchecked Sendable {
              Name = irc3.test
              Info = msrpgw test
              Listen = 127.0.0.1
-             Ports = \(port)
+             Ports = \(self.port)
              MotdPhrase = "test"
              AdminInfo1 = t
              AdminInfo2 = t
@@ -37,7 +38,7 @@ final class NgircdInstance: @unchecked Sendable {
         process = try ChildProcess(ngircd, ["-n", "-f", directory + "/ngircd.conf"], name: "ngircd")
         // Ready when the port accepts a connection.
         let deadline = ContinuousClock.now + .seconds(10)
-        while !Self.accepts(port) {
+        while !Self.accepts(self.port) {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 process.stop()
                 throw ChildProcess.ChildFailed(description: "ngircd did not listen on \(port)\n\(process.stdout.suffix(2000))\(process.stderr.suffix(2000))")

@@ -1,6 +1,7 @@
 import Foundation
 import SIP
 import Gateway
+import IRCClient
 import Logging
 import Queue
 import SMTPAdapter
@@ -83,6 +84,14 @@ struct DaemonConfiguration: Sendable {
         var expires: Int
     }
 
+    /// IRC networks (`[irc.NAME]`): one bot connection each.
+    struct IRCNetwork: Sendable {
+        var name: String
+        var client: IRCClientConfiguration
+        var channels: [String: String?]
+        var maxLines: Int
+    }
+    var ircNetworks: [IRCNetwork] = []
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
     var sip: SIP?
     /// The SMTP relay and how mails look; nil when `[smtp]` has no host.
@@ -141,7 +150,7 @@ struct DaemonConfiguration: Sendable {
         let applied = try tree.applyEnvironment(environment, keys: keys)
 
         guard let top = tree.tableValue else { throw ConfigError("the document is not a table") }
-        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip"]
+        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip", "irc"]
         if let unknown = Set(top.keys).subtracting(sections).sorted().first {
             throw ConfigError("unknown section or key \(unknown) (sections: \(sections.sorted().joined(separator: ", ")))")
         }
@@ -155,6 +164,7 @@ struct DaemonConfiguration: Sendable {
         try c.readWebhooks(tree)
         try c.readSMTP(tree)
         try c.readSIP(tree)
+        try c.readIRC(tree)
         try c.readRoutes(tree)
         var am = try ConfigReader(tree, section: "alertmanager")
         c.alertmanager.subscribers = try am.strings("subscribers") ?? []
@@ -275,6 +285,45 @@ struct DaemonConfiguration: Sendable {
             try r.finish()
             do { try endpoint.validate() } catch { throw ConfigError(error.description) }
             webhooks.append(endpoint)
+        }
+    }
+
+    private mutating func readIRC(_ tree: ConfigTree) throws(ConfigError) {
+        guard let all = tree[["irc"]] else { return }
+        guard let table = all.tableValue else { throw ConfigError("irc: expected tables like [irc.NAME]") }
+        for name in table.keys.sorted() {
+            var r = try ConfigReader(tree, section: "irc.\(name)")
+            guard let host = try r.string("host"), !host.isEmpty else { throw ConfigError("irc.\(name).host: missing") }
+            let tls = try r.bool("tls", default: true)
+            guard let nick = try r.string("nick"), !nick.isEmpty, !nick.contains(" ") else { throw ConfigError("irc.\(name).nick: missing or has a space") }
+            var client = IRCClientConfiguration(
+                host: host, port: try r.int("port", default: tls ? 6697 : 6667, in: 1...65535), tls: tls,
+                verifyCertificate: try r.bool("verify_certificate", default: true), caFile: try r.string("ca_file"), nick: nick,
+                user: try r.string("user"), realName: try r.string("real_name", default: "msrpgw bridge"), password: try r.string("password"))
+            switch try r.string("sasl", default: "none").lowercased() {
+            case "none": break
+            case "plain":
+                guard let user = try r.string("sasl_user"), let password = try r.string("sasl_password") else {
+                    throw ConfigError("irc.\(name): sasl = \"plain\" needs sasl_user and sasl_password")
+                }
+                client.sasl = .plain(user: user, password: password)
+            case "external": client.sasl = .external
+            case let other: throw ConfigError("irc.\(name).sasl: \(other.debugDescription) is not none, plain or external")
+            }
+            if case .plain = client.sasl, !tls { throw ConfigError("irc.\(name): SASL PLAIN only over TLS (tls = true)") }
+            client.burst = try r.int("burst", default: client.burst, in: 1...1000)
+            client.linesPerSecond = Double(try r.int("lines_per_second", default: Int(client.linesPerSecond), in: 0...100_000))
+            var channels: [String: String?] = [:]
+            for c in try r.strings("channels") ?? [] {
+                let parts = c.split(separator: " ", maxSplits: 1).map(String.init)
+                guard let channel = parts.first, channel.hasPrefix("#") || channel.hasPrefix("&") else {
+                    throw ConfigError("irc.\(name).channels: \(c.debugDescription) is not \"#channel\" or \"#channel key\"")
+                }
+                channels[channel] = parts.count > 1 ? parts[1] : nil
+            }
+            let maxLines = try r.int("max_lines", default: 10, in: 1...1000)
+            try r.finish()
+            ircNetworks.append(IRCNetwork(name: name, client: client, channels: channels, maxLines: maxLines))
         }
     }
 

@@ -123,10 +123,29 @@ subscribers = []
 # hangup_after = "2s"                 # BYE once nothing is left for the peer this long
 # redial_after = "60s"                # after a failed call, wait this long before calling the peer again
 
+# An IRC network (one bot connection; reconnects by itself). Route targets
+# irc://NAME/channel (the channel #channel) or irc://NAME/nick,isnick.
+# [irc.libera]
+# host = "irc.libera.chat"
+# port = 6697                         # 6667 with tls = false
+# tls = true                          # certificates verified unless verify_certificate = false
+# verify_certificate = true
+# ca_file = "/etc/msrpgw/irc-ca.pem"
+# nick = "msrpgw"                     # taken: msrpgw_, msrpgw__, msrpgw1...
+# user = "msrpgw"
+# real_name = "msrpgw bridge"
+# password = "..."                    # server password (PASS)
+# sasl = "none"                       # none, plain (TLS only; sasl_user, sasl_password) or external
+# channels = ["#ops", "#secret key"]  # "#channel key" for keyed channels
+# burst = 5                           # flood control: lines at once, then lines_per_second
+# lines_per_second = 2                # 0 turns flood control off
+# max_lines = 10                      # one message becomes at most this many lines
+
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a
 # [webhooks.NAME] below), an https:// URL of one, mailto: addresses (through
-# [smtp]; mailto:a@x,b@y is one mail to both), sip:/sips:/im: MSRP peers.
+# [smtp]; mailto:a@x,b@y is one mail to both), irc://NETWORK/channel (through
+# [irc.NETWORK]), sip:/sips:/im: MSRP peers.
 [routes]
 # "sip:ops@gw.example" = ["webhook:ops"]
 

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import Gateway
+import IRCClient
+import IRCAdapter
 import Hummingbird
 import Logging
 import MSRP
@@ -67,6 +69,18 @@ struct GatewayDaemon {
             let adapter = try SMTPAdapter(relay: s.relay, mail: s.mail, group: group, logger: logger)
             adapters.append(adapter)
             smtp = adapter
+        }
+        let bots = c.ircNetworks.map { n in
+            IRCBot(name: n.name, configuration: n.client, channels: n.channels, group: group, logger: logger)
+        }
+        for n in c.ircNetworks where n.client.tls && !n.client.verifyCertificate {
+            logger.warning("IRC server certificate is not verified", metadata: ["network": "\(n.name)"])
+        }
+        for n in c.ircNetworks where !n.client.tls {
+            logger.warning("IRC without TLS: messages travel in clear", metadata: ["network": "\(n.name)"])
+        }
+        if !bots.isEmpty {
+            adapters.append(IRCAdapter(bots: bots, maxLines: Dictionary(uniqueKeysWithValues: c.ircNetworks.map { ($0.name, $0.maxLines) }), logger: logger))
         }
         let pageMode = c.sip.map { _ in SIPMessageAdapter(identity: c.gateway.identity, logger: logger) }
         if let pageMode { adapters.append(pageMode) }
@@ -136,7 +150,7 @@ struct GatewayDaemon {
         let services: [any Service] = [
             GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
-        ] + sipServices + extraServices + [app]
+        ] + sipServices + bots.map { IRCBotService(bot: $0) } + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         do {
@@ -174,6 +188,15 @@ struct GatewayService: Service {
 
 /// Periodic upkeep: purges delivered events past their retention and refreshes
 /// the queue gauges.
+/// Keeps an IRC network connected until shutdown.
+struct IRCBotService: Service {
+    let bot: IRCBot
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await bot.run() }
+    }
+}
+
 /// Keeps the gateway registered; unregisters on shutdown.
 struct SIPRegistrationService: Service {
     let registration: SIPRegistration

@@ -43,7 +43,9 @@ public final class IRCConnection: @unchecked Sendable {
         let (stream, continuation) = AsyncStream<IRCMessage>.makeStream(bufferingPolicy: .unbounded)
         let registered = group.next().makePromise(of: (String, Set<String>).self)
         let handler = IRCLineHandler(configuration: configuration, logger: logger, registered: registered, continuation: continuation)
-        let channel = try await ClientBootstrap(group: group)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { ch in
@@ -56,6 +58,12 @@ public final class IRCConnection: @unchecked Sendable {
                 }
             }
             .connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            // Nobody will complete the registration of a connection that never was.
+            registered.fail(IRCConnectionError("cannot connect to \(configuration.host):\(configuration.port): \(error)"))
+            continuation.finish()
+            throw IRCConnectionError("cannot connect to \(configuration.host):\(configuration.port): \(error)")
+        }
         do {
             let (nick, caps) = try await registered.futureResult.get()
             logger.info("IRC registered", metadata: ["server": "\(configuration.host):\(configuration.port)", "nick": "\(nick)", "caps": "\(caps.sorted().joined(separator: " "))"])

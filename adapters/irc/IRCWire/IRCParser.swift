@@ -5,6 +5,7 @@ public struct IRCParseError: Error, Sendable, Hashable, CustomStringConvertible 
     public enum Kind: String, Sendable {
         case empty = "empty line"
         case noCommand = "no command"
+        case badCommand = "a command is letters or a three-digit numeric"
         case tooManyParams = "more than 15 parameters"
     }
 
@@ -70,6 +71,14 @@ public enum IRCParser {
         }
         let command = word()
         guard command.1 > command.0 else { throw IRCParseError(.noCommand) }
+        // RFC 2812: letters, or a three-digit numeric. Anything else (a second "@"
+        // or ":" word, control bytes) is not a command and would not survive a round trip.
+        for k in command.0..<command.1 {
+            let c = b[k]
+            guard (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) else {
+                throw IRCParseError(.badCommand)
+            }
+        }
         var params: [String] = []
         while true {
             skipSpaces()

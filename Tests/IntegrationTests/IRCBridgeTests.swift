@@ -1,0 +1,74 @@
+import Foundation
+import IRCClient
+import IRCWire
+import Logging
+import Testing
+
+/// MSRP to IRC through `msrpgw serve`: an MSRP client's messages reach a
+/// channel on ngircd as `<Alice> text`, long ones split to fit, a system message
+/// as a NOTICE, the sender gets its success REPORT once the bot has its proof,
+/// and a server restart in the middle loses nothing and doubles nothing.
+@Suite(.serialized, .enabled(if: Peers.available("ngircd"), "needs apt-get install ngircd"))
+struct IRCBridgeTests {
+    @Test func msrpMessagesReachTheChannelAndSurviveARestart() async throws {
+        var server = try await NgircdInstance()
+        let port = server.port
+        defer { server.stop() }
+        let gw = try await GatewayProcess(extra: """
+            [irc.test]
+            host = "127.0.0.1"
+            port = \(port)
+            tls = false
+            nick = "msrpgw"
+            channels = ["#ops"]
+            lines_per_second = 20
+            [routes]
+            "sip:ops@gw.example" = ["irc://test/ops"]
+            """, queue: "retry_schedule = [\"0s\", \"1s\"]\nmax_attempts = 60\njitter = false")
+        defer { gw.stop() }
+        try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
+
+        func human() async throws -> (IRCConnection, IRCConnectionTests.Inbox) {
+            let c = try await IRCConnection.connect(
+                IRCClientConfiguration(host: "127.0.0.1", port: port, tls: false, nick: "carol", linesPerSecond: 0),
+                group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
+            let inbox = IRCConnectionTests.Inbox(c)
+            try await c.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
+            return (c, inbox)
+        }
+        var (carol, inbox) = try await human()
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open()
+
+        #expect(try await alice.send("hello IRC ✓", to: "sip:ops@gw.example", messageID: "irc-1") == .accepted)
+        #expect(await until(.seconds(10)) { inbox.received.contains("<Alice> hello IRC ✓") }, "\(inbox.received)")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReports.contains { $0.headers.messageID == "irc-1" } })
+
+        // A long message: several lines, none over 512 bytes on the wire, words intact.
+        let long = (1...150).map { "wörd\($0)" }.joined(separator: " ")
+        #expect(try await alice.send(long, to: "sip:ops@gw.example", messageID: "irc-2") == .accepted)
+        #expect(await until(.seconds(10)) { inbox.received.filter { $0.hasPrefix("<Alice> wörd") || $0.contains("wörd150") }.count >= 3 })
+        let pieces = inbox.received.filter { $0.hasPrefix("<Alice> ") && $0.contains("wörd") }.map { String($0.dropFirst(8)) }
+        #expect(pieces.joined(separator: " ") == long, "\(pieces)")
+        #expect(inbox.messages.allSatisfy { $0.serialized.utf8.count <= 510 })
+
+        // A system message (an alert through the API) is a NOTICE.
+        let (status, _, _) = try await alice.call("POST", "/v1/messages", body: #"{"to": "sip:ops@gw.example", "text": "db1 disk 95%", "system": true}"#)
+        #expect(status == 202)
+        #expect(await until(.seconds(10)) { inbox.messages.contains { $0.command == "NOTICE" && $0.params == ["#ops", "db1 disk 95%"] } })
+
+        // The server goes away; a message sent meanwhile waits and arrives once after the restart.
+        server.stop()
+        #expect(try await alice.send("sent while IRC was down", to: "sip:ops@gw.example", messageID: "irc-3") == .accepted)
+        try await Task.sleep(for: .seconds(1))
+        server = try await NgircdInstance(port: port)
+        (carol, inbox) = try await human()
+        #expect(await until(.seconds(30)) { inbox.received.contains("<Alice> sent while IRC was down") },
+                "\(inbox.received)\n\(gw.process.stderr.components(separatedBy: "\n").filter { $0.contains("irc") || $0.contains("IRC") }.suffix(30).joined(separator: "\n"))")
+        try await Task.sleep(for: .seconds(2))
+        #expect(inbox.received.filter { $0 == "<Alice> sent while IRC was down" }.count == 1, "once: \(inbox.received)")
+        await carol.quit()
+        await clients.shutdown()
+    }
+}
