@@ -98,6 +98,14 @@ public enum EventBody: Sendable, Hashable {
         case .file(_, let size): return size
         }
     }
+
+    /// The bytes, read from the file when stored in one; nil when that file is gone.
+    public func contents() -> [UInt8]? {
+        switch self {
+        case .inline(let b): return b
+        case .file(let path, _): return FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+        }
+    }
 }
 
 /// An event to put into the queue.

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import MSRPGatewayClient
 import MSRPTransport
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -144,10 +145,21 @@ final class TestClients: @unchecked Sendable {
         GatewayClient(name: "Alice", address: address, endpoint: endpoint, http: http, api: gateway.api, token: token)
     }
 
+    private let isShutDown = NIOLockedValueBox(false)
+
     func shutdown() async {
+        isShutDown.withLockedValue { $0 = true }
         try? await http.shutdown()
         await endpoint.shutdown()
         try? await group.shutdownGracefully()
+    }
+
+    /// A test that threw before its `shutdown()` must not crash the whole run
+    /// (an HTTP client left running traps in its deinit): shut down here.
+    deinit {
+        guard !isShutDown.withLockedValue({ $0 }) else { return }
+        try? http.syncShutdown()
+        try? group.syncShutdownGracefully()
     }
 }
 

@@ -22,6 +22,8 @@ struct IRCBridgeTests {
             nick = "msrpgw"
             channels = ["#ops"]
             lines_per_second = 20
+            # The bot comes back after the test's own client has rejoined the restarted server.
+            reconnect_min = "4s"
             [routes]
             "sip:ops@gw.example" = ["irc://test/ops"]
             """, queue: "retry_schedule = [\"0s\", \"1s\"]\nmax_attempts = 60\njitter = false")

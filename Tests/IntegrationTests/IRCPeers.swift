@@ -38,7 +38,7 @@ final class NgircdInstance: @unchecked Sendable {
         process = try ChildProcess(ngircd, ["-n", "-f", directory + "/ngircd.conf"], name: "ngircd")
         // Ready when the port accepts a connection.
         let deadline = ContinuousClock.now + .seconds(10)
-        while !Self.accepts(self.port) {
+        while !tcpPortAccepts(self.port) {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 process.stop()
                 throw ChildProcess.ChildFailed(description: "ngircd did not listen on \(port)\n\(process.stdout.suffix(2000))\(process.stderr.suffix(2000))")
@@ -48,18 +48,6 @@ final class NgircdInstance: @unchecked Sendable {
     }
 
     func stop() { process.stop() }
-
-    static func accepts(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
 }
 
 /// A throwaway InspIRCd (Debian `inspircd` 3) with TLS and the IRCv3 modules
@@ -110,7 +98,7 @@ final class InspircdInstance: @unchecked Sendable {
         }
         process = try ChildProcess(command[0], Array(command.dropFirst()), name: "inspircd")
         let deadline = ContinuousClock.now + .seconds(10)
-        while !(NgircdInstance.accepts(port) && NgircdInstance.accepts(tlsPort)) {
+        while !(tcpPortAccepts(port) && tcpPortAccepts(tlsPort)) {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 process.stop()
                 let log = (try? String(contentsOfFile: directory + "/ircd.log", encoding: .utf8)) ?? ""

@@ -173,3 +173,16 @@ func freePort() throws -> Int {
     guard ok else { throw ChildProcess.ChildFailed(description: "no free port") }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port` (a server is up).
+func tcpPortAccepts(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}

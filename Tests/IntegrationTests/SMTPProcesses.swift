@@ -174,24 +174,13 @@ final class PostfixInstance: @unchecked Sendable {
         // Ready when the port answers.
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if Self.connects(port) { return }
+            if tcpPortAccepts(port) { return }
             guard master.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ChildProcess.ChildFailed(description: "postfix did not start: \((try? String(contentsOfFile: directory + "/maillog", encoding: .utf8)) ?? "")")
     }
 
-    static func connects(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        return withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
 
     var delivered: [String] {
         let dir = directory + "/vmail/inbox/new"

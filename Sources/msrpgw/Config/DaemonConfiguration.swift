@@ -90,6 +90,7 @@ struct DaemonConfiguration: Sendable {
         var client: IRCClientConfiguration
         var channels: [String: String?]
         var maxLines: Int
+        var reconnect: ClosedRange<Duration>
     }
     var ircNetworks: [IRCNetwork] = []
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
@@ -322,8 +323,13 @@ struct DaemonConfiguration: Sendable {
                 channels[channel] = parts.count > 1 ? parts[1] : nil
             }
             let maxLines = try r.int("max_lines", default: 10, in: 1...1000)
+            let reconnectMin = try r.duration("reconnect_min", default: .seconds(2))
+            let reconnectMax = try r.duration("reconnect_max", default: .seconds(120))
+            guard reconnectMin > .zero, reconnectMin <= reconnectMax else {
+                throw ConfigError("irc.\(name): reconnect_min must be above 0 and at most reconnect_max")
+            }
             try r.finish()
-            ircNetworks.append(IRCNetwork(name: name, client: client, channels: channels, maxLines: maxLines))
+            ircNetworks.append(IRCNetwork(name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax))
         }
     }
 

@@ -140,6 +140,8 @@ subscribers = []
 # burst = 5                           # flood control: lines at once, then lines_per_second
 # lines_per_second = 2                # 0 turns flood control off
 # max_lines = 10                      # one message becomes at most this many lines
+# reconnect_min = "2s"                # reconnect backoff: doubling from here (with jitter)
+# reconnect_max = "120s"
 
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a

@@ -71,7 +71,7 @@ struct GatewayDaemon {
             smtp = adapter
         }
         let bots = c.ircNetworks.map { n in
-            IRCBot(name: n.name, configuration: n.client, channels: n.channels, group: group, logger: logger)
+            IRCBot(name: n.name, configuration: n.client, channels: n.channels, group: group, backoff: n.reconnect, logger: logger)
         }
         for n in c.ircNetworks where n.client.tls && !n.client.verifyCertificate {
             logger.warning("IRC server certificate is not verified", metadata: ["network": "\(n.name)"])

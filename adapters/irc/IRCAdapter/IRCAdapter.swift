@@ -37,13 +37,7 @@ public final class IRCAdapter: Adapter {
         guard let target = IRCTarget(event.target), let bot = bots[target.network] else {
             return .permanentFailure(code: 404, reason: "\(event.target) names no configured IRC network")
         }
-        let body: [UInt8]
-        switch event.body {
-        case .inline(let b): body = b
-        case .file(let path, _):
-            guard let data = FileManager.default.contents(atPath: path) else { return .permanentFailure(code: 500, reason: "body file \(path) is missing") }
-            body = [UInt8](data)
-        }
+        guard let body = event.body.contents() else { return .permanentFailure(code: 500, reason: "the body file of event \(event.id) is missing") }
         let contentType = event.envelope.contentType.lowercased()
         guard contentType.isEmpty || contentType.hasPrefix("text/plain") else {
             return .permanentFailure(code: 415, reason: "IRC carries text/plain, not \(event.envelope.contentType)")

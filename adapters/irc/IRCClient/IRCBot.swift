@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// A connection to one IRC network that stays up: it reconnects with
-/// exponential backoff and full jitter, joins its channels (with their keys)
+/// exponential backoff and jitter, joins its channels (with their keys)
 /// after each registration, rejoins after a kick after a delay, and delivers
 /// lines with a proof: the echo of the last line when the server offers
 /// `echo-message`, else the PONG to a PING sent after them (the lines were
@@ -75,9 +75,11 @@ public final class IRCBot: Sendable {
                 return Array(s.waiters.values)
             }
             for w in pending { w.resume(returning: false) }
-            // Full jitter: anywhere up to the current step, so a server restart is not met by every bot at once.
-            let jittered = Duration.milliseconds(Int64.random(in: 0...max(1, delay.milliseconds)))
-            do { try await Task.sleep(for: max(jittered, .milliseconds(100))) } catch { break }
+            // Equal jitter: half the step, plus up to the other half at random, so a
+            // server restart is not met by every bot at once, and never at once either.
+            let half = max(1, delay.milliseconds / 2)
+            let jittered = Duration.milliseconds(half + Int64.random(in: 0...half))
+            do { try await Task.sleep(for: jittered) } catch { break }
             delay = min(delay * 2, backoff.upperBound)
         }
         state.withLockedValue { $0.stopped = true }

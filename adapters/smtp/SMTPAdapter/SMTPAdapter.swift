@@ -51,13 +51,7 @@ public final class SMTPAdapter: Adapter {
         guard let recipients = mailtoRecipients(event.target) else {
             return .permanentFailure(code: 400, reason: "\(event.target) is not a mailto: URI with valid addresses")
         }
-        let body: [UInt8]
-        switch event.body {
-        case .inline(let b): body = b
-        case .file(let path, _):
-            guard let data = FileManager.default.contents(atPath: path) else { return .permanentFailure(code: 500, reason: "body file \(path) is missing") }
-            body = [UInt8](data)
-        }
+        guard let body = event.body.contents() else { return .permanentFailure(code: 500, reason: "the body file of event \(event.id) is missing") }
         let draft = MailDraft(event: event, recipients: recipients, body: body, settings: settings)
         let needsUTF8 = recipients.contains { MailAddress(address: $0).needsSMTPUTF8 }
         // A reused connection the server has dropped meanwhile gets one more try on a fresh one.
