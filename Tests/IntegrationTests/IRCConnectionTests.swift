@@ -99,3 +99,32 @@ struct IRCv3ConnectionTests {
         }
     }
 }
+
+/// Hostile input from an IRC server (a scripted one): garbage, an over-long
+/// line, invalid UTF-8, unknown numerics, too many parameters. The connection
+/// survives all of it, keeps the good lines around it in order, and reads
+/// Latin-1 text as such.
+@Suite(.enabled(if: Peers.available("python3"), "needs python3"))
+struct IRCHostileServerTests {
+    @Test func badLinesAreSkippedAndTheConnectionGoesOn() async throws {
+        let python = try Peers.require("python3", package: "python3")
+        let port = try freePort()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Helpers/irc_hostile_server.py").path
+        let server = try ChildProcess(python, [script, String(port)], name: "hostile IRC server")
+        defer { server.stop() }
+        try await server.waitFor("READY")
+        let c = try await IRCConnection.connect(
+            IRCClientConfiguration(host: "127.0.0.1", port: port, tls: false, nick: "msrpgw", linesPerSecond: 0),
+            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.hostile"))
+        let inbox = IRCConnectionTests.Inbox(c)
+        #expect(await until(.seconds(10)) { inbox.received.last == "last" }, "\(inbox.received)")
+        #expect(inbox.received == ["first", "café crème", "last"], "the good lines, in order; Latin-1 read as such")
+        #expect(inbox.messages.contains { $0.numeric == 999 } && inbox.messages.contains { $0.numeric == 42 }, "unknown numerics passed on")
+        #expect(!inbox.messages.contains { $0.params.last?.hasPrefix("AAAA") == true }, "the 20,000-byte line was dropped")
+        // Still alive: a PING of ours is answered.
+        try await c.send(IRCMessage(command: "PING", params: ["alive"])).get()
+        #expect(await until(.seconds(5)) { inbox.messages.contains { $0.command == "PONG" && $0.params.last == "alive" } })
+        await c.quit()
+    }
+}

@@ -162,13 +162,23 @@ final class IRCLineHandler: ChannelDuplexHandler, @unchecked Sendable {
                     if lossy { logger.info("IRC line not in UTF-8: read as Latin-1", metadata: ["command": "\(m.command)"]) }
                     message = m
                 } catch {
-                    logger.info("IRC line not understood", metadata: ["error": "\(error)", "line": "\(String(decoding: line.readableBytesView.prefix(120), as: UTF8.self))"])
+                    logger.info("IRC line not understood", metadata: ["error": "\(error)", "line": "\(Self.printable(line.readableBytesView.prefix(120)))"])
                     continue
                 }
                 handle(message, context: context)
             }
         }
         buffer.discardReadBytes()
+    }
+
+    /// A server's bytes fit for a log line: control characters and bytes that
+    /// are not ASCII written as \xNN, so a hostile line cannot forge log lines.
+    static func printable(_ bytes: some Collection<UInt8>) -> String {
+        var out = ""
+        for b in bytes {
+            if b >= 0x20 && b < 0x7F { out.unicodeScalars.append(Unicode.Scalar(b)) } else { out += "\\x" + String(b, radix: 16).leftPadded(2) }
+        }
+        return out
     }
 
     private func handle(_ m: IRCMessage, context: ChannelHandlerContext) {
@@ -268,4 +278,8 @@ final class IRCLineHandler: ChannelDuplexHandler, @unchecked Sendable {
             context.flush()
         }
     }
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
