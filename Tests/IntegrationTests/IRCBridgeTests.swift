@@ -26,6 +26,7 @@ struct IRCBridgeTests {
             reconnect_min = "4s"
             [routes]
             "sip:ops@gw.example" = ["irc://test/ops"]
+            "sip:dave@gw.example" = ["irc://test/dave,isnick"]
             """, queue: "retry_schedule = [\"0s\", \"1s\"]\nmax_attempts = 60\njitter = false")
         defer { gw.stop() }
         try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
@@ -59,6 +60,13 @@ struct IRCBridgeTests {
         let (status, _, _) = try await alice.call("POST", "/v1/messages", body: #"{"to": "sip:ops@gw.example", "text": "db1 disk 95%", "system": true}"#)
         #expect(status == 202)
         #expect(await until(.seconds(10)) { inbox.messages.contains { $0.command == "NOTICE" && $0.params == ["#ops", "db1 disk 95%"] } })
+
+        // A nick that is not online: the server's 401 is no proof; the event waits with the reason.
+        #expect(try await alice.send("are you there, dave?", to: "sip:dave@gw.example", messageID: "irc-4") == .accepted)
+        #expect(await until(.seconds(10)) {
+            let (_, events, _) = (try? await alice.call("GET", "/v1/events?adapter=irc")) ?? (0, "", [:])
+            return events.contains("401")
+        }, "the 401 is the event's last error")
 
         // The server goes away; a message sent meanwhile waits and arrives once after the restart.
         server.stop()

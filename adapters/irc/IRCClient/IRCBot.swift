@@ -21,7 +21,9 @@ public final class IRCBot: Sendable {
 
     private struct State {
         var connection: IRCConnection?
-        var waiters: [String: CheckedContinuation<Bool, Never>] = [:]
+        /// Deliveries waiting for their proof, by proof key: resumed with nil when
+        /// proven, or with why not.
+        var waiters: [String: (target: String, continuation: CheckedContinuation<String?, Never>)] = [:]
         var stopped = false
     }
 
@@ -69,12 +71,12 @@ public final class IRCBot: Sendable {
             } catch {
                 logger.warning("IRC connect failed", metadata: ["network": "\(name)", "error": "\(error)", "retry-in": "\(delay)"])
             }
-            let pending = state.withLockedValue { s -> [CheckedContinuation<Bool, Never>] in
+            let pending = state.withLockedValue { s -> [CheckedContinuation<String?, Never>] in
                 s.connection = nil
                 defer { s.waiters = [:] }
-                return Array(s.waiters.values)
+                return s.waiters.values.map(\.continuation)
             }
-            for w in pending { w.resume(returning: false) }
+            for w in pending { w.resume(returning: "the connection to \(name) was lost before the proof") }
             // Equal jitter: half the step, plus up to the other half at random, so a
             // server restart is not met by every bot at once, and never at once either.
             let half = max(1, delay.milliseconds / 2)
@@ -94,6 +96,10 @@ public final class IRCBot: Sendable {
             case "PRIVMSG", "NOTICE" where m.sourceParts?.nick == c.nick:
                 // Our own line echoed back (echo-message).
                 if let target = m.params.first, let text = m.params.last { resolve("echo:\(target.lowercased()) \(text)") }
+            case "401", "403", "404", "442":
+                // No such nick or channel, cannot send to the channel: what waits for
+                // a proof for that target will not get one.
+                if m.params.count >= 2 { refuse(target: m.params[1], because: "\(m.command) \(m.params.last ?? "")") }
             case "KICK" where m.params.count >= 2 && m.params[1] == c.nick:
                 let channel = m.params[0]
                 logger.warning("kicked from an IRC channel: rejoining later", metadata: ["network": "\(name)", "channel": "\(channel)", "in": "\(rejoinDelay)"])
@@ -111,7 +117,15 @@ public final class IRCBot: Sendable {
     }
 
     private func resolve(_ key: String) {
-        state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.resume(returning: true)
+        state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.continuation.resume(returning: nil)
+    }
+
+    private func refuse(target: String, because reason: String) {
+        let refused = state.withLockedValue { s -> [CheckedContinuation<String?, Never>] in
+            let keys = s.waiters.filter { $0.value.target.lowercased() == target.lowercased() }.map(\.key)
+            return keys.compactMap { s.waiters.removeValue(forKey: $0)?.continuation }
+        }
+        for k in refused { k.resume(returning: "the server refused it: \(reason)") }
     }
 
     /// The connection, waiting up to `timeout` for one (polled: a reconnect takes seconds anyway).
@@ -135,16 +149,17 @@ public final class IRCBot: Sendable {
         let echo = c.capabilities.contains("echo-message")
         let token = "msrpgw-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let key = echo ? "echo:\(target.lowercased()) \(text)" : "pong:" + token
-        let proven: Bool = await withCheckedContinuation { k in
-            state.withLockedValue { $0.waiters[key] = k }
+        let failure: String? = await withCheckedContinuation { k in
+            state.withLockedValue { $0.waiters[key] = (target, k) }
             for l in lines { c.send(l) }
             if !echo { c.send(IRCMessage(command: "PING", params: [token])) }
             Task {
                 try? await Task.sleep(for: proofTimeout)
-                state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.resume(returning: false)
+                state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.continuation
+                    .resume(returning: "no \(echo ? "echo" : "PONG") from \(name) within \(proofTimeout)")
             }
         }
-        guard proven else { throw IRCConnectionError("no proof of delivery from \(name) (connection lost or no \(echo ? "echo" : "PONG"))") }
+        if let failure { throw IRCConnectionError(failure) }
         return echo ? "echoed by \(name)" : "written to \(name), PONG received"
     }
 }
