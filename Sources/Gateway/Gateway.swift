@@ -44,9 +44,12 @@ public struct OutboundMessage: Sendable {
     /// Makes a repeated submission one event (Alertmanager retries, HTTP clients
     /// with an Idempotency-Key).
     public var idempotencyKey: String?
+    /// When it was said (RFC 3339), if not now: an IRC line's server-time, say.
+    public var dateTime: String?
 
     public init(to: Destination, text: String, contentType: String = "text/plain", system: Bool = false, from: String? = nil,
-                subject: String? = nil, idempotencyKey: String? = nil) {
+                subject: String? = nil, idempotencyKey: String? = nil, dateTime: String? = nil) {
+        self.dateTime = dateTime
         self.to = to
         self.body = Array(text.utf8)
         self.contentType = contentType
@@ -290,7 +293,7 @@ public final class Gateway: Sendable {
         let envelope = EventEnvelope(
             from: message.from ?? "<\(configuration.identity)>",
             to: { if case .address(let a) = message.to { return ["<\(a)>"] } else { return [] } }(),
-            subject: message.subject, dateTime: RFC3339.string(from: Date()), contentType: message.contentType)
+            subject: message.subject, dateTime: message.dateTime ?? RFC3339.string(from: Date()), contentType: message.contentType)
         let events = targets.map { t in
             NewEvent(
                 kind: message.system ? .system : .delivery, adapter: t.adapter, target: t.target, envelope: envelope,

@@ -4,9 +4,9 @@ import IRCWire
 import Logging
 import Testing
 
-/// MSRP to IRC through `msrpgw serve`: an MSRP client's messages reach a
+/// MSRP and IRC through `msrpgw serve`: an MSRP client's messages reach a
 /// channel on ngircd as `<Alice> text`, long ones split to fit, a system message
-/// as a NOTICE, the sender gets its success REPORT once the bot has its proof,
+/// as a NOTICE, what is said in the channel comes back to the route's session, the sender gets its success REPORT once the bot has its proof,
 /// and a server restart in the middle loses nothing and doubles nothing.
 @Suite(.serialized, .enabled(if: Peers.available("ngircd"), "needs apt-get install ngircd"))
 struct IRCBridgeTests {
@@ -24,6 +24,7 @@ struct IRCBridgeTests {
             lines_per_second = 20
             # The bot comes back after the test's own client has rejoined the restarted server.
             reconnect_min = "4s"
+            bridges = { "#ops" = "sip:ops@gw.example" }
             [routes]
             "sip:ops@gw.example" = ["irc://test/ops"]
             "sip:dave@gw.example" = ["irc://test/dave,isnick"]
@@ -42,11 +43,19 @@ struct IRCBridgeTests {
         var (carol, inbox) = try await human()
         let clients = try TestClients()
         let alice = clients.client(gw)
-        try await alice.open()
+        try await alice.open(route: "sip:ops@gw.example")
 
         #expect(try await alice.send("hello IRC ✓", to: "sip:ops@gw.example", messageID: "irc-1") == .accepted)
         #expect(await until(.seconds(10)) { inbox.received.contains("<Alice> hello IRC ✓") }, "\(inbox.received)")
         #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReports.contains { $0.headers.messageID == "irc-1" } })
+
+        // IRC → MSRP: what carol says in the channel reaches the route's session, from her irc: URI.
+        try await carol.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "hi from IRC ✓"])).get()
+        try await carol.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "\u{1}ACTION waves\u{1}"])).get()
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "* carol waves" } })
+        let fromIRC = try #require(alice.allReceived.first { $0.text == "hi from IRC ✓" })
+        #expect(fromIRC.cpim?.from?.uri == "irc://test/carol,isnick")
+        #expect(!alice.allReceived.contains { $0.text.contains("hello IRC") }, "our own line does not come back")
 
         // A long message: several lines, none over 512 bytes on the wire, words intact.
         let long = (1...150).map { "wörd\($0)" }.joined(separator: " ")

@@ -91,6 +91,8 @@ struct DaemonConfiguration: Sendable {
         var channels: [String: String?]
         var maxLines: Int
         var reconnect: ClosedRange<Duration>
+        /// Channel → route: what is said in the channel goes to the route's sessions.
+        var bridges: [String: String]
     }
     var ircNetworks: [IRCNetwork] = []
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
@@ -328,8 +330,17 @@ struct DaemonConfiguration: Sendable {
             guard reconnectMin > .zero, reconnectMin <= reconnectMax else {
                 throw ConfigError("irc.\(name): reconnect_min must be above 0 and at most reconnect_max")
             }
+            var bridges: [String: String] = [:]
+            for (channel, value) in try r.table("bridges") ?? [:] {
+                guard case .string(let route) = value else { throw ConfigError("irc.\(name).bridges.\(channel): expected a route address") }
+                guard channels[channel] != nil else {
+                    throw ConfigError("irc.\(name).bridges: \(channel) is not in irc.\(name).channels")
+                }
+                bridges[channel] = route
+            }
             try r.finish()
-            ircNetworks.append(IRCNetwork(name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax))
+            ircNetworks.append(IRCNetwork(
+                name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax, bridges: bridges))
         }
     }
 

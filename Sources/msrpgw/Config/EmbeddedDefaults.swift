@@ -142,6 +142,7 @@ subscribers = []
 # max_lines = 10                      # one message becomes at most this many lines
 # reconnect_min = "2s"                # reconnect backoff: doubling from here (with jitter)
 # reconnect_max = "120s"
+# bridges = { "#ops" = "sip:ops@gw.example" }   # what is said in #ops goes to the route's MSRP sessions
 
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a

@@ -129,6 +129,14 @@ struct GatewayDaemon {
                 outbound?.sessionEnded(id, dialogOpen: dialogOpen)
             }
         }
+        for n in c.ircNetworks {
+            for (channel, route) in n.bridges where !gateway.hasRoute(route) {
+                throw ConfigError("irc.\(n.name).bridges.\(channel): \(route) is not a configured route")
+            }
+        }
+        let ircToMSRP = zip(bots, c.ircNetworks).filter { !$0.1.bridges.isEmpty }.map { bot, n in
+            IRCToMSRP(bot: bot, bridges: n.bridges, gateway: gateway, logger: logger)
+        }
         let sipPort = boundSIPPort
         let sipTLSPort = boundSIPTLSPort
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
@@ -150,7 +158,7 @@ struct GatewayDaemon {
         let services: [any Service] = [
             GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
-        ] + sipServices + bots.map { IRCBotService(bot: $0) } + extraServices + [app]
+        ] + sipServices + bots.map { IRCBotService(bot: $0) } + ircToMSRP.map { IRCBridgeService(bridge: $0) } + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         do {
@@ -194,6 +202,15 @@ struct IRCBotService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown { await bot.run() }
+    }
+}
+
+/// Passes a network's bridged channels on to MSRP until shutdown.
+struct IRCBridgeService: Service {
+    let bridge: IRCToMSRP
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await bridge.run() }
     }
 }
 
