@@ -91,3 +91,51 @@ struct IRCBridgeTests {
         await clients.shutdown()
     }
 }
+
+/// The same bridge against InspIRCd over TLS with IRCv3: the delivery proof is
+/// the echo of our line, and IRC → MSRP messages carry the server's time.
+@Suite(.serialized, .enabled(if: Peers.available("inspircd"), "needs apt-get install inspircd"))
+struct IRCv3BridgeTests {
+    @Test func echoIsTheProofAndServerTimeTheDateTime() async throws {
+        let server = try await InspircdInstance()
+        defer { server.stop() }
+        let gw = try await GatewayProcess(extra: """
+            [irc.test]
+            host = "127.0.0.1"
+            port = \(server.tlsPort)
+            ca_file = "\(server.certificates.caPath)"
+            nick = "msrpgw"
+            channels = ["#ops"]
+            lines_per_second = 0
+            bridges = { "#ops" = "sip:ops@gw.example" }
+            [routes]
+            "sip:ops@gw.example" = ["irc://test/ops"]
+            """)
+        defer { gw.stop() }
+        try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
+        let carol = try await IRCConnection.connect(
+            IRCClientConfiguration(host: "127.0.0.1", port: server.tlsPort, caFile: server.certificates.caPath, nick: "carol", linesPerSecond: 0),
+            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
+        let inbox = IRCConnectionTests.Inbox(carol)
+        try await carol.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open(route: "sip:ops@gw.example")
+        try await Task.sleep(for: .milliseconds(500))
+
+        #expect(try await alice.send("over TLS", to: "sip:ops@gw.example", messageID: "v3-1") == .accepted)
+        #expect(await until(.seconds(10)) { inbox.received.contains("<Alice> over TLS") })
+        #expect(await until(.seconds(10)) {
+            let (_, events, _) = (try? await alice.call("GET", "/v1/events?adapter=irc")) ?? (0, "", [:])
+            return events.contains("echoed by test")
+        }, "the echo is the proof")
+
+        try await carol.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "timed"])).get()
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "timed" } })
+        let dated = try #require(alice.allReceived.first { $0.text == "timed" })
+        let dateTime = try #require(dated.cpim?.dateTime)
+        #expect(dateTime.hasSuffix("Z") && dateTime.contains("."), "the server-time tag, milliseconds and all: \(dateTime)")
+        await carol.quit()
+        await clients.shutdown()
+    }
+}
