@@ -72,6 +72,7 @@ public final class Gateway: Sendable {
     let adapters: AdapterRegistry
     let dispatcher: Dispatcher
     let ingress: MessageIngress
+    let chatRooms: ChatRooms
     let logger: Logger
     /// Who places a call when a message waits for a peer with no live session.
     let dialer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
@@ -107,8 +108,10 @@ public final class Gateway: Sendable {
         }
         let dispatcher = Dispatcher(queue: queue, adapters: registry, configuration: configuration, metrics: metrics, logger: logger)
         self.dispatcher = dispatcher
+        let chatRooms = ChatRooms(rooms: configuration.rooms)
+        self.chatRooms = chatRooms
         self.ingress = MessageIngress(
-            configuration: configuration, routes: table, queue: queue, sessions: sessions, bodies: bodies, metrics: metrics,
+            configuration: configuration, routes: table, queue: queue, sessions: sessions, bodies: bodies, rooms: chatRooms, metrics: metrics,
             logger: logger, wake: { dispatcher.wake($0) })
     }
 
@@ -147,12 +150,12 @@ public final class Gateway: Sendable {
             throw SessionSetupError(status: 400, error.description)
         }
         let (negotiation, path) = try negotiate(media)
-        if let route, !routes.contains(route) { throw SessionSetupError(status: 403, "route \(route) is not configured") }
+        if let route, !routes.contains(route), !chatRooms.contains(route) { throw SessionSetupError(status: 403, "route \(route) is not configured") }
         if let peer, RouteTable.normalize(peer) == nil { throw SessionSetupError(status: 400, "peer \(peer.debugDescription) is not a URI") }
         if media.secure, endpoint.listeningPort(secure: true) == nil {
             throw SessionSetupError(status: 415, "TCP/TLS/MSRP offered but no msrps listener is configured")
         }
-        let events = SessionEvents(ingress: ingress, sessions: sessions, logger: logger) { [weak self] id in self?.sessionClosed(id) }
+        let events = SessionEvents(ingress: ingress, sessions: sessions, rooms: chatRooms, logger: logger) { [weak self] id in self?.sessionClosed(id) }
         let msrp = endpoint.createSession(
             secure: media.secure, setup: negotiation.weAreActive ? .active : .passive, remotePath: path,
             acceptTypes: negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
@@ -183,6 +186,10 @@ public final class Gateway: Sendable {
         var answer = negotiation.answer
         answer.path = [msrp.localURI.description]
         answer.port = msrp.localURI.port ?? 2855
+        if let room = route.flatMap(RouteTable.normalize), let settings = chatRooms.rooms[room] {
+            // RFC 7701 §4: what this room offers its participants.
+            answer.chatroom = (settings.nicknames ? ["nickname"] : []) + ["private-messages"]
+        }
         let description = MSRPOfferAnswer.answerDescription(
             media: answer, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
         logger.info("session created", metadata: ["session": "\(session.id)", "peer": "\(peer ?? "-")", "setup": "\(negotiation.weAreActive ? "active" : "passive")"])
@@ -247,7 +254,7 @@ public final class Gateway: Sendable {
     }
 
     /// Whether `address` is a configured route.
-    public func hasRoute(_ address: String) -> Bool { routes.contains(address) }
+    public func hasRoute(_ address: String) -> Bool { routes.contains(address) || chatRooms.contains(address) }
 
     public func session(_ id: String) -> GatewaySession? { sessions.session(id) }
     public var liveSessions: [GatewaySession] { sessions.all }
@@ -309,12 +316,14 @@ public final class Gateway: Sendable {
 final class SessionEvents: MSRPSessionDelegate {
     private let ingress: MessageIngress
     private let sessions: SessionDirectory
+    private let rooms: ChatRooms
     private let logger: Logger
     private let closed: @Sendable (String) -> Void
 
-    init(ingress: MessageIngress, sessions: SessionDirectory, logger: Logger, closed: @escaping @Sendable (String) -> Void) {
+    init(ingress: MessageIngress, sessions: SessionDirectory, rooms: ChatRooms, logger: Logger, closed: @escaping @Sendable (String) -> Void) {
         self.ingress = ingress
         self.sessions = sessions
+        self.rooms = rooms
         self.logger = logger
         self.closed = closed
     }
@@ -331,7 +340,28 @@ final class SessionEvents: MSRPSessionDelegate {
         logger.debug("REPORT from peer", metadata: ["session": "\(session.id)", "status": "\(report.headers.status?.description ?? "-")"])
     }
 
+    /// NICKNAME (RFC 7701 §6.2): 200 when granted, 425 when another participant
+    /// holds it, 501 outside a room or in a room without nicknames, 400 without one.
+    func session(_ session: MSRPSession, didReceiveRequest request: MSRPRequestHead) -> MSRPRequestDecision {
+        guard request.method == .nickname else { return .notImplemented }
+        guard let s = sessions.session(session.id) else { return .respond(code: 481, comment: "session ended", headers: []) }
+        guard let raw = request.headers.useNickname else { return .respond(code: 400, comment: "Use-Nickname missing", headers: []) }
+        let nickname = ChatRooms.nickname(raw)
+        guard !nickname.isEmpty, nickname.count <= 64, nickname.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            return .respond(code: 400, comment: "not a usable nickname", headers: [])
+        }
+        switch rooms.reserve(nickname, in: rooms.room(of: s), for: s.id) {
+        case .granted:
+            logger.info("nickname taken", metadata: ["session": "\(s.id)", "nickname": "\(nickname)"])
+            return .respond(code: 200, comment: "OK", headers: [])
+        case .taken: return .respond(code: 425, comment: "nickname in use", headers: [])
+        case .notARoom: return .respond(code: 501, comment: "this session is not in a chat room", headers: [])
+        case .nicknamesOff: return .respond(code: 501, comment: "this room has no nicknames", headers: [])
+        }
+    }
+
     func sessionDidClose(_ session: MSRPSession, reason: MSRPSessionCloseReason) {
+        rooms.release(session: session.id)
         sessions.remove(session.id)
         closed(session.id)
         logger.info("session ended", metadata: ["session": "\(session.id)", "reason": "\(reason)"])

@@ -28,6 +28,9 @@ public struct GatewayConfiguration: Sendable {
     /// A session nobody connects to within this time is closed (an offer whose
     /// client went away must not hold a session forever).
     public var sessionBindTimeout: Duration = .seconds(60)
+    /// Chat rooms (RFC 7701) by address: sessions joined to one (their route)
+    /// hear each other; the address may also be a route to outside targets (IRC).
+    public var rooms: [String: ChatRoom] = [:]
 
     public init(
         identity: String = "sip:gateway@msrpgw.invalid",
@@ -70,4 +73,12 @@ public struct DispatchSettings: Sendable, Hashable {
         self.leaseDuration = leaseDuration
         self.pollInterval = pollInterval
     }
+}
+
+/// A chat room's settings.
+public struct ChatRoom: Sendable, Hashable {
+    /// Participants may take nicknames (NICKNAME); otherwise it is answered 501.
+    public var nicknames: Bool
+
+    public init(nicknames: Bool = true) { self.nicknames = nicknames }
 }

@@ -47,6 +47,7 @@ final class MessageIngress: Sendable {
     private let queue: any EventQueue
     private let sessions: SessionDirectory
     private let bodies: BodyStore
+    private let rooms: ChatRooms
     private let wake: @Sendable (Set<String>) -> Void
     private let metrics: GatewayMetrics
     private let logger: Logger
@@ -66,8 +67,9 @@ final class MessageIngress: Sendable {
 
     init(
         configuration: GatewayConfiguration, routes: RouteTable, queue: any EventQueue, sessions: SessionDirectory,
-        bodies: BodyStore, metrics: GatewayMetrics, logger: Logger, wake: @escaping @Sendable (Set<String>) -> Void
+        bodies: BodyStore, rooms: ChatRooms, metrics: GatewayMetrics, logger: Logger, wake: @escaping @Sendable (Set<String>) -> Void
     ) {
+        self.rooms = rooms
         self.configuration = configuration
         self.routes = routes
         self.queue = queue
@@ -211,6 +213,8 @@ final class MessageIngress: Sendable {
         var targets: [RouteTarget]
         var imdn: IMDNRequest?
         var bodyOffset: Int64 = 0
+        var roomCopies: [RouteTarget] = []
+        var unresolved: [String] = []
 
         if contentType.essence == "message/cpim" {
             let prefix: [UInt8]
@@ -219,8 +223,9 @@ final class MessageIngress: Sendable {
             } catch {
                 throw IngressRefusal(code: 400, reason: "cannot read the message body: \(error)")
             }
-            let unwrapped = try unwrapCPIM(prefix, peer: session.peerAddress)
+            let unwrapped = try unwrapCPIM(prefix, peer: session.peerAddress, room: rooms.room(of: session).map { ($0, session.id) })
             (envelope, targets, imdn, bodyOffset) = (unwrapped.envelope, unwrapped.targets, unwrapped.imdn, unwrapped.bodyOffset)
+            (roomCopies, unresolved) = (unwrapped.roomCopies, unwrapped.unresolved)
         } else {
             guard let address = session.route ?? configuration.defaultRoute else {
                 throw IngressRefusal(code: 403, reason: "no route for \(contentType.essence) without a CPIM To: send message/cpim")
@@ -237,13 +242,24 @@ final class MessageIngress: Sendable {
             imdnMessageID: imdn?.messageID, imdnDispositions: imdn?.dispositions.map(\.rawValue) ?? [])
         let bodies: [EventBody]
         do {
-            bodies = try self.bodies.store(message.message.body, from: bodyOffset, size: size - bodyOffset, copies: targets.count)
+            bodies = try self.bodies.store(message.message.body, from: bodyOffset, size: size - bodyOffset, copies: targets.count + roomCopies.count)
         } catch {
             throw IngressRefusal(code: 500, reason: "cannot store the message body: \(error)")
         }
-        return zip(targets, bodies).map { target, body in
-            NewEvent(kind: .delivery, adapter: target.adapter, target: target.target, origin: origin, envelope: envelope, body: body)
+        // Copies to the other participants of a room owe the sender nothing more:
+        // the 200 was the room's answer (reports and IMDNs come from the recipients).
+        var quiet = origin
+        (quiet.successReport, quiet.failureReport, quiet.imdnMessageID, quiet.imdnDispositions) = (false, "no", nil, [])
+        var events = zip(targets + roomCopies, bodies).enumerated().map { i, pair in
+            NewEvent(kind: .delivery, adapter: pair.0.adapter, target: pair.0.target, origin: i < targets.count ? origin : quiet, envelope: envelope, body: pair.1)
         }
+        if !unresolved.isEmpty, origin.failureReport != "no" {
+            events.append(NewEvent(
+                kind: .report, adapter: "msrp", target: session.id, origin: origin,
+                envelope: EventEnvelope(headers: ["status": "427", "reason": "not in the room: " + unresolved.joined(separator: ", ")]),
+                dedupeKey: "\(session.id)|\(message.message.messageID)|427"))
+        }
+        return events
     }
 
     /// A message/cpim body's headers: the envelope, the routes of its To and cc,
@@ -254,9 +270,14 @@ final class MessageIngress: Sendable {
         var targets: [RouteTarget]
         var imdn: IMDNRequest?
         var bodyOffset: Int64
+        /// In a chat room: the other participants' sessions that get a copy.
+        var roomCopies: [RouteTarget] = []
+        /// In a chat room: private recipients that are not in it (RFC 7701 §7.2: a 427 REPORT).
+        var unresolved: [String] = []
     }
 
-    func unwrapCPIM(_ prefix: [UInt8], peer: String?) throws(IngressRefusal) -> UnwrappedCPIM {
+    /// - Parameter room: the chat room the sending session is in, and the session.
+    func unwrapCPIM(_ prefix: [UInt8], peer: String?, room: (address: String, session: String)? = nil) throws(IngressRefusal) -> UnwrappedCPIM {
         let cpimHead: CPIMParser.Head
         do {
             cpimHead = try cpim.parseHead(prefix)
@@ -286,7 +307,28 @@ final class MessageIngress: Sendable {
         }
         guard !to.isEmpty else { throw IngressRefusal(code: 400, reason: "CPIM message without To") }
         var targets: [RouteTarget] = []
-        for address in to + cc {
+        var roomCopies: [RouteTarget] = []
+        var unresolved: [String] = []
+        if let room {
+            // RFC 7701 §7: to the room, everyone else in it (and the room's own route, say
+            // a bridged IRC channel); otherwise a private message to the participants named.
+            let others = sessions.all.filter { $0.id != room.session && !$0.msrp.isClosed && rooms.room(of: $0) == room.address }
+            if (to + cc).contains(where: { RouteTable.normalize($0.uri) == room.address }) {
+                if routes.contains(room.address) {
+                    do { targets = try routes.resolve(room.address) } catch { throw IngressRefusal(code: error.code, reason: error.reason) }
+                }
+                roomCopies = others.map { RouteTarget(adapter: "msrp", target: $0.id) }
+            } else {
+                for address in to + cc {
+                    let uri = RouteTable.normalize(address.uri)
+                    let holder = rooms.session(nickname: ChatRooms.nickname(address.uri), in: room.address)
+                    let matches = others.filter { ($0.peerAddress.flatMap(RouteTable.normalize) == uri && uri != nil) || $0.id == holder }
+                    if matches.isEmpty { unresolved.append(address.uri) }
+                    for m in matches where !roomCopies.contains(where: { $0.target == m.id }) { roomCopies.append(RouteTarget(adapter: "msrp", target: m.id)) }
+                }
+            }
+        }
+        for address in room == nil ? to + cc : [] {
             do {
                 for t in try routes.resolve(address.uri) where !targets.contains(t) { targets.append(t) }
             } catch {
@@ -300,7 +342,9 @@ final class MessageIngress: Sendable {
         let envelope = EventEnvelope(
             from: from.description, to: to.map(\.description), cc: cc.map(\.description), subject: m.subjects.first?.text,
             dateTime: m.dateTime, contentType: innerText, headers: extensions)
-        return UnwrappedCPIM(envelope: envelope, targets: targets, imdn: IMDNRequest(m), bodyOffset: Int64(cpimHead.contentOffset))
+        return UnwrappedCPIM(
+            envelope: envelope, targets: targets, imdn: IMDNRequest(m), bodyOffset: Int64(cpimHead.contentOffset), roomCopies: roomCopies,
+            unresolved: unresolved)
     }
 
     /// The first `limit` bytes of a body (the CPIM headers are in there).

@@ -22,7 +22,7 @@ extension Gateway {
 
     /// Creates the MSRP side of a call we place to `peer` and its SDP offer.
     public func offerSession(peer: String) -> OutgoingSession {
-        let events = SessionEvents(ingress: ingress, sessions: sessions, logger: logger) { [weak self] id in self?.sessionClosed(id) }
+        let events = SessionEvents(ingress: ingress, sessions: sessions, rooms: chatRooms, logger: logger) { [weak self] id in self?.sessionClosed(id) }
         let msrp = endpoint.createSession(setup: .active, acceptTypes: configuration.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
         let media = MSRPMedia(
             port: msrp.localURI.port ?? 2855, path: [msrp.localURI.description], acceptTypes: configuration.acceptTypes,

@@ -81,6 +81,13 @@ final class TestPeer: MSRPSessionDelegate, @unchecked Sendable {
             successReport: successReport, failureReport: failureReport))
     }
 
+    /// NICKNAME (RFC 7701) with `Use-Nickname: "name"`; the response code.
+    func nickname(_ name: String) async throws -> Int {
+        try await session.request(MSRPRequestHead(
+            transactionID: MSRPIdentifier.make(), method: .nickname, toPath: session.remotePath, fromPath: [session.localURI],
+            headers: [.useNickname("\"\(name)\"")]), body: nil).code
+    }
+
     func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
         var bytes: [UInt8] = []
         if case .memory(let b) = message.message.body { bytes = Array(b.readableBytesView) }
@@ -113,7 +120,7 @@ struct TestGateway {
 
     init(routes: [String: [String]] = ["sip:ops@gw.example": ["https://hooks.test/ops"], "sip:both@gw.example": ["https://hooks.test/a", "https://hooks.test/b"]],
          defaultRoute: String? = nil, retry: RetryPolicy = RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
-         inlineBodyLimit: Int = 256 * 1024, bindTimeout: Duration = .seconds(60)) async throws {
+         inlineBodyLimit: Int = 256 * 1024, bindTimeout: Duration = .seconds(60), rooms: [String: ChatRoom] = [:]) async throws {
         directory = NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", defaultRetry: retry))
@@ -125,6 +132,7 @@ struct TestGateway {
         var config = GatewayConfiguration(
             identity: "sip:gateway@gw.example", inlineBodyLimit: inlineBodyLimit, bodyDirectory: directory + "/bodies", defaultRoute: defaultRoute)
         config.sessionBindTimeout = bindTimeout
+        config.rooms = rooms
         config.defaultDispatch = DispatchSettings(leaseBatch: 16, leaseDuration: .seconds(10), pollInterval: .milliseconds(50))
         gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: routes)
         let g = gateway

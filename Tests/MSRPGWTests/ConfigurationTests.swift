@@ -90,6 +90,13 @@ import Testing
         ("default route not configured", "[gateway]\ndefault_route = \"sip:x@y\"", "gateway.default_route"),
         ("tls without key", "[msrp]\ntls_port = 2856\ntls_certificate = \"/etc/hostname\"", "tls_certificate and tls_key"),
         ("lease too short", "[dispatch]\nlease_duration = \"1s\"", "dispatch.lease_duration"),
+        ("room setting unknown", "[rooms]\n\"sip:r@gw\" = { nicks = true }", "unknown key (nicknames"),
+        ("room not a table", "[rooms]\n\"sip:r@gw\" = true", "expected { nicknames = true }"),
+        ("irc without nick", "[irc.x]\nhost = \"irc.example\"", "irc.x.nick"),
+        ("irc sasl plain in clear", "[irc.x]\nhost = \"h\"\nnick = \"n\"\ntls = false\nsasl = \"plain\"\nsasl_user = \"u\"\nsasl_password = \"p\"", "only over TLS"),
+        ("irc bridge of a channel not joined", "[irc.x]\nhost = \"h\"\nnick = \"n\"\nbridges = { \"#a\" = \"sip:r@gw\" }", "not in irc.x.channels"),
+        ("sip registrar without aor", "[sip]\nregistrar = \"sip:example.com\"", "sip.aor and sip.password"),
+        ("sip tls without certificate", "[sip]\ntransports = [\"tls\"]", "tls needs sip.tls_certificate"),
     ]
 
     @Test(arguments: broken.indices)

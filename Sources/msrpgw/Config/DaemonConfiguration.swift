@@ -153,7 +153,7 @@ struct DaemonConfiguration: Sendable {
         let applied = try tree.applyEnvironment(environment, keys: keys)
 
         guard let top = tree.tableValue else { throw ConfigError("the document is not a table") }
-        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip", "irc"]
+        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip", "irc", "rooms"]
         if let unknown = Set(top.keys).subtracting(sections).sorted().first {
             throw ConfigError("unknown section or key \(unknown) (sections: \(sections.sorted().joined(separator: ", ")))")
         }
@@ -169,6 +169,7 @@ struct DaemonConfiguration: Sendable {
         try c.readSIP(tree)
         try c.readIRC(tree)
         try c.readRoutes(tree)
+        try c.readRooms(tree)
         var am = try ConfigReader(tree, section: "alertmanager")
         c.alertmanager.subscribers = try am.strings("subscribers") ?? []
         try am.finish()
@@ -440,6 +441,22 @@ struct DaemonConfiguration: Sendable {
     }
 
     /// `[routes]`: address = target or [targets]; `webhook:NAME` names a configured webhook.
+    /// `[rooms]`: address = { nicknames = true }. A room may also be a route (to IRC, say).
+    private mutating func readRooms(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "")
+        guard let table = try r.table("rooms") else { return }
+        for (address, value) in table {
+            guard RouteTable.normalize(address) != nil else { throw ConfigError("rooms.\"\(address)\": not a URI") }
+            guard case .table(let settings) = value else { throw ConfigError("rooms.\"\(address)\": expected { nicknames = true }") }
+            var room = ChatRoom()
+            for (k, v) in settings {
+                guard k == "nicknames", case .bool(let b) = v else { throw ConfigError("rooms.\"\(address)\".\(k): unknown key (nicknames = true|false)") }
+                room.nicknames = b
+            }
+            gateway.rooms[address] = room
+        }
+    }
+
     private mutating func readRoutes(_ tree: ConfigTree) throws(ConfigError) {
         var r = try ConfigReader(tree, section: "")
         guard let table = try r.table("routes") else { return }

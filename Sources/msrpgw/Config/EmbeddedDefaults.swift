@@ -144,6 +144,12 @@ subscribers = []
 # reconnect_max = "120s"
 # bridges = { "#ops" = "sip:ops@gw.example" }   # what is said in #ops goes to the route's MSRP sessions
 
+# Chat rooms (RFC 7701): sessions joined to a room address (?route= or a SIP
+# call to it) hear each other; private messages by address or nickname. A room
+# may also be a route (to bridge it to IRC, say).
+[rooms]
+# "sip:chat@gw.example" = { nicknames = true }
+
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a
 # [webhooks.NAME] below), an https:// URL of one, mailto: addresses (through

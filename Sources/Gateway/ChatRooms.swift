@@ -1,0 +1,65 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Who is in which chat room under which nickname (RFC 7701 §6): a nickname is
+/// held by one session of the room at a time, compared case-insensitively, and
+/// released when its session ends.
+final class ChatRooms: Sendable {
+    enum Reservation: Equatable { case granted, taken, notARoom, nicknamesOff }
+
+    let rooms: [String: ChatRoom]
+    /// room → lower-cased nickname → (nickname as given, session id)
+    private let nicknames = NIOLockedValueBox<[String: [String: (name: String, session: String)]]>([:])
+
+    init(rooms: [String: ChatRoom]) {
+        var normalized: [String: ChatRoom] = [:]
+        for (address, room) in rooms { normalized[RouteTable.normalize(address) ?? address] = room }
+        self.rooms = normalized
+    }
+
+    /// The room a session's route is, if it is one.
+    func room(of session: GatewaySession) -> String? {
+        guard let route = session.route.flatMap(RouteTable.normalize), rooms[route] != nil else { return nil }
+        return route
+    }
+
+    func contains(_ address: String) -> Bool { RouteTable.normalize(address).map { rooms[$0] != nil } ?? false }
+
+    func reserve(_ nickname: String, in room: String?, for session: String) -> Reservation {
+        guard let room, let settings = rooms[room] else { return .notARoom }
+        guard settings.nicknames else { return .nicknamesOff }
+        let key = nickname.lowercased()
+        return nicknames.withLockedValue { all in
+            var inRoom = all[room] ?? [:]
+            if let holder = inRoom[key], holder.session != session { return .taken }
+            // A new nickname replaces the session's old one (§6.2).
+            inRoom = inRoom.filter { $0.value.session != session }
+            inRoom[key] = (nickname, session)
+            all[room] = inRoom
+            return .granted
+        }
+    }
+
+    /// The session holding `nickname` in `room`.
+    func session(nickname: String, in room: String) -> String? {
+        nicknames.withLockedValue { $0[room]?[nickname.lowercased()]?.session }
+    }
+
+    func release(session: String) {
+        nicknames.withLockedValue { all in
+            for room in Array(all.keys) { all[room] = all[room]?.filter { $0.value.session != session } }
+        }
+    }
+
+    /// `"alice"` (a quoted string) or `sip:alice@room` (a URI: its user part).
+    static func nickname(_ raw: String) -> String {
+        var v = raw.trimmingCharacters(in: .whitespaces)
+        if v.hasPrefix("\""), v.hasSuffix("\""), v.count >= 2 { return String(v.dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"") }
+        v = v.trimmingCharacters(in: CharacterSet(charactersIn: "<>"))
+        if let colon = v.firstIndex(of: ":") {
+            let rest = v[v.index(after: colon)...]
+            return String(rest.split(separator: "@").first ?? rest)
+        }
+        return v
+    }
+}

@@ -1,0 +1,77 @@
+import CPIM
+import Foundation
+import MSRP
+import Testing
+@testable import Gateway
+
+/// RFC 7701 chat rooms: a message to the room reaches every other participant,
+/// private messages only those named (by address or nickname), unknown ones get
+/// a 427 REPORT; nicknames are unique in a room and released with the session.
+@Suite(.serialized) struct ChatRoomTests {
+    static let room = "sip:room@gw.example"
+
+    func message(from: String, to: [String], text: String) -> String {
+        "From: <\(from)>\n" + to.map { "To: <\($0)>\n" }.joined() + "DateTime: 2026-11-24T10:00:00Z\n\nContent-Type: text/plain\n\n\(text)"
+    }
+
+    func texts(_ peer: TestPeer) -> [String] {
+        peer.messages.compactMap { try? CPIMParser().parse($0.body) }.map { String(decoding: $0.content, as: UTF8.self) }
+    }
+
+    @Test func roomMessagesPrivateMessagesAndNicknames() async throws {
+        let gw = try await TestGateway(rooms: [Self.room: ChatRoom(nicknames: true)])
+        let (alice, bob, carol) = (try TestPeer(group: TestGateway.group), try TestPeer(group: TestGateway.group), try TestPeer(group: TestGateway.group))
+        _ = try await alice.join(gw.gateway, peer: "sip:alice@example.com", route: Self.room)
+        let bobSession = try await bob.join(gw.gateway, peer: "sip:bob@example.com", route: Self.room)
+        _ = try await carol.join(gw.gateway, peer: "sip:carol@example.com", route: Self.room)
+
+        // To the room: everyone else, with the sender's From and the room's To kept.
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: [Self.room], text: "hello room")) == .accepted)
+        await eventually("both others") { texts(bob).contains("hello room") && texts(carol).contains("hello room") }
+        let copy = try CPIMParser().parse(try #require(bob.messages.first).body)
+        #expect(copy.from?.uri == "sip:alice@example.com")
+        #expect(copy.to.first?.uri == Self.room)
+        #expect(!texts(alice).contains("hello room"), "not back to the sender")
+
+        // Nicknames: one holder per room, case-insensitively.
+        #expect(try await bob.nickname("Bobby") == 200)
+        #expect(try await carol.nickname("BOBBY") == 425)
+        #expect(try await carol.nickname("cee") == 200)
+
+        // Private: by nickname and by address, only to them.
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:bobby@gw.example"], text: "psst bob")) == .accepted)
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:carol@example.com"], text: "psst carol")) == .accepted)
+        await eventually("the private messages") { texts(bob).contains("psst bob") && texts(carol).contains("psst carol") }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!texts(carol).contains("psst bob") && !texts(bob).contains("psst carol"))
+
+        // Nobody by that name: 200, then a REPORT 427.
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:nobody@example.com"], text: "hello?"), id: "priv-404") == .accepted)
+        await eventually("the 427") { alice.reports.contains { $0.headers.messageID == "priv-404" && $0.headers.status?.code == 427 } }
+
+        // A spoofed From is refused (403) and goes nowhere.
+        let spoofed = try await alice.send(cpim: message(from: "sip:bob@example.com", to: [Self.room], text: "spoofed"))
+        guard case .rejected(let code, _) = spoofed, code == 403 else {
+            Issue.record("a spoofed From was not refused with 403: \(spoofed)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!texts(carol).contains("spoofed"))
+
+        // Bob leaves (his call ends): his nickname is free again.
+        gw.gateway.closeSession(bobSession.id)
+        await eventually("bob gone") { gw.gateway.session(bobSession.id) == nil }
+        #expect(try await carol.nickname("bobby") == 200)
+        await gw.stop()
+    }
+
+    @Test func nicknameOutsideARoomOrWithNicknamesOffIs501() async throws {
+        let gw = try await TestGateway(rooms: [Self.room: ChatRoom(nicknames: false)])
+        let inRoom = try TestPeer(group: TestGateway.group), outside = try TestPeer(group: TestGateway.group)
+        _ = try await inRoom.join(gw.gateway, route: Self.room)
+        _ = try await outside.join(gw.gateway, route: "sip:ops@gw.example")
+        #expect(try await inRoom.nickname("x") == 501)
+        #expect(try await outside.nickname("x") == 501)
+        await gw.stop()
+    }
+}
