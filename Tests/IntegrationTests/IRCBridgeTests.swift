@@ -1,5 +1,6 @@
 import Foundation
 import IRCClient
+import MSRPGatewayClient
 import IRCWire
 import Logging
 import Testing
@@ -137,5 +138,68 @@ struct IRCv3BridgeTests {
         #expect(dateTime.hasSuffix("Z") && dateTime.contains("."), "the server-time tag, milliseconds and all: \(dateTime)")
         await carol.quit()
         await clients.shutdown()
+    }
+}
+
+/// A chat room with two MSRP participants bridged to an IRC channel, through
+/// `msrpgw serve` and ngircd: room messages reach the other participant and the
+/// channel, the channel reaches both participants, a private message only its
+/// recipient.
+@Suite(.serialized, .enabled(if: Peers.available("ngircd"), "needs apt-get install ngircd"))
+struct ChatRoomBridgeTests {
+    @Test func twoParticipantsAndAChannel() async throws {
+        let server = try await NgircdInstance()
+        defer { server.stop() }
+        let room = "sip:room@gw.example"
+        let gw = try await GatewayProcess(extra: """
+            [irc.test]
+            host = "127.0.0.1"
+            port = \(server.port)
+            tls = false
+            nick = "msrpgw"
+            channels = ["#room"]
+            lines_per_second = 0
+            bridges = { "#room" = "\(room)" }
+            [rooms]
+            "\(room)" = { nicknames = true }
+            [routes]
+            "\(room)" = ["irc://test/room"]
+            """)
+        defer { gw.stop() }
+        try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
+        let carol = try await IRCConnection.connect(
+            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "carol", linesPerSecond: 0),
+            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
+        let channel = IRCConnectionTests.Inbox(carol)
+        try await carol.send(IRCMessage(command: "JOIN", params: ["#room"])).get()
+        let clients = try TestClients()
+        let alice = clients.client(gw, address: "sip:alice@example.com")
+        let bob = GatewayClientNamed.bob(clients, gw)
+        try await alice.open(route: room)
+        try await bob.open(route: room)
+        try await Task.sleep(for: .milliseconds(300))
+
+        #expect(try await alice.send("hi all", to: room, messageID: "room-1") == .accepted)
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hi all" } })
+        #expect(await until(.seconds(10)) { channel.received.contains("<Alice> hi all") })
+        #expect(bob.allReceived.first { $0.text == "hi all" }?.cpim?.from?.uri == "sip:alice@example.com")
+
+        try await carol.send(IRCMessage(command: "PRIVMSG", params: ["#room", "hello from IRC"])).get()
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from IRC" } })
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from IRC" } })
+
+        #expect(try await alice.send("just for bob", to: "sip:bob@example.com", messageID: "room-2") == .accepted)
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "just for bob" } })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!channel.received.contains { $0.contains("just for bob") }, "a private message stays off the channel")
+        await carol.quit()
+        await clients.shutdown()
+    }
+}
+
+/// A second MSRP client of the same gateway.
+enum GatewayClientNamed {
+    static func bob(_ clients: TestClients, _ gw: GatewayProcess) -> GatewayClient {
+        GatewayClient(name: "Bob", address: "sip:bob@example.com", endpoint: clients.endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)
     }
 }
