@@ -184,6 +184,18 @@ struct ChatRoomBridgeTests {
         #expect(await until(.seconds(10)) { channel.received.contains("<Alice> hi all") })
         #expect(bob.allReceived.first { $0.text == "hi all" }?.cpim?.from?.uri == "sip:alice@example.com")
 
+        // Channel events as system messages: dave comes, sets the topic, goes.
+        let dave = try await IRCConnection.connect(
+            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "dave", linesPerSecond: 0),
+            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
+        try await dave.send(IRCMessage(command: "JOIN", params: ["#room"])).get()
+        try await dave.send(IRCMessage(command: "TOPIC", params: ["#room", "release day"])).get()
+        try await dave.send(IRCMessage(command: "PART", params: ["#room", "lunch"])).get()
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "dave left #room (lunch)" } })
+        let events = alice.allReceived.filter(\.system).map(\.text)
+        #expect(events.contains("dave joined #room") && events.contains("dave set the topic of #room: release day"), "\(events)")
+        await dave.quit()
+
         try await carol.send(IRCMessage(command: "PRIVMSG", params: ["#room", "hello from IRC"])).get()
         #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from IRC" } })
         #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from IRC" } })

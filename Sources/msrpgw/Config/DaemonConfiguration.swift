@@ -93,6 +93,8 @@ struct DaemonConfiguration: Sendable {
         var reconnect: ClosedRange<Duration>
         /// Channel → route: what is said in the channel goes to the route's sessions.
         var bridges: [String: String]
+        /// Channel events passed on as system messages.
+        var announce: Set<String>
     }
     var ircNetworks: [IRCNetwork] = []
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
@@ -339,9 +341,14 @@ struct DaemonConfiguration: Sendable {
                 }
                 bridges[channel] = route
             }
+            let announce = Set((try r.strings("announce") ?? ["join", "part", "kick", "topic"]).map { $0.lowercased() })
+            for a in announce where !["join", "part", "kick", "topic"].contains(a) {
+                throw ConfigError("irc.\(name).announce: \(a.debugDescription) is not join, part, kick or topic")
+            }
             try r.finish()
             ircNetworks.append(IRCNetwork(
-                name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax, bridges: bridges))
+                name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax, bridges: bridges,
+                announce: announce))
         }
     }
 

@@ -135,7 +135,7 @@ struct GatewayDaemon {
             }
         }
         let ircToMSRP = zip(bots, c.ircNetworks).filter { !$0.1.bridges.isEmpty }.map { bot, n in
-            IRCToMSRP(bot: bot, bridges: n.bridges, gateway: gateway, logger: logger)
+            IRCToMSRP(bot: bot, bridges: n.bridges, gateway: gateway, logger: logger, announce: n.announce)
         }
         let sipPort = boundSIPPort
         let sipTLSPort = boundSIPTLSPort
