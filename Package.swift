@@ -205,7 +205,7 @@ let package = Package(
         .executableTarget(
             name: "GatewayBenchmarks",
             dependencies: [
-                "Gateway", "WebhookAdapter", "SMTPAdapter", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP",
+                "Gateway", "WebhookAdapter", "SMTPAdapter", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

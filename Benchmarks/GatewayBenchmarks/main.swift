@@ -11,7 +11,7 @@
 //   sip      call setups (INVITE, 200, ACK, BYE, 200) driven by sipp over UDP
 //            against `msrpgw serve` (the release build), beside sipp against
 //            its own built-in UAS; then the session table must be empty.
-// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip]
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc]
 import AsyncHTTPClient
 import CPIM
 import Foundation
@@ -501,7 +501,7 @@ say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessIn
 if chosen.isEmpty {
     // Each benchmark in a process of its own: what one leaves behind (open
     // databases, sessions, the sink's threads) must not slow the next.
-    for name in ["ingest", "webhook", "smtp", "sip"] {
+    for name in ["ingest", "webhook", "smtp", "sip", "irc"] {
         let (p, out) = try run(CommandLine.arguments[0], [name])
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -514,6 +514,7 @@ if chosen.isEmpty {
         case "webhook": try await benchWebhook()
         case "smtp": try await benchSMTP()
         case "sip": try await benchSIP()
+        case "irc": try await benchIRC()
         default: say("unknown benchmark \(name)")
         }
     }

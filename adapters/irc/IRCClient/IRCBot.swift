@@ -149,15 +149,21 @@ public final class IRCBot: Sendable {
         let echo = c.capabilities.contains("echo-message")
         let token = "msrpgw-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let key = echo ? "echo:\(target.lowercased()) \(text)" : "pong:" + token
-        let failure: String? = await withCheckedContinuation { k in
-            state.withLockedValue { $0.waiters[key] = (target, k) }
-            for l in lines { c.send(l) }
-            if !echo { c.send(IRCMessage(command: "PING", params: [token])) }
-            Task {
-                try? await Task.sleep(for: proofTimeout)
-                state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.continuation
-                    .resume(returning: "no \(echo ? "echo" : "PONG") from \(name) within \(proofTimeout)")
+        // The time-out is a child task cancelled as soon as the proof (or a refusal)
+        // comes: one sleeping task per delivery would pile up at thousands a second.
+        let failure: String? = await withTaskGroup(of: Void.self) { group in
+            let result: String? = await withCheckedContinuation { k in
+                state.withLockedValue { $0.waiters[key] = (target, k) }
+                for l in lines { c.send(l) }
+                if !echo { c.send(IRCMessage(command: "PING", params: [token])) }
+                group.addTask { [state, name] in
+                    guard (try? await Task.sleep(for: proofTimeout)) != nil else { return }
+                    state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.continuation
+                        .resume(returning: "no \(echo ? "echo" : "PONG") from \(name) within \(proofTimeout)")
+                }
             }
+            group.cancelAll()
+            return result
         }
         if let failure { throw IRCConnectionError(failure) }
         return echo ? "echoed by \(name)" : "written to \(name), PONG received"
