@@ -117,7 +117,7 @@ import Testing
     }
 
     @Test func overTheMaximumIs413() throws {
-        var assembler = ChunkAssembler(limits: ChunkAssemblerLimits(memoryThreshold: 64, maxMessageBytes: 1000))
+        let assembler = ChunkAssembler(limits: ChunkAssemblerLimits(memoryThreshold: 64, maxMessageBytes: 1000))
         var h = Self.template
         h.headers.set(.byteRange(ByteRange(start: 1, end: nil, total: 5000)))
         #expect(throws: ChunkAssemblyError(code: 413, reason: "message of 5000 bytes over 1000")) { try assembler.begin(h) }

@@ -93,7 +93,7 @@ public final class IRCBot: Sendable {
             switch m.command.uppercased() {
             case "PONG":
                 if let token = m.params.last { resolve("pong:" + token) }
-            case "PRIVMSG", "NOTICE" where m.sourceParts?.nick == c.nick:
+            case "PRIVMSG" where m.sourceParts?.nick == c.nick, "NOTICE" where m.sourceParts?.nick == c.nick:
                 // Our own line echoed back (echo-message).
                 if let target = m.params.first, let text = m.params.last { resolve("echo:\(target.lowercased()) \(text)") }
             case "401", "403", "404", "442":
