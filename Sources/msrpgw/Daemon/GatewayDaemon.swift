@@ -59,6 +59,9 @@ struct GatewayDaemon {
         let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
 
         let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration())
+        // A start-up step that throws from here on (a SIP port in use, say) must end
+        // in a clean error exit, not in the HTTP client's trap for a missed shutdown.
+        let httpGuard = ShutdownUnlessDone(http)
         for w in c.webhooks where w.isCleartextOffHost {
             logger.warning("webhook uses plain http to a remote host: payloads and signatures travel in clear", metadata: ["webhook": "\(w.name)"])
         }
@@ -161,6 +164,7 @@ struct GatewayDaemon {
         ] + sipServices + bots.map { IRCBotService(bot: $0) } + ircToMSRP.map { IRCBridgeService(bridge: $0) } + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        httpGuard.done = true
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
@@ -248,4 +252,17 @@ struct MaintenanceService: Service {
 
 extension Duration {
     var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}
+
+/// Shuts an HTTP client down when dropped before the normal shutdown took over.
+final class ShutdownUnlessDone: @unchecked Sendable {
+    let http: HTTPClient
+    var done = false
+
+    init(_ http: HTTPClient) { self.http = http }
+
+    deinit {
+        // Dropped on a task's thread, never an event loop's: a blocking shutdown is allowed.
+        if !done { try? http.syncShutdown() }
+    }
 }
