@@ -343,7 +343,9 @@ final class SessionEvents: MSRPSessionDelegate {
     /// NICKNAME (RFC 7701 §6.2): 200 when granted, 425 when another participant
     /// holds it, 501 outside a room or in a room without nicknames, 400 without one.
     func session(_ session: MSRPSession, didReceiveRequest request: MSRPRequestHead) -> MSRPRequestDecision {
-        guard request.method == .nickname else { return .notImplemented }
+        guard request.method == .nickname else {
+            return .respond(code: 501, comment: "\(request.method) is not supported by this gateway", headers: [])
+        }
         guard let s = sessions.session(session.id) else { return .respond(code: 481, comment: "session ended", headers: []) }
         guard let raw = request.headers.useNickname else { return .respond(code: 400, comment: "Use-Nickname missing", headers: []) }
         let nickname = ChatRooms.nickname(raw)

@@ -51,7 +51,10 @@ public final class SIPClient: Sendable {
         let destination = try fixed ?? self.destination(for: uri)
         var authorization: [SIPHeader] = []
         var number = cseq
-        for attempt in 0..<3 {
+        // At most two challenges answered: the third response is the answer, whatever it is.
+        var attempt = 0
+        while true {
+            defer { attempt += 1 }
             let request = build(method: method, uri: uri, from: from, to: to, callID: callID, cseq: number, headers: extra + authorization, body: body)
             let response = try await ua.request(request, to: destination)
             guard response.code == 401 || response.code == 407, attempt < 2, let account else {
@@ -75,7 +78,6 @@ public final class SIPClient: Sendable {
                 cnonce: DigestChallenge.makeCnonce(), nonceCount: 1)))
             number += 1
         }
-        preconditionFailure("the loop returns on its last attempt")
     }
 
     /// A request as we send it: a fresh Via branch (RFC 3261 magic cookie) with

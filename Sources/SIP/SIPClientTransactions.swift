@@ -10,6 +10,8 @@ public struct SIPClientError: Error, Sendable, CustomStringConvertible {
         case noTransport
         /// The UA shut down while the request was pending.
         case shutDown
+        /// A request without a top Via branch cannot be matched to its responses.
+        case invalidRequest
     }
 
     public var kind: Kind
@@ -64,7 +66,7 @@ final class SIPClientTransactions: @unchecked Sendable {
     /// response; provisional responses only stop INVITE retransmissions.
     func start(_ request: SIPRequest, to destination: SocketAddress) async throws -> SIPResponse {
         guard let branch = request.headers.vias.first?.branch else {
-            preconditionFailure("a client transaction needs a Via branch")  // we build every request we send
+            throw SIPClientError(.invalidRequest, "\(request.method) has no Via branch to match responses by")
         }
         let key = Key(branch: branch, method: request.method)
         let bytes = SIPMessage.request(request).serialized

@@ -37,6 +37,10 @@ import Testing
         #expect(try await bob.nickname("Bobby") == 200)
         #expect(try await carol.nickname("BOBBY") == 425)
         #expect(try await carol.nickname("cee") == 200)
+        // Unusable nicknames: empty, control characters, over 64 characters.
+        #expect(try await carol.nickname("") == 400)
+        #expect(try await carol.nickname("a\u{1}b") == 400)
+        #expect(try await carol.nickname(String(repeating: "n", count: 65)) == 400)
 
         // Private: by nickname and by address, only to them.
         #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:bobby@gw.example"], text: "psst bob")) == .accepted)
