@@ -51,7 +51,8 @@ func benchIRC() async throws {
 
     let count = Int(ProcessInfo.processInfo.environment["IRC_COUNT"] ?? "") ?? 10_000
     var ours: [Double] = [], reference: [Double] = []
-    for round in 0..<3 {
+    let rounds = Int(ProcessInfo.processInfo.environment["IRC_ROUNDS"] ?? "") ?? 5
+    for round in 0..<rounds {
         // Through the gateway: a backlog drained by the dispatcher and the adapter.
         let queueDir = try scratch()
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: queueDir + "/queue.sqlite", synchronous: .full))
@@ -80,6 +81,7 @@ func benchIRC() async throws {
         let deadline = ContinuousClock.now + .seconds(120)
         while received.withLockedValue({ $0 }) < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         ours.append(Double(received.withLockedValue { $0 }) / seconds(ContinuousClock.now - t0))
+        say(String(format: "irc: round %d: %.0f msg/s", round + 1, ours[round]))
         gateway.stop()
         await runTask.value
         botTask.cancel()

@@ -21,6 +21,18 @@ public protocol Adapter: Sendable {
     func validate(target: String) throws(RouteError)
 }
 
+/// An adapter that takes its due events a batch at a time, in lease order, and
+/// proves them together: the IRC adapter writes a batch's lines back to back and
+/// waits for all their echoes at once (one round trip per batch, not per event),
+/// while the lines of one channel keep their order. One batch is in flight at a
+/// time; `concurrency` is not used.
+public protocol BatchAdapter: Adapter {
+    /// The most events one batch holds.
+    var batchSize: Int { get }
+    /// One outcome per event, in the order of `batch`.
+    func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome]
+}
+
 extension Adapter {
     public func validate(target: String) throws(RouteError) {}
 }

@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import Queue
 
 /// Works the queue: one worker per adapter leases its due events and runs up to
-/// `concurrency` deliveries at once, records each outcome (the queue applies the
+/// `concurrency` deliveries at once (or one batch, for a `BatchAdapter`), records each outcome (the queue applies the
 /// retry policy and enqueues what is owed to the sender), and sleeps until woken
 /// or until the poll interval brings retries that became due.
 final class Dispatcher: Sendable {
@@ -58,6 +58,10 @@ final class Dispatcher: Sendable {
     }
 
     private func work(_ adapter: any Adapter) async {
+        if let batched = adapter as? any BatchAdapter {
+            await workBatches(batched)
+            return
+        }
         let settings = configuration.dispatchSettings(for: adapter.name)
         let owner = self.owner + adapter.name
         let signal = signals[adapter.name] ?? WakeSignal()
@@ -89,19 +93,64 @@ final class Dispatcher: Sendable {
         }
     }
 
+    /// A batch adapter's worker: one batch in flight; its outcomes are recorded
+    /// while the next batch is leased and sent (the events stay leased until then,
+    /// so nothing is leased twice), all of a batch together (the queue's group
+    /// commit makes that one transaction, not one per event).
+    private func workBatches(_ adapter: any BatchAdapter) async {
+        let settings = configuration.dispatchSettings(for: adapter.name)
+        let owner = self.owner + adapter.name
+        let signal = signals[adapter.name] ?? WakeSignal()
+        var recording: Task<Void, Never>?
+        while !isStopping, !Task.isCancelled {
+            do {
+                let batch = try await queue.lease(adapter: adapter.name, owner: owner, limit: max(1, adapter.batchSize), for: settings.leaseDuration)
+                if !batch.isEmpty {
+                    let outcomes = await keepingLeases(of: batch, owner: owner, settings: settings) { await adapter.deliver(batch: batch) }
+                    if Task.isCancelled { break }  // shutting down hard: the leases are given back by `run`
+                    await recording?.value  // at most one batch being recorded
+                    recording = Task {
+                        await withDiscardingTaskGroup { group in
+                            for (i, event) in batch.enumerated() {
+                                let outcome = outcomes.flatMap { i < $0.count ? $0[i] : nil }
+                                    ?? .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
+                                group.addTask { await self.record(outcome, of: event, adapter: adapter.name, owner: owner) }
+                            }
+                        }
+                    }
+                    continue
+                }
+            } catch {
+                logger.error("cannot lease events", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
+            }
+            await signal.wait(timeout: settings.pollInterval)
+        }
+        await recording?.value
+    }
+
     private func deliver(_ event: QueuedEvent, with adapter: any Adapter, owner: String, settings: DispatchSettings) async {
-        let outcome: DeliveryOutcome = await withTaskGroup(of: DeliveryOutcome?.self) { group in
-            // Keeps the lease while a slow delivery runs.
+        let outcome = await keepingLeases(of: [event], owner: owner, settings: settings) { await adapter.deliver(event) }
+            ?? .retry(after: nil, reason: "delivery did not finish")
+        if Task.isCancelled { return }  // shutting down hard: the lease is given back by `run`
+        await record(outcome, of: event, adapter: adapter.name, owner: owner)
+    }
+
+    /// Runs `body` while extending the leases of `events` at half their duration
+    /// (a slow delivery keeps what it holds); nil when cancelled first.
+    private func keepingLeases<T: Sendable>(
+        of events: [QueuedEvent], owner: String, settings: DispatchSettings, _ body: @escaping @Sendable () async -> T
+    ) async -> T? {
+        await withTaskGroup(of: T?.self) { group in
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: settings.leaseDuration / 2)
                     if Task.isCancelled { break }
-                    try? await self.queue.extendLease(event.id, owner: owner, by: settings.leaseDuration)
+                    for event in events { try? await self.queue.extendLease(event.id, owner: owner, by: settings.leaseDuration) }
                 }
                 return nil
             }
-            group.addTask { await adapter.deliver(event) }
-            var result: DeliveryOutcome = .retry(after: nil, reason: "delivery did not finish")
+            group.addTask { await body() }
+            var result: T?
             for await r in group {
                 if let r {
                     result = r
@@ -110,16 +159,19 @@ final class Dispatcher: Sendable {
             }
             return result
         }
-        if Task.isCancelled { return }  // shutting down hard: the lease is given back by `run`
+    }
+
+    /// Records an outcome in the queue (three tries: the database may be busy).
+    private func record(_ outcome: DeliveryOutcome, of event: QueuedEvent, adapter: String, owner: String) async {
         for attempt in 1...3 {
             do {
                 let state = try await queue.complete(event.id, owner: owner, outcome: outcome)
-                metrics.delivery(adapter: adapter.name, state: state)
-                log(event, adapter: adapter.name, outcome: outcome, state: state)
+                metrics.delivery(adapter: adapter, state: state)
+                log(event, adapter: adapter, outcome: outcome, state: state)
                 if event.kind == .delivery, state != .queued { wake(["msrp"]) }
                 return
             } catch where error.kind == .leaseLost {
-                logger.warning("lease lost during delivery; it will be tried again", metadata: ["event": "\(event.id)", "adapter": "\(adapter.name)"])
+                logger.warning("lease lost during delivery; it will be tried again", metadata: ["event": "\(event.id)", "adapter": "\(adapter)"])
                 return
             } catch {
                 logger.error("cannot record a delivery outcome", metadata: ["event": "\(event.id)", "attempt": "\(attempt)", "error": "\(error)"])

@@ -25,3 +25,41 @@ struct IRCTargetTests {
         #expect(IRCAdapter.speaker(nil) == "msrp")
     }
 }
+
+/// The lines a message becomes: `<alice> text`, a NOTICE for a system message,
+/// `RELAYMSG` from `alice/msrp` where the server relays (`draft/relaymsg`).
+struct IRCLinesTests {
+    @Test func chatAsPrivmsgWithTheSpeaker() {
+        let lines = IRCAdapter.lines(text: "hello\nworld", system: false, from: "Alice <sip:alice@example.com>", to: "#ops",
+                                     relay: false, ourSource: "gw!gw@host", maxLines: 10)
+        #expect(lines.map { $0.serialized } == ["PRIVMSG #ops :<Alice> hello", "PRIVMSG #ops :<Alice> world"])
+    }
+
+    @Test func systemAsNoticeWithoutSpeaker() {
+        let lines = IRCAdapter.lines(text: "disk full", system: true, from: "Alerts <sip:alerts@gw>", to: "#ops", relay: true, ourSource: nil, maxLines: 10)
+        #expect(lines.map { $0.serialized } == ["NOTICE #ops :disk full"])
+    }
+
+    @Test func relayedUnderTheSpeakersName() {
+        let lines = IRCAdapter.lines(text: "hi all", system: false, from: "\"Bob B\" <sip:bob@example.com>", to: "#ops",
+                                     relay: true, ourSource: "gw!gw@host", maxLines: 10)
+        #expect(lines.map { $0.serialized } == ["RELAYMSG #ops BobB/msrp :hi all"])
+    }
+
+    @Test func relayedLongTextFitsTheRelayedLine() {
+        let text = String(repeating: "word ", count: 300)
+        let lines = IRCAdapter.lines(text: text, system: false, from: "alice", to: "#ops", relay: true, ourSource: nil, maxLines: 10)
+        #expect(lines.count > 1)
+        for l in lines {
+            // What the server sends on: ":<relayed source> PRIVMSG #ops :text\r\n" within 512 with the longest source.
+            let relayed = ":" + String(repeating: "x", count: 138) + " PRIVMSG #ops :" + (l.params.last ?? "") + "\r\n"
+            #expect(relayed.utf8.count <= 512)
+        }
+    }
+
+    @Test(arguments: [("alice", "alice/msrp"), ("Bob B", "BobB/msrp"), ("7eleven", "msrp7eleven/msrp"), ("", "msrp/msrp"),
+                      ("名前", "msrp/msrp"), ("-x", "msrp-x/msrp"), (String(repeating: "a", count: 40), String(repeating: "a", count: 24) + "/msrp")])
+    func relayNicks(_ speaker: String, _ nick: String) {
+        #expect(IRCAdapter.relayNick(speaker) == nick)
+    }
+}

@@ -187,17 +187,35 @@ struct ChatRoomBridgeTests {
         #expect(await until(.seconds(10)) { channel.received.contains("<Alice> hi all") })
         #expect(bob.allReceived.first { $0.text == "hi all" }?.cpim?.from?.uri == "sip:alice@example.com")
 
-        // Channel events as system messages: dave comes, sets the topic, goes.
-        let dave = try await IRCConnection.connect(
-            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "dave", linesPerSecond: 0),
+        // Channel events as system messages: dave comes, sets the topic, goes; erin
+        // comes, changes her nick and quits (those two name no channel: the bot's
+        // roster knows she was in #room). Someone never in the channel quits unheard.
+        let stranger = try await IRCConnection.connect(
+            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "stranger", linesPerSecond: 0),
             group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
-        try await dave.send(IRCMessage(command: "JOIN", params: ["#room"])).get()
-        try await dave.send(IRCMessage(command: "TOPIC", params: ["#room", "release day"])).get()
-        try await dave.send(IRCMessage(command: "PART", params: ["#room", "lunch"])).get()
-        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "dave left #room (lunch)" } })
+        for nick in ["dave", "erin"] {
+            let human = try await IRCConnection.connect(
+                IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: nick, linesPerSecond: 0),
+                group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
+            try await human.send(IRCMessage(command: "JOIN", params: ["#room"])).get()
+            if nick == "dave" {
+                try await human.send(IRCMessage(command: "TOPIC", params: ["#room", "release day"])).get()
+                try await human.send(IRCMessage(command: "PART", params: ["#room", "lunch"])).get()
+                #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "dave left #room (lunch)" } })
+                await human.quit()
+            } else {
+                try await Task.sleep(for: .milliseconds(200))
+                try await human.send(IRCMessage(command: "NICK", params: ["erin2"])).get()
+                try await Task.sleep(for: .milliseconds(200))
+                await stranger.quit("not here")
+                await human.quit("home time")
+                #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text.hasPrefix("erin2 quit") } })
+            }
+        }
         let events = alice.allReceived.filter(\.system).map(\.text)
         #expect(events.contains("dave joined #room") && events.contains("dave set the topic of #room: release day"), "\(events)")
-        await dave.quit()
+        #expect(events.contains("erin is now known as erin2") && events.contains { $0.hasPrefix("erin2 quit (") && $0.contains("home time") }, "\(events)")
+        #expect(!events.contains { $0.contains("stranger") }, "\(events)")
 
         try await carol.send(IRCMessage(command: "PRIVMSG", params: ["#room", "hello from IRC"])).get()
         #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from IRC" } })

@@ -341,9 +341,9 @@ struct DaemonConfiguration: Sendable {
                 }
                 bridges[channel] = route
             }
-            let announce = Set((try r.strings("announce") ?? ["join", "part", "kick", "topic"]).map { $0.lowercased() })
-            for a in announce where !["join", "part", "kick", "topic"].contains(a) {
-                throw ConfigError("irc.\(name).announce: \(a.debugDescription) is not join, part, kick or topic")
+            let announce = Set((try r.strings("announce") ?? IRCToMSRP.announcements.sorted()).map { $0.lowercased() })
+            for a in announce where !IRCToMSRP.announcements.contains(a) {
+                throw ConfigError("irc.\(name).announce: \(a.debugDescription) is not one of \(IRCToMSRP.announcements.sorted().joined(separator: ", "))")
             }
             try r.finish()
             ircNetworks.append(IRCNetwork(

@@ -143,7 +143,7 @@ subscribers = []
 # reconnect_min = "2s"                # reconnect backoff: doubling from here (with jitter)
 # reconnect_max = "120s"
 # bridges = { "#ops" = "sip:ops@gw.example" }   # what is said in #ops goes to the route's MSRP sessions
-# announce = ["join", "part", "kick", "topic"]  # channel events passed on as system messages
+# announce = ["join", "kick", "nick", "part", "quit", "topic"]  # channel events passed on as system messages
 
 # Chat rooms (RFC 7701): sessions joined to a room address (?route= or a SIP
 # call to it) hear each other; private messages by address or nickname. A room

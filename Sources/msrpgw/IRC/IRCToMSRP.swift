@@ -8,22 +8,26 @@ import Logging
 /// the nick's `irc:` URI, dated by the server's `server-time` when it gives one.
 /// A line the server marks with a `msgid` becomes one event per session however
 /// often it is seen. Nobody in the route's sessions: nothing to deliver (a chat
-/// room has no history). Joins, parts, kicks and topic changes come as system
-/// messages (those in `announce`).
+/// room has no history). Joins, parts, kicks, topic changes, nick changes and
+/// quits come as system messages (those in `announce`); nick changes and quits
+/// name no channel, so a roster of who is where says which rooms hear of them.
 struct IRCToMSRP: Sendable {
     let bot: IRCBot
     let bridges: [String: String]
     let gateway: Gateway
     let logger: Logger
 
-    /// Which channel events become system messages in the room: join, part, kick, topic.
-    var announce: Set<String> = ["join", "part", "kick", "topic"]
+    /// Which channel events become system messages in the room.
+    var announce: Set<String> = Self.announcements
+    static let announcements: Set<String> = ["join", "part", "kick", "topic", "nick", "quit"]
 
     func run() async {
+        var roster = IRCChannelRoster()
         for await m in bot.incoming {
             let command = m.command.uppercased()
-            if let (route, text) = announcement(m) {
-                await pass(text, to: route, from: "\(bot.name) <irc://\(bot.name)>", system: true, m)
+            let channels = roster.apply(m, me: bot.nick)
+            if let (routes, text) = announcement(m, channels: channels) {
+                for route in routes { await pass(text, to: route, from: "\(bot.name) <irc://\(bot.name)>", system: true, m) }
                 continue
             }
             guard command == "PRIVMSG" || command == "NOTICE", m.params.count == 2,
@@ -36,17 +40,30 @@ struct IRCToMSRP: Sendable {
         }
     }
 
-    /// A JOIN, PART, KICK or TOPIC in a bridged channel as a line for the room (not our own).
-    private func announcement(_ m: IRCMessage) -> (route: String, text: String)? {
+    /// The route bridged to `channel`.
+    private func route(of channel: String) -> String? {
+        bridges.first(where: { IRCChannelRoster.fold($0.key) == IRCChannelRoster.fold(channel) })?.value
+    }
+
+    /// A JOIN, PART, KICK or TOPIC in a bridged channel, or a NICK or QUIT of
+    /// someone in one (`channels`, from the roster), as a line for the rooms (not our own).
+    private func announcement(_ m: IRCMessage, channels: [String]) -> (routes: [String], text: String)? {
         let command = m.command.uppercased()
-        guard announce.contains(command.lowercased()), let channel = m.params.first,
-              let route = bridges.first(where: { $0.key.lowercased() == channel.lowercased() })?.value,
-              let nick = m.sourceParts?.nick, nick != bot.nick else { return nil }
+        guard announce.contains(command.lowercased()), let nick = m.sourceParts?.nick, nick != bot.nick else { return nil }
         switch command {
-        case "JOIN": return (route, "\(nick) joined \(channel)")
-        case "PART": return (route, "\(nick) left \(channel)" + (m.params.count > 1 ? " (\(m.params[1]))" : ""))
-        case "KICK" where m.params.count >= 2: return (route, "\(nick) kicked \(m.params[1]) from \(channel)" + (m.params.count > 2 ? " (\(m.params[2]))" : ""))
-        case "TOPIC" where m.params.count >= 2: return (route, "\(nick) set the topic of \(channel): \(m.params[1])")
+        case "NICK" where !m.params.isEmpty:
+            return (Array(Set(channels.compactMap(route(of:)))).sorted(), "\(nick) is now known as \(m.params[0])")
+        case "QUIT":
+            return (Array(Set(channels.compactMap(route(of:)))).sorted(), "\(nick) quit" + (m.params.first.map { " (\($0))" } ?? ""))
+        default:
+            break
+        }
+        guard let channel = m.params.first, let route = route(of: channel) else { return nil }
+        switch command {
+        case "JOIN": return ([route], "\(nick) joined \(channel)")
+        case "PART": return ([route], "\(nick) left \(channel)" + (m.params.count > 1 ? " (\(m.params[1]))" : ""))
+        case "KICK" where m.params.count >= 2: return ([route], "\(nick) kicked \(m.params[1]) from \(channel)" + (m.params.count > 2 ? " (\(m.params[2]))" : ""))
+        case "TOPIC" where m.params.count >= 2: return ([route], "\(nick) set the topic of \(channel): \(m.params[1])")
         default: return nil
         }
     }

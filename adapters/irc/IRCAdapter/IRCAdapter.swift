@@ -6,23 +6,30 @@ import Logging
 import Queue
 
 /// Delivers events to IRC channels and nicks through one bot connection per
-/// configured network: a chat message as `<alice> text` (PRIVMSG), a system
-/// message as a NOTICE, each line of the text split to fit the server's line
-/// length. Delivered once the bot has its proof (echo or PONG); when the network
-/// is down the event waits and retries (nothing is lost while it reconnects).
-public final class IRCAdapter: Adapter {
+/// configured network: a chat message as `<alice> text` (PRIVMSG), or as
+/// `RELAYMSG` from `alice/msrp` when the server offers `draft/relaymsg`; a system
+/// message as a NOTICE; each line of the text split to fit the server's line
+/// length. Events go a batch at a time: their lines written back to back in
+/// queue order, then all their proofs (echoes, or one PONG) awaited together.
+/// When the network is down the events wait and retry (nothing is lost while it
+/// reconnects).
+public final class IRCAdapter: BatchAdapter {
     public let name = "irc"
     public let schemes = ["irc", "ircs"]
-    /// One at a time: lines of one channel keep the order they were sent in.
+    /// Not used: a batch at a time keeps the lines of a channel in order.
     public let concurrency = 1
+    public let batchSize: Int
     private let bots: [String: IRCBot]
     private let maxLines: [String: Int]
     private let logger: Logger
 
-    /// - Parameter maxLines: per network, the most lines one message becomes (10 when not given).
-    public init(bots: [IRCBot], maxLines: [String: Int] = [:], logger: Logger = Logger(label: "msrpgw.irc")) {
+    /// - Parameters:
+    ///   - maxLines: per network, the most lines one message becomes (10 when not given).
+    ///   - batchSize: the most events written before their proofs are awaited.
+    public init(bots: [IRCBot], maxLines: [String: Int] = [:], batchSize: Int = 256, logger: Logger = Logger(label: "msrpgw.irc")) {
         self.bots = Dictionary(bots.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.maxLines = maxLines
+        self.batchSize = max(1, batchSize)
         self.logger = logger
     }
 
@@ -34,28 +41,89 @@ public final class IRCAdapter: Adapter {
     }
 
     public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
-        guard let target = IRCTarget(event.target), let bot = bots[target.network] else {
-            return .permanentFailure(code: 404, reason: "\(event.target) names no configured IRC network")
+        await deliver(batch: [event])[0]
+    }
+
+    public func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome] {
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
+        // Per network, the events' lines in queue order (and where each came from).
+        var perNetwork: [String: [(index: Int, lines: [IRCMessage])]] = [:]
+        for (i, event) in batch.enumerated() {
+            switch lines(for: event) {
+            case .failure(let outcome): outcomes[i] = outcome.outcome
+            case .success(let (network, lines)): perNetwork[network, default: []].append((i, lines))
+            }
         }
-        guard let body = event.body.contents() else { return .permanentFailure(code: 500, reason: "the body file of event \(event.id) is missing") }
+        let results = await withTaskGroup(of: [(Int, DeliveryOutcome)].self) { group in
+            for (network, items) in perNetwork {
+                guard let bot = bots[network] else { continue }
+                group.addTask {
+                    do {
+                        let results = try await bot.deliver(batch: items.map(\.lines))
+                        return zip(items, results).map { item, result in
+                            switch result {
+                            case .success(let proof): (item.index, .delivered(proof: proof))
+                            case .failure(let error): (item.index, .retry(after: nil, reason: "\(error)"))
+                            }
+                        }
+                    } catch {
+                        return items.map { ($0.index, .retry(after: nil, reason: "\(error)")) }
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        for (i, outcome) in results { outcomes[i] = outcome }
+        return outcomes.map { $0 ?? .retry(after: nil, reason: "no IRC network took it") }
+    }
+
+    /// An outcome decided before anything is sent.
+    struct Decided: Error { let outcome: DeliveryOutcome }
+
+    /// The lines `event` becomes, and the network they go to.
+    func lines(for event: QueuedEvent) -> Result<(String, [IRCMessage]), Decided> {
+        guard let target = IRCTarget(event.target), let bot = bots[target.network] else {
+            return .failure(Decided(outcome: .permanentFailure(code: 404, reason: "\(event.target) names no configured IRC network")))
+        }
+        guard let body = event.body.contents() else {
+            return .failure(Decided(outcome: .permanentFailure(code: 500, reason: "the body file of event \(event.id) is missing")))
+        }
         let contentType = event.envelope.contentType.lowercased()
         guard contentType.isEmpty || contentType.hasPrefix("text/plain") else {
-            return .permanentFailure(code: 415, reason: "IRC carries text/plain, not \(event.envelope.contentType)")
+            return .failure(Decided(outcome: .permanentFailure(code: 415, reason: "IRC carries text/plain, not \(event.envelope.contentType)")))
         }
         let text = String(decoding: body, as: UTF8.self)
-        let system = event.kind == .system
-        let prefix = system ? "" : "<\(Self.speaker(event.envelope.from))> "
-        let command = system ? "NOTICE" : "PRIVMSG"
-        let budget = IRCTextSplitter.budget(source: bot.nick.map { "\($0)!\(bot.configuration.user)@" + String(repeating: "h", count: 63) },
-                                            command: command, target: target.recipient) - prefix.utf8.count
-        let lines = IRCTextSplitter(budget: budget, maxLines: maxLines[target.network] ?? 10).split(text)
-        guard !lines.isEmpty else { return .delivered(proof: "empty message: nothing to say") }
-        let messages = lines.map { IRCMessage(command: command, params: [target.recipient, prefix + $0]) }
-        do {
-            return .delivered(proof: try await bot.deliver(messages))
-        } catch {
-            return .retry(after: nil, reason: "\(error)")
+        let lines = Self.lines(text: text, system: event.kind == .system, from: event.envelope.from, to: target.recipient,
+                               relay: bot.capabilities.contains("draft/relaymsg") && !target.isNick,
+                               ourSource: bot.nick.map { "\($0)!\(bot.configuration.user)@" + String(repeating: "h", count: 63) },
+                               maxLines: maxLines[target.network] ?? 10)
+        return .success((target.network, lines))
+    }
+
+    /// The IRC lines for a message: a NOTICE for a system message; for a chat
+    /// message `RELAYMSG <target> <speaker>/msrp :text` when relaying, else
+    /// `PRIVMSG <target> :<speaker> text`, each split to fit the line.
+    static func lines(text: String, system: Bool, from: String?, to recipient: String, relay: Bool, ourSource: String?, maxLines: Int) -> [IRCMessage] {
+        let speaker = speaker(from)
+        if relay, !system {
+            // The server shows the line as from `speaker/msrp!...`: its length is not ours to know.
+            let budget = IRCTextSplitter.budget(source: nil, command: "PRIVMSG", target: recipient)
+            return IRCTextSplitter(budget: budget, maxLines: maxLines).split(text)
+                .map { IRCMessage(command: "RELAYMSG", params: [recipient, relayNick(speaker), $0]) }
         }
+        let prefix = system ? "" : "<\(speaker)> "
+        let command = system ? "NOTICE" : "PRIVMSG"
+        let budget = IRCTextSplitter.budget(source: ourSource, command: command, target: recipient) - prefix.utf8.count
+        return IRCTextSplitter(budget: budget, maxLines: maxLines).split(text).map { IRCMessage(command: command, params: [recipient, prefix + $0]) }
+    }
+
+    /// `alice/msrp`: what `draft/relaymsg` wants (a separator the server allows
+    /// only in relayed nicks), from characters a nick may hold.
+    static func relayNick(_ speaker: String) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_[]{}\\`^|")
+        var nick = String(speaker.filter { allowed.contains($0) }.prefix(24))
+        if nick.isEmpty || nick.first == "-" || nick.first?.isNumber == true { nick = "msrp" + nick }
+        return nick + "/msrp"
     }
 
     /// `Alice <sip:alice@example.com>` → `Alice`; `sip:alice@example.com` → `alice`.

@@ -21,10 +21,55 @@ public final class IRCBot: Sendable {
 
     private struct State {
         var connection: IRCConnection?
-        /// Deliveries waiting for their proof, by proof key: resumed with nil when
-        /// proven, or with why not.
-        var waiters: [String: (target: String, continuation: CheckedContinuation<String?, Never>)] = [:]
+        /// The proofs awaited, by proof key (`echo:<target> <text>` or `pong:<token>`),
+        /// oldest first: the same line said twice is proven by two echoes.
+        var waiters: [String: [Proof]] = [:]
+        /// Batches of deliveries waiting for their proofs.
+        var batches: [Int: PendingBatch] = [:]
+        var nextBatch = 0
         var stopped = false
+
+        /// Records how items ended (nil: proven) and returns the batches now complete.
+        mutating func settle(_ items: [(Proof, String?)]) -> [(CheckedContinuation<[String?], Never>, [String?])] {
+            var done: [(CheckedContinuation<[String?], Never>, [String?])] = []
+            for (proof, failure) in items {
+                guard var b = batches[proof.batch] else { continue }
+                b.failures[proof.index] = failure
+                b.remaining -= 1
+                if b.remaining == 0 {
+                    batches[proof.batch] = nil
+                    done.append((b.continuation, b.failures))
+                } else {
+                    batches[proof.batch] = b
+                }
+            }
+            return done
+        }
+
+        /// Takes every awaited proof that `matches` out of the table.
+        mutating func take(where matches: (String, Proof) -> Bool) -> [Proof] {
+            var taken: [Proof] = []
+            for (key, proofs) in waiters {
+                let (out, keep) = (proofs.filter { matches(key, $0) }, proofs.filter { !matches(key, $0) })
+                guard !out.isEmpty else { continue }
+                taken += out
+                waiters[key] = keep.isEmpty ? nil : keep
+            }
+            return taken
+        }
+    }
+
+    /// One delivery of a batch waiting for its proof.
+    private struct Proof {
+        let batch: Int
+        let index: Int
+        let target: String
+    }
+
+    private struct PendingBatch {
+        var failures: [String?]
+        var remaining: Int
+        let continuation: CheckedContinuation<[String?], Never>
     }
 
     private let state = NIOLockedValueBox(State())
@@ -50,6 +95,8 @@ public final class IRCBot: Sendable {
     /// Whether a registered connection is up now.
     public var isConnected: Bool { state.withLockedValue { $0.connection != nil } }
     public var nick: String? { state.withLockedValue { $0.connection?.nick } }
+    /// The capabilities the server enabled on the connection up now (none when down).
+    public var capabilities: Set<String> { state.withLockedValue { $0.connection?.capabilities ?? [] } }
 
     /// Connects and keeps connecting until the task is cancelled.
     public func run() async {
@@ -71,12 +118,12 @@ public final class IRCBot: Sendable {
             } catch {
                 logger.warning("IRC connect failed", metadata: ["network": "\(name)", "error": "\(error)", "retry-in": "\(delay)"])
             }
-            let pending = state.withLockedValue { s -> [CheckedContinuation<String?, Never>] in
+            let lost = "the connection to \(name) was lost before the proof"
+            let pending = state.withLockedValue { s in
                 s.connection = nil
-                defer { s.waiters = [:] }
-                return s.waiters.values.map(\.continuation)
+                return s.settle(s.take { _, _ in true }.map { ($0, lost) })
             }
-            for w in pending { w.resume(returning: "the connection to \(name) was lost before the proof") }
+            for (k, failures) in pending { k.resume(returning: failures) }
             // Equal jitter: half the step, plus up to the other half at random, so a
             // server restart is not met by every bot at once, and never at once either.
             let half = max(1, delay.milliseconds / 2)
@@ -92,10 +139,10 @@ public final class IRCBot: Sendable {
         for await m in c.messages {
             switch m.command.uppercased() {
             case "PONG":
-                if let token = m.params.last { resolve("pong:" + token) }
-            case "PRIVMSG" where m.sourceParts?.nick == c.nick, "NOTICE" where m.sourceParts?.nick == c.nick:
+                if let token = m.params.last { resolve("pong:" + token, all: true) }
+            case "PRIVMSG" where isOurs(m, c), "NOTICE" where isOurs(m, c):
                 // Our own line echoed back (echo-message).
-                if let target = m.params.first, let text = m.params.last { resolve("echo:\(target.lowercased()) \(text)") }
+                if let target = m.params.first, let text = m.params.last { resolve("echo:\(target.lowercased()) \(text)", all: false) }
             case "401", "403", "404", "442":
                 // No such nick or channel, cannot send to the channel: what waits for
                 // a proof for that target will not get one.
@@ -116,16 +163,28 @@ public final class IRCBot: Sendable {
         }
     }
 
-    private func resolve(_ key: String) {
-        state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.continuation.resume(returning: nil)
+    /// A line we sent, echoed: from our nick, or relayed for us (`draft/relaymsg`
+    /// names the relaying nick in its tag; the source is the relayed name).
+    private func isOurs(_ m: IRCMessage, _ c: IRCConnection) -> Bool {
+        m.sourceParts?.nick == c.nick || m.tag("draft/relaymsg") == c.nick
+    }
+
+    /// A proof came: for the oldest delivery awaiting `key`, or for all of them (a PONG).
+    private func resolve(_ key: String, all: Bool) {
+        let done = state.withLockedValue { s -> [(CheckedContinuation<[String?], Never>, [String?])] in
+            guard var proofs = s.waiters[key], !proofs.isEmpty else { return [] }
+            let proven = all ? proofs : [proofs.removeFirst()]
+            s.waiters[key] = all || proofs.isEmpty ? nil : proofs
+            return s.settle(proven.map { ($0, nil) })
+        }
+        for (k, failures) in done { k.resume(returning: failures) }
     }
 
     private func refuse(target: String, because reason: String) {
-        let refused = state.withLockedValue { s -> [CheckedContinuation<String?, Never>] in
-            let keys = s.waiters.filter { $0.value.target.lowercased() == target.lowercased() }.map(\.key)
-            return keys.compactMap { s.waiters.removeValue(forKey: $0)?.continuation }
+        let done = state.withLockedValue { s in
+            s.settle(s.take { _, p in p.target.lowercased() == target.lowercased() }.map { ($0, "the server refused it: \(reason)") })
         }
-        for k in refused { k.resume(returning: "the server refused it: \(reason)") }
+        for (k, failures) in done { k.resume(returning: failures) }
     }
 
     /// The connection, waiting up to `timeout` for one (polled: a reconnect takes seconds anyway).
@@ -139,34 +198,68 @@ public final class IRCBot: Sendable {
         }
     }
 
-    /// Sends `lines` to `target` and returns a proof once they have surely reached
-    /// the server; throws when there is no connection or it broke before the proof.
+    /// Sends `lines` (to one target) and returns a proof once they have surely
+    /// reached the server; throws when there is no connection or it broke before the proof.
     public func deliver(_ lines: [IRCMessage], waitForConnection: Duration = .seconds(10), proofTimeout: Duration = .seconds(30)) async throws -> String {
+        guard let result = try await deliver(batch: [lines], waitForConnection: waitForConnection, proofTimeout: proofTimeout).first else {
+            return "nothing to send"
+        }
+        return try result.get()
+    }
+
+    /// Sends several deliveries back to back, in order (each a few lines to one
+    /// target), and waits for all their proofs at once: one round trip for the
+    /// batch. With `echo-message` each delivery is proven by the echo of its last
+    /// line; without it one PING after the batch proves every line before it.
+    /// Throws when there is no connection; a delivery whose proof does not come is
+    /// a failure in its own result.
+    public func deliver(
+        batch: [[IRCMessage]], waitForConnection: Duration = .seconds(10), proofTimeout: Duration = .seconds(30)
+    ) async throws -> [Result<String, IRCConnectionError>] {
         guard let c = await connection(within: waitForConnection) else {
             throw IRCConnectionError("not connected to \(name)")
         }
-        guard let last = lines.last, let target = last.params.first, let text = last.params.last else { return "nothing to send" }
         let echo = c.capabilities.contains("echo-message")
         let token = "msrpgw-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let key = echo ? "echo:\(target.lowercased()) \(text)" : "pong:" + token
-        // The time-out is a child task cancelled as soon as the proof (or a refusal)
-        // comes: one sleeping task per delivery would pile up at thousands a second.
-        let failure: String? = await withTaskGroup(of: Void.self) { group in
-            let result: String? = await withCheckedContinuation { k in
-                state.withLockedValue { $0.waiters[key] = (target, k) }
-                for l in lines { c.send(l) }
-                if !echo { c.send(IRCMessage(command: "PING", params: [token])) }
-                group.addTask { [state, name] in
-                    guard (try? await Task.sleep(for: proofTimeout)) != nil else { return }
-                    state.withLockedValue { $0.waiters.removeValue(forKey: key) }?.continuation
-                        .resume(returning: "no \(echo ? "echo" : "PONG") from \(name) within \(proofTimeout)")
-                }
-            }
-            group.cancelAll()
-            return result
+        // What proves each delivery; nil for one with nothing to say.
+        let keys: [(key: String, target: String)?] = batch.map { lines in
+            guard let last = lines.last, let target = last.params.first, let text = last.params.last else { return nil }
+            return (echo ? "echo:\(target.lowercased()) \(text)" : "pong:" + token, target)
         }
-        if let failure { throw IRCConnectionError(failure) }
-        return echo ? "echoed by \(name)" : "written to \(name), PONG received"
+        let awaited = keys.compactMap { $0 }.count
+        var failures = [String?](repeating: nil, count: batch.count)
+        if awaited > 0 {
+            // The time-out is a child task cancelled as soon as the batch settles:
+            // one sleeping task per delivery would pile up at thousands a second.
+            failures = await withTaskGroup(of: Void.self) { group in
+                let failures: [String?] = await withCheckedContinuation { k in
+                    let id = state.withLockedValue { s -> Int in
+                        let id = s.nextBatch
+                        s.nextBatch += 1
+                        s.batches[id] = PendingBatch(failures: .init(repeating: nil, count: batch.count), remaining: awaited, continuation: k)
+                        for (i, key) in keys.enumerated() {
+                            if let key { s.waiters[key.key, default: []].append(Proof(batch: id, index: i, target: key.target)) }
+                        }
+                        return id
+                    }
+                    for lines in batch { for l in lines { c.send(l) } }
+                    if !echo { c.send(IRCMessage(command: "PING", params: [token])) }
+                    group.addTask { [state, name] in
+                        guard (try? await Task.sleep(for: proofTimeout)) != nil else { return }
+                        let why = "no \(echo ? "echo" : "PONG") from \(name) within \(proofTimeout)"
+                        let done = state.withLockedValue { s in s.settle(s.take { _, p in p.batch == id }.map { ($0, why) }) }
+                        for (k, failures) in done { k.resume(returning: failures) }
+                    }
+                }
+                group.cancelAll()
+                return failures
+            }
+        }
+        let proof = echo ? "echoed by \(name)" : "written to \(name), PONG received"
+        return zip(keys, failures).map { key, failure in
+            if let failure { return .failure(IRCConnectionError(failure)) }
+            return .success(key == nil ? "nothing to send" : proof)
+        }
     }
 }
 

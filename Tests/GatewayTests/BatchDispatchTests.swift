@@ -1,0 +1,70 @@
+import Foundation
+import MSRPTransport
+import NIOConcurrencyHelpers
+import Queue
+import Testing
+
+@testable import Gateway
+
+/// A `BatchAdapter` gets its events a batch at a time, in queue order, never
+/// more than its batch size, and every outcome is recorded for its own event.
+@Suite struct BatchDispatchTests {
+    final class BatchRecorder: BatchAdapter {
+        let name = "irc"
+        let schemes = ["irc"]
+        let concurrency = 1
+        let batchSize = 7
+        let batches = NIOLockedValueBox<[[String]]>([])
+        /// Targets whose first delivery is retried.
+        let retryOnce = NIOLockedValueBox<Set<String>>(["irc://net/5"])
+
+        func deliver(_ event: QueuedEvent) async -> DeliveryOutcome { await deliver(batch: [event])[0] }
+
+        func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome] {
+            batches.withLockedValue { $0.append(batch.map(\.target)) }
+            try? await Task.sleep(for: .milliseconds(5))
+            return batch.map { e in
+                retryOnce.withLockedValue { $0.remove(e.target) } != nil ? .retry(after: nil, reason: "scripted") : .delivered(proof: "batch")
+            }
+        }
+    }
+
+    @Test func batchesInOrderWithTheirOwnOutcomes() async throws {
+        let directory = NSTemporaryDirectory() + "msrpgw-batch-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
+            path: directory + "/q.sqlite", defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))
+        let adapter = BatchRecorder()
+        var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: directory + "/bodies")
+        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(10), pollInterval: .milliseconds(50))
+        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: TestGateway.group)
+        let events = (0..<30).map { i in
+            NewEvent(adapter: "irc", target: "irc://net/\(i)", origin: EventOrigin(sessionID: "s", messageID: "m\(i)"),
+                     envelope: EventEnvelope(contentType: "text/plain"), body: .inline(Array("line \(i)".utf8)))
+        }
+        _ = try await queue.enqueue(events)
+        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: [:])
+        let run = Task { await gateway.run() }
+        await eventually("all delivered") {
+            ((try? await queue.events(EventFilter(state: .delivered, adapter: "irc")))?.count ?? 0) == 30
+        }
+        gateway.stop()
+        await run.value
+        await endpoint.shutdown()
+
+        let batches = adapter.batches.withLockedValue { $0 }
+        #expect(batches.allSatisfy { $0.count <= 7 })
+        // Each is first tried in queue order; the retried one comes again later.
+        let all: [String] = batches.flatMap { $0 }
+        let expected: [String] = (0..<30).map { "irc://net/\($0)" }
+        var firstTries: [String] = []
+        for t in all where !firstTries.contains(t) { firstTries.append(t) }
+        #expect(firstTries == expected, "\(batches)")
+        let fives = all.filter { $0 == "irc://net/5" }
+        #expect(fives.count == 2)
+        let five = try await queue.events(EventFilter(adapter: "irc")).first { $0.target == "irc://net/5" }
+        #expect(five?.attempts == 2)
+        #expect(five?.state == .delivered)
+    }
+}
