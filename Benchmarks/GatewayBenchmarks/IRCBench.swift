@@ -23,7 +23,7 @@ func benchIRC() async throws {
         <server name="irc.bench" description="bench" network="Bench" id="0AB">
         <admin name="b" nick="b" email="b@localhost">
         <bind address="127.0.0.1" port="\(port)" type="clients">
-        <connect allow="*" resolvehostnames="no" fakelag="no" threshold="1000000" commandrate="1000000" localmax="1000" globalmax="1000" recvq="65536" softsendq="1048576" hardsendq="16777216">
+        <connect allow="*" resolvehostnames="no" fakelag="no" threshold="1000000" commandrate="1000000" localmax="1000" globalmax="1000" recvq="65536" softsendq="16777216" hardsendq="33554432">
         <performance netbuffersize="65000" somaxconn="1024">
         <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="\(dir)/ircd.log">
         <module name="cap"> <module name="ircv3"> <module name="ircv3_echomessage"> <module name="ircv3_servertime"> <module name="ircv3_msgid">
@@ -35,7 +35,7 @@ func benchIRC() async throws {
         command = ["/usr/bin/setpriv", "--reuid=irc", "--regid=irc", "--clear-groups"] + command
     }
     let (server, _) = try run(command[0], Array(command.dropFirst()), capture: false)
-    defer { server.terminate(); server.waitUntilExit() }
+    defer { stop(server) }
     let connect = { (nick: String) in
         try await IRCConnection.connect(IRCClientConfiguration(host: "127.0.0.1", port: port, tls: false, nick: nick, linesPerSecond: 0), group: group, logger: quiet)
     }
@@ -64,7 +64,7 @@ func benchIRC() async throws {
         config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(60), pollInterval: .milliseconds(100))
         var debug = Logger(label: "bench.irc")
         debug.logLevel = ProcessInfo.processInfo.environment["IRC_DEBUG"] != nil ? .debug : .critical
-        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [IRCAdapter(bots: [bot], logger: debug)],
+        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [IRCAdapter(bots: [bot], batchSize: Int(ProcessInfo.processInfo.environment["IRC_BATCH"] ?? "") ?? 256, logger: debug)],
                                   routes: ["sip:ops@gw.example": ["irc://bench/bench"]], logger: debug)
         var events: [NewEvent] = []
         for i in 0..<count {

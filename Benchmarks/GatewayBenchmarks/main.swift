@@ -318,6 +318,17 @@ func run(_ executable: String, _ args: [String], capture: Bool = true) throws ->
     return (p, out)
 }
 
+/// Stops a server: SIGTERM, up to 5 s, then SIGKILL. (InspIRCd run through
+/// setpriv was seen ignoring SIGTERM, and Foundation's waitUntilExit spins a core
+/// while it waits: a benchmark that never ended and skewed the next ones.)
+func stop(_ p: Process) {
+    guard p.isRunning else { return }
+    p.terminate()
+    for _ in 0..<250 where p.isRunning { usleep(20_000) }
+    if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    while p.isRunning { usleep(10_000) }
+}
+
 func freeTCPPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }

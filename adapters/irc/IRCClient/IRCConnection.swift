@@ -169,6 +169,19 @@ final class IRCLineHandler: ChannelDuplexHandler, @unchecked Sendable {
             }
         }
         buffer.discardReadBytes()
+        acknowledgeNow(context)
+    }
+
+    /// Asks the kernel to ACK what we just read at once (Linux TCP_QUICKACK, which
+    /// does not stick: set after each read). A server that leaves Nagle on (InspIRCd
+    /// does) holds the tail of its echoes until our ACK, and a delayed ACK waits
+    /// 40 ms: each batch's proof cost 43 ms instead of 1-3 ms (found by the
+    /// MSRP → IRC benchmark).
+    private func acknowledgeNow(_ context: ChannelHandlerContext) {
+        #if os(Linux)
+        let tcpQuickAck: CInt = 12  // <netinet/tcp.h>
+        _ = context.channel.setOption(.tcpOption(.init(rawValue: tcpQuickAck)), value: 1)
+        #endif
     }
 
     /// A server's bytes fit for a log line: control characters and bytes that
