@@ -319,10 +319,18 @@ final class MessageIngress: Sendable {
                 }
                 roomCopies = others.map { RouteTarget(adapter: "msrp", target: $0.id) }
             } else {
+                // Where the room is bridged to (an IRC channel, say): a private message to
+                // someone on that network (`irc://NET/nick,isnick`) goes there.
+                let bridged = routes.contains(room.address) ? ((try? routes.resolve(room.address)) ?? []) : []
                 for address in to + cc {
                     let uri = RouteTable.normalize(address.uri)
                     let holder = rooms.session(nickname: ChatRooms.nickname(address.uri), in: room.address)
                     let matches = others.filter { ($0.peerAddress.flatMap(RouteTable.normalize) == uri && uri != nil) || $0.id == holder }
+                    if matches.isEmpty, let via = bridged.first(where: { sameNetwork($0.target, address.uri) }) {
+                        let t = RouteTarget(adapter: via.adapter, target: address.uri)
+                        if !targets.contains(t) { targets.append(t) }
+                        continue
+                    }
                     if matches.isEmpty { unresolved.append(address.uri) }
                     for m in matches where !roomCopies.contains(where: { $0.target == m.id }) { roomCopies.append(RouteTarget(adapter: "msrp", target: m.id)) }
                 }
@@ -362,4 +370,18 @@ final class MessageIngress: Sendable {
             return Array(out.prefix(n))
         }
     }
+}
+
+/// Whether two URIs name the same network: the same scheme and authority
+/// (`irc://libera/ops` and `irc://libera/alice,isnick`). URIs without an
+/// authority (`sip:`, `mailto:`) never do: a room's SIP route is no way out.
+func sameNetwork(_ a: String, _ b: String) -> Bool {
+    func network(_ u: String) -> Substring? {
+        guard let r = u.range(of: "://"), r.lowerBound > u.startIndex else { return nil }
+        let rest = u[r.upperBound...]
+        let end = rest.firstIndex(of: "/") ?? rest.endIndex
+        return end > rest.startIndex ? u[..<end] : nil
+    }
+    guard let x = network(a), let y = network(b) else { return false }
+    return x.lowercased() == y.lowercased()
 }

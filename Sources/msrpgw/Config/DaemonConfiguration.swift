@@ -95,6 +95,10 @@ struct DaemonConfiguration: Sendable {
         var bridges: [String: String]
         /// Channel events passed on as system messages.
         var announce: Set<String>
+        /// At most this many puppets (an IRC connection per MSRP participant of a bridged room); 0: none.
+        var puppets: Int = 0
+        /// Appended to a puppet's nick (`alice[m]`).
+        var puppetSuffix: String = "[m]"
     }
     var ircNetworks: [IRCNetwork] = []
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
@@ -345,10 +349,15 @@ struct DaemonConfiguration: Sendable {
             for a in announce where !IRCToMSRP.announcements.contains(a) {
                 throw ConfigError("irc.\(name).announce: \(a.debugDescription) is not one of \(IRCToMSRP.announcements.sorted().joined(separator: ", "))")
             }
+            let puppets = try r.int("puppets", default: 0, in: 0...1000)
+            let suffix = try r.string("puppet_suffix", default: "[m]")
+            guard suffix.count <= 8, suffix.allSatisfy({ "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_[]{}\\`^|".contains($0) }) else {
+                throw ConfigError("irc.\(name).puppet_suffix: \(suffix.debugDescription) is not up to 8 characters a nick may hold")
+            }
             try r.finish()
             ircNetworks.append(IRCNetwork(
                 name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax, bridges: bridges,
-                announce: announce))
+                announce: announce, puppets: puppets, puppetSuffix: suffix))
         }
     }
 

@@ -144,6 +144,8 @@ subscribers = []
 # reconnect_max = "120s"
 # bridges = { "#ops" = "sip:ops@gw.example" }   # what is said in #ops goes to the route's MSRP sessions
 # announce = ["join", "kick", "nick", "part", "quit", "topic"]  # channel events passed on as system messages
+# puppets = 0                         # up to this many IRC connections, one per MSRP participant of a bridged room
+# puppet_suffix = "[m]"               # a puppet's nick: the participant's user part and this (alice[m])
 
 # Chat rooms (RFC 7701): sessions joined to a room address (?route= or a SIP
 # call to it) hear each other; private messages by address or nickname. A room

@@ -82,8 +82,13 @@ struct GatewayDaemon {
         for n in c.ircNetworks where !n.client.tls {
             logger.warning("IRC without TLS: messages travel in clear", metadata: ["network": "\(n.name)"])
         }
+        let puppets = Dictionary(uniqueKeysWithValues: c.ircNetworks.filter { $0.puppets > 0 && !$0.bridges.isEmpty }.map {
+            ($0.name, IRCPuppets(network: $0, group: group, logger: logger))
+        })
         if !bots.isEmpty {
-            adapters.append(IRCAdapter(bots: bots, maxLines: Dictionary(uniqueKeysWithValues: c.ircNetworks.map { ($0.name, $0.maxLines) }), logger: logger))
+            let lookup: IRCAdapter.PuppetLookup = { sender, network in puppets[network]?.puppet(for: sender) }
+            let maxLines = Dictionary(uniqueKeysWithValues: c.ircNetworks.map { ($0.name, $0.maxLines) })
+            adapters.append(IRCAdapter(bots: bots, maxLines: maxLines, puppets: puppets.isEmpty ? nil : lookup, logger: logger))
         }
         let pageMode = c.sip.map { _ in SIPMessageAdapter(identity: c.gateway.identity, logger: logger) }
         if let pageMode { adapters.append(pageMode) }
@@ -138,7 +143,8 @@ struct GatewayDaemon {
             }
         }
         let ircToMSRP = zip(bots, c.ircNetworks).filter { !$0.1.bridges.isEmpty }.map { bot, n in
-            IRCToMSRP(bot: bot, bridges: n.bridges, gateway: gateway, logger: logger, announce: n.announce)
+            IRCToMSRP(bot: bot, bridges: n.bridges, gateway: gateway, logger: logger, announce: n.announce,
+                      isPuppet: { [puppets] nick in puppets[n.name]?.isPuppet(nick) ?? false })
         }
         let sipPort = boundSIPPort
         let sipTLSPort = boundSIPTLSPort
@@ -161,7 +167,8 @@ struct GatewayDaemon {
         let services: [any Service] = [
             GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
-        ] + sipServices + bots.map { IRCBotService(bot: $0) } + ircToMSRP.map { IRCBridgeService(bridge: $0) } + extraServices + [app]
+        ] + sipServices + bots.map { IRCBotService(bot: $0) } + ircToMSRP.map { IRCBridgeService(bridge: $0) }
+            + puppets.values.map { IRCPuppetService(puppets: $0, gateway: gateway) } + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         httpGuard.done = true
@@ -215,6 +222,16 @@ struct IRCBridgeService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown { await bridge.run() }
+    }
+}
+
+/// Keeps a network's puppets in step with the bridged rooms' sessions until shutdown.
+struct IRCPuppetService: Service {
+    let puppets: IRCPuppets
+    let gateway: Gateway
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await puppets.run(gateway: gateway) }
     }
 }
 

@@ -19,6 +19,8 @@ struct IRCToMSRP: Sendable {
 
     /// Which channel events become system messages in the room.
     var announce: Set<String> = Self.announcements
+    /// Our puppets' nicks: what they say came from MSRP, and their comings and goings are ours.
+    var isPuppet: @Sendable (String) -> Bool = { _ in false }
     static let announcements: Set<String> = ["join", "part", "kick", "topic", "nick", "quit"]
 
     func run() async {
@@ -32,7 +34,7 @@ struct IRCToMSRP: Sendable {
             }
             guard command == "PRIVMSG" || command == "NOTICE", m.params.count == 2,
                   let route = bridges.first(where: { $0.key.lowercased() == m.params[0].lowercased() })?.value,
-                  let nick = m.sourceParts?.nick, !nick.isEmpty, nick != bot.nick else { continue }
+                  let nick = m.sourceParts?.nick, !nick.isEmpty, nick != bot.nick, !isPuppet(nick) else { continue }
             var text = m.params[1]
             // CTCP ACTION (/me) reads as "* nick does".
             if text.hasPrefix("\u{1}ACTION "), text.hasSuffix("\u{1}") { text = "* \(nick) " + text.dropFirst(8).dropLast() }
@@ -49,7 +51,7 @@ struct IRCToMSRP: Sendable {
     /// someone in one (`channels`, from the roster), as a line for the rooms (not our own).
     private func announcement(_ m: IRCMessage, channels: [String]) -> (routes: [String], text: String)? {
         let command = m.command.uppercased()
-        guard announce.contains(command.lowercased()), let nick = m.sourceParts?.nick, nick != bot.nick else { return nil }
+        guard announce.contains(command.lowercased()), let nick = m.sourceParts?.nick, nick != bot.nick, !isPuppet(nick) else { return nil }
         switch command {
         case "NICK" where !m.params.isEmpty:
             return (Array(Set(channels.compactMap(route(of:)))).sorted(), "\(nick) is now known as \(m.params[0])")

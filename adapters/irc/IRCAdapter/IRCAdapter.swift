@@ -14,6 +14,9 @@ import Queue
 /// When the network is down the events wait and retry (nothing is lost while it
 /// reconnects).
 public final class IRCAdapter: BatchAdapter {
+    /// Who speaks for an MSRP participant on IRC: its own connection (a puppet).
+    public typealias PuppetLookup = @Sendable (_ sender: String, _ network: String) -> IRCBot?
+
     public let name = "irc"
     public let schemes = ["irc", "ircs"]
     /// Not used: a batch at a time keeps the lines of a channel in order.
@@ -21,14 +24,18 @@ public final class IRCAdapter: BatchAdapter {
     public let batchSize: Int
     private let bots: [String: IRCBot]
     private let maxLines: [String: Int]
+    private let puppets: PuppetLookup?
     private let logger: Logger
 
     /// - Parameters:
     ///   - maxLines: per network, the most lines one message becomes (10 when not given).
     ///   - batchSize: the most events written before their proofs are awaited.
-    public init(bots: [IRCBot], maxLines: [String: Int] = [:], batchSize: Int = 256, logger: Logger = Logger(label: "msrpgw.irc")) {
+    ///   - puppets: the puppet connection of a sender (CPIM From) on a network, if it has one.
+    public init(bots: [IRCBot], maxLines: [String: Int] = [:], batchSize: Int = 256, puppets: PuppetLookup? = nil,
+                logger: Logger = Logger(label: "msrpgw.irc")) {
         self.bots = Dictionary(bots.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         self.maxLines = maxLines
+        self.puppets = puppets
         self.batchSize = max(1, batchSize)
         self.logger = logger
     }
@@ -46,29 +53,30 @@ public final class IRCAdapter: BatchAdapter {
 
     public func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
-        // Per network, the events' lines in queue order (and where each came from).
-        var perNetwork: [String: [(index: Int, lines: [IRCMessage])]] = [:]
+        // Per network, runs of consecutive events that go through the same
+        // connection (the bot or one puppet), in queue order.
+        var perNetwork: [String: [Run]] = [:]
         for (i, event) in batch.enumerated() {
             switch lines(for: event) {
-            case .failure(let outcome): outcomes[i] = outcome.outcome
-            case .success(let (network, lines)): perNetwork[network, default: []].append((i, lines))
+            case .failure(let decided): outcomes[i] = decided.outcome
+            case .success(let plan):
+                var runs = perNetwork[plan.network, default: []]
+                if let last = runs.last, last.connection === plan.connection {
+                    runs[runs.count - 1].items.append((i, plan.lines))
+                } else {
+                    runs.append(Run(connection: plan.connection, items: [(i, plan.lines)]))
+                }
+                perNetwork[plan.network] = runs
             }
         }
         let results = await withTaskGroup(of: [(Int, DeliveryOutcome)].self) { group in
-            for (network, items) in perNetwork {
-                guard let bot = bots[network] else { continue }
+            for runs in perNetwork.values {
                 group.addTask {
-                    do {
-                        let results = try await bot.deliver(batch: items.map(\.lines))
-                        return zip(items, results).map { item, result in
-                            switch result {
-                            case .success(let proof): (item.index, .delivered(proof: proof))
-                            case .failure(let error): (item.index, .retry(after: nil, reason: "\(error)"))
-                            }
-                        }
-                    } catch {
-                        return items.map { ($0.index, .retry(after: nil, reason: "\(error)")) }
-                    }
+                    // One run after the other: lines on two connections could overtake
+                    // each other, so the next run waits for the proofs of this one.
+                    var out: [(Int, DeliveryOutcome)] = []
+                    for run in runs { out += await Self.deliver(run) }
+                    return out
                 }
             }
             return await group.reduce(into: []) { $0 += $1 }
@@ -77,11 +85,40 @@ public final class IRCAdapter: BatchAdapter {
         return outcomes.map { $0 ?? .retry(after: nil, reason: "no IRC network took it") }
     }
 
+    /// Events that go down one connection back to back.
+    struct Run: Sendable {
+        let connection: IRCBot
+        var items: [(index: Int, lines: [IRCMessage])]
+    }
+
+    private static func deliver(_ run: Run) async -> [(Int, DeliveryOutcome)] {
+        do {
+            let results = try await run.connection.deliver(batch: run.items.map(\.lines))
+            return zip(run.items, results).map { item, result in
+                switch result {
+                case .success(let proof): (item.index, .delivered(proof: proof))
+                case .failure(let error): (item.index, .retry(after: nil, reason: "\(error)"))
+                }
+            }
+        } catch {
+            return run.items.map { ($0.index, .retry(after: nil, reason: "\(error)")) }
+        }
+    }
+
+    /// What one event becomes: its lines, the connection they go down, its network.
+    struct Plan {
+        let network: String
+        let connection: IRCBot
+        let lines: [IRCMessage]
+    }
+
     /// An outcome decided before anything is sent.
     struct Decided: Error { let outcome: DeliveryOutcome }
 
-    /// The lines `event` becomes, and the network they go to.
-    func lines(for event: QueuedEvent) -> Result<(String, [IRCMessage]), Decided> {
+    /// The lines `event` becomes and the connection they go down: the sender's
+    /// puppet when it is up and in the channel (its lines need no `<name>`),
+    /// else the network's bot.
+    func lines(for event: QueuedEvent) -> Result<Plan, Decided> {
         guard let target = IRCTarget(event.target), let bot = bots[target.network] else {
             return .failure(Decided(outcome: .permanentFailure(code: 404, reason: "\(event.target) names no configured IRC network")))
         }
@@ -93,11 +130,20 @@ public final class IRCAdapter: BatchAdapter {
             return .failure(Decided(outcome: .permanentFailure(code: 415, reason: "IRC carries text/plain, not \(event.envelope.contentType)")))
         }
         let text = String(decoding: body, as: UTF8.self)
-        let lines = Self.lines(text: text, system: event.kind == .system, from: event.envelope.from, to: target.recipient,
+        let system = event.kind == .system
+        if !system, let from = event.envelope.from, let puppet = puppets?(from, target.network), let nick = puppet.nick,
+           target.isNick || puppet.isIn(target.recipient) {
+            let source = "\(nick)!\(puppet.configuration.user)@" + String(repeating: "h", count: 63)
+            let budget = IRCTextSplitter.budget(source: source, command: "PRIVMSG", target: target.recipient)
+            let lines = IRCTextSplitter(budget: budget, maxLines: maxLines[target.network] ?? 10).split(text)
+                .map { IRCMessage(command: "PRIVMSG", params: [target.recipient, $0]) }
+            return .success(Plan(network: target.network, connection: puppet, lines: lines))
+        }
+        let lines = Self.lines(text: text, system: system, from: event.envelope.from, to: target.recipient,
                                relay: bot.capabilities.contains("draft/relaymsg") && !target.isNick,
                                ourSource: bot.nick.map { "\($0)!\(bot.configuration.user)@" + String(repeating: "h", count: 63) },
                                maxLines: maxLines[target.network] ?? 10)
-        return .success((target.network, lines))
+        return .success(Plan(network: target.network, connection: bot, lines: lines))
     }
 
     /// The IRC lines for a message: a NOTICE for a system message; for a chat

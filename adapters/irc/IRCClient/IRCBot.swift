@@ -28,6 +28,8 @@ public final class IRCBot: Sendable {
         var batches: [Int: PendingBatch] = [:]
         var nextBatch = 0
         var stopped = false
+        /// Channels we are in now (RFC 1459 folded), from our own JOIN, PART and KICK.
+        var joined: Set<String> = []
 
         /// Records how items ended (nil: proven) and returns the batches now complete.
         mutating func settle(_ items: [(Proof, String?)]) -> [(CheckedContinuation<[String?], Never>, [String?])] {
@@ -98,10 +100,10 @@ public final class IRCBot: Sendable {
     /// The capabilities the server enabled on the connection up now (none when down).
     public var capabilities: Set<String> { state.withLockedValue { $0.connection?.capabilities ?? [] } }
 
-    /// Connects and keeps connecting until the task is cancelled.
+    /// Connects and keeps connecting until the task is cancelled or `quit` is called.
     public func run() async {
         var delay = backoff.lowerBound
-        while !Task.isCancelled {
+        while !Task.isCancelled, !state.withLockedValue({ $0.stopped }) {
             do {
                 let c = try await IRCConnection.connect(configuration, group: group, logger: logger)
                 delay = backoff.lowerBound
@@ -121,9 +123,11 @@ public final class IRCBot: Sendable {
             let lost = "the connection to \(name) was lost before the proof"
             let pending = state.withLockedValue { s in
                 s.connection = nil
+                s.joined = []
                 return s.settle(s.take { _, _ in true }.map { ($0, lost) })
             }
             for (k, failures) in pending { k.resume(returning: failures) }
+            if state.withLockedValue({ $0.stopped }) { break }
             // Equal jitter: half the step, plus up to the other half at random, so a
             // server restart is not met by every bot at once, and never at once either.
             let half = max(1, delay.milliseconds / 2)
@@ -135,8 +139,14 @@ public final class IRCBot: Sendable {
         incomingContinuation.finish()
     }
 
+    /// Whether we are in `channel` now (a line sent to a channel we are not in is refused).
+    public func isIn(_ channel: String) -> Bool {
+        state.withLockedValue { $0.joined.contains(IRCChannelRoster.fold(channel)) }
+    }
+
     private func consume(_ c: IRCConnection) async {
         for await m in c.messages {
+            trackMembership(m, c)
             switch m.command.uppercased() {
             case "PONG":
                 if let token = m.params.last { resolve("pong:" + token, all: true) }
@@ -161,6 +171,28 @@ public final class IRCBot: Sendable {
             }
             incomingContinuation.yield(m)
         }
+    }
+
+    private func trackMembership(_ m: IRCMessage, _ c: IRCConnection) {
+        let command = m.command.uppercased()
+        guard ["JOIN", "PART", "KICK"].contains(command), let channels = m.params.first else { return }
+        let ours = command == "KICK" ? m.params.count > 1 && m.params[1] == c.nick : m.sourceParts?.nick == c.nick
+        guard ours else { return }
+        state.withLockedValue { s in
+            for channel in channels.split(separator: ",").map({ IRCChannelRoster.fold(String($0)) }) {
+                if command == "JOIN" { s.joined.insert(channel) } else { s.joined.remove(channel) }
+            }
+        }
+    }
+
+    /// Leaves the network for good: QUIT with `reason`, and no reconnect
+    /// (the task running `run` ends).
+    public func quit(_ reason: String) async {
+        let c = state.withLockedValue { s -> IRCConnection? in
+            s.stopped = true
+            return s.connection
+        }
+        await c?.quit(reason)
     }
 
     /// A line we sent, echoed: from our nick, or relayed for us (`draft/relaymsg`
