@@ -259,6 +259,12 @@ public final class IRCBot: Sendable {
             return (echo ? "echo:\(target.lowercased()) \(text)" : "pong:" + token, target)
         }
         let awaited = keys.compactMap { $0 }.count
+        // Flood control holds lines back: the proof of the last can only come once
+        // everything queued before it has been paced out.
+        let lineCount = batch.reduce(0) { $0 + $1.count } + c.queuedLines
+        let pacing = configuration.linesPerSecond > 0
+            ? Duration.milliseconds(Int64(Double(max(0, lineCount - configuration.burst)) / configuration.linesPerSecond * 1000)) : .zero
+        let proofTimeout = proofTimeout + pacing
         var failures = [String?](repeating: nil, count: batch.count)
         if awaited > 0 {
             // The time-out is a child task cancelled as soon as the batch settles:
