@@ -236,3 +236,48 @@ enum GatewayClientNamed {
         GatewayClient(name: "Bob", address: "sip:bob@example.com", endpoint: clients.endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)
     }
 }
+
+/// `draft/relaymsg` (no Debian server offers it: a scripted server answering as
+/// Ergo does): chat lines go out as RELAYMSG under `alice/msrp`, their relayed
+/// echo (tagged with our nick) is the proof and the sender gets its REPORT;
+/// a system message is still a NOTICE from the bot.
+@Suite(.enabled(if: Peers.available("python3"), "needs python3"))
+struct IRCRelayMsgTests {
+    @Test func chatLinesAreRelayedUnderTheSpeakersName() async throws {
+        let python = try Peers.require("python3", package: "python3")
+        let port = try freePort()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Helpers/irc_relaymsg_server.py").path
+        let server = try ChildProcess(python, [script, String(port)], name: "relaymsg IRC server")
+        defer { server.stop() }
+        try await server.waitFor("READY")
+        let gw = try await GatewayProcess(extra: """
+            [irc.relay]
+            host = "127.0.0.1"
+            port = \(port)
+            tls = false
+            nick = "msrpgw"
+            channels = ["#ops"]
+            lines_per_second = 0
+            [routes]
+            "sip:ops@gw.example" = ["irc://relay/ops"]
+            """)
+        defer { gw.stop() }
+        try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
+        #expect(await until(.seconds(5)) { server.stdout.contains("C: JOIN #ops") })
+        #expect(server.stdout.contains("draft/relaymsg"), "asked for: \(server.stdout.prefix(400))")
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open(route: "sip:ops@gw.example")
+        #expect(try await alice.send("hello relayed", to: "sip:ops@gw.example", messageID: "relay-1") == .accepted)
+        #expect(await until(.seconds(10)) { server.stdout.contains("C: RELAYMSG #ops Alice/msrp :hello relayed") }, "\(server.stdout.suffix(600))")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in
+            c.allReports.contains { $0.headers.messageID == "relay-1" && $0.headers.status?.code == 200 }
+        }, "the relayed echo proved it")
+        let (status, _, _) = try await alice.call("POST", "/v1/messages", body: #"{"to": "sip:ops@gw.example", "text": "maintenance at 6", "system": true}"#)
+        #expect(status == 202)
+        #expect(await until(.seconds(10)) { server.stdout.contains("C: NOTICE #ops :maintenance at 6") })
+        #expect(!server.stdout.contains("RELAYMSG #ops Alice/msrp :maintenance"))
+        await clients.shutdown()
+    }
+}

@@ -34,7 +34,9 @@ struct IRCToMSRP: Sendable {
             }
             guard command == "PRIVMSG" || command == "NOTICE", m.params.count == 2,
                   let route = bridges.first(where: { $0.key.lowercased() == m.params[0].lowercased() })?.value,
-                  let nick = m.sourceParts?.nick, !nick.isEmpty, nick != bot.nick, !isPuppet(nick) else { continue }
+                  let nick = m.sourceParts?.nick, !nick.isEmpty, nick != bot.nick, !isPuppet(nick),
+                  m.tag("draft/relaymsg") == nil || m.tag("draft/relaymsg") != bot.nick  // our own RELAYMSG, echoed
+            else { continue }
             var text = m.params[1]
             // CTCP ACTION (/me) reads as "* nick does".
             if text.hasPrefix("\u{1}ACTION "), text.hasSuffix("\u{1}") { text = "* \(nick) " + text.dropFirst(8).dropLast() }
