@@ -259,6 +259,7 @@ struct IRCRelayMsgTests {
             nick = "msrpgw"
             channels = ["#ops"]
             lines_per_second = 0
+            bridges = { "#ops" = "sip:ops@gw.example" }
             [routes]
             "sip:ops@gw.example" = ["irc://relay/ops"]
             """)
@@ -274,6 +275,7 @@ struct IRCRelayMsgTests {
         #expect(await alice.wait(timeout: .seconds(10)) { c in
             c.allReports.contains { $0.headers.messageID == "relay-1" && $0.headers.status?.code == 200 }
         }, "the relayed echo proved it")
+        #expect(!alice.allReceived.contains { $0.text.contains("hello relayed") }, "our relayed echo is not passed back")
         let (status, _, _) = try await alice.call("POST", "/v1/messages", body: #"{"to": "sip:ops@gw.example", "text": "maintenance at 6", "system": true}"#)
         #expect(status == 202)
         #expect(await until(.seconds(10)) { server.stdout.contains("C: NOTICE #ops :maintenance at 6") })
