@@ -86,13 +86,28 @@ final class MSRPSessionAdapter: Adapter {
         let head = code == 200
             ? builder.success(range: range)
             : builder.failure(code: code, reason: event.envelope.headers["reason"].map(statusComment), range: range)
+        var report = head
+        let body = Self.unresolvedWrapper(event)
+        if body != nil { report.headers.append(.contentType(.messageCPIM)) }
         do {
-            try session.msrp.sendReport(head)
+            try session.msrp.sendReport(report, body: body)
         } catch {
             return undeliverable(event, "\(error)")
         }
         metrics.reportSent(kind: .report)
         return .delivered(proof: "REPORT 000 \(code)")
+    }
+
+    /// A 427 REPORT's body (RFC 7701 §7.2): a CPIM wrapper with the original From
+    /// and the recipients not in the room as To and cc; nil for other REPORTs.
+    static func unresolvedWrapper(_ event: QueuedEvent) -> ByteBuffer? {
+        guard event.envelope.headers["status"] == "427", let fromText = event.envelope.from,
+              let from = try? CPIMAddress(parsing: fromText) else { return nil }
+        let to = event.envelope.to.compactMap { try? CPIMAddress(parsing: $0) }
+        let cc = event.envelope.cc.compactMap { try? CPIMAddress(parsing: $0) }
+        guard !(to + cc).isEmpty else { return nil }
+        let cpim = CPIMMessage.make(from: from, to: to, cc: cc, dateTime: RFC3339.string(from: Date()), contentType: "text/plain", content: [])
+        return ByteBuffer(bytes: cpim.serialized)
     }
 
     // MARK: - IMDN (RFC 5438)

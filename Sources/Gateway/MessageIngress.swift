@@ -254,9 +254,15 @@ final class MessageIngress: Sendable {
             NewEvent(kind: .delivery, adapter: pair.0.adapter, target: pair.0.target, origin: i < targets.count ? origin : quiet, envelope: envelope, body: pair.1)
         }
         if !unresolved.isEmpty, origin.failureReport != "no" {
+            // RFC 7701 §7.2: the REPORT carries a CPIM wrapper with the original From
+            // and, in To and cc, the recipients that are not in the room.
+            let toURIs = Set(envelope.to.compactMap { try? CPIMAddress(parsing: $0).uri })
+            let failedTo = unresolved.filter(toURIs.contains)
+            let failedCc = unresolved.filter { !failedTo.contains($0) }
             events.append(NewEvent(
                 kind: .report, adapter: "msrp", target: session.id, origin: origin,
-                envelope: EventEnvelope(headers: ["status": "427", "reason": "not in the room: " + unresolved.joined(separator: ", ")]),
+                envelope: EventEnvelope(from: envelope.from, to: failedTo, cc: failedCc,
+                                        headers: ["status": "427", "reason": "not in the room: " + unresolved.joined(separator: ", ")]),
                 dedupeKey: "\(session.id)|\(message.message.messageID)|427"))
         }
         return events

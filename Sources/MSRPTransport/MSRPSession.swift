@@ -119,9 +119,11 @@ public final class MSRPSession: Sendable, CustomStringConvertible {
     }
 
     /// Sends a REPORT (never answered, §7.1.2).
-    public func sendReport(_ report: MSRPRequestHead) throws {
+    /// Sends a REPORT; its body, if any, is informational (RFC 4975 §7.1.2: a
+    /// chat room's 427 carries the recipients it could not reach).
+    public func sendReport(_ report: MSRPRequestHead, body: ByteBuffer? = nil) throws {
         let conn = try boundConnection()
-        _ = conn.withHandler { $0.enqueueRequest(report, body: nil, promise: nil) }
+        _ = conn.withHandler { $0.enqueueRequest(report, body: body, promise: nil) }
     }
 
     /// Sends a non-SEND request (AUTH, NICKNAME, ...) and waits for its response;

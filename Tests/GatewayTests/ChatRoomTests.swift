@@ -1,6 +1,7 @@
 import CPIM
 import Foundation
 import MSRP
+import Queue
 import Testing
 @testable import Gateway
 
@@ -52,6 +53,13 @@ import Testing
         // Nobody by that name: 200, then a REPORT 427.
         #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:nobody@example.com"], text: "hello?"), id: "priv-404") == .accepted)
         await eventually("the 427") { alice.reports.contains { $0.headers.messageID == "priv-404" && $0.headers.status?.code == 427 } }
+        #expect(alice.reports.first { $0.headers.messageID == "priv-404" }?.headers.contentType?.essence == "message/cpim",
+                "the 427 carries a CPIM wrapper naming who was not found (RFC 7701 §7.2)")
+        let report427 = try #require(try await gw.queue.events(EventFilter(kind: .report)).first { $0.envelope.headers["status"] == "427" })
+        let wrapper = try #require(MSRPSessionAdapter.unresolvedWrapper(report427))
+        let cpim = try CPIMParser().parse(Array(wrapper.readableBytesView))
+        #expect(cpim.values("From").first?.contains("sip:alice@example.com") == true)
+        #expect(cpim.values("To") == ["<sip:nobody@example.com>"], "only the recipients not found")
 
         // A spoofed From is refused (403) and goes nowhere.
         let spoofed = try await alice.send(cpim: message(from: "sip:bob@example.com", to: [Self.room], text: "spoofed"))
