@@ -1,5 +1,3 @@
-import IRCWire
-
 /// Who is in which of our channels, as far as the server has told us (NAMES
 /// replies, JOIN, PART, KICK, NICK, QUIT). NICK and QUIT name no channel: the
 /// roster says which channels they concern, so a bridge can tell each room.
