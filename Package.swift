@@ -62,9 +62,12 @@ let package = Package(
         ),
         .target(name: "CPIM", swiftSettings: swiftSettings),
         .target(name: "SDP", swiftSettings: swiftSettings),
+        // Digest access authentication (RFC 7616): SIP's 401/407 and MSRP relays' AUTH.
+        .target(name: "Digest", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .target(
             name: "SIP",
             dependencies: [
+                "Digest",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -236,7 +239,7 @@ let package = Package(
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
         .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", "IRCAdapter", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
-        .testTarget(name: "SIPTests", dependencies: ["SIP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(name: "SIPTests", dependencies: ["SIP", "Digest", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",
             dependencies: ["SMTPWire", "SMTPAdapter", "Queue", .product(name: "NIOCore", package: "swift-nio")],
@@ -289,7 +292,7 @@ if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
         ))
     package.targets.append(
         .executableTarget(
-            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "SMTPWire", "IRCWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
+            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "Digest", "SMTPWire", "IRCWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))

@@ -1,3 +1,4 @@
+import Digest
 import Logging
 import NIOCore
 

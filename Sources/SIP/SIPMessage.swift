@@ -1,3 +1,4 @@
+import Digest
 /// A SIP header as received or to be sent: the canonical (long-form) name and
 /// its value, in order. Header names compare case-insensitively (RFC 3261 §7.3.1).
 public struct SIPHeader: Sendable, Hashable {
@@ -223,35 +224,6 @@ func parseParameters<S: StringProtocol>(_ text: S) -> [(String, String?)] {
 /// A comma-separated header list, split outside quotes and angle brackets.
 func splitHeaderList(_ value: String) -> [String] {
     splitOutsideQuotes(value, on: ",").map { $0.trimmingCharacters(in: " \t") }.filter { !$0.isEmpty }
-}
-
-func splitOutsideQuotes(_ s: String, on separator: Character) -> [String] {
-    var out: [String] = []
-    var current = ""
-    var quoted = false
-    var angle = 0
-    var escaped = false
-    for c in s {
-        if escaped {
-            current.append(c)
-            escaped = false
-            continue
-        }
-        switch c {
-        case "\\" where quoted: escaped = true
-        case "\"": quoted.toggle()
-        case "<" where !quoted: angle += 1
-        case ">" where !quoted: angle = max(0, angle - 1)
-        case separator where !quoted && angle == 0:
-            out.append(current)
-            current = ""
-            continue
-        default: break
-        }
-        current.append(c)
-    }
-    out.append(current)
-    return out
 }
 
 func isToken<S: StringProtocol>(_ s: S) -> Bool {

@@ -1,3 +1,4 @@
+@testable import Digest
 import Testing
 @testable import SIP
 

@@ -30,13 +30,13 @@ public struct DigestChallenge: Sendable, Hashable {
     /// Parses `Digest realm="…", nonce="…", …`; nil for another scheme, an
     /// algorithm we do not speak, or a challenge without realm and nonce.
     public init?(_ header: String) {
-        let text = header.trimmingCharacters(in: " \t")
+        let text = header.trimmingWhitespace()
         guard text.count > 7, text.prefix(7).lowercased() == "digest " else { return nil }
         var fields: [String: String] = [:]
         for part in splitOutsideQuotes(String(text.dropFirst(7)), on: ",") {
             guard let eq = part.firstIndex(of: "=") else { continue }
-            let name = part[..<eq].trimmingCharacters(in: " \t").lowercased()
-            fields[name] = Self.unquote(part[part.index(after: eq)...].trimmingCharacters(in: " \t"))
+            let name = part[..<eq].trimmingWhitespace().lowercased()
+            fields[name] = Self.unquote(part[part.index(after: eq)...].trimmingWhitespace())
         }
         guard let realm = fields["realm"], let nonce = fields["nonce"] else { return nil }
         let name = fields["algorithm"] ?? "MD5"
@@ -47,7 +47,7 @@ public struct DigestChallenge: Sendable, Hashable {
         self.nonce = nonce
         self.opaque = fields["opaque"]
         self.algorithm = algorithm
-        self.qop = fields["qop"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: " \t").lowercased() } } ?? []
+        self.qop = fields["qop"].map { $0.split(separator: ",").map { $0.trimmingWhitespace().lowercased() } } ?? []
         self.stale = fields["stale"]?.lowercased() == "true"
     }
 
@@ -123,4 +123,45 @@ extension Sequence where Element == UInt8 {
 
 extension String {
     func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
+
+/// Splits a header value at `separator`, but not inside quoted strings or
+/// angle brackets (`a="x,y", <sip:b;c,d>`): what SIP and MSRP header lists need.
+public func splitOutsideQuotes(_ s: String, on separator: Character) -> [String] {
+    var out: [String] = []
+    var current = ""
+    var quoted = false
+    var angle = 0
+    var escaped = false
+    for c in s {
+        if escaped {
+            current.append(c)
+            escaped = false
+            continue
+        }
+        switch c {
+        case "\\" where quoted: escaped = true
+        case "\"": quoted.toggle()
+        case "<" where !quoted: angle += 1
+        case ">" where !quoted: angle = max(0, angle - 1)
+        case separator where !quoted && angle == 0:
+            out.append(current)
+            current = ""
+            continue
+        default: break
+        }
+        current.append(c)
+    }
+    out.append(current)
+    return out
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs.
+    fileprivate func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
 }
