@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "MSRPTransport",
             dependencies: [
-                "MSRP",
+                "MSRP", "Digest",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -165,7 +165,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     private func handleRequestHead(_ request: MSRPRequestHead, hasBody: Bool) {
         // §7.3: the To-Path must name a live session associated with this connection.
         let session: MSRPSession
-        switch lookup(request.toPath.first?.sessionID) {
+        switch lookup(request.toPath.first?.sessionID, fromPath: request.fromPath) {
         case .found(let s):
             session = s
         case .unknown:
@@ -302,14 +302,25 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         case boundElsewhere
     }
 
-    private func lookup(_ sid: String?) -> Lookup {
+    private func lookup(_ sid: String?, fromPath: [MSRPURI]) -> Lookup {
         guard let sid else { return .unknown }
         if let entry = sessions[sid] { return .found(entry.session) }
         guard let session = endpoint.registry.session(id: sid), let connection else { return .unknown }
         // Bind the session to this connection, unless it already lives on another (§5.4).
-        guard session.bind(to: connection) else { return session.isClosed ? .unknown : .boundElsewhere }
-        attach(session)
-        return .found(session)
+        if session.bind(to: connection) {
+            attach(session)
+            return .found(session)
+        }
+        if session.isClosed { return .unknown }
+        // Through relays the way back need not be the way out: a relay forwarding
+        // to our URI opens a connection of its own (RFC 4976 §7.3). Taken from the
+        // session's peer (the last From-Path URI) and only when its path has relays.
+        let remote = session.remotePath
+        if remote.count > 1, let origin = fromPath.last, origin == remote.last {
+            attach(session)
+            return .found(session)
+        }
+        return .boundElsewhere
     }
 
     // MARK: - Sessions

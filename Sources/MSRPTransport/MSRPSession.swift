@@ -26,7 +26,7 @@ public final class MSRPSession: Sendable, CustomStringConvertible {
     public let setup: Setup
     public let delegate: (any MSRPSessionDelegate)?
     private let state: NIOLockedValueBox<State>
-    private unowned let endpoint: MSRPEndpoint
+    unowned let endpoint: MSRPEndpoint
 
     init(
         id: String, localURI: MSRPURI, setup: Setup, remotePath: [MSRPURI], acceptTypes: [MediaType],

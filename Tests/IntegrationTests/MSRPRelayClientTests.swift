@@ -1,0 +1,89 @@
+import Foundation
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Testing
+
+/// The relay client (RFC 4976) against Kamailio's MSRP relay over TLS: AUTH
+/// answered with digest, Use-Path and Expires taken from the grant, a 423's
+/// Min-Expires honoured, wrong credentials refused; then a peer reaches the
+/// client through the relay and the client answers back through it.
+@Suite(.serialized, .enabled(if: Peers.available("kamailio"), "needs apt-get install kamailio"))
+struct MSRPRelayClientTests {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    func endpoint(trusting relay: KamailioMSRPRelay) throws -> MSRPEndpoint {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(relay.certificates.caPath))
+        return try MSRPEndpoint(configuration: MSRPTransportConfiguration(tlsClient: tls), group: Self.group)
+    }
+
+    @Test func authWithDigestExpiresAndRefusal() async throws {
+        let relay = try await KamailioMSRPRelay()
+        defer { relay.stop() }
+        let e = try endpoint(trusting: relay)
+        let uri = try MSRPURI("msrps://127.0.0.1:\(relay.tlsPort);tcp")
+
+        let client = MSRPRelayClient(endpoint: e, relay: uri, username: "alice", password: "secret")
+        let grant = try await client.authenticate()
+        let first = try #require(grant.usePath.first)
+        #expect(first.scheme == .msrps && first.port == relay.tlsPort && first.sessionID?.hasPrefix("s") == true, "\(grant.usePath)")
+        #expect(grant.expires == .seconds(3600))
+        #expect(grant.refreshAt < grant.obtainedAt + .seconds(3600))
+
+        // Asking for 30 s: 423 with Min-Expires 60, asked again with 60.
+        let short = MSRPRelayClient(endpoint: e, relay: uri, username: "alice", password: "secret", expires: 30)
+        #expect(try await short.authenticate().expires == .seconds(60))
+
+        // The wrong password: challenged again, refused, and said so.
+        let intruder = MSRPRelayClient(endpoint: e, relay: uri, username: "alice", password: "guess")
+        await #expect { try await intruder.authenticate() } throws: { "\($0)".contains("refused the credentials") }
+        #expect(intruder.grant == nil)
+        await e.shutdown()
+    }
+
+    final class Inbox: MSRPSessionDelegate, @unchecked Sendable {
+        let texts = NIOLockedValueBox<[(String, [MSRPURI])]>([])
+        func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+            if case .memory(let b) = message.message.body {
+                texts.withLockedValue { $0.append((String(buffer: b), message.head.fromPath)) }
+            }
+            message.acknowledgement.accept()
+        }
+    }
+
+    @Test func aPeerReachesTheClientThroughTheRelayAndBack() async throws {
+        let relay = try await KamailioMSRPRelay()
+        defer { relay.stop() }
+        let alice = try endpoint(trusting: relay)
+        let bob = try endpoint(trusting: relay)
+        _ = try await bob.listen(host: "127.0.0.1", port: 0)
+        let client = MSRPRelayClient(endpoint: alice, relay: try MSRPURI("msrps://127.0.0.1:\(relay.tlsPort);tcp"), username: "alice", password: "secret")
+        let grant = try await client.authenticate()
+
+        // Alice's a=path would be the relay's Use-Path, then her own URI.
+        let aliceInbox = Inbox(), bobInbox = Inbox()
+        let aliceSession = alice.createSession(setup: .passive, delegate: aliceInbox)
+        let alicePath = grant.usePath + [aliceSession.localURI]
+        let bobSession = bob.createSession(setup: .active, remotePath: alicePath, delegate: bobInbox)
+        try await bobSession.connect()
+        let sent = try await bobSession.send(MSRPOutgoingMessage(
+            messageID: MSRPIdentifier.make(), contentType: .textPlain, body: MemoryBodySource(ByteBuffer(string: "hello via the relay"))))
+        #expect(sent == .accepted)
+        #expect(await until(.seconds(5)) { aliceInbox.texts.withLockedValue { $0.contains { $0.0 == "hello via the relay" } } })
+        let fromPath = aliceInbox.texts.withLockedValue { $0.first { $0.0 == "hello via the relay" }?.1 } ?? []
+        #expect(fromPath.count == 2 && fromPath.last == bobSession.localURI, "the relay put itself before Bob: \(fromPath)")
+
+        // Alice answers through her relay: To-Path = her relay, then Bob's path.
+        aliceSession.remotePath = grant.usePath + [bobSession.localURI]
+        let back = try await aliceSession.send(MSRPOutgoingMessage(
+            messageID: MSRPIdentifier.make(), contentType: .textPlain, body: MemoryBodySource(ByteBuffer(string: "and back"))))
+        #expect(back == .accepted)
+        #expect(await until(.seconds(5)) { bobInbox.texts.withLockedValue { $0.contains { $0.0 == "and back" } } }, "connections at Bob: \(bob.connectionCount)\n\(relay.log.suffix(1500))")
+        await alice.shutdown()
+        await bob.shutdown()
+    }
+}
