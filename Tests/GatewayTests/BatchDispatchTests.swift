@@ -46,7 +46,7 @@ import Testing
         _ = try await queue.enqueue(events)
         let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: [:])
         let run = Task { await gateway.run() }
-        await eventually("all delivered") {
+        await eventually("all delivered", timeout: .seconds(30)) {
             ((try? await queue.events(EventFilter(state: .delivered, adapter: "irc")))?.count ?? 0) == 30
         }
         gateway.stop()
