@@ -163,7 +163,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient",
+                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -2,6 +2,7 @@ import Foundation
 import SIP
 import Gateway
 import IRCClient
+import IRCWire
 import Logging
 import Queue
 import SMTPAdapter
@@ -351,7 +352,7 @@ struct DaemonConfiguration: Sendable {
             }
             let puppets = try r.int("puppets", default: 0, in: 0...1000)
             let suffix = try r.string("puppet_suffix", default: "[m]")
-            guard suffix.count <= 8, suffix.allSatisfy({ "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_[]{}\\`^|".contains($0) }) else {
+            guard suffix.count <= 8, IRCNick.isNickText(suffix) else {
                 throw ConfigError("irc.\(name).puppet_suffix: \(suffix.debugDescription) is not up to 8 characters a nick may hold")
             }
             try r.finish()

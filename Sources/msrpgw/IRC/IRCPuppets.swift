@@ -141,9 +141,6 @@ final class IRCPuppets: Sendable {
     static func nick(for address: String, suffix: String) -> String {
         let afterScheme = address.split(separator: ":", maxSplits: 1).last.map(String.init) ?? address
         let user = afterScheme.split(separator: "@").first.map(String.init) ?? afterScheme
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_[]{}\\`^|")
-        var nick = String(user.filter { allowed.contains($0) }.prefix(16))
-        if nick.isEmpty || nick.first == "-" || nick.first?.isNumber == true { nick = "m" + nick }
-        return nick + suffix
+        return IRCNick.from(user, maxLength: 16, prefix: "m") + suffix
     }
 }

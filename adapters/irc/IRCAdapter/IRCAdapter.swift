@@ -166,10 +166,7 @@ public final class IRCAdapter: BatchAdapter {
     /// `alice/msrp`: what `draft/relaymsg` wants (a separator the server allows
     /// only in relayed nicks), from characters a nick may hold.
     static func relayNick(_ speaker: String) -> String {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_[]{}\\`^|")
-        var nick = String(speaker.filter { allowed.contains($0) }.prefix(24))
-        if nick.isEmpty || nick.first == "-" || nick.first?.isNumber == true { nick = "msrp" + nick }
-        return nick + "/msrp"
+        IRCNick.from(speaker, maxLength: 24, prefix: "msrp") + "/msrp"
     }
 
     /// `Alice <sip:alice@example.com>` → `Alice`; `sip:alice@example.com` → `alice`.
