@@ -80,13 +80,19 @@ public final class Gateway: Sendable {
 
     /// - Parameter routes: route address → target URIs, checked here: every target
     ///   needs an adapter that accepts it.
+    /// The MSRP relay our sessions go through (RFC 4976), if one is configured.
+    public let relay: MSRPRelayClient?
+
+    /// - Parameter relay: an MSRP relay (AUTHed by its owner, kept fresh by its
+    ///   `run()`): sessions answered while it holds a grant go through it.
     public init(
         configuration: GatewayConfiguration, queue: any EventQueue, endpoint: MSRPEndpoint, adapters: [any Adapter],
-        routes: [String: [String]], logger: Logger = Logger(label: "msrpgw.gateway")
+        routes: [String: [String]], relay: MSRPRelayClient? = nil, logger: Logger = Logger(label: "msrpgw.gateway")
     ) throws(GatewaySetupError) {
         self.configuration = configuration
         self.queue = queue
         self.endpoint = endpoint
+        self.relay = relay
         self.logger = logger
         var registry = AdapterRegistry(adapters)
         let dialer = self.dialer
@@ -152,16 +158,22 @@ public final class Gateway: Sendable {
         let (negotiation, path) = try negotiate(media)
         if let route, !routes.contains(route), !chatRooms.contains(route) { throw SessionSetupError(status: 403, "route \(route) is not configured") }
         if let peer, RouteTable.normalize(peer) == nil { throw SessionSetupError(status: 400, "peer \(peer.debugDescription) is not a URI") }
-        if media.secure, endpoint.listeningPort(secure: true) == nil {
+        if media.secure, endpoint.listeningPort(secure: true) == nil, relay?.grant == nil || relay?.relay.scheme != .msrps {
             throw SessionSetupError(status: 415, "TCP/TLS/MSRP offered but no msrps listener is configured")
         }
+        // Through a relay (RFC 4976): the peer reaches us at the relay's path, then
+        // our URI (the relay forwards on the connection we AUTHed on, which binds the
+        // session); what we send goes To-Path = the relay's path, then the peer's.
+        // Who sends the first SEND is still the offer/answer's `a=setup`.
+        let relayPath = relay?.grant?.usePath ?? []
+        let connects = negotiation.weAreActive
         let events = SessionEvents(ingress: ingress, sessions: sessions, rooms: chatRooms, logger: logger) { [weak self] id in self?.sessionClosed(id) }
         let msrp = endpoint.createSession(
-            secure: media.secure, setup: negotiation.weAreActive ? .active : .passive, remotePath: path,
+            secure: media.secure, setup: connects ? .active : .passive, remotePath: relayPath + path,
             acceptTypes: negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
         let session = GatewaySession(msrp: msrp, peerAddress: peer, route: route, negotiation: negotiation)
         sessions.insert(session)
-        if negotiation.weAreActive {
+        if connects {
             do {
                 // A caller that gives up (a SIP CANCEL) takes the half-made session with it.
                 try await withTaskCancellationHandler {
@@ -171,7 +183,7 @@ public final class Gateway: Sendable {
                 }
             } catch {
                 msrp.close()
-                throw SessionSetupError(status: 502, "cannot reach the peer at \(path.first?.description ?? "?"): \(error)")
+                throw SessionSetupError(status: 502, "cannot reach the peer at \((relayPath + path).first?.description ?? "?"): \(error)")
             }
         }
         if let peer = peer.flatMap(RouteTable.normalize) {
@@ -182,9 +194,9 @@ public final class Gateway: Sendable {
                 logger.warning("cannot wake messages waiting for the peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
             }
         }
-        if !negotiation.weAreActive { closeIfNeverBound(session) }
+        if !connects { closeIfNeverBound(session) }
         var answer = negotiation.answer
-        answer.path = [msrp.localURI.description]
+        answer.path = relayPath.map(\.description) + [msrp.localURI.description]
         answer.port = msrp.localURI.port ?? 2855
         if let room = route.flatMap(RouteTable.normalize), let settings = chatRooms.rooms[room] {
             // RFC 7701 §4: what this room offers its participants.
@@ -192,7 +204,10 @@ public final class Gateway: Sendable {
         }
         let description = MSRPOfferAnswer.answerDescription(
             media: answer, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
-        logger.info("session created", metadata: ["session": "\(session.id)", "peer": "\(peer ?? "-")", "setup": "\(negotiation.weAreActive ? "active" : "passive")"])
+        logger.info("session created", metadata: [
+            "session": "\(session.id)", "peer": "\(peer ?? "-")", "setup": "\(negotiation.weAreActive ? "active" : "passive")",
+            "relay": "\(relayPath.first?.description ?? "-")",
+        ])
         return (session, description)
     }
 

@@ -70,8 +70,10 @@ final class GatewayProcess: @unchecked Sendable {
     private(set) var process: ChildProcess
     static let token = "integration-token"
 
-    /// `extra` is appended to a base configuration (its own [routes] and [webhooks.*]).
-    init(extra: String, queue: String = "retry_schedule = [\"0s\", \"300ms\"]\nmax_attempts = 3\njitter = false", directory: String? = nil) async throws {
+    /// `extra` is appended to a base configuration (its own [routes] and [webhooks.*]);
+    /// `msrp` goes into its [msrp] section.
+    init(extra: String, queue: String = "retry_schedule = [\"0s\", \"300ms\"]\nmax_attempts = 3\njitter = false", directory: String? = nil,
+         msrp msrpExtra: String = "") async throws {
         self.directory = directory ?? NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         configPath = self.directory + "/msrpgw.toml"
@@ -80,7 +82,7 @@ final class GatewayProcess: @unchecked Sendable {
         var attempt = 0
         while true {
             let (msrp, api) = (try freePort(), try freePort())
-            try Self.configuration(directory: self.directory, msrpPort: msrp, apiPort: api, queue: queue, extra: extra)
+            try Self.configuration(directory: self.directory, msrpPort: msrp, apiPort: api, queue: queue, extra: extra, msrpExtra: msrpExtra)
                 .write(toFile: configPath, atomically: true, encoding: .utf8)
             let child = try Self.start(configPath)
             do {
@@ -94,7 +96,7 @@ final class GatewayProcess: @unchecked Sendable {
         }
     }
 
-    private static func configuration(directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String) -> String {
+    private static func configuration(directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String, msrpExtra: String) -> String {
         """
         [gateway]
         identity = "sip:gateway@gw.example"
@@ -102,6 +104,7 @@ final class GatewayProcess: @unchecked Sendable {
         log_level = "info"
         [msrp]
         port = \(msrpPort)
+        \(msrpExtra)
         [api]
         port = \(apiPort)
         token = "\(token)"

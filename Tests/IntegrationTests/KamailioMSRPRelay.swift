@@ -106,15 +106,17 @@ final class KamailioMSRPRelay: @unchecked Sendable {
           }
           if ($msrp(method) == "SEND" || $msrp(method) == "REPORT") {
             $var(sid) = $msrp(sessid);
-            if ($msrp(nexthops) < 2 && $sht(msrp=>$var(sid)::a) == $null) {
+            # Addressed to this relay alone, for no session it granted: 481.
+            if ($sht(msrp=>$var(sid)::a) == $null && $msrp(nexthops) < 1) {
               if ($msrp(method) == "SEND") msrp_reply("481", "Session-does-not-exist");
               exit;
             }
             if ($msrp(method) == "SEND") msrp_reply("200", "OK");
             # Towards the AUTHed client: over the connection it AUTHed on. From it
-            # (outbound, To-Path = this relay, then the peer): by the peer's URI.
-            # (The msrp.cfg in ../shared/peers sent both ways back to the client.)
-            if ($msrp(nexthops) < 2 && $msrp(srcaddr) != $sht(msrp=>$var(sid)::a)) {
+            # (outbound), or for a hop this relay put in a From-Path (a REPORT on
+            # its way back): by the next URI. (The msrp.cfg in ../shared/peers sent
+            # the client's own traffic back to it and dropped such REPORTs.)
+            if ($sht(msrp=>$var(sid)::a) != $null && $msrp(nexthops) < 2 && $msrp(srcaddr) != $sht(msrp=>$var(sid)::a)) {
               msrp_relay_flags("1");
               msrp_set_dst("$sht(msrp=>$var(sid)::a)", "$sht(msrp=>$var(sid)::s)");
             }

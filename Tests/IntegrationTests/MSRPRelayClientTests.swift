@@ -1,5 +1,6 @@
 import Foundation
 import MSRP
+import MSRPGatewayClient
 import MSRPTransport
 import NIOConcurrencyHelpers
 import NIOCore
@@ -85,5 +86,52 @@ struct MSRPRelayClientTests {
         #expect(await until(.seconds(5)) { bobInbox.texts.withLockedValue { $0.contains { $0.0 == "and back" } } }, "connections at Bob: \(bob.connectionCount)\n\(relay.log.suffix(1500))")
         await alice.shutdown()
         await bob.shutdown()
+    }
+}
+
+/// `msrpgw serve` with `[msrp] relay`: it AUTHs with Kamailio at start, answers
+/// sessions with the relay's path before its own URI, and both directions go
+/// through the relay: Alice's message reaches the gateway, is delivered to Bob's
+/// session, and Alice's success REPORT comes back, each hop by Kamailio.
+@Suite(.serialized, .enabled(if: Peers.available("kamailio"), "needs apt-get install kamailio"))
+struct GatewayThroughRelayTests {
+    @Test func sessionsGoThroughTheRelay() async throws {
+        let relay = try await KamailioMSRPRelay()
+        defer { relay.stop() }
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:bob@gw.example" = ["sip:bob@example.com"]
+            """, msrp: """
+            ca_file = "\(relay.certificates.caPath)"
+            relay = "msrps://127.0.0.1:\(relay.tlsPort);tcp"
+            relay_username = "gateway"
+            relay_password = "secret"
+            """)
+        defer { gw.stop() }
+        #expect(gw.process.stderr.contains("relay granted a path"), "\(gw.process.stderr.suffix(1500))")
+
+        let clients = try TestClients()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(relay.certificates.caPath))
+        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(tlsClient: tls), group: MSRPRelayClientTests.group)
+        _ = try await endpoint.listen(host: "127.0.0.1", port: 0)
+        let alice = GatewayClient(name: "Alice", address: "sip:alice@example.com", endpoint: endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)
+        let bob = GatewayClient(name: "Bob", address: "sip:bob@example.com", endpoint: endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)
+        try await alice.open()
+        try await bob.open()
+        // The answers put the relay first in the path.
+        let (_, sessions, _) = try await alice.call("GET", "/v1/sessions")
+        #expect(gw.process.stderr.contains("relay=msrps://127.0.0.1:\(relay.tlsPort)/"), "\(sessions)")
+
+        #expect(try await alice.send("hello through the relay", to: "sip:bob@gw.example", messageID: "relay-room-1") == .accepted)
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello through the relay" } },
+                "\(gw.process.stderr.suffix(2000))")
+        let received = try #require(bob.allReceived.first { $0.text == "hello through the relay" })
+        #expect(received.cpim?.from?.uri == "sip:alice@example.com")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in
+            c.allReports.contains { $0.headers.messageID == "relay-room-1" && $0.headers.status?.code == 200 }
+        }, "the REPORT came back through the relay")
+        await clients.shutdown()
+        await endpoint.shutdown()
     }
 }

@@ -4,6 +4,7 @@ import Gateway
 import IRCClient
 import IRCWire
 import Logging
+import MSRP
 import Queue
 import SMTPAdapter
 import SMTPWire
@@ -23,6 +24,17 @@ struct DaemonConfiguration: Sendable {
         var idleTimeout: Duration = .seconds(300)
         var transactionTimeout: Duration = .seconds(30)
         var chunkSize = 64 * 1024
+        /// An extra CA (PEM) trusted for msrps connections we open (a relay's, a peer's).
+        var caFile: String?
+        /// The MSRP relay our sessions go through (RFC 4976), and our credentials there.
+        var relay: MSRPRelaySettings?
+    }
+    struct MSRPRelaySettings: Sendable {
+        var uri: String
+        var username: String
+        var password: String
+        /// Seconds asked for in AUTH; nil lets the relay choose.
+        var expires: Int64?
     }
 
     struct QueueSettings: Sendable {
@@ -220,6 +232,18 @@ struct DaemonConfiguration: Sendable {
         gateway.sessionBindTimeout = try r.duration("bind_timeout", default: gateway.sessionBindTimeout)
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
+        msrp.caFile = try r.string("ca_file")
+        if let f = msrp.caFile, !FileManager.default.isReadableFile(atPath: f) { throw ConfigError("msrp.ca_file: cannot read \(f)") }
+        if let relay = try r.string("relay") {
+            guard (try? MSRPURI(relay)).map({ $0.sessionID == nil }) == true else {
+                throw ConfigError("msrp.relay: \(relay.debugDescription) is not a relay URI (msrps://host:port;tcp)")
+            }
+            guard let user = try r.string("relay_username"), let password = try r.string("relay_password") else {
+                throw ConfigError("msrp.relay needs msrp.relay_username and msrp.relay_password")
+            }
+            let expires = try r.int("relay_expires", default: 0, in: 0...86_400)
+            msrp.relay = MSRPRelaySettings(uri: relay, username: user, password: password, expires: expires == 0 ? nil : Int64(expires))
+        }
         try r.finish()
         if tlsPort != 0 || msrp.tlsCertificate != nil {
             guard let cert = msrp.tlsCertificate, let key = msrp.tlsKey, !cert.isEmpty, !key.isEmpty else {

@@ -46,6 +46,14 @@ idle_timeout = "300s"
 bind_timeout = "60s"
 transaction_timeout = "30s"
 chunk_size = 65536
+# An extra CA (PEM) trusted for msrps connections we open (a relay's, a peer's).
+# ca_file = "/etc/msrpgw/msrp-ca.pem"
+# An MSRP relay (RFC 4976) for our sessions: AUTH with digest at start and before
+# each expiry; answers then put the relay's Use-Path before our URI in a=path.
+# relay = "msrps://relay.example.com:2855;tcp"
+# relay_username = "msrpgw"
+# relay_password = "..."
+# relay_expires = 0                 # seconds asked for in AUTH; 0 lets the relay choose
 
 [queue]
 # path = "var/queue.sqlite"       # default: data_dir/queue.sqlite

@@ -48,15 +48,29 @@ struct GatewayDaemon {
             tlsServer = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .file(key))
         }
+        var tlsClient = TLSConfiguration.makeClientConfiguration()
+        if let ca = c.msrp.caFile { tlsClient.trustRoots = .file(ca) }
         let transport = MSRPTransportConfiguration(
             advertisedHost: c.msrp.advertisedHost,
             parserLimits: MSRPParserLimits(maxMessageBytes: c.gateway.maxMessageBytes),
             assemblerLimits: ChunkAssemblerLimits(maxMessageBytes: c.gateway.maxMessageBytes, spoolDirectory: c.dataDirectory + "/spool"),
             chunkSize: c.msrp.chunkSize, transactionTimeout: .nanoseconds(c.msrp.transactionTimeout.nanoseconds),
-            idleTimeout: .nanoseconds(c.msrp.idleTimeout.nanoseconds), tlsServer: tlsServer)
+            idleTimeout: .nanoseconds(c.msrp.idleTimeout.nanoseconds), tlsServer: tlsServer, tlsClient: tlsClient)
         let endpoint = try MSRPEndpoint(configuration: transport, group: group, logger: logger)
         let msrpPort = try await endpoint.listen(host: c.msrp.listen, port: c.msrp.port)
         let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
+        let relay = try c.msrp.relay.map { r in
+            MSRPRelayClient(endpoint: endpoint, relay: try MSRPURI(r.uri), username: r.username, password: r.password, expires: r.expires, logger: logger)
+        }
+        if let relay {
+            // Sessions answered before the first grant would advertise a path without
+            // the relay: try now, and keep trying in the background if it fails.
+            do {
+                try await relay.authenticate()
+            } catch {
+                logger.error("MSRP relay AUTH failed at start: sessions go direct until it succeeds", metadata: ["relay": "\(relay.relay)", "error": "\(error)"])
+            }
+        }
 
         let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration())
         // A start-up step that throws from here on (a SIP port in use, say) must end
@@ -92,7 +106,7 @@ struct GatewayDaemon {
         }
         let pageMode = c.sip.map { _ in SIPMessageAdapter(identity: c.gateway.identity, logger: logger) }
         if let pageMode { adapters.append(pageMode) }
-        let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: adapters, routes: c.routes, logger: logger)
+        let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: adapters, routes: c.routes, relay: relay, logger: logger)
         var sip: SIPUserAgentServer?
         var sipServices: [any Service] = []
         var boundSIPPort: Int?
@@ -168,7 +182,8 @@ struct GatewayDaemon {
             GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
         ] + sipServices + bots.map { IRCBotService(bot: $0) } + ircToMSRP.map { IRCBridgeService(bridge: $0) }
-            + puppets.values.map { IRCPuppetService(puppets: $0, gateway: gateway) } + extraServices + [app]
+            + puppets.values.map { IRCPuppetService(puppets: $0, gateway: gateway) } + (relay.map { [MSRPRelayService(relay: $0)] } ?? [])
+            + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
         httpGuard.done = true
@@ -222,6 +237,15 @@ struct IRCBridgeService: Service {
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown { await bridge.run() }
+    }
+}
+
+/// Keeps the MSRP relay's grant fresh (AUTH again before it expires) until shutdown.
+struct MSRPRelayService: Service {
+    let relay: MSRPRelayClient
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown { await relay.run() }
     }
 }
 
