@@ -158,7 +158,8 @@ public final class Gateway: Sendable {
         let (negotiation, path) = try negotiate(media)
         if let route, !routes.contains(route), !chatRooms.contains(route) { throw SessionSetupError(status: 403, "route \(route) is not configured") }
         if let peer, RouteTable.normalize(peer) == nil { throw SessionSetupError(status: 400, "peer \(peer.debugDescription) is not a URI") }
-        if media.secure, endpoint.listeningPort(secure: true) == nil, relay?.grant == nil || relay?.relay.scheme != .msrps {
+        // Over WebSocket the client reaches our WebSocket listener (RFC 7977): no msrps listener needed.
+        if media.secure, !media.webSocket, endpoint.listeningPort(secure: true) == nil, relay?.grant == nil || relay?.relay.scheme != .msrps {
             throw SessionSetupError(status: 415, "TCP/TLS/MSRP offered but no msrps listener is configured")
         }
         // Through a relay (RFC 4976): the peer reaches us at the relay's path, then

@@ -17,6 +17,8 @@ public final class MSRPEndpoint: Sendable {
         var channel: any Channel
         var secure: Bool
         var port: Int
+        /// An MSRP-over-WebSocket listener (RFC 7977), not a plain MSRP one.
+        var webSocket = false
     }
 
     private struct State {
@@ -28,7 +30,7 @@ public final class MSRPEndpoint: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
-    private let serverTLS: NIOSSLContext?
+    let serverTLS: NIOSSLContext?
     private let clientTLS: NIOSSLContext
 
     public init(
@@ -61,14 +63,18 @@ public final class MSRPEndpoint: Sendable {
             }
         let channel = try await bootstrap.bind(host: host, port: port).get()
         let bound = channel.localAddress?.port ?? port
-        state.withLockedValue { $0.listeners.append(Listener(channel: channel, secure: secure, port: bound)) }
+        addListener(channel: channel, secure: secure, port: bound, webSocket: false)
         logger.info("MSRP listening", metadata: ["address": "\(host):\(bound)", "tls": "\(secure)"])
         return bound
     }
 
-    /// The port of the first listener of that kind, if any.
+    func addListener(channel: any Channel, secure: Bool, port: Int, webSocket: Bool) {
+        state.withLockedValue { $0.listeners.append(Listener(channel: channel, secure: secure, port: port, webSocket: webSocket)) }
+    }
+
+    /// The port of the first MSRP (not WebSocket) listener of that kind, if any.
     public func listeningPort(secure: Bool) -> Int? {
-        state.withLockedValue { $0.listeners.first { $0.secure == secure }?.port }
+        state.withLockedValue { $0.listeners.first { $0.secure == secure && !$0.webSocket }?.port }
     }
 
     @discardableResult

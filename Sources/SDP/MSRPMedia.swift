@@ -10,8 +10,10 @@ public struct MSRPMedia: Sendable, Hashable {
     }
 
     public var port: Int
-    /// `TCP/TLS/MSRP` (msrps) rather than `TCP/MSRP`.
+    /// `TCP/TLS/MSRP` (msrps) rather than `TCP/MSRP`; `TCP/WSS/MSRP` with `webSocket`.
     public var secure: Bool
+    /// MSRP over WebSocket (RFC 7977 §8): `TCP/WS/MSRP` or `TCP/WSS/MSRP`.
+    public var webSocket: Bool
     /// `a=path` URIs, as written: the first is where to connect, the last the peer itself.
     public var path: [String]
     public var acceptTypes: [String]
@@ -23,11 +25,12 @@ public struct MSRPMedia: Sendable, Hashable {
     public var direction: Direction
 
     public init(
-        port: Int, secure: Bool = false, path: [String], acceptTypes: [String], acceptWrappedTypes: [String] = [],
+        port: Int, secure: Bool = false, webSocket: Bool = false, path: [String], acceptTypes: [String], acceptWrappedTypes: [String] = [],
         maxSize: Int64? = nil, setup: Setup? = nil, chatroom: [String]? = nil, direction: Direction = .sendrecv
     ) {
         self.port = port
         self.secure = secure
+        self.webSocket = webSocket
         self.path = path
         self.acceptTypes = acceptTypes
         self.acceptWrappedTypes = acceptWrappedTypes
@@ -39,11 +42,19 @@ public struct MSRPMedia: Sendable, Hashable {
 
     public static let protoTCP = "TCP/MSRP"
     public static let protoTLS = "TCP/TLS/MSRP"
+    public static let protoWS = "TCP/WS/MSRP"
+    public static let protoWSS = "TCP/WSS/MSRP"
+
+    /// The `m=` protocol for a transport.
+    static func proto(secure: Bool, webSocket: Bool) -> String {
+        webSocket ? (secure ? protoWSS : protoWS) : (secure ? protoTLS : protoTCP)
+    }
 
     /// The MSRP view of `m`; throws when the section is not usable MSRP (no path,
     /// no accept-types, a bad setup or max-size).
     public init(_ m: MediaDescription) throws(SDPError) {
-        guard m.media == "message", m.proto == Self.protoTCP || m.proto == Self.protoTLS else {
+        let protos = [Self.protoTCP, Self.protoTLS, Self.protoWS, Self.protoWSS]
+        guard m.media == "message", protos.contains(m.proto.uppercased()) else {
             throw SDPError("not an MSRP media section: m=\(m.media) \(m.port) \(m.proto)")
         }
         let path = m.values("path").flatMap { $0.split(separator: " ").map(String.init) }
@@ -63,7 +74,8 @@ public struct MSRPMedia: Sendable, Hashable {
         let chatroom = m.has("chatroom") ? m.attributes.filter { $0.name == "chatroom" }.flatMap { ($0.value ?? "").split(separator: " ").map(String.init) } : nil
         let direction = [Direction.sendonly, .recvonly, .inactive].first { m.has($0.rawValue) } ?? .sendrecv
         self.init(
-            port: m.port, secure: m.proto == Self.protoTLS, path: path, acceptTypes: types,
+            port: m.port, secure: [Self.protoTLS, Self.protoWSS].contains(m.proto.uppercased()),
+            webSocket: [Self.protoWS, Self.protoWSS].contains(m.proto.uppercased()), path: path, acceptTypes: types,
             acceptWrappedTypes: m.values("accept-wrapped-types").flatMap { $0.split(separator: " ").map(String.init) },
             maxSize: maxSize, setup: setup, chatroom: chatroom, direction: direction)
     }
@@ -77,7 +89,7 @@ public struct MSRPMedia: Sendable, Hashable {
         if let setup { attributes.append(SDPAttribute("setup", setup.rawValue)) }
         if let chatroom { attributes.append(SDPAttribute("chatroom", chatroom.isEmpty ? nil : chatroom.joined(separator: " "))) }
         if direction != .sendrecv { attributes.append(SDPAttribute(direction.rawValue)) }
-        return MediaDescription(media: "message", port: port, proto: secure ? Self.protoTLS : Self.protoTCP, formats: ["*"], attributes: attributes)
+        return MediaDescription(media: "message", port: port, proto: Self.proto(secure: secure, webSocket: webSocket), formats: ["*"], attributes: attributes)
     }
 }
 

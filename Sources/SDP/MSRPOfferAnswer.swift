@@ -69,7 +69,7 @@ public enum MSRPOfferAnswer {
         // client connects to us, which works through its NAT.
         let weAreActive = offer.setup == .passive
         let answer = MSRPMedia(
-            port: 0, secure: offer.secure, path: [], acceptTypes: types,
+            port: 0, secure: offer.secure, webSocket: offer.webSocket, path: [], acceptTypes: types,
             acceptWrappedTypes: types.contains(where: { matches($0, "message/cpim") }) ? wrapped : [],
             maxSize: capabilities.maxSize, setup: weAreActive ? .active : .passive,
             chatroom: nil, direction: offer.direction == .sendonly ? .recvonly : (offer.direction == .recvonly ? .sendonly : .sendrecv))

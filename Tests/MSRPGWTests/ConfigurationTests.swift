@@ -97,6 +97,8 @@ import Testing
         ("msrp relay without credentials", "[msrp]\nrelay = \"msrps://relay.example:2855;tcp\"", "relay_username and msrp.relay_password"),
         ("msrp relay not a relay URI", "[msrp]\nrelay = \"msrps://relay.example:2855/abc;tcp\"\nrelay_username = \"u\"\nrelay_password = \"p\"", "not a relay URI"),
         ("msrp relay garbage", "[msrp]\nrelay = \"relay.example\"\nrelay_username = \"u\"\nrelay_password = \"p\"", "not a relay URI"),
+        ("plain websocket off loopback", "[msrp]\nlisten = \"0.0.0.0\"\nws_port = 8080", "plain WebSocket only on loopback"),
+        ("wss without certificate", "[msrp]\nwss_port = 8443", "tls_certificate and tls_key"),
         ("msrp ca file missing", "[msrp]\nca_file = \"/nonexistent/ca.pem\"", "msrp.ca_file: cannot read"),
         ("irc puppet suffix with a space", "[irc.x]\nhost = \"h\"\nnick = \"n\"\npuppets = 5\npuppet_suffix = \" m\"", "irc.x.puppet_suffix"),
         ("irc too many puppets", "[irc.x]\nhost = \"h\"\nnick = \"n\"\npuppets = 5000", "irc.x.puppets"),

@@ -35,6 +35,22 @@ let gateway = MSRPCapabilities(acceptTypes: ["message/cpim", "text/plain"], acce
         #expect(!m.secure)
     }
 
+    /// RFC 7977 §8: MSRP over WebSocket offers, answered with the same transport.
+    @Test(arguments: [("TCP/WS/MSRP", false), ("TCP/WSS/MSRP", true), ("tcp/wss/msrp", true)])
+    func webSocketTransports(_ proto: String, _ secure: Bool) throws {
+        let text = offerText.replacingOccurrences(of: "TCP/MSRP", with: proto)
+            .replacingOccurrences(of: "msrp://alice.example.com:7394/2s93i93idj;tcp", with: "msrp://dq9a3j.invalid:2855/2s93i93idj;ws")
+        let (_, m) = try SDPParser().parse(text).msrpMedia()
+        #expect(m.webSocket && m.secure == secure)
+        let n = try MSRPOfferAnswer.negotiate(offer: m, capabilities: gateway)
+        #expect(n.answer.mediaDescription.proto == proto.uppercased())
+    }
+
+    @Test func otherTransportsAreNotMSRP() throws {
+        let text = offerText.replacingOccurrences(of: "TCP/MSRP", with: "UDP/MSRP")
+        #expect(throws: SDPError.self) { try SDPParser().parse(text).msrpMedia() }
+    }
+
     @Test func roundTrips() throws {
         let sd = try SDPParser().parse(offerText)
         #expect(try SDPParser().parse(sd.text) == sd)

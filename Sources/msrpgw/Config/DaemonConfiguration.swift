@@ -26,6 +26,11 @@ struct DaemonConfiguration: Sendable {
         var chunkSize = 64 * 1024
         /// An extra CA (PEM) trusted for msrps connections we open (a relay's, a peer's).
         var caFile: String?
+        /// MSRP over WebSocket (RFC 7977): plain WS (loopback only) and WSS listeners.
+        var wsPort: Int?
+        var wssPort: Int?
+        /// Origins allowed to open a WebSocket; empty: any.
+        var wsOrigins: [String] = []
         /// The MSRP relay our sessions go through (RFC 4976), and our credentials there.
         var relay: MSRPRelaySettings?
     }
@@ -232,6 +237,16 @@ struct DaemonConfiguration: Sendable {
         gateway.sessionBindTimeout = try r.duration("bind_timeout", default: gateway.sessionBindTimeout)
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
+        let wsPort = try r.int("ws_port", default: 0, in: 0...65535)
+        let wssPort = try r.int("wss_port", default: 0, in: 0...65535)
+        msrp.wsOrigins = try r.strings("ws_origins") ?? []
+        if wsPort != 0 {
+            guard ["127.0.0.1", "::1", "localhost"].contains(msrp.listen) else {
+                throw ConfigError("msrp.ws_port: plain WebSocket only on loopback (msrp.listen = \"127.0.0.1\"); use wss_port")
+            }
+            msrp.wsPort = wsPort
+        }
+        if wssPort != 0 { msrp.wssPort = wssPort }
         msrp.caFile = try r.string("ca_file")
         if let f = msrp.caFile, !FileManager.default.isReadableFile(atPath: f) { throw ConfigError("msrp.ca_file: cannot read \(f)") }
         if let relay = try r.string("relay") {
@@ -245,14 +260,14 @@ struct DaemonConfiguration: Sendable {
             msrp.relay = MSRPRelaySettings(uri: relay, username: user, password: password, expires: expires == 0 ? nil : Int64(expires))
         }
         try r.finish()
-        if tlsPort != 0 || msrp.tlsCertificate != nil {
+        if tlsPort != 0 || msrp.tlsCertificate != nil || msrp.wssPort != nil {
             guard let cert = msrp.tlsCertificate, let key = msrp.tlsKey, !cert.isEmpty, !key.isEmpty else {
                 throw ConfigError("msrp: an msrps listener needs both tls_certificate and tls_key")
             }
             for f in [cert, key] where !FileManager.default.isReadableFile(atPath: f) {
                 throw ConfigError("msrp: cannot read \(f)")
             }
-            msrp.tlsPort = tlsPort
+            msrp.tlsPort = tlsPort != 0 || msrp.wssPort == nil ? tlsPort : nil  // a certificate only for wss_port opens no msrps listener
         }
     }
 

@@ -46,6 +46,13 @@ idle_timeout = "300s"
 bind_timeout = "60s"
 transaction_timeout = "30s"
 chunk_size = 65536
+# MSRP over WebSocket (RFC 7977) for browsers: the `msrp` sub-protocol, one chunk
+# per message. ws_port is plain WebSocket, for development and only on loopback;
+# wss_port needs tls_certificate and tls_key. ws_origins: the pages allowed to
+# connect (their Origin); empty allows any.
+ws_port = 0
+wss_port = 0
+# ws_origins = ["https://chat.example.com"]
 # An extra CA (PEM) trusted for msrps connections we open (a relay's, a peer's).
 # ca_file = "/etc/msrpgw/msrp-ca.pem"
 # An MSRP relay (RFC 4976) for our sessions: AUTH with digest at start and before

@@ -59,6 +59,12 @@ struct GatewayDaemon {
         let endpoint = try MSRPEndpoint(configuration: transport, group: group, logger: logger)
         let msrpPort = try await endpoint.listen(host: c.msrp.listen, port: c.msrp.port)
         let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
+        let ws = MSRPWebSocketSettings(allowedOrigins: c.msrp.wsOrigins)
+        if let p = c.msrp.wsPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: false, settings: ws) }
+        if let p = c.msrp.wssPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: true, settings: ws) }
+        if (c.msrp.wsPort != nil || c.msrp.wssPort != nil), c.msrp.wsOrigins.isEmpty {
+            logger.warning("MSRP WebSocket open to pages from any origin (set msrp.ws_origins)")
+        }
         let relay = try c.msrp.relay.map { r in
             MSRPRelayClient(endpoint: endpoint, relay: try MSRPURI(r.uri), username: r.username, password: r.password, expires: r.expires, logger: logger)
         }
