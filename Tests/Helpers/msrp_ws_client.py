@@ -4,15 +4,22 @@ ws, setup active), connects with the `msrp` sub-protocol, binds with an empty
 SEND, sends one CPIM message and reports what came back. Then the bad cases:
 a wrong sub-protocol, two chunks in one message, a chunk split over two
 messages, an oversize message. One line per result on stdout.
-Usage: msrp_ws_client.py API_URL TOKEN WS_URL TO"""
+Usage: msrp_ws_client.py API_URL TOKEN WS_URL TO [CA_FILE]   (CA_FILE for wss://)"""
 import asyncio
 import secrets
+import ssl
 import sys
 import urllib.request
 
 import websockets
 
 api, token, ws_url, to = sys.argv[1:5]
+tls = ssl.create_default_context(cafile=sys.argv[5]) if len(sys.argv) > 5 else None
+proto = "TCP/WSS/MSRP" if ws_url.startswith("wss:") else "TCP/WS/MSRP"
+
+
+def connect(subprotocols, **kw):
+    return websockets.connect(ws_url, subprotocols=subprotocols, ssl=tls, **kw)
 sid = "ws" + secrets.token_hex(8)
 me = f"msrp://{secrets.token_hex(4)}.invalid:2855/{sid};ws"
 
@@ -20,7 +27,7 @@ me = f"msrp://{secrets.token_hex(4)}.invalid:2855/{sid};ws"
 def create_session():
     sdp = (
         "v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n"
-        "m=message 2855 TCP/WS/MSRP *\r\na=accept-types:message/cpim text/plain\r\n"
+        f"m=message 2855 {proto} *\r\na=accept-types:message/cpim text/plain\r\n"
         "a=accept-wrapped-types:text/plain message/imdn+xml\r\na=setup:active\r\n"
         f"a=path:{me}\r\n"
     )
@@ -52,7 +59,7 @@ async def expect_close(ws):
 async def main():
     path = create_session()
     print("ANSWER-PATH", path, flush=True)
-    async with websockets.connect(ws_url, subprotocols=["msrp"]) as ws:
+    async with connect(["msrp"]) as ws:
         print("SUBPROTOCOL", ws.subprotocol, flush=True)
         await ws.send(frame("bind0001", "SEND", path, ["Message-ID: bind0001", "Byte-Range: 1-0/0"]))
         print("BIND", (await asyncio.wait_for(ws.recv(), 5)).splitlines()[0], flush=True)
@@ -78,24 +85,24 @@ async def main():
                 break
     # A wrong sub-protocol: the handshake is refused.
     try:
-        async with websockets.connect(ws_url, subprotocols=["chat"]) as ws:
+        async with connect(["chat"]) as ws:
             print("WRONG-SUBPROTOCOL accepted", flush=True)
     except websockets.exceptions.InvalidStatusCode as e:
         print("WRONG-SUBPROTOCOL", e.status_code, flush=True)
     # Two chunks in one message: closed with 1002.
-    async with websockets.connect(ws_url, subprotocols=["msrp"]) as ws:
+    async with connect(["msrp"]) as ws:
         two = frame("twoa0001", "SEND", path, ["Message-ID: two1", "Byte-Range: 1-0/0"]) + \
               frame("twob0001", "SEND", path, ["Message-ID: two2", "Byte-Range: 1-0/0"])
         await ws.send(two)
         print("TWO-CHUNKS", await expect_close(ws), flush=True)
     # A chunk split over two messages: closed with 1002.
-    async with websockets.connect(ws_url, subprotocols=["msrp"]) as ws:
+    async with connect(["msrp"]) as ws:
         whole = frame("half0001", "SEND", path, ["Message-ID: half", "Byte-Range: 1-0/0"])
         await ws.send(whole[:20])
         await ws.send(whole[20:])
         print("SPLIT-CHUNK", await expect_close(ws), flush=True)
     # An oversize message: closed with 1009.
-    async with websockets.connect(ws_url, subprotocols=["msrp"], max_size=None) as ws:
+    async with connect(["msrp"], max_size=None) as ws:
         big = frame("bigg0001", "SEND", path, ["Message-ID: big", "Byte-Range: 1-*/*", "Content-Type: text/plain"], "x" * (2 << 20))
         try:
             await ws.send(big)

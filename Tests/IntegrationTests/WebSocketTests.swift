@@ -10,13 +10,20 @@ import Testing
 /// one message and a chunk over two messages end with close code 1002, an
 /// oversize message with 1009.
 @Suite(.serialized) struct WebSocketTests {
-    @Test func aBrowserLikeClientTalksOverWebSocket() async throws {
+    /// Plain WS on loopback, and WSS with the test certificate (verified by the client).
+    @Test(arguments: [false, true])
+    func aBrowserLikeClientTalksOverWebSocket(secure: Bool) async throws {
         try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
         let wsPort = try freePort()
+        let certificates = try IntegrationCertificates.make()
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]
-            """, msrp: "ws_port = \(wsPort)")
+            """, msrp: secure ? """
+            wss_port = \(wsPort)
+            tls_certificate = "\(certificates.certPath)"
+            tls_key = "\(certificates.keyPath)"
+            """ : "ws_port = \(wsPort)")
         defer { gw.stop() }
         #expect(gw.process.stderr.contains("MSRP WebSocket listening"))
         let clients = try TestClients()
@@ -25,7 +32,8 @@ import Testing
 
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Helpers/msrp_ws_client.py").path
-        let client = try ChildProcess("/usr/bin/python3", [script, gw.api, GatewayProcess.token, "ws://127.0.0.1:\(wsPort)/", "sip:bob@gw.example"],
+        let url = secure ? "wss://127.0.0.1:\(wsPort)/" : "ws://127.0.0.1:\(wsPort)/"
+        let client = try ChildProcess("/usr/bin/python3", [script, gw.api, GatewayProcess.token, url, "sip:bob@gw.example"] + (secure ? [certificates.caPath] : []),
                                       name: "msrp_ws_client")
         let status = try await client.wait()
         let out = client.stdout

@@ -1,0 +1,38 @@
+import NIOCore
+import Testing
+
+@testable import MSRPTransport
+
+/// RFC 7977 §5.1: a WebSocket message is exactly one MSRP chunk. The checks on
+/// what a browser sends, and on what we gather before sending a message.
+struct WebSocketFramingTests {
+    static let one = "MSRP a1b2 SEND\r\nTo-Path: msrp://x/s;tcp\r\nFrom-Path: msrp://y.invalid/t;ws\r\nMessage-ID: m1\r\nByte-Range: 1-5/5\r\nContent-Type: text/plain\r\n\r\nhello\r\n-------a1b2$\r\n"
+
+    static let cases: [(String, Bool)] = {
+        let one = Self.one
+        let two = one + one.replacingOccurrences(of: "a1b2", with: "c3d4")
+        let badFlag = one.replacingOccurrences(of: "-------a1b2$", with: "-------a1b2!")
+        let foreignEndLine = one.replacingOccurrences(of: "hello", with: "a line\r\n-------zz99$ that is not ours")
+        let response = "MSRP a1b2 200 OK\r\nTo-Path: msrp://y.invalid/t;ws\r\nFrom-Path: msrp://x/s;tcp\r\n-------a1b2$\r\n"
+        return [
+            (one, true), (response, true), (foreignEndLine, true),
+            (two, false),  // two chunks
+            (one + one, false),  // the same chunk twice
+            (String(one.prefix(40)), false), (String(one.dropFirst(40)), false),  // halves
+            (badFlag, false), ("GET / HTTP/1.1\r\n\r\n", false), ("", false), ("MSRP  SEND\r\n-------$\r\n", false),
+        ]
+    }()
+
+    @Test(arguments: cases)
+    func oneChunkPerMessage(_ text: String, _ accepted: Bool) {
+        #expect(MSRPWebSocketFraming.isOneChunk(ByteBuffer(string: text).readableBytesView) == accepted)
+    }
+
+    @Test func gatheredUntilTheEndLine() {
+        let head = String(Self.one.prefix(60))
+        #expect(!MSRPWebSocketFraming.endsWithEndLine(ByteBuffer(string: head).readableBytesView))
+        #expect(MSRPWebSocketFraming.endsWithEndLine(ByteBuffer(string: Self.one).readableBytesView))
+        let continued = Self.one.replacingOccurrences(of: "-------a1b2$", with: "-------a1b2+")
+        #expect(MSRPWebSocketFraming.endsWithEndLine(ByteBuffer(string: continued).readableBytesView))
+    }
+}
