@@ -16,11 +16,19 @@ struct GatewayAPI: Sendable {
     let alertSubscribers: [String]
     let registry: PrometheusCollectorRegistry
     let logger: Logger
+    /// The MSRP WebSocket listeners' ports, for the web client.
+    var webSocketPorts: (ws: Int?, wss: Int?) = (nil, nil)
 
     func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/healthz") { _, _ in try await health() }
         router.get("/metrics") { _, _ in await metrics() }
+        // The web client page: public (it holds no secret; the token is typed in).
+        let page = WebClientPage.html(wsPort: webSocketPorts.ws, wssPort: webSocketPorts.wss)
+        router.get("/client") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: page)))
+        }
         let v1 = router.group("/v1")
         if let token { v1.add(middleware: BearerAuthMiddleware(token: Array(token.utf8))) }
         v1.post("/sessions") { request, _ in try await createSession(request) }

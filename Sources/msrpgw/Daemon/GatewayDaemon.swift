@@ -170,7 +170,8 @@ struct GatewayDaemon {
         let sipTLSPort = boundSIPTLSPort
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
 
-        let api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
+        var api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
+        api.webSocketPorts = (c.msrp.wsPort, c.msrp.wssPort)
         let app = Application(
             router: api.router(), configuration: ApplicationConfiguration(address: .hostname(c.api.listen, port: c.api.port), serverName: "msrpgw"),
             onServerRunning: { channel in

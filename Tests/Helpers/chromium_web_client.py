@@ -1,0 +1,132 @@
+"""Drives the gateway's web client page in headless Chromium through the
+DevTools protocol (--remote-debugging-pipe: JSON commands on fd 3, replies and
+events on fd 4, each NUL-terminated): sign in, connect over WSS, send a message
+and wait for its delivery state, receive a message posted to the API, save a
+screenshot. One result line per step on stdout.
+Usage: chromium_web_client.py API_URL TOKEN TO CERT_PEM SCREENSHOT_PNG"""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+api, token, to, cert, shot = sys.argv[1:6]
+
+spki = subprocess.run(
+    "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64" % cert,
+    shell=True, check=True, capture_output=True, text=True).stdout.strip()
+
+cmd_r, cmd_w = os.pipe()
+res_r, res_w = os.pipe()
+
+
+def child_fds():
+    # Copies first: a pipe end may already be fd 3 or 4, and dup2 onto itself
+    # would leave it close-on-exec. dup2 makes the new fds inheritable.
+    a, b = os.dup(cmd_r), os.dup(res_w)
+    os.dup2(a, 3)
+    os.dup2(b, 4)
+
+
+home = tempfile.mkdtemp(prefix="msrpgw-chromium-")
+browser = subprocess.Popen(
+    ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--window-size=900,700",
+     "--user-data-dir=" + home + "/profile", "--ignore-certificate-errors-spki-list=" + spki, "about:blank"],
+    preexec_fn=child_fds, close_fds=False,
+    env=dict(os.environ, HOME=home), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+os.close(cmd_r)
+os.close(res_w)
+next_id = 0
+buffered = b""
+events = []
+
+
+def read_message():
+    global buffered
+    while b"\0" not in buffered:
+        chunk = os.read(res_r, 65536)
+        if not chunk:
+            raise SystemExit("chromium closed the pipe")
+        buffered += chunk
+    raw, buffered = buffered.split(b"\0", 1)
+    return json.loads(raw)
+
+
+def send(method, params=None, session=None, timeout=30):
+    global next_id
+    next_id += 1
+    msg = {"id": next_id, "method": method, "params": params or {}}
+    if session:
+        msg["sessionId"] = session
+    os.write(cmd_w, json.dumps(msg).encode() + b"\0")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = read_message()
+        if m.get("id") == next_id:
+            if "error" in m:
+                raise SystemExit("%s failed: %s" % (method, m["error"]))
+            return m.get("result", {})
+        events.append(m)
+    raise SystemExit(method + " timed out")
+
+
+def evaluate(session, expression, timeout=30):
+    r = send("Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True}, session, timeout)
+    if "exceptionDetails" in r:
+        raise SystemExit("page error: %s" % json.dumps(r["exceptionDetails"])[:800])
+    return r.get("result", {}).get("value")
+
+
+try:
+    target = send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    send("Runtime.enable", session=session)
+    send("Page.enable", session=session)
+    send("Page.navigate", {"url": api + "/client#token=" + token}, session)
+    deadline = time.time() + 15
+    while time.time() < deadline and evaluate(session, "typeof window.msrpgw") != "object":
+        time.sleep(0.1)
+    print("PAGE", evaluate(session, "document.title"), flush=True)
+    connected = evaluate(session, "msrpgw.fill({me: 'sip:carol@example.com'}), msrpgw.connect()")
+    print("CONNECTED", connected, evaluate(session, "document.getElementById('status').textContent"), flush=True)
+    gw_session = evaluate(session, "msrpgw.state.gatewaySession")
+    sent = evaluate(session, "msrpgw.sendText('hello from Chromium ✓', %s)" % json.dumps(to))
+    deadline = time.time() + 15
+    final = None
+    while time.time() < deadline:
+        final = evaluate(session, "msrpgw.state.sent.get(%s).state" % json.dumps(sent))
+        if "REPORT" in final or "IMDN" in final:
+            break
+        time.sleep(0.1)
+    print("SENT", final, flush=True)
+    # A file goes in chunks of 2 KiB (binary WebSocket messages, Byte-Range in bytes).
+    big = "".join("line %03d of a file sent in chunks ✓\n" % i for i in range(200))
+    file_id = evaluate(session, "msrpgw.sendText(%s, %s, 'text/plain')" % (json.dumps(big), json.dumps(to)))
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        final = evaluate(session, "msrpgw.state.sent.get(%s).state" % json.dumps(file_id))
+        if "REPORT" in final or "IMDN" in final:
+            break
+        time.sleep(0.1)
+    print("FILE", len(big.encode()), final, flush=True)
+    body = json.dumps({"session": gw_session, "text": "hello browser, from the API"}).encode()
+    req = urllib.request.Request(api + "/v1/messages", data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
+    print("API", urllib.request.urlopen(req).status, flush=True)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if evaluate(session, "document.getElementById('log').textContent.includes('hello browser, from the API')"):
+            print("RECEIVED yes", flush=True)
+            break
+        time.sleep(0.1)
+    png = send("Page.captureScreenshot", {"format": "png"}, session)["data"]
+    with open(shot, "wb") as f:
+        f.write(base64.b64decode(png))
+    print("SCREENSHOT", shot, flush=True)
+    print("LOG", evaluate(session, "document.getElementById('log').innerText").replace("\n", " | "), flush=True)
+finally:
+    browser.kill()
+    browser.wait()

@@ -1,0 +1,55 @@
+import Foundation
+import MSRPGatewayClient
+import Testing
+
+/// The web client page served by `msrpgw serve` at /client, in headless
+/// Chromium (Debian `chromium`) driven through the DevTools protocol: it signs
+/// in, connects over WSS (the test certificate pinned by its key), sends a
+/// message that reaches another session and shows its delivery from the REPORT
+/// or IMDN, and shows a message posted to the API. The screenshot is kept in
+/// .build/artifacts/web-client.png.
+@Suite(.serialized, .enabled(if: Peers.available("chromium"), "needs apt-get install chromium"))
+struct WebClientTests {
+    @Test func theWebClientInChromium() async throws {
+        _ = try Peers.require("chromium", package: "chromium")
+        let wssPort = try freePort()
+        let certificates = try IntegrationCertificates.make()
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:bob@gw.example" = ["sip:bob@example.com"]
+            """, msrp: """
+            wss_port = \(wssPort)
+            tls_certificate = "\(certificates.certPath)"
+            tls_key = "\(certificates.keyPath)"
+            """)
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let bob = GatewayClientNamed.bob(clients, gw)
+        try await bob.open()
+
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let artifacts = root.appendingPathComponent(".build/artifacts").path
+        try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+        let shot = artifacts + "/web-client.png"
+        try? FileManager.default.removeItem(atPath: shot)
+        let script = root.appendingPathComponent("Tests/Helpers/chromium_web_client.py").path
+        let driver = try ChildProcess("/usr/bin/python3", [script, gw.api, GatewayProcess.token, "sip:bob@gw.example", certificates.certPath, shot],
+                                      name: "chromium driver")
+        let status = try await driver.wait()
+        let out = driver.stdout
+        #expect(status == 0, "\(out)\n\(driver.stderr.suffix(2000))\n\(gw.process.stderr.suffix(1500))")
+        #expect(out.contains("PAGE msrpgw web client"), "\(out)")
+        #expect(out.contains("CONNECTED True connected"), "\(out)")
+        #expect(out.contains("SENT delivered"), "\(out)")
+        #expect(out.contains("API 202"), "\(out)")
+        let file = (0..<200).map { String(format: "line %03d of a file sent in chunks ✓\n", $0) }.joined()
+        #expect(out.contains("FILE \(file.utf8.count) delivered"), "\(out)")
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == file } }, "the file, whole, from its chunks")
+        #expect(out.contains("RECEIVED yes"), "\(out)")
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from Chromium ✓" } })
+        #expect(bob.allReceived.first { $0.text == "hello from Chromium ✓" }?.cpim?.from?.uri == "sip:carol@example.com")
+        let size = (try? FileManager.default.attributesOfItem(atPath: shot)[.size] as? Int) ?? 0
+        #expect(size > 5_000, "a screenshot of the page at \(shot)")
+        await clients.shutdown()
+    }
+}
