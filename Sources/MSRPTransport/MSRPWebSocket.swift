@@ -68,7 +68,10 @@ extension MSRPEndpoint {
             maxFrameSize: settings.maxMessageBytes, automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
                 guard settings.refusal(head) == nil else { return channel.eventLoop.makeSucceededFuture(nil) }
-                return channel.eventLoop.makeSucceededFuture(HTTPHeaders([("Sec-WebSocket-Protocol", "msrp")]))
+                var headers = HTTPHeaders([("Sec-WebSocket-Protocol", "msrp")])
+                // RFC 7977 §8.1: CORS on the 101 for a page from another origin.
+                if let origin = head.headers["Origin"].first { headers.add(name: "Access-Control-Allow-Origin", value: origin) }
+                return channel.eventLoop.makeSucceededFuture(headers)
             },
             upgradePipelineHandler: { [self] channel, _ in
                 channel.eventLoop.makeCompletedFuture {

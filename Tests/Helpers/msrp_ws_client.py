@@ -18,8 +18,9 @@ tls = ssl.create_default_context(cafile=sys.argv[5]) if len(sys.argv) > 5 else N
 proto = "TCP/WSS/MSRP" if ws_url.startswith("wss:") else "TCP/WS/MSRP"
 
 
-def connect(subprotocols, **kw):
-    return websockets.connect(ws_url, subprotocols=subprotocols, ssl=tls, **kw)
+def connect(subprotocols, origin="https://chat.example", **kw):
+    """As a page from https://chat.example would (the allow-list of the WSS run)."""
+    return websockets.connect(ws_url, subprotocols=subprotocols, ssl=tls, origin=origin, **kw)
 sid = "ws" + secrets.token_hex(8)
 me = f"msrp://{secrets.token_hex(4)}.invalid:2855/{sid};ws"
 
@@ -61,6 +62,7 @@ async def main():
     print("ANSWER-PATH", path, flush=True)
     async with connect(["msrp"]) as ws:
         print("SUBPROTOCOL", ws.subprotocol, flush=True)
+        print("CORS", ws.response_headers.get("Access-Control-Allow-Origin"), flush=True)
         await ws.send(frame("bind0001", "SEND", path, ["Message-ID: bind0001", "Byte-Range: 1-0/0"]))
         print("BIND", (await asyncio.wait_for(ws.recv(), 5)).splitlines()[0], flush=True)
         cpim = (f"From: Alice <sip:alice@example.com>\r\nTo: <{to}>\r\nDateTime: 2026-11-24T10:00:00Z\r\n\r\n"
@@ -89,6 +91,12 @@ async def main():
             print("WRONG-SUBPROTOCOL accepted", flush=True)
     except websockets.exceptions.InvalidStatusCode as e:
         print("WRONG-SUBPROTOCOL", e.status_code, flush=True)
+    # A page from another origin: refused (403) when the gateway has an allow-list.
+    try:
+        async with connect(["msrp"], origin="https://evil.example") as ws:
+            print("BAD-ORIGIN accepted", flush=True)
+    except websockets.exceptions.InvalidStatusCode as e:
+        print("BAD-ORIGIN", e.status_code, flush=True)
     # Two chunks in one message: closed with 1002.
     async with connect(["msrp"]) as ws:
         two = frame("twoa0001", "SEND", path, ["Message-ID: two1", "Byte-Range: 1-0/0"]) + \

@@ -8,7 +8,8 @@ import Testing
 /// Its message reaches another session and its success REPORT comes back as one
 /// WebSocket message; a wrong sub-protocol is refused with 400, two chunks in
 /// one message and a chunk over two messages end with close code 1002, an
-/// oversize message with 1009.
+/// oversize message with 1009; the 101 carries CORS for the page's origin, and
+/// an origin off the allow-list gets 403.
 @Suite(.serialized) struct WebSocketTests {
     /// Plain WS on loopback, and WSS with the test certificate (verified by the client).
     @Test(arguments: [false, true])
@@ -21,6 +22,7 @@ import Testing
             "sip:bob@gw.example" = ["sip:bob@example.com"]
             """, msrp: secure ? """
             wss_port = \(wsPort)
+            ws_origins = ["https://chat.example"]
             tls_certificate = "\(certificates.certPath)"
             tls_key = "\(certificates.keyPath)"
             """ : "ws_port = \(wsPort)")
@@ -45,6 +47,9 @@ import Testing
         #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from a WebSocket" } })
         #expect(bob.allReceived.first { $0.text == "hello from a WebSocket" }?.cpim?.from?.uri == "sip:alice@example.com")
         #expect(out.contains("WRONG-SUBPROTOCOL 400"), "\(out)")
+        #expect(out.contains("CORS https://chat.example"), "\(out)")
+        // With ws_origins (the WSS run) another origin is refused; without, any may connect.
+        #expect(out.contains(secure ? "BAD-ORIGIN 403" : "BAD-ORIGIN accepted"), "\(out)")
         #expect(out.contains("TWO-CHUNKS 1002"), "\(out)")
         #expect(out.contains("SPLIT-CHUNK 1002"), "\(out)")
         #expect(out.contains("OVERSIZE 1009"), "\(out)")

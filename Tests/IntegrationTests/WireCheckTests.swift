@@ -35,12 +35,12 @@ import Testing
         capture.signal(SIGINT)
         _ = try await capture.wait()
 
-        // Every TCP segment that starts a PDU ("MSRP ...") decodes as MSRP. (tshark
-        // decodes only the first MSRP PDU of a segment, and does not reassemble: a
-        // chunk whose tail went in a later segment, as happens when the socket
-        // fills under load, leaves that tail undecoded, which is no fault of ours.)
+        // Every TCP segment that holds a whole PDU ("MSRP ..." through its end-line)
+        // decodes as MSRP. (tshark decodes only the first MSRP PDU of a segment and
+        // does not reassemble: a chunk written in two pieces, as happens when the
+        // socket fills under load, leaves both segments undecoded: no fault of ours.)
         let decoded = try runTshark(tshark, ["-r", pcap, "-Y", "msrp", "-T", "fields", "-e", "frame.number", "-e", "msrp.request.line", "-e", "msrp.response.line"])
-        let segments = try runTshark(tshark, ["-r", pcap, "-Y", "tcp.len > 4 && tcp.payload[0:5] == 4d:53:52:50:20", "-T", "fields", "-e", "frame.number"])
+        let segments = try runTshark(tshark, ["-r", pcap, "-Y", "tcp.len > 4 && tcp.payload[0:5] == 4d:53:52:50:20 && tcp.payload contains 0d:0a:2d:2d:2d:2d:2d:2d:2d", "-T", "fields", "-e", "frame.number"])
         let decodedFrames = Set(decoded.split(separator: "\n").compactMap { $0.split(separator: "\t").first.map(String.init) })
         let payloadFrames = Set(segments.split(separator: "\n").map(String.init))
         #expect(!payloadFrames.isEmpty)

@@ -1,4 +1,7 @@
+import Logging
 import NIOCore
+import NIOEmbedded
+import NIOWebSocket
 import Testing
 
 @testable import MSRPTransport
@@ -34,5 +37,32 @@ struct WebSocketFramingTests {
         #expect(MSRPWebSocketFraming.endsWithEndLine(ByteBuffer(string: Self.one).readableBytesView))
         let continued = Self.one.replacingOccurrences(of: "-------a1b2$", with: "-------a1b2+")
         #expect(MSRPWebSocketFraming.endsWithEndLine(ByteBuffer(string: continued).readableBytesView))
+    }
+
+    /// On a channel: a ping is answered with a pong carrying its data; a message
+    /// that is one chunk goes up as bytes; two chunks close with 1002; what the
+    /// MSRP side writes in pieces leaves as one message once the chunk is whole.
+    @Test func onAChannel() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            MSRPWebSocketFraming(settings: MSRPWebSocketSettings(pingInterval: .seconds(3600)), logger: Logger(label: "test")))
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "are you there")))
+        let pong = try #require(try channel.readOutbound(as: WebSocketFrame.self))
+        #expect(pong.opcode == .pong && String(buffer: pong.unmaskedData) == "are you there")
+
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: Self.one)))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == Self.one)
+
+        let half = Self.one.utf8.count / 2
+        try channel.writeOutbound(ByteBuffer(string: String(Self.one.prefix(half))))
+        #expect(try channel.readOutbound(as: WebSocketFrame.self) == nil, "half a chunk waits")
+        try channel.writeOutbound(ByteBuffer(string: String(Self.one.dropFirst(half))))
+        let out = try #require(try channel.readOutbound(as: WebSocketFrame.self))
+        #expect(out.opcode == .text && String(buffer: out.unmaskedData) == Self.one)
+
+        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: Self.one + Self.one)))
+        let close = try #require(try channel.readOutbound(as: WebSocketFrame.self))
+        var code = close.unmaskedData
+        #expect(close.opcode == .connectionClose && code.readWebSocketErrorCode() == .protocolError)
     }
 }
