@@ -165,3 +165,23 @@ extension StringProtocol {
         return String(s)
     }
 }
+
+/// The server side: checks a client's digest `Authorization` (its parameters,
+/// names lower-cased) against the password, for `method`. The nonce's freshness
+/// is the caller's business (it issued it).
+public enum DigestVerifier {
+    public static func verify(_ p: [String: String], password: String, method: String) -> Bool {
+        guard let username = p["username"], let realm = p["realm"], let nonce = p["nonce"], let uri = p["uri"],
+              let response = p["response"] else { return false }
+        let algorithm = DigestChallenge.Algorithm(rawValue: p["algorithm"] ?? "MD5") ?? .md5
+        guard let qop = p["qop"] else {
+            let ha1 = algorithm.hash("\(username):\(realm):\(password)")
+            return algorithm.hash("\(ha1):\(nonce):\(algorithm.hash("\(method):\(uri)"))") == response.lowercased()
+        }
+        guard qop == "auth", let nc = p["nc"], let cnonce = p["cnonce"] else { return false }
+        var ha1 = algorithm.hash("\(username):\(realm):\(password)")
+        if algorithm.isSession { ha1 = algorithm.hash("\(ha1):\(nonce):\(cnonce)") }
+        let ha2 = algorithm.hash("\(method):\(uri)")
+        return algorithm.hash("\(ha1):\(nonce):\(nc):\(cnonce):\(qop):\(ha2)") == response.lowercased()
+    }
+}

@@ -32,6 +32,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         case send(MSRPSession, ChunkAssembler, MSRPRequestHead)
         /// A frame whose body is ignored (REPORT, other requests, responses, rejected SENDs).
         case skip
+        /// A request the relay role forwards once it is whole (its body so far).
+        case relay(MSRPRequestHead, ByteBuffer)
     }
 
     let endpoint: MSRPEndpoint
@@ -134,8 +136,12 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         case .head(.request(let request), let hasBody):
             frame = .skip
             handleRequestHead(request, hasBody: hasBody)
-        case .body(let bytes):
-            if case .send(_, let assembler, let head) = frame {
+        case .body(var bytes):
+            if case .relay(let head, var body) = frame {
+                frame = .skip  // keeps `body` uniquely referenced while it grows
+                body.writeBuffer(&bytes)
+                frame = .relay(head, body)
+            } else if case .send(_, let assembler, let head) = frame {
                 do {
                     try assembler.append(bytes)
                 } catch {
@@ -149,6 +155,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             frame = .none
             if case .send(let session, let assembler, let head) = current {
                 finishChunk(head, flag: flag, session: session, assembler: assembler)
+            } else if case .relay(let head, let body) = current, let relay = endpoint.relayRole, let connection {
+                relay.forward(head, body: body.readableBytes > 0 ? body : nil, flag: flag, from: connection, endpoint: endpoint)
             }
         case .invalid(let invalid):
             if case .send(_, let assembler, _) = frame { assembler.cancel() }
@@ -163,6 +171,20 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     }
 
     private func handleRequestHead(_ request: MSRPRequestHead, hasBody: Bool) {
+        // As a relay (RFC 4976): AUTH to it, and requests through the paths it granted.
+        if let relay = endpoint.relayRole, let connection {
+            switch relay.classify(request, on: connection) {
+            case .local:
+                break
+            case .answer(let code, let comment, let headers):
+                let response = MSRPResponseBuilder.response(to: request, code: code, comment: comment, local: relay.settings.uri, headers: headers)
+                if request.method != .report { write(response) }
+                return
+            case .forward:
+                frame = .relay(request, ByteBuffer())
+                return
+            }
+        }
         // §7.3: the To-Path must name a live session associated with this connection.
         let session: MSRPSession
         switch lookup(request.toPath.first?.sessionID, fromPath: request.fromPath) {
@@ -377,13 +399,13 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         pump()
     }
 
-    func enqueueRequest(_ head: MSRPRequestHead, body: ByteBuffer?, promise: EventLoopPromise<MSRPResponseHead>?) {
+    func enqueueRequest(_ head: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag = .complete, promise: EventLoopPromise<MSRPResponseHead>?) {
         guard !closed else {
             promise?.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
             return
         }
         var bytes = context?.channel.allocator.buffer(capacity: 512) ?? ByteBuffer()
-        bytes.writeMSRPRequest(head, body: body)
+        bytes.writeMSRPRequest(head, body: body, flag: flag)
         if let promise {
             transactions.add(head.transactionID, .request(promise), deadline: .now() + configuration.transactionTimeout)
             armTimer()

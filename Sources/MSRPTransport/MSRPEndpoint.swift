@@ -30,6 +30,7 @@ public final class MSRPEndpoint: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    private let relayBox = NIOLockedValueBox<MSRPRelayRole?>(nil)
     let serverTLS: NIOSSLContext?
     private let clientTLS: NIOSSLContext
 
@@ -143,7 +144,14 @@ public final class MSRPEndpoint: Sendable {
             }
     }
 
+    /// The relay role, when this endpoint relays for clients (RFC 4976).
+    public var relayRole: MSRPRelayRole? {
+        get { relayBox.withLockedValue { $0 } }
+        set { relayBox.withLockedValue { $0 = newValue } }
+    }
+
     func connectionClosed(_ connection: MSRPConnection) {
+        relayRole?.connectionClosed(connection)
         state.withLockedValue { s in
             s.all.remove(connection)
             // The entry for its key is this connection's: a new one is opened only

@@ -1,0 +1,203 @@
+import Digest
+import Foundation
+import Logging
+import MSRP
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The endpoint as an MSRP relay for its clients (RFC 4976 §6-7): AUTH with
+/// digest against configured users grants a path (`Use-Path` with a session
+/// part) for a lifetime within bounds (423 otherwise); requests whose To-Path
+/// starts with a granted path are forwarded, the relay's hop added to From-Path:
+/// towards the client over the connection it AUTHed on, from it by the next
+/// URI. SENDs are answered hop by hop, and a downstream failure or time-out
+/// becomes a failure REPORT upstream; other requests get the downstream's
+/// response (408 when none comes). Without a grant, forwarding is refused (403).
+public final class MSRPRelayRole: Sendable {
+    public struct Settings: Sendable {
+        /// The relay's own URI (`msrps://relay.example.com:2855;tcp`): its AUTH target
+        /// and, with a session part, the paths it grants.
+        public var uri: MSRPURI
+        public var realm: String
+        /// Username → password.
+        public var users: [String: String]
+        public var expires: ClosedRange<Int64>
+
+        public init(uri: MSRPURI, realm: String, users: [String: String], expires: ClosedRange<Int64> = 60...3600) {
+            self.uri = uri
+            self.realm = realm
+            self.users = users
+            self.expires = expires
+        }
+    }
+
+    struct Grant {
+        let connection: MSRPConnection
+        let expiresAt: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var nonces: [String: ContinuousClock.Instant] = [:]
+        var grants: [String: Grant] = [:]
+    }
+
+    public let settings: Settings
+    private let state = NIOLockedValueBox(State())
+    private let logger: Logger
+
+    public init(settings: Settings, logger: Logger = Logger(label: "msrp.relay")) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// What the relay does with a request arriving on `connection`.
+    enum Decision {
+        /// Not the relay's: the endpoint's own sessions handle it.
+        case local
+        case answer(code: Int, comment: String?, headers: MSRPHeaderFields)
+        case forward
+    }
+
+    func classify(_ request: MSRPRequestHead, on connection: MSRPConnection) -> Decision {
+        guard let first = request.toPath.first, sameAuthority(first, settings.uri) else { return .local }
+        if request.method == .auth, request.toPath.count == 1, first.sessionID == nil {
+            return authenticate(request, on: connection)
+        }
+        guard let sid = first.sessionID else { return .answer(code: 403, comment: "Forbidden: AUTH first", headers: []) }
+        guard grant(sid) != nil else {
+            // An id of the endpoint's own sessions is theirs; anything else is unauthenticated use.
+            return request.toPath.count > 1 ? .answer(code: 403, comment: "Forbidden: no such relay session", headers: []) : .local
+        }
+        if request.toPath.count == 1 {
+            return .answer(code: 200, comment: nil, headers: [])  // addressed to the relay session itself (a keep-alive)
+        }
+        return .forward
+    }
+
+    private func sameAuthority(_ a: MSRPURI, _ b: MSRPURI) -> Bool {
+        a.scheme == b.scheme && a.host.address.lowercased() == b.host.address.lowercased() && a.port == b.port
+    }
+
+    func grant(_ sid: String) -> Grant? {
+        state.withLockedValue { s in
+            guard let g = s.grants[sid] else { return nil }
+            if g.expiresAt < .now || !g.connection.channel.isActive {
+                s.grants[sid] = nil
+                return nil
+            }
+            return g
+        }
+    }
+
+    /// Forgets the grants made on a connection that closed.
+    func connectionClosed(_ connection: MSRPConnection) {
+        state.withLockedValue { s in s.grants = s.grants.filter { $0.value.connection !== connection } }
+    }
+
+    // MARK: - AUTH (RFC 4976 §6)
+
+    private func authenticate(_ request: MSRPRequestHead, on connection: MSRPConnection) -> Decision {
+        let now = ContinuousClock.now
+        guard let auth = request.headers.authorization else { return challenge(now) }
+        var p: [String: String] = [:]
+        for parameter in auth.parameters { p[parameter.name.lowercased()] = parameter.value }
+        let fresh = state.withLockedValue { s -> Bool in
+            s.nonces = s.nonces.filter { $0.value > now }
+            return p["nonce"].map { s.nonces[$0] != nil } ?? false
+        }
+        guard fresh else { return challenge(now) }
+        guard let user = p["username"], let password = settings.users[user], p["realm"] == settings.realm,
+              DigestVerifier.verify(p, password: password, method: "AUTH")
+        else {
+            logger.info("relay AUTH refused", metadata: ["user": "\(p["username"] ?? "-")"])
+            return challenge(now)
+        }
+        let asked = request.headers.expires ?? settings.expires.upperBound
+        if asked < settings.expires.lowerBound {
+            return .answer(code: 423, comment: "Interval Out-of-Bounds", headers: [.minExpires(settings.expires.lowerBound)])
+        }
+        if asked > settings.expires.upperBound {
+            return .answer(code: 423, comment: "Interval Out-of-Bounds", headers: [.maxExpires(settings.expires.upperBound)])
+        }
+        let sid = MSRPIdentifier.make(length: 20)
+        state.withLockedValue { $0.grants[sid] = Grant(connection: connection, expiresAt: now + .seconds(asked)) }
+        var path = settings.uri
+        path.sessionID = sid
+        logger.info("relay path granted", metadata: ["user": "\(user)", "path": "\(path)", "expires": "\(asked)"])
+        return .answer(code: 200, comment: nil, headers: [.usePath([path]), .expires(asked)])
+    }
+
+    private func challenge(_ now: ContinuousClock.Instant) -> Decision {
+        let nonce = MSRPIdentifier.make(length: 24)
+        state.withLockedValue { $0.nonces[nonce] = now + .seconds(300) }
+        var headers: MSRPHeaderFields = []
+        for algorithm in ["SHA-256", "MD5"] {
+            headers.append(.wwwAuthenticate(AuthParameters(scheme: "Digest", parameters: [
+                .init(name: "realm", value: settings.realm), .init(name: "nonce", value: nonce),
+                .init(name: "qop", value: "auth"), .init(name: "algorithm", value: algorithm, quoted: false),
+            ])))
+        }
+        return .answer(code: 401, comment: "Unauthorized", headers: headers)
+    }
+
+    // MARK: - Forwarding (RFC 4976 §7)
+
+    /// Sends `head` (with `body` and `flag`) on towards its next hop.
+    func forward(_ head: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag, from upstream: MSRPConnection, endpoint: MSRPEndpoint) {
+        guard let sid = head.toPath.first?.sessionID, let grant = grant(sid) else {
+            _ = upstream.withHandler { $0.respond(to: head, code: 481, comment: "the relay session is gone") }
+            return
+        }
+        var hop = settings.uri
+        hop.sessionID = sid
+        var onward = head
+        onward.toPath = Array(head.toPath.dropFirst())
+        onward.fromPath = [hop] + head.fromPath
+        let out = onward
+        // Hop by hop (§7.2): the SEND is ours to answer; what goes wrong further on
+        // comes back as a failure REPORT.
+        if head.method == .send { _ = upstream.withHandler { $0.respond(to: head, code: 200, comment: nil) } }
+        let logger = self.logger
+        Task {
+            let next: MSRPConnection
+            do {
+                next = upstream === grant.connection ? try await endpoint.connection(to: out.toPath[0]) : grant.connection
+            } catch {
+                logger.info("relay cannot reach the next hop", metadata: ["to": "\(out.toPath[0])", "error": "\(error)"])
+                Self.failed(head, code: 503, hop: hop, upstream: upstream)
+                return
+            }
+            guard head.method != .report else {
+                _ = next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
+                return
+            }
+            let promise = next.eventLoop.makePromise(of: MSRPResponseHead.self)
+            next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: promise) }.whenFailure { promise.fail($0) }
+            let (code, comment): (Int, String?)
+            do {
+                let response = try await promise.futureResult.get()
+                (code, comment) = (response.code, response.comment)
+            } catch {
+                (code, comment) = (503, "the next hop went away")
+            }
+            if head.method == .send {
+                if code != 200 { Self.failed(head, code: code, hop: hop, upstream: upstream) }
+            } else {
+                _ = upstream.withHandler { $0.respond(to: head, code: code, comment: comment) }
+            }
+        }
+    }
+
+    /// A failure REPORT upstream for a SEND that failed further on (if it wants one).
+    private static func failed(_ head: MSRPRequestHead, code: Int, hop: MSRPURI, upstream: MSRPConnection) {
+        guard head.method == .send else {
+            _ = upstream.withHandler { $0.respond(to: head, code: code, comment: nil) }
+            return
+        }
+        guard head.headers.failureReport.wantsFailures, let messageID = head.headers.messageID else { return }
+        var headers: MSRPHeaderFields = [.messageID(messageID), .status(MSRPStatus(code: code))]
+        if let range = head.headers.byteRange { headers.append(.byteRange(range)) }
+        let report = MSRPRequestHead(transactionID: MSRPIdentifier.make(), method: .report, toPath: head.fromPath, fromPath: [hop], headers: headers)
+        _ = upstream.withHandler { $0.enqueueRequest(report, body: nil, promise: nil) }
+    }
+}

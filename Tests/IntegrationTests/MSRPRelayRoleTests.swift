@@ -1,0 +1,82 @@
+import Foundation
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+/// An msrpgw endpoint as the relay (RFC 4976) between two MSRP clients that
+/// AUTH with it through `MSRPRelayClient`: messages both ways through it, each
+/// hop in From-Path; unauthenticated use refused with 403; a downstream that
+/// never answers becomes a failure REPORT 408 upstream within the (shortened)
+/// transaction timer, and one that closes a failure REPORT too.
+@Suite(.serialized) struct MSRPRelayRoleTests {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    final class Inbox: MSRPSessionDelegate, @unchecked Sendable {
+        let texts = NIOLockedValueBox<[(String, [MSRPURI])]>([])
+        let reports = NIOLockedValueBox<[MSRPRequestHead]>([])
+        func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+            if case .memory(let b) = message.message.body { texts.withLockedValue { $0.append((String(buffer: b), message.head.fromPath)) } }
+            message.acknowledgement.accept()
+        }
+        func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) { reports.withLockedValue { $0.append(report) } }
+        func has(_ text: String) -> Bool { texts.withLockedValue { $0.contains { $0.0 == text } } }
+    }
+
+    func text(_ s: String, report: SuccessReport = .no) -> MSRPOutgoingMessage {
+        MSRPOutgoingMessage(messageID: MSRPIdentifier.make(), contentType: .textPlain, body: MemoryBodySource(ByteBuffer(string: s)), successReport: report)
+    }
+
+    @Test func twoClientsThroughTheRelay() async throws {
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(transactionTimeout: .seconds(2)), group: Self.group)
+        let port = try await relay.listen(host: "127.0.0.1", port: 0)
+        let relayURI = try MSRPURI("msrp://127.0.0.1:\(port);tcp")
+        relay.relayRole = MSRPRelayRole(settings: .init(uri: relayURI, realm: "msrpgw.test", users: ["alice": "pw-a", "bob": "pw-b"]))
+
+        let alice = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+        let bob = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+        let grantA = try await MSRPRelayClient(endpoint: alice, relay: relayURI, username: "alice", password: "pw-a").authenticate()
+        let grantB = try await MSRPRelayClient(endpoint: bob, relay: relayURI, username: "bob", password: "pw-b").authenticate()
+        #expect(grantA.usePath.first?.sessionID != grantB.usePath.first?.sessionID)
+        await #expect { try await MSRPRelayClient(endpoint: bob, relay: relayURI, username: "bob", password: "guess").authenticate() } throws: {
+            "\($0)".contains("refused the credentials")
+        }
+        #expect(try await MSRPRelayClient(endpoint: bob, relay: relayURI, username: "bob", password: "pw-b", expires: 10).authenticate().expires == .seconds(60),
+                "423 Min-Expires, then granted")
+
+        // Alice's To-Path: her relay, then Bob's path (his relay, then him).
+        let aliceInbox = Inbox(), bobInbox = Inbox()
+        let bobSession = bob.createSession(setup: .passive, delegate: bobInbox)
+        let aliceSession = alice.createSession(setup: .active, remotePath: grantA.usePath + grantB.usePath + [bobSession.localURI], delegate: aliceInbox)
+        try await aliceSession.connect()
+        #expect(try await aliceSession.send(text("hello through msrpgw", report: .yes)) == .accepted)
+        #expect(await until(.seconds(5)) { bobInbox.has("hello through msrpgw") })
+        let hops = bobInbox.texts.withLockedValue { $0.first?.1 } ?? []
+        #expect(hops.count == 3 && hops.last == aliceSession.localURI, "both relay hops, then Alice: \(hops)")
+        bobSession.remotePath = grantB.usePath + grantA.usePath + [aliceSession.localURI]
+        #expect(try await bobSession.send(text("and back")) == .accepted)
+        #expect(await until(.seconds(5)) { aliceInbox.has("and back") })
+
+        // Unauthenticated use: no grant, no way out.
+        let carol = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+        var stranger = relayURI
+        stranger.sessionID = "nosuchgrant0001"
+        let carolSession = carol.createSession(setup: .active, remotePath: [stranger, bobSession.localURI], delegate: Inbox())
+        await #expect { try await carolSession.connect() } throws: { "\($0)".contains("403") }
+
+        // A downstream that never answers: 200 from the relay, then a failure REPORT 408.
+        let silent = try await ServerBootstrap(group: Self.group).childChannelInitializer { ch in ch.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let silentURI = try MSRPURI("msrp://127.0.0.1:\(silent.localAddress?.port ?? 0)/silent0001;tcp")
+        let toSilent = alice.createSession(setup: .active, remotePath: grantA.usePath + [silentURI], delegate: aliceInbox)
+        try await toSilent.connect()
+        let started = ContinuousClock.now
+        #expect(try await toSilent.send(text("anyone?")) == .accepted, "the relay answers hop by hop")
+        #expect(await until(.seconds(6)) { aliceInbox.reports.withLockedValue { $0.contains { $0.headers.status?.code == 408 } } })
+        #expect(ContinuousClock.now - started < .seconds(6), "within the relay's 2 s transaction timer")
+        try await silent.close()
+        for e in [alice, bob, carol, relay] { await e.shutdown() }
+    }
+}
