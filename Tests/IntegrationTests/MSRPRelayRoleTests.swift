@@ -80,3 +80,33 @@ import Testing
         for e in [alice, bob, carol, relay] { await e.shutdown() }
     }
 }
+
+/// `msrpgw serve` with `[relay]`: two clients AUTH with the daemon and talk
+/// through it, beside its own sessions on the same listener.
+@Suite(.serialized) struct DaemonRelayRoleTests {
+    @Test func theDaemonRelaysForItsUsers() async throws {
+        let gw = try await GatewayProcess(extra: """
+            [relay]
+            enabled = true
+            users = { alice = "pw-a", bob = "pw-b" }
+            """)
+        defer { gw.stop() }
+        #expect(gw.process.stderr.contains("acting as an MSRP relay"))
+        let relayURI = try MSRPURI("msrp://127.0.0.1:\(gw.msrpPort);tcp")
+        let group = MSRPRelayRoleTests.group
+        let alice = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
+        let bob = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
+        let grantA = try await MSRPRelayClient(endpoint: alice, relay: relayURI, username: "alice", password: "pw-a").authenticate()
+        let grantB = try await MSRPRelayClient(endpoint: bob, relay: relayURI, username: "bob", password: "pw-b").authenticate()
+        let bobInbox = MSRPRelayRoleTests.Inbox()
+        let bobSession = bob.createSession(setup: .passive, delegate: bobInbox)
+        let aliceSession = alice.createSession(setup: .active, remotePath: grantA.usePath + grantB.usePath + [bobSession.localURI], delegate: MSRPRelayRoleTests.Inbox())
+        try await aliceSession.connect()
+        let message = MSRPOutgoingMessage(messageID: MSRPIdentifier.make(), contentType: .textPlain, body: MemoryBodySource(ByteBuffer(string: "relayed by msrpgw serve")))
+        #expect(try await aliceSession.send(message) == .accepted)
+        #expect(await until(.seconds(5)) { bobInbox.has("relayed by msrpgw serve") })
+        #expect(gw.process.stderr.contains("relay path granted"))
+        await alice.shutdown()
+        await bob.shutdown()
+    }
+}

@@ -72,6 +72,15 @@ struct DaemonConfiguration: Sendable {
     var webhookConcurrency = 64
     var routes: [String: [String]] = [:]
     var alertmanager = Alertmanager()
+    /// The MSRP relay role (`[relay]`): the endpoint relays for these users.
+    struct RelayRole: Sendable {
+        /// The relay's own URI; nil: our msrps listener, else our msrp one.
+        var uri: String?
+        var realm: String
+        var users: [String: String]
+        var expires: ClosedRange<Int64>
+    }
+    var relayRole: RelayRole?
     struct SIP: Sendable {
         var listen = "127.0.0.1"
         /// UDP and TCP on the same port.
@@ -177,7 +186,7 @@ struct DaemonConfiguration: Sendable {
         let applied = try tree.applyEnvironment(environment, keys: keys)
 
         guard let top = tree.tableValue else { throw ConfigError("the document is not a table") }
-        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip", "irc", "rooms"]
+        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip", "irc", "rooms", "relay"]
         if let unknown = Set(top.keys).subtracting(sections).sorted().first {
             throw ConfigError("unknown section or key \(unknown) (sections: \(sections.sorted().joined(separator: ", ")))")
         }
@@ -194,6 +203,7 @@ struct DaemonConfiguration: Sendable {
         try c.readIRC(tree)
         try c.readRoutes(tree)
         try c.readRooms(tree)
+        try c.readRelayRole(tree)
         var am = try ConfigReader(tree, section: "alertmanager")
         c.alertmanager.subscribers = try am.strings("subscribers") ?? []
         try am.finish()
@@ -269,6 +279,29 @@ struct DaemonConfiguration: Sendable {
             }
             msrp.tlsPort = tlsPort != 0 || msrp.wssPort == nil ? tlsPort : nil  // a certificate only for wss_port opens no msrps listener
         }
+    }
+
+    private mutating func readRelayRole(_ tree: ConfigTree) throws(ConfigError) {
+        var r = try ConfigReader(tree, section: "relay")
+        guard try r.bool("enabled", default: false) else {
+            try r.finish()
+            return
+        }
+        let uri = try r.string("uri")
+        if let uri, (try? MSRPURI(uri)).map({ $0.sessionID == nil }) != true {
+            throw ConfigError("relay.uri: \(uri.debugDescription) is not a relay URI (msrps://relay.example.com:2855;tcp, on one of our listeners)")
+        }
+        var users: [String: String] = [:]
+        for (user, value) in try r.table("users") ?? [:] {
+            guard case .string(let password) = value, !password.isEmpty else { throw ConfigError("relay.users.\(user): expected a password") }
+            users[user] = password
+        }
+        guard !users.isEmpty else { throw ConfigError("relay.users: nobody may use the relay (users = { name = \"password\" })") }
+        let min = Int64(try r.int("min_expires", default: 60, in: 1...86_400))
+        let max = Int64(try r.int("max_expires", default: 3600, in: 1...86_400))
+        guard min <= max else { throw ConfigError("relay.min_expires is above relay.max_expires") }
+        relayRole = RelayRole(uri: uri, realm: try r.string("realm", default: "msrpgw"), users: users, expires: min...max)
+        try r.finish()
     }
 
     private mutating func readQueue(_ tree: ConfigTree) throws(ConfigError) {

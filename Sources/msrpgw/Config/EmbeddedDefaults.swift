@@ -168,6 +168,17 @@ subscribers = []
 [rooms]
 # "sip:chat@gw.example" = { nicknames = true }
 
+# The MSRP relay role (RFC 4976): clients AUTH with digest and get a path
+# through this gateway (Use-Path); traffic for the gateway's own sessions is still
+# delivered here. uri: the relay's URI, by default our msrps listener (else msrp).
+[relay]
+enabled = false
+# uri = "msrps://relay.example.com:2856;tcp"
+# realm = "msrpgw"
+# users = { alice = "secret" }
+# min_expires = 60
+# max_expires = 3600
+
 # Routes: a CPIM To address and its targets. Only these are reachable; anything
 # else is refused with 403 (no open relay). Targets: webhook:NAME (a
 # [webhooks.NAME] below), an https:// URL of one, mailto: addresses (through

@@ -65,6 +65,14 @@ struct GatewayDaemon {
         if (c.msrp.wsPort != nil || c.msrp.wssPort != nil), c.msrp.wsOrigins.isEmpty {
             logger.warning("MSRP WebSocket open to pages from any origin (set msrp.ws_origins)")
         }
+        if let role = c.relayRole {
+            // By default the relay is what peers reach us at: msrps when we listen for it.
+            let host = c.msrp.advertisedHost
+            let ownURI = "\(msrpsPort == nil ? "msrp" : "msrps")://\(host.contains(":") ? "[\(host)]" : host):\(msrpsPort ?? msrpPort);tcp"
+            let uri = try MSRPURI(role.uri ?? ownURI)
+            endpoint.relayRole = MSRPRelayRole(settings: .init(uri: uri, realm: role.realm, users: role.users, expires: role.expires), logger: logger)
+            logger.info("acting as an MSRP relay", metadata: ["uri": "\(uri)", "users": "\(role.users.count)"])
+        }
         let relay = try c.msrp.relay.map { r in
             MSRPRelayClient(endpoint: endpoint, relay: try MSRPURI(r.uri), username: r.username, password: r.password, expires: r.expires, logger: logger)
         }
