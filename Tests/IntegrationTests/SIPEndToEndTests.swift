@@ -51,7 +51,9 @@ struct SIPEndToEndTests {
         let peer = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: clients.group)
         let port = try await peer.listen(host: "127.0.0.1", port: 0)
         let sessionID = "sipp" + String(Int.random(in: 1000...9999))
-        let call = try sipp(SIPPScenario.call(path: "msrp://127.0.0.1:\(port)/\(sessionID);tcp", pause: 3000), setup, transport: transport, extra: ["-m", "1"])
+        // The call lasts 8 s before sipp's BYE: long enough for the MSRP side below to
+        // connect and send on a loaded CI machine (3 s was not: the BYE came first, 481).
+        let call = try sipp(SIPPScenario.call(path: "msrp://127.0.0.1:\(port)/\(sessionID);tcp", pause: 8000), setup, transport: transport, extra: ["-m", "1"])
         var found: SessionInfo?
         #expect(await until(.seconds(10)) {
             found = try? await sessions(setup, clients).first { $0.remote_path.first?.contains(sessionID) == true }
