@@ -11,7 +11,9 @@
 //   sip      call setups (INVITE, 200, ACK, BYE, 200) driven by sipp over UDP
 //            against `msrpgw serve` (the release build), beside sipp against
 //            its own built-in UAS; then the session table must be empty.
-// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc]
+//   relay    MSRP relay forwarding, 64 sessions: `msrpgw serve` with [relay] beside
+//            Kamailio's msrp module under the same load.
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc] [relay]
 import AsyncHTTPClient
 import CPIM
 import Foundation
@@ -512,7 +514,7 @@ say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessIn
 if chosen.isEmpty {
     // Each benchmark in a process of its own: what one leaves behind (open
     // databases, sessions, the sink's threads) must not slow the next.
-    for name in ["ingest", "webhook", "smtp", "sip", "irc"] {
+    for name in ["ingest", "webhook", "smtp", "sip", "irc", "relay"] {
         let (p, out) = try run(CommandLine.arguments[0], [name])
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -526,6 +528,7 @@ if chosen.isEmpty {
         case "smtp": try await benchSMTP()
         case "sip": try await benchSIP()
         case "irc": try await benchIRC()
+        case "relay": try await benchRelay()
         default: say("unknown benchmark \(name)")
         }
     }

@@ -58,72 +58,13 @@ final class KamailioMSRPRelay: @unchecked Sendable {
 
     func stop() { process.stop() }
 
-    static func configuration(tlsPort: Int, port: Int, tlsConfig: String) -> String {
-        """
-        #!KAMAILIO
-        debug=2
-        log_stderror=yes
-        children=1
-        tcp_children=2
-        auto_aliases=no
-        dns=no
-        rev_dns=no
-        enable_tls=yes
-        tcp_accept_no_cl=yes
-        listen=tls:127.0.0.1:\(tlsPort)
-        listen=tcp:127.0.0.1:\(port)
-        loadmodule "tls.so"
-        loadmodule "sl.so"
-        loadmodule "pv.so"
-        loadmodule "auth.so"
-        loadmodule "htable.so"
-        loadmodule "msrp.so"
-        modparam("tls", "config", "\(tlsConfig)")
-        modparam("auth", "qop", "auth")
-        modparam("htable", "htable", "msrp=>size=8;autoexpire=3600;")
-
-        request_route { sl_send_reply("403", "No SIP here"); exit; }
-
-        event_route[msrp:frame-in] {
-          msrp_reply_flags("1");
-          if (msrp_is_reply()) { msrp_relay(); exit; }
-          if ($msrp(method) == "AUTH") {
-            if ($msrp(nexthops) > 0) { msrp_relay(); exit; }
-            if (!pv_www_authenticate("msrpgw.test", "secret", "0", "$msrp(method)")) {
-              auth_get_www_authenticate("msrpgw.test", "1", "$var(wa)");
-              msrp_reply("401", "Unauthorized", "$var(wa)"); exit;
-            }
-            $var(exp) = 3600;
-            if ($hdr(Expires) != $null) $var(exp) = (int)$hdr(Expires);
-            if ($var(exp) < 60) { msrp_reply("423", "Interval Out-of-Bounds", "Min-Expires: 60\\r\\n"); exit; }
-            if ($var(exp) > 3600) { msrp_reply("423", "Interval Out-of-Bounds", "Max-Expires: 3600\\r\\n"); exit; }
-            $var(sid) = "s" + $pp + "-" + $TV(Sn);
-            $sht(msrp=>$var(sid)::a) = $msrp(srcaddr);
-            $sht(msrp=>$var(sid)::s) = $msrp(srcsock);
-            if ($proto == "tls") $var(sch) = "msrps"; else $var(sch) = "msrp";
-            msrp_reply("200", "OK", "Use-Path: $var(sch)://$Ri:$Rp/$var(sid);tcp\\r\\nExpires: $var(exp)\\r\\n");
-            exit;
-          }
-          if ($msrp(method) == "SEND" || $msrp(method) == "REPORT") {
-            $var(sid) = $msrp(sessid);
-            # Addressed to this relay alone, for no session it granted: 481.
-            if ($sht(msrp=>$var(sid)::a) == $null && $msrp(nexthops) < 1) {
-              if ($msrp(method) == "SEND") msrp_reply("481", "Session-does-not-exist");
-              exit;
-            }
-            if ($msrp(method) == "SEND") msrp_reply("200", "OK");
-            # Towards the AUTHed client: over the connection it AUTHed on. From it
-            # (outbound), or for a hop this relay put in a From-Path (a REPORT on
-            # its way back): by the next URI. (The msrp.cfg in ../shared/peers sent
-            # the client's own traffic back to it and dropped such REPORTs.)
-            if ($sht(msrp=>$var(sid)::a) != $null && $msrp(nexthops) < 2 && $msrp(srcaddr) != $sht(msrp=>$var(sid)::a)) {
-              msrp_relay_flags("1");
-              msrp_set_dst("$sht(msrp=>$var(sid)::a)", "$sht(msrp=>$var(sid)::s)");
-            }
-            msrp_relay(); exit;
-          }
-          msrp_reply("501", "Request-method-not-understood");
-        }
-        """
+    /// Tests/Helpers/kamailio-msrp-relay.cfg, shared with the relay benchmark.
+    static func configuration(tlsPort: Int, port: Int, tlsConfig: String) throws -> String {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Helpers/kamailio-msrp-relay.cfg").path
+        return try String(contentsOfFile: file, encoding: .utf8)
+            .replacingOccurrences(of: "@LISTEN@", with: "enable_tls=yes\nlisten=tls:127.0.0.1:\(tlsPort)\nlisten=tcp:127.0.0.1:\(port)")
+            .replacingOccurrences(of: "@TLS@", with: "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"\(tlsConfig)\")")
+            .replacingOccurrences(of: "@REALM@", with: "msrpgw.test")
     }
 }

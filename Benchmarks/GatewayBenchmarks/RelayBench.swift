@@ -1,0 +1,144 @@
+import Foundation
+import MSRP
+import MSRPTransport
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// MSRP relay forwarding (RFC 4976): 64 receivers AUTH with a relay and get a
+/// path each; 64 senders send to them through it (SEND in, SEND out, the
+/// receiver's 200 back to the relay; the sender has the relay's hop-by-hop 200),
+/// RELAY_COUNT messages per sender. Counted as messages arriving at the
+/// receivers per second. msrpgw's relay role (`msrpgw serve`, release build, a
+/// process of its own) beside Kamailio's msrp module (Debian) with the same load
+/// in the same run.
+func benchRelay() async throws {
+    let perSender = Int(ProcessInfo.processInfo.environment["RELAY_COUNT"] ?? "") ?? 300
+    let sessions = 64
+    var ours: [Double] = [], kamailio: [Double] = []
+
+    // msrpgw as its own process, as Kamailio is: `msrpgw serve` (release) with [relay].
+    let binary = repository + "/.build/release/msrpgw"
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        say("relay: needs `swift build -c release --product msrpgw`")
+        return
+    }
+    let dir = try scratch()
+    let (msrpPort, apiPort) = (try freeTCPPort(), try freeTCPPort())
+    try """
+        [gateway]
+        data_dir = "\(dir)"
+        log_level = "warning"
+        [msrp]
+        port = \(msrpPort)
+        [api]
+        port = \(apiPort)
+        [relay]
+        enabled = true
+        realm = "bench"
+        users = { bench = "secret" }
+        """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
+    let (gateway, _) = try run(binary, ["serve", "--config", dir + "/msrpgw.toml"], capture: false)
+    defer { stop(gateway) }
+    for _ in 0..<200 where !tcpPortOpen(msrpPort) { usleep(20_000) }
+    let ourURI = try MSRPURI("msrp://127.0.0.1:\(msrpPort);tcp")
+
+    let reference = try startKamailioRelay()
+    defer { if let k = reference { stop(k.process) } }
+
+    for _ in 0..<3 {
+        ours.append(try await relayRound(relay: ourURI, sessions: sessions, perSender: perSender))
+        if let k = reference { kamailio.append(try await relayRound(relay: k.uri, sessions: sessions, perSender: perSender)) }
+    }
+    let runs = { (xs: [Double]) in xs.map { String(format: "%.0f", $0) }.joined(separator: ", ") }
+    if kamailio.isEmpty {
+        say(String(format: "relay: msrpgw forwards %.0f msg/s (runs: %@); Kamailio not installed, no reference", median(ours), runs(ours)))
+    } else {
+        say(String(format: "relay: %d senders x %d messages through a relay to %d receivers: msrpgw %.0f msg/s (runs: %@); Kamailio msrp %.0f msg/s (runs: %@); msrpgw/Kamailio = %.2f  [target >= 1.0]",
+                   sessions, perSender, sessions, median(ours), runs(ours), median(kamailio), runs(kamailio), median(ours) / median(kamailio)))
+    }
+}
+
+/// Counts complete messages.
+private final class Counter: MSRPSessionDelegate, @unchecked Sendable {
+    let count = NIOLockedValueBox(0)
+    func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
+        message.acknowledgement.accept()
+        count.withLockedValue { $0 += 1 }
+    }
+}
+
+private func relayRound(relay: MSRPURI, sessions: Int, perSender: Int) async throws -> Double {
+    let receivers = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
+    let senders = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
+    let counter = Counter()
+    var targets: [[MSRPURI]] = []
+    for _ in 0..<sessions {
+        let grant = try await MSRPRelayClient(endpoint: receivers, relay: relay, username: "bench", password: "secret", logger: quiet).authenticate()
+        let inbox = receivers.createSession(setup: .passive, delegate: counter)
+        targets.append(grant.usePath + [inbox.localURI])
+    }
+    var outs: [MSRPSession] = []
+    for path in targets {
+        let s = senders.createSession(setup: .active, remotePath: path, delegate: nil)
+        try await s.connect()
+        outs.append(s)
+    }
+    let body = ByteBuffer(string: String(repeating: "relay benchmark message ", count: 4))
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { g in
+        for s in outs {
+            g.addTask {
+                for _ in 0..<perSender {
+                    _ = try await s.send(MSRPOutgoingMessage(messageID: MSRPIdentifier.make(), contentType: .textPlain, body: MemoryBodySource(body)))
+                }
+            }
+        }
+        try await g.waitForAll()
+    }
+    let total = sessions * perSender
+    let deadline = ContinuousClock.now + .seconds(60)
+    while counter.count.withLockedValue({ $0 }) < total, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+    let rate = Double(counter.count.withLockedValue { $0 }) / seconds(ContinuousClock.now - start)
+    await senders.shutdown()
+    await receivers.shutdown()
+    return rate
+}
+
+/// Kamailio's msrp module as a relay on TCP (the test suite's configuration,
+/// without TLS), or nil when Kamailio is not installed.
+private func startKamailioRelay() throws -> (process: Process, uri: MSRPURI)? {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/kamailio") else { return nil }
+    let dir = try scratch()
+    let port = try freeTCPPort()
+    let template = try String(contentsOfFile: packageRoot() + "/Tests/Helpers/kamailio-msrp-relay.cfg", encoding: .utf8)
+    let cfg = template.replacingOccurrences(of: "@LISTEN@", with: "listen=tcp:127.0.0.1:\(port)")
+        .replacingOccurrences(of: "@TLS@", with: "").replacingOccurrences(of: "@REALM@", with: "bench")
+    try cfg.write(toFile: dir + "/msrp.cfg", atomically: true, encoding: .utf8)
+    var args = ["-DD", "-E", "-f", dir + "/msrp.cfg", "-m", "64", "-M", "8", "-Y", dir]
+    if getuid() == 0, let pw = getpwnam("kamailio") {
+        chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid)
+        chown(dir + "/msrp.cfg", pw.pointee.pw_uid, pw.pointee.pw_gid)
+        args += ["-u", "kamailio", "-g", "kamailio"]
+    }
+    let (p, _) = try run("/usr/sbin/kamailio", args, capture: false)
+    for _ in 0..<200 {
+        if tcpPortOpen(port) { break }
+        usleep(20_000)
+    }
+    usleep(200_000)
+    return (p, try MSRPURI("msrp://127.0.0.1:\(port);tcp"))
+}
+
+private func packageRoot() -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+}
+
+private func tcpPortOpen(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+}
