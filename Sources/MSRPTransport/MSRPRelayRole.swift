@@ -157,31 +157,44 @@ public final class MSRPRelayRole: Sendable {
         // Hop by hop (§7.2): the SEND is ours to answer; what goes wrong further on
         // comes back as a failure REPORT.
         if head.method == .send { _ = upstream.withHandler { $0.respond(to: head, code: 200, comment: nil) } }
+        // Towards the client its connection is known: no task, no hop off the event
+        // loops (a task per forwarded request cost a fifth of the time in thread
+        // switches). From the client, the next hop's connection may need opening.
+        if upstream !== grant.connection {
+            Self.send(out, body: body, flag: flag, on: grant.connection, for: head, hop: hop, upstream: upstream)
+            return
+        }
         let logger = self.logger
         Task {
-            let next: MSRPConnection
             do {
-                next = upstream === grant.connection ? try await endpoint.connection(to: out.toPath[0]) : grant.connection
+                let next = try await endpoint.connection(to: out.toPath[0])
+                Self.send(out, body: body, flag: flag, on: next, for: head, hop: hop, upstream: upstream)
             } catch {
                 logger.info("relay cannot reach the next hop", metadata: ["to": "\(out.toPath[0])", "error": "\(error)"])
                 Self.failed(head, code: 503, hop: hop, upstream: upstream)
-                return
             }
-            guard head.method != .report else {
-                _ = next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
-                return
-            }
-            let promise = next.eventLoop.makePromise(of: MSRPResponseHead.self)
-            next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: promise) }.whenFailure { promise.fail($0) }
-            let (code, comment): (Int, String?)
-            do {
-                let response = try await promise.futureResult.get()
-                (code, comment) = (response.code, response.comment)
-            } catch {
-                (code, comment) = (503, "the next hop went away")
+        }
+    }
+
+    /// Writes the forwarded request on `next` and deals with its outcome: a SEND's
+    /// failure as a REPORT upstream, another request's response passed back.
+    private static func send(
+        _ out: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag, on next: MSRPConnection,
+        for head: MSRPRequestHead, hop: MSRPURI, upstream: MSRPConnection
+    ) {
+        guard head.method != .report else {
+            _ = next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
+            return
+        }
+        let promise = next.eventLoop.makePromise(of: MSRPResponseHead.self)
+        next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: promise) }.whenFailure { promise.fail($0) }
+        promise.futureResult.whenComplete { result in
+            let (code, comment): (Int, String?) = switch result {
+            case .success(let response): (response.code, response.comment)
+            case .failure: (503, "the next hop went away")
             }
             if head.method == .send {
-                if code != 200 { Self.failed(head, code: code, hop: hop, upstream: upstream) }
+                if code != 200 { failed(head, code: code, hop: hop, upstream: upstream) }
             } else {
                 _ = upstream.withHandler { $0.respond(to: head, code: code, comment: comment) }
             }
