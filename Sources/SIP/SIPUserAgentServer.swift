@@ -106,6 +106,8 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         var localCSeq: UInt32 = 0
         /// For a call we answered: what our BYE needs when the session ends on our side.
         var hangUp: HangUp?
+        /// The session ended before the ACK: the BYE goes when it comes (RFC 3261 §15).
+        var byeOnAck = false
     }
 
     /// RFC 3261 §12.1.1: the UAS's view of the dialog, for requests it sends in it.
@@ -126,6 +128,10 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     private struct State {
         var transactions: [TransactionKey: Transaction] = [:]
         var dialogs: [DialogKey: Dialog] = [:]
+        /// Sessions that ended before their dialog was made (closed between the
+        /// offer and the 200): the dialog, once made, is hung up at once. The
+        /// oldest are forgotten past 1,000.
+        var endedEarly: [String] = []
     }
 
     public init(configuration: Configuration, handler: any SIPCallHandler, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.sip")) {
@@ -231,9 +237,18 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         let ended: [Dialog] = state.withLockedValue { s in
             var ended: [Dialog] = []
             for (key, d) in s.dialogs where d.session == session {
+                if !d.acked {
+                    // Not before the ACK (§15): the BYE waits for it (or the dialog's end).
+                    s.dialogs[key]?.byeOnAck = true
+                    continue
+                }
                 d.pending2xx?.cancel()
                 s.dialogs.removeValue(forKey: key)
                 ended.append(d)
+            }
+            if ended.isEmpty, !s.dialogs.values.contains(where: { $0.session == session }) {
+                s.endedEarly.append(session)
+                if s.endedEarly.count > 1000 { s.endedEarly.removeFirst(s.endedEarly.count - 1000) }
             }
             return ended
         }
@@ -434,6 +449,10 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             s.transactions[key] = t
             var d = s.dialogs[dkey] ?? Dialog(session: session, acked: false, hangUp: hangUp)
             d.acked = source.isReliable
+            if let i = s.endedEarly.firstIndex(of: session) {
+                s.endedEarly.remove(at: i)
+                d.byeOnAck = true
+            }
             s.dialogs[dkey] = d
             return true
         }
@@ -442,6 +461,8 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
             return
         }
         source.send(response)
+        // The session ended while the call was being answered: hang up once we may.
+        if source.isReliable, let d = takeDialogToHangUp(dkey) { sendBye(d) }
         if !source.isReliable { retransmit2xx(dkey, response: response, source: source, interval: t1, elapsed: .zero) }
     }
 
@@ -503,11 +524,15 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
         let t4 = configuration.t4
         let callID = request.headers.callID ?? ""
         let dkey = DialogKey(callID: callID, localTag: request.headers.to?.tag ?? "", remoteTag: request.headers.from?.tag ?? "")
-        state.withLockedValue { s in
+        let hangUpNow: Dialog? = state.withLockedValue { s in
             if var d = s.dialogs[dkey] {
                 d.acked = true
                 d.pending2xx?.cancel()
                 d.pending2xx = nil
+                if d.byeOnAck {
+                    s.dialogs[dkey] = nil
+                    return d
+                }
                 s.dialogs[dkey] = d
             } else if var t = s.transactions[key], t.state == .completed {
                 // The ACK of a failure: stop resending it, keep absorbing for T4.
@@ -516,6 +541,18 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
                 t.expires = .now() + t4
                 s.transactions[key] = t
             }
+            return nil
+        }
+        if let hangUpNow { sendBye(hangUpNow) }
+    }
+
+    /// Takes a dialog whose session already ended out of the table, if it is one.
+    private func takeDialogToHangUp(_ dkey: DialogKey) -> Dialog? {
+        state.withLockedValue { s in
+            guard let d = s.dialogs[dkey], d.byeOnAck else { return nil }
+            d.pending2xx?.cancel()
+            s.dialogs[dkey] = nil
+            return d
         }
     }
 
