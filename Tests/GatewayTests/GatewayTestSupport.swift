@@ -148,8 +148,10 @@ struct TestGateway {
     }
 }
 
-/// Waits for `condition`, polling; fails the test with `what` on timeout.
-func eventually(_ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async rethrows {
+/// Waits for `condition`, polling; fails the test with `what` on timeout. The
+/// default bound is generous: the whole suite runs in parallel on two cores in CI,
+/// where a delivery and its REPORT once took over 5 s (a few ms alone).
+func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
