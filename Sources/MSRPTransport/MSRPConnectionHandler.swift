@@ -33,7 +33,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         /// A frame whose body is ignored (REPORT, other requests, responses, rejected SENDs).
         case skip
         /// A request the relay role forwards once it is whole (its body so far).
-        case relay(MSRPRequestHead, ByteBuffer)
+        case relay(MSRPRequestHead, ByteBuffer, sid: String, MSRPRelayRole.Grant)
     }
 
     let endpoint: MSRPEndpoint
@@ -137,10 +137,10 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             frame = .skip
             handleRequestHead(request, hasBody: hasBody)
         case .body(var bytes):
-            if case .relay(let head, var body) = frame {
+            if case .relay(let head, var body, let sid, let grant) = frame {
                 frame = .skip  // keeps `body` uniquely referenced while it grows
                 body.writeBuffer(&bytes)
-                frame = .relay(head, body)
+                frame = .relay(head, body, sid: sid, grant)
             } else if case .send(_, let assembler, let head) = frame {
                 do {
                     try assembler.append(bytes)
@@ -155,8 +155,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             frame = .none
             if case .send(let session, let assembler, let head) = current {
                 finishChunk(head, flag: flag, session: session, assembler: assembler)
-            } else if case .relay(let head, let body) = current, let relay = endpoint.relayRole, let connection {
-                relay.forward(head, body: body.readableBytes > 0 ? body : nil, flag: flag, from: connection, endpoint: endpoint)
+            } else if case .relay(let head, let body, let sid, let grant) = current, let relay = endpoint.relayRole, let connection {
+                relay.forward(head, body: body.readableBytes > 0 ? body : nil, flag: flag, sid: sid, grant: grant, from: connection, endpoint: endpoint)
             }
         case .invalid(let invalid):
             if case .send(_, let assembler, _) = frame { assembler.cancel() }
@@ -180,8 +180,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
                 let response = MSRPResponseBuilder.response(to: request, code: code, comment: comment, local: relay.settings.uri, headers: headers)
                 if request.method != .report { write(response) }
                 return
-            case .forward:
-                frame = .relay(request, ByteBuffer())
+            case .forward(let sid, let grant):
+                frame = .relay(request, ByteBuffer(), sid: sid, grant)
                 return
             }
         }

@@ -50,27 +50,27 @@ public final class MSRPEndpoint: Sendable {
     /// Starts a listener; port 0 picks a free one. Returns the bound port.
     @discardableResult
     public func listen(host: String, port: Int, secure: Bool = false) async throws -> Int {
-        if secure, serverTLS == nil {
-            throw MSRPEndpointError.tlsNotConfigured
+        let bound = try await bindListener(host: host, port: port, secure: secure, webSocket: false) { [self] channel in
+            _ = try self.configurePipeline(channel, secure: secure, key: nil, serverHostname: nil)
         }
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try self.configurePipeline(channel, secure: secure, key: nil, serverHostname: nil)
-                }.map { _ in () }
-            }
-        let channel = try await bootstrap.bind(host: host, port: port).get()
-        let bound = channel.localAddress?.port ?? port
-        addListener(channel: channel, secure: secure, port: bound, webSocket: false)
         logger.info("MSRP listening", metadata: ["address": "\(host):\(bound)", "tls": "\(secure)"])
         return bound
     }
 
-    func addListener(channel: any Channel, secure: Bool, port: Int, webSocket: Bool) {
-        state.withLockedValue { $0.listeners.append(Listener(channel: channel, secure: secure, port: port, webSocket: webSocket)) }
+    /// Binds a server socket whose connections `configure` sets up, and records it.
+    func bindListener(
+        host: String, port: Int, secure: Bool, webSocket: Bool, configure: @escaping @Sendable (any Channel) throws -> Void
+    ) async throws -> Int {
+        if secure, serverTLS == nil { throw MSRPEndpointError.tlsNotConfigured }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in channel.eventLoop.makeCompletedFuture { try configure(channel) } }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        let bound = channel.localAddress?.port ?? port
+        state.withLockedValue { $0.listeners.append(Listener(channel: channel, secure: secure, port: bound, webSocket: webSocket)) }
+        return bound
     }
 
     /// The port of the first MSRP (not WebSocket) listener of that kind, if any.

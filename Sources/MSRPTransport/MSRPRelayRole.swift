@@ -55,7 +55,8 @@ public final class MSRPRelayRole: Sendable {
         /// Not the relay's: the endpoint's own sessions handle it.
         case local
         case answer(code: Int, comment: String?, headers: MSRPHeaderFields)
-        case forward
+        /// Through the path granted under this session part.
+        case forward(sid: String, Grant)
     }
 
     func classify(_ request: MSRPRequestHead, on connection: MSRPConnection) -> Decision {
@@ -64,14 +65,14 @@ public final class MSRPRelayRole: Sendable {
             return authenticate(request, on: connection)
         }
         guard let sid = first.sessionID else { return .answer(code: 403, comment: "Forbidden: AUTH first", headers: []) }
-        guard grant(sid) != nil else {
+        guard let grant = grant(sid) else {
             // An id of the endpoint's own sessions is theirs; anything else is unauthenticated use.
             return request.toPath.count > 1 ? .answer(code: 403, comment: "Forbidden: no such relay session", headers: []) : .local
         }
         if request.toPath.count == 1 {
             return .answer(code: 200, comment: nil, headers: [])  // addressed to the relay session itself (a keep-alive)
         }
-        return .forward
+        return .forward(sid: sid, grant)
     }
 
     private func sameAuthority(_ a: MSRPURI, _ b: MSRPURI) -> Bool {
@@ -143,11 +144,10 @@ public final class MSRPRelayRole: Sendable {
     // MARK: - Forwarding (RFC 4976 §7)
 
     /// Sends `head` (with `body` and `flag`) on towards its next hop.
-    func forward(_ head: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag, from upstream: MSRPConnection, endpoint: MSRPEndpoint) {
-        guard let sid = head.toPath.first?.sessionID, let grant = grant(sid) else {
-            _ = upstream.withHandler { $0.respond(to: head, code: 481, comment: "the relay session is gone") }
-            return
-        }
+    func forward(
+        _ head: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag, sid: String, grant: Grant, from upstream: MSRPConnection,
+        endpoint: MSRPEndpoint
+    ) {
         var hop = settings.uri
         hop.sessionID = sid
         var onward = head

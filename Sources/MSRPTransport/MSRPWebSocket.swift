@@ -44,19 +44,9 @@ extension MSRPEndpoint {
     /// port 0 picks a free one. Returns the bound port.
     @discardableResult
     public func listenWebSocket(host: String, port: Int, secure: Bool, settings: MSRPWebSocketSettings = MSRPWebSocketSettings()) async throws -> Int {
-        if secure, serverTLS == nil { throw MSRPEndpointError.tlsNotConfigured }
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try self.configureWebSocketPipeline(channel, secure: secure, settings: settings)
-                }
-            }
-        let channel = try await bootstrap.bind(host: host, port: port).get()
-        let bound = channel.localAddress?.port ?? port
-        addListener(channel: channel, secure: secure, port: bound, webSocket: true)
+        let bound = try await bindListener(host: host, port: port, secure: secure, webSocket: true) { [self] channel in
+            try self.configureWebSocketPipeline(channel, secure: secure, settings: settings)
+        }
         logger.info("MSRP WebSocket listening", metadata: ["address": "\(host):\(bound)", "tls": "\(secure)"])
         return bound
     }
@@ -202,37 +192,40 @@ final class MSRPWebSocketFraming: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     /// The transaction id of a frame: the second word of `MSRP <id> ...`.
-    static func transactionID(_ b: ByteBufferView) -> ArraySlice<UInt8>? {
-        let bytes = Array(b.prefix(80))
-        guard bytes.starts(with: Array("MSRP ".utf8)) else { return nil }
-        let rest = bytes[5...]
-        guard let space = rest.firstIndex(of: 0x20), space > 5 else { return nil }
-        return rest[..<space]
+    static func transactionID(_ b: ByteBufferView) -> ByteBufferView? {
+        let prefix = "MSRP ".utf8
+        guard b.count > prefix.count, b.prefix(prefix.count).elementsEqual(prefix) else { return nil }
+        let rest = b.dropFirst(prefix.count).prefix(75)
+        guard let space = rest.firstIndex(of: 0x20), space > rest.startIndex else { return nil }
+        return b[rest.startIndex..<space]
     }
 
     /// Whether `b` ends with the end-line of the frame it starts (`-------<id>$`, `+` or `#`, CRLF).
     static func endsWithEndLine(_ b: ByteBufferView) -> Bool {
         guard let id = transactionID(b) else { return false }
-        let tail = Array("-------".utf8) + id
-        guard b.count >= tail.count + 3 else { return false }
-        let end = Array(b.suffix(tail.count + 3))
-        return end.starts(with: tail) && [0x24, 0x2B, 0x23].contains(end[tail.count]) && end.suffix(2) == [0x0D, 0x0A]
+        let tailCount = 7 + id.count + 3
+        guard b.count >= tailCount else { return false }
+        let end = b.suffix(tailCount)
+        let dashes = end.prefix(7), idPart = end.dropFirst(7).prefix(id.count)
+        let flag = end[end.startIndex + 7 + id.count]
+        return dashes.allSatisfy { $0 == 0x2D } && idPart.elementsEqual(id) && [0x24, 0x2B, 0x23].contains(flag)
+            && end.suffix(2).elementsEqual([0x0D, 0x0A])
     }
 
     /// Whether `b` is one MSRP frame: it ends with its own end-line, which does
-    /// not occur before (a second chunk after it would put it earlier).
+    /// not occur before (a second chunk after it would put it earlier). Searched in
+    /// place: this runs on every message a browser sends.
     static func isOneChunk(_ b: ByteBufferView) -> Bool {
         guard endsWithEndLine(b), let id = transactionID(b) else { return false }
-        let marker = Array("\r\n-------".utf8) + id
-        let bytes = Array(b)
-        var i = 0
+        let marker = Array("\r\n-------".utf8) + Array(id)
         var found = 0
-        while i + marker.count <= bytes.count {
-            if bytes[i] == 0x0D, bytes[i..<(i + marker.count)].elementsEqual(marker) {
+        var i = b.startIndex
+        while let cr = b[i...].firstIndex(of: 0x0D), b.endIndex - cr >= marker.count {
+            if b[cr..<(cr + marker.count)].elementsEqual(marker) {
                 found += 1
-                i += marker.count
+                i = cr + marker.count
             } else {
-                i += 1
+                i = cr + 1
             }
         }
         return found == 1
