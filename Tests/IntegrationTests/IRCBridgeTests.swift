@@ -170,11 +170,7 @@ struct ChatRoomBridgeTests {
             """)
         defer { gw.stop() }
         try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
-        let carol = try await IRCConnection.connect(
-            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "carol", linesPerSecond: 0),
-            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
-        let channel = IRCConnectionTests.Inbox(carol)
-        try await carol.send(IRCMessage(command: "JOIN", params: ["#room"])).get()
+        let (carol, channel) = try await ircUser(port: server.port, nick: "carol", joining: "#room")
         let clients = try TestClients()
         let alice = clients.client(gw, address: "sip:alice@example.com")
         let bob = GatewayClientNamed.bob(clients, gw)
@@ -190,14 +186,9 @@ struct ChatRoomBridgeTests {
         // Channel events as system messages: dave comes, sets the topic, goes; erin
         // comes, changes her nick and quits (those two name no channel: the bot's
         // roster knows she was in #room). Someone never in the channel quits unheard.
-        let stranger = try await IRCConnection.connect(
-            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "stranger", linesPerSecond: 0),
-            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
+        let (stranger, _) = try await ircUser(port: server.port, nick: "stranger")
         for nick in ["dave", "erin"] {
-            let human = try await IRCConnection.connect(
-                IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: nick, linesPerSecond: 0),
-                group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
-            try await human.send(IRCMessage(command: "JOIN", params: ["#room"])).get()
+            let (human, _) = try await ircUser(port: server.port, nick: nick, joining: "#room")
             if nick == "dave" {
                 try await human.send(IRCMessage(command: "TOPIC", params: ["#room", "release day"])).get()
                 try await human.send(IRCMessage(command: "PART", params: ["#room", "lunch"])).get()

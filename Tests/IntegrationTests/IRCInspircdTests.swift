@@ -74,10 +74,7 @@ struct IRCInspircdTests {
         try await carol.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
 
         // The limits bite: an unpaced client is thrown out.
-        let flooder = try await IRCConnection.connect(
-            IRCClientConfiguration(host: "127.0.0.1", port: ircd.port, tls: false, nick: "flooder", linesPerSecond: 0),
-            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.flooder"))
-        let flooderInbox = IRCConnectionTests.Inbox(flooder)
+        let (flooder, flooderInbox) = try await ircUser(port: ircd.port, nick: "flooder")
         for i in 1...60 { flooder.send(IRCMessage(command: "PRIVMSG", params: ["carol", "flood \(i)"])) }
         #expect(await until(.seconds(10)) { flooderInbox.messages.contains { $0.command == "ERROR" && ($0.params.last ?? "").contains("Flood") } },
                 "\(flooderInbox.messages.map(\.serialized).suffix(3))")

@@ -192,3 +192,14 @@ final class AthemeInstance: @unchecked Sendable {
 
     func stop() { process.stop() }
 }
+
+/// Someone on a test IRC server, in plain text with no flood control: the
+/// connection, what it receives, and the channel it joined (if any).
+func ircUser(port: Int, nick: String, joining channel: String? = nil) async throws -> (IRCConnection, IRCConnectionTests.Inbox) {
+    let c = try await IRCConnection.connect(
+        IRCClientConfiguration(host: "127.0.0.1", port: port, tls: false, nick: nick, linesPerSecond: 0),
+        group: IRCConnectionTests.group, logger: Logger(label: "test.irc.\(nick)"))
+    let inbox = IRCConnectionTests.Inbox(c)
+    if let channel { try await c.send(IRCMessage(command: "JOIN", params: [channel])).get() }
+    return (c, inbox)
+}

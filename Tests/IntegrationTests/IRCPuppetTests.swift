@@ -33,11 +33,7 @@ struct IRCPuppetTests {
             """)
         defer { gw.stop() }
         try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
-        let carol = try await IRCConnection.connect(
-            IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "carol", linesPerSecond: 0),
-            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
-        let inbox = IRCConnectionTests.Inbox(carol)
-        try await carol.send(IRCMessage(command: "JOIN", params: ["#room"])).get()
+        let (carol, inbox) = try await ircUser(port: server.port, nick: "carol", joining: "#room")
         let clients = try TestClients()
         let alice = clients.client(gw, address: "sip:alice@example.com")
         let bob = GatewayClientNamed.bob(clients, gw)
