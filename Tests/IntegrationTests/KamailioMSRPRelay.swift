@@ -5,17 +5,28 @@ import Foundation
 /// `secret`, realm `msrpgw.test`), Use-Path with a session part, Expires within
 /// 60-3600 s (423 otherwise), forwarding by To-Path: to the AUTHed client over
 /// its own connection, from it by the next URI. TLS on `tlsPort` with the test
-/// certificate, TCP on `port`.
+/// certificate, TCP on `port`; with `webSocket`, MSRP over WebSocket (RFC 7977,
+/// the `websocket` module, Debian kamailio-websocket-modules) on `wsPort`, its
+/// clients reached through the TCP listener.
 final class KamailioMSRPRelay: @unchecked Sendable {
     let tlsPort: Int
     let port: Int
+    /// The WebSocket listener (plain WS), when asked for.
+    let wsPort: Int?
     let directory: String
     let certificates: IntegrationCertificates
     private let process: ChildProcess
 
-    init() async throws {
+    init(webSocket: Bool = false) async throws {
         let kamailio = try Peers.require("kamailio", package: "kamailio")
+        if webSocket {
+            let modules = ["x86_64", "aarch64"].map { "/usr/lib/\($0)-linux-gnu/kamailio/modules/websocket.so" }
+            guard modules.contains(where: FileManager.default.fileExists(atPath:)) else {
+                throw Peers.PeerMissing(description: "Kamailio's websocket module is not installed: apt-get install kamailio-websocket-modules")
+            }
+        }
         (tlsPort, port) = (try freePort(), try freePort())
+        wsPort = webSocket ? try freePort() : nil
         certificates = try IntegrationCertificates.make()
         directory = NSTemporaryDirectory() + "msrpgw-kamailio-msrp-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -32,7 +43,7 @@ final class KamailioMSRPRelay: @unchecked Sendable {
             verify_certificate = no
             require_certificate = no
             """.write(toFile: directory + "/tls.cfg", atomically: true, encoding: .utf8)
-        try Self.configuration(tlsPort: tlsPort, port: port, tlsConfig: directory + "/tls.cfg")
+        try Self.configuration(tlsPort: tlsPort, port: port, wsPort: wsPort, tlsConfig: directory + "/tls.cfg")
             .write(toFile: directory + "/msrp.cfg", atomically: true, encoding: .utf8)
         var user: [String] = []
         if getuid() == 0, let pw = getpwnam("kamailio") {
@@ -44,7 +55,7 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         process = try ChildProcess(kamailio, ["-DD", "-E", "-f", directory + "/msrp.cfg", "-m", "32", "-M", "8", "-Y", directory] + user, name: "kamailio-msrp")
         // Ports are bound before the TLS key is loaded: wait a little past the open port.
         let deadline = ContinuousClock.now + .seconds(10)
-        while !(tcpPortAccepts(tlsPort) && tcpPortAccepts(port)) {
+        while !(tcpPortAccepts(tlsPort) && tcpPortAccepts(port) && wsPort.map(tcpPortAccepts) ?? true) {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 process.stop()
                 throw ChildProcess.ChildFailed(description: "kamailio (msrp) did not listen\n\(process.stderr.suffix(3000))")
@@ -59,11 +70,14 @@ final class KamailioMSRPRelay: @unchecked Sendable {
     func stop() { process.stop() }
 
     /// Tests/Helpers/kamailio-msrp-relay.cfg, shared with the relay benchmark.
-    static func configuration(tlsPort: Int, port: Int, tlsConfig: String) throws -> String {
+    static func configuration(tlsPort: Int, port: Int, wsPort: Int? = nil, tlsConfig: String) throws -> String {
+        let webSocket = wsPort.map {
+            "\nlisten=tcp:127.0.0.1:\($0)\n#!define WITH_WEBSOCKET\n#!define MSRP_TCP_HOP \"msrp://127.0.0.1:\(port)\""
+        } ?? ""
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Helpers/kamailio-msrp-relay.cfg").path
         return try String(contentsOfFile: file, encoding: .utf8)
-            .replacingOccurrences(of: "@LISTEN@", with: "enable_tls=yes\nlisten=tls:127.0.0.1:\(tlsPort)\nlisten=tcp:127.0.0.1:\(port)")
+            .replacingOccurrences(of: "@LISTEN@", with: "enable_tls=yes\nlisten=tls:127.0.0.1:\(tlsPort)\nlisten=tcp:127.0.0.1:\(port)" + webSocket)
             .replacingOccurrences(of: "@TLS@", with: "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"\(tlsConfig)\")")
             .replacingOccurrences(of: "@REALM@", with: "msrpgw.test")
     }

@@ -1,0 +1,52 @@
+import Foundation
+import MSRPGatewayClient
+import Testing
+
+/// Kamailio as a WebSocket MSRP relay in front of the gateway (RFC 7977 §5.3):
+/// a browser-like client (Tests/Helpers/msrp_ws_relay_client.py) connects to
+/// Kamailio's `websocket` module with the `msrp` sub-protocol, AUTHs with
+/// digest, and sets up a session with `msrpgw serve` behind the granted
+/// Use-Path. Its message crosses Kamailio (WS in, TCP out) to the gateway and on
+/// to another session; the success REPORT comes back through Kamailio, and so
+/// does a message the API posts to the client's session.
+@Suite(.serialized, .enabled(if: Peers.available("kamailio"), "needs apt-get install kamailio kamailio-websocket-modules"))
+struct KamailioWebSocketRelayTests {
+    @Test func aWebSocketClientBehindKamailioTalksToTheGateway() async throws {
+        try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
+        let relay = try await KamailioMSRPRelay(webSocket: true)
+        defer { relay.stop() }
+        let wsPort = try #require(relay.wsPort)
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:bob@gw.example" = ["sip:bob@example.com"]
+            """)
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let bob = GatewayClientNamed.bob(clients, gw)
+        try await bob.open()
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Helpers/msrp_ws_relay_client.py").path
+        let client = try ChildProcess("/usr/bin/python3", [
+            script, gw.api, GatewayProcess.token, "ws://127.0.0.1:\(wsPort)/", "msrp://127.0.0.1:\(wsPort);ws", "sip:bob@gw.example",
+        ], name: "msrp_ws_relay_client")
+        let status = try await client.wait()
+        let out = client.stdout
+        let context = "\(out)\n\(client.stderr.suffix(2000))\n\(relay.log.suffix(3000))"
+        #expect(status == 0, "\(context)")
+        #expect(out.contains("AUTH1 MSRP auth0001 401 Unauthorized"), "\(context)")
+        #expect(out.contains("AUTH2 MSRP auth0002 200 OK"), "\(context)")
+        // The client is reached through Kamailio's TCP listener, not its WebSocket one.
+        #expect(out.contains("USE-PATH msrp://127.0.0.1:\(relay.port)/"), "\(context)")
+        #expect(out.contains("BIND MSRP bind0001 200 OK"), "\(context)")
+        #expect(out.contains("SEND MSRP send0001 200 OK"), "\(context)")
+        #expect(out.contains("REPORT 000 200 OK msg-wsrelay-1"), "\(context)")
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello through the WebSocket relay" } })
+        #expect(bob.allReceived.first { $0.text == "hello through the WebSocket relay" }?.cpim?.from?.uri == "sip:carol@example.com")
+        #expect(out.contains("API 202"), "\(context)")
+        #expect(out.contains("INCOMING True"), "\(context)")
+        // The gateway's message reached the client with Kamailio's hop in its From-Path.
+        #expect(out.contains("INCOMING-FROM-PATH msrp://127.0.0.1:\(relay.port)/"), "\(context)")
+        await clients.shutdown()
+    }
+}
