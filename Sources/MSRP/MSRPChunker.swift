@@ -21,11 +21,18 @@ public struct MSRPChunker: Sendable {
     /// To-Path, From-Path and headers (Message-ID, reports, Content-Type, ...);
     /// transaction id and Byte-Range are filled in per chunk.
     public let template: MSRPRequestHead
+    /// Bytes this chunker sends (the whole message, or the part a relay re-chunks).
     public let totalSize: Int64
     public let chunkSize: Int
-    /// Message bytes whose chunks have been planned.
+    /// Bytes planned so far, counted from the first byte this chunker sends.
     public private(set) var sent: Int64 = 0
     private var emittedAny = false
+    /// Where the first byte sent sits in the message (0 unless re-chunking a part).
+    private let messageOffset: Int64
+    /// The Byte-Range total declared (nil: `*`).
+    private let declaredTotal: Int64?
+    /// The end-line flag of the last chunk (`+` when the message goes on in later chunks).
+    private let lastFlag: ContinuationFlag
 
     /// The largest chunk body that need not be interruptible (§7.1.1).
     public static let uninterruptibleLimit = 2048
@@ -35,6 +42,24 @@ public struct MSRPChunker: Sendable {
         self.template = template
         self.totalSize = totalSize
         self.chunkSize = chunkSize
+        self.messageOffset = 0
+        self.declaredTotal = totalSize
+        self.lastFlag = .complete
+    }
+
+    /// Re-chunks part of a message, as a relay may (RFC 4975 §5.1, RFC 4976 §7.1):
+    /// `length` bytes that start at `offset` (0-based) in a message of `total`
+    /// bytes (nil when unknown), the last chunk ending with `lastFlag` (`+` when
+    /// the part was itself a chunk ended early). Chunk offsets stay relative to
+    /// the part; Byte-Range headers are the message's.
+    public init(template: MSRPRequestHead, part offset: Int64, length: Int64, of total: Int64?, lastFlag: ContinuationFlag, chunkSize: Int) {
+        precondition(chunkSize > 0, "chunk size must be positive")
+        self.template = template
+        self.totalSize = length
+        self.chunkSize = chunkSize
+        self.messageOffset = offset
+        self.declaredTotal = total
+        self.lastFlag = lastFlag
     }
 
     public var isFinished: Bool { emittedAny && sent >= totalSize }
@@ -46,11 +71,11 @@ public struct MSRPChunker: Sendable {
         let length = Int(min(Int64(chunkSize), totalSize - sent))
         let end = sent + Int64(length)
         let range = ByteRange(
-            start: sent + 1, end: length > MSRPChunker.uninterruptibleLimit ? nil : end, total: totalSize)
+            start: messageOffset + sent + 1, end: length > MSRPChunker.uninterruptibleLimit ? nil : messageOffset + end, total: declaredTotal)
         var head = template
         head.transactionID = transactionID
         head.headers.set(.byteRange(range))
-        let chunk = MSRPChunk(head: head, offset: sent, length: length, flag: end >= totalSize ? .complete : .more)
+        let chunk = MSRPChunk(head: head, offset: sent, length: length, flag: end >= totalSize ? lastFlag : .more)
         sent = end
         return chunk
     }

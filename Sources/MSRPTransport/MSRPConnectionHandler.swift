@@ -391,6 +391,28 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         return id
     }
 
+    /// A SEND chunk the relay forwards, re-chunked (RFC 4976 §7.1 lets a relay
+    /// split chunks): written through the scheduler as interruptible chunks of
+    /// `chunkSize`, so that a large chunk does not hold up small messages queued
+    /// behind it on this hop. Parts of one message keep their order. The outcome
+    /// is the job's: accepted, or the first error response or time-out.
+    func enqueueForwarded(_ head: MSRPRequestHead, body: ByteBuffer, flag: ContinuationFlag, promise: EventLoopPromise<MSRPSendOutcome>) {
+        guard !closed else {
+            promise.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
+            return
+        }
+        let length = Int64(body.readableBytes)
+        let range = head.headers.byteRange
+        // Without a Byte-Range the chunk is the whole message.
+        let offset = (range?.start ?? 1) - 1
+        let total = range.map(\.total) ?? (flag == .complete ? length : nil)
+        let chunker = MSRPChunker(template: head, part: offset, length: length, of: total, lastFlag: flag, chunkSize: configuration.chunkSize)
+        let key = head.headers.messageID.map { "\($0) \(head.toPath.first.map(\.description) ?? "")" }
+        let id = scheduler.enqueueMessage(chunker, source: MemoryBodySource(body), orderKey: key)
+        jobs[id] = JobState(promise: promise, failureReport: head.headers.failureReport)
+        pump()
+    }
+
     /// Abandons a message being sent (its sender gave up): the chunk on the wire ends with "#".
     func cancel(_ job: OutboundScheduler.JobID) {
         guard let state = jobs.removeValue(forKey: job) else { return }

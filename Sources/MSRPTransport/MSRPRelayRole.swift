@@ -11,7 +11,8 @@ import NIOCore
 /// starts with a granted path are forwarded, the relay's hop added to From-Path:
 /// towards the client over the connection it AUTHed on, from it by the next
 /// URI. SENDs are answered hop by hop, and a downstream failure or time-out
-/// becomes a failure REPORT upstream; other requests get the downstream's
+/// becomes a failure REPORT upstream; a chunk over 2048 bytes is re-chunked
+/// into interruptible chunks so that it does not hold up small messages; other requests get the downstream's
 /// response (408 when none comes). Without a grant, forwarding is refused (403).
 public final class MSRPRelayRole: Sendable {
     public struct Settings: Sendable {
@@ -184,6 +185,21 @@ public final class MSRPRelayRole: Sendable {
     ) {
         guard head.method != .report else {
             _ = next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
+            return
+        }
+        // A large chunk is re-chunked on the way out, so small messages pass it.
+        if head.method == .send, flag != .aborted, let body, body.readableBytes > MSRPChunker.uninterruptibleLimit {
+            let promise = next.eventLoop.makePromise(of: MSRPSendOutcome.self)
+            next.withHandler { $0.enqueueForwarded(out, body: body, flag: flag, promise: promise) }.whenFailure { promise.fail($0) }
+            promise.futureResult.whenComplete { result in
+                let code: Int = switch result {
+                case .success(.accepted), .success(.sent): 200
+                case .success(.rejected(let code, _)): code
+                case .success(.timedOut): 408
+                case .failure: 503
+                }
+                if code != 200 { failed(head, code: code, hop: hop, upstream: upstream) }
+            }
             return
         }
         let promise = next.eventLoop.makePromise(of: MSRPResponseHead.self)

@@ -19,6 +19,9 @@ struct OutboundScheduler {
         /// The chunk on the wire: its plan and body bytes written so far.
         var current: (chunk: MSRPChunk, written: Int)?
         var abortRequested = false
+        /// Jobs with the same key (parts of one message a relay re-chunks) go out
+        /// in the order they were queued, not round robin among themselves.
+        var orderKey: String?
     }
 
     /// A chunk whose end-line has been written; the caller tracks its transaction.
@@ -64,11 +67,24 @@ struct OutboundScheduler {
         small.append(bytes)
     }
 
-    mutating func enqueueMessage(_ chunker: MSRPChunker, source: any MSRPBodySource) -> JobID {
+    mutating func enqueueMessage(_ chunker: MSRPChunker, source: any MSRPBodySource, orderKey: String? = nil) -> JobID {
         nextID += 1
         let id = JobID(raw: nextID)
-        jobs.append(Job(id: id, chunker: chunker, source: source))
+        jobs.append(Job(id: id, chunker: chunker, source: source, orderKey: orderKey))
         return id
+    }
+
+    /// Puts a job that has more to send back in the round, at the end; later
+    /// parts of the same message move to the end behind it.
+    private mutating func requeue(_ job: Job) {
+        guard let key = job.orderKey, jobs.contains(where: { $0.orderKey == key }) else {
+            jobs.append(job)
+            return
+        }
+        let later = jobs.filter { $0.orderKey == key }
+        jobs.removeAll { $0.orderKey == key }
+        jobs.append(job)
+        jobs.append(contentsOf: later)
     }
 
     /// Asks for a message to be abandoned: the chunk in flight ends with `#`.
@@ -92,7 +108,9 @@ struct OutboundScheduler {
     mutating func next(allocator: ByteBufferAllocator) throws(ScheduleError) -> Write? {
         // A chunk in flight owns the wire until it ends or is interrupted.
         if var job = jobs.first, let (chunk, written) = job.current {
-            let othersWaiting = !small.isEmpty || jobs.count > 1
+            // (A later part of the same message would wait anyway: no reason to cut.)
+            let othersWaiting = !small.isEmpty
+                || (jobs.count > 1 && (job.orderKey == nil || jobs.contains { $0.orderKey != job.orderKey }))
             let interruptible = chunk.head.headers.byteRange?.end == nil
             if job.abortRequested || (othersWaiting && interruptible && written >= MSRPChunker.uninterruptibleLimit && written < chunk.length) {
                 let flag: ContinuationFlag = job.abortRequested ? .aborted : .more
@@ -102,7 +120,7 @@ struct OutboundScheduler {
                 if flag == .more { job.chunker.interrupt(chunk, after: written) }
                 jobs.removeFirst()
                 let finished = flag == .aborted
-                if !finished { jobs.append(job) }  // round robin: others go first
+                if !finished { requeue(job) }  // round robin: others go first
                 return Write(bytes: bytes, ended: EndedChunk(
                     job: job.id, transactionID: chunk.head.transactionID, flag: flag,
                     failureReport: chunk.head.headers.failureReport, jobFinished: finished))
@@ -125,7 +143,7 @@ struct OutboundScheduler {
             job.current = nil
             jobs.removeFirst()
             let finished = job.chunker.isFinished
-            if !finished { jobs.append(job) }
+            if !finished { requeue(job) }
             return Write(bytes: bytes, ended: EndedChunk(
                 job: job.id, transactionID: chunk.head.transactionID, flag: chunk.flag,
                 failureReport: chunk.head.headers.failureReport, jobFinished: finished))

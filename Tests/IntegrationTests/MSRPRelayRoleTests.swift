@@ -18,7 +18,12 @@ import Testing
         let texts = NIOLockedValueBox<[(String, [MSRPURI])]>([])
         let reports = NIOLockedValueBox<[MSRPRequestHead]>([])
         func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
-            if case .memory(let b) = message.message.body { texts.withLockedValue { $0.append((String(buffer: b), message.head.fromPath)) } }
+            switch message.message.body {
+            case .memory(let b): texts.withLockedValue { $0.append((String(buffer: b), message.head.fromPath)) }
+            case .file(let path):  // a large message is spooled to disk
+                let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                texts.withLockedValue { $0.append((text, message.head.fromPath)) }
+            }
             message.acknowledgement.accept()
         }
         func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) { reports.withLockedValue { $0.append(report) } }
@@ -78,6 +83,43 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(6), "within the relay's 2 s transaction timer")
         try await silent.close()
         for e in [alice, bob, carol, relay] { await e.shutdown() }
+    }
+}
+
+extension MSRPRelayRoleTests {
+    /// RFC 4976 §7.1: the relay re-chunks. Alice writes a 4 MiB message as one
+    /// chunk and a short one right behind it; the relay sends the large one on
+    /// in interruptible chunks, so the short one reaches Bob first, and the large
+    /// one arrives whole.
+    @Test func aLargeChunkIsRechunkedSoASmallMessagePassesIt() async throws {
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+        let port = try await relay.listen(host: "127.0.0.1", port: 0)
+        let relayURI = try MSRPURI("msrp://127.0.0.1:\(port);tcp")
+        relay.relayRole = MSRPRelayRole(settings: .init(uri: relayURI, realm: "msrpgw.test", users: ["alice": "pw-a", "bob": "pw-b"]))
+        // Alice sends each message as one chunk written in one piece: nothing on
+        // her own connection lets the short message pass.
+        let whole = MSRPTransportConfiguration(chunkSize: 8 << 20, pieceSize: 8 << 20)
+        let alice = try MSRPEndpoint(configuration: whole, group: Self.group)
+        let bob = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+        let grantA = try await MSRPRelayClient(endpoint: alice, relay: relayURI, username: "alice", password: "pw-a").authenticate()
+        let grantB = try await MSRPRelayClient(endpoint: bob, relay: relayURI, username: "bob", password: "pw-b").authenticate()
+        let aliceInbox = Inbox(), bobInbox = Inbox()
+        let bobSession = bob.createSession(setup: .passive, delegate: bobInbox)
+        let aliceSession = alice.createSession(setup: .active, remotePath: grantA.usePath + grantB.usePath + [bobSession.localURI], delegate: aliceInbox)
+        try await aliceSession.connect()
+
+        let large = String(repeating: "0123456789abcdef", count: (4 << 20) / 16)
+        async let first = aliceSession.send(text(large))
+        try await Task.sleep(for: .milliseconds(1))  // queued behind the large one
+        async let second = aliceSession.send(text("short"))
+        #expect(try await [first, second] == [.accepted, .accepted])
+        #expect(await until(.seconds(20)) { bobInbox.texts.withLockedValue { $0.count } == 2 },
+                "failure reports: \(aliceInbox.reports.withLockedValue { $0.map { "\($0.headers.status.map(String.init(describing:)) ?? "-")" } })")
+        let order = bobInbox.texts.withLockedValue { $0.map(\.0.count) }
+        #expect(order == [5, large.utf8.count], "the short message first, then the large one whole: \(order)")
+        let intact = bobInbox.texts.withLockedValue { $0.last?.0 == large }
+        #expect(intact, "the large message arrives as sent")
+        for e in [alice, bob, relay] { await e.shutdown() }
     }
 }
 

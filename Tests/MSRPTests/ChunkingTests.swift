@@ -47,6 +47,26 @@ import Testing
         #expect(chunker.isFinished)
     }
 
+    /// A relay re-chunking a chunk it received (bytes 10001-16000 of 20000, ended
+    /// with "+"): the message's Byte-Ranges, the part's offsets, "+" kept last.
+    @Test func rechunkingAPartOfAMessage() {
+        var chunker = MSRPChunker(template: Self.template, part: 10000, length: 6000, of: 20000, lastFlag: .more, chunkSize: 2048)
+        var chunks: [MSRPChunk] = []
+        while let c = chunker.next() { chunks.append(c) }
+        #expect(chunks.map(\.offset) == [0, 2048, 4096])
+        #expect(chunks.map { $0.head.headers.byteRange } == [
+            ByteRange(start: 10001, end: 12048, total: 20000),
+            ByteRange(start: 12049, end: 14096, total: 20000),
+            ByteRange(start: 14097, end: 16000, total: 20000),
+        ])
+        #expect(chunks.map(\.flag) == [.more, .more, .more])
+        // An unknown total stays "*"; the part that ends the message ends with "$".
+        var last = MSRPChunker(template: Self.template, part: 0, length: 5000, of: nil, lastFlag: .complete, chunkSize: 4096)
+        let first = last.next()!
+        #expect(first.head.headers.byteRange == ByteRange(start: 1, end: nil, total: nil))
+        #expect(last.next()?.flag == .complete)
+    }
+
     func feed(_ assembler: inout ChunkAssembler, _ frame: MSRPFrame, pieces: Int = 1) throws -> ChunkAssembler.Outcome {
         try assembler.begin(frame.request!)
         var body = frame.body ?? ByteBuffer()

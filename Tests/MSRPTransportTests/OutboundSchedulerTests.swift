@@ -37,6 +37,26 @@ import Testing
         return frames
     }
 
+    /// Two parts of one message (a relay re-chunking two chunks it received) go
+    /// out in order, while another message still gets its turns between them.
+    @Test func partsOfOneMessageKeepTheirOrder() throws {
+        var s = OutboundScheduler(pieceSize: 4096)
+        let part = ByteBuffer(repeating: 0x41, count: 20_000)
+        _ = s.enqueueMessage(MSRPChunker(template: Self.template("relayed1"), part: 0, length: 20_000, of: 40_000, lastFlag: .more, chunkSize: 8192),
+                             source: MemoryBodySource(part), orderKey: "relayed1")
+        _ = s.enqueueMessage(MSRPChunker(template: Self.template("relayed1"), part: 20_000, length: 20_000, of: 40_000, lastFlag: .complete, chunkSize: 8192),
+                             source: MemoryBodySource(part), orderKey: "relayed1")
+        _ = s.enqueueMessage(MSRPChunker(template: Self.template("other001"), totalSize: 9000, chunkSize: 4096), source: MemoryBodySource(ByteBuffer(repeating: 0x42, count: 9000)))
+        let frames = try Self.drain(&s)
+        let starts = frames.filter { $0.request?.headers.messageID == "relayed1" }.compactMap { $0.request?.headers.byteRange?.start }
+        #expect(starts == starts.sorted(), "the relayed message's bytes in order: \(starts)")
+        #expect(frames.last?.request?.headers.messageID == "relayed1" && frames.last?.flag == .complete)
+        let ids = frames.compactMap { $0.request?.headers.messageID }
+        let firstOther = try #require(ids.firstIndex(of: "other001"))
+        let firstPartEnd = try #require(frames.firstIndex { $0.request?.headers.byteRange?.start ?? 0 > 20_000 })
+        #expect(firstOther < firstPartEnd, "the other message gets a turn within the first part: \(ids)")
+    }
+
     @Test func largeChunkIsInterruptedForAShortMessage() throws {
         var s = OutboundScheduler(pieceSize: 4096)
         let big = ByteBuffer(repeating: 0x42, count: 100_000)
