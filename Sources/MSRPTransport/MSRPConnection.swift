@@ -8,11 +8,18 @@ public final class MSRPConnection: Sendable, Hashable {
     let handler: NIOLoopBound<MSRPConnectionHandler>
     /// For connections we opened: the authority they go to, for reuse.
     let key: ConnectionKey?
+    /// A browser's connection (MSRP over WebSocket, RFC 7977).
+    let overWebSocket: Bool
+    /// Who a token checked at the WebSocket handshake says the client is: its
+    /// AUTH to the relay role needs no digest (RFC 7977 §5.3.1).
+    let authenticatedAs: String?
 
-    init(channel: any Channel, handler: MSRPConnectionHandler, key: ConnectionKey?) {
+    init(channel: any Channel, handler: MSRPConnectionHandler, key: ConnectionKey?, overWebSocket: Bool = false, authenticatedAs: String? = nil) {
         self.channel = channel
         self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
         self.key = key
+        self.overWebSocket = overWebSocket
+        self.authenticatedAs = authenticatedAs
     }
 
     public var eventLoop: any EventLoop { channel.eventLoop }

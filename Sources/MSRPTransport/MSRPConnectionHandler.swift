@@ -177,7 +177,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             case .local:
                 break
             case .answer(let code, let comment, let headers):
-                let response = MSRPResponseBuilder.response(to: request, code: code, comment: comment, local: relay.settings.uri, headers: headers)
+                let response = MSRPResponseBuilder.response(to: request, code: code, comment: comment, local: request.toPath.first ?? relay.settings.uri, headers: headers)
                 if request.method != .report { write(response) }
                 return
             case .forward(let sid, let grant):

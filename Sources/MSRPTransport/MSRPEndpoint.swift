@@ -79,7 +79,9 @@ public final class MSRPEndpoint: Sendable {
     }
 
     @discardableResult
-    func configurePipeline(_ channel: any Channel, secure: Bool, key: ConnectionKey?, serverHostname: String?) throws -> MSRPConnection {
+    func configurePipeline(
+        _ channel: any Channel, secure: Bool, key: ConnectionKey?, serverHostname: String?, overWebSocket: Bool = false, authenticatedAs: String? = nil
+    ) throws -> MSRPConnection {
         if secure {
             if key == nil {
                 guard let serverTLS else { throw MSRPEndpointError.tlsNotConfigured }
@@ -90,7 +92,7 @@ public final class MSRPEndpoint: Sendable {
             }
         }
         let handler = MSRPConnectionHandler(endpoint: self, configuration: configuration, logger: logger)
-        let connection = MSRPConnection(channel: channel, handler: handler, key: key)
+        let connection = MSRPConnection(channel: channel, handler: handler, key: key, overWebSocket: overWebSocket, authenticatedAs: authenticatedAs)
         handler.connection = connection
         try channel.pipeline.syncOperations.addHandler(handler)
         let accepted = state.withLockedValue { s -> Bool in
@@ -108,10 +110,11 @@ public final class MSRPEndpoint: Sendable {
     /// host, port and scheme, or a new one.
     func connection(to uri: MSRPURI) async throws -> MSRPConnection {
         let key = ConnectionKey(uri)
+        let local = isOwnListener(key)
         let future: EventLoopFuture<MSRPConnection> = try state.withLockedValue { s in
             if s.shutDown { throw MSRPEndpointError.shutDown }
             if let existing = s.outgoing[key] { return existing }
-            let f = self.open(key, uri: uri)
+            let f = local ? self.openLocal(key) : self.open(key, uri: uri)
             s.outgoing[key] = f
             return f
         }
@@ -142,6 +145,50 @@ public final class MSRPEndpoint: Sendable {
                 guard let c = connection.withLockedValue({ $0 }) else { throw MSRPEndpointError.shutDown }
                 return c
             }
+    }
+
+    /// Whether `key` names one of our own MSRP listeners (as our relay role's
+    /// paths and our sessions' URIs do): the advertised host or the listener's
+    /// address (loopback too when it listens on every address), and its port.
+    func isOwnListener(_ key: ConnectionKey) -> Bool {
+        let loopback: Set<String> = ["127.0.0.1", "::1", "localhost"]
+        return state.withLockedValue { s in
+            s.listeners.contains { l in
+                guard !l.webSocket, l.secure == key.secure, l.port == key.port else { return false }
+                let bound = l.channel.localAddress?.ipAddress ?? ""
+                let any = bound == "0.0.0.0" || bound == "::"
+                return key.host == configuration.advertisedHost.lowercased() || key.host == bound || (any && loopback.contains(key.host))
+            }
+        }
+    }
+
+    /// A connection to ourselves without the network: the two ends of a socket
+    /// pair, one as if we had connected, one as if we had accepted; no TLS, since
+    /// nothing leaves the process. Traffic our relay role forwards to our own
+    /// sessions (and back) is delivered this way.
+    private func openLocal(_ key: ConnectionKey) -> EventLoopFuture<MSRPConnection> {
+        var fds: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
+            return group.next().makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
+        }
+        let connection = NIOLockedValueBox<MSRPConnection?>(nil)
+        let accepted = ClientBootstrap(group: group)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { _ = try self.configurePipeline(channel, secure: false, key: nil, serverHostname: nil) }
+            }
+            .withConnectedSocket(fds[1])
+        let opened = ClientBootstrap(group: group)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let c = try self.configurePipeline(channel, secure: false, key: key, serverHostname: nil)
+                    connection.withLockedValue { $0 = c }
+                }
+            }
+            .withConnectedSocket(fds[0])
+        return accepted.and(opened).flatMapThrowing { _ in
+            guard let c = connection.withLockedValue({ $0 }) else { throw MSRPEndpointError.shutDown }
+            return c
+        }
     }
 
     /// The relay role, when this endpoint relays for clients (RFC 4976).

@@ -61,10 +61,14 @@ public final class MSRPRelayRole: Sendable {
     }
 
     func classify(_ request: MSRPRequestHead, on connection: MSRPConnection) -> Decision {
-        guard let first = request.toPath.first, sameAuthority(first, settings.uri) else { return .local }
-        if request.method == .auth, request.toPath.count == 1, first.sessionID == nil {
+        guard let first = request.toPath.first else { return .local }
+        // A browser AUTHs at the WebSocket server it is connected to (RFC 7977
+        // §5.3: `msrps://host:443;ws`), which is this relay.
+        if request.method == .auth, request.toPath.count == 1, first.sessionID == nil,
+           sameAuthority(first, settings.uri) || (connection.overWebSocket && first.transport.lowercased() == "ws") {
             return authenticate(request, on: connection)
         }
+        guard sameAuthority(first, settings.uri) else { return .local }
         guard let sid = first.sessionID else { return .answer(code: 403, comment: "Forbidden: AUTH first", headers: []) }
         guard let grant = grant(sid) else {
             // An id of the endpoint's own sessions is theirs; anything else is unauthenticated use.
@@ -100,6 +104,8 @@ public final class MSRPRelayRole: Sendable {
 
     private func authenticate(_ request: MSRPRequestHead, on connection: MSRPConnection) -> Decision {
         let now = ContinuousClock.now
+        // Authenticated at the WebSocket handshake by a token: no digest needed.
+        if let user = connection.authenticatedAs { return grant(to: user, asked: request.headers.expires, on: connection, now: now) }
         guard let auth = request.headers.authorization else { return challenge(now) }
         var p: [String: String] = [:]
         for parameter in auth.parameters { p[parameter.name.lowercased()] = parameter.value }
@@ -114,7 +120,12 @@ public final class MSRPRelayRole: Sendable {
             logger.info("relay AUTH refused", metadata: ["user": "\(p["username"] ?? "-")"])
             return challenge(now)
         }
-        let asked = request.headers.expires ?? settings.expires.upperBound
+        return grant(to: user, asked: request.headers.expires, on: connection, now: now)
+    }
+
+    /// A path for `user` for the lifetime asked (within bounds, 423 otherwise).
+    private func grant(to user: String, asked: Int64?, on connection: MSRPConnection, now: ContinuousClock.Instant) -> Decision {
+        let asked = asked ?? settings.expires.upperBound
         if asked < settings.expires.lowerBound {
             return .answer(code: 423, comment: "Interval Out-of-Bounds", headers: [.minExpires(settings.expires.lowerBound)])
         }

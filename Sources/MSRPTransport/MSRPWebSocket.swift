@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MSRP
 import NIOCore
@@ -18,11 +19,20 @@ public struct MSRPWebSocketSettings: Sendable {
     /// A WebSocket ping after this much silence keeps middleboxes from dropping
     /// the connection.
     public var pingInterval: TimeAmount
+    /// Checks a token presented at the handshake (RFC 7977 §7) and says whom it
+    /// belongs to, or nil to refuse it (401). A connection with a good token may
+    /// AUTH to the relay role without a digest; one without a token connects as
+    /// before. Nil: tokens are not looked at.
+    public var tokenCheck: (@Sendable (String) -> String?)?
 
-    public init(allowedOrigins: [String] = [], maxMessageBytes: Int = 1 << 20, pingInterval: TimeAmount = .seconds(30)) {
+    public init(
+        allowedOrigins: [String] = [], maxMessageBytes: Int = 1 << 20, pingInterval: TimeAmount = .seconds(30),
+        tokenCheck: (@Sendable (String) -> String?)? = nil
+    ) {
         self.allowedOrigins = allowedOrigins
         self.maxMessageBytes = maxMessageBytes
         self.pingInterval = pingInterval
+        self.tokenCheck = tokenCheck
     }
 
     /// Why a handshake is refused (HTTP status and reason), or nil to upgrade.
@@ -34,6 +44,36 @@ public struct MSRPWebSocketSettings: Sendable {
             guard let origin = head.headers["Origin"].first, allowedOrigins.contains(origin) else {
                 return (.forbidden, "origin \(head.headers["Origin"].first ?? "(none)") is not allowed")
             }
+        }
+        if let check = tokenCheck, let token = Self.token(head), check(token) == nil {
+            return (.unauthorized, "the token is not valid here")
+        }
+        return nil
+    }
+
+    /// Whom the handshake's token names (nil without a token or a check).
+    func identity(_ head: HTTPRequestHead) -> String? {
+        guard let check = tokenCheck, let token = Self.token(head) else { return nil }
+        return check(token)
+    }
+
+    /// The token of a handshake: `access_token` in the query (what a page can
+    /// set), a `msrpgw_token` cookie, or `Authorization: Bearer` (other clients).
+    static func token(_ head: HTTPRequestHead) -> String? {
+        if let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first {
+            for pair in query.split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0] == "access_token" { return String(kv[1]).removingPercentEncoding ?? String(kv[1]) }
+            }
+        }
+        for cookies in head.headers["Cookie"] {
+            for cookie in cookies.split(separator: ";") {
+                let kv = cookie.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0] == "msrpgw_token" { return String(kv[1]) }
+            }
+        }
+        if let auth = head.headers["Authorization"].first, auth.lowercased().hasPrefix("bearer ") {
+            return String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         }
         return nil
     }
@@ -63,10 +103,11 @@ extension MSRPEndpoint {
                 if let origin = head.headers["Origin"].first { headers.add(name: "Access-Control-Allow-Origin", value: origin) }
                 return channel.eventLoop.makeSucceededFuture(headers)
             },
-            upgradePipelineHandler: { [self] channel, _ in
+            upgradePipelineHandler: { [self] channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(MSRPWebSocketFraming(settings: settings, logger: logger))
-                    try self.configurePipeline(channel, secure: false, key: nil, serverHostname: nil)
+                    try self.configurePipeline(
+                        channel, secure: false, key: nil, serverHostname: nil, overWebSocket: true, authenticatedAs: settings.identity(head))
                 }
             })
         let refusal = WebSocketRefusalHandler(settings: settings, logger: logger)

@@ -1,6 +1,7 @@
 """A browser-like MSRP client behind a WebSocket MSRP relay (RFC 7977 §5.3):
 it connects to the relay with the `msrp` sub-protocol, AUTHs with digest
-(any user, password `secret`), sets up a session through the gateway's HTTP
+(user `webuser`, password `secret`) unless a token in the URL (`?access_token=`)
+already authenticated it at the handshake, sets up a session through the gateway's HTTP
 API with its path behind the relay's Use-Path (its own URI on a .invalid
 host), binds, sends one CPIM message asking for a success REPORT, and then
 waits for a message the API posts to its session. One line per result.
@@ -76,13 +77,23 @@ async def recv_until(ws, want, seconds=10):
 
 
 async def main():
+    if "access_token=" in ws_url:
+        # A token that is not valid: refused at the handshake.
+        try:
+            async with websockets.connect(re.sub(r"access_token=[^&]*", "access_token=not-a-valid-token", ws_url), subprotocols=["msrp"]):
+                print("BAD-TOKEN accepted", flush=True)
+        except websockets.exceptions.InvalidStatusCode as e:
+            print("BAD-TOKEN", e.status_code, flush=True)
     async with websockets.connect(ws_url, subprotocols=["msrp"]) as ws:
         await ws.send(frame("auth0001", "AUTH", relay_uri))
-        challenge = await recv_until(ws, "auth0001")
-        print("AUTH1", challenge.split("\r\n", 1)[0], flush=True)
-        await ws.send(frame("auth0002", "AUTH", relay_uri, [digest(header(challenge, "WWW-Authenticate"), relay_uri)]))
-        granted = await recv_until(ws, "auth0002")
-        print("AUTH2", granted.split("\r\n", 1)[0], flush=True)
+        granted = await recv_until(ws, "auth0001")
+        print("AUTH1", granted.split("\r\n", 1)[0], flush=True)
+        if " 401 " in granted.split("\r\n", 1)[0]:
+            challenges = [l.split(":", 1)[1] for l in granted.split("\r\n") if l.lower().startswith("www-authenticate:")]
+            md5 = [c for c in challenges if "SHA-256" not in c]  # this client does MD5 (the default) only
+            await ws.send(frame("auth0002", "AUTH", relay_uri, [digest(md5[0], relay_uri)]))
+            granted = await recv_until(ws, "auth0002")
+            print("AUTH2", granted.split("\r\n", 1)[0], flush=True)
         use_path = header(granted, "Use-Path")
         print("USE-PATH", use_path, flush=True)
         gateway_path, session = create_session(use_path)

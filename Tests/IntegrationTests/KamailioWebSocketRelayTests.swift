@@ -50,3 +50,56 @@ struct KamailioWebSocketRelayTests {
         await clients.shutdown()
     }
 }
+
+/// The gateway as the browser's WebSocket relay (RFC 7977 §5.3 with the relay
+/// role on): a token at the handshake (`?access_token=`) authenticates the
+/// connection, so AUTH is granted without a digest; a wrong token is refused
+/// with 401; without a token, AUTH is challenged with digest. The message goes
+/// through the granted path to the gateway's own session (delivered in
+/// process), its REPORT and a message from the API come back over the WebSocket.
+@Suite(.serialized) struct GatewayWebSocketRelayTests {
+    @Test(arguments: [true, false])
+    func aBrowserAuthenticatesAtTheGatewaysRelay(withToken: Bool) async throws {
+        try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
+        let wsPort = try freePort()
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:bob@gw.example" = ["sip:bob@example.com"]
+
+            [relay]
+            enabled = true
+            users = { webuser = "secret" }
+            tokens = { "browser-token-0123456789" = "carol" }
+            """, msrp: "ws_port = \(wsPort)")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let bob = GatewayClientNamed.bob(clients, gw)
+        try await bob.open()
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Helpers/msrp_ws_relay_client.py").path
+        let url = "ws://127.0.0.1:\(wsPort)/" + (withToken ? "?access_token=browser-token-0123456789" : "")
+        let client = try ChildProcess("/usr/bin/python3", [
+            script, gw.api, GatewayProcess.token, url, "msrp://127.0.0.1:\(wsPort);ws", "sip:bob@gw.example",
+        ], name: "msrp_ws_relay_client")
+        let status = try await client.wait()
+        let out = client.stdout
+        let context = "\(out)\n\(client.stderr.suffix(2000))\n\(gw.process.stderr.suffix(3000))"
+        #expect(status == 0, "\(context)")
+        if withToken {
+            #expect(out.contains("BAD-TOKEN 401"), "\(context)")
+            #expect(out.contains("AUTH1 MSRP auth0001 200 OK"), "no digest after a good token: \(context)")
+            #expect(gw.process.stderr.contains("relay path granted") && gw.process.stderr.contains("carol"), "\(context)")
+        } else {
+            #expect(out.contains("AUTH1 MSRP auth0001 401 Unauthorized"), "\(context)")
+            #expect(out.contains("AUTH2 MSRP auth0002 200 OK"), "\(context)")
+        }
+        #expect(out.contains("USE-PATH msrp://127.0.0.1:\(gw.msrpPort)/"), "\(context)")
+        #expect(out.contains("BIND MSRP bind0001 200 OK"), "\(context)")
+        #expect(out.contains("REPORT 000 200 OK msg-wsrelay-1"), "\(context)")
+        #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello through the WebSocket relay" } })
+        #expect(out.contains("INCOMING True"), "\(context)")
+        #expect(out.contains("INCOMING-FROM-PATH msrp://127.0.0.1:\(gw.msrpPort)/"), "\(context)")
+        await clients.shutdown()
+    }
+}

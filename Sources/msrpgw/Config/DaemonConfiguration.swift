@@ -78,6 +78,9 @@ struct DaemonConfiguration: Sendable {
         var uri: String?
         var realm: String
         var users: [String: String]
+        /// Tokens a browser may present at the WebSocket handshake (RFC 7977 §7),
+        /// with the name each stands for; the API token counts too (as "api").
+        var tokens: [String: String]
         var expires: ClosedRange<Int64>
     }
     var relayRole: RelayRole?
@@ -296,11 +299,20 @@ struct DaemonConfiguration: Sendable {
             guard case .string(let password) = value, !password.isEmpty else { throw ConfigError("relay.users.\(user): expected a password") }
             users[user] = password
         }
-        guard !users.isEmpty else { throw ConfigError("relay.users: nobody may use the relay (users = { name = \"password\" })") }
+        var tokens: [String: String] = [:]
+        for (token, value) in try r.table("tokens") ?? [:] {
+            guard case .string(let name) = value, !name.isEmpty, token.utf8.count >= 16 else {
+                throw ConfigError("relay.tokens: expected \"<token of 16 characters or more>\" = \"<name>\"")
+            }
+            tokens[token] = name
+        }
+        guard !users.isEmpty || !tokens.isEmpty else {
+            throw ConfigError("relay.users: nobody may use the relay (users = { name = \"password\" } or tokens = { \"<token>\" = \"name\" })")
+        }
         let min = Int64(try r.int("min_expires", default: 60, in: 1...86_400))
         let max = Int64(try r.int("max_expires", default: 3600, in: 1...86_400))
         guard min <= max else { throw ConfigError("relay.min_expires is above relay.max_expires") }
-        relayRole = RelayRole(uri: uri, realm: try r.string("realm", default: "msrpgw"), users: users, expires: min...max)
+        relayRole = RelayRole(uri: uri, realm: try r.string("realm", default: "msrpgw"), users: users, tokens: tokens, expires: min...max)
         try r.finish()
     }
 

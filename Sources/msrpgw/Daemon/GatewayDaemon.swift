@@ -59,7 +59,8 @@ struct GatewayDaemon {
         let endpoint = try MSRPEndpoint(configuration: transport, group: group, logger: logger)
         let msrpPort = try await endpoint.listen(host: c.msrp.listen, port: c.msrp.port)
         let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
-        let ws = MSRPWebSocketSettings(allowedOrigins: c.msrp.wsOrigins)
+        var ws = MSRPWebSocketSettings(allowedOrigins: c.msrp.wsOrigins)
+        if let role = c.relayRole { ws.tokenCheck = Self.webSocketTokenCheck(role.tokens, apiToken: c.api.token) }
         if let p = c.msrp.wsPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: false, settings: ws) }
         if let p = c.msrp.wssPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: true, settings: ws) }
         if (c.msrp.wsPort != nil || c.msrp.wssPort != nil), c.msrp.wsOrigins.isEmpty {
@@ -213,6 +214,21 @@ struct GatewayDaemon {
         await sip?.shutdown()
         try await http.shutdown()
         logger.notice("msrpgw stopped")
+    }
+
+    /// Whom a token at the WebSocket handshake names: one of `[relay] tokens`, or
+    /// the API token (what the web client signs in with) as "api". Compared in
+    /// constant time.
+    static func webSocketTokenCheck(_ tokens: [String: String], apiToken: String?) -> @Sendable (String) -> String? {
+        var known = tokens.map { (Array($0.key.utf8), $0.value) }
+        if let apiToken { known.append((Array(apiToken.utf8), "api")) }
+        let candidates = known
+        return { token in
+            let presented = Array(token.utf8)
+            var found: String?
+            for (bytes, name) in candidates where BearerAuthMiddleware<BasicRequestContext>.equal(presented, bytes) { found = name }
+            return found
+        }
     }
 }
 
