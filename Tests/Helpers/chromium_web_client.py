@@ -92,6 +92,7 @@ try:
     print("PAGE", evaluate(session, "document.title"), flush=True)
     connected = evaluate(session, "msrpgw.fill({me: 'sip:carol@example.com'}), msrpgw.connect()")
     print("CONNECTED", connected, evaluate(session, "document.getElementById('status').textContent"), flush=True)
+    print("RELAY-PATH", evaluate(session, "window.msrpgw.state.relayPath || 'none'"), flush=True)
     gw_session = evaluate(session, "msrpgw.state.gatewaySession")
     sent = evaluate(session, "msrpgw.sendText('hello from Chromium ✓', %s)" % json.dumps(to))
     deadline = time.time() + 15

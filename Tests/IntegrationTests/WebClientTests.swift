@@ -6,18 +6,21 @@ import Testing
 /// Chromium (Debian `chromium`) driven through the DevTools protocol: it signs
 /// in, connects over WSS (the test certificate pinned by its key), sends a
 /// message that reaches another session and shows its delivery from the REPORT
-/// or IMDN, and shows a message posted to the API. The screenshot is kept in
+/// or IMDN, and shows a message posted to the API. With the relay role on, the
+/// page presents its token at the WebSocket handshake and AUTHs, and its path
+/// goes through the granted Use-Path. The screenshot is kept in
 /// .build/artifacts/web-client.png.
 @Suite(.serialized, .enabled(if: Peers.available("chromium"), "needs apt-get install chromium"))
 struct WebClientTests {
-    @Test func theWebClientInChromium() async throws {
+    @Test(arguments: [false, true])
+    func theWebClientInChromium(throughTheRelay: Bool) async throws {
         _ = try Peers.require("chromium", package: "chromium")
         let wssPort = try freePort()
         let certificates = try IntegrationCertificates.make()
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]
-            """, msrp: """
+            """ + (throughTheRelay ? "\n[relay]\nenabled = true\n" : ""), msrp: """
             wss_port = \(wssPort)
             tls_certificate = "\(certificates.certPath)"
             tls_key = "\(certificates.keyPath)"
@@ -30,7 +33,7 @@ struct WebClientTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let artifacts = root.appendingPathComponent(".build/artifacts").path
         try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
-        let shot = artifacts + "/web-client.png"
+        let shot = artifacts + (throughTheRelay ? "/web-client-relay.png" : "/web-client.png")
         try? FileManager.default.removeItem(atPath: shot)
         let script = root.appendingPathComponent("Tests/Helpers/chromium_web_client.py").path
         let driver = try ChildProcess("/usr/bin/python3", [script, gw.api, GatewayProcess.token, "sip:bob@gw.example", certificates.certPath, shot],
@@ -40,6 +43,9 @@ struct WebClientTests {
         #expect(status == 0, "\(out)\n\(driver.stderr.suffix(2000))\n\(gw.process.stderr.suffix(1500))")
         #expect(out.contains("PAGE msrpgw web client"), "\(out)")
         #expect(out.contains("CONNECTED True connected"), "\(out)")
+        // Through the relay: the page's path starts with the relay path granted to its token.
+        #expect(out.contains(throughTheRelay ? "RELAY-PATH msrp://127.0.0.1:\(gw.msrpPort)/" : "RELAY-PATH none"), "\(out)")
+        if throughTheRelay { #expect(gw.process.stderr.contains("relay path granted") && gw.process.stderr.contains("user=api")) }
         #expect(out.contains("SENT delivered"), "\(out)")
         #expect(out.contains("API 202"), "\(out)")
         let file = (0..<200).map { String(format: "line %03d of a file sent in chunks ✓\n", $0) }.joined()

@@ -100,6 +100,8 @@ import Testing
         ("plain websocket off loopback", "[msrp]\nlisten = \"0.0.0.0\"\nws_port = 8080", "plain WebSocket only on loopback"),
         ("wss without certificate", "[msrp]\nwss_port = 8443", "tls_certificate and tls_key"),
         ("relay without users", "[relay]\nenabled = true", "relay.users"),
+        ("relay token too short", "[relay]\nenabled = true\ntokens = { \"short\" = \"carol\" }", "16 characters or more"),
+        ("relay token without a name", "[relay]\nenabled = true\ntokens = { \"0123456789abcdefghij\" = 3 }", "relay.tokens"),
         ("relay uri with a session", "[relay]\nenabled = true\nuri = \"msrp://h:1/x;tcp\"\nusers = { a = \"b\" }", "not a relay URI"),
         ("relay expires upside down", "[relay]\nenabled = true\nusers = { a = \"b\" }\nmin_expires = 600\nmax_expires = 60", "min_expires is above"),
         ("msrp ca file missing", "[msrp]\nca_file = \"/nonexistent/ca.pem\"", "msrp.ca_file: cannot read"),

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
 import NIOWebSocket
 import Testing
 
@@ -29,6 +30,21 @@ struct WebSocketFramingTests {
     @Test(arguments: cases)
     func oneChunkPerMessage(_ text: String, _ accepted: Bool) {
         #expect(MSRPWebSocketFraming.isOneChunk(ByteBuffer(string: text).readableBytesView) == accepted)
+    }
+
+    /// The handshake's token (RFC 7977 §7): from the query, a cookie or Bearer;
+    /// a wrong one is refused with 401, none at all is not.
+    @Test func handshakeTokens() {
+        let settings = MSRPWebSocketSettings(tokenCheck: { $0 == "good token" ? "carol" : nil })
+        func head(_ uri: String, _ headers: [(String, String)] = []) -> HTTPRequestHead {
+            HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders([("Sec-WebSocket-Protocol", "msrp")] + headers))
+        }
+        #expect(settings.identity(head("/?x=1&access_token=good%20token")) == "carol")
+        #expect(settings.identity(head("/", [("Cookie", "a=b; msrpgw_token=good token")])) == "carol")
+        #expect(settings.identity(head("/", [("Authorization", "Bearer good token")])) == "carol")
+        #expect(settings.refusal(head("/?access_token=bad"))?.0 == .unauthorized)
+        #expect(settings.refusal(head("/")) == nil && settings.identity(head("/")) == nil, "no token: connects, AUTH is challenged")
+        #expect(MSRPWebSocketSettings().identity(head("/?access_token=good%20token")) == nil, "no check: tokens are not looked at")
     }
 
     @Test func gatheredUntilTheEndLine() {

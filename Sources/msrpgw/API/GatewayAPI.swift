@@ -18,13 +18,15 @@ struct GatewayAPI: Sendable {
     let logger: Logger
     /// The MSRP WebSocket listeners' ports, for the web client.
     var webSocketPorts: (ws: Int?, wss: Int?) = (nil, nil)
+    /// The relay role is on: the web client AUTHs with its token (RFC 7977 §5.3).
+    var webClientAuths = false
 
     func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.get("/healthz") { _, _ in try await health() }
         router.get("/metrics") { _, _ in await metrics() }
         // The web client page: public (it holds no secret; the token is typed in).
-        let page = WebClientPage.html(wsPort: webSocketPorts.ws, wssPort: webSocketPorts.wss)
+        let page = WebClientPage.html(wsPort: webSocketPorts.ws, wssPort: webSocketPorts.wss, relay: webClientAuths)
         router.get("/client") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                      body: ResponseBody(byteBuffer: ByteBuffer(string: page)))

@@ -2,11 +2,13 @@
 /// step): it signs in with the API token, creates a session through the API,
 /// connects to the MSRP WebSocket listener (RFC 7977), and sends and receives
 /// CPIM messages, showing each one's delivery state from its 200, its REPORT and
-/// its IMDN; files go in chunks. `__MSRPGW_WS__` is replaced by the WebSocket
-/// ports (`{"ws": 8080, "wss": null}`) when served.
+/// its IMDN; files go in chunks. With the relay role on, the page presents the
+/// token at the WebSocket handshake and AUTHs (RFC 7977 §5.3): its path goes
+/// through the granted Use-Path. `__MSRPGW_WS__` is replaced by the WebSocket
+/// ports and whether to AUTH (`{"ws": 8080, "wss": null, "relay": false}`).
 enum WebClientPage {
-    static func html(wsPort: Int?, wssPort: Int?) -> String {
-        let ports = "{\"ws\": \(wsPort.map(String.init) ?? "null"), \"wss\": \(wssPort.map(String.init) ?? "null")}"
+    static func html(wsPort: Int?, wssPort: Int?, relay: Bool) -> String {
+        let ports = "{\"ws\": \(wsPort.map(String.init) ?? "null"), \"wss\": \(wssPort.map(String.init) ?? "null"), \"relay\": \(relay)}"
         return template.replacingOccurrences(of: "__MSRPGW_WS__", with: ports)
     }
 
@@ -105,21 +107,32 @@ async function connect() {
   if (!port) { setStatus("this gateway has no WebSocket listener"); return false; }
   state.sessionID = rand(16);
   state.myURI = "msrp://" + rand(10) + ".invalid:2855/" + state.sessionID + ";ws";
-  const sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n" +
-    "m=message 2855 TCP/" + (secure ? "WSS" : "WS") + "/MSRP *\r\na=accept-types:message/cpim text/plain\r\n" +
-    "a=accept-wrapped-types:text/plain message/imdn+xml\r\na=setup:active\r\na=path:" + state.myURI + "\r\n";
-  let url = "/v1/sessions?peer=" + encodeURIComponent(me) + (route ? "&route=" + encodeURIComponent(route) : "");
-  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp", "Authorization": "Bearer " + token }, body: sdp });
-  if (r.status !== 201) { setStatus("session refused: " + r.status + " " + (await r.text())); return false; }
-  state.gatewaySession = r.headers.get("Msrpgw-Session-Id");
-  const answer = await r.text();
-  state.toPath = answer.split(/\r?\n/).find(l => l.startsWith("a=path:")).slice(7).trim();
-  const wsURL = (secure ? "wss://" : "ws://") + location.hostname + ":" + port + "/";
+  // With the gateway as our relay the token goes in the handshake (a page cannot
+  // set headers on a WebSocket), and AUTH needs no digest.
+  const wsURL = (secure ? "wss://" : "ws://") + location.hostname + ":" + port + "/" + (PORTS.relay ? "?access_token=" + encodeURIComponent(token) : "");
   state.ws = new WebSocket(wsURL, "msrp");
   state.ws.binaryType = "arraybuffer";
   await new Promise((resolve, reject) => { state.ws.onopen = resolve; state.ws.onerror = () => reject(new Error("WebSocket failed")); });
   state.ws.onmessage = (e) => received(typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data));
   state.ws.onclose = (e) => setStatus("disconnected (" + e.code + ")");
+  let usePath = "", proto = "TCP/" + (secure ? "WSS" : "WS") + "/MSRP";
+  if (PORTS.relay) {
+    state.toPath = (secure ? "msrps://" : "msrp://") + location.hostname + ":" + port + ";ws";
+    const auth = await request("AUTH", [], null);
+    if (auth.code !== 200) { setStatus("AUTH refused: " + auth.code); return false; }
+    usePath = auth.headers["use-path"] + " ";
+    proto = usePath.startsWith("msrps:") ? "TCP/TLS/MSRP" : "TCP/MSRP";  // the far side reaches us through the relay
+    state.relayPath = usePath.trim();
+  }
+  const sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n" +
+    "m=message 2855 " + proto + " *\r\na=accept-types:message/cpim text/plain\r\n" +
+    "a=accept-wrapped-types:text/plain message/imdn+xml\r\na=setup:active\r\na=path:" + usePath + state.myURI + "\r\n";
+  let url = "/v1/sessions?peer=" + encodeURIComponent(me) + (route ? "&route=" + encodeURIComponent(route) : "");
+  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/sdp", "Authorization": "Bearer " + token }, body: sdp });
+  if (r.status !== 201) { setStatus("session refused: " + r.status + " " + (await r.text())); return false; }
+  state.gatewaySession = r.headers.get("Msrpgw-Session-Id");
+  const answer = await r.text();
+  state.toPath = usePath + answer.split(/\r?\n/).find(l => l.startsWith("a=path:")).slice(7).trim();
   const bound = await request("SEND", [["Message-ID", rand(10)], ["Byte-Range", "1-0/0"]], null);
   setStatus(bound.code === 200 ? "connected" : "bind refused: " + bound.code);
   return bound.code === 200;

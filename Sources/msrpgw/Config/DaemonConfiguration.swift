@@ -306,8 +306,9 @@ struct DaemonConfiguration: Sendable {
             }
             tokens[token] = name
         }
-        guard !users.isEmpty || !tokens.isEmpty else {
-            throw ConfigError("relay.users: nobody may use the relay (users = { name = \"password\" } or tokens = { \"<token>\" = \"name\" })")
+        // The API token also opens the relay to a browser (the web client's sign-in).
+        guard !users.isEmpty || !tokens.isEmpty || api.token != nil else {
+            throw ConfigError("relay.users: nobody may use the relay (users = { name = \"password\" }, tokens = { \"<token>\" = \"name\" } or api.token)")
         }
         let min = Int64(try r.int("min_expires", default: 60, in: 1...86_400))
         let max = Int64(try r.int("max_expires", default: 3600, in: 1...86_400))

@@ -176,6 +176,10 @@ enabled = false
 # uri = "msrps://relay.example.com:2856;tcp"
 # realm = "msrpgw"
 # users = { alice = "secret" }
+# Tokens a browser may present at the WebSocket handshake (?access_token=, a
+# msrpgw_token cookie or Authorization: Bearer): its AUTH then needs no digest.
+# The API token counts too (the web client at /client signs in with it).
+# tokens = { "a-long-random-token-for-carol" = "carol" }
 # min_expires = 60
 # max_expires = 3600
 

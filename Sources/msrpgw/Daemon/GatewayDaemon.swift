@@ -181,6 +181,7 @@ struct GatewayDaemon {
 
         var api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
         api.webSocketPorts = (c.msrp.wsPort, c.msrp.wssPort)
+        api.webClientAuths = c.relayRole != nil
         let app = Application(
             router: api.router(), configuration: ApplicationConfiguration(address: .hostname(c.api.listen, port: c.api.port), serverName: "msrpgw"),
             onServerRunning: { channel in
