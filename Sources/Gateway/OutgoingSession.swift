@@ -8,6 +8,9 @@ import SDP
 public struct OutgoingSession: Sendable {
     public let msrp: MSRPSession
     public let peer: String
+    /// Our relay's path (RFC 4976) at the time of the offer: first in our
+    /// `a=path`, and first in the To-Path of what we send.
+    public let relayPath: [MSRPURI]
     /// The SDP offer: our path, what we accept, `a=setup:active` (we connect,
     /// as RFC 4975 §5.4 has the offerer do).
     public let offer: SessionDescription
@@ -24,12 +27,17 @@ extension Gateway {
     public func offerSession(peer: String) -> OutgoingSession {
         let events = SessionEvents(ingress: ingress, sessions: sessions, rooms: chatRooms, logger: logger) { [weak self] id in self?.sessionClosed(id) }
         let msrp = endpoint.createSession(setup: .active, acceptTypes: configuration.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
+        // Through a relay the peer reaches us at the relay's path, over the relay's
+        // transport (TCP/TLS/MSRP for an msrps relay); we still connect (to the
+        // relay, on the connection we AUTHed on) and send the first SEND.
+        let relayPath = relay?.grant?.usePath ?? []
         let media = MSRPMedia(
-            port: msrp.localURI.port ?? 2855, path: [msrp.localURI.description], acceptTypes: configuration.acceptTypes,
+            port: msrp.localURI.port ?? 2855, secure: relayPath.first?.isSecure ?? false,
+            path: relayPath.map(\.description) + [msrp.localURI.description], acceptTypes: configuration.acceptTypes,
             acceptWrappedTypes: configuration.acceptWrappedTypes, maxSize: configuration.maxMessageBytes, setup: .active)
         let offer = MSRPOfferAnswer.answerDescription(
             media: media, host: endpoint.configuration.advertisedHost, sessionVersion: UInt64(Date().timeIntervalSince1970))
-        return OutgoingSession(msrp: msrp, peer: peer, offer: offer)
+        return OutgoingSession(msrp: msrp, peer: peer, relayPath: relayPath, offer: offer)
     }
 
     /// The peer answered: take its path and types, connect to it, and let what
@@ -46,16 +54,19 @@ extension Gateway {
             // The answer's types against ours, the same way as an offer's.
             let (negotiation, path) = try negotiate(media)
             guard !path.isEmpty else { throw SessionSetupError(status: 400, "the answer has no a=path") }
-            msrp.remotePath = path
+            msrp.remotePath = outgoing.relayPath + path
             msrp.acceptTypes = negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }
             let session = GatewaySession(msrp: msrp, peerAddress: outgoing.peer, route: nil, negotiation: negotiation)
             sessions.insert(session)
             do {
                 try await msrp.connect()
             } catch {
-                throw SessionSetupError(status: 502, "cannot reach the peer at \(path.first?.description ?? "?"): \(error)")
+                throw SessionSetupError(status: 502, "cannot reach the peer at \((outgoing.relayPath + path).first?.description ?? "?"): \(error)")
             }
-            logger.info("session created", metadata: ["session": "\(session.id)", "peer": "\(outgoing.peer)", "setup": "active", "direction": "outgoing"])
+            logger.info("session created", metadata: [
+                "session": "\(session.id)", "peer": "\(outgoing.peer)", "setup": "active", "direction": "outgoing",
+                "relay": "\(outgoing.relayPath.first?.description ?? "-")",
+            ])
             if let peer = RouteTable.normalize(outgoing.peer) {
                 do {
                     if try await queue.makeDue(adapter: "msrp", target: peer) > 0 { dispatcher.wake(["msrp"]) }

@@ -134,4 +134,54 @@ struct GatewayThroughRelayTests {
         await clients.shutdown()
         await endpoint.shutdown()
     }
+
+    /// A session the gateway offers (an alert to a SIP user with no session): the
+    /// INVITE's SDP puts the relay's path first (`TCP/TLS/MSRP` for the msrps
+    /// relay), and the system message reaches the callee through Kamailio.
+    @Test func anOutboundCallGoesThroughTheRelay() async throws {
+        let sipp = try Peers.require("sipp", package: "sip-tester")
+        let relay = try await KamailioMSRPRelay()
+        defer { relay.stop() }
+        let clients = try TestClients()
+        let listener = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: MSRPRelayClientTests.group)
+        let msrpPort = try await listener.listen(host: "127.0.0.1", port: 0)
+        let inbox = MSRPRelayClientTests.Inbox()
+        _ = listener.createSession(id: "oncall1", setup: .passive, acceptTypes: [.textPlain, .messageCPIM], delegate: inbox)
+        let uasPort = try freePort()
+        // The callee's scenario also checks the offer: the relay's path, then ours.
+        let scenario = SIPProxyTests.callee(msrpPort: msrpPort, session: "oncall1").replacingOccurrences(
+            of: #"<recv request="INVITE" crlf="true" rrs="true"/>"#,
+            with: #"<recv request="INVITE" crlf="true" rrs="true"><action><ereg regexp="a=path:msrps://127\.0\.0\.1:\#(relay.tlsPort)/[^ ]+;tcp msrp://" search_in="body" check_it="true" assign_to="p"/><ereg regexp="m=message [0-9]+ TCP/TLS/MSRP" search_in="body" check_it="true" assign_to="m"/></action></recv><Reference variables="p,m"/>"#)
+        let callee = try ChildProcess(sipp, [
+            "-sf", try SIPPScenario.write(scenario), "-i", "127.0.0.1", "-p", String(uasPort), "-m", "1", "-nostdin", "-timeout", "40", "-timeout_error",
+        ], name: "sipp callee")
+        defer { callee.stop() }
+        let sipPort = try freePort()
+        let gw = try await GatewayProcess(extra: """
+            [sip]
+            port = \(sipPort)
+            call_out = true
+            hangup_after = "500ms"
+            [routes]
+            "sip:oncall@gw.example" = ["sip:oncall@127.0.0.1:\(uasPort)"]
+            """, msrp: """
+            ca_file = "\(relay.certificates.caPath)"
+            relay = "msrps://127.0.0.1:\(relay.tlsPort);tcp"
+            relay_username = "gateway"
+            relay_password = "secret"
+            """)
+        defer { gw.stop() }
+        let (status, _, _) = try await clients.client(gw).call(
+            "POST", "/v1/messages", body: #"{"to": "sip:oncall@gw.example", "text": "disk full on db2", "system": true}"#)
+        #expect(status == 202)
+        #expect(await until(.seconds(20)) { inbox.texts.withLockedValue { $0 }.contains { $0.0.contains("disk full on db2") } },
+                "no system message: \(gw.process.stderr.suffix(3000))\n\(callee.stdout.suffix(1500))\n\(relay.log.suffix(2000))")
+        // It came through Kamailio: its hop first in the From-Path, then the gateway.
+        let hops = inbox.texts.withLockedValue { $0.first { $0.0.contains("disk full on db2") }?.1 } ?? []
+        #expect(hops.count == 2 && hops.first?.port == relay.tlsPort, "\(hops)")
+        #expect(try await callee.wait(timeout: .seconds(20)) == 0, "the offer had the relay's path: \(callee.stdout.suffix(1500))\n\(callee.stderr.suffix(1500))")
+        #expect(gw.process.stderr.contains("direction=outgoing") && gw.process.stderr.contains("relay=msrps://127.0.0.1:\(relay.tlsPort)/"))
+        await listener.shutdown()
+        await clients.shutdown()
+    }
 }
