@@ -10,7 +10,7 @@ import Testing
 /// AUTH with it through `MSRPRelayClient`: messages both ways through it, each
 /// hop in From-Path; unauthenticated use refused with 403; a downstream that
 /// never answers becomes a failure REPORT 408 upstream within the (shortened)
-/// transaction timer, and one that closes a failure REPORT too.
+/// transaction timer; one that closes, or nobody listening, a failure REPORT 503.
 @Suite(.serialized) struct MSRPRelayRoleTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
@@ -82,7 +82,30 @@ import Testing
         #expect(await until(.seconds(6)) { aliceInbox.reports.withLockedValue { $0.contains { $0.headers.status?.code == 408 } } })
         #expect(ContinuousClock.now - started < .seconds(6), "within the relay's 2 s transaction timer")
         try await silent.close()
+
+        // A downstream that closes the connection on the SEND: a failure REPORT.
+        let closing = try await ServerBootstrap(group: Self.group).childChannelInitializer { ch in
+            ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(CloseOnRead()) }
+        }.bind(host: "127.0.0.1", port: 0).get()
+        let closingURI = try MSRPURI("msrp://127.0.0.1:\(closing.localAddress?.port ?? 0)/closes01;tcp")
+        let toClosing = alice.createSession(setup: .active, remotePath: grantA.usePath + [closingURI], delegate: aliceInbox)
+        try await toClosing.connect()
+        #expect(try await toClosing.send(text("goodbye?")) == .accepted)
+        // And one where nobody listens at all.
+        let nowhere = try MSRPURI("msrp://127.0.0.1:\(try freePort())/nowhere1;tcp")
+        let toNowhere = alice.createSession(setup: .active, remotePath: grantA.usePath + [nowhere], delegate: aliceInbox)
+        try await toNowhere.connect()
+        #expect(try await toNowhere.send(text("hello?")) == .accepted)
+        #expect(await until(.seconds(6)) { aliceInbox.reports.withLockedValue { $0.filter { $0.headers.status?.code == 503 }.count } >= 2 },
+                "a failure REPORT for each: \(aliceInbox.reports.withLockedValue { $0.map { $0.headers.status?.code ?? 0 } })")
+        try await closing.close()
         for e in [alice, bob, carol, relay] { await e.shutdown() }
+    }
+
+    /// A downstream that hangs up as soon as anything arrives.
+    final class CloseOnRead: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.close(promise: nil) }
     }
 }
 
