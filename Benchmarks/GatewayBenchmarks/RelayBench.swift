@@ -45,17 +45,51 @@ func benchRelay() async throws {
     let reference = try startKamailioRelay()
     defer { if let k = reference { stop(k.process) } }
 
+    // Both relays share two cores with the load generator, which caps both rates
+    // alike; the CPU each relay spends per message (its processes' user + system
+    // time over the round) says which one does the work more cheaply.
+    var oursCPU: [Double] = [], kamailioCPU: [Double] = []
     for _ in 0..<3 {
+        let before = processTreeCPUSeconds(gateway.processIdentifier)
         ours.append(try await relayRound(relay: ourURI, sessions: sessions, perSender: perSender))
-        if let k = reference { kamailio.append(try await relayRound(relay: k.uri, sessions: sessions, perSender: perSender)) }
+        oursCPU.append((processTreeCPUSeconds(gateway.processIdentifier) - before) / Double(sessions * perSender) * 1e6)
+        if let k = reference {
+            let before = processTreeCPUSeconds(k.process.processIdentifier)
+            kamailio.append(try await relayRound(relay: k.uri, sessions: sessions, perSender: perSender))
+            kamailioCPU.append((processTreeCPUSeconds(k.process.processIdentifier) - before) / Double(sessions * perSender) * 1e6)
+        }
     }
     let runs = { (xs: [Double]) in xs.map { String(format: "%.0f", $0) }.joined(separator: ", ") }
+    let cpu = { (xs: [Double]) in xs.map { String(format: "%.1f", $0) }.joined(separator: ", ") }
     if kamailio.isEmpty {
-        say(String(format: "relay: msrpgw forwards %.0f msg/s (runs: %@); Kamailio not installed, no reference", median(ours), runs(ours)))
+        say(String(format: "relay: msrpgw forwards %.0f msg/s (runs: %@), %.1f us CPU per message; Kamailio not installed, no reference",
+                   median(ours), runs(ours), median(oursCPU)))
     } else {
         say(String(format: "relay: %d senders x %d messages through a relay to %d receivers: msrpgw %.0f msg/s (runs: %@); Kamailio msrp %.0f msg/s (runs: %@); msrpgw/Kamailio = %.2f  [target >= 1.0]",
                    sessions, perSender, sessions, median(ours), runs(ours), median(kamailio), runs(kamailio), median(ours) / median(kamailio)))
+        say(String(format: "relay CPU per message: msrpgw %.1f us (runs: %@); Kamailio %.1f us (runs: %@); Kamailio/msrpgw = %.2f  [higher: msrpgw cheaper]",
+                   median(oursCPU), cpu(oursCPU), median(kamailioCPU), cpu(kamailioCPU), median(kamailioCPU) / median(oursCPU)))
     }
+}
+
+/// User + system CPU seconds of a process and its children (Kamailio forks its
+/// workers; msrpgw is one process), from /proc.
+private func processTreeCPUSeconds(_ pid: Int32) -> Double {
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    var total = 0.0
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    for entry in entries {
+        guard let p = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { continue }
+        // Fields after "(comm)": state ppid ... utime (14th field overall) stime (15th).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let ppid = Int32(fields[1]), p == pid || ppid == pid,
+              let utime = Double(fields[11]), let stime = Double(fields[12])
+        else { continue }
+        total += (utime + stime) / ticks
+    }
+    return total
 }
 
 /// Counts complete messages.

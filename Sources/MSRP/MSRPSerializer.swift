@@ -52,9 +52,63 @@ extension ByteBuffer {
         var n = 0
         for (i, uri) in list.enumerated() {
             if i > 0 { n += writeStaticString(" ") }
-            n += writeString(uri.description)
+            n += writeMSRPURI(uri)
         }
         return n
+    }
+
+    /// Writes `uri` as `description` spells it, part by part: no String is built
+    /// for it (paths are written for every request a relay forwards).
+    @discardableResult
+    public mutating func writeMSRPURI(_ uri: MSRPURI) -> Int {
+        var n = uri.scheme == .msrps ? writeStaticString("msrps://") : writeStaticString("msrp://")
+        if let userinfo = uri.userinfo {
+            n += writeString(userinfo)
+            n += writeStaticString("@")
+        }
+        switch uri.host {
+        case .name(let h), .ipv4(let h): n += writeString(h)
+        case .ipv6(let h):
+            n += writeStaticString("[")
+            n += writeString(h)
+            n += writeStaticString("]")
+        }
+        if let port = uri.port {
+            n += writeStaticString(":")
+            n += writeDecimal(port)
+        }
+        if let sid = uri.sessionID {
+            n += writeStaticString("/")
+            n += writeString(sid)
+        }
+        n += writeStaticString(";")
+        n += writeString(uri.transport)
+        for p in uri.parameters {
+            n += writeStaticString(";")
+            n += writeString(p.name)
+            if let v = p.value {
+                n += writeStaticString("=")
+                n += writeString(v)
+            }
+        }
+        return n
+    }
+
+    /// A non-negative integer in decimal, without a String.
+    private mutating func writeDecimal(_ value: Int) -> Int {
+        guard value > 0 else { return writeInteger(UInt8(ascii: "0")) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var v = value
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 {
+                d[19 - count] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                count += 1
+            }
+        }
+        return withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0[(20 - count)...])) }
     }
 
     /// Writes the end-line that closes a frame. `afterBody` adds the CRLF that

@@ -30,6 +30,17 @@ public final class MSRPConnection: Sendable, Hashable {
         return eventLoop.submit { body(self.handler.value) }
     }
 
+    /// Runs `body` with the handler: at once when on its event loop, else soon on
+    /// it. No future is made: for work a relay does per forwarded request, whose
+    /// outcome comes back some other way (a promise it completes, a response).
+    func onHandler(_ body: @escaping @Sendable (MSRPConnectionHandler) -> Void) {
+        if eventLoop.inEventLoop {
+            body(handler.value)
+        } else {
+            eventLoop.execute { body(self.handler.value) }
+        }
+    }
+
     public func close() {
         channel.close(promise: nil)
     }

@@ -288,6 +288,9 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         let response = MSRPResponseBuilder.response(
             to: request, code: code, comment: comment, local: session?.localURI, headers: headers)
         write(response)
+        // From a read on this connection the read's end flushes it; from elsewhere
+        // (a relay passing a response back) nothing else would.
+        schedulePump()
     }
 
     private func write(_ response: MSRPResponseHead) {
@@ -433,7 +436,9 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             armTimer()
         }
         scheduler.enqueueFrame(bytes)
-        pump()
+        // Written with whatever else this event-loop tick queues (a relay forwards
+        // many requests per read): one flush, one system call, not one each.
+        schedulePump()
     }
 
     /// Writes while the channel accepts more, then flushes once. A burst of

@@ -168,7 +168,7 @@ public final class MSRPRelayRole: Sendable {
         let out = onward
         // Hop by hop (§7.2): the SEND is ours to answer; what goes wrong further on
         // comes back as a failure REPORT.
-        if head.method == .send { _ = upstream.withHandler { $0.respond(to: head, code: 200, comment: nil) } }
+        if head.method == .send { upstream.onHandler { $0.respond(to: head, code: 200, comment: nil) } }
         // Towards the client its connection is known: no task, no hop off the event
         // loops (a task per forwarded request cost a fifth of the time in thread
         // switches). From the client, the next hop's connection may need opening.
@@ -195,13 +195,13 @@ public final class MSRPRelayRole: Sendable {
         for head: MSRPRequestHead, hop: MSRPURI, upstream: MSRPConnection
     ) {
         guard head.method != .report else {
-            _ = next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
+            next.onHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
             return
         }
         // A large chunk is re-chunked on the way out, so small messages pass it.
         if head.method == .send, flag != .aborted, let body, body.readableBytes > MSRPChunker.uninterruptibleLimit {
             let promise = next.eventLoop.makePromise(of: MSRPSendOutcome.self)
-            next.withHandler { $0.enqueueForwarded(out, body: body, flag: flag, promise: promise) }.whenFailure { promise.fail($0) }
+            next.onHandler { $0.enqueueForwarded(out, body: body, flag: flag, promise: promise) }
             promise.futureResult.whenComplete { result in
                 let code: Int = switch result {
                 case .success(.accepted), .success(.sent): 200
@@ -214,7 +214,7 @@ public final class MSRPRelayRole: Sendable {
             return
         }
         let promise = next.eventLoop.makePromise(of: MSRPResponseHead.self)
-        next.withHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: promise) }.whenFailure { promise.fail($0) }
+        next.onHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: promise) }
         promise.futureResult.whenComplete { result in
             let (code, comment): (Int, String?) = switch result {
             case .success(let response): (response.code, response.comment)
@@ -223,7 +223,7 @@ public final class MSRPRelayRole: Sendable {
             if head.method == .send {
                 if code != 200 { failed(head, code: code, hop: hop, upstream: upstream) }
             } else {
-                _ = upstream.withHandler { $0.respond(to: head, code: code, comment: comment) }
+                upstream.onHandler { $0.respond(to: head, code: code, comment: comment) }
             }
         }
     }
@@ -231,13 +231,13 @@ public final class MSRPRelayRole: Sendable {
     /// A failure REPORT upstream for a SEND that failed further on (if it wants one).
     private static func failed(_ head: MSRPRequestHead, code: Int, hop: MSRPURI, upstream: MSRPConnection) {
         guard head.method == .send else {
-            _ = upstream.withHandler { $0.respond(to: head, code: code, comment: nil) }
+            upstream.onHandler { $0.respond(to: head, code: code, comment: nil) }
             return
         }
         guard head.headers.failureReport.wantsFailures, let messageID = head.headers.messageID else { return }
         var headers: MSRPHeaderFields = [.messageID(messageID), .status(MSRPStatus(code: code))]
         if let range = head.headers.byteRange { headers.append(.byteRange(range)) }
         let report = MSRPRequestHead(transactionID: MSRPIdentifier.make(), method: .report, toPath: head.fromPath, fromPath: [hop], headers: headers)
-        _ = upstream.withHandler { $0.enqueueRequest(report, body: nil, promise: nil) }
+        upstream.onHandler { $0.enqueueRequest(report, body: nil, promise: nil) }
     }
 }

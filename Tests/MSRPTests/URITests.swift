@@ -1,8 +1,22 @@
+import NIOCore
 import Testing
 
 @testable import MSRP
 
 @Suite struct URITests {
+    /// The serializer writes a URI part by part: the same text as `description`.
+    @Test(arguments: [
+        "msrp://127.0.0.1:2855/abc;tcp", "msrps://bob@relay.example.com:443/s-1.2;tcp;x=y;flag",
+        "msrp://[2001:db8::1]:0/q;ws", "msrp://h.invalid/abc;ws", "msrps://relay.example.com;tcp", "MSRP://Host:65535/Z;TCP",
+    ])
+    func serializedAsDescribed(_ text: String) throws {
+        let uri = try MSRPURI(text)
+        var buffer = ByteBuffer()
+        let n = buffer.writeMSRPURI(uri)
+        #expect(String(buffer: buffer) == uri.description)
+        #expect(n == buffer.readableBytes)
+    }
+
     @Test func parsesTheForms() throws {
         let a = try MSRPURI("msrp://host.example.com:8493/asfd34;tcp")
         #expect(a.scheme == .msrp)
