@@ -10,7 +10,8 @@ import NIOCore
 /// RELAY_COUNT messages per sender. Counted as messages arriving at the
 /// receivers per second. msrpgw's relay role (`msrpgw serve`, release build, a
 /// process of its own) beside Kamailio's msrp module (Debian) with the same load
-/// in the same run.
+/// in the same run. RELAY_EVENT_LOOPS sets msrpgw's `[msrp] event_loops`
+/// (default 1, as its configuration; 0 shares one loop per core).
 func benchRelay() async throws {
     let perSender = Int(ProcessInfo.processInfo.environment["RELAY_COUNT"] ?? "") ?? 300
     let sessions = 64
@@ -30,6 +31,7 @@ func benchRelay() async throws {
         log_level = "warning"
         [msrp]
         port = \(msrpPort)
+        event_loops = \(ProcessInfo.processInfo.environment["RELAY_EVENT_LOOPS"] ?? "1")
         [api]
         port = \(apiPort)
         [relay]
@@ -147,6 +149,8 @@ private func startKamailioRelay() throws -> (process: Process, uri: MSRPURI)? {
     let template = try String(contentsOfFile: packageRoot() + "/Tests/Helpers/kamailio-msrp-relay.cfg", encoding: .utf8)
     let cfg = template.replacingOccurrences(of: "@LISTEN@", with: "listen=tcp:127.0.0.1:\(port)")
         .replacingOccurrences(of: "@TLS@", with: "").replacingOccurrences(of: "@REALM@", with: "bench")
+        // Its TCP workers, as msrpgw's event loops can be set (RELAY_KAMAILIO_TCP_CHILDREN, default 2).
+        .replacingOccurrences(of: "tcp_children=2", with: "tcp_children=\(ProcessInfo.processInfo.environment["RELAY_KAMAILIO_TCP_CHILDREN"] ?? "2")")
     try cfg.write(toFile: dir + "/msrp.cfg", atomically: true, encoding: .utf8)
     var args = ["-DD", "-E", "-f", dir + "/msrp.cfg", "-m", "64", "-M", "8", "-Y", dir]
     if getuid() == 0, let pw = getpwnam("kamailio") {

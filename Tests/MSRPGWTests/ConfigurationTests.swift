@@ -100,6 +100,7 @@ import Testing
         ("plain websocket off loopback", "[msrp]\nlisten = \"0.0.0.0\"\nws_port = 8080", "plain WebSocket only on loopback"),
         ("wss without certificate", "[msrp]\nwss_port = 8443", "tls_certificate and tls_key"),
         ("relay without users", "[relay]\nenabled = true", "relay.users"),
+        ("msrp event loops too many", "[msrp]\nevent_loops = 1000", "msrp.event_loops"),
         ("relay token too short", "[relay]\nenabled = true\ntokens = { \"short\" = \"carol\" }", "16 characters or more"),
         ("relay token without a name", "[relay]\nenabled = true\ntokens = { \"0123456789abcdefghij\" = 3 }", "relay.tokens"),
         ("relay uri with a session", "[relay]\nenabled = true\nuri = \"msrp://h:1/x;tcp\"\nusers = { a = \"b\" }", "not a relay URI"),

@@ -24,6 +24,8 @@ struct DaemonConfiguration: Sendable {
         var idleTimeout: Duration = .seconds(300)
         var transactionTimeout: Duration = .seconds(30)
         var chunkSize = 64 * 1024
+        /// Event-loop threads for MSRP connections; 0: share the process's (one per core).
+        var eventLoops = 1
         /// An extra CA (PEM) trusted for msrps connections we open (a relay's, a peer's).
         var caFile: String?
         /// MSRP over WebSocket (RFC 7977): plain WS (loopback only) and WSS listeners.
@@ -160,7 +162,7 @@ struct DaemonConfiguration: Sendable {
         ["gateway", "identity"], ["gateway", "node"], ["gateway", "data_dir"], ["gateway", "log_level"], ["gateway", "max_message_bytes"],
         ["gateway", "inline_body_limit"], ["gateway", "default_route"], ["gateway", "accept_types"], ["gateway", "accept_wrapped_types"],
         ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
-        ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"],
+        ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
@@ -250,6 +252,7 @@ struct DaemonConfiguration: Sendable {
         gateway.sessionBindTimeout = try r.duration("bind_timeout", default: gateway.sessionBindTimeout)
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
+        msrp.eventLoops = try r.int("event_loops", default: msrp.eventLoops, in: 0...256)
         let wsPort = try r.int("ws_port", default: 0, in: 0...65535)
         let wssPort = try r.int("wss_port", default: 0, in: 0...65535)
         msrp.wsOrigins = try r.strings("ws_origins") ?? []

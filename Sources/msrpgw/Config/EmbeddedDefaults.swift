@@ -46,6 +46,11 @@ idle_timeout = "300s"
 bind_timeout = "60s"
 transaction_timeout = "30s"
 chunk_size = 65536
+# Threads for MSRP connections. One by default: a request relayed between
+# connections on two threads costs a thread wake-up, which cost more than the
+# relaying itself (BENCHMARKS.md); raise it when one core cannot keep up.
+# 0 shares the process's threads (one per core).
+event_loops = 1
 # MSRP over WebSocket (RFC 7977) for browsers: the `msrp` sub-protocol, one chunk
 # per message. ws_port is plain WebSocket, for development and only on loopback;
 # wss_port needs tls_certificate and tls_key. ws_origins: the pages allowed to

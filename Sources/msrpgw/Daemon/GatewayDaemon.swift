@@ -56,7 +56,10 @@ struct GatewayDaemon {
             assemblerLimits: ChunkAssemblerLimits(maxMessageBytes: c.gateway.maxMessageBytes, spoolDirectory: c.dataDirectory + "/spool"),
             chunkSize: c.msrp.chunkSize, transactionTimeout: .nanoseconds(c.msrp.transactionTimeout.nanoseconds),
             idleTimeout: .nanoseconds(c.msrp.idleTimeout.nanoseconds), tlsServer: tlsServer, tlsClient: tlsClient)
-        let endpoint = try MSRPEndpoint(configuration: transport, group: group, logger: logger)
+        // MSRP on threads of its own (one by default, see msrp.event_loops).
+        let msrpGroup: any EventLoopGroup = c.msrp.eventLoops == 0 ? group : MultiThreadedEventLoopGroup(numberOfThreads: c.msrp.eventLoops)
+        defer { if c.msrp.eventLoops != 0 { msrpGroup.shutdownGracefully { _ in } } }
+        let endpoint = try MSRPEndpoint(configuration: transport, group: msrpGroup, logger: logger)
         let msrpPort = try await endpoint.listen(host: c.msrp.listen, port: c.msrp.port)
         let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
         var ws = MSRPWebSocketSettings(allowedOrigins: c.msrp.wsOrigins)
