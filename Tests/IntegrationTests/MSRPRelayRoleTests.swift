@@ -10,7 +10,7 @@ import Testing
 /// AUTH with it through `MSRPRelayClient`: messages both ways through it, each
 /// hop in From-Path; unauthenticated use refused with 403; a downstream that
 /// never answers becomes a failure REPORT 408 upstream within the (shortened)
-/// transaction timer; one that closes, or nobody listening, a failure REPORT 503.
+/// transaction timer (a NICKNAME to it, a 408 response); one that closes, or nobody listening, a failure REPORT 503.
 @Suite(.serialized) struct MSRPRelayRoleTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
@@ -81,6 +81,14 @@ import Testing
         #expect(try await toSilent.send(text("anyone?")) == .accepted, "the relay answers hop by hop")
         #expect(await until(.seconds(6)) { aliceInbox.reports.withLockedValue { $0.contains { $0.headers.status?.code == 408 } } })
         #expect(ContinuousClock.now - started < .seconds(6), "within the relay's 2 s transaction timer")
+        // A request other than SEND is answered end to end: with nobody answering
+        // further on, the relay says 408 within its timer.
+        let nickname = MSRPRequestHead(
+            transactionID: MSRPIdentifier.make(), method: .nickname, toPath: grantA.usePath + [silentURI], fromPath: [toSilent.localURI],
+            headers: [.useNickname("\"alice\"")])
+        let askedAt = ContinuousClock.now
+        #expect(try await toSilent.request(nickname, body: nil).code == 408)
+        #expect(ContinuousClock.now - askedAt < .seconds(5))
         try await silent.close()
 
         // A downstream that closes the connection on the SEND: a failure REPORT.

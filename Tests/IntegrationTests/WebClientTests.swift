@@ -5,7 +5,7 @@ import Testing
 /// The web client page served by `msrpgw serve` at /client, in headless
 /// Chromium (Debian `chromium`) driven through the DevTools protocol: it signs
 /// in, connects over WSS (the test certificate pinned by its key), sends a
-/// message that reaches another session and shows its delivery from the REPORT
+/// message that reaches another session and a signed webhook, and shows its delivery from the REPORT
 /// or IMDN, and shows a message posted to the API. With the relay role on, the
 /// page presents its token at the WebSocket handshake and AUTHs, and its path
 /// goes through the granted Use-Path. The screenshot is kept in
@@ -17,9 +17,15 @@ struct WebClientTests {
         _ = try Peers.require("chromium", package: "chromium")
         let wssPort = try freePort()
         let certificates = try IntegrationCertificates.make()
+        let sink = try await WebhookSinkProcess()
+        defer { sink.stop() }
+        // The route goes to Bob's MSRP session and to a signed webhook.
         let gw = try await GatewayProcess(extra: """
             [routes]
-            "sip:bob@gw.example" = ["sip:bob@example.com"]
+            "sip:bob@gw.example" = ["sip:bob@example.com", "webhook:ok"]
+            [webhooks.ok]
+            url = "\(sink.url("/ok"))"
+            secrets = ["\(WebhookSinkProcess.secret)"]
             """ + (throughTheRelay ? "\n[relay]\nenabled = true\n" : ""), msrp: """
             wss_port = \(wssPort)
             tls_certificate = "\(certificates.certPath)"
@@ -54,6 +60,10 @@ struct WebClientTests {
         #expect(out.contains("RECEIVED yes"), "\(out)")
         #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hello from Chromium ✓" } })
         #expect(bob.allReceived.first { $0.text == "hello from Chromium ✓" }?.cpim?.from?.uri == "sip:carol@example.com")
+        // And at the webhook receiver, signed (checked with the Standard Webhooks library).
+        #expect(await until(.seconds(10)) { sink.records("/ok").contains { $0.valid && $0.payload?.data.text == "hello from Chromium ✓" } },
+                "\(sink.records("/ok").map { ($0.valid, $0.payload?.data.text ?? "-") })")
+        #expect(sink.records("/ok").first { $0.payload?.data.text == "hello from Chromium ✓" }?.payload?.data.from?.uri == "sip:carol@example.com")
         let size = (try? FileManager.default.attributesOfItem(atPath: shot)[.size] as? Int) ?? 0
         #expect(size > 5_000, "a screenshot of the page at \(shot)")
         await clients.shutdown()
