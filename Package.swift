@@ -230,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "MSRPTransportTests",
             dependencies: [
-                "MSRP", "MSRPTransport",
+                "MSRP", "MSRPTransport", "Digest",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,0 +1,86 @@
+import Digest
+import MSRP
+import MSRPTransport
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Hostile and malformed input to the relay role, on the wire: each gets a
+/// clear status (401 with a fresh challenge, 423 with the bound, 403 for paths
+/// it never granted, 400 for what does not parse) and the connection stays up.
+@Suite struct RelayRoleInputTests {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    static func auth(_ tid: String, relay: String, _ headers: [String] = [], toPath: String? = nil) -> String {
+        (["MSRP \(tid) AUTH", "To-Path: \(toPath ?? relay)", "From-Path: msrp://client.example.com:2855/c1;tcp"] + headers + ["-------\(tid)$", ""])
+            .joined(separator: "\n")
+    }
+
+    @Test func hostileAuthAndForwarding() async throws {
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+        let port = try await relay.listen(host: "127.0.0.1", port: 0)
+        let relayURI = "msrp://127.0.0.1:\(port);tcp"
+        relay.relayRole = MSRPRelayRole(settings: .init(uri: try MSRPURI(relayURI), realm: "msrpgw.test", users: ["alice": "pw-a"], expires: 60...600))
+        let client = try await RawMSRPClient(port: port, group: Self.group)
+
+        // A challenge to answer: SHA-256 and MD5, one nonce.
+        try await client.write(Self.auth("chal0001", relay: relayURI))
+        let first = try #require(await client.waitFrames(1).first?.response)
+        #expect(first.code == 401)
+        let challenges = first.headers.fields.filter { $0.name == "WWW-Authenticate" }.map(\.value)
+        #expect(challenges.count == 2)
+        let challenge = try #require(DigestChallenge.preferred(challenges))
+        func answer(user: String = "alice", password: String = "pw-a", realm: String? = nil, nonce: String? = nil) -> String {
+            var c = challenge
+            if let realm { c.realm = realm }
+            if let nonce { c.nonce = nonce }
+            return "Authorization: " + c.authorization(username: user, password: password, method: "AUTH", uri: relayURI, cnonce: "0a4f113b", nonceCount: 1)
+        }
+
+        let cases: [(name: String, request: String, code: Int, header: String?)] = [
+            ("wrong password", Self.auth("bad00001", relay: relayURI, [answer(password: "guess")]), 401, "WWW-Authenticate"),
+            ("unknown user", Self.auth("bad00002", relay: relayURI, [answer(user: "mallory")]), 401, "WWW-Authenticate"),
+            ("another realm", Self.auth("bad00003", relay: relayURI, [answer(realm: "elsewhere")]), 401, "WWW-Authenticate"),
+            ("a nonce we never gave", Self.auth("bad00004", relay: relayURI, [answer(nonce: "forged-nonce")]), 401, "WWW-Authenticate"),
+            ("an Authorization that does not parse", Self.auth("bad00011", relay: relayURI, ["Authorization: Digest username=\"alice, realm"]), 400, nil),
+            ("an Expires that is not a number", Self.auth("bad00012", relay: relayURI, [answer(), "Expires: soon"]), 400, nil),
+            ("not digest at all", Self.auth("bad00005", relay: relayURI, ["Authorization: Basic YWxpY2U6cHctYQ=="]), 401, "WWW-Authenticate"),
+            ("too short a lifetime", Self.auth("bad00006", relay: relayURI, [answer(), "Expires: 5"]), 423, "Min-Expires"),
+            ("too long a lifetime", Self.auth("bad00007", relay: relayURI, [answer(), "Expires: 86400"]), 423, "Max-Expires"),
+            ("a grant we never made", Self.auth("bad00008", relay: relayURI, [],
+                                                toPath: "msrp://127.0.0.1:\(port)/nosuchgrant;tcp msrp://elsewhere.example.com:2855/x;tcp"), 403, nil),
+            ("a SEND to the relay itself", """
+                MSRP bad00009 SEND
+                To-Path: \(relayURI)
+                From-Path: msrp://client.example.com:2855/c1;tcp
+                Message-ID: msg00001
+                Byte-Range: 1-0/0
+                -------bad00009$
+
+                """, 403, nil),
+            ("through a grant we never made", """
+                MSRP bad00010 SEND
+                To-Path: msrp://127.0.0.1:\(port)/nosuchgrant;tcp msrp://elsewhere.example.com:2855/x;tcp
+                From-Path: msrp://client.example.com:2855/c1;tcp
+                Message-ID: msg00002
+                Byte-Range: 1-5/5
+                Content-Type: text/plain
+
+                hello
+                -------bad00010$
+
+                """, 403, nil),
+            ("the right answer", Self.auth("good0001", relay: relayURI, [answer(), "Expires: 120"]), 200, "Use-Path"),
+        ]
+        for (i, c) in cases.enumerated() {
+            try await client.write(c.request)
+            let frames = await client.waitFrames(i + 2, timeout: .seconds(5))
+            let response = try #require(frames.count > i + 1 ? frames[i + 1].response : nil, "\(c.name): no answer")
+            #expect(response.code == c.code, "\(c.name): \(response.code)")
+            if let header = c.header { #expect(response.headers.fields.contains { $0.name == header }, "\(c.name): no \(header)") }
+        }
+        #expect(!client.isClosed, "the connection survives all of it")
+        await client.close()
+        await relay.shutdown()
+    }
+}
