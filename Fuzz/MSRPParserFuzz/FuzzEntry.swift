@@ -21,6 +21,7 @@ public func fuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
             let event: MSRPParserEvent?
             do { event = try parser.next(&buffer) } catch { return 0 }
             guard let event else { break }
+            if case .head(.request(let r), _) = event { checkPathsRoundTrip(r.toPath + r.fromPath) }
             switch event {
             case .head(.request(let r), true) where r.method == .send:
                 inSend = (try? assembler.begin(r)) != nil
@@ -44,6 +45,18 @@ public func fuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     }
     assembler.discardAll()
     return 0
+}
+
+/// A URI the parser took is written (as a relay forwards it) exactly as
+/// `description` spells it, and that text parses back to an equal URI.
+func checkPathsRoundTrip(_ uris: [MSRPURI]) {
+    for uri in uris {
+        var out = ByteBuffer()
+        out.writeMSRPURI(uri)
+        let text = String(buffer: out)
+        guard text == uri.description else { fatalError("writeMSRPURI \(text) != description \(uri.description)") }
+        guard let again = try? MSRPURI(text), again == uri else { fatalError("\(text) does not parse back to the same URI") }
+    }
 }
 
 #if canImport(Glibc)
