@@ -2,8 +2,10 @@
 DevTools protocol (--remote-debugging-pipe: JSON commands on fd 3, replies and
 events on fd 4, each NUL-terminated): sign in, connect over WSS, send a message
 and wait for its delivery state, receive a message posted to the API, save a
-screenshot. One result line per step on stdout.
-Usage: chromium_web_client.py API_URL TOKEN TO CERT_PEM SCREENSHOT_PNG"""
+screenshot. With ROOM, a second page joins that chat room (RFC 7701), says
+hello to it and waits for an answer from another participant. One result line
+per step on stdout.
+Usage: chromium_web_client.py API_URL TOKEN TO CERT_PEM SCREENSHOT_PNG [ROOM]"""
 import base64
 import json
 import os
@@ -14,6 +16,7 @@ import time
 import urllib.request
 
 api, token, to, cert, shot = sys.argv[1:6]
+room = sys.argv[6] if len(sys.argv) > 6 else None
 
 spki = subprocess.run(
     "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64" % cert,
@@ -128,6 +131,28 @@ try:
         f.write(base64.b64decode(png))
     print("SCREENSHOT", shot, flush=True)
     print("LOG", evaluate(session, "document.getElementById('log').innerText").replace("\n", " | "), flush=True)
+    if room:
+        # Another page, another participant: it joins the room through the route field.
+        target = send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        page = send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        send("Runtime.enable", session=page)
+        send("Page.navigate", {"url": api + "/client#token=" + token}, page)
+        deadline = time.time() + 15
+        while time.time() < deadline and evaluate(page, "typeof window.msrpgw") != "object":
+            time.sleep(0.1)
+        joined = evaluate(page, "msrpgw.fill({me: 'sip:dora@example.com', route: %s}), msrpgw.connect()" % json.dumps(room))
+        print("ROOM-JOINED", joined, flush=True)
+        # The room's 200 is all a room message gets (RFC 7701: reports come from the
+        # recipients, and the room's copies owe the sender nothing more).
+        said = evaluate(page, "msrpgw.sendText('hello room, from the browser', %s)" % json.dumps(room))
+        state = evaluate(page, "msrpgw.state.sent.get(%s).state" % json.dumps(said))
+        print("ROOM-SENT", state, flush=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if evaluate(page, "document.getElementById('log').textContent.includes('hello browser, from the room')"):
+                print("ROOM-RECEIVED yes", flush=True)
+                break
+            time.sleep(0.1)
 finally:
     browser.kill()
     browser.wait()

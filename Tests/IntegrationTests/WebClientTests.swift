@@ -8,7 +8,8 @@ import Testing
 /// message that reaches another session and a signed webhook, and shows its delivery from the REPORT
 /// or IMDN, and shows a message posted to the API. With the relay role on, the
 /// page presents its token at the WebSocket handshake and AUTHs, and its path
-/// goes through the granted Use-Path. The screenshot is kept in
+/// goes through the granted Use-Path, and a second page joins a chat room and
+/// talks with a participant there. The screenshot is kept in
 /// .build/artifacts/web-client.png.
 @Suite(.serialized, .enabled(if: Peers.available("chromium"), "needs apt-get install chromium"))
 struct WebClientTests {
@@ -26,6 +27,8 @@ struct WebClientTests {
             [webhooks.ok]
             url = "\(sink.url("/ok"))"
             secrets = ["\(WebhookSinkProcess.secret)"]
+            [rooms]
+            "sip:chat@gw.example" = { nicknames = true }
             """ + (throughTheRelay ? "\n[relay]\nenabled = true\n" : ""), msrp: """
             wss_port = \(wssPort)
             tls_certificate = "\(certificates.certPath)"
@@ -42,8 +45,18 @@ struct WebClientTests {
         let shot = artifacts + (throughTheRelay ? "/web-client-relay.png" : "/web-client.png")
         try? FileManager.default.removeItem(atPath: shot)
         let script = root.appendingPathComponent("Tests/Helpers/chromium_web_client.py").path
-        let driver = try ChildProcess("/usr/bin/python3", [script, gw.api, GatewayProcess.token, "sip:bob@gw.example", certificates.certPath, shot],
-                                      name: "chromium driver")
+        // Through the relay, a second page also joins a chat room where Erin is.
+        let room = "sip:chat@gw.example"
+        let erin = clients.client(gw, address: "sip:erin@example.com")
+        if throughTheRelay { try await erin.open(route: room) }
+        let driver = try ChildProcess("/usr/bin/python3", [script, gw.api, GatewayProcess.token, "sip:bob@gw.example", certificates.certPath, shot]
+                                      + (throughTheRelay ? [room] : []), name: "chromium driver")
+        if throughTheRelay {
+            #expect(await erin.wait(timeout: .seconds(40)) { c in c.allReceived.contains { $0.text == "hello room, from the browser" } },
+                    "\(driver.stdout)")
+            #expect(erin.allReceived.first { $0.text == "hello room, from the browser" }?.cpim?.from?.uri == "sip:dora@example.com")
+            #expect(try await erin.send("hello browser, from the room", to: room, messageID: "room-answer-1") == .accepted)
+        }
         let status = try await driver.wait()
         let out = driver.stdout
         #expect(status == 0, "\(out)\n\(driver.stderr.suffix(2000))\n\(gw.process.stderr.suffix(1500))")
@@ -64,6 +77,11 @@ struct WebClientTests {
         #expect(await until(.seconds(10)) { sink.records("/ok").contains { $0.valid && $0.payload?.data.text == "hello from Chromium ✓" } },
                 "\(sink.records("/ok").map { ($0.valid, $0.payload?.data.text ?? "-") })")
         #expect(sink.records("/ok").first { $0.payload?.data.text == "hello from Chromium ✓" }?.payload?.data.from?.uri == "sip:carol@example.com")
+        if throughTheRelay {
+            #expect(out.contains("ROOM-JOINED True"), "\(out)")
+            #expect(out.contains("ROOM-SENT accepted (200)"), "the room's answer: \(out)")
+            #expect(out.contains("ROOM-RECEIVED yes"), "\(out)")
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: shot)[.size] as? Int) ?? 0
         #expect(size > 5_000, "a screenshot of the page at \(shot)")
         await clients.shutdown()
