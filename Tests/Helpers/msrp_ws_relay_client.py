@@ -5,18 +5,20 @@ already authenticated it at the handshake, sets up a session through the gateway
 API with its path behind the relay's Use-Path (its own URI on a .invalid
 host), binds, sends one CPIM message asking for a success REPORT, and then
 waits for a message the API posts to its session. One line per result.
-Usage: msrp_ws_relay_client.py API_URL TOKEN RELAY_WS_URL RELAY_MSRP_URI TO"""
+Usage: msrp_ws_relay_client.py API_URL TOKEN RELAY_WS_URL RELAY_MSRP_URI TO [CA_FILE]   (CA_FILE for wss://)"""
 import asyncio
 import hashlib
 import json
 import re
 import secrets
+import ssl
 import sys
 import urllib.request
 
 import websockets
 
 api, token, ws_url, relay_uri, to = sys.argv[1:6]
+tls = ssl.create_default_context(cafile=sys.argv[6]) if len(sys.argv) > 6 else None
 me = f"msrp://{secrets.token_hex(4)}.invalid:2855/{secrets.token_hex(6)};ws"
 
 
@@ -80,11 +82,11 @@ async def main():
     if "access_token=" in ws_url:
         # A token that is not valid: refused at the handshake.
         try:
-            async with websockets.connect(re.sub(r"access_token=[^&]*", "access_token=not-a-valid-token", ws_url), subprotocols=["msrp"]):
+            async with websockets.connect(re.sub(r"access_token=[^&]*", "access_token=not-a-valid-token", ws_url), subprotocols=["msrp"], ssl=tls):
                 print("BAD-TOKEN accepted", flush=True)
         except websockets.exceptions.InvalidStatusCode as e:
             print("BAD-TOKEN", e.status_code, flush=True)
-    async with websockets.connect(ws_url, subprotocols=["msrp"]) as ws:
+    async with websockets.connect(ws_url, subprotocols=["msrp"], ssl=tls) as ws:
         await ws.send(frame("auth0001", "AUTH", relay_uri))
         granted = await recv_until(ws, "auth0001")
         print("AUTH1", granted.split("\r\n", 1)[0], flush=True)

@@ -11,7 +11,10 @@ import Testing
 /// does a message the API posts to the client's session.
 @Suite(.serialized, .enabled(if: Peers.available("kamailio"), "needs apt-get install kamailio kamailio-websocket-modules"))
 struct KamailioWebSocketRelayTests {
-    @Test func aWebSocketClientBehindKamailioTalksToTheGateway() async throws {
+    /// Over WS, and over WSS on Kamailio's TLS listener (the test certificate,
+    /// verified by the client).
+    @Test(arguments: [false, true])
+    func aWebSocketClientBehindKamailioTalksToTheGateway(secure: Bool) async throws {
         try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
         let relay = try await KamailioMSRPRelay(webSocket: true)
         defer { relay.stop() }
@@ -27,9 +30,12 @@ struct KamailioWebSocketRelayTests {
 
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Helpers/msrp_ws_relay_client.py").path
+        // WSS: Kamailio's TLS listener takes the WebSocket handshake as well as MSRP.
+        let url = secure ? "wss://127.0.0.1:\(relay.tlsPort)/" : "ws://127.0.0.1:\(wsPort)/"
+        let uri = secure ? "msrps://127.0.0.1:\(relay.tlsPort);ws" : "msrp://127.0.0.1:\(wsPort);ws"
         let client = try ChildProcess("/usr/bin/python3", [
-            script, gw.api, GatewayProcess.token, "ws://127.0.0.1:\(wsPort)/", "msrp://127.0.0.1:\(wsPort);ws", "sip:bob@gw.example",
-        ], name: "msrp_ws_relay_client")
+            script, gw.api, GatewayProcess.token, url, uri, "sip:bob@gw.example",
+        ] + (secure ? [relay.certificates.caPath] : []), name: "msrp_ws_relay_client")
         let status = try await client.wait()
         let out = client.stdout
         let context = "\(out)\n\(client.stderr.suffix(2000))\n\(relay.log.suffix(3000))"
