@@ -32,8 +32,9 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         case send(MSRPSession, ChunkAssembler, MSRPRequestHead)
         /// A frame whose body is ignored (REPORT, other requests, responses, rejected SENDs).
         case skip
-        /// A request the relay role forwards once it is whole (its body so far).
-        case relay(MSRPRequestHead, ByteBuffer, sid: String, MSRPRelayRole.Grant)
+        /// A request the relay role forwards: its body so far, and how many of its
+        /// body bytes have gone on already (a large SEND chunk goes on in parts).
+        case relay(MSRPRequestHead, ByteBuffer, sid: String, MSRPRelayRole.Grant, sent: Int64)
     }
 
     let endpoint: MSRPEndpoint
@@ -137,10 +138,17 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             frame = .skip
             handleRequestHead(request, hasBody: hasBody)
         case .body(var bytes):
-            if case .relay(let head, var body, let sid, let grant) = frame {
+            if case .relay(let head, var body, let sid, let grant, var sent) = frame {
                 frame = .skip  // keeps `body` uniquely referenced while it grows
-                body.writeBuffer(&bytes)
-                frame = .relay(head, body, sid: sid, grant)
+                if body.readableBytes == 0 { body = bytes } else { body.writeBuffer(&bytes) }
+                // A large SEND chunk is not held whole: what has arrived goes on as a
+                // part once there is a chunk's worth of it.
+                if head.method == .send, body.readableBytes >= configuration.chunkSize, let relay = endpoint.relayRole, let connection {
+                    relay.forward(head, body: body, flag: .more, sid: sid, grant: grant, from: connection, endpoint: endpoint, part: .middle(sent))
+                    sent += Int64(body.readableBytes)
+                    body = ByteBuffer()
+                }
+                frame = .relay(head, body, sid: sid, grant, sent: sent)
             } else if case .send(_, let assembler, let head) = frame {
                 do {
                     try assembler.append(bytes)
@@ -155,8 +163,10 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             frame = .none
             if case .send(let session, let assembler, let head) = current {
                 finishChunk(head, flag: flag, session: session, assembler: assembler)
-            } else if case .relay(let head, let body, let sid, let grant) = current, let relay = endpoint.relayRole, let connection {
-                relay.forward(head, body: body.readableBytes > 0 ? body : nil, flag: flag, sid: sid, grant: grant, from: connection, endpoint: endpoint)
+            } else if case .relay(let head, let body, let sid, let grant, let sent) = current, let relay = endpoint.relayRole, let connection {
+                relay.forward(
+                    head, body: body.readableBytes > 0 || sent > 0 ? body : nil, flag: flag, sid: sid, grant: grant, from: connection, endpoint: endpoint,
+                    part: sent > 0 ? .last(sent) : .whole)
             }
         case .invalid(let invalid):
             if case .send(_, let assembler, _) = frame { assembler.cancel() }
@@ -181,7 +191,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
                 if request.method != .report { write(response) }
                 return
             case .forward(let sid, let grant):
-                frame = .relay(request, ByteBuffer(), sid: sid, grant)
+                frame = .relay(request, ByteBuffer(), sid: sid, grant, sent: 0)
                 return
             }
         }

@@ -109,23 +109,35 @@ public final class MSRPEndpoint: Sendable {
     /// A connection to the authority of `uri`: an existing one to the same
     /// host, port and scheme, or a new one.
     func connection(to uri: MSRPURI) async throws -> MSRPConnection {
+        try await connectionFuture(to: uri).get()
+    }
+
+    /// The same as a future: callers that queue work on it in turn (a relay
+    /// forwarding the parts of a chunk) see it run in that order, on the
+    /// connection's event loop, with no task in between.
+    func connectionFuture(to uri: MSRPURI) -> EventLoopFuture<MSRPConnection> {
         let key = ConnectionKey(uri)
         let local = isOwnListener(key)
-        let future: EventLoopFuture<MSRPConnection> = try state.withLockedValue { s in
-            if s.shutDown { throw MSRPEndpointError.shutDown }
-            if let existing = s.outgoing[key] { return existing }
-            let f = local ? self.openLocal(key) : self.open(key, uri: uri)
-            s.outgoing[key] = f
-            return f
+        // The entry is a promise made under the lock; the connection is opened
+        // outside it (setting a channel up can run at once, and takes the lock).
+        let (future, promise) = state.withLockedValue { s -> (EventLoopFuture<MSRPConnection>?, EventLoopPromise<MSRPConnection>?) in
+            if s.shutDown { return (nil, nil) }
+            if let existing = s.outgoing[key] { return (existing, nil) }
+            let p = group.next().makePromise(of: MSRPConnection.self)
+            s.outgoing[key] = p.futureResult
+            return (p.futureResult, p)
         }
-        do {
-            return try await future.get()
-        } catch {
-            state.withLockedValue { s in
-                if s.outgoing[key] === future { s.outgoing[key] = nil }
+        guard let future else { return group.next().makeFailedFuture(MSRPEndpointError.shutDown) }
+        if let promise {
+            // A failed attempt is forgotten, so that the next one tries again.
+            future.whenFailure { [self] _ in
+                state.withLockedValue { s in
+                    if s.outgoing[key] === future { s.outgoing[key] = nil }
+                }
             }
-            throw error
+            (local ? openLocal(key) : open(key, uri: uri)).cascade(to: promise)
         }
+        return future
     }
 
     private func open(_ key: ConnectionKey, uri: MSRPURI) -> EventLoopFuture<MSRPConnection> {

@@ -155,35 +155,53 @@ public final class MSRPRelayRole: Sendable {
 
     // MARK: - Forwarding (RFC 4976 §7)
 
+    /// Which part of a received chunk is going on: all of it, or (for a large SEND
+    /// chunk, sent on as it arrives) a part that starts this many bytes into it.
+    enum Part {
+        case whole
+        case middle(Int64)
+        case last(Int64)
+    }
+
     /// Sends `head` (with `body` and `flag`) on towards its next hop.
     func forward(
         _ head: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag, sid: String, grant: Grant, from upstream: MSRPConnection,
-        endpoint: MSRPEndpoint
+        endpoint: MSRPEndpoint, part: Part = .whole
     ) {
-        var hop = settings.uri
-        hop.sessionID = sid
-        var onward = head
-        onward.toPath = Array(head.toPath.dropFirst())
-        onward.fromPath = [hop] + head.fromPath
-        let out = onward
-        // Hop by hop (§7.2): the SEND is ours to answer; what goes wrong further on
-        // comes back as a failure REPORT.
-        if head.method == .send { upstream.onHandler { $0.respond(to: head, code: 200, comment: nil) } }
-        // Towards the client its connection is known: no task, no hop off the event
-        // loops (a task per forwarded request cost a fifth of the time in thread
-        // switches). From the client, the next hop's connection may need opening.
+        let hop = { var h = settings.uri; h.sessionID = sid; return h }()
+        // A part says where its bytes sit in the message (and so does a failure
+        // REPORT about it).
+        let streamed: Bool
+        let partHead: MSRPRequestHead
+        switch part {
+        case .whole:
+            (streamed, partHead) = (false, head)
+        case .middle(let offset), .last(let offset):
+            var h = head
+            let range = head.headers.byteRange
+            h.headers.set(.byteRange(ByteRange(start: (range?.start ?? 1) + offset, end: nil, total: range?.total ?? nil)))
+            (streamed, partHead) = (true, h)
+        }
+        let out = { var o = partHead; o.toPath = Array(head.toPath.dropFirst()); o.fromPath = [hop] + head.fromPath; return o }()
+        // Hop by hop (§7.2): the SEND is ours to answer, once it has all arrived;
+        // what goes wrong further on comes back as a failure REPORT.
+        let allArrived = if case .middle = part { false } else { true }
+        if head.method == .send, allArrived { upstream.onHandler { $0.respond(to: head, code: 200, comment: nil) } }
+        // Towards the client its connection is known. From the client, the next
+        // hop's connection may need opening: its future runs what is queued on it
+        // in order (the parts of a chunk), on the event loops, without a task.
         if upstream !== grant.connection {
-            Self.send(out, body: body, flag: flag, on: grant.connection, for: head, hop: hop, upstream: upstream)
+            Self.send(out, body: body, flag: flag, on: grant.connection, for: partHead, hop: hop, upstream: upstream, streamed: streamed)
             return
         }
         let logger = self.logger
-        Task {
-            do {
-                let next = try await endpoint.connection(to: out.toPath[0])
-                Self.send(out, body: body, flag: flag, on: next, for: head, hop: hop, upstream: upstream)
-            } catch {
+        endpoint.connectionFuture(to: out.toPath[0]).whenComplete { result in
+            switch result {
+            case .success(let next):
+                Self.send(out, body: body, flag: flag, on: next, for: partHead, hop: hop, upstream: upstream, streamed: streamed)
+            case .failure(let error):
                 logger.info("relay cannot reach the next hop", metadata: ["to": "\(out.toPath[0])", "error": "\(error)"])
-                Self.failed(head, code: 503, hop: hop, upstream: upstream)
+                Self.failed(partHead, code: 503, hop: hop, upstream: upstream)
             }
         }
     }
@@ -192,14 +210,15 @@ public final class MSRPRelayRole: Sendable {
     /// failure as a REPORT upstream, another request's response passed back.
     private static func send(
         _ out: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag, on next: MSRPConnection,
-        for head: MSRPRequestHead, hop: MSRPURI, upstream: MSRPConnection
+        for head: MSRPRequestHead, hop: MSRPURI, upstream: MSRPConnection, streamed: Bool = false
     ) {
         guard head.method != .report else {
             next.onHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
             return
         }
-        // A large chunk is re-chunked on the way out, so small messages pass it.
-        if head.method == .send, flag != .aborted, let body, body.readableBytes > MSRPChunker.uninterruptibleLimit {
+        // A large chunk is re-chunked on the way out, so small messages pass it; the
+        // parts of a chunk sent on as it arrives all go that way, to keep their order.
+        if head.method == .send, let body, streamed || (flag != .aborted && body.readableBytes > MSRPChunker.uninterruptibleLimit) {
             let promise = next.eventLoop.makePromise(of: MSRPSendOutcome.self)
             next.onHandler { $0.enqueueForwarded(out, body: body, flag: flag, promise: promise) }
             promise.futureResult.whenComplete { result in

@@ -2,6 +2,7 @@ import Digest
 import MSRP
 import MSRPTransport
 import NIOCore
+import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
 
@@ -81,6 +82,67 @@ import Testing
         }
         #expect(!client.isClosed, "the connection survives all of it")
         await client.close()
+        await relay.shutdown()
+    }
+}
+
+/// A large chunk is not held whole by the relay: what has arrived goes on in
+/// parts (with `+` and their own Byte-Ranges) before the chunk's end-line comes.
+@Suite struct RelayStreamingTests {
+    @Test func aLargeChunkGoesOnBeforeItHasAllArrived() async throws {
+        let group = RelayRoleInputTests.group
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
+        let port = try await relay.listen(host: "127.0.0.1", port: 0)
+        let relayURI = "msrp://127.0.0.1:\(port);tcp"
+        relay.relayRole = MSRPRelayRole(settings: .init(uri: try MSRPURI(relayURI), realm: "msrpgw.test", users: ["alice": "pw-a"]))
+
+        // The far peer: a raw server that records the frames it gets (and answers none).
+        let frames = NIOLockedValueBox<[MSRPFrame]>([])
+        let far = try await ServerBootstrap(group: group).childChannelInitializer { ch in
+            ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(RawMSRPClient.Collector(frames, NIOLockedValueBox(false))) }
+        }.bind(host: "127.0.0.1", port: 0).get()
+        let farURI = "msrp://127.0.0.1:\(far.localAddress?.port ?? 0)/far00001;tcp"
+
+        // Alice AUTHs by hand, then writes one 1 MiB chunk in two halves.
+        let alice = try await RawMSRPClient(port: port, group: group)
+        try await alice.write(RelayRoleInputTests.auth("chal0001", relay: relayURI))
+        let challengeResponse = try #require(await alice.waitFrames(1).first?.response)
+        let challenge = try #require(DigestChallenge.preferred(challengeResponse.headers.fields.filter { $0.name == "WWW-Authenticate" }.map(\.value)))
+        let authorization = challenge.authorization(username: "alice", password: "pw-a", method: "AUTH", uri: relayURI, cnonce: "0a4f113b", nonceCount: 1)
+        try await alice.write(RelayRoleInputTests.auth("auth0002", relay: relayURI, ["Authorization: " + authorization]))
+        let granted = try #require(await alice.waitFrames(2).last?.response)
+        let usePath = try #require(granted.headers.fields.first { $0.name == "Use-Path" }?.value)
+
+        let size = 1 << 20
+        let head = "MSRP big00001 SEND\r\nTo-Path: \(usePath) \(farURI)\r\nFrom-Path: msrp://alice.example.com:2855/a1;tcp\r\n"
+            + "Message-ID: big00001\r\nByte-Range: 1-\(size)/\(size)\r\nContent-Type: text/plain\r\n\r\n"
+        try await alice.write(Array(head.utf8) + [UInt8](repeating: 0x61, count: size / 2))
+        // Half the chunk is in: parts of it have gone on already, each ending with "+".
+        let deadline = ContinuousClock.now + .seconds(10)
+        while frames.withLockedValue({ $0.count }) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let early = frames.withLockedValue { $0 }
+        #expect(early.count >= 2, "parts forwarded before the end-line: \(early.count)")
+        #expect(early.allSatisfy { $0.flag == .more })
+        #expect(alice.received.count == 2, "no 200 for the SEND before it has all arrived")
+
+        try await alice.write([UInt8](repeating: 0x62, count: size / 2) + Array("\r\n-------big00001$\r\n".utf8))
+        let deadline2 = ContinuousClock.now + .seconds(10)
+        while frames.withLockedValue({ $0.last?.flag }) != .complete, ContinuousClock.now < deadline2 { try await Task.sleep(for: .milliseconds(5)) }
+        let all = frames.withLockedValue { $0 }
+        // In order, contiguous, the whole message once; the relay's 200 for the SEND.
+        var next: Int64 = 1
+        var bytes: [UInt8] = []
+        for f in all {
+            #expect(f.request?.headers.byteRange?.start == next, "contiguous: \(f.request?.headers.byteRange.map(String.init(describing:)) ?? "-")")
+            #expect(f.request?.headers.byteRange?.total == Int64(size))
+            next += Int64(f.body?.readableBytes ?? 0)
+            bytes += f.body.map { Array($0.readableBytesView) } ?? []
+        }
+        #expect(bytes == [UInt8](repeating: 0x61, count: size / 2) + [UInt8](repeating: 0x62, count: size / 2))
+        #expect(all.last?.flag == .complete)
+        #expect(await alice.waitFrames(3).last?.response?.code == 200)
+        await alice.close()
+        try await far.close()
         await relay.shutdown()
     }
 }
