@@ -45,7 +45,7 @@ func benchRelay() async throws {
     let ourURI = try MSRPURI("msrp://127.0.0.1:\(msrpPort);tcp")
 
     let reference = try startKamailioRelay()
-    defer { if let k = reference { stop(k.process) } }
+    defer { if let k = reference { stopWithChildren(k.process) } }
 
     // Both relays share two cores with the load generator, which caps both rates
     // alike; the CPU each relay spends per message (its processes' user + system
@@ -71,6 +71,26 @@ func benchRelay() async throws {
                    sessions, perSender, sessions, median(ours), runs(ours), median(kamailio), runs(kamailio), median(ours) / median(kamailio)))
         say(String(format: "relay CPU per message: msrpgw %.1f us (runs: %@); Kamailio %.1f us (runs: %@); Kamailio/msrpgw = %.2f  [higher: msrpgw cheaper]",
                    median(oursCPU), cpu(oursCPU), median(kamailioCPU), cpu(kamailioCPU), median(kamailioCPU) / median(oursCPU)))
+    }
+}
+
+/// Stops a process and the children it forked (Kamailio's workers are left
+/// running, orphaned, when their parent ends by SIGKILL).
+private func stopWithChildren(_ p: Process) {
+    let children = processTree(p.processIdentifier).filter { $0 != p.processIdentifier }
+    stop(p)
+    for child in children { kill(child, SIGKILL) }
+}
+
+/// A process and its children, by pid, from /proc.
+private func processTree(_ pid: Int32) -> [Int32] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
+        guard let p = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, let ppid = Int32(fields[1]) else { return nil }
+        return p == pid || ppid == pid ? p : nil
     }
 }
 

@@ -120,14 +120,17 @@ public final class MSRPEndpoint: Sendable {
         let local = isOwnListener(key)
         // The entry is a promise made under the lock; the connection is opened
         // outside it (setting a channel up can run at once, and takes the lock).
+        // The loop the connection will live on: connections spread over the loops
+        // as they come (the promise is made on the same loop, not on the next one).
+        let loop = group.next()
         let (future, promise) = state.withLockedValue { s -> (EventLoopFuture<MSRPConnection>?, EventLoopPromise<MSRPConnection>?) in
             if s.shutDown { return (nil, nil) }
             if let existing = s.outgoing[key] { return (existing, nil) }
-            let p = group.next().makePromise(of: MSRPConnection.self)
+            let p = loop.makePromise(of: MSRPConnection.self)
             s.outgoing[key] = p.futureResult
             return (p.futureResult, p)
         }
-        guard let future else { return group.next().makeFailedFuture(MSRPEndpointError.shutDown) }
+        guard let future else { return loop.makeFailedFuture(MSRPEndpointError.shutDown) }
         if let promise {
             // A failed attempt is forgotten, so that the next one tries again.
             future.whenFailure { [self] _ in
@@ -135,15 +138,15 @@ public final class MSRPEndpoint: Sendable {
                     if s.outgoing[key] === future { s.outgoing[key] = nil }
                 }
             }
-            (local ? openLocal(key) : open(key, uri: uri)).cascade(to: promise)
+            (local ? openLocal(key, on: loop) : open(key, uri: uri, on: loop)).cascade(to: promise)
         }
         return future
     }
 
-    private func open(_ key: ConnectionKey, uri: MSRPURI) -> EventLoopFuture<MSRPConnection> {
+    private func open(_ key: ConnectionKey, uri: MSRPURI, on loop: any EventLoop) -> EventLoopFuture<MSRPConnection> {
         let hostname: String? = if case .name(let n) = uri.host { n } else { nil }
         let connection = NIOLockedValueBox<MSRPConnection?>(nil)
-        return ClientBootstrap(group: group)
+        return ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { [self] channel in
@@ -178,10 +181,10 @@ public final class MSRPEndpoint: Sendable {
     /// pair, one as if we had connected, one as if we had accepted; no TLS, since
     /// nothing leaves the process. Traffic our relay role forwards to our own
     /// sessions (and back) is delivered this way.
-    private func openLocal(_ key: ConnectionKey) -> EventLoopFuture<MSRPConnection> {
+    private func openLocal(_ key: ConnectionKey, on loop: any EventLoop) -> EventLoopFuture<MSRPConnection> {
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else {
-            return group.next().makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
+            return loop.makeFailedFuture(IOError(errnoCode: errno, reason: "socketpair"))
         }
         let connection = NIOLockedValueBox<MSRPConnection?>(nil)
         let accepted = ClientBootstrap(group: group)
@@ -189,7 +192,7 @@ public final class MSRPEndpoint: Sendable {
                 channel.eventLoop.makeCompletedFuture { _ = try self.configurePipeline(channel, secure: false, key: nil, serverHostname: nil) }
             }
             .withConnectedSocket(fds[1])
-        let opened = ClientBootstrap(group: group)
+        let opened = ClientBootstrap(group: loop)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let c = try self.configurePipeline(channel, secure: false, key: key, serverHostname: nil)
