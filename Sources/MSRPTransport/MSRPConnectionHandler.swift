@@ -59,6 +59,12 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     private var burstBytes = 0
     /// The connection object sessions bind to; set right after the handler is made.
     var connection: MSRPConnection?
+    /// Connections a relay stopped reading because what it forwarded from them
+    /// waits here, beyond `holdBackAbove`; read again below `resumeBelow`.
+    private var heldBack: [MSRPConnection] = []
+    static let holdBackAbove = 4 << 20
+    var queuedOutboundBytes: Int { scheduler.queuedBytes }
+    static let resumeBelow = 1 << 20
 
     init(endpoint: MSRPEndpoint, configuration: MSRPTransportConfiguration, logger: Logger) {
         self.endpoint = endpoint
@@ -486,6 +492,28 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             if let ended = write.ended { chunkEnded(ended) }
         }
         if wrote { context.flush() }
+        if !heldBack.isEmpty, scheduler.queuedBytes < Self.resumeBelow { releaseHeldBack() }
+    }
+
+    /// Called by the relay after queuing what it forwards from `upstream`: past
+    /// the high-water mark, `upstream` is not read until this connection has
+    /// written most of it (back-pressure, so that a client faster than its next
+    /// hop cannot make the relay hold without bound).
+    func holdBackIfFull(_ upstream: MSRPConnection) {
+        guard scheduler.queuedBytes > Self.holdBackAbove, !closed, upstream !== connection,
+              !heldBack.contains(where: { $0 === upstream })
+        else { return }
+        heldBack.append(upstream)
+        logger.debug("relay holding back a faster client", metadata: ["queued": "\(scheduler.queuedBytes)"])
+        upstream.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+    }
+
+    private func releaseHeldBack() {
+        let held = heldBack
+        heldBack = []
+        for upstream in held {
+            upstream.channel.setOption(ChannelOptions.autoRead, value: true).whenSuccess { upstream.channel.read() }
+        }
     }
 
     static let maxBurstBytes = 512 * 1024
@@ -603,6 +631,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             entry.session.connectionLost()
         }
         frame = .none
+        releaseHeldBack()
         if let connection { endpoint.connectionClosed(connection) }
         connection = nil
     }

@@ -249,6 +249,16 @@ public final class MSRPEndpoint: Sendable {
 
     public var connectionCount: Int { state.withLockedValue { $0.all.count } }
 
+    /// Bytes queued in memory on all connections, not yet handed to the network
+    /// (what back-pressure bounds; for tests and diagnostics).
+    func queuedOutboundBytes() async -> Int {
+        var total = 0
+        for c in state.withLockedValue({ Array($0.all) }) {
+            total += (try? await c.withHandler { $0.queuedOutboundBytes }.get()) ?? 0
+        }
+        return total
+    }
+
     // MARK: - Shutdown
 
     /// Stops listening, closes every session and connection.

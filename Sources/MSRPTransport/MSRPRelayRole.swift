@@ -213,14 +213,14 @@ public final class MSRPRelayRole: Sendable {
         for head: MSRPRequestHead, hop: MSRPURI, upstream: MSRPConnection, streamed: Bool = false
     ) {
         guard head.method != .report else {
-            next.onHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil) }
+            next.onHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: nil); $0.holdBackIfFull(upstream) }
             return
         }
         // A large chunk is re-chunked on the way out, so small messages pass it; the
         // parts of a chunk sent on as it arrives all go that way, to keep their order.
         if head.method == .send, let body, streamed || (flag != .aborted && body.readableBytes > MSRPChunker.uninterruptibleLimit) {
             let promise = next.eventLoop.makePromise(of: MSRPSendOutcome.self)
-            next.onHandler { $0.enqueueForwarded(out, body: body, flag: flag, promise: promise) }
+            next.onHandler { $0.enqueueForwarded(out, body: body, flag: flag, promise: promise); $0.holdBackIfFull(upstream) }
             promise.futureResult.whenComplete { result in
                 let code: Int = switch result {
                 case .success(.accepted), .success(.sent): 200
@@ -233,7 +233,7 @@ public final class MSRPRelayRole: Sendable {
             return
         }
         let promise = next.eventLoop.makePromise(of: MSRPResponseHead.self)
-        next.onHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: promise) }
+        next.onHandler { $0.enqueueRequest(out, body: body, flag: flag, promise: promise); $0.holdBackIfFull(upstream) }
         promise.futureResult.whenComplete { result in
             let (code, comment): (Int, String?) = switch result {
             case .success(let response): (response.code, response.comment)

@@ -22,6 +22,8 @@ struct OutboundScheduler {
         /// Jobs with the same key (parts of one message a relay re-chunks) go out
         /// in the order they were queued, not round robin among themselves.
         var orderKey: String?
+        /// Body bytes held in memory and not yet read out (0 for other sources).
+        var unsentMemory = 0
     }
 
     /// A chunk whose end-line has been written; the caller tracks its transaction.
@@ -53,6 +55,10 @@ struct OutboundScheduler {
     }
 
     let pieceSize: Int
+    /// Bytes queued in memory and not yet handed to the channel: frames, and
+    /// messages whose body is in memory (a file's is not counted). What a relay
+    /// watches to stop reading from a client whose next hop is slower.
+    private(set) var queuedBytes = 0
     private var small = CircularBuffer<ByteBuffer>()
     private var jobs = CircularBuffer<Job>()
     private var nextID: UInt64 = 0
@@ -64,13 +70,16 @@ struct OutboundScheduler {
     var isIdle: Bool { small.isEmpty && jobs.isEmpty }
 
     mutating func enqueueFrame(_ bytes: ByteBuffer) {
+        queuedBytes += bytes.readableBytes
         small.append(bytes)
     }
 
     mutating func enqueueMessage(_ chunker: MSRPChunker, source: any MSRPBodySource, orderKey: String? = nil) -> JobID {
         nextID += 1
         let id = JobID(raw: nextID)
-        jobs.append(Job(id: id, chunker: chunker, source: source, orderKey: orderKey))
+        let inMemory = source is MemoryBodySource ? Int(chunker.totalSize) : 0
+        jobs.append(Job(id: id, chunker: chunker, source: source, orderKey: orderKey, unsentMemory: inMemory))
+        queuedBytes += inMemory
         return id
     }
 
@@ -91,7 +100,7 @@ struct OutboundScheduler {
     mutating func abort(_ id: JobID) {
         guard let i = jobs.firstIndex(where: { $0.id == id }) else { return }
         if jobs[i].current == nil {
-            jobs.remove(at: i)
+            queuedBytes -= jobs.remove(at: i).unsentMemory
         } else {
             jobs[i].abortRequested = true
         }
@@ -99,6 +108,7 @@ struct OutboundScheduler {
 
     /// Drops every job; returns their ids (the connection is gone).
     mutating func drain() -> [JobID] {
+        queuedBytes = 0
         small.removeAll()
         defer { jobs.removeAll() }
         return jobs.map(\.id)
@@ -120,6 +130,7 @@ struct OutboundScheduler {
                 if flag == .more { job.chunker.interrupt(chunk, after: written) }
                 jobs.removeFirst()
                 let finished = flag == .aborted
+                if finished { queuedBytes -= job.unsentMemory }
                 if !finished { requeue(job) }  // round robin: others go first
                 return Write(bytes: bytes, ended: EndedChunk(
                     job: job.id, transactionID: chunk.head.transactionID, flag: flag,
@@ -131,7 +142,12 @@ struct OutboundScheduler {
                 bytes = try job.source.read(offset: chunk.offset + Int64(written), length: length, allocator: allocator)
             } catch {
                 jobs.removeFirst()
+                queuedBytes -= job.unsentMemory
                 throw .bodyUnreadable(job.id, error)
+            }
+            if job.unsentMemory > 0 {
+                job.unsentMemory -= length
+                queuedBytes -= length
             }
             let nowWritten = written + length
             if nowWritten < chunk.length {
@@ -149,16 +165,17 @@ struct OutboundScheduler {
                 failureReport: chunk.head.headers.failureReport, jobFinished: finished))
         }
         if let frame = small.popFirst() {
+            queuedBytes -= frame.readableBytes
             return Write(bytes: frame, ended: nil)
         }
         // Start the next chunk of the job at the front.
         guard var job = jobs.first else { return nil }
         if job.abortRequested {
-            jobs.removeFirst()
+            queuedBytes -= jobs.removeFirst().unsentMemory
             return try next(allocator: allocator)
         }
         guard let chunk = job.chunker.next() else {
-            jobs.removeFirst()
+            queuedBytes -= jobs.removeFirst().unsentMemory
             return try next(allocator: allocator)
         }
         var bytes = allocator.buffer(capacity: 512 + min(chunk.length, pieceSize))

@@ -57,6 +57,25 @@ import Testing
         #expect(firstOther < firstPartEnd, "the other message gets a turn within the first part: \(ids)")
     }
 
+    /// What the scheduler holds in memory: frames and in-memory bodies, counted
+    /// down as they are written or dropped; a file's body is not counted.
+    @Test func queuedBytesCountsWhatIsHeldInMemory() throws {
+        var s = OutboundScheduler(pieceSize: 4096)
+        s.enqueueFrame(ByteBuffer(string: String(repeating: "f", count: 100)))
+        let big = s.enqueueMessage(MSRPChunker(template: Self.template("bigmsg01"), totalSize: 50_000, chunkSize: 65536),
+                                   source: MemoryBodySource(ByteBuffer(repeating: 0x42, count: 50_000)))
+        #expect(s.queuedBytes == 50_100)
+        _ = try s.next(allocator: ByteBufferAllocator())  // the frame
+        _ = try s.next(allocator: ByteBufferAllocator())  // the head and a first piece
+        #expect(s.queuedBytes == 50_000 - 4096)
+        s.abort(big)  // in flight: ends with "#", the rest is dropped
+        while try s.next(allocator: ByteBufferAllocator()) != nil {}
+        #expect(s.queuedBytes == 0)
+        _ = s.enqueueMessage(MSRPChunker(template: Self.template("short001"), totalSize: 5), source: MemoryBodySource(ByteBuffer(string: "short")))
+        while try s.next(allocator: ByteBufferAllocator()) != nil {}
+        #expect(s.queuedBytes == 0)
+    }
+
     @Test func largeChunkIsInterruptedForAShortMessage() throws {
         var s = OutboundScheduler(pieceSize: 4096)
         let big = ByteBuffer(repeating: 0x42, count: 100_000)

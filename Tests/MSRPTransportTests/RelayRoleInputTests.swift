@@ -1,6 +1,6 @@
 import Digest
 import MSRP
-import MSRPTransport
+@testable import MSRPTransport
 import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -144,5 +144,51 @@ import Testing
         await alice.close()
         try await far.close()
         await relay.shutdown()
+    }
+}
+
+/// Back-pressure: a client sending faster than its next hop reads (here, a
+/// next hop that never reads) is held back by the relay, which stops reading
+/// from it, so what the relay holds stays bounded.
+@Suite struct RelayBackPressureTests {
+    @Test func aClientFasterThanItsNextHopIsHeldBack() async throws {
+        let group = RelayRoleInputTests.group
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
+        let port = try await relay.listen(host: "127.0.0.1", port: 0)
+        let relayURI = try MSRPURI("msrp://127.0.0.1:\(port);tcp")
+        relay.relayRole = MSRPRelayRole(settings: .init(uri: relayURI, realm: "msrpgw.test", users: ["alice": "pw-a"]))
+        // A next hop that accepts and never reads.
+        let stuck = try await ServerBootstrap(group: group).childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let stuckURI = try MSRPURI("msrp://127.0.0.1:\(stuck.localAddress?.port ?? 0)/stuck001;tcp")
+
+        let aliceGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let alice = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: aliceGroup)
+        let grant = try await MSRPRelayClient(endpoint: alice, relay: relayURI, username: "alice", password: "pw-a").authenticate()
+        let session = alice.createSession(setup: .active, remotePath: grant.usePath + [stuckURI], delegate: nil)
+        try await session.connect()
+        let body = ByteBuffer(repeating: 0x78, count: 64 << 10)
+        let accepted = NIOLockedValueBox(0)
+        let sender = Task {
+            for _ in 0..<600 {  // 37.5 MiB
+                guard (try? await session.send(MSRPOutgoingMessage(messageID: MSRPIdentifier.make(), contentType: .textPlain, body: MemoryBodySource(body)))) == .accepted
+                else { return }
+                accepted.withLockedValue { $0 += 1 }
+            }
+        }
+        try await Task.sleep(for: .seconds(3))
+        let queued = await relay.queuedOutboundBytes()
+        let sent = accepted.withLockedValue { $0 }
+        // Held back past 4 MiB queued (plus a chunk or two in flight); without
+        // back-pressure all 600 go through the relay into its queue.
+        #expect(queued < 6 << 20, "the relay holds \(queued) bytes")
+        #expect(sent < 600, "\(sent) of 600 accepted by the relay")
+        sender.cancel()
+        session.close()
+        await alice.shutdown()
+        try await stuck.close()
+        await relay.shutdown()
+        try await aliceGroup.shutdownGracefully()
     }
 }
