@@ -11,9 +11,11 @@ import NIOCore
 /// starts with a granted path are forwarded, the relay's hop added to From-Path:
 /// towards the client over the connection it AUTHed on, from it by the next
 /// URI. SENDs are answered hop by hop, and a downstream failure or time-out
-/// becomes a failure REPORT upstream; a chunk over 2048 bytes is re-chunked
-/// into interruptible chunks so that it does not hold up small messages; other requests get the downstream's
-/// response (408 when none comes). Without a grant, forwarding is refused (403).
+/// becomes a failure REPORT upstream; other requests get the downstream's
+/// response (408 when none comes). A chunk over 2048 bytes goes out as
+/// interruptible chunks, so it does not hold up small messages, and a large one
+/// goes on in parts as it arrives; a client whose next hop falls behind is not
+/// read for a while (back-pressure). Without a grant, forwarding is refused (403).
 public final class MSRPRelayRole: Sendable {
     public struct Settings: Sendable {
         /// The relay's own URI (`msrps://relay.example.com:2855;tcp`): its AUTH target
