@@ -77,6 +77,7 @@ public final class Gateway: Sendable {
     /// Who places a call when a message waits for a peer with no live session.
     let dialer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
     private let closureObservers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
+    private let creationObservers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
 
     /// - Parameter routes: route address → target URIs, checked here: every target
     ///   needs an adapter that accepts it.
@@ -174,6 +175,7 @@ public final class Gateway: Sendable {
             acceptTypes: negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
         let session = GatewaySession(msrp: msrp, peerAddress: peer, route: route, negotiation: negotiation)
         sessions.insert(session)
+        sessionCreated(session.id)
         if connects {
             do {
                 // A caller that gives up (a SIP CANCEL) takes the half-made session with it.
@@ -267,6 +269,16 @@ public final class Gateway: Sendable {
 
     func sessionClosed(_ id: String) {
         for o in closureObservers.withLockedValue({ $0 }) { o(id) }
+    }
+
+    /// Calls `observer` with the id of every session that starts (answered or
+    /// offered), once it is among the live sessions.
+    public func onSessionCreated(_ observer: @escaping @Sendable (String) -> Void) {
+        creationObservers.withLockedValue { $0.append(observer) }
+    }
+
+    func sessionCreated(_ id: String) {
+        for o in creationObservers.withLockedValue({ $0 }) { o(id) }
     }
 
     /// Whether `address` is a configured route.

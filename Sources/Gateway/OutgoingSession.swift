@@ -58,6 +58,7 @@ extension Gateway {
             msrp.acceptTypes = negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }
             let session = GatewaySession(msrp: msrp, peerAddress: outgoing.peer, route: nil, negotiation: negotiation)
             sessions.insert(session)
+            sessionCreated(session.id)
             do {
                 try await msrp.connect()
             } catch {

@@ -61,22 +61,33 @@ final class IRCPuppets: Sendable {
 
     /// Follows the gateway's sessions until cancelled: a puppet for each live
     /// session of a bridged route (up to the limit), gone with its session.
+    /// Woken by the gateway when a session starts or ends (no polling); changes
+    /// that come while it works are taken in the next round.
     func run(gateway: Gateway) async {
-        let routes = Set(bridges.values)
-        while !Task.isCancelled {
-            let live = gateway.liveSessions.filter { s in s.route.map(routes.contains) ?? false && s.peerAddress != nil }
-            let liveIDs = Set(live.map(\.id))
-            let gone = puppets.withLockedValue { p -> [Puppet] in
-                let ids = p.keys.filter { !liveIDs.contains($0) }
-                return ids.compactMap { p.removeValue(forKey: $0) }
-            }
-            for g in gone { await retire(g) }
-            for s in live where puppets.withLockedValue({ $0[s.id] == nil && $0.count < limit }) {
-                start(for: s, gateway: gateway)
-            }
-            try? await Task.sleep(for: .milliseconds(250))
+        let (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        gateway.onSessionCreated { _ in changed.yield() }
+        gateway.onSessionClosed { _ in changed.yield() }
+        defer { changed.finish() }
+        await follow(gateway)
+        for await _ in changes {
+            await follow(gateway)
         }
         for g in puppets.withLockedValue({ p in defer { p = [:] }; return Array(p.values) }) { await retire(g) }
+    }
+
+    /// Puppets for the live sessions of bridged routes, none for the others.
+    private func follow(_ gateway: Gateway) async {
+        let routes = Set(bridges.values)
+        let live = gateway.liveSessions.filter { s in s.route.map(routes.contains) ?? false && s.peerAddress != nil }
+        let liveIDs = Set(live.map(\.id))
+        let gone = puppets.withLockedValue { p -> [Puppet] in
+            let ids = p.keys.filter { !liveIDs.contains($0) }
+            return ids.compactMap { p.removeValue(forKey: $0) }
+        }
+        for g in gone { await retire(g) }
+        for s in live where puppets.withLockedValue({ $0[s.id] == nil && $0.count < limit }) {
+            start(for: s, gateway: gateway)
+        }
     }
 
     private func start(for session: GatewaySession, gateway: Gateway) {
