@@ -209,7 +209,10 @@ extension String {
 /// A deterministic body of any size that is generated, not stored.
 struct PatternBody: MSRPBodySource {
     let size: Int64
+    /// The end of the furthest range read so far (how much the sender took), if asked for.
+    var readUpTo: NIOLockedValueBox<Int64>? = nil
     func read(offset: Int64, length: Int, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        readUpTo?.withLockedValue { $0 = max($0, offset + Int64(length)) }
         var b = allocator.buffer(capacity: length)
         b.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { p in
             for i in 0..<length { p[i] = Self.byte(at: offset + Int64(i)) }
