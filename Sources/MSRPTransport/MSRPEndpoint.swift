@@ -117,30 +117,35 @@ public final class MSRPEndpoint: Sendable {
     /// connection's event loop, with no task in between.
     func connectionFuture(to uri: MSRPURI) -> EventLoopFuture<MSRPConnection> {
         let key = ConnectionKey(uri)
-        let local = isOwnListener(key)
-        // The entry is a promise made under the lock; the connection is opened
-        // outside it (setting a channel up can run at once, and takes the lock).
-        // The loop the connection will live on: connections spread over the loops
-        // as they come (the promise is made on the same loop, not on the next one).
-        let loop = group.next()
-        let (future, promise) = state.withLockedValue { s -> (EventLoopFuture<MSRPConnection>?, EventLoopPromise<MSRPConnection>?) in
-            if s.shutDown { return (nil, nil) }
-            if let existing = s.outgoing[key] { return (existing, nil) }
-            let p = loop.makePromise(of: MSRPConnection.self)
+        // Under the lock only the lookup, or a promise as the entry for a new
+        // connection; it is opened outside (setting a channel up can run at once,
+        // and takes the lock). The promise is made on the loop the connection
+        // will live on, so that connections spread over the loops.
+        enum Found { case existing(EventLoopFuture<MSRPConnection>), new(EventLoopPromise<MSRPConnection>, local: Bool), shutDown }
+        let found = state.withLockedValue { s -> Found in
+            if s.shutDown { return .shutDown }
+            if let existing = s.outgoing[key] { return .existing(existing) }
+            let p = group.next().makePromise(of: MSRPConnection.self)
             s.outgoing[key] = p.futureResult
-            return (p.futureResult, p)
+            return .new(p, local: Self.isOwnListener(key, among: s.listeners, advertisedHost: configuration.advertisedHost))
         }
-        guard let future else { return loop.makeFailedFuture(MSRPEndpointError.shutDown) }
-        if let promise {
+        switch found {
+        case .existing(let future):
+            return future
+        case .shutDown:
+            return group.next().makeFailedFuture(MSRPEndpointError.shutDown)
+        case .new(let promise, let local):
+            let future = promise.futureResult
             // A failed attempt is forgotten, so that the next one tries again.
             future.whenFailure { [self] _ in
                 state.withLockedValue { s in
                     if s.outgoing[key] === future { s.outgoing[key] = nil }
                 }
             }
+            let loop = future.eventLoop
             (local ? openLocal(key, on: loop) : open(key, uri: uri, on: loop)).cascade(to: promise)
+            return future
         }
-        return future
     }
 
     private func open(_ key: ConnectionKey, uri: MSRPURI, on loop: any EventLoop) -> EventLoopFuture<MSRPConnection> {
@@ -165,15 +170,13 @@ public final class MSRPEndpoint: Sendable {
     /// Whether `key` names one of our own MSRP listeners (as our relay role's
     /// paths and our sessions' URIs do): the advertised host or the listener's
     /// address (loopback too when it listens on every address), and its port.
-    func isOwnListener(_ key: ConnectionKey) -> Bool {
+    private static func isOwnListener(_ key: ConnectionKey, among listeners: [Listener], advertisedHost: String) -> Bool {
         let loopback: Set<String> = ["127.0.0.1", "::1", "localhost"]
-        return state.withLockedValue { s in
-            s.listeners.contains { l in
-                guard !l.webSocket, l.secure == key.secure, l.port == key.port else { return false }
-                let bound = l.channel.localAddress?.ipAddress ?? ""
-                let any = bound == "0.0.0.0" || bound == "::"
-                return key.host == configuration.advertisedHost.lowercased() || key.host == bound || (any && loopback.contains(key.host))
-            }
+        return listeners.contains { l in
+            guard !l.webSocket, l.secure == key.secure, l.port == key.port else { return false }
+            let bound = l.channel.localAddress?.ipAddress ?? ""
+            let any = bound == "0.0.0.0" || bound == "::"
+            return key.host == advertisedHost.lowercased() || key.host == bound || (any && loopback.contains(key.host))
         }
     }
 
@@ -224,18 +227,24 @@ public final class MSRPEndpoint: Sendable {
 
     // MARK: - Sessions
 
+    /// What peers reach our msrp (or msrps) listener at: the advertised host and
+    /// the listener's port, no session part (9, the discard port, without one).
+    public func listenerURI(secure: Bool) -> MSRPURI {
+        let advertised = configuration.advertisedHost
+        let host: MSRPURI.Host =
+            advertised.contains(":") ? .ipv6(advertised)
+            : (advertised.allSatisfy { $0.isNumber || $0 == "." } ? .ipv4(advertised) : .name(advertised))
+        return MSRPURI(scheme: secure ? .msrps : .msrp, host: host, port: listeningPort(secure: secure) ?? 9, sessionID: nil, transport: "tcp")
+    }
+
     /// Creates a session with a fresh random id. Its URI uses the advertised host
     /// and the port of the matching listener.
     public func createSession(
         id: String = MSRPIdentifier.make(length: 20), secure: Bool = false, setup: MSRPSession.Setup = .passive,
         remotePath: [MSRPURI] = [], acceptTypes: [MediaType] = [], delegate: (any MSRPSessionDelegate)?
     ) -> MSRPSession {
-        let port = listeningPort(secure: secure) ?? 9
-        let host: MSRPURI.Host =
-            configuration.advertisedHost.contains(":") ? .ipv6(configuration.advertisedHost)
-            : (configuration.advertisedHost.allSatisfy { $0.isNumber || $0 == "." } ? .ipv4(configuration.advertisedHost)
-                : .name(configuration.advertisedHost))
-        let uri = MSRPURI(scheme: secure ? .msrps : .msrp, host: host, port: port, sessionID: id, transport: "tcp")
+        var uri = listenerURI(secure: secure)
+        uri.sessionID = id
         let session = MSRPSession(
             id: id, localURI: uri, setup: setup, remotePath: remotePath, acceptTypes: acceptTypes,
             delegate: delegate, endpoint: self)

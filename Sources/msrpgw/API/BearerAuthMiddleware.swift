@@ -8,7 +8,7 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
-            Self.equal(Array(header.dropFirst(7).utf8), token)
+            constantTimeEqual(Array(header.dropFirst(7).utf8), token)
         else {
             var r = try APIError(.unauthorized, "a valid bearer token is required").response(from: request, context: context)
             r.headers[.wwwAuthenticate] = "Bearer realm=\"msrpgw\""
@@ -17,10 +17,13 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         return try await next(request, context)
     }
 
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in 0..<a.count { diff |= a[i] ^ b[i] }
-        return diff == 0
-    }
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they
+/// differ (the API token, WebSocket tokens).
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
 }

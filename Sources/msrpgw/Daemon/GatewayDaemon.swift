@@ -71,9 +71,7 @@ struct GatewayDaemon {
         }
         if let role = c.relayRole {
             // By default the relay is what peers reach us at: msrps when we listen for it.
-            let host = c.msrp.advertisedHost
-            let ownURI = "\(msrpsPort == nil ? "msrp" : "msrps")://\(host.contains(":") ? "[\(host)]" : host):\(msrpsPort ?? msrpPort);tcp"
-            let uri = try MSRPURI(role.uri ?? ownURI)
+            let uri = try role.uri.map { try MSRPURI($0) } ?? endpoint.listenerURI(secure: msrpsPort != nil)
             endpoint.relayRole = MSRPRelayRole(settings: .init(uri: uri, realm: role.realm, users: role.users, expires: role.expires), logger: logger)
             logger.info("acting as an MSRP relay", metadata: ["uri": "\(uri)", "users": "\(role.users.count)"])
         }
@@ -152,7 +150,7 @@ struct GatewayDaemon {
             }
             if let reg = s.registration, let account = s.account {
                 let registration = SIPRegistration(client: client, registrar: reg.registrar, account: account, expires: reg.expires, logger: logger)
-                sipServices.append(SIPRegistrationService(registration: registration))
+                sipServices.append(LoopService { await registration.run() })
             }
             var outbound: OutboundCalls?
             if s.callOut {
@@ -201,8 +199,8 @@ struct GatewayDaemon {
         let services: [any Service] = [
             GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
-        ] + sipServices + bots.map { IRCBotService(bot: $0) } + ircToMSRP.map { IRCBridgeService(bridge: $0) }
-            + puppets.values.map { IRCPuppetService(puppets: $0, gateway: gateway) } + (relay.map { [MSRPRelayService(relay: $0)] } ?? [])
+        ] + sipServices + bots.map { bot in LoopService { await bot.run() } } + ircToMSRP.map { bridge in LoopService { await bridge.run() } }
+            + puppets.values.map { p in LoopService { await p.run(gateway: gateway) } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
             + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
@@ -230,7 +228,7 @@ struct GatewayDaemon {
         return { token in
             let presented = Array(token.utf8)
             var found: String?
-            for (bytes, name) in candidates where BearerAuthMiddleware<BasicRequestContext>.equal(presented, bytes) { found = name }
+            for (bytes, name) in candidates where constantTimeEqual(presented, bytes) { found = name }
             return found
         }
     }
@@ -255,55 +253,20 @@ struct GatewayService: Service {
     }
 }
 
+/// A loop that keeps something going until graceful shutdown cancels it: an
+/// IRC network's connection, its bridged channels, its puppets, the MSRP relay's
+/// grant (AUTH again before it expires), the SIP registration (the loop ends
+/// with its un-REGISTER when cancelled).
+struct LoopService: Service {
+    let loop: @Sendable () async -> Void
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await loop() }
+    }
+}
+
 /// Periodic upkeep: purges delivered events past their retention and refreshes
 /// the queue gauges.
-/// Keeps an IRC network connected until shutdown.
-struct IRCBotService: Service {
-    let bot: IRCBot
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown { await bot.run() }
-    }
-}
-
-/// Passes a network's bridged channels on to MSRP until shutdown.
-struct IRCBridgeService: Service {
-    let bridge: IRCToMSRP
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown { await bridge.run() }
-    }
-}
-
-/// Keeps the MSRP relay's grant fresh (AUTH again before it expires) until shutdown.
-struct MSRPRelayService: Service {
-    let relay: MSRPRelayClient
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown { await relay.run() }
-    }
-}
-
-/// Keeps a network's puppets in step with the bridged rooms' sessions until shutdown.
-struct IRCPuppetService: Service {
-    let puppets: IRCPuppets
-    let gateway: Gateway
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown { await puppets.run(gateway: gateway) }
-    }
-}
-
-/// Keeps the gateway registered; unregisters on shutdown.
-struct SIPRegistrationService: Service {
-    let registration: SIPRegistration
-
-    func run() async throws {
-        // The registration loop ends (with its un-REGISTER) when this task is cancelled.
-        try? await cancelWhenGracefulShutdown { await registration.run() }
-    }
-}
-
 struct MaintenanceService: Service {
     let gateway: Gateway
     let retention: Duration
