@@ -35,12 +35,7 @@ struct IRCBridgeTests {
         try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
 
         func human() async throws -> (IRCConnection, IRCConnectionTests.Inbox) {
-            let c = try await IRCConnection.connect(
-                IRCClientConfiguration(host: "127.0.0.1", port: port, tls: false, nick: "carol", linesPerSecond: 0),
-                group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
-            let inbox = IRCConnectionTests.Inbox(c)
-            try await c.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
-            return (c, inbox)
+            try await ircUser(port: port, nick: "carol", joining: "#ops")
         }
         var (carol, inbox) = try await human()
         let clients = try TestClients()
@@ -117,11 +112,7 @@ struct IRCv3BridgeTests {
             """)
         defer { gw.stop() }
         try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
-        let carol = try await IRCConnection.connect(
-            IRCClientConfiguration(host: "127.0.0.1", port: server.tlsPort, caFile: server.certificates.caPath, nick: "carol", linesPerSecond: 0),
-            group: IRCConnectionTests.group, logger: Logger(label: "test.irc.human"))
-        let inbox = IRCConnectionTests.Inbox(carol)
-        try await carol.send(IRCMessage(command: "JOIN", params: ["#ops"])).get()
+        let (carol, inbox) = try await ircUser(port: server.tlsPort, nick: "carol", joining: "#ops", tlsCA: server.certificates.caPath)
         let clients = try TestClients()
         let alice = clients.client(gw)
         try await alice.open(route: "sip:ops@gw.example")
@@ -154,20 +145,7 @@ struct ChatRoomBridgeTests {
         let server = try await NgircdInstance()
         defer { server.stop() }
         let room = "sip:room@gw.example"
-        let gw = try await GatewayProcess(extra: """
-            [irc.test]
-            host = "127.0.0.1"
-            port = \(server.port)
-            tls = false
-            nick = "msrpgw"
-            channels = ["#room"]
-            lines_per_second = 0
-            bridges = { "#room" = "\(room)" }
-            [rooms]
-            "\(room)" = { nicknames = true }
-            [routes]
-            "\(room)" = ["irc://test/room"]
-            """)
+        let gw = try await GatewayProcess(extra: bridgedRoomConfiguration(port: server.port, room: room))
         defer { gw.stop() }
         try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
         let (carol, channel) = try await ircUser(port: server.port, nick: "carol", joining: "#room")

@@ -193,13 +193,39 @@ final class AthemeInstance: @unchecked Sendable {
     func stop() { process.stop() }
 }
 
-/// Someone on a test IRC server, in plain text with no flood control: the
-/// connection, what it receives, and the channel it joined (if any).
-func ircUser(port: Int, nick: String, joining channel: String? = nil) async throws -> (IRCConnection, IRCConnectionTests.Inbox) {
+/// Someone on a test IRC server, in plain text with no flood control unless
+/// told (`tlsCA`: over TLS trusting that CA; `burst`/`linesPerSecond`: paced):
+/// the connection, what it receives, and the channel it joined (if any).
+func ircUser(
+    port: Int, nick: String, joining channel: String? = nil, tlsCA: String? = nil,
+    capabilities: [String] = IRCClientConfiguration.defaultCapabilities, burst: Int = 5, linesPerSecond: Double = 0
+) async throws -> (IRCConnection, IRCConnectionTests.Inbox) {
     let c = try await IRCConnection.connect(
-        IRCClientConfiguration(host: "127.0.0.1", port: port, tls: false, nick: nick, linesPerSecond: 0),
+        IRCClientConfiguration(host: "127.0.0.1", port: port, tls: tlsCA != nil, caFile: tlsCA, nick: nick, capabilities: capabilities,
+                               burst: burst, linesPerSecond: linesPerSecond),
         group: IRCConnectionTests.group, logger: Logger(label: "test.irc.\(nick)"))
     let inbox = IRCConnectionTests.Inbox(c)
     if let channel { try await c.send(IRCMessage(command: "JOIN", params: [channel])).get() }
     return (c, inbox)
+}
+
+/// The `[irc.test]` network of a test gateway whose channel `#room` is bridged
+/// to the chat room `room` (plain text, no flood control), the room, and its route
+/// to the channel; `extra` goes into the network's section.
+func bridgedRoomConfiguration(port: Int, room: String, extra: String = "") -> String {
+    """
+    [irc.test]
+    host = "127.0.0.1"
+    port = \(port)
+    tls = false
+    nick = "msrpgw"
+    channels = ["#room"]
+    lines_per_second = 0
+    bridges = { "#room" = "\(room)" }
+    \(extra)
+    [rooms]
+    "\(room)" = { nicknames = true }
+    [routes]
+    "\(room)" = ["irc://test/room"]
+    """
 }

@@ -16,21 +16,7 @@ struct IRCPuppetTests {
         let server = try await NgircdInstance()
         defer { server.stop() }
         let room = "sip:room@gw.example"
-        let gw = try await GatewayProcess(extra: """
-            [irc.test]
-            host = "127.0.0.1"
-            port = \(server.port)
-            tls = false
-            nick = "msrpgw"
-            channels = ["#room"]
-            lines_per_second = 0
-            bridges = { "#room" = "\(room)" }
-            puppets = 1
-            [rooms]
-            "\(room)" = { nicknames = true }
-            [routes]
-            "\(room)" = ["irc://test/room"]
-            """)
+        let gw = try await GatewayProcess(extra: bridgedRoomConfiguration(port: server.port, room: room, extra: "puppets = 1"))
         defer { gw.stop() }
         try await gw.process.waitFor("IRC registered", in: \.stderr, timeout: .seconds(10))
         let (carol, inbox) = try await ircUser(port: server.port, nick: "carol", joining: "#room")
