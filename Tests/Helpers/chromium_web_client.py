@@ -83,49 +83,59 @@ def evaluate(session, expression, timeout=30):
     return r.get("result", {}).get("value")
 
 
-try:
+def open_page():
+    """A new tab with the web client loaded (signed in through the URL's #token)."""
     target = send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-    send("Runtime.enable", session=session)
-    send("Page.enable", session=session)
-    send("Page.navigate", {"url": api + "/client#token=" + token}, session)
+    page = send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    send("Runtime.enable", session=page)
+    send("Page.enable", session=page)
+    send("Page.navigate", {"url": api + "/client#token=" + token}, page)
     deadline = time.time() + 15
-    while time.time() < deadline and evaluate(session, "typeof window.msrpgw") != "object":
+    while time.time() < deadline and evaluate(page, "typeof window.msrpgw") != "object":
         time.sleep(0.1)
+    return page
+
+
+def delivery_state(page, sent_id, seconds=15):
+    """The page's state for a message it sent, once a REPORT or IMDN has set it."""
+    deadline = time.time() + seconds
+    state = None
+    while time.time() < deadline:
+        state = evaluate(page, "msrpgw.state.sent.get(%s).state" % json.dumps(sent_id))
+        if "REPORT" in state or "IMDN" in state:
+            break
+        time.sleep(0.1)
+    return state
+
+
+def log_shows(page, text, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if evaluate(page, "document.getElementById('log').textContent.includes(%s)" % json.dumps(text)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+try:
+    session = open_page()
     print("PAGE", evaluate(session, "document.title"), flush=True)
     connected = evaluate(session, "msrpgw.fill({me: 'sip:carol@example.com'}), msrpgw.connect()")
     print("CONNECTED", connected, evaluate(session, "document.getElementById('status').textContent"), flush=True)
     print("RELAY-PATH", evaluate(session, "window.msrpgw.state.relayPath || 'none'"), flush=True)
     gw_session = evaluate(session, "msrpgw.state.gatewaySession")
     sent = evaluate(session, "msrpgw.sendText('hello from Chromium ✓', %s)" % json.dumps(to))
-    deadline = time.time() + 15
-    final = None
-    while time.time() < deadline:
-        final = evaluate(session, "msrpgw.state.sent.get(%s).state" % json.dumps(sent))
-        if "REPORT" in final or "IMDN" in final:
-            break
-        time.sleep(0.1)
-    print("SENT", final, flush=True)
+    print("SENT", delivery_state(session, sent), flush=True)
     # A file goes in chunks of 2 KiB (binary WebSocket messages, Byte-Range in bytes).
     big = "".join("line %03d of a file sent in chunks ✓\n" % i for i in range(200))
     file_id = evaluate(session, "msrpgw.sendText(%s, %s, 'text/plain')" % (json.dumps(big), json.dumps(to)))
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        final = evaluate(session, "msrpgw.state.sent.get(%s).state" % json.dumps(file_id))
-        if "REPORT" in final or "IMDN" in final:
-            break
-        time.sleep(0.1)
-    print("FILE", len(big.encode()), final, flush=True)
+    print("FILE", len(big.encode()), delivery_state(session, file_id), flush=True)
     body = json.dumps({"session": gw_session, "text": "hello browser, from the API"}).encode()
     req = urllib.request.Request(api + "/v1/messages", data=body, method="POST",
                                  headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
     print("API", urllib.request.urlopen(req).status, flush=True)
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        if evaluate(session, "document.getElementById('log').textContent.includes('hello browser, from the API')"):
-            print("RECEIVED yes", flush=True)
-            break
-        time.sleep(0.1)
+    if log_shows(session, "hello browser, from the API"):
+        print("RECEIVED yes", flush=True)
     png = send("Page.captureScreenshot", {"format": "png"}, session)["data"]
     with open(shot, "wb") as f:
         f.write(base64.b64decode(png))
@@ -133,13 +143,7 @@ try:
     print("LOG", evaluate(session, "document.getElementById('log').innerText").replace("\n", " | "), flush=True)
     if room:
         # Another page, another participant: it joins the room through the route field.
-        target = send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        page = send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        send("Runtime.enable", session=page)
-        send("Page.navigate", {"url": api + "/client#token=" + token}, page)
-        deadline = time.time() + 15
-        while time.time() < deadline and evaluate(page, "typeof window.msrpgw") != "object":
-            time.sleep(0.1)
+        page = open_page()
         joined = evaluate(page, "msrpgw.fill({me: 'sip:dora@example.com', route: %s}), msrpgw.connect()" % json.dumps(room))
         print("ROOM-JOINED", joined, flush=True)
         # The room's 200 is all a room message gets (RFC 7701: reports come from the
@@ -147,12 +151,8 @@ try:
         said = evaluate(page, "msrpgw.sendText('hello room, from the browser', %s)" % json.dumps(room))
         state = evaluate(page, "msrpgw.state.sent.get(%s).state" % json.dumps(said))
         print("ROOM-SENT", state, flush=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if evaluate(page, "document.getElementById('log').textContent.includes('hello browser, from the room')"):
-                print("ROOM-RECEIVED yes", flush=True)
-                break
-            time.sleep(0.1)
+        if log_shows(page, "hello browser, from the room", seconds=20):
+            print("ROOM-RECEIVED yes", flush=True)
 finally:
     browser.kill()
     browser.wait()

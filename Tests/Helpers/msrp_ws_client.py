@@ -9,9 +9,10 @@ import asyncio
 import secrets
 import ssl
 import sys
-import urllib.request
 
 import websockets
+
+import msrp_ws_common
 
 api, token, ws_url, to = sys.argv[1:5]
 tls = ssl.create_default_context(cafile=sys.argv[5]) if len(sys.argv) > 5 else None
@@ -26,27 +27,11 @@ me = f"msrp://{secrets.token_hex(4)}.invalid:2855/{sid};ws"
 
 
 def create_session():
-    sdp = (
-        "v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n"
-        f"m=message 2855 {proto} *\r\na=accept-types:message/cpim text/plain\r\n"
-        "a=accept-wrapped-types:text/plain message/imdn+xml\r\na=setup:active\r\n"
-        f"a=path:{me}\r\n"
-    )
-    req = urllib.request.Request(
-        f"{api}/v1/sessions?peer=sip%3Aalice%40example.com", data=sdp.encode(), method="POST",
-        headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req) as r:
-        answer = r.read().decode()
-    path = [l[len("a=path:"):].strip() for l in answer.splitlines() if l.startswith("a=path:")][0]
-    return path
+    return msrp_ws_common.create_session(api, token, "sip:alice@example.com", proto, me)[0]
 
 
 def frame(tid, method, to_path, headers=(), body=None, flag="$"):
-    lines = [f"MSRP {tid} {method}", f"To-Path: {to_path}", f"From-Path: {me}"] + list(headers)
-    text = "\r\n".join(lines) + "\r\n"
-    if body is not None:
-        text += "\r\n" + body + "\r\n"
-    return text + f"-------{tid}{flag}\r\n"
+    return msrp_ws_common.frame(me, tid, method, to_path, headers, body, flag)
 
 
 async def expect_close(ws):

@@ -17,17 +17,15 @@ import urllib.request
 
 import websockets
 
+import msrp_ws_common
+
 api, token, ws_url, relay_uri, to = sys.argv[1:6]
 tls = ssl.create_default_context(cafile=sys.argv[6]) if len(sys.argv) > 6 else None
 me = f"msrp://{secrets.token_hex(4)}.invalid:2855/{secrets.token_hex(6)};ws"
 
 
 def frame(tid, method, to_path, headers=(), body=None):
-    lines = [f"MSRP {tid} {method}", f"To-Path: {to_path}", f"From-Path: {me}"] + list(headers)
-    text = "\r\n".join(lines) + "\r\n"
-    if body is not None:
-        text += "\r\n" + body + "\r\n"
-    return text + f"-------{tid}$\r\n"
+    return msrp_ws_common.frame(me, tid, method, to_path, headers, body)
 
 
 def digest(challenge, uri):
@@ -50,18 +48,7 @@ def header(message, name):
 
 def create_session(use_path):
     # The far side reaches this client through the relay's TCP listener: TCP/MSRP.
-    sdp = (
-        "v=0\r\no=- 1 1 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n"
-        "m=message 2855 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\n"
-        "a=accept-wrapped-types:text/plain message/imdn+xml\r\na=setup:active\r\n"
-        f"a=path:{use_path} {me}\r\n"
-    )
-    req = urllib.request.Request(
-        f"{api}/v1/sessions?peer=sip%3Acarol%40example.com", data=sdp.encode(), method="POST",
-        headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req) as r:
-        answer, session = r.read().decode(), r.headers["Msrpgw-Session-Id"]
-    return [l[len("a=path:"):].strip() for l in answer.splitlines() if l.startswith("a=path:")][0], session
+    return msrp_ws_common.create_session(api, token, "sip:carol@example.com", "TCP/MSRP", f"{use_path} {me}")
 
 
 async def recv_until(ws, want, seconds=10):

@@ -67,6 +67,17 @@ final class KamailioMSRPRelay: @unchecked Sendable {
 
     var log: String { process.stderr + process.stdout }
 
+    /// The `[msrp]` lines that make a test gateway reach its peers through this
+    /// relay over TLS (user `gateway`, trusting the test CA).
+    var gatewayClientSettings: String {
+        """
+        ca_file = "\(certificates.caPath)"
+        relay = "msrps://127.0.0.1:\(tlsPort);tcp"
+        relay_username = "gateway"
+        relay_password = "secret"
+        """
+    }
+
     func stop() { process.stop() }
 
     /// Tests/Helpers/kamailio-msrp-relay.cfg, shared with the relay benchmark.

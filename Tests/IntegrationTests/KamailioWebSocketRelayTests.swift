@@ -28,16 +28,10 @@ struct KamailioWebSocketRelayTests {
         let bob = GatewayClientNamed.bob(clients, gw)
         try await bob.open()
 
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Helpers/msrp_ws_relay_client.py").path
         // WSS: Kamailio's TLS listener takes the WebSocket handshake as well as MSRP.
         let url = secure ? "wss://127.0.0.1:\(relay.tlsPort)/" : "ws://127.0.0.1:\(wsPort)/"
         let uri = secure ? "msrps://127.0.0.1:\(relay.tlsPort);ws" : "msrp://127.0.0.1:\(wsPort);ws"
-        let client = try ChildProcess("/usr/bin/python3", [
-            script, gw.api, GatewayProcess.token, url, uri, "sip:bob@gw.example",
-        ] + (secure ? [relay.certificates.caPath] : []), name: "msrp_ws_relay_client")
-        let status = try await client.wait()
-        let out = client.stdout
+        let (status, out, client) = try await runWebSocketRelayClient(gw, url: url, relayURI: uri, caFile: secure ? relay.certificates.caPath : nil)
         let context = "\(out)\n\(client.stderr.suffix(2000))\n\(relay.log.suffix(3000))"
         #expect(status == 0, "\(context)")
         #expect(out.contains("AUTH1 MSRP auth0001 401 Unauthorized"), "\(context)")
@@ -82,14 +76,8 @@ struct KamailioWebSocketRelayTests {
         let bob = GatewayClientNamed.bob(clients, gw)
         try await bob.open()
 
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Helpers/msrp_ws_relay_client.py").path
         let url = "ws://127.0.0.1:\(wsPort)/" + (withToken ? "?access_token=browser-token-0123456789" : "")
-        let client = try ChildProcess("/usr/bin/python3", [
-            script, gw.api, GatewayProcess.token, url, "msrp://127.0.0.1:\(wsPort);ws", "sip:bob@gw.example",
-        ], name: "msrp_ws_relay_client")
-        let status = try await client.wait()
-        let out = client.stdout
+        let (status, out, client) = try await runWebSocketRelayClient(gw, url: url, relayURI: "msrp://127.0.0.1:\(wsPort);ws")
         let context = "\(out)\n\(client.stderr.suffix(2000))\n\(gw.process.stderr.suffix(3000))"
         #expect(status == 0, "\(context)")
         if withToken {
@@ -108,4 +96,16 @@ struct KamailioWebSocketRelayTests {
         #expect(out.contains("INCOMING-FROM-PATH msrp://127.0.0.1:\(gw.msrpPort)/"), "\(context)")
         await clients.shutdown()
     }
+}
+
+/// Runs Tests/Helpers/msrp_ws_relay_client.py against the relay at `url`
+/// (`relayURI` its AUTH target) and `gw`'s API, writing to sip:bob@gw.example;
+/// its exit status, what it printed, and the process (for its stderr).
+func runWebSocketRelayClient(_ gw: GatewayProcess, url: String, relayURI: String, caFile: String? = nil) async throws -> (Int32, String, ChildProcess) {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Helpers/msrp_ws_relay_client.py").path
+    let client = try ChildProcess("/usr/bin/python3", [script, gw.api, GatewayProcess.token, url, relayURI, "sip:bob@gw.example"] + (caFile.map { [$0] } ?? []),
+                                  name: "msrp_ws_relay_client")
+    let status = try await client.wait()
+    return (status, client.stdout, client)
 }

@@ -101,12 +101,7 @@ struct GatewayThroughRelayTests {
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]
-            """, msrp: """
-            ca_file = "\(relay.certificates.caPath)"
-            relay = "msrps://127.0.0.1:\(relay.tlsPort);tcp"
-            relay_username = "gateway"
-            relay_password = "secret"
-            """)
+            """, msrp: relay.gatewayClientSettings)
         defer { gw.stop() }
         #expect(gw.process.stderr.contains("relay granted a path"), "\(gw.process.stderr.suffix(1500))")
 
@@ -164,12 +159,7 @@ struct GatewayThroughRelayTests {
             hangup_after = "500ms"
             [routes]
             "sip:oncall@gw.example" = ["sip:oncall@127.0.0.1:\(uasPort)"]
-            """, msrp: """
-            ca_file = "\(relay.certificates.caPath)"
-            relay = "msrps://127.0.0.1:\(relay.tlsPort);tcp"
-            relay_username = "gateway"
-            relay_password = "secret"
-            """)
+            """, msrp: relay.gatewayClientSettings)
         defer { gw.stop() }
         let (status, _, _) = try await clients.client(gw).call(
             "POST", "/v1/messages", body: #"{"to": "sip:oncall@gw.example", "text": "disk full on db2", "system": true}"#)

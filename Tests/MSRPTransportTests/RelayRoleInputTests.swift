@@ -12,16 +12,23 @@ import Testing
 @Suite struct RelayRoleInputTests {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
+    /// An endpoint on loopback that is a relay for `alice` (password `pw-a`):
+    /// the endpoint, its port, its URI.
+    static func startRelay(expires: ClosedRange<Int64> = 60...3600) async throws -> (MSRPEndpoint, port: Int, uri: String) {
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
+        let port = try await relay.listen(host: "127.0.0.1", port: 0)
+        let uri = "msrp://127.0.0.1:\(port);tcp"
+        relay.relayRole = MSRPRelayRole(settings: .init(uri: try MSRPURI(uri), realm: "msrpgw.test", users: ["alice": "pw-a"], expires: expires))
+        return (relay, port, uri)
+    }
+
     static func auth(_ tid: String, relay: String, _ headers: [String] = [], toPath: String? = nil) -> String {
         (["MSRP \(tid) AUTH", "To-Path: \(toPath ?? relay)", "From-Path: msrp://client.example.com:2855/c1;tcp"] + headers + ["-------\(tid)$", ""])
             .joined(separator: "\n")
     }
 
     @Test func hostileAuthAndForwarding() async throws {
-        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
-        let port = try await relay.listen(host: "127.0.0.1", port: 0)
-        let relayURI = "msrp://127.0.0.1:\(port);tcp"
-        relay.relayRole = MSRPRelayRole(settings: .init(uri: try MSRPURI(relayURI), realm: "msrpgw.test", users: ["alice": "pw-a"], expires: 60...600))
+        let (relay, port, relayURI) = try await Self.startRelay(expires: 60...600)
         let client = try await RawMSRPClient(port: port, group: Self.group)
 
         // A challenge to answer: SHA-256 and MD5, one nonce.
@@ -91,10 +98,7 @@ import Testing
 @Suite struct RelayStreamingTests {
     @Test func aLargeChunkGoesOnBeforeItHasAllArrived() async throws {
         let group = RelayRoleInputTests.group
-        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
-        let port = try await relay.listen(host: "127.0.0.1", port: 0)
-        let relayURI = "msrp://127.0.0.1:\(port);tcp"
-        relay.relayRole = MSRPRelayRole(settings: .init(uri: try MSRPURI(relayURI), realm: "msrpgw.test", users: ["alice": "pw-a"]))
+        let (relay, port, relayURI) = try await RelayRoleInputTests.startRelay()
 
         // The far peer: a raw server that records the frames it gets (and answers none).
         let frames = NIOLockedValueBox<[MSRPFrame]>([])
@@ -153,10 +157,8 @@ import Testing
 @Suite struct RelayBackPressureTests {
     @Test func aClientFasterThanItsNextHopIsHeldBack() async throws {
         let group = RelayRoleInputTests.group
-        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
-        let port = try await relay.listen(host: "127.0.0.1", port: 0)
-        let relayURI = try MSRPURI("msrp://127.0.0.1:\(port);tcp")
-        relay.relayRole = MSRPRelayRole(settings: .init(uri: relayURI, realm: "msrpgw.test", users: ["alice": "pw-a"]))
+        let (relay, _, relayText) = try await RelayRoleInputTests.startRelay()
+        let relayURI = try MSRPURI(relayText)
         // A next hop that accepts and never reads.
         let stuck = try await ServerBootstrap(group: group).childChannelOption(.autoRead, value: false)
             .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
