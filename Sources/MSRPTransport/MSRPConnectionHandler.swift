@@ -54,7 +54,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     private var idleTimer: Scheduled<Void>?
     private var closed = false
     private var pumpScheduled = false
-    private var delayedPumpScheduled = false
+    private var resumeRequested = false
     /// Bytes written since the event loop last had a chance to poll sockets.
     private var burstBytes = 0
     /// The connection object sessions bind to; set right after the handler is made.
@@ -459,16 +459,18 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
 
     /// Writes while the channel accepts more, then flushes once. A burst of
     /// writes (pumps chained by writability changes within one event-loop tick) is
-    /// capped at `maxBurstBytes`: past it, writing resumes from a task scheduled a
-    /// little later, because NIO runs every task that becomes ready within a tick
-    /// before it polls sockets again, and a peer that reads as fast as we write
-    /// (loopback) would otherwise starve reads and every other channel on the loop.
+    /// capped at `maxBurstBytes`: past it, writing resumes only after the event
+    /// loop has polled its sockets again (`LoopPollGate`), because a peer that
+    /// reads as fast as we write (loopback) keeps the channel writable, and
+    /// without a poll between bursts neither this connection's reads (the
+    /// receiver's 413) nor any other channel on the loop would be served.
     func pump() {
         guard let context, !closed else { return }
         var wrote = false
+        var burstEnded = false
         while context.channel.isWritable {
             guard burstBytes < Self.maxBurstBytes else {
-                scheduleDelayedPump()
+                burstEnded = true
                 break
             }
             let next: OutboundScheduler.Write?
@@ -492,6 +494,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             if let ended = write.ended { chunkEnded(ended) }
         }
         if wrote { context.flush() }
+        // Asked for after the flush: the pause covers the burst's system calls too.
+        if burstEnded { resumeAfterNextPoll() }
         if !heldBack.isEmpty, scheduler.queuedBytes < Self.resumeBelow { releaseHeldBack() }
     }
 
@@ -517,7 +521,6 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     }
 
     static let maxBurstBytes = 512 * 1024
-    static let burstPause = TimeAmount.microseconds(50)
 
     /// Runs `pump` soon, outside the flush that is calling us (once, however often asked).
     private func schedulePump() {
@@ -531,12 +534,12 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     }
 
     /// Ends a burst: writing goes on after the event loop has polled its sockets.
-    private func scheduleDelayedPump() {
-        guard !delayedPumpScheduled, let context else { return }
-        delayedPumpScheduled = true
+    private func resumeAfterNextPoll() {
+        guard !resumeRequested, let context else { return }
+        resumeRequested = true
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: Self.burstPause) {
-            loopBound.value.delayedPumpScheduled = false
+        endpoint.pollGate(for: context.eventLoop).afterNextPoll {
+            loopBound.value.resumeRequested = false
             loopBound.value.burstBytes = 0
             loopBound.value.pump()
         }

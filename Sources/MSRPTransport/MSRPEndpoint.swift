@@ -27,6 +27,8 @@ public final class MSRPEndpoint: Sendable {
         var outgoing: [ConnectionKey: EventLoopFuture<MSRPConnection>] = [:]
         var all: Set<MSRPConnection> = []
         var shutDown = false
+        /// One per event loop that has had a connection pause its writing.
+        var pollGates: [ObjectIdentifier: LoopPollGate] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -279,6 +281,26 @@ public final class MSRPEndpoint: Sendable {
         for l in listeners { try? await l.channel.close() }
         for session in registry.all { session.close() }
         for c in connections { try? await c.channel.close() }
+        let gates = state.withLockedValue { s in
+            defer { s.pollGates = [:] }
+            return Array(s.pollGates.values)
+        }
+        for gate in gates { try? await gate.eventLoop.submit { gate.stop() }.get() }
+    }
+
+    /// The poll gate of `loop`, made on first use (see `LoopPollGate`).
+    func pollGate(for loop: any EventLoop) -> LoopPollGate {
+        let (gate, isNew) = state.withLockedValue { s -> (LoopPollGate, Bool) in
+            let key = ObjectIdentifier(loop as AnyObject)
+            if let g = s.pollGates[key] { return (g, false) }
+            let g = LoopPollGate(eventLoop: loop)
+            // After shutdown a gate opens no pipe (nothing would close it).
+            if s.shutDown { return (g, false) }
+            s.pollGates[key] = g
+            return (g, true)
+        }
+        if isNew { gate.start() }
+        return gate
     }
 }
 
