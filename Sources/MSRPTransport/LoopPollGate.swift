@@ -63,8 +63,7 @@ final class LoopPollGate: Sendable {
                         if !gate.state.value.waiting.isEmpty { gate.arm() }
                     }
                 case .failure:
-                    close(fds[0])
-                    close(fds[1])
+                    break  // NIO closed the descriptors; the fallback pause stays in use
                 }
             }
     }

@@ -141,7 +141,8 @@ final class WebSocketRefusalHandler: ChannelInboundHandler, RemovableChannelHand
         let headers = HTTPHeaders([("Content-Type", "text/plain"), ("Content-Length", "\(body.readableBytes)"), ("Connection", "close")])
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 }
 
@@ -170,9 +171,11 @@ final class MSRPWebSocketFraming: ChannelDuplexHandler, RemovableChannelHandler 
 
     func handlerAdded(context: ChannelHandlerContext) {
         let interval = settings.pingInterval
-        keepalive = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
-            guard let self, NIODeadline.now() - self.lastHeard >= interval else { return }
-            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+        // Loop-bound and weak: the repeated task must not keep the handler alive.
+        let bound = NIOLoopBound((handler: WeakBox(self), context: context), eventLoop: context.eventLoop)
+        keepalive = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            guard let self = bound.value.handler.value, NIODeadline.now() - self.lastHeard >= interval else { return }
+            bound.value.context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
         }
     }
 
@@ -227,8 +230,9 @@ final class MSRPWebSocketFraming: ChannelDuplexHandler, RemovableChannelHandler 
         if let why { logger.info("WebSocket closed", metadata: ["reason": "\(why)"]) }
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
+        let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))).whenComplete { _ in
-            context.close(promise: nil)
+            channel.close(promise: nil)
         }
     }
 
@@ -271,4 +275,10 @@ final class MSRPWebSocketFraming: ChannelDuplexHandler, RemovableChannelHandler 
         }
         return found == 1
     }
+}
+
+/// A weak reference, for closures that must not keep a handler alive.
+struct WeakBox<Value: AnyObject> {
+    weak var value: Value?
+    init(_ value: Value) { self.value = value }
 }

@@ -98,6 +98,7 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
+    @discardableResult
     public func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
         let stamp = now()
         let policy = policy

@@ -44,7 +44,7 @@ final class WebhookSinkProcess: @unchecked Sendable {
         try Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
         self.port = try port ?? freePort()
         recordPath = NSTemporaryDirectory() + "msrpgw-sink-" + UUID().uuidString + ".jsonl"
-        FileManager.default.createFile(atPath: recordPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: recordPath, contents: nil)
         process = try ChildProcess(python, [Self.script, String(self.port), Self.secret, recordPath], name: "webhook sink")
         try await process.waitFor("READY")
     }

@@ -44,7 +44,7 @@ final class NgircdInstance: @unchecked Sendable {
         while !tcpPortAccepts(self.port) {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 process.stop()
-                throw ChildProcess.ChildFailed(description: "ngircd did not listen on \(port)\n\(process.stdout.suffix(2000))\(process.stderr.suffix(2000))")
+                throw ChildProcess.ChildFailed(description: "ngircd did not listen on \(self.port)\n\(process.stdout.suffix(2000))\(process.stderr.suffix(2000))")
             }
             try await Task.sleep(for: .milliseconds(30))
         }

@@ -138,7 +138,7 @@ struct SIPEndToEndTests {
         let clients = try TestClients()
         // A peer that accepts the TCP connection and then says nothing: the gateway
         // (active, as the offer is passive) waits for the answer to its bodiless SEND.
-        let silent = try ServerBootstrap(group: clients.group).bind(host: "127.0.0.1", port: 0).wait()
+        let silent = try await ServerBootstrap(group: clients.group).bind(host: "127.0.0.1", port: 0).get()
         let port = silent.localAddress?.port ?? 0
         let scenario = SIPPScenario.header("cancel")
             + SIPPScenario.invite(path: "msrp://127.0.0.1:\(port)/silent;tcp", setup: "passive", branch: "z9hG4bK-cancel-[call_number]")

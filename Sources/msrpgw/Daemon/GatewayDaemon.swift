@@ -46,7 +46,7 @@ struct GatewayDaemon {
         var tlsServer: TLSConfiguration?
         if let cert = c.msrp.tlsCertificate, let key = c.msrp.tlsKey {
             tlsServer = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .file(key))
+                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
         }
         var tlsClient = TLSConfiguration.makeClientConfiguration()
         if let ca = c.msrp.caFile { tlsClient.trustRoots = .file(ca) }
@@ -137,7 +137,7 @@ struct GatewayDaemon {
             if s.transports.contains("tcp") { port = try await ua.listenTCP(host: s.listen, port: port) }
             if s.transports.contains("tls"), let cert = s.tlsCertificate, let key = s.tlsKey {
                 let tls = TLSConfiguration.makeServerConfiguration(
-                    certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .file(key))
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
                 boundSIPTLSPort = try await ua.listenTLS(host: s.listen, port: s.tlsPort, context: try NIOSSLContext(configuration: tls))
             }
             sip = ua

@@ -12,7 +12,8 @@ import SMTPWire
 final class SMTPConnection: @unchecked Sendable {
     let relay: SMTPRelay
     private let channel: any Channel
-    private let handler: SMTPClientHandler
+    /// Made on the channel's loop and only used there.
+    private let handler: NIOLoopBound<SMTPClientHandler>
     private(set) var capabilities = SMTPCapabilities()
     private(set) var tlsActive = false
     /// False once anything went wrong: the pool drops it instead of reusing it.
@@ -20,14 +21,14 @@ final class SMTPConnection: @unchecked Sendable {
     /// Mails sent on it, for logs.
     private(set) var mailsSent = 0
 
-    private init(relay: SMTPRelay, channel: any Channel, handler: SMTPClientHandler) {
+    private init(relay: SMTPRelay, channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>) {
         self.relay = relay
         self.channel = channel
         self.handler = handler
     }
 
     static func open(_ relay: SMTPRelay, group: any EventLoopGroup, tls: NIOSSLContext?, logger: Logger) async throws(SMTPError) -> SMTPConnection {
-        let handler = SMTPClientHandler()
+        let made = NIOLockedValueBox<NIOLoopBound<SMTPClientHandler>?>(nil)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: group)
@@ -37,13 +38,16 @@ final class SMTPConnection: @unchecked Sendable {
                         if relay.security == .implicitTLS, let tls {
                             try ch.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: sniName(relay.host)))
                         }
+                        let handler = SMTPClientHandler()
                         try ch.pipeline.syncOperations.addHandler(handler)
+                        made.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: ch.eventLoop) }
                     }
                 }
                 .connect(host: relay.host, port: relay.port).get()
         } catch {
             throw SMTPError(.connect("\(relay.host):\(relay.port): \(error)"))
         }
+        guard let handler = made.withLockedValue({ $0 }) else { throw SMTPError(.connect("\(relay.host):\(relay.port): no handler")) }
         let c = SMTPConnection(relay: relay, channel: channel, handler: handler)
         c.tlsActive = relay.security == .implicitTLS
         do {
@@ -67,8 +71,10 @@ final class SMTPConnection: @unchecked Sendable {
             guard reply.code == 220 else { throw SMTPError(.refused(stage: "STARTTLS", reply: reply)) }
             guard let tls else { throw SMTPError(.tls("no TLS context")) }
             do {
-                let ssl = try NIOSSLClientHandler(context: tls, serverHostname: sniName(relay.host))
-                try await channel.pipeline.addHandler(ssl, position: .first).get()
+                let host = sniName(relay.host)
+                try await channel.eventLoop.submit { [channel] in
+                    try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host), position: .first)
+                }.get()
             } catch {
                 throw SMTPError(.tls("\(error)"))
             }
@@ -223,7 +229,7 @@ final class SMTPConnection: @unchecked Sendable {
         let channel = self.channel
         let handler = self.handler
         loop.execute {
-            for p in promises { handler.expect(p) }
+            for p in promises { handler.value.expect(p) }
             if !bytes.isEmpty { channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil) }
         }
         // On time-out the connection is closed: the handler then fails what waits,
