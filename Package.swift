@@ -25,6 +25,7 @@ let package = Package(
         .executable(name: "msrpgw", targets: ["msrpgw"]),
         .library(name: "MSRP", targets: ["MSRP"]),
         .library(name: "MSRPTransport", targets: ["MSRPTransport"]),
+        .library(name: "Events", targets: ["Events"]),
         .library(name: "Queue", targets: ["Queue"]),
         .library(name: "CPIM", targets: ["CPIM"]),
         .library(name: "SDP", targets: ["SDP"]),
@@ -86,7 +87,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "MSRP", "MSRPTransport", "CPIM", "SDP", "Queue",
+                "MSRP", "MSRPTransport", "CPIM", "SDP", "Events", "Queue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,15 +95,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The event model and the adapter contract: what storage, the gateway and
+        // the adapters share. Imports nothing of ours.
+        .target(name: "Events", swiftSettings: swiftSettings),
         .target(
             name: "Queue",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Events", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "WebhookAdapter",
             dependencies: [
-                "Gateway", "Queue", "CPIM",
+                "Events", "CPIM",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -141,7 +145,7 @@ let package = Package(
         .target(
             name: "IRCAdapter",
             dependencies: [
-                "IRCClient", "IRCWire", "Gateway", "Queue",
+                "IRCClient", "IRCWire", "Gateway", "Events",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "adapters/irc/IRCAdapter",
@@ -156,7 +160,7 @@ let package = Package(
         .target(
             name: "SMTPAdapter",
             dependencies: [
-                "SMTPWire", "Gateway", "Queue", "CPIM",
+                "SMTPWire", "Events", "CPIM",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -169,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire",
+                "MSRP", "MSRPTransport", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -206,14 +210,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "QueueBenchmarks",
-            dependencies: ["Queue", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Events", "Queue", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Benchmarks/QueueBenchmarks",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "GatewayBenchmarks",
             dependencies: [
-                "Gateway", "WebhookAdapter", "SMTPAdapter", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
+                "Gateway", "WebhookAdapter", "SMTPAdapter", "Events", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -252,12 +256,12 @@ let package = Package(
             dependencies: ["SMTPWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Queue"], swiftSettings: swiftSettings),
+        .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Events"], swiftSettings: swiftSettings),
         .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "MSRP", "MSRPTransport", "CPIM", "SDP", "Queue",
+                "Gateway", "MSRP", "MSRPTransport", "CPIM", "SDP", "Events", "Queue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -267,13 +271,13 @@ let package = Package(
         ),
         .testTarget(
             name: "QueueTests",
-            dependencies: ["Queue", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Events", "Queue", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Queue", "CPIM", "SDP", "MSRPGatewayClient", "IRCClient", "IRCWire",
+                "MSRP", "MSRPTransport", "Events", "Queue", "CPIM", "SDP", "MSRPGatewayClient", "IRCClient", "IRCWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,11 +1,12 @@
+import Events
 import Foundation
 import Gateway
 import IRCAdapter
 import IRCClient
 import IRCWire
 import Logging
-import NIOConcurrencyHelpers
 import MSRPTransport
+import NIOConcurrencyHelpers
 import Queue
 
 /// MSRP → IRC: a backlog of chat messages delivered by the `irc` adapter through
@@ -55,7 +56,7 @@ func benchIRC() async throws {
     for round in 0..<rounds {
         // Through the gateway: a backlog drained by the dispatcher and the adapter.
         let queueDir = try scratch()
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: queueDir + "/queue.sqlite", synchronous: .full))
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: queueDir + "/queue.sqlite", followUps: Reporter(), synchronous: .full))
         let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
         let bot = IRCBot(name: "bench", configuration: IRCClientConfiguration(host: "127.0.0.1", port: port, tls: false, nick: "gw\(round)", linesPerSecond: 0),
                          channels: ["#bench": nil], group: group, logger: quiet)

@@ -16,6 +16,7 @@
 // Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc] [relay]
 import AsyncHTTPClient
 import CPIM
+import Events
 import Foundation
 import Gateway
 import HTTPTypes
@@ -128,7 +129,7 @@ struct Rig {
 
     static func make(sinkPort: Int) async throws -> Rig {
         let dir = try scratch()
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", synchronous: .full))
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", followUps: Reporter(), synchronous: .full))
         let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
         try await endpoint.listen(host: "127.0.0.1", port: 0)
         let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration(connectionsPerHost: 64))
@@ -157,7 +158,7 @@ struct Rig {
 func queueEnqueueRate() async throws -> Double {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
-    let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/q.sqlite", synchronous: .full))
+    let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/q.sqlite", followUps: Reporter(), synchronous: .full))
     let t0 = ContinuousClock.now
     try await withThrowingTaskGroup(of: Void.self) { g in
         for p in 0..<64 {
@@ -357,7 +358,7 @@ func benchSMTP() async throws {
     var references: [Double] = []
     for _ in 0..<3 {
         let dir = try scratch()
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", synchronous: .full))
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", followUps: Reporter(), synchronous: .full))
         let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
         let smtp = try SMTPAdapter(
             relay: SMTPRelay(host: "127.0.0.1", port: port, security: .none, maxConnections: connections),

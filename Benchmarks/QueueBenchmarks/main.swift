@@ -1,6 +1,7 @@
 // Queue benchmarks, each beside the raw rate of single-row INSERT + commit at
 // the same synchronous setting on the same file system, measured in the same run.
 // Usage: swift run -c release QueueBenchmarks [enqueue lease-complete lease-latency]
+import Events
 import Foundation
 import GRDB
 import Queue
@@ -43,7 +44,7 @@ func rawInsertRate(count: Int = 1000) async throws -> Double {
 }
 
 func openQueue(_ dir: String) throws -> SQLiteEventQueue {
-    try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", synchronous: .full))
+    try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", followUps: NoFollowUps(), synchronous: .full))
 }
 
 func benchEnqueue() async throws {

@@ -1,3 +1,4 @@
+import Events
 import Queue
 
 /// How the gateway behaves, as plain values; the daemon fills it from its

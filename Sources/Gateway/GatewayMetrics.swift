@@ -1,4 +1,5 @@
 import CoreMetrics
+import Events
 import Queue
 
 /// The gateway's metrics, through swift-metrics (the daemon exports them for

@@ -1,4 +1,5 @@
 import CPIM
+import Events
 import Foundation
 import Logging
 import MSRP
@@ -76,7 +77,7 @@ final class MSRPSessionAdapter: Adapter {
     // MARK: - REPORT (RFC 4975 §7.1.2)
 
     private func report(_ event: QueuedEvent, on session: GatewaySession) -> DeliveryOutcome {
-        let senderPath = (event.origin.fromPath ?? "").split(separator: " ").compactMap { try? MSRPURI(String($0)) }
+        let senderPath = event.origin.fromPath.compactMap { try? MSRPURI($0) }
         guard !senderPath.isEmpty, let messageID = event.origin.messageID else {
             return .permanentFailure(code: 400, reason: "report without the original From-Path or Message-ID")
         }

@@ -1,4 +1,5 @@
 import CPIM
+import Events
 import Foundation
 import Logging
 import MSRP
@@ -48,6 +49,7 @@ final class MessageIngress: Sendable {
     private let sessions: SessionDirectory
     private let bodies: BodyStore
     private let rooms: ChatRooms
+    private let reporter = Reporter()
     private let wake: @Sendable (Set<String>) -> Void
     private let metrics: GatewayMetrics
     private let logger: Logger
@@ -120,14 +122,18 @@ final class MessageIngress: Sendable {
         }
         guard !accepted.isEmpty else { return }
         do {
-            let ids = try await queue.enqueue(accepted.flatMap(\.1))
+            let stored = try await queue.enqueueNotingRepeats(accepted.flatMap(\.1))
+            let ids = stored.map(\.id)
+            // A repeated message's sender is owed its acknowledgements again: made
+            // durable before its 200, like everything the 200 promises.
+            let owedAgain = stored.contains(where: \.wasStored) ? try await acknowledgeRepeats(accepted, stored) : false
             for (p, _) in accepted {
                 p.message.acknowledgement.accept()
                 metrics.messageIn(accepted: true)
                 logger.debug("message accepted", metadata: ["session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)"])
             }
             await bodies.reconcile(events: accepted.flatMap(\.1), ids: ids, queue: queue)
-            wake(Set(accepted.flatMap { $0.1.map(\.adapter) }))
+            wake(Set(accepted.flatMap { $0.1.map(\.adapter) } + (owedAgain ? [reporter.adapter] : [])))
         } catch {
             // Nothing of the batch was stored: every sender learns, nobody is told 200.
             logger.error("cannot store incoming messages", metadata: ["error": "\(error)", "count": "\(accepted.count)"])
@@ -137,6 +143,29 @@ final class MessageIngress: Sendable {
                 metrics.messageIn(accepted: false)
             }
         }
+    }
+
+    /// For messages some of whose events were already stored (the sender sent
+    /// the same Message-ID again on a new transaction), what the `Reporter` owes
+    /// now that the stored deliveries may have ended.
+    private func acknowledgeRepeats(_ accepted: [(Pending, [NewEvent])], _ stored: [Enqueued]) async throws(QueueError) -> Bool {
+        var owed: [NewEvent] = []
+        var index = 0
+        for (p, events) in accepted {
+            defer { index += events.count }
+            let repeats = stored[index..<index + events.count].filter(\.wasStored)
+            guard !repeats.isEmpty, let origin = events.first?.origin, origin.successReport else { continue }
+            for r in repeats {
+                guard let event = try await queue.event(r.id),
+                      let report = reporter.duplicateAcknowledgement(of: event, repeatedBy: origin, transactionID: p.message.head.transactionID)
+                else { continue }
+                owed.append(report)
+            }
+        }
+        guard !owed.isEmpty else { return false }
+        _ = try await queue.enqueue(owed)
+        logger.info("repeated message: success REPORTs owed again", metadata: ["count": "\(owed.count)"])
+        return true
     }
 
     /// A page-mode message: the checks and routes of an MSRP message, stored in
@@ -165,9 +194,7 @@ final class MessageIngress: Sendable {
             envelope = EventEnvelope(from: m.sender, to: [address], contentType: contentType.description)
         }
         let size = Int64(m.body.count)
-        let origin = EventOrigin(
-            messageID: m.id, fromPath: m.sender, byteCount: size, successReport: false, failureReport: "no",
-            imdnMessageID: imdn?.messageID, imdnDispositions: imdn?.dispositions.map(\.rawValue) ?? [])
+        let origin = reporter.pageModeOrigin(id: m.id, sender: m.sender, size: size, imdn: imdn)
         let stored: [EventBody]
         do {
             stored = try bodies.store(.memory(ByteBuffer(bytes: m.body)), from: offset, size: size - offset, copies: targets.count)
@@ -234,37 +261,18 @@ final class MessageIngress: Sendable {
             envelope = EventEnvelope(from: session.peerAddress, to: [address], contentType: contentType.description)
         }
 
-        let origin = EventOrigin(
-            sessionID: session.id, messageID: message.message.messageID,
-            fromPath: head.fromPath.map(\.description).joined(separator: " "),
-            toPath: head.toPath.map(\.description).joined(separator: " "), byteCount: size,
-            successReport: head.headers.successReport == .yes, failureReport: head.headers.failureReport.rawValue,
-            imdnMessageID: imdn?.messageID, imdnDispositions: imdn?.dispositions.map(\.rawValue) ?? [])
+        let origin = reporter.origin(session: session.id, messageID: message.message.messageID, head: head, size: size, imdn: imdn)
         let bodies: [EventBody]
         do {
             bodies = try self.bodies.store(message.message.body, from: bodyOffset, size: size - bodyOffset, copies: targets.count + roomCopies.count)
         } catch {
             throw IngressRefusal(code: 500, reason: "cannot store the message body: \(error)")
         }
-        // Copies to the other participants of a room owe the sender nothing more:
-        // the 200 was the room's answer (reports and IMDNs come from the recipients).
-        var quiet = origin
-        (quiet.successReport, quiet.failureReport, quiet.imdnMessageID, quiet.imdnDispositions) = (false, "no", nil, [])
+        let quiet = reporter.roomCopy(of: origin)
         var events = zip(targets + roomCopies, bodies).enumerated().map { i, pair in
             NewEvent(kind: .delivery, adapter: pair.0.adapter, target: pair.0.target, origin: i < targets.count ? origin : quiet, envelope: envelope, body: pair.1)
         }
-        if !unresolved.isEmpty, origin.failureReport != "no" {
-            // RFC 7701 §7.2: the REPORT carries a CPIM wrapper with the original From
-            // and, in To and cc, the recipients that are not in the room.
-            let toURIs = Set(envelope.to.compactMap { try? CPIMAddress(parsing: $0).uri })
-            let failedTo = unresolved.filter(toURIs.contains)
-            let failedCc = unresolved.filter { !failedTo.contains($0) }
-            events.append(NewEvent(
-                kind: .report, adapter: "msrp", target: session.id, origin: origin,
-                envelope: EventEnvelope(from: envelope.from, to: failedTo, cc: failedCc,
-                                        headers: ["status": "427", "reason": "not in the room: " + unresolved.joined(separator: ", ")]),
-                dedupeKey: "\(session.id)|\(message.message.messageID)|427"))
-        }
+        if let report = reporter.notInRoomReport(origin: origin, envelope: envelope, unresolved: unresolved) { events.append(report) }
         return events
     }
 

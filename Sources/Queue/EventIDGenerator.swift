@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// Makes `EventID`s: 42 bits of milliseconds since 2020-01-01, 10 bits of node,

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// The store-and-forward queue. Everything the gateway owes someone later is an
@@ -10,6 +11,11 @@ public protocol EventQueue: Sendable {
     /// Adds events in one transaction; returns their ids in order. An event whose
     /// dedupe key is already stored is not added again: its existing id is returned.
     func enqueue(_ events: [NewEvent]) async throws(QueueError) -> [EventID]
+
+    /// `enqueue`, saying of each event whether it is new or was already stored
+    /// under its dedupe key (a sender repeating a message): the gateway owes a
+    /// repeated message's sender its acknowledgements again.
+    func enqueueNotingRepeats(_ events: [NewEvent]) async throws(QueueError) -> [Enqueued]
 
     /// Leases up to `limit` due events of `adapter` to `owner` for `duration`. An
     /// event whose lease expires (its worker crashed) becomes due again.
@@ -49,6 +55,18 @@ public protocol EventQueue: Sendable {
     /// Deletes delivered events last updated before `date`; returns how many.
     @discardableResult
     func purge(deliveredBefore date: Date) async throws(QueueError) -> Int
+}
+
+/// One event given to `enqueueNotingRepeats`: its id, and whether it was
+/// already stored before this call.
+public struct Enqueued: Sendable, Hashable {
+    public var id: EventID
+    public var wasStored: Bool
+
+    public init(id: EventID, wasStored: Bool) {
+        self.id = id
+        self.wasStored = wasStored
+    }
 }
 
 public struct EventFilter: Sendable, Hashable {

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import GRDB
 
@@ -18,13 +19,13 @@ struct EventRow: Sendable {
         INSERT INTO event (id, kind, state, adapter, target, dedupe_key, parent_id, session_id, message_id, from_path,
           to_path, byte_count, success_report, failure_report, imdn_message_id, imdn_dispositions, env_from, env_to, env_cc,
           env_subject, env_datetime, content_type, env_headers, body, body_path, body_size, next_attempt_at, retry_base_at,
-          created_at, updated_at)
-        VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          created_at, updated_at, page_mode_sender)
+        VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(dedupe_key) DO NOTHING
         """
 
     /// Inserts the event, or finds the one already stored under its dedupe key.
-    func insertOrFind(_ db: Database) throws -> EventID {
+    func insertOrFind(_ db: Database) throws -> Enqueued {
         let e = new
         let stamp = Millis(now)
         var inline: Data? = nil
@@ -37,18 +38,18 @@ struct EventRow: Sendable {
             : String(decoding: try JSONEncoder().encode(e.envelope.headers), as: UTF8.self)
         let arguments: [(any DatabaseValueConvertible)?] = [
             id.rawValue, e.kind.rawValue, e.adapter, e.target, e.dedupeKey, e.parent?.rawValue, e.origin.sessionID,
-            e.origin.messageID, e.origin.fromPath, e.origin.toPath, e.origin.byteCount, e.origin.successReport ? 1 : 0,
-            e.origin.failureReport, e.origin.imdnMessageID, e.origin.imdnDispositions.joined(separator: ","),
+            e.origin.messageID, Self.path(e.origin.fromPath), Self.path(e.origin.toPath), e.origin.byteCount, e.origin.successReport ? 1 : 0,
+            e.origin.failureReport.rawValue, e.origin.imdnMessageID, e.origin.imdnDispositions.joined(separator: ","),
             e.envelope.from, e.envelope.to.joined(separator: "\n"), e.envelope.cc.joined(separator: "\n"),
             e.envelope.subject, e.envelope.dateTime, e.envelope.contentType, headers, inline, path, e.body.size,
-            e.notBefore.map { Millis($0) } ?? stamp, stamp, stamp, stamp,
+            e.notBefore.map { Millis($0) } ?? stamp, stamp, stamp, stamp, e.origin.pageModeSender,
         ]
         try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(arguments))
-        if db.changesCount > 0 { return id }
+        if db.changesCount > 0 { return Enqueued(id: id, wasStored: false) }
         guard let key = e.dedupeKey,
             let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM event WHERE dedupe_key = ?"), arguments: [key])
         else { throw QueueError(.other, "insert of event \(id) changed nothing") }
-        return EventID(rawValue: existing)
+        return Enqueued(id: EventID(rawValue: existing), wasStored: true)
     }
 
     /// The columns `decode` reads, in this order: select them with
@@ -59,10 +60,13 @@ struct EventRow: Sendable {
         id, kind, state, adapter, target, parent_id, session_id, message_id, from_path, to_path, byte_count, \
         success_report, failure_report, imdn_message_id, imdn_dispositions, env_from, env_to, env_cc, env_subject, \
         env_datetime, content_type, env_headers, body, body_path, body_size, attempts, next_attempt_at, lease_owner, \
-        last_error, proof, status_code, created_at, updated_at, retry_base_at
+        last_error, proof, status_code, created_at, updated_at, retry_base_at, page_mode_sender
         """
     /// Position of `retry_base_at` in `columns`.
     static let retryBaseColumn = 33
+
+    /// A path as MSRP writes it: URIs separated by spaces (NULL when empty).
+    static func path(_ uris: [String]) -> String? { uris.isEmpty ? nil : uris.joined(separator: " ") }
 
     static func decode(_ row: Row) throws -> QueuedEvent {
         func list(_ s: String?, _ sep: Character) -> [String] {
@@ -82,10 +86,13 @@ struct EventRow: Sendable {
             let data: Data? = row[22]
             body = .inline(data.map { [UInt8]($0) } ?? [])
         }
+        guard let failureReport = FailureReportRequest(rawValue: row[12]) else {
+            throw QueueError(.corrupt, "event \(row[0] as Int64? ?? 0) has an unknown failure_report")
+        }
         let origin = EventOrigin(
-            sessionID: row[6], messageID: row[7], fromPath: row[8], toPath: row[9],
-            byteCount: row[10], successReport: (row[11] as Int64? ?? 0) != 0,
-            failureReport: row[12], imdnMessageID: row[13], imdnDispositions: list(row[14], ","))
+            sessionID: row[6], messageID: row[7], fromPath: list(row[8], " "), toPath: list(row[9], " "),
+            pageModeSender: row[34], byteCount: row[10], successReport: (row[11] as Int64? ?? 0) != 0,
+            failureReport: failureReport, imdnMessageID: row[13], imdnDispositions: list(row[14], ","))
         let envelope = EventEnvelope(
             from: row[15], to: list(row[16], "\n"), cc: list(row[17], "\n"), subject: row[18],
             dateTime: row[19], contentType: row[20], headers: headers)

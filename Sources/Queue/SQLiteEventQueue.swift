@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import GRDB
 
@@ -17,14 +18,16 @@ public final class SQLiteEventQueue: EventQueue {
         /// Retry policy per adapter; `defaultRetry` for the others.
         public var retry: [String: RetryPolicy]
         public var defaultRetry: RetryPolicy
-        /// What is owed when a delivery ends (REPORTs, IMDNs).
+        /// What is owed when a delivery ends: the gateway's `Reporter` (REPORTs,
+        /// IMDNs), or `NoFollowUps` for a queue used on its own. No default: a
+        /// gateway whose queue forgot it would owe its senders nothing.
         public var followUps: any FollowUpPolicy
 
         public enum Synchronous: String, Sendable { case full = "FULL", normal = "NORMAL", off = "OFF" }
 
         public init(
-            path: String, synchronous: Synchronous = .full, node: Int = 0, retry: [String: RetryPolicy] = [:],
-            defaultRetry: RetryPolicy = .standard, followUps: any FollowUpPolicy = SenderNotificationPolicy()
+            path: String, followUps: any FollowUpPolicy, synchronous: Synchronous = .full, node: Int = 0, retry: [String: RetryPolicy] = [:],
+            defaultRetry: RetryPolicy = .standard
         ) {
             self.path = path
             self.synchronous = synchronous
@@ -76,6 +79,10 @@ public final class SQLiteEventQueue: EventQueue {
     // MARK: - Enqueue
 
     public func enqueue(_ events: [NewEvent]) async throws(QueueError) -> [EventID] {
+        try await enqueueNotingRepeats(events).map(\.id)
+    }
+
+    public func enqueueNotingRepeats(_ events: [NewEvent]) async throws(QueueError) -> [Enqueued] {
         guard !events.isEmpty else { return [] }
         let stamp = now()
         let rows = events.map { EventRow(new: $0, id: ids.next(now: stamp), now: stamp) }

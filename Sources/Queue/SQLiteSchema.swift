@@ -3,7 +3,7 @@ import GRDB
 /// The queue's tables, as GRDB migrations: an older database upgrades in place;
 /// one with migrations this build does not know is refused (a newer msrpgw wrote it).
 enum SQLiteSchema {
-    static let known = ["v1-events"]
+    static let known = ["v1-events", "v2-page-mode-sender"]
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -51,6 +51,14 @@ enum SQLiteSchema {
                 CREATE INDEX event_due ON event(adapter, next_attempt_at) WHERE state IN ('queued', 'leased');
                 CREATE INDEX event_state ON event(state, updated_at);
                 CREATE INDEX event_session ON event(session_id) WHERE session_id IS NOT NULL;
+                """)
+        }
+        // A page-mode sender had been kept in from_path, which holds MSRP URIs.
+        m.registerMigration("v2-page-mode-sender") { db in
+            try db.execute(sql: """
+                ALTER TABLE event ADD COLUMN page_mode_sender TEXT;
+                UPDATE event SET page_mode_sender = from_path, from_path = NULL
+                  WHERE session_id IS NULL AND (from_path LIKE 'sip:%' OR from_path LIKE 'sips:%');
                 """)
         }
         return m

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import MSRPTransport
 import NIOConcurrencyHelpers
@@ -34,7 +35,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
-            path: directory + "/q.sqlite", defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))
+            path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))
         let adapter = BatchRecorder()
         var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: directory + "/bodies")
         config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(10), pollInterval: .milliseconds(50))

@@ -1,4 +1,5 @@
 import CPIM
+import Events
 import Foundation
 import MSRP
 import Queue

@@ -1,4 +1,5 @@
 import CPIM
+import Events
 import Foundation
 import MSRP
 import MSRPTransport
@@ -38,6 +39,27 @@ import Testing
         #expect(event.envelope.contentType == "text/plain")
         #expect(event.body == .inline(Array("hello".utf8)))
         #expect(event.envelope.headers["imdn.Message-ID"] == "imdn-1")
+        await gw.stop()
+    }
+
+    /// RFC 4975 §6: a SEND repeated after its message was delivered (same
+    /// Message-ID, a new transaction) is one delivery, and still gets its 200 and
+    /// a success REPORT of its own.
+    @Test func repeatedSendAfterDeliveryGetsItsReportAgain() async throws {
+        let gw = try await TestGateway()
+        let peer = try TestPeer(group: TestGateway.group)
+        _ = try await peer.join(gw.gateway)
+        #expect(try await peer.send(cpim: cpim(imdn: nil), id: "msg-dup") == .accepted)
+        await eventually("the first REPORT") { peer.reports.count == 1 }
+        #expect(try await peer.send(cpim: cpim(imdn: nil), id: "msg-dup") == .accepted)
+        await eventually("a REPORT for the repeat") { peer.reports.count == 2 }
+        #expect(peer.reports.allSatisfy { $0.headers.messageID == "msg-dup" && $0.headers.status?.code == 200 })
+        #expect(gw.adapter.delivered.count == 1)
+        // A repeat that asks for no success REPORT gets none.
+        #expect(try await peer.send(cpim: cpim(imdn: nil), id: "msg-dup", successReport: .no) == .accepted)
+        #expect(try await peer.send(cpim: cpim(imdn: nil), id: "msg-next") == .accepted)
+        await eventually("the next message's REPORT") { peer.reports.contains { $0.headers.messageID == "msg-next" } }
+        #expect(peer.reports.filter { $0.headers.messageID == "msg-dup" }.count == 2)
         await gw.stop()
     }
 

@@ -1,4 +1,5 @@
 import CPIM
+import Events
 import Foundation
 import Logging
 import MSRP
@@ -123,7 +124,7 @@ struct TestGateway {
          inlineBodyLimit: Int = 256 * 1024, bindTimeout: Duration = .seconds(60), rooms: [String: ChatRoom] = [:]) async throws {
         directory = NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", defaultRetry: retry))
+        queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: retry))
         let endpoint = try MSRPEndpoint(
             configuration: MSRPTransportConfiguration(assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 64 * 1024, spoolDirectory: directory)),
             group: Self.group)

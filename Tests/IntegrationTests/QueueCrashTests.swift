@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import GRDB
 import Queue
@@ -21,7 +22,7 @@ import Testing
             child.signal(SIGKILL)
             _ = try await child.wait()
 
-            let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: db))
+            let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: db, followUps: NoFollowUps()))
             #expect(try await queue.integrityCheck() == "ok", "round \(round)")
             let lines = (try String(contentsOfFile: log, encoding: .utf8)).split(separator: "\n")
             var enqueued = Set<EventID>(), delivered = Set<EventID>()

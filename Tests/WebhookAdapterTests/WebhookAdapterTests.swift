@@ -1,5 +1,5 @@
+import Events
 import Foundation
-import Queue
 import Testing
 
 @testable import WebhookAdapter

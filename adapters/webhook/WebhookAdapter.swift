@@ -1,11 +1,10 @@
 import AsyncHTTPClient
+import Events
 import Foundation
-import Gateway
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
-import Queue
 
 /// Delivers events as signed HTTP POSTs (Standard Webhooks) to configured
 /// endpoints. Targets are the endpoints' URLs; only configured ones are

@@ -1,7 +1,6 @@
 import CPIM
+import Events
 import Foundation
-import Gateway
-import Queue
 
 /// The JSON body of every webhook request (documented in README, "Webhook payload").
 ///

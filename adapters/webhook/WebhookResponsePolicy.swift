@@ -1,5 +1,5 @@
+import Events
 import Foundation
-import Queue
 
 /// What a receiver's HTTP answer means for the event (Standard Webhooks, and
 /// what the sender's failure REPORT then says).

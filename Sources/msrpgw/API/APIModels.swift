@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import Gateway
 import Queue
@@ -78,8 +79,8 @@ struct EventView: Encodable {
         created_at = e.createdAt
         updated_at = e.updatedAt
         origin = Origin(
-            session: e.origin.sessionID, message_id: e.origin.messageID, from_path: e.origin.fromPath, byte_count: e.origin.byteCount,
-            success_report: e.origin.successReport, failure_report: e.origin.failureReport, imdn_message_id: e.origin.imdnMessageID,
+            session: e.origin.sessionID, message_id: e.origin.messageID, from_path: e.origin.fromPath.isEmpty ? e.origin.pageModeSender : e.origin.fromPath.joined(separator: " "), byte_count: e.origin.byteCount,
+            success_report: e.origin.successReport, failure_report: e.origin.failureReport.rawValue, imdn_message_id: e.origin.imdnMessageID,
             imdn_dispositions: e.origin.imdnDispositions)
         envelope = Envelope(
             from: e.envelope.from, to: e.envelope.to, cc: e.envelope.cc, subject: e.envelope.subject, datetime: e.envelope.dateTime,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Events
 import Foundation
 import Queue
 
@@ -16,7 +17,7 @@ struct QueueTortureCommand: AsyncParsableCommand {
     @Option(help: "Consumers.") var consumers = 2
 
     func run() async throws {
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: db))
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: db, followUps: NoFollowUps()))
         let fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         guard fd >= 0 else { throw ValidationError("cannot open \(log)") }
         let logLine: @Sendable (String) -> Void = { line in

@@ -1,11 +1,12 @@
+import Events
 import Foundation
-import SIP
 import Gateway
 import IRCClient
 import IRCWire
 import Logging
 import MSRP
 import Queue
+import SIP
 import SMTPAdapter
 import SMTPWire
 import WebhookAdapter

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
+import Events
 import Foundation
 import Gateway
-import IRCClient
-import IRCAdapter
 import Hummingbird
+import IRCAdapter
+import IRCClient
 import Logging
 import MSRP
 import MSRPTransport
@@ -40,7 +41,7 @@ struct GatewayDaemon {
         let c = configuration
         try FileManager.default.createDirectory(atPath: c.dataDirectory + "/spool", withIntermediateDirectories: true)
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
-            path: c.queue.path, synchronous: c.queue.synchronous, node: c.gateway.node, defaultRetry: c.queue.retry))
+            path: c.queue.path, followUps: Reporter(), synchronous: c.queue.synchronous, node: c.gateway.node, defaultRetry: c.queue.retry))
         let group = MultiThreadedEventLoopGroup.singleton
 
         var tlsServer: TLSConfiguration?

@@ -1,3 +1,4 @@
+import Events
 import Gateway
 import Logging
 import NIOConcurrencyHelpers

@@ -1,9 +1,9 @@
+import Events
 import Foundation
 import Gateway
 import IRCClient
 import IRCWire
 import Logging
-import Queue
 
 /// Delivers events to IRC channels and nicks through one bot connection per
 /// configured network: a chat message as `<alice> text` (PRIVMSG), or as

@@ -1,6 +1,6 @@
 import CPIM
+import Events
 import Foundation
-import Queue
 import SMTPWire
 
 /// How an event becomes a mail: who it is from, its subject, its thread.

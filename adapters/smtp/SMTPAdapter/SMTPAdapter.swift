@@ -1,9 +1,8 @@
+import Events
 import Foundation
-import Gateway
 import Logging
 import NIOCore
 import NIOSSL
-import Queue
 import SMTPWire
 
 /// Delivers events to `mailto:` targets through a submission server, on SwiftNIO.

@@ -33,34 +33,52 @@ public enum EventState: String, Sendable, Codable, CaseIterable {
 
 /// Where a message came from, and what its sender asked to be told.
 public struct EventOrigin: Sendable, Hashable, Codable {
+    /// The MSRP session it came in on; nil for a page-mode message.
     public var sessionID: String?
     public var messageID: String?
-    public var fromPath: String?
-    public var toPath: String?
+    /// The SEND's From-Path, URIs in order: where REPORTs go back.
+    public var fromPath: [String]
+    /// The SEND's To-Path, URIs in order.
+    public var toPath: [String]
+    /// A page-mode message's sender (a SIP MESSAGE's authenticated URI): where
+    /// its IMDNs go back, as page-mode messages.
+    public var pageModeSender: String?
     public var byteCount: Int64?
     /// Success-Report of the SEND: a success REPORT is owed when delivered.
     public var successReport: Bool
-    /// Failure-Report of the SEND: "yes", "partial" or "no".
-    public var failureReport: String
+    /// Failure-Report of the SEND.
+    public var failureReport: FailureReportRequest
     public var imdnMessageID: String?
     /// Requested IMDN dispositions: positive-delivery, negative-delivery, display.
     public var imdnDispositions: [String]
 
     public init(
-        sessionID: String? = nil, messageID: String? = nil, fromPath: String? = nil, toPath: String? = nil,
-        byteCount: Int64? = nil, successReport: Bool = false, failureReport: String = "yes",
-        imdnMessageID: String? = nil, imdnDispositions: [String] = []
+        sessionID: String? = nil, messageID: String? = nil, fromPath: [String] = [], toPath: [String] = [],
+        pageModeSender: String? = nil, byteCount: Int64? = nil, successReport: Bool = false,
+        failureReport: FailureReportRequest = .yes, imdnMessageID: String? = nil, imdnDispositions: [String] = []
     ) {
         self.sessionID = sessionID
         self.messageID = messageID
         self.fromPath = fromPath
         self.toPath = toPath
+        self.pageModeSender = pageModeSender
         self.byteCount = byteCount
         self.successReport = successReport
         self.failureReport = failureReport
         self.imdnMessageID = imdnMessageID
         self.imdnDispositions = imdnDispositions
     }
+}
+
+/// Which failures a sender wants to hear about (RFC 4975 §7.1.2; the MSRP
+/// header's values, kept here so that storage needs no MSRP types).
+public enum FailureReportRequest: String, Sendable, Hashable, Codable {
+    /// Every failure, and a response to every chunk.
+    case yes
+    /// Failures only (no 200 responses).
+    case partial
+    /// Nothing: no failure response and no failure REPORT, ever.
+    case no
 }
 
 /// The message itself, independent of MSRP.

@@ -1,9 +1,9 @@
-import Queue
-
 /// A delivery network (webhooks, email, IRC, MSRP sessions...). The dispatcher
 /// leases the adapter's due events from the queue and hands them over one by
-/// one; what `deliver` returns is recorded in the queue, which also works out
-/// what is then owed to the sender (REPORTs, IMDNs).
+/// one; what `deliver` returns is recorded in the queue, and the follow-up
+/// policy (the gateway's `Reporter`) works out what is then owed to the sender
+/// (REPORTs, IMDNs). An adapter needs this module only: not the queue, not the
+/// gateway.
 public protocol Adapter: Sendable {
     /// The adapter's name in the queue (`webhook`, `msrp`, `smtp`...).
     var name: String { get }
@@ -37,33 +37,3 @@ extension Adapter {
     public func validate(target: String) throws(RouteError) {}
 }
 
-/// Adapters by name and by URI scheme.
-public struct AdapterRegistry: Sendable {
-    public private(set) var adapters: [String: any Adapter] = [:]
-    private var byScheme: [String: String] = [:]
-
-    public init(_ adapters: [any Adapter] = []) {
-        for a in adapters { register(a) }
-    }
-
-    public mutating func register(_ adapter: any Adapter) {
-        adapters[adapter.name] = adapter
-        for s in adapter.schemes { byScheme[s.lowercased()] = adapter.name }
-    }
-
-    public func adapter(named name: String) -> (any Adapter)? { adapters[name] }
-
-    /// The adapter that delivers to `target`, by its URI scheme.
-    public func adapter(for target: String) -> (any Adapter)? {
-        guard let scheme = uriScheme(target) else { return nil }
-        return byScheme[scheme].flatMap { adapters[$0] }
-    }
-}
-
-/// The scheme of a URI, lower-cased (`sip` for `sip:ops@gw.example`).
-func uriScheme(_ uri: String) -> String? {
-    guard let colon = uri.firstIndex(of: ":"), colon > uri.startIndex else { return nil }
-    let scheme = uri[..<colon]
-    guard scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == ".") }) else { return nil }
-    return scheme.lowercased()
-}

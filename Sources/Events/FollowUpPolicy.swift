@@ -1,0 +1,23 @@
+import Foundation
+
+/// How a delivery ended for good.
+public enum FinalOutcome: Sendable, Hashable {
+    case delivered(proof: String)
+    case failed(code: Int, reason: String)
+    /// Delivered to some recipients, refused by others.
+    case partial(proof: String, code: Int, reason: String)
+}
+
+/// What is owed once a delivery ends: the queue asks its policy in the same
+/// transaction that records the outcome and enqueues what it returns, so a
+/// follow-up is never lost or doubled. The queue knows no protocol: the
+/// gateway's `Reporter` is the policy that knows MSRP's and IMDN's rules.
+public protocol FollowUpPolicy: Sendable {
+    func followUps(for event: QueuedEvent, outcome: FinalOutcome) -> [NewEvent]
+}
+
+/// No follow-ups: a queue used on its own.
+public struct NoFollowUps: FollowUpPolicy {
+    public init() {}
+    public func followUps(for event: QueuedEvent, outcome: FinalOutcome) -> [NewEvent] { [] }
+}
