@@ -53,11 +53,24 @@ public struct OutboundMessage: Sendable {
         self.dateTime = dateTime
         self.to = to
         self.body = Array(text.utf8)
-        self.contentType = contentType
+        self.contentType = Self.declaringUTF8(contentType)
         self.system = system
         self.from = from
         self.subject = subject
         self.idempotencyKey = idempotencyKey
+    }
+}
+
+extension OutboundMessage {
+    /// A text type given without a charset gets `charset=UTF-8`: the body is a
+    /// Swift string's UTF-8, and a receiver reading `text/plain` without one may
+    /// take it as US-ASCII (RFC 2046 §4.1.2) and mangle anything else.
+    static func declaringUTF8(_ contentType: String) -> String {
+        guard var type = try? MediaType(contentType), type.type.lowercased() == "text",
+              !type.parameters.contains(where: { $0.name.lowercased() == "charset" })
+        else { return contentType }
+        type.parameters.append(MediaType.Parameter(name: "charset", value: "UTF-8"))
+        return type.description
     }
 }
 

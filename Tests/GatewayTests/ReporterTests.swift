@@ -100,3 +100,22 @@ import Testing
         #expect(reporter.duplicateAcknowledgement(of: stored, repeatedBy: quiet, transactionID: "t4") == nil)
     }
 }
+
+/// Text the gateway sends (API, IRC, alerts) is UTF-8, and says so.
+@Suite struct OutboundTextTests {
+    @Test func textTypesDeclareUTF8() {
+        let cases: [(String, String)] = [
+            ("text/plain", "text/plain;charset=UTF-8"),
+            ("text/html", "text/html;charset=UTF-8"),
+            ("text/plain; charset=ISO-8859-1", "text/plain; charset=ISO-8859-1"),
+            ("TEXT/plain;CHARSET=utf-8", "TEXT/plain;CHARSET=utf-8"),
+            ("application/json", "application/json"),
+            ("not a type", "not a type"),
+        ]
+        for (given, expected) in cases {
+            let m = OutboundMessage(to: .address("sip:bob@example.com"), text: "Grüße ✓", contentType: given)
+            #expect(m.contentType == expected, "\(given)")
+        }
+        #expect(OutboundMessage(to: .session("s1"), text: "é").contentType == "text/plain;charset=UTF-8")
+    }
+}
