@@ -80,7 +80,12 @@ final class ChildProcess: @unchecked Sendable {
         var all = sigset_t()
         sigfillset(&all)
         posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if let group = ChildReaper.shared.processGroup {
+            posix_spawnattr_setpgroup(&attr, group)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attr, Int16(flags))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -156,6 +161,57 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     struct ChildFailed: Error, CustomStringConvertible { var description: String }
+}
+
+/// Kills every child the tests started when the test process ends, even when it
+/// crashes or is killed: a crashed run once left gateways and servers running
+/// that skewed a later benchmark. The reaper is a small process that leads a
+/// process group of its own, which every `ChildProcess` joins; it waits for
+/// its standard input, a pipe whose only writer is this process, to reach its
+/// end (the kernel closes it however this process ends) and then kills the
+/// whole group, itself included.
+final class ChildReaper: Sendable {
+    static let shared = ChildReaper()
+    /// The group children join; nil when the reaper could not start (children
+    /// then stay in the test's own group, as before).
+    let processGroup: pid_t?
+
+    private init() {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            processGroup = nil
+            return
+        }
+        // The writing end stays here, out of every child (close-on-exec).
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setpgroup(&attr, 0)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
+        // `read` returns 0 once every writer is gone; then the group goes.
+        let script = "read -r _; kill -KILL 0"
+        let arguments: [String] = ["/bin/sh", "-c", script]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, "/bin/sh", &actions, &attr, argv, environ)
+        close(fds[0])
+        if rc == 0 {
+            processGroup = child
+        } else {
+            close(fds[1])
+            processGroup = nil
+        }
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough on loopback in tests).

@@ -88,7 +88,7 @@ func runTshark(_ tshark: String, _ args: [String]) throws -> String {
         #expect(out.contains("IMDN delivered for imdn-hello-ops"))
         #expect(out.contains("REPORT for hello-broken: 000 400"))
         #expect(out.contains("rejected(code: 403"))
-        #expect(out.contains("message (text/plain, system): Maintenance at 22:00 UTC"))
+        #expect(out.contains("message (text/plain;charset=UTF-8, system): Maintenance at 22:00 UTC"))
         #expect(out.hasSuffix("demo done\n"))
         try? FileManager.default.removeItem(atPath: dir)
     }
