@@ -88,16 +88,21 @@ public struct Reporter: FollowUpPolicy {
         guard stored.kind == .delivery, stored.state == .delivered, origin.successReport, let session = origin.sessionID else { return nil }
         var owed = origin
         owed.sessionID = session
-        let original = stored.envelope
         return NewEvent(
             kind: .report, adapter: adapter, target: session, origin: owed,
-            envelope: EventEnvelope(from: original.to.first, to: original.from.map { [$0] } ?? [], subject: original.subject,
-                                    dateTime: original.dateTime, contentType: "",
-                                    headers: ["status": "200", "reason": "OK", "proof": stored.proof ?? "delivered"]),
+            envelope: Self.goingBack(stored.envelope, contentType: "", headers: ["status": "200", "reason": "OK", "proof": stored.proof ?? "delivered"]),
             dedupeKey: "\(stored.id)|report|200|\(transactionID)", parent: stored.id)
     }
 
     // MARK: - When a delivery ends
+
+    /// The envelope of what goes back about `original`: from its (first)
+    /// recipient to its sender, keeping its subject and DateTime (an IMDN quotes it).
+    static func goingBack(_ original: EventEnvelope, contentType: String, headers: [String: String]) -> EventEnvelope {
+        EventEnvelope(
+            from: original.to.first, to: original.from.map { [$0] } ?? [], subject: original.subject,
+            dateTime: original.dateTime, contentType: contentType, headers: headers)
+    }
 
     public func followUps(for event: QueuedEvent, outcome: FinalOutcome) -> [NewEvent] {
         guard event.kind == .delivery else { return [] }
@@ -107,12 +112,7 @@ public struct Reporter: FollowUpPolicy {
         guard let session = event.origin.sessionID else { return [] }
         var out: [NewEvent] = []
         func owed(_ kind: EventKind, _ status: String, _ headers: [String: String]) {
-            // It goes back: from the original recipient to the original sender, and
-            // keeps the original DateTime (an IMDN quotes it).
-            let original = event.envelope
-            let envelope = EventEnvelope(
-                from: original.to.first, to: original.from.map { [$0] } ?? [], subject: original.subject,
-                dateTime: original.dateTime, contentType: kind == .imdn ? "message/imdn+xml" : "", headers: headers)
+            let envelope = Self.goingBack(event.envelope, contentType: kind == .imdn ? "message/imdn+xml" : "", headers: headers)
             out.append(NewEvent(
                 kind: kind, adapter: adapter, target: session, origin: event.origin, envelope: envelope,
                 dedupeKey: "\(event.id)|\(kind.rawValue)|\(status)", parent: event.id))
@@ -153,10 +153,7 @@ public struct Reporter: FollowUpPolicy {
             guard event.origin.imdnDispositions.contains("negative-delivery") else { return [] }
             headers = ["disposition": "failed", "reason": reason]
         }
-        let original = event.envelope
-        let envelope = EventEnvelope(
-            from: original.to.first, to: original.from.map { [$0] } ?? [], subject: original.subject,
-            dateTime: original.dateTime, contentType: "message/imdn+xml", headers: headers)
+        let envelope = Self.goingBack(event.envelope, contentType: "message/imdn+xml", headers: headers)
         return [NewEvent(
             kind: .imdn, adapter: pageModeAdapter, target: sender, origin: event.origin, envelope: envelope,
             dedupeKey: "\(event.id)|imdn|\(headers["disposition"] ?? "")", parent: event.id)]

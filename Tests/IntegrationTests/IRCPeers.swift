@@ -76,7 +76,7 @@ final class InspircdInstance: @unchecked Sendable {
         let inspircd = try Peers.require("inspircd", package: "inspircd")
         (port, tlsPort, linkPort) = (try freePort(), try freePort(), try freePort())
         let limits = flood ?? #"fakelag="no" threshold="1000000" commandrate="1000000""#
-        certificates = try IntegrationCertificates.make()
+        certificates = try await IntegrationCertificates.make()
         directory = NSTemporaryDirectory() + "msrpgw-inspircd-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try ("""

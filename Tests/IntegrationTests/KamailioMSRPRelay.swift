@@ -27,7 +27,7 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         }
         (tlsPort, port) = (try freePort(), try freePort())
         wsPort = webSocket ? try freePort() : nil
-        certificates = try IntegrationCertificates.make()
+        certificates = try await IntegrationCertificates.make()
         directory = NSTemporaryDirectory() + "msrpgw-kamailio-msrp-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try """

@@ -256,12 +256,12 @@ struct SIPEndToEndTests {
         try await Task.sleep(for: .milliseconds(500))
         capture.signal(SIGINT)
         _ = try await capture.wait()
-        func run(_ args: [String]) throws -> String { try runTshark(tshark, ["-r", pcap] + args) }
-        let statuses = try run(["-Y", "sip.Status-Code", "-T", "fields", "-e", "sip.Status-Code"]).split(separator: "\n").map(String.init)
+        func run(_ args: [String]) async throws -> String { try await runTshark(tshark, ["-r", pcap] + args) }
+        let statuses = try await run(["-Y", "sip.Status-Code", "-T", "fields", "-e", "sip.Status-Code"]).split(separator: "\n").map(String.init)
         #expect(statuses.contains("100") && statuses.contains("200"), "\(statuses)")
-        let sdp = try run(["-Y", "sdp.media.proto == \"TCP/MSRP\"", "-T", "fields", "-e", "sdp.media_attr"])
+        let sdp = try await run(["-Y", "sdp.media.proto == \"TCP/MSRP\"", "-T", "fields", "-e", "sdp.media_attr"])
         #expect(sdp.contains("path:msrp://"), "our SDP answer decodes: \(sdp)")
-        let malformed = try run(["-Y", "_ws.malformed || (sip && _ws.expert.severity >= warning)"])
+        let malformed = try await run(["-Y", "_ws.malformed || (sip && _ws.expert.severity >= warning)"])
         #expect(malformed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "tshark flags: \(malformed)")
     }
 }
@@ -273,7 +273,7 @@ struct SIPEndToEndTests {
 struct SIPTLSTests {
     @Test func optionsAndInviteOverTLS() async throws {
         let openssl = try Peers.require("openssl", package: "openssl")
-        let certs = try IntegrationCertificates.make()
+        let certs = try await IntegrationCertificates.make()
         let (sipPort, tlsPort) = (try freePort(), try freePort())
         let gw = try await GatewayProcess(extra: """
             [sip]

@@ -176,13 +176,13 @@ struct SIPProxyTests {
             try await Task.sleep(for: .milliseconds(300))
             capture.signal(SIGINT)
             _ = try await capture.wait()
-            let methods = try runTshark(tshark, ["-r", pcap, "-Y", "sip.Method", "-T", "fields", "-e", "sip.Method"])
+            let methods = try await runTshark(tshark, ["-r", pcap, "-Y", "sip.Method", "-T", "fields", "-e", "sip.Method"])
             for m in ["REGISTER", "INVITE", "ACK", "BYE"] { #expect(methods.contains(m), "\(m) not seen: \(methods)") }
-            let offer = try runTshark(tshark, ["-r", pcap, "-Y", "sip.Method == \"INVITE\" && sdp", "-T", "fields", "-e", "sdp.media_attr"])
+            let offer = try await runTshark(tshark, ["-r", pcap, "-Y", "sip.Method == \"INVITE\" && sdp", "-T", "fields", "-e", "sdp.media_attr"])
             #expect(offer.contains("path:msrp://") && offer.contains("setup:active"), "our SDP offer decodes: \(offer)")
-            let auth = try runTshark(tshark, ["-r", pcap, "-Y", "sip.Proxy-Authorization || sip.Authorization", "-T", "fields", "-e", "sip.Method"])
+            let auth = try await runTshark(tshark, ["-r", pcap, "-Y", "sip.Proxy-Authorization || sip.Authorization", "-T", "fields", "-e", "sip.Method"])
             #expect(auth.contains("INVITE") && auth.contains("REGISTER"), "credentials sent: \(auth)")
-            let malformed = try runTshark(tshark, ["-r", pcap, "-Y", "_ws.malformed || ((sip || sdp) && _ws.expert.severity >= warning)"])
+            let malformed = try await runTshark(tshark, ["-r", pcap, "-Y", "_ws.malformed || ((sip || sdp) && _ws.expert.severity >= warning)"])
             #expect(malformed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "tshark flags: \(malformed)")
         }
     }

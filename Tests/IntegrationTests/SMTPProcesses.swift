@@ -70,7 +70,11 @@ struct IntegrationCertificates {
     var certPath: String { directory + "/cert.pem" }
     var keyPath: String { directory + "/key.pem" }
 
-    static func make() throws -> IntegrationCertificates {
+    static func make() async throws -> IntegrationCertificates {
+        try await onOwnThread { try makeBlocking() }
+    }
+
+    private static func makeBlocking() throws -> IntegrationCertificates {
         let openssl = try Peers.require("openssl", package: "openssl")
         let dir = NSTemporaryDirectory() + "msrpgw-certs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

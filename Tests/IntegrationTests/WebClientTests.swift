@@ -17,7 +17,7 @@ struct WebClientTests {
     func theWebClientInChromium(throughTheRelay: Bool) async throws {
         _ = try Peers.require("chromium", package: "chromium")
         let wssPort = try freePort()
-        let certificates = try IntegrationCertificates.make()
+        let certificates = try await IntegrationCertificates.make()
         let sink = try await WebhookSinkProcess()
         defer { sink.stop() }
         // The route goes to Bob's MSRP session and to a signed webhook.

@@ -16,7 +16,7 @@ import Testing
     func aBrowserLikeClientTalksOverWebSocket(secure: Bool) async throws {
         try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
         let wsPort = try freePort()
-        let certificates = try IntegrationCertificates.make()
+        let certificates = try await IntegrationCertificates.make()
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]

@@ -39,9 +39,9 @@ import Testing
         // decodes as MSRP. (tshark decodes only the first MSRP PDU of a segment and
         // does not reassemble: a chunk written in two pieces, as happens when the
         // socket fills under load, leaves both segments undecoded: no fault of ours.)
-        let decoded = try runTshark(tshark, ["-r", pcap, "-Y", "msrp", "-T", "fields", "-e", "frame.number", "-e", "msrp.request.line", "-e", "msrp.response.line"])
+        let decoded = try await runTshark(tshark, ["-r", pcap, "-Y", "msrp", "-T", "fields", "-e", "frame.number", "-e", "msrp.request.line", "-e", "msrp.response.line"])
         // (A TCP retransmission repeats bytes already decoded; tshark does not decode them again.)
-        let segments = try runTshark(tshark, [
+        let segments = try await runTshark(tshark, [
             "-r", pcap, "-Y", "tcp.len > 4 && tcp.payload[0:5] == 4d:53:52:50:20 && tcp.payload contains 0d:0a:2d:2d:2d:2d:2d:2d:2d && !tcp.analysis.retransmission",
             "-T", "fields", "-e", "frame.number",
         ])
@@ -53,14 +53,18 @@ import Testing
         #expect(lines.filter { $0.contains(" SEND") }.count >= 4, "\(decoded)")
         #expect(lines.filter { $0.contains(" 200 OK") }.count >= 4, "\(decoded)")
         #expect(lines.filter { $0.contains(" REPORT") }.count == 3, "\(decoded)")
-        let malformed = try runTshark(tshark, ["-r", pcap, "-Y", "_ws.malformed || msrp && _ws.expert.severity >= warning"])
+        let malformed = try await runTshark(tshark, ["-r", pcap, "-Y", "_ws.malformed || msrp && _ws.expert.severity >= warning"])
         #expect(malformed.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "tshark flags: \(malformed)")
     }
 
 }
 
 /// Runs tshark (reading a capture, say) and returns what it printed.
-func runTshark(_ tshark: String, _ args: [String]) throws -> String {
+func runTshark(_ tshark: String, _ args: [String]) async throws -> String {
+    try await onOwnThread { try runTsharkBlocking(tshark, args) }
+}
+
+private func runTsharkBlocking(_ tshark: String, _ args: [String]) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: tshark)
     p.arguments = args
