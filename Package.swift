@@ -147,8 +147,23 @@ let package = Package(
             dependencies: [
                 "IRCClient", "IRCWire", "Gateway", "Events",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "adapters/irc/IRCAdapter",
+            swiftSettings: swiftSettings
+        ),
+        // SIP calls in and out as MSRP sessions, and the `sip-message` adapter
+        // (page-mode IMDNs): the SIP side of the gateway.
+        .target(
+            name: "SIPAdapter",
+            dependencies: [
+                "SIP", "SDP", "Gateway", "Events",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "adapters/sip/SIPAdapter",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -170,10 +185,13 @@ let package = Package(
             path: "adapters/smtp/SMTPAdapter",
             swiftSettings: swiftSettings
         ),
+        // config/msrpgw.toml, embedded in the daemon as its defaults at build time.
+        .executableTarget(name: "EmbedText", swiftSettings: swiftSettings),
+        .plugin(name: "EmbedDefaults", capability: .buildTool(), dependencies: ["EmbedText"]),
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire",
+                "MSRP", "MSRPTransport", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire", "SIPAdapter",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -189,6 +207,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
+            swiftSettings: swiftSettings,
+            plugins: ["EmbedDefaults"]
+        ),
+        // Test tools: built with the tests, not part of the daemon.
+        .executableTarget(
+            name: "msrpgw-queue-torture",
+            dependencies: ["Events", "Queue", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tests/Tools/QueueTorture",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -250,6 +276,15 @@ let package = Package(
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
         .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", "IRCAdapter", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SIPAdapterTests",
+            dependencies: [
+                "SIPAdapter", "SIP", "Gateway", "Events", "Queue", "MSRPTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "SIPTests", dependencies: ["SIP", "Digest", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",

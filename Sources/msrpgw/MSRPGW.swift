@@ -13,7 +13,7 @@ struct MSRPGW: AsyncParsableCommand {
             """,
         subcommands: [
             ServeCommand.self, CheckConfigCommand.self, DemoCommand.self, SendCommand.self, ReceiveCommand.self,
-            MSRPDemoCommand.self, QueueTortureCommand.self,
+            MSRPDemoCommand.self,
         ]
     )
 }

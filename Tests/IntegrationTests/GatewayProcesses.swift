@@ -77,23 +77,21 @@ final class GatewayProcess: @unchecked Sendable {
         self.directory = directory ?? NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         configPath = self.directory + "/msrpgw.toml"
-        // A port from freePort() can be taken by someone else's connection before
-        // the gateway binds it (the suite runs in parallel): then try new ones.
-        var attempt = 0
-        while true {
-            let (msrp, api) = (try freePort(), try freePort())
-            try Self.configuration(directory: self.directory, msrpPort: msrp, apiPort: api, queue: queue, extra: extra, msrpExtra: msrpExtra)
-                .write(toFile: configPath, atomically: true, encoding: .utf8)
-            let child = try Self.start(configPath)
-            do {
-                try await child.waitFor("msrpgw ready", in: \.stderr)
-                (msrpPort, apiPort, process) = (msrp, api, child)
-                return
-            } catch {
-                attempt += 1
-                guard attempt < 3, child.stderr.contains("Address already in use") else { throw error }
-            }
-        }
+        // Port 0: the gateway binds free ports and writes them to the ports file
+        // (no port picked here and released, which another test could take first).
+        let portsPath = self.directory + "/ports.json"
+        try Self.configuration(directory: self.directory, msrpPort: 0, apiPort: 0, queue: queue, extra: extra, msrpExtra: msrpExtra)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        let child = try Self.start(configPath, portsFile: portsPath)
+        try await child.waitFor("msrpgw ready", in: \.stderr)
+        let deadline = ContinuousClock.now + .seconds(10)  // written right after the ready line
+        while !FileManager.default.fileExists(atPath: portsPath), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        struct Ports: Decodable { var msrp: Int; var api: Int }
+        let ports = try JSONDecoder().decode(Ports.self, from: Data(contentsOf: URL(fileURLWithPath: portsPath)))
+        (msrpPort, apiPort, process) = (ports.msrp, ports.api, child)
+        // A restart (after a kill) comes back on the same ports.
+        try Self.configuration(directory: self.directory, msrpPort: ports.msrp, apiPort: ports.api, queue: queue, extra: extra, msrpExtra: msrpExtra)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     private static func configuration(directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String, msrpExtra: String) -> String {
@@ -117,8 +115,8 @@ final class GatewayProcess: @unchecked Sendable {
         """
     }
 
-    private static func start(_ config: String) throws -> ChildProcess {
-        try ChildProcess(Executables.msrpgw, ["serve", "--config", config], name: "msrpgw serve")
+    private static func start(_ config: String, portsFile: String? = nil) throws -> ChildProcess {
+        try ChildProcess(Executables.msrpgw, ["serve", "--config", config] + (portsFile.map { ["--ports-file", $0] } ?? []), name: "msrpgw serve")
     }
 
     /// Starts it again on the same configuration and data (after a kill).

@@ -16,7 +16,7 @@ import Testing
         var rng = SystemRandomNumberGenerator()
         var totalEnqueued = 0
         for round in 0..<20 {
-            let child = try ChildProcess(Executables.msrpgw, ["queue-torture", "--db", db, "--log", log], name: "queue-torture")
+            let child = try ChildProcess(Executables.queueTorture, ["--db", db, "--log", log], name: "queue-torture")
             try await child.waitFor("READY")
             try await Task.sleep(for: .milliseconds(Int.random(in: 100...500, using: &rng)))
             child.signal(SIGKILL)

@@ -180,6 +180,10 @@ import Testing
 
 /// The sending side's timers: no answer within the transaction timeout, and a 408.
 @Suite(.serialized) struct SenderTimeoutTests {
+    /// Loops of their own: on the loops ExchangeTests fills with 10 MiB and
+    /// 3 GiB transfers, the peer's 200 to the binding SEND once came after the
+    /// one-second timer (a loaded machine, the whole suite in parallel).
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     /// A listener that reads everything and answers nothing (or 408 to each SEND).
     static func silentPeer(answer408: Bool) async throws -> (any Channel, Int) {
         final class Sink: ChannelInboundHandler, @unchecked Sendable {
@@ -202,7 +206,7 @@ import Testing
                 buffer.discardReadBytes()
             }
         }
-        let ch = try await ServerBootstrap(group: ExchangeTests.group).childChannelInitializer { c in
+        let ch = try await ServerBootstrap(group: Self.group).childChannelInitializer { c in
             c.eventLoop.makeCompletedFuture { try c.pipeline.syncOperations.addHandler(Sink(answer: answer408)) }
         }.bind(host: "127.0.0.1", port: 0).get()
         return (ch, ch.localAddress!.port!)
@@ -212,16 +216,16 @@ import Testing
     func noResponseOr408IsATimeout(answer408: Bool) async throws {
         let (peer, port) = try await Self.silentPeer(answer408: answer408)
         defer { peer.close(promise: nil) }
-        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(transactionTimeout: .seconds(1)), group: ExchangeTests.group)
+        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(transactionTimeout: .seconds(2)), group: Self.group)
         defer { Task { await endpoint.shutdown() } }
         let session = endpoint.createSession(setup: .active, remotePath: [try MSRPURI("msrp://127.0.0.1:\(port)/peer0001;tcp")], delegate: nil)
         try await session.connect()
         let start = ContinuousClock.now
         let outcome = try await session.send(MSRPOutgoingMessage(text: "anyone there?"))
         #expect(outcome == .timedOut)
-        // (1 s, not less: the binding SEND in connect() runs on the same timer,
-        // and the suite's parallel load can delay the peer's 200 by a few hundred ms.)
-        if !answer408 { #expect(ContinuousClock.now - start >= .milliseconds(950)) }
+        // (2 s, not less: the binding SEND in connect() runs on the same timer,
+        // and the suite's parallel load can delay the peer's 200.)
+        if !answer408 { #expect(ContinuousClock.now - start >= .milliseconds(1950)) }
         // A non-SEND request gets a synthesised 408.
         let response = try await session.request(MSRPRequestHead(
             transactionID: "nick0001", method: .nickname, toPath: session.remotePath, fromPath: [session.localURI],

@@ -12,6 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "Without --config it runs on the embedded defaults (config/msrpgw.toml). MSRPGW_* environment variables override any key.")
 
     @Option(help: "Configuration file (TOML).") var config: String?
+    @Option(help: "Once listening, write the bound ports as JSON to this file ({\"msrp\": 2855, \"api\": 8080, ...}); a port 0 in the configuration is then a free one.")
+    var portsFile: String?
 
     func run() async throws {
         let configuration: DaemonConfiguration
@@ -23,7 +25,16 @@ struct ServeCommand: AsyncParsableCommand {
         if !configuration.appliedEnvironment.isEmpty {
             logger.info("environment overrides", metadata: ["variables": "\(configuration.appliedEnvironment.joined(separator: " "))"])
         }
-        try await GatewayDaemon(configuration: configuration, registry: Bootstrap.metrics(), logger: logger).run()
+        let portsFile = self.portsFile
+        try await GatewayDaemon(configuration: configuration, registry: Bootstrap.metrics(), logger: logger).run { ready in
+            guard let portsFile else { return }
+            do {
+                // Written whole, then renamed: a reader never sees half a file.
+                try JSONEncoder().encode(ready).write(to: URL(fileURLWithPath: portsFile), options: .atomic)
+            } catch {
+                logger.error("cannot write the ports file", metadata: ["path": "\(portsFile)", "error": "\(error)"])
+            }
+        }
     }
 }
 

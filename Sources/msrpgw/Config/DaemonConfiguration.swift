@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import Gateway
+import IRCAdapter
 import IRCClient
 import IRCWire
 import Logging
@@ -118,22 +119,7 @@ struct DaemonConfiguration: Sendable {
     }
 
     /// IRC networks (`[irc.NAME]`): one bot connection each.
-    struct IRCNetwork: Sendable {
-        var name: String
-        var client: IRCClientConfiguration
-        var channels: [String: String?]
-        var maxLines: Int
-        var reconnect: ClosedRange<Duration>
-        /// Channel → route: what is said in the channel goes to the route's sessions.
-        var bridges: [String: String]
-        /// Channel events passed on as system messages.
-        var announce: Set<String>
-        /// At most this many puppets (an IRC connection per MSRP participant of a bridged room); 0: none.
-        var puppets: Int = 0
-        /// Appended to a puppet's nick (`alice[m]`).
-        var puppetSuffix: String = "[m]"
-    }
-    var ircNetworks: [IRCNetwork] = []
+    var ircNetworks: [IRCNetworkSettings] = []
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
     var sip: SIP?
     /// The SMTP relay and how mails look; nil when `[smtp]` has no host.
@@ -149,7 +135,7 @@ struct DaemonConfiguration: Sendable {
                 throw ConfigError("cannot read \(path): \(error.localizedDescription)")
             }
         } else {
-            text = EmbeddedDefaults.configuration
+            text = EmbeddedDefaults.text
         }
         do {
             return try parse(text, environment: environment)
@@ -445,7 +431,7 @@ struct DaemonConfiguration: Sendable {
                 throw ConfigError("irc.\(name).puppet_suffix: \(suffix.debugDescription) is not up to 8 characters a nick may hold")
             }
             try r.finish()
-            ircNetworks.append(IRCNetwork(
+            ircNetworks.append(IRCNetworkSettings(
                 name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax, bridges: bridges,
                 announce: announce, puppets: puppets, puppetSuffix: suffix))
         }

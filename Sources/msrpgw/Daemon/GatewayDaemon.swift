@@ -14,6 +14,7 @@ import NIOSSL
 import Prometheus
 import Queue
 import SIP
+import SIPAdapter
 import SMTPAdapter
 import ServiceLifecycle
 import WebhookAdapter
@@ -23,12 +24,18 @@ import WebhookAdapter
 /// the maintenance loop, as services of one group that shuts down in order
 /// (API first, then the gateway drains its deliveries and closes its sessions).
 struct GatewayDaemon {
-    /// Where things listen, once they do.
-    struct Ready: Sendable {
+    /// Where things listen, once they do (the ports bound: a configured port 0
+    /// is a free one picked by the system). `serve --ports-file` writes it as JSON.
+    struct Ready: Sendable, Encodable {
         var msrpPort: Int
         var msrpsPort: Int?
         var apiPort: Int
         var sipPort: Int?
+        var sipTLSPort: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case msrpPort = "msrp", msrpsPort = "msrps", apiPort = "api", sipPort = "sip", sipTLSPort = "sip_tls"
+        }
     }
 
     let configuration: DaemonConfiguration
@@ -193,7 +200,7 @@ struct GatewayDaemon {
                     "sip": "\(sipPort.map { "\(c.sip?.listen ?? ""):\($0)" } ?? "off")", "sip-tls": "\(sipTLSPort.map(String.init) ?? "off")",
                     "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
                 ])
-                await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, sipPort: sipPort))
+                await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, sipPort: sipPort, sipTLSPort: sipTLSPort))
             },
             logger: logger)
 

@@ -8,12 +8,18 @@ import SIP
 /// answered by `Gateway.createSession`, a re-INVITE updates the session, BYE
 /// closes it. The caller (P-Asserted-Identity, else From) is the session's peer;
 /// the called user at `domain`, when that is a route, is its route.
-struct GatewayCallHandler: SIPCallHandler {
+public struct GatewayCallHandler: SIPCallHandler {
     let gateway: Gateway
     let domain: String?
     let logger: Logger
 
-    func offer(_ invite: SIPRequest, sdp: String) async throws(SIPRejection) -> (session: String, answer: String) {
+    public init(gateway: Gateway, domain: String?, logger: Logger) {
+        self.gateway = gateway
+        self.domain = domain
+        self.logger = logger
+    }
+
+    public func offer(_ invite: SIPRequest, sdp: String) async throws(SIPRejection) -> (session: String, answer: String) {
         let description = try parse(sdp)
         let peer = (invite.headers["P-Asserted-Identity"].flatMap(NameAddr.init) ?? invite.headers.from)?.uri.strippingURIParameters()
         do {
@@ -25,7 +31,7 @@ struct GatewayCallHandler: SIPCallHandler {
         }
     }
 
-    func update(session: String, invite: SIPRequest, sdp: String) async throws(SIPRejection) -> String {
+    public func update(session: String, invite: SIPRequest, sdp: String) async throws(SIPRejection) -> String {
         let description = try parse(sdp)
         do {
             return try await gateway.updateSession(session, offer: description).text
@@ -34,7 +40,7 @@ struct GatewayCallHandler: SIPCallHandler {
         }
     }
 
-    func end(session: String, reason: String) {
+    public func end(session: String, reason: String) {
         if gateway.closeSession(session) {
             logger.info("call ended", metadata: ["session": "\(session)", "reason": "\(reason)"])
         }
@@ -42,7 +48,7 @@ struct GatewayCallHandler: SIPCallHandler {
 
     /// Page mode: the sender is the caller identity (P-Asserted-Identity, else
     /// From); the Request-URI names the route for bodies without a CPIM To.
-    func message(_ request: SIPRequest) async throws(SIPRejection) {
+    public func message(_ request: SIPRequest) async throws(SIPRejection) {
         guard let sender = (request.headers["P-Asserted-Identity"].flatMap(NameAddr.init) ?? request.headers.from)?.uri.strippingURIParameters() else {
             throw SIPRejection(code: 400, reason: "MESSAGE without a From")
         }
@@ -63,7 +69,7 @@ struct GatewayCallHandler: SIPCallHandler {
     }
 
     /// `sip:ops@anything` is the route `sip:ops@<domain>` when that is configured.
-    private func route(for requestURI: String) -> String? {
+    func route(for requestURI: String) -> String? {
         let bare = requestURI.strippingURIParameters()
         if gateway.hasRoute(bare) { return bare }
         guard let domain, let colon = bare.firstIndex(of: ":"), let at = bare.firstIndex(of: "@") else { return nil }

@@ -12,7 +12,7 @@ import NIOCore
 /// session's route, come when the session does and QUIT when it ends; at most
 /// `limit` per network: past that, participants speak through the bot.
 /// What IRC users say privately to a puppet reaches its participant's session.
-final class IRCPuppets: Sendable {
+public final class IRCPuppets: Sendable {
     let network: String
     private let base: IRCClientConfiguration
     /// Channel → route, as the network's bridges.
@@ -34,7 +34,7 @@ final class IRCPuppets: Sendable {
     /// Nicks of puppets gone (folded; the latest 1,000): their QUIT comes after them.
     private let former = NIOLockedValueBox<[String]>([])
 
-    init(network: DaemonConfiguration.IRCNetwork, group: any EventLoopGroup, logger: Logger) {
+    public init(network: IRCNetworkSettings, group: any EventLoopGroup, logger: Logger) {
         self.network = network.name
         self.base = network.client
         self.bridges = network.bridges
@@ -47,13 +47,13 @@ final class IRCPuppets: Sendable {
 
     /// The connected puppet of the participant whose address is `sender` (a CPIM
     /// From such as `Alice <sip:alice@example.com>`), if there is one.
-    func puppet(for sender: String) -> IRCBot? {
+    public func puppet(for sender: String) -> IRCBot? {
         guard let address = Self.address(sender) else { return nil }
         return puppets.withLockedValue { p in p.values.first { $0.sender == address }?.bot }.flatMap { $0.isConnected ? $0 : nil }
     }
 
     /// Whether `nick` is one of our puppets (their channel lines came from MSRP: not to be passed back).
-    func isPuppet(_ nick: String) -> Bool {
+    public func isPuppet(_ nick: String) -> Bool {
         let n = IRCChannelRoster.fold(nick)
         return puppets.withLockedValue { p in p.values.contains { $0.bot.nick.map(IRCChannelRoster.fold) == n } }
             || former.withLockedValue { $0.contains(n) }
@@ -63,7 +63,7 @@ final class IRCPuppets: Sendable {
     /// session of a bridged route (up to the limit), gone with its session.
     /// Woken by the gateway when a session starts or ends (no polling); changes
     /// that come while it works are taken in the next round.
-    func run(gateway: Gateway) async {
+    public func run(gateway: Gateway) async {
         let (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         gateway.onSessionCreated { _ in changed.yield() }
         gateway.onSessionClosed { _ in changed.yield() }

@@ -13,12 +13,18 @@ import SIP
 /// that peer for `hangupAfter`. One call per peer at a time; after a failed call
 /// the peer is not called again for `redialAfter` (its messages keep waiting,
 /// until their age runs out and the senders get a failure report).
-final class OutboundCalls: Sendable {
-    struct Configuration: Sendable {
-        var hangupAfter: Duration = .seconds(2)
-        var redialAfter: Duration = .seconds(60)
+public final class OutboundCalls: Sendable {
+    public struct Configuration: Sendable {
+        public var hangupAfter: Duration = .seconds(2)
+        public var redialAfter: Duration = .seconds(60)
         /// Who we are in From (the registered AOR, else the gateway identity).
-        var identity: String
+        public var identity: String
+
+        public init(hangupAfter: Duration = .seconds(2), redialAfter: Duration = .seconds(60), identity: String) {
+            self.hangupAfter = hangupAfter
+            self.redialAfter = redialAfter
+            self.identity = identity
+        }
     }
 
     /// What a live call needs for its in-dialog requests (RFC 3261 §12.2.1.1).
@@ -45,7 +51,7 @@ final class OutboundCalls: Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
-    init(gateway: Gateway, client: SIPClient, configuration: Configuration, logger: Logger) {
+    public init(gateway: Gateway, client: SIPClient, configuration: Configuration, logger: Logger) {
         self.gateway = gateway
         self.client = client
         self.configuration = configuration
@@ -53,10 +59,10 @@ final class OutboundCalls: Sendable {
     }
 
     /// Calls live now (for tests and the API).
-    var liveCalls: Int { state.withLockedValue { $0.calls.count } }
+    public var liveCalls: Int { state.withLockedValue { $0.calls.count } }
 
     /// A message waits for `peer`: call it, unless a call is under way or failed lately.
-    func dial(_ peer: String) {
+    public func dial(_ peer: String) {
         guard let address = SIPAddress(peer), address.user != nil else { return }  // sip:/sips: users only
         let redial = configuration.redialAfter
         let go: Bool = state.withLockedValue { s in
@@ -142,7 +148,7 @@ final class OutboundCalls: Sendable {
     }
 
     /// The session of a call ended. `dialogOpen` is false when the peer's BYE ended it.
-    func sessionEnded(_ session: String, dialogOpen: Bool) {
+    public func sessionEnded(_ session: String, dialogOpen: Bool) {
         guard var call = state.withLockedValue({ $0.calls.removeValue(forKey: session) }), dialogOpen else { return }
         call.cseq += 1
         let c = call

@@ -2,7 +2,6 @@ import Events
 import Gateway
 import Logging
 import NIOConcurrencyHelpers
-import Queue
 import SIP
 
 /// The `sip-message` adapter: what the gateway owes senders of page-mode
@@ -10,23 +9,23 @@ import SIP
 /// `delivered`/`failed` an RCS-style sender asked for, through the outbound
 /// proxy (or to the sender's host). It is created before the SIP user agent
 /// (the gateway needs its adapters first), so the client arrives later.
-final class SIPMessageAdapter: Adapter {
-    let name = "sip-message"
+public final class SIPMessageAdapter: Adapter {
+    public let name = "sip-message"
     /// None: routes never name it; only follow-ups of page-mode messages come here.
-    let schemes: [String] = []
-    let concurrency = 32
+    public let schemes: [String] = []
+    public let concurrency = 32
     private let identity: String
     private let logger: Logger
     private let client = NIOLockedValueBox<SIPClient?>(nil)
 
-    init(identity: String, logger: Logger) {
+    public init(identity: String, logger: Logger) {
         self.identity = identity
         self.logger = logger
     }
 
-    func attach(_ client: SIPClient) { self.client.withLockedValue { $0 = client } }
+    public func attach(_ client: SIPClient) { self.client.withLockedValue { $0 = client } }
 
-    func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
+    public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
         guard let client = client.withLockedValue({ $0 }) else { return .retry(after: .seconds(5), reason: "the SIP user agent is not running yet") }
         guard event.kind == .imdn else { return .permanentFailure(code: 415, reason: "sip-message carries only IMDNs of page-mode messages") }
         guard let cpim = IMDNFollowUp.cpim(for: event, identity: identity, sender: event.target) else {

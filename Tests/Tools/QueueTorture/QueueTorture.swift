@@ -3,13 +3,15 @@ import Events
 import Foundation
 import Queue
 
-/// For the crash tests: enqueues and leases as fast as it can until it is
-/// killed, and logs each acknowledged step *after* the queue acknowledged it:
-/// `E <id>` once an enqueue returned, `D <id>` once a delivery was recorded.
-/// Whatever the log holds must be in the database after any crash.
-struct QueueTortureCommand: AsyncParsableCommand {
+/// `msrpgw-queue-torture`, a test tool (not shipped in the daemon) for the crash
+/// tests: enqueues and leases as fast as it can until it is killed, and logs
+/// each acknowledged step *after* the queue acknowledged it: `E <id>` once an
+/// enqueue returned, `D <id>` once a delivery was recorded. Whatever the log
+/// holds must be in the database after any crash.
+@main
+struct QueueTorture: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "queue-torture", abstract: "Load the queue until killed (crash tests).", shouldDisplay: false)
+        commandName: "msrpgw-queue-torture", abstract: "Load the queue until killed (crash tests).")
 
     @Option(help: "Queue database.") var db: String
     @Option(help: "Log of acknowledged steps.") var log: String
@@ -25,7 +27,7 @@ struct QueueTortureCommand: AsyncParsableCommand {
             _ = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }  // one append: atomic
         }
         let pid = getpid()
-        Printer.line("READY")
+        FileHandle.standardOutput.write(Data("READY\n".utf8))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for p in 0..<producers {
                 group.addTask {
