@@ -25,29 +25,15 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         var allWritten = false
     }
 
-    /// What to do with the rest of the frame whose head arrived.
-    enum InboundFrame {
-        case none
-        /// A SEND chunk going into a session's assembler.
-        case send(MSRPSession, ChunkAssembler, MSRPRequestHead)
-        /// A frame whose body is ignored (REPORT, other requests, responses, rejected SENDs).
-        case skip
-        /// A request the relay role forwards: its body so far, and how many of its
-        /// body bytes have gone on already (a large SEND chunk goes on in parts).
-        case relay(MSRPRequestHead, ByteBuffer, sid: String, MSRPRelayRole.Grant, sent: Int64)
-    }
-
     let endpoint: MSRPEndpoint
     let configuration: MSRPTransportConfiguration
     var logger: Logger
-    private var parser: MSRPParser
+    /// The inbound protocol: frames, sessions, statuses (no I/O).
+    private var machine: MSRPConnectionStateMachine
     private var inbound: ByteBuffer?
-    private var frame: InboundFrame = .none
     private var scheduler: OutboundScheduler
     private var transactions = TransactionTable<Pending>()
     private var jobs: [OutboundScheduler.JobID: JobState] = [:]
-    /// Sessions bound to this connection, by session id, with their assemblers.
-    private var sessions: [String: (session: MSRPSession, assembler: ChunkAssembler)] = [:]
     private var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
@@ -70,7 +56,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         self.endpoint = endpoint
         self.configuration = configuration
         self.logger = logger
-        self.parser = MSRPParser(limits: configuration.parserLimits)
+        self.machine = MSRPConnectionStateMachine(
+            parserLimits: configuration.parserLimits, assemblerLimits: configuration.assemblerLimits, chunkSize: configuration.chunkSize)
         self.scheduler = OutboundScheduler(pieceSize: configuration.pieceSize)
     }
 
@@ -114,12 +101,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         }
         guard var buffer = inbound else { return }
         inbound = nil  // keep the storage uniquely referenced while parsing
-        do {
-            while !closed, let event = try parser.next(&buffer) {
-                handle(event)
-            }
-        } catch {
-            logger.warning("unparseable MSRP input, closing the connection", metadata: ["error": "\(error)"])
+        while let action = machine.next(&buffer, environment: self) { perform(action) }
+        if machine.isClosed {
             closed = true
             context.close(promise: nil)
             return
@@ -133,144 +116,35 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    // MARK: - Inbound frames
+    // MARK: - Inbound actions
 
-    private func handle(_ event: MSRPParserEvent) {
-        switch event {
-        case .head(.response(let response), _):
-            frame = .skip
-            handleResponse(response)
-        case .head(.request(let request), let hasBody):
-            frame = .skip
-            handleRequestHead(request, hasBody: hasBody)
-        case .body(var bytes):
-            if case .relay(let head, var body, let sid, let grant, var sent) = frame {
-                frame = .skip  // keeps `body` uniquely referenced while it grows
-                if body.readableBytes == 0 { body = bytes } else { body.writeBuffer(&bytes) }
-                // A large SEND chunk is not held whole: what has arrived goes on as a
-                // part once there is a chunk's worth of it.
-                if head.method == .send, body.readableBytes >= configuration.chunkSize, let relay = endpoint.relayRole, let connection {
-                    relay.forward(head, body: body, flag: .more, sid: sid, grant: grant, from: connection, endpoint: endpoint, part: .middle(sent))
-                    sent += Int64(body.readableBytes)
-                    body = ByteBuffer()
-                }
-                frame = .relay(head, body, sid: sid, grant, sent: sent)
-            } else if case .send(_, let assembler, let head) = frame {
-                do {
-                    try assembler.append(bytes)
-                } catch {
-                    assembler.cancel()
-                    frame = .skip
-                    respond(to: head, code: error.code, comment: error.reason)
-                }
-            }
-        case .end(let flag):
-            let current = frame
-            frame = .none
-            if case .send(let session, let assembler, let head) = current {
-                finishChunk(head, flag: flag, session: session, assembler: assembler)
-            } else if case .relay(let head, let body, let sid, let grant, let sent) = current, let relay = endpoint.relayRole, let connection {
-                relay.forward(
-                    head, body: body.readableBytes > 0 || sent > 0 ? body : nil, flag: flag, sid: sid, grant: grant, from: connection, endpoint: endpoint,
-                    part: sent > 0 ? .last(sent) : .whole)
-            }
-        case .invalid(let invalid):
-            if case .send(_, let assembler, _) = frame { assembler.cancel() }
-            frame = .skip
-            logger.info("rejected MSRP frame", metadata: ["error": "\(invalid.error)"])
-            guard invalid.method != .report, invalid.headers.failureReport.wantsFailures,
-                var response = MSRPResponseBuilder.response(to: invalid)
-            else { return }
-            if let sid = invalid.toPath?.first?.sessionID, let s = sessions[sid] { response.fromPath = [s.session.localURI] }
+    private func perform(_ action: MSRPConnectionStateMachine.Action) {
+        switch action {
+        case .write(let response):
             write(response)
-        }
-    }
-
-    private func handleRequestHead(_ request: MSRPRequestHead, hasBody: Bool) {
-        // As a relay (RFC 4976): AUTH to it, and requests through the paths it granted.
-        if let relay = endpoint.relayRole, let connection {
-            switch relay.classify(request, on: connection) {
-            case .local:
-                break
-            case .answer(let code, let comment, let headers):
-                let response = MSRPResponseBuilder.response(to: request, code: code, comment: comment, local: request.toPath.first ?? relay.settings.uri, headers: headers)
-                if request.method != .report { write(response) }
-                return
-            case .forward(let sid, let grant):
-                frame = .relay(request, ByteBuffer(), sid: sid, grant, sent: 0)
-                return
-            }
-        }
-        // §7.3: the To-Path must name a live session associated with this connection.
-        let session: MSRPSession
-        switch lookup(request.toPath.first?.sessionID, fromPath: request.fromPath) {
-        case .found(let s):
-            session = s
-        case .unknown:
-            respond(to: request, code: 481, comment: "Session Does Not Exist")
-            return
-        case .boundElsewhere:
-            respond(to: request, code: 506, comment: "Session Already Bound")
-            return
-        }
-        let sid = session.id
-        switch request.method {
-        case .send:
-            guard let messageID = request.headers.messageID else {
-                respond(to: request, code: 400, comment: "SEND without Message-ID", session: session)
-                return
-            }
-            guard hasBody else {
-                // A bodiless SEND binds a session or keeps it alive (§5.4); nothing to deliver.
-                respond(to: request, code: 200, session: session)
-                return
-            }
-            let startsMessage = (request.headers.byteRange?.start ?? 1) == 1
-            if startsMessage, let type = request.headers.contentType, !session.accepts(type) {
-                respond(to: request, code: 415, comment: "\(type.essence) not accepted", session: session)
-                return
-            }
-            guard let entry = sessions[sid] else { return }
-            do {
-                try entry.assembler.begin(request)
-                frame = .send(session, entry.assembler, request)
-            } catch {
-                entry.assembler.discard(messageID: messageID)
-                respond(to: request, code: error.code, comment: error.reason, session: session)
-            }
-        case .report:
-            session.delegate?.session(session, didReceiveReport: request)  // REPORTs are never answered
-        default:
+        case .report(let session, let request):
+            session.delegate?.session(session, didReceiveReport: request)
+        case .ask(let session, let request):
             let decision = session.delegate?.session(session, didReceiveRequest: request) ?? .notImplemented
-            switch decision {
-            case .respond(let code, let comment, let headers):
-                respond(to: request, code: code, comment: comment, session: session, headers: headers)
-            case .notImplemented:
-                respond(to: request, code: 501, comment: "Method Not Implemented", session: session)
-            }
-        }
-    }
-
-    private func finishChunk(_ head: MSRPRequestHead, flag: ContinuationFlag, session: MSRPSession, assembler: ChunkAssembler) {
-        let outcome: ChunkAssembler.Outcome
-        do {
-            outcome = try assembler.end(flag)
-        } catch {
-            respond(to: head, code: error.code, comment: error.reason, session: session)
-            return
-        }
-        switch outcome {
-        case .incomplete, .aborted:
-            respond(to: head, code: 200, session: session)
-        case .complete(let message):
+            if let response = MSRPConnectionStateMachine.answer(request, decision: decision, session: session) { write(response) }
+        case .deliver(let session, let message, let head):
             // The answer to the chunk that completed the message waits for the owner.
             let ack = MSRPAcknowledgement(respond: makeDeferredResponder(for: head, session: session))
-            let incoming = MSRPIncomingMessage(message: message, acknowledgement: ack)
             if let delegate = session.delegate {
-                delegate.session(session, didReceive: incoming)
+                delegate.session(session, didReceive: MSRPIncomingMessage(message: message, acknowledgement: ack))
             } else {
                 ack.reject(code: 403, comment: "No receiver for this session")
             }
+        case .forward(let head, let body, let flag, let sid, let grant, let part):
+            guard let relay = endpoint.relayRole, let connection else { return }
+            relay.forward(head, body: body, flag: flag, sid: sid, grant: grant, from: connection, endpoint: endpoint, part: part)
+        case .refused(let error, let response):
+            logger.info("rejected MSRP frame", metadata: ["error": "\(error)"])
+            if let response { write(response) }
+        case .response(let response):
+            handleResponse(response)
+        case .close(let reason):
+            logger.warning("closing the MSRP connection", metadata: ["reason": "\(reason)"])
         }
     }
 
@@ -298,14 +172,11 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         to request: MSRPRequestHead, code: Int, comment: String? = nil, session: MSRPSession? = nil,
         headers: MSRPHeaderFields = []
     ) {
-        guard !closed, request.method != .report else { return }
-        let fr = request.headers.failureReport
-        if code == 200 ? !fr.wantsSuccessResponse : !fr.wantsFailures { return }
-        let response = MSRPResponseBuilder.response(
-            to: request, code: code, comment: comment, local: session?.localURI, headers: headers)
+        guard !closed, let response = MSRPConnectionStateMachine.response(to: request, code: code, comment: comment, session: session, headers: headers)
+        else { return }
         write(response)
         // From a read on this connection the read's end flushes it; from elsewhere
-        // (a relay passing a response back) nothing else would.
+        // (a relay passing a response back, an owner's acknowledgement) nothing else would.
         schedulePump()
     }
 
@@ -337,50 +208,21 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    enum Lookup {
-        case found(MSRPSession)
-        case unknown
-        case boundElsewhere
-    }
-
-    private func lookup(_ sid: String?, fromPath: [MSRPURI]) -> Lookup {
-        guard let sid else { return .unknown }
-        if let entry = sessions[sid] { return .found(entry.session) }
-        guard let session = endpoint.registry.session(id: sid), let connection else { return .unknown }
-        // Bind the session to this connection, unless it already lives on another (§5.4).
-        if session.bind(to: connection) {
-            attach(session)
-            return .found(session)
-        }
-        if session.isClosed { return .unknown }
-        // Through relays the way back need not be the way out: a relay forwarding
-        // to our URI opens a connection of its own (RFC 4976 §7.3). Taken from the
-        // session's peer (the last From-Path URI) and only when its path has relays.
-        let remote = session.remotePath
-        if remote.count > 1, let origin = fromPath.last, origin == remote.last {
-            attach(session)
-            return .found(session)
-        }
-        return .boundElsewhere
-    }
-
     // MARK: - Sessions
 
     func attach(_ session: MSRPSession) {
-        guard sessions[session.id] == nil else { return }
-        sessions[session.id] = (session, ChunkAssembler(limits: configuration.assemblerLimits))
+        guard machine.attach(session) else { return }
         idleTimer?.cancel()
         idleTimer = nil
     }
 
     func detach(_ sessionID: String) {
-        guard let entry = sessions.removeValue(forKey: sessionID) else { return }
-        entry.assembler.discardAll()
-        if sessions.isEmpty { armIdleTimer() }
+        machine.detach(sessionID)
+        if machine.sessions.isEmpty { armIdleTimer() }
     }
 
     private func armIdleTimer() {
-        guard let context, idleTimer == nil, sessions.isEmpty else { return }
+        guard let context, idleTimer == nil, machine.sessions.isEmpty else { return }
         let channel = context.channel
         idleTimer = context.eventLoop.scheduleTask(in: configuration.idleTimeout) { [logger] in
             logger.info("closing idle MSRP connection")
@@ -616,7 +458,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     }
 
     private func tearDown(reason: String) {
-        guard !closed || !sessions.isEmpty || !jobs.isEmpty else { return }
+        guard !closed || !machine.sessions.isEmpty || !jobs.isEmpty else { return }
         closed = true
         timer?.cancel()
         idleTimer?.cancel()
@@ -627,13 +469,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         for (_, pending) in transactions.removeAll() {
             if case .request(let promise) = pending { promise.fail(lost) }
         }
-        let bound = sessions
-        sessions = [:]
-        for (_, entry) in bound {
-            entry.assembler.discardAll()
-            entry.session.connectionLost()
-        }
-        frame = .none
+        for session in machine.close() { session.connectionLost() }
         releaseHeldBack()
         if let connection { endpoint.connectionClosed(connection) }
         connection = nil
@@ -649,5 +485,35 @@ final class OnceFlag: Sendable {
             c = true
             return true
         }
+    }
+}
+
+/// The connection's answers to its state machine: sessions from the endpoint's
+/// registry (bound to this connection when they can be), the relay role's decisions.
+extension MSRPConnectionHandler: MSRPConnectionEnvironment {
+    func lookup(sessionID: String, fromPath: [MSRPURI]) -> MSRPConnectionStateMachine.SessionLookup {
+        guard let session = endpoint.registry.session(id: sessionID), let connection else { return .unknown }
+        // Bind the session to this connection, unless it already lives on another (§5.4).
+        if session.bind(to: connection) {
+            idleTimer?.cancel()
+            idleTimer = nil
+            return .found(session)
+        }
+        if session.isClosed { return .unknown }
+        // Through relays the way back need not be the way out: a relay forwarding
+        // to our URI opens a connection of its own (RFC 4976 §7.3). Taken from the
+        // session's peer (the last From-Path URI) and only when its path has relays.
+        let remote = session.remotePath
+        if remote.count > 1, let origin = fromPath.last, origin == remote.last {
+            idleTimer?.cancel()
+            idleTimer = nil
+            return .found(session)
+        }
+        return .boundElsewhere
+    }
+
+    func relayDecision(for request: MSRPRequestHead) -> MSRPRelayRole.Decision? {
+        guard let relay = endpoint.relayRole, let connection else { return nil }
+        return relay.classify(request, on: connection)
     }
 }
