@@ -375,45 +375,63 @@ public struct MSRPParser: Sendable {
             if let event = continueCarry(&buffer) { return event }
             if !carry.isEmpty { return nil }  // all of the input went into the carry
         }
+        switch findEndLine(buffer) {
+        case .found(let at, let flag):
+            if at > 0 { return emitBody(&buffer, count: at) }
+            buffer.moveReaderIndex(forwardBy: needle.count + 3)
+            reset()
+            return .end(flag)
+        case .incomplete(let at):
+            // Possibly the end-line, not all here yet: hand out what precedes it.
+            if at > 0 { return emitBody(&buffer, count: at) }
+            moveIntoCarry(&buffer)
+            return nil
+        case .absent(let heldBack):
+            // No end-line in view: hand out all but a tail that could begin one.
+            let readable = buffer.readableBytes
+            if readable > heldBack { return emitBody(&buffer, count: readable - heldBack) }
+            moveIntoCarry(&buffer)
+            return nil
+        }
+    }
+
+    /// Where this frame's end-line is in `buffer`'s readable bytes.
+    private enum EndLineSearch {
+        /// The whole end sequence (`CRLF -------tid`, flag, CRLF) starts at `at`.
+        case found(at: Int, flag: ContinuationFlag)
+        /// An end sequence may start at `at` and run past the input.
+        case incomplete(at: Int)
+        /// None; the last `heldBack` bytes could begin one.
+        case absent(heldBack: Int)
+    }
+
+    /// The one end-line search, for a body and for a frame being discarded:
+    /// the vectorised needle search, then the flag and CRLF after it. Lines that
+    /// look like end-lines of other transactions are body.
+    private func findEndLine(_ buffer: ByteBuffer) -> EndLineSearch {
         let tailLength = needle.count + 3  // needle, flag, CRLF
+        let readable = buffer.readableBytes
         var searchFrom = 0
         while true {
-            let readable = buffer.readableBytes
             let hit: Int? = buffer.withUnsafeReadableBytes { raw in
                 needle.withUnsafeBytes { n in
                     ByteSearch.find(n, in: UnsafeRawBufferPointer(rebasing: raw[searchFrom...])).map { $0 + searchFrom }
                 }
             }
-            guard let at = hit else {
-                // No end-line in view: hand out all but a tail that could begin one.
-                let held = heldBackTail(buffer)
-                if readable > held { return emitBody(&buffer, count: readable - held) }
-                moveIntoCarry(&buffer)
-                return nil
-            }
+            guard let at = hit else { return .absent(heldBack: heldBackTail(buffer)) }
             if at + tailLength > readable {
-                // Possibly the end-line, not all here yet: hand out what precedes it.
-                if at > 0 { return emitBody(&buffer, count: at) }
-                let fits = buffer.withUnsafeReadableBytes { endSequencePrefix(UnsafeRawBufferPointer($0), from: 0) }
-                if fits == readable {
-                    moveIntoCarry(&buffer)
-                    return nil
+                let fits = buffer.withUnsafeReadableBytes { endSequencePrefix(UnsafeRawBufferPointer(rebasing: $0[at...]), from: 0) }
+                if at + fits == readable { return .incomplete(at: at) }
+            } else {
+                let base = buffer.readerIndex + at + needle.count
+                if let f = buffer.getInteger(at: base, as: UInt8.self), let flag = ContinuationFlag(rawValue: f),
+                    buffer.getInteger(at: base + 1, as: UInt8.self) == 0x0D,
+                    buffer.getInteger(at: base + 2, as: UInt8.self) == 0x0A
+                {
+                    return .found(at: at, flag: flag)
                 }
-                searchFrom = at + 1  // not an end-line after all
-                continue
             }
-            let base = buffer.readerIndex + at + needle.count
-            let flagByte = buffer.getInteger(at: base, as: UInt8.self) ?? 0
-            if let flag = ContinuationFlag(rawValue: flagByte),
-                buffer.getInteger(at: base + 1, as: UInt8.self) == 0x0D,
-                buffer.getInteger(at: base + 2, as: UInt8.self) == 0x0A
-            {
-                if at > 0 { return emitBody(&buffer, count: at) }
-                buffer.moveReaderIndex(forwardBy: tailLength)
-                reset()
-                return .end(flag)
-            }
-            // Looks like an end-line but is not one (another flag or no CRLF): body data.
+            // Looks like an end-line but is not one (another flag, no CRLF): body data.
             searchFrom = at + 1
         }
     }
@@ -567,33 +585,17 @@ public struct MSRPParser: Sendable {
             }
             discardAtLineStart = false
         }
-        var searchFrom = 0
-        while true {
-            let readable = buffer.readableBytes
-            let hit: Int? = buffer.withUnsafeReadableBytes { raw in
-                needle.withUnsafeBytes { n in
-                    ByteSearch.find(n, in: UnsafeRawBufferPointer(rebasing: raw[searchFrom...])).map { $0 + searchFrom }
-                }
-            }
-            guard let at = hit else {
-                let held = heldBackTail(buffer)
-                buffer.moveReaderIndex(forwardBy: readable - held)
-                moveIntoCarry(&buffer)
-                return false
-            }
-            if at + tailLength > readable {
-                buffer.moveReaderIndex(forwardBy: at)
-                return false
-            }
-            let base = buffer.readerIndex + at + needle.count
-            if let f = buffer.getInteger(at: base, as: UInt8.self), ContinuationFlag(rawValue: f) != nil,
-                buffer.getInteger(at: base + 1, as: UInt8.self) == 0x0D,
-                buffer.getInteger(at: base + 2, as: UInt8.self) == 0x0A
-            {
-                buffer.moveReaderIndex(forwardBy: at + tailLength)
-                return true
-            }
-            searchFrom = at + 1
+        switch findEndLine(buffer) {
+        case .found(let at, _):
+            buffer.moveReaderIndex(forwardBy: at + tailLength)
+            return true
+        case .incomplete(let at):
+            buffer.moveReaderIndex(forwardBy: at)
+            return false
+        case .absent(let heldBack):
+            buffer.moveReaderIndex(forwardBy: buffer.readableBytes - heldBack)
+            moveIntoCarry(&buffer)
+            return false
         }
     }
 
