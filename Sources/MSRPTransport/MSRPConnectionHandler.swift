@@ -3,40 +3,28 @@ import MSRP
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// The channel handler of one MSRP connection: parses what arrives, dispatches
-/// it to sessions, writes what the sessions send, and times transactions.
+/// The channel handler of one MSRP connection: glue between NIO and the two
+/// I/O-free state machines that decide everything, `MSRPConnectionStateMachine`
+/// (what arrives: sessions, statuses, reassembly, relaying) and
+/// `MSRPSenderStateMachine` (what leaves: chunks, transactions, time-outs). It
+/// feeds them bytes, responses and timer ticks and performs what they return:
+/// writes, promises, calls to session delegates, the relay's forwarding, timers.
 ///
-/// Everything here runs on the channel's event loop. Parsing, chunk scheduling
-/// and transaction bookkeeping live in pure types (`MSRPParser`,
-/// `OutboundScheduler`, `TransactionTable`); this class is the glue.
+/// Everything here runs on the channel's event loop.
 final class MSRPConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
-
-    enum Pending {
-        case chunk(OutboundScheduler.JobID)
-        case request(EventLoopPromise<MSRPResponseHead>)
-    }
-
-    struct JobState {
-        var promise: EventLoopPromise<MSRPSendOutcome>
-        var failureReport: FailureReport
-        var outstanding = 0
-        var allWritten = false
-    }
 
     let endpoint: MSRPEndpoint
     let configuration: MSRPTransportConfiguration
     var logger: Logger
     /// The inbound protocol: frames, sessions, statuses (no I/O).
     private var machine: MSRPConnectionStateMachine
+    /// The outbound protocol: what to write, transactions, time-outs (no I/O).
+    private var sender: MSRPSenderStateMachine
     private var inbound: ByteBuffer?
-    private var scheduler: OutboundScheduler
-    private var transactions = TransactionTable<Pending>()
-    private var jobs: [OutboundScheduler.JobID: JobState] = [:]
     private var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
     private var idleTimer: Scheduled<Void>?
     private var closed = false
     private var pumpScheduled = false
@@ -49,7 +37,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     /// waits here, beyond `holdBackAbove`; read again below `resumeBelow`.
     private var heldBack: [MSRPConnection] = []
     static let holdBackAbove = 4 << 20
-    var queuedOutboundBytes: Int { scheduler.queuedBytes }
+    var queuedOutboundBytes: Int { sender.queuedBytes }
     static let resumeBelow = 1 << 20
 
     init(endpoint: MSRPEndpoint, configuration: MSRPTransportConfiguration, logger: Logger) {
@@ -58,7 +46,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         self.logger = logger
         self.machine = MSRPConnectionStateMachine(
             parserLimits: configuration.parserLimits, assemblerLimits: configuration.assemblerLimits, chunkSize: configuration.chunkSize)
-        self.scheduler = OutboundScheduler(pieceSize: configuration.pieceSize)
+        self.sender = MSRPSenderStateMachine(
+            pieceSize: configuration.pieceSize, chunkSize: configuration.chunkSize, transactionTimeout: configuration.transactionTimeout)
     }
 
     // MARK: - Channel events
@@ -142,7 +131,12 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             logger.info("rejected MSRP frame", metadata: ["error": "\(error)"])
             if let response { write(response) }
         case .response(let response):
-            handleResponse(response)
+            guard let completion = sender.response(response) else {
+                logger.debug("response to no pending transaction (duplicate or late)", metadata: ["tid": "\(response.transactionID)"])
+                return
+            }
+            complete(completion)
+            if response.code != 200 { pump() }  // an error stopped a message: its "#" goes out
         case .close(let reason):
             logger.warning("closing the MSRP connection", metadata: ["reason": "\(reason)"])
         }
@@ -183,28 +177,15 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     private func write(_ response: MSRPResponseHead) {
         var bytes = context?.channel.allocator.buffer(capacity: 256) ?? ByteBuffer()
         bytes.writeMSRPResponse(response)
-        scheduler.enqueueFrame(bytes)
+        sender.respond(bytes)
     }
 
-    private func handleResponse(_ response: MSRPResponseHead) {
-        guard let pending = transactions.resolve(response.transactionID) else {
-            logger.debug("response to no pending transaction (duplicate or late)", metadata: ["tid": "\(response.transactionID)"])
-            return
-        }
-        switch pending {
-        case .request(let promise):
-            promise.succeed(response)
-        case .chunk(let job):
-            guard var state = jobs[job] else { return }
-            if response.code == 200 {
-                state.outstanding -= 1
-                jobs[job] = state
-                completeIfDone(job)
-            } else if response.code == 408 {
-                failJob(job, .timedOut)
-            } else {
-                failJob(job, .rejected(code: response.code, comment: response.comment))
-            }
+    /// Completes a promise the sender state machine settled (after it returned:
+    /// the promise's callbacks may send again).
+    private func complete(_ completion: MSRPSenderStateMachine.Completion) {
+        switch completion {
+        case .send(let promise, let result): promise.completeWith(result)
+        case .request(let promise, let result): promise.completeWith(result)
         }
     }
 
@@ -238,47 +219,25 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
             promise.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
             return nil
         }
-        var headers: MSRPHeaderFields = [.messageID(message.messageID)]
-        if message.successReport == .yes { headers.append(.successReport(.yes)) }
-        if message.failureReport != .yes { headers.append(.failureReport(message.failureReport)) }
-        for h in message.headers { headers.append(h) }
-        headers.append(.contentType(message.contentType))
-        let template = MSRPRequestHead(
-            transactionID: "", method: .send, toPath: session.remotePath, fromPath: [session.localURI], headers: headers)
-        let chunker = MSRPChunker(template: template, totalSize: message.body.size, chunkSize: configuration.chunkSize)
-        let id = scheduler.enqueueMessage(chunker, source: message.body)
-        jobs[id] = JobState(promise: promise, failureReport: message.failureReport)
+        let id = sender.send(message, from: session.localURI, to: session.remotePath, promise: promise)
         pump()
         return id
     }
 
-    /// A SEND chunk the relay forwards, re-chunked (RFC 4976 §7.1 lets a relay
-    /// split chunks): written through the scheduler as interruptible chunks of
-    /// `chunkSize`, so that a large chunk does not hold up small messages queued
-    /// behind it on this hop. Parts of one message keep their order. The outcome
-    /// is the job's: accepted, or the first error response or time-out.
+    /// A SEND chunk the relay forwards (see `MSRPSenderStateMachine.forward`).
     func enqueueForwarded(_ head: MSRPRequestHead, body: ByteBuffer, flag: ContinuationFlag, promise: EventLoopPromise<MSRPSendOutcome>) {
         guard !closed else {
             promise.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
             return
         }
-        let length = Int64(body.readableBytes)
-        let range = head.headers.byteRange
-        // Without a Byte-Range the chunk is the whole message.
-        let offset = (range?.start ?? 1) - 1
-        let total = range.map(\.total) ?? (flag == .complete ? length : nil)
-        let chunker = MSRPChunker(template: head, part: offset, length: length, of: total, lastFlag: flag, chunkSize: configuration.chunkSize)
-        let key = head.headers.messageID.map { "\($0) \(head.toPath.first.map(\.description) ?? "")" }
-        let id = scheduler.enqueueMessage(chunker, source: MemoryBodySource(body), orderKey: key)
-        jobs[id] = JobState(promise: promise, failureReport: head.headers.failureReport)
+        sender.forward(head, body: body, flag: flag, promise: promise)
         pump()
     }
 
     /// Abandons a message being sent (its sender gave up): the chunk on the wire ends with "#".
     func cancel(_ job: OutboundScheduler.JobID) {
-        guard let state = jobs.removeValue(forKey: job) else { return }
-        scheduler.abort(job)
-        state.promise.fail(CancellationError())
+        guard let completion = sender.cancel(job) else { return }
+        complete(completion)
         pump()
     }
 
@@ -289,11 +248,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         }
         var bytes = context?.channel.allocator.buffer(capacity: 512) ?? ByteBuffer()
         bytes.writeMSRPRequest(head, body: body, flag: flag)
-        if let promise {
-            transactions.add(head.transactionID, .request(promise), deadline: .now() + configuration.transactionTimeout)
-            armTimer()
-        }
-        scheduler.enqueueFrame(bytes)
+        if let deadline = sender.request(bytes, transactionID: head.transactionID, promise: promise, now: .now()) { armTimer(deadline) }
         // Written with whatever else this event-loop tick queues (a relay forwards
         // many requests per read): one flush, one system call, not one each.
         schedulePump()
@@ -310,35 +265,29 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         guard let context, !closed else { return }
         var wrote = false
         var burstEnded = false
+        var settled: [MSRPSenderStateMachine.Completion] = []
         while context.channel.isWritable {
             guard burstBytes < Self.maxBurstBytes else {
                 burstEnded = true
                 break
             }
-            let next: OutboundScheduler.Write?
-            do {
-                next = try scheduler.next(allocator: context.channel.allocator)
-            } catch {
-                if case .bodyUnreadable(let job, let underlying) = error {
-                    jobs.removeValue(forKey: job)?.promise.fail(
-                        MSRPSendError(reason: .bodyUnreadable, detail: "\(underlying)"))
-                }
-                continue
-            }
-            guard let write = next else {
+            guard let write = sender.nextWrite(allocator: context.channel.allocator, now: .now()) else {
                 burstBytes = 0
                 break
             }
-            burstBytes += write.bytes.readableBytes
-            context.write(wrapOutboundOut(write.bytes), promise: nil)
-            wrote = true
-            if let started = write.started { chunkStarted(started) }
-            if let ended = write.ended { chunkEnded(ended) }
+            if write.bytes.readableBytes > 0 {
+                burstBytes += write.bytes.readableBytes
+                context.write(wrapOutboundOut(write.bytes), promise: nil)
+                wrote = true
+            }
+            if let deadline = write.armTimer { armTimer(deadline) }
+            if let completion = write.completion { settled.append(completion) }
         }
         if wrote { context.flush() }
         // Asked for after the flush: the pause covers the burst's system calls too.
         if burstEnded { resumeAfterNextPoll() }
-        if !heldBack.isEmpty, scheduler.queuedBytes < Self.resumeBelow { releaseHeldBack() }
+        if !heldBack.isEmpty, sender.queuedBytes < Self.resumeBelow { releaseHeldBack() }
+        for completion in settled { complete(completion) }
     }
 
     /// Called by the relay after queuing what it forwards from `upstream`: past
@@ -346,11 +295,11 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     /// written most of it (back-pressure, so that a client faster than its next
     /// hop cannot make the relay hold without bound).
     func holdBackIfFull(_ upstream: MSRPConnection) {
-        guard scheduler.queuedBytes > Self.holdBackAbove, !closed, upstream !== connection,
+        guard sender.queuedBytes > Self.holdBackAbove, !closed, upstream !== connection,
               !heldBack.contains(where: { $0 === upstream })
         else { return }
         heldBack.append(upstream)
-        logger.debug("relay holding back a faster client", metadata: ["queued": "\(scheduler.queuedBytes)"])
+        logger.debug("relay holding back a faster client", metadata: ["queued": "\(sender.queuedBytes)"])
         upstream.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
     }
 
@@ -387,47 +336,11 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func chunkStarted(_ started: OutboundScheduler.StartedChunk) {
-        guard var state = jobs[started.job], started.failureReport != .no else { return }
-        // Registered now, so that an answer arriving before the end-line counts.
-        transactions.add(started.transactionID, .chunk(started.job), deadline: nil)
-        if started.failureReport == .yes { state.outstanding += 1 }
-        jobs[started.job] = state
-    }
-
-    private func chunkEnded(_ ended: OutboundScheduler.EndedChunk) {
-        guard var state = jobs[ended.job] else { return }
-        if ended.flag == .aborted {
-            _ = transactions.resolve(ended.transactionID)  // "#" ends the message; no answer awaited
-        } else if ended.failureReport == .yes {
-            // §7.1.1: 30 s from the last byte, which is being handed to the OS now.
-            if transactions.arm(ended.transactionID, deadline: .now() + configuration.transactionTimeout) { armTimer() }
-        }
-        if ended.jobFinished { state.allWritten = true }
-        jobs[ended.job] = state
-        completeIfDone(ended.job)
-    }
-
-    private func completeIfDone(_ job: OutboundScheduler.JobID) {
-        guard let state = jobs[job], state.allWritten, state.outstanding == 0 else { return }
-        jobs.removeValue(forKey: job)
-        state.promise.succeed(state.failureReport == .yes ? .accepted : .sent)
-    }
-
-    private func failJob(_ job: OutboundScheduler.JobID, _ outcome: MSRPSendOutcome) {
-        guard let state = jobs.removeValue(forKey: job) else { return }
-        scheduler.abort(job)  // a chunk in flight ends with "#" (§7.3.2)
-        state.promise.succeed(outcome)
-        pump()
-    }
-
     // MARK: - Timers
 
-    /// Keeps one timer for the earliest pending deadline. Deadlines come in FIFO
-    /// order, so a timer already armed is never later than a new transaction's.
-    private func armTimer() {
-        guard timer == nil, let context, let deadline = transactions.nextDeadline else { return }
-        timerDeadline = deadline
+    /// Arms the transaction timer the sender state machine asked for.
+    private func armTimer(_ deadline: NIODeadline) {
+        guard let context else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(deadline: deadline) {
             loopBound.value.timerFired()
@@ -436,19 +349,13 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
 
     private func timerFired() {
         timer = nil
-        timerDeadline = nil
-        for (tid, pending) in transactions.expire(now: .now()) {
+        let (expired, next) = sender.timerFired(now: .now())
+        if let next { armTimer(next) }
+        for (tid, completion) in expired {
             logger.info("MSRP transaction timed out", metadata: ["tid": "\(tid)"])
-            switch pending {
-            case .chunk(let job): failJob(job, .timedOut)
-            case .request(let promise): promise.succeed(Self.timeoutResponse(tid))
-            }
+            if let completion { complete(completion) }
         }
-        armTimer()
-    }
-
-    static func timeoutResponse(_ tid: String) -> MSRPResponseHead {
-        MSRPResponseHead(transactionID: tid, code: 408, comment: "Request Timeout (local)", toPath: [], fromPath: [])
+        if !expired.isEmpty { pump() }
     }
 
     // MARK: - Teardown
@@ -458,17 +365,11 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     }
 
     private func tearDown(reason: String) {
-        guard !closed || !machine.sessions.isEmpty || !jobs.isEmpty else { return }
+        guard !closed || !machine.sessions.isEmpty || !sender.isIdle else { return }
         closed = true
         timer?.cancel()
         idleTimer?.cancel()
-        let lost = MSRPSendError(reason: .connectionLost, detail: reason)
-        _ = scheduler.drain()
-        for (_, state) in jobs { state.promise.fail(lost) }
-        jobs = [:]
-        for (_, pending) in transactions.removeAll() {
-            if case .request(let promise) = pending { promise.fail(lost) }
-        }
+        for completion in sender.close(MSRPSendError(reason: .connectionLost, detail: reason)) { complete(completion) }
         for session in machine.close() { session.connectionLost() }
         releaseHeldBack()
         if let connection { endpoint.connectionClosed(connection) }
