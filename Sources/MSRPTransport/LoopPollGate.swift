@@ -32,7 +32,13 @@ final class LoopPollGate: Sendable {
         var channel: (any Channel)?
         var armed = false
         var closed = false
+        /// Counts arms, so that a stale back-stop timer does nothing.
+        var generation: UInt64 = 0
     }
+
+    /// A back-stop: if the pipe's wake-up has not come by then, waiting work
+    /// runs anyway, so that a writer can never stall on the gate.
+    static let backstop = TimeAmount.milliseconds(2)
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
@@ -78,15 +84,19 @@ final class LoopPollGate: Sendable {
     private func arm() {
         guard !state.value.armed else { return }
         state.value.armed = true
-        guard let channel = state.value.channel else {
-            // No pipe (yet): a pause measured from now, after the burst's flush.
-            eventLoop.scheduleTask(in: .microseconds(50)) { [self] in fire() }
-            return
+        state.value.generation &+= 1
+        let generation = state.value.generation
+        // Without a pipe (yet) this is the pause: measured from now, after the
+        // burst's flush. With one, a back-stop that normally never runs.
+        let pause = state.value.channel == nil ? TimeAmount.microseconds(50) : Self.backstop
+        eventLoop.scheduleTask(in: pause) { [self] in
+            if state.value.armed, state.value.generation == generation { fire() }
         }
-        channel.writeAndFlush(ByteBuffer(integer: UInt8(1)), promise: nil)
+        state.value.channel?.writeAndFlush(ByteBuffer(integer: UInt8(1)), promise: nil)
     }
 
     fileprivate func fire() {
+        guard state.value.armed || !state.value.waiting.isEmpty else { return }
         state.value.armed = false
         let work = state.value.waiting
         state.value.waiting = []
