@@ -114,7 +114,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         case .report(let session, let request):
             session.delegate?.session(session, didReceiveReport: request)
         case .ask(let session, let request):
-            let decision = session.delegate?.session(session, didReceiveRequest: request) ?? .notImplemented
+            let decision = session.delegate?.session(session, didReceiveRequest: request) ?? .unknownMethod
             if let response = MSRPConnectionStateMachine.answer(request, decision: decision, session: session) { write(response) }
         case .deliver(let session, let message, let head):
             // The answer to the chunk that completed the message waits for the owner.

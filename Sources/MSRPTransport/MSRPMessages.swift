@@ -91,8 +91,8 @@ public struct MSRPAcknowledgement: Sendable {
 /// How to answer a request that is not SEND or REPORT (AUTH, NICKNAME, extensions).
 public enum MSRPRequestDecision: Sendable {
     case respond(code: Int, comment: String?, headers: MSRPHeaderFields)
-    /// No handler: answered 501.
-    case notImplemented
+    /// The owner does not handle this method: answered 501 (RFC 4975 §7.2).
+    case unknownMethod
 }
 
 /// What happens on a session, told to whoever owns it. Called on the
@@ -107,7 +107,7 @@ public protocol MSRPSessionDelegate: AnyObject, Sendable {
 extension MSRPSessionDelegate {
     public func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) {}
     public func session(_ session: MSRPSession, didReceiveRequest request: MSRPRequestHead) -> MSRPRequestDecision {
-        .notImplemented
+        .unknownMethod
     }
     public func sessionDidClose(_ session: MSRPSession, reason: MSRPSessionCloseReason) {}
 }

@@ -116,7 +116,7 @@ import Testing
             Issue.record("\(nick)")
             return
         }
-        #expect(MSRPConnectionStateMachine.answer(request, decision: .notImplemented, session: session)?.code == 501)
+        #expect(MSRPConnectionStateMachine.answer(request, decision: .unknownMethod, session: session)?.code == 501)
         #expect(MSRPConnectionStateMachine.answer(request, decision: .respond(code: 425, comment: "taken", headers: []), session: session)?.code == 425)
     }
 

@@ -103,8 +103,8 @@ struct MSRPConnectionStateMachine {
         switch decision {
         case .respond(let code, let comment, let headers):
             return Self.response(to: request, code: code, comment: comment, session: session, headers: headers)
-        case .notImplemented:
-            return Self.response(to: request, code: 501, comment: "Method Not Implemented", session: session)
+        case .unknownMethod:
+            return Self.response(to: request, code: 501, session: session)  // MSRPStatusCode's reason phrase
         }
     }
 
@@ -215,15 +215,16 @@ struct MSRPConnectionStateMachine {
             frame = .relay(request, ByteBuffer(), sid: sid, grant, sent: 0)
             return nil
         }
-        func refuse(_ code: Int, _ comment: String, _ session: MSRPSession? = nil) -> Action? {
+        /// A refusal; without a comment, the status code's reason phrase.
+        func refuse(_ code: Int, _ comment: String? = nil, _ session: MSRPSession? = nil) -> Action? {
             Self.response(to: request, code: code, comment: comment, session: session).map(Action.write)
         }
         // §7.3: the To-Path must name a live session associated with this connection.
         let session: MSRPSession
         switch lookup(request.toPath.first?.sessionID, fromPath: request.fromPath, environment) {
         case .found(let s): session = s
-        case .unknown: return refuse(481, "Session Does Not Exist")
-        case .boundElsewhere: return refuse(506, "Session Already Bound")
+        case .unknown: return refuse(481)
+        case .boundElsewhere: return refuse(506)
         }
         switch request.method {
         case .send:
