@@ -276,12 +276,22 @@ let package = Package(
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
         .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", "IRCAdapter", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        // Test support (as hummingbird's HummingbirdTesting): an in-process
+        // gateway with a scripted adapter, for the gateway's and adapters' tests.
+        .target(
+            name: "GatewayTesting",
+            dependencies: [
+                "Gateway", "Events", "Queue", "MSRP", "MSRPTransport",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/Support/GatewayTesting",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SIPAdapterTests",
             dependencies: [
-                "SIPAdapter", "SIP", "Gateway", "Events", "Queue", "MSRPTransport",
+                "SIPAdapter", "SIP", "Gateway", "GatewayTesting", "Events", "Queue",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -296,7 +306,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "MSRP", "MSRPTransport", "CPIM", "SDP", "Events", "Queue",
+                "Gateway", "GatewayTesting", "MSRP", "MSRPTransport", "CPIM", "SDP", "Events", "Queue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

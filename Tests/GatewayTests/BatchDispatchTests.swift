@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import GatewayTesting
 import MSRPTransport
 import NIOConcurrencyHelpers
 import Queue

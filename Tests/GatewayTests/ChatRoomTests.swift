@@ -1,6 +1,7 @@
 import CPIM
 import Events
 import Foundation
+import GatewayTesting
 import MSRP
 import Queue
 import Testing

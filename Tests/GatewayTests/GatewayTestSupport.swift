@@ -9,40 +9,10 @@ import NIOCore
 import NIOPosix
 import Queue
 import SDP
+import GatewayTesting
 import Testing
 
 @testable import Gateway
-
-/// An adapter whose outcomes the test decides, per target; it records what it got.
-final class ScriptedAdapter: Adapter, @unchecked Sendable {
-    let name: String
-    let schemes: [String]
-    let concurrency = 8
-    private let lock = NSLock()
-    private var outcomes: [String: [DeliveryOutcome]] = [:]
-    private(set) var deliveries: [QueuedEvent] = []
-
-    init(name: String = "webhook", schemes: [String] = ["https"]) {
-        self.name = name
-        self.schemes = schemes
-    }
-
-    /// The outcomes for `target`, in order; the last one repeats. Default: delivered.
-    func script(_ target: String, _ list: [DeliveryOutcome]) { lock.withLock { outcomes[target] = list } }
-
-    var delivered: [QueuedEvent] { lock.withLock { deliveries } }
-
-    func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
-        lock.withLock {
-            deliveries.append(event)
-            var list = outcomes[event.target] ?? [.delivered(proof: "HTTP 204")]
-            let next = list.first ?? .delivered(proof: "HTTP 204")
-            if list.count > 1 { list.removeFirst() }
-            outcomes[event.target] = list
-            return next
-        }
-    }
-}
 
 /// An MSRP peer of the gateway: an endpoint with one session, offered to the
 /// gateway as SDP and connected; keeps the REPORTs, responses and messages it gets.
@@ -106,46 +76,6 @@ final class TestPeer: MSRPSessionDelegate, @unchecked Sendable {
             guard let cpim = try? CPIMParser().parse(m.body), cpim.contentType == IMDN.contentType else { return nil }
             return try? IMDNNotification(xml: cpim.content)
         }
-    }
-}
-
-/// A gateway on loopback with a scripted webhook adapter and a temporary queue.
-struct TestGateway {
-    let gateway: Gateway
-    let adapter: ScriptedAdapter
-    let queue: SQLiteEventQueue
-    let run: Task<Void, Never>
-    let directory: String
-
-    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-
-    init(routes: [String: [String]] = ["sip:ops@gw.example": ["https://hooks.test/ops"], "sip:both@gw.example": ["https://hooks.test/a", "https://hooks.test/b"]],
-         defaultRoute: String? = nil, retry: RetryPolicy = RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
-         inlineBodyLimit: Int = 256 * 1024, bindTimeout: Duration = .seconds(60), rooms: [String: ChatRoom] = [:]) async throws {
-        directory = NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: retry))
-        let endpoint = try MSRPEndpoint(
-            configuration: MSRPTransportConfiguration(assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 64 * 1024, spoolDirectory: directory)),
-            group: Self.group)
-        try await endpoint.listen(host: "127.0.0.1", port: 0)
-        adapter = ScriptedAdapter()
-        var config = GatewayConfiguration(
-            identity: "sip:gateway@gw.example", inlineBodyLimit: inlineBodyLimit, bodyDirectory: directory + "/bodies", defaultRoute: defaultRoute)
-        config.sessionBindTimeout = bindTimeout
-        config.rooms = rooms
-        config.defaultDispatch = DispatchSettings(leaseBatch: 16, leaseDuration: .seconds(10), pollInterval: .milliseconds(50))
-        gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: routes)
-        let g = gateway
-        run = Task { await g.run() }
-    }
-
-    func stop() async {
-        gateway.stop()
-        await run.value
-        gateway.closeAllSessions()
-        await gateway.endpoint.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 

@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import GatewayTesting
 import MSRP
 import MSRPTransport
 import Queue

@@ -1,9 +1,8 @@
 import Events
 import Foundation
 import Gateway
+import GatewayTesting
 import Logging
-import MSRPTransport
-import NIOPosix
 import Queue
 import SIP
 import Testing
@@ -13,44 +12,19 @@ import Testing
 /// The SIP side's glue to the gateway, with no SIP sockets: requests as the
 /// user agent hands them over, a real gateway (queue, MSRP endpoint) behind.
 @Suite(.serialized) struct GatewayCallHandlerTests {
-    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-
+    /// The in-process gateway (`GatewayTesting`) with the handler under test.
     struct Setup {
-        let gateway: Gateway
-        let queue: SQLiteEventQueue
+        let gw: TestGateway
         let handler: GatewayCallHandler
-        let run: Task<Void, Never>
-        let directory: String
+        var gateway: Gateway { gw.gateway }
+        var queue: SQLiteEventQueue { gw.queue }
 
         init() async throws {
-            directory = NSTemporaryDirectory() + "msrpgw-sipadapter-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: Reporter()))
-            let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: GatewayCallHandlerTests.group)
-            try await endpoint.listen(host: "127.0.0.1", port: 0)
-            let config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: directory + "/bodies")
-            gateway = try Gateway(
-                configuration: config, queue: queue, endpoint: endpoint, adapters: [Sink()], routes: ["sip:ops@gw.example": ["sink:ops"]])
-            handler = GatewayCallHandler(gateway: gateway, domain: "gw.example", logger: Logger(label: "test"))
-            let g = gateway
-            run = Task { await g.run() }
+            gw = try await TestGateway()
+            handler = GatewayCallHandler(gateway: gw.gateway, domain: "gw.example", logger: Logger(label: "test"))
         }
 
-        func stop() async {
-            gateway.stop()
-            await run.value
-            gateway.closeAllSessions()
-            await gateway.endpoint.shutdown()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-    }
-
-    /// Takes every delivery (routes need an adapter behind them).
-    struct Sink: Adapter {
-        let name = "sink"
-        let schemes = ["sink"]
-        let concurrency = 1
-        func deliver(_ event: QueuedEvent) async -> DeliveryOutcome { .delivered(proof: "sink") }
+        func stop() async { await gw.stop() }
     }
 
     static let offer = """
@@ -109,7 +83,7 @@ import Testing
         let message = request("MESSAGE", body: "disk full", contentType: "text/plain")
         try await s.handler.message(message)
         try await s.handler.message(message)  // a retransmission: the same Call-ID, CSeq and tag
-        let events = try await s.queue.events(EventFilter(adapter: "sink"))
+        let events = try await s.queue.events(EventFilter(adapter: "webhook"))
         #expect(events.count == 1)
         #expect(events.first?.origin.pageModeSender == "sip:alice@example.com")
         #expect(events.first?.envelope.to == ["sip:ops@gw.example"])
