@@ -217,17 +217,6 @@ final class ChildReaper: Sendable {
     }
 }
 
-/// Runs blocking work (waiting for a child process to finish) on a thread of
-/// its own. The test process's cooperative pool has one thread per core: a test
-/// blocking one for seconds (tshark reading a capture, openssl making keys)
-/// stalls every other test's tasks, which under load made a dispatcher wait
-/// 50 s and a SIP call's MSRP side miss its call.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
 /// A free TCP port on 127.0.0.1 (bound and released; good enough on loopback in tests).
 func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -71,10 +71,6 @@ struct IntegrationCertificates {
     var keyPath: String { directory + "/key.pem" }
 
     static func make() async throws -> IntegrationCertificates {
-        try await onOwnThread { try makeBlocking() }
-    }
-
-    private static func makeBlocking() throws -> IntegrationCertificates {
         let openssl = try Peers.require("openssl", package: "openssl")
         let dir = NSTemporaryDirectory() + "msrpgw-certs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -86,12 +82,12 @@ struct IntegrationCertificates {
             printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf
             '\(openssl)' x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw ChildProcess.ChildFailed(description: "openssl could not make test certificates") }
+        // Awaited by polling (ChildProcess): no thread held for the seconds RSA
+        // keys take on a loaded machine.
+        let p = try ChildProcess("/bin/sh", ["-c", script], name: "openssl")
+        guard try await p.wait(timeout: .seconds(60)) == 0 else {
+            throw ChildProcess.ChildFailed(description: "openssl could not make test certificates: \(p.stderr)")
+        }
         return IntegrationCertificates(directory: dir)
     }
 }

@@ -61,20 +61,11 @@ import Testing
 
 /// Runs tshark (reading a capture, say) and returns what it printed.
 func runTshark(_ tshark: String, _ args: [String]) async throws -> String {
-    try await onOwnThread { try runTsharkBlocking(tshark, args) }
-}
-
-private func runTsharkBlocking(_ tshark: String, _ args: [String]) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: tshark)
-    p.arguments = args
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
+    // Awaited by polling (ChildProcess): no thread held in Foundation's
+    // waitUntilExit, which runs a run loop on the calling thread until the exit.
+    let p = try ChildProcess(tshark, args, name: "tshark")
+    _ = try await p.wait(timeout: .seconds(120))
+    return p.stdout
 }
 
 /// The two commands a newcomer runs work: `msrpgw demo` shows a message flowing
