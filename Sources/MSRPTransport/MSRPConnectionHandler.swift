@@ -19,26 +19,23 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     let configuration: MSRPTransportConfiguration
     var logger: Logger
     /// The inbound protocol: frames, sessions, statuses (no I/O).
-    private var machine: MSRPConnectionStateMachine
+    var machine: MSRPConnectionStateMachine
     /// The outbound protocol: what to write, transactions, time-outs (no I/O).
-    private var sender: MSRPSenderStateMachine
+    var sender: MSRPSenderStateMachine
     private var inbound: ByteBuffer?
-    private var context: ChannelHandlerContext?
-    private var timer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
-    private var closed = false
-    private var pumpScheduled = false
-    private var resumeRequested = false
+    var context: ChannelHandlerContext?
+    var timer: Scheduled<Void>?
+    var idleTimer: Scheduled<Void>?
+    var closed = false
+    var pumpScheduled = false
+    var resumeRequested = false
     /// Bytes written since the event loop last had a chance to poll sockets.
-    private var burstBytes = 0
+    var burstBytes = 0
     /// The connection object sessions bind to; set right after the handler is made.
     var connection: MSRPConnection?
-    /// Connections a relay stopped reading because what it forwarded from them
-    /// waits here, beyond `holdBackAbove`; read again below `resumeBelow`.
-    private var heldBack: [MSRPConnection] = []
-    static let holdBackAbove = 4 << 20
+    /// Connections a relay stopped reading because what it forwarded from them waits here.
+    var holdBack = RelayHoldBack()
     var queuedOutboundBytes: Int { sender.queuedBytes }
-    static let resumeBelow = 1 << 20
 
     init(endpoint: MSRPEndpoint, configuration: MSRPTransportConfiguration, logger: Logger) {
         self.endpoint = endpoint
@@ -107,7 +104,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
 
     // MARK: - Inbound actions
 
-    private func perform(_ action: MSRPConnectionStateMachine.Action) {
+    func perform(_ action: MSRPConnectionStateMachine.Action) {
         switch action {
         case .write(let response):
             write(response)
@@ -142,22 +139,12 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A responder that may be called from any thread, once.
-    private func makeDeferredResponder(for head: MSRPRequestHead, session: MSRPSession) -> @Sendable (Int, String?) -> Void {
-        guard let channel = context?.channel else { return { _, _ in } }
-        let loopBound = NIOLoopBound(self, eventLoop: channel.eventLoop)
-        let once = OnceFlag()
-        return { code, comment in
-            guard once.claim() else { return }
-            if channel.eventLoop.inEventLoop {
-                loopBound.value.respond(to: head, code: code, comment: comment, session: session)
-                loopBound.value.pump()
-            } else {
-                channel.eventLoop.execute {
-                    loopBound.value.respond(to: head, code: code, comment: comment, session: session)
-                    loopBound.value.pump()
-                }
-            }
+    /// The owner's answer, from any thread, once (see `DeferredResponder`).
+    func makeDeferredResponder(for head: MSRPRequestHead, session: MSRPSession) -> @Sendable (Int, String?) -> Void {
+        guard let loop = context?.eventLoop else { return { _, _ in } }
+        return DeferredResponder.make(on: loop) { [self] code, comment in
+            respond(to: head, code: code, comment: comment, session: session)
+            pump()
         }
     }
 
@@ -174,7 +161,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         schedulePump()
     }
 
-    private func write(_ response: MSRPResponseHead) {
+    func write(_ response: MSRPResponseHead) {
         var bytes = context?.channel.allocator.buffer(capacity: 256) ?? ByteBuffer()
         bytes.writeMSRPResponse(response)
         sender.respond(bytes)
@@ -182,180 +169,11 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
 
     /// Completes a promise the sender state machine settled (after it returned:
     /// the promise's callbacks may send again).
-    private func complete(_ completion: MSRPSenderStateMachine.Completion) {
+    func complete(_ completion: MSRPSenderStateMachine.Completion) {
         switch completion {
         case .send(let promise, let result): promise.completeWith(result)
         case .request(let promise, let result): promise.completeWith(result)
         }
-    }
-
-    // MARK: - Sessions
-
-    func attach(_ session: MSRPSession) {
-        guard machine.attach(session) else { return }
-        idleTimer?.cancel()
-        idleTimer = nil
-    }
-
-    func detach(_ sessionID: String) {
-        machine.detach(sessionID)
-        if machine.sessions.isEmpty { armIdleTimer() }
-    }
-
-    private func armIdleTimer() {
-        guard let context, idleTimer == nil, machine.sessions.isEmpty else { return }
-        let channel = context.channel
-        idleTimer = context.eventLoop.scheduleTask(in: configuration.idleTimeout) { [logger] in
-            logger.info("closing idle MSRP connection")
-            channel.close(promise: nil)
-        }
-    }
-
-    // MARK: - Outbound
-
-    @discardableResult
-    func enqueue(_ message: MSRPOutgoingMessage, session: MSRPSession, promise: EventLoopPromise<MSRPSendOutcome>) -> OutboundScheduler.JobID? {
-        guard !closed else {
-            promise.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
-            return nil
-        }
-        let id = sender.send(message, from: session.localURI, to: session.remotePath, promise: promise)
-        pump()
-        return id
-    }
-
-    /// A SEND chunk the relay forwards (see `MSRPSenderStateMachine.forward`).
-    func enqueueForwarded(_ head: MSRPRequestHead, body: ByteBuffer, flag: ContinuationFlag, promise: EventLoopPromise<MSRPSendOutcome>) {
-        guard !closed else {
-            promise.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
-            return
-        }
-        sender.forward(head, body: body, flag: flag, promise: promise)
-        pump()
-    }
-
-    /// Abandons a message being sent (its sender gave up): the chunk on the wire ends with "#".
-    func cancel(_ job: OutboundScheduler.JobID) {
-        guard let completion = sender.cancel(job) else { return }
-        complete(completion)
-        pump()
-    }
-
-    func enqueueRequest(_ head: MSRPRequestHead, body: ByteBuffer?, flag: ContinuationFlag = .complete, promise: EventLoopPromise<MSRPResponseHead>?) {
-        guard !closed else {
-            promise?.fail(MSRPSendError(reason: .connectionLost, detail: "connection closed"))
-            return
-        }
-        var bytes = context?.channel.allocator.buffer(capacity: 512) ?? ByteBuffer()
-        bytes.writeMSRPRequest(head, body: body, flag: flag)
-        if let deadline = sender.request(bytes, transactionID: head.transactionID, promise: promise, now: .now()) { armTimer(deadline) }
-        // Written with whatever else this event-loop tick queues (a relay forwards
-        // many requests per read): one flush, one system call, not one each.
-        schedulePump()
-    }
-
-    /// Writes while the channel accepts more, then flushes once. A burst of
-    /// writes (pumps chained by writability changes within one event-loop tick) is
-    /// capped at `maxBurstBytes`: past it, writing resumes only after the event
-    /// loop has polled its sockets again (`LoopPollGate`), because a peer that
-    /// reads as fast as we write (loopback) keeps the channel writable, and
-    /// without a poll between bursts neither this connection's reads (the
-    /// receiver's 413) nor any other channel on the loop would be served.
-    func pump() {
-        guard let context, !closed else { return }
-        var wrote = false
-        var burstEnded = false
-        var settled: [MSRPSenderStateMachine.Completion] = []
-        while context.channel.isWritable {
-            guard burstBytes < Self.maxBurstBytes else {
-                burstEnded = true
-                break
-            }
-            guard let write = sender.nextWrite(allocator: context.channel.allocator, now: .now()) else {
-                burstBytes = 0
-                break
-            }
-            if write.bytes.readableBytes > 0 {
-                burstBytes += write.bytes.readableBytes
-                context.write(wrapOutboundOut(write.bytes), promise: nil)
-                wrote = true
-            }
-            if let deadline = write.armTimer { armTimer(deadline) }
-            if let completion = write.completion { settled.append(completion) }
-        }
-        if wrote { context.flush() }
-        // Asked for after the flush: the pause covers the burst's system calls too.
-        if burstEnded { resumeAfterNextPoll() }
-        if !heldBack.isEmpty, sender.queuedBytes < Self.resumeBelow { releaseHeldBack() }
-        for completion in settled { complete(completion) }
-    }
-
-    /// Called by the relay after queuing what it forwards from `upstream`: past
-    /// the high-water mark, `upstream` is not read until this connection has
-    /// written most of it (back-pressure, so that a client faster than its next
-    /// hop cannot make the relay hold without bound).
-    func holdBackIfFull(_ upstream: MSRPConnection) {
-        guard sender.queuedBytes > Self.holdBackAbove, !closed, upstream !== connection,
-              !heldBack.contains(where: { $0 === upstream })
-        else { return }
-        heldBack.append(upstream)
-        logger.debug("relay holding back a faster client", metadata: ["queued": "\(sender.queuedBytes)"])
-        upstream.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-    }
-
-    private func releaseHeldBack() {
-        let held = heldBack
-        heldBack = []
-        for upstream in held {
-            upstream.channel.setOption(ChannelOptions.autoRead, value: true).whenSuccess { upstream.channel.read() }
-        }
-    }
-
-    static let maxBurstBytes = 512 * 1024
-
-    /// Runs `pump` soon, outside the flush that is calling us (once, however often asked).
-    private func schedulePump() {
-        guard !pumpScheduled, let context else { return }
-        pumpScheduled = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            loopBound.value.pumpScheduled = false
-            loopBound.value.pump()
-        }
-    }
-
-    /// Ends a burst: writing goes on after the event loop has polled its sockets.
-    private func resumeAfterNextPoll() {
-        guard !resumeRequested, let context else { return }
-        resumeRequested = true
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        endpoint.pollGate(for: context.eventLoop).afterNextPoll {
-            loopBound.value.resumeRequested = false
-            loopBound.value.burstBytes = 0
-            loopBound.value.pump()
-        }
-    }
-
-    // MARK: - Timers
-
-    /// Arms the transaction timer the sender state machine asked for.
-    private func armTimer(_ deadline: NIODeadline) {
-        guard let context else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) {
-            loopBound.value.timerFired()
-        }
-    }
-
-    private func timerFired() {
-        timer = nil
-        let (expired, next) = sender.timerFired(now: .now())
-        if let next { armTimer(next) }
-        for (tid, completion) in expired {
-            logger.info("MSRP transaction timed out", metadata: ["tid": "\(tid)"])
-            if let completion { complete(completion) }
-        }
-        if !expired.isEmpty { pump() }
     }
 
     // MARK: - Teardown
@@ -364,57 +182,15 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         context?.close(promise: nil)
     }
 
-    private func tearDown(reason: String) {
+    func tearDown(reason: String) {
         guard !closed || !machine.sessions.isEmpty || !sender.isIdle else { return }
         closed = true
         timer?.cancel()
         idleTimer?.cancel()
         for completion in sender.close(MSRPSendError(reason: .connectionLost, detail: reason)) { complete(completion) }
         for session in machine.close() { session.connectionLost() }
-        releaseHeldBack()
+        holdBack.release(queued: 0, force: true)
         if let connection { endpoint.connectionClosed(connection) }
         connection = nil
-    }
-}
-
-/// A flag that can be claimed once, from any thread.
-final class OnceFlag: Sendable {
-    private let claimed = NIOLockedValueBox(false)
-    func claim() -> Bool {
-        claimed.withLockedValue { c in
-            if c { return false }
-            c = true
-            return true
-        }
-    }
-}
-
-/// The connection's answers to its state machine: sessions from the endpoint's
-/// registry (bound to this connection when they can be), the relay role's decisions.
-extension MSRPConnectionHandler: MSRPConnectionEnvironment {
-    func lookup(sessionID: String, fromPath: [MSRPURI]) -> MSRPConnectionStateMachine.SessionLookup {
-        guard let session = endpoint.registry.session(id: sessionID), let connection else { return .unknown }
-        // Bind the session to this connection, unless it already lives on another (§5.4).
-        if session.bind(to: connection) {
-            idleTimer?.cancel()
-            idleTimer = nil
-            return .found(session)
-        }
-        if session.isClosed { return .unknown }
-        // Through relays the way back need not be the way out: a relay forwarding
-        // to our URI opens a connection of its own (RFC 4976 §7.3). Taken from the
-        // session's peer (the last From-Path URI) and only when its path has relays.
-        let remote = session.remotePath
-        if remote.count > 1, let origin = fromPath.last, origin == remote.last {
-            idleTimer?.cancel()
-            idleTimer = nil
-            return .found(session)
-        }
-        return .boundElsewhere
-    }
-
-    func relayDecision(for request: MSRPRequestHead) -> MSRPRelayRole.Decision? {
-        guard let relay = endpoint.relayRole, let connection else { return nil }
-        return relay.classify(request, on: connection)
     }
 }

@@ -1,0 +1,56 @@
+import Logging
+import MSRP
+import NIOCore
+
+/// Sessions bound to the connection, and the idle timer that closes it when it has none.
+extension MSRPConnectionHandler {
+    func attach(_ session: MSRPSession) {
+        guard machine.attach(session) else { return }
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    func detach(_ sessionID: String) {
+        machine.detach(sessionID)
+        if machine.sessions.isEmpty { armIdleTimer() }
+    }
+
+    func armIdleTimer() {
+        guard let context, idleTimer == nil, machine.sessions.isEmpty else { return }
+        let channel = context.channel
+        idleTimer = context.eventLoop.scheduleTask(in: configuration.idleTimeout) { [logger] in
+            logger.info("closing idle MSRP connection")
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// The connection's answers to its state machine: sessions from the endpoint's
+/// registry (bound to this connection when they can be), the relay role's decisions.
+extension MSRPConnectionHandler: MSRPConnectionEnvironment {
+    func lookup(sessionID: String, fromPath: [MSRPURI]) -> MSRPConnectionStateMachine.SessionLookup {
+        guard let session = endpoint.registry.session(id: sessionID), let connection else { return .unknown }
+        // Bind the session to this connection, unless it already lives on another (§5.4).
+        if session.bind(to: connection) {
+            idleTimer?.cancel()
+            idleTimer = nil
+            return .found(session)
+        }
+        if session.isClosed { return .unknown }
+        // Through relays the way back need not be the way out: a relay forwarding
+        // to our URI opens a connection of its own (RFC 4976 §7.3). Taken from the
+        // session's peer (the last From-Path URI) and only when its path has relays.
+        let remote = session.remotePath
+        if remote.count > 1, let origin = fromPath.last, origin == remote.last {
+            idleTimer?.cancel()
+            idleTimer = nil
+            return .found(session)
+        }
+        return .boundElsewhere
+    }
+
+    func relayDecision(for request: MSRPRequestHead) -> MSRPRelayRole.Decision? {
+        guard let relay = endpoint.relayRole, let connection else { return nil }
+        return relay.classify(request, on: connection)
+    }
+}
