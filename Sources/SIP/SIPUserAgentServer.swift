@@ -184,23 +184,28 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
 
     /// Feeds the machine one input under the lock, applies its timer actions
     /// there (so they keep the machine's order), and performs the rest after.
+    /// Nothing called under the lock may call back into this object.
     private func run(_ input: (inout Machine, NIODeadline) -> [Machine.Action]) {
         runState { s, now in input(&s.machine, now) }
     }
 
     private func runState(_ input: (inout State, NIODeadline) -> [Machine.Action]) {
-        let actions = state.withLockedValue { s in
+        let (actions, cancelled) = state.withLockedValue { s in
             let actions = input(&s, .now())
+            var cancelled: [Task<Void, Never>] = []
             for action in actions {
                 switch action {
                 case .schedule(let timer, let delay): schedule(timer, in: delay, &s)
                 case .cancelTimer(let timer): s.timers.removeValue(forKey: timer)?.task.cancel()
-                case .cancelWork(let key): s.work.removeValue(forKey: key)?.cancel()
+                case .cancelWork(let key): if let task = s.work.removeValue(forKey: key) { cancelled.append(task) }
                 default: break
                 }
             }
-            return actions
+            return (actions, cancelled)
         }
+        // Outside the lock: a task's cancellation handlers run right here, and may
+        // call back in (a session closed by the cancel ends its call).
+        for task in cancelled { task.cancel() }
         for action in actions { perform(action) }
     }
 

@@ -63,8 +63,21 @@ final class WebhookSinkProcess: @unchecked Sendable {
 
 /// `msrpgw serve` with a configuration written for the test.
 final class GatewayProcess: @unchecked Sendable {
+    /// What `serve --ports-file` wrote: the ports it bound.
+    struct Ports: Decodable {
+        var msrp: Int
+        var api: Int
+        var msrps: Int?
+        var ws: Int?
+        var wss: Int?
+        var sip: Int?
+        var sip_tls: Int?
+    }
+
     let msrpPort: Int
     let apiPort: Int
+    /// Every port it bound at its first start (listeners configured with port 0 among them).
+    let ports: Ports
     let directory: String
     let configPath: String
     private(set) var process: ChildProcess
@@ -86,9 +99,8 @@ final class GatewayProcess: @unchecked Sendable {
         try await child.waitFor("msrpgw ready", in: \.stderr)
         let deadline = ContinuousClock.now + .seconds(10)  // written right after the ready line
         while !FileManager.default.fileExists(atPath: portsPath), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        struct Ports: Decodable { var msrp: Int; var api: Int }
         let ports = try JSONDecoder().decode(Ports.self, from: Data(contentsOf: URL(fileURLWithPath: portsPath)))
-        (msrpPort, apiPort, process) = (ports.msrp, ports.api, child)
+        (msrpPort, apiPort, process, self.ports) = (ports.msrp, ports.api, child, ports)
         // A restart (after a kill) comes back on the same ports.
         try Self.configuration(directory: self.directory, msrpPort: ports.msrp, apiPort: ports.api, queue: queue, extra: extra, msrpExtra: msrpExtra)
             .write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -61,7 +61,6 @@ struct KamailioWebSocketRelayTests {
     @Test(arguments: [true, false])
     func aBrowserAuthenticatesAtTheGatewaysRelay(withToken: Bool) async throws {
         try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
-        let wsPort = try freePort()
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]
@@ -70,8 +69,9 @@ struct KamailioWebSocketRelayTests {
             enabled = true
             users = { webuser = "secret" }
             tokens = { "browser-token-0123456789" = "carol" }
-            """, msrp: "ws_port = \(wsPort)")
+            """, msrp: "ws_port = \"any\"")
         defer { gw.stop() }
+        let wsPort = try #require(gw.ports.ws)
         let clients = try TestClients()
         let bob = GatewayClientNamed.bob(clients, gw)
         try await bob.open()

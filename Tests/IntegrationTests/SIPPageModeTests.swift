@@ -46,10 +46,9 @@ struct SIPPageModeTests {
         let sipp = try Peers.require("sipp", package: "sip-tester")
         let sink = try await WebhookSinkProcess()
         defer { sink.stop() }
-        let sipPort = try freePort()
         let gw = try await GatewayProcess(extra: """
             [sip]
-            port = \(sipPort)
+            port = 0
             domain = "gw.example"
             [routes]
             "sip:ok@gw.example" = ["webhook:ok"]
@@ -62,6 +61,7 @@ struct SIPPageModeTests {
             secrets = ["\(WebhookSinkProcess.secret)"]
             """)
         defer { gw.stop() }
+        let sipPort = try #require(gw.ports.sip)
         let uasPort = try freePort()
         let trace = NSTemporaryDirectory() + "msrpgw-imdn-\(UUID().uuidString).log"
         let uas = try ChildProcess(sipp, [
@@ -73,7 +73,7 @@ struct SIPPageModeTests {
         let text = "page mode → \(route) ✓"
         let uac = try ChildProcess(sipp, [
             "-sf", try SIPPScenario.write(Self.message(to: route, sender: sender, imdnID: "pm-\(route)", text: text)),
-            "127.0.0.1:\(sipPort)", "-i", "127.0.0.1", "-p", String(try freePort()), "-m", "1", "-nostdin", "-timeout", "20", "-timeout_error",
+            "127.0.0.1:\(sipPort)", "-i", "127.0.0.1", "-m", "1", "-nostdin", "-timeout", "20", "-timeout_error",
         ], name: "sipp message")
         #expect(try await uac.wait(timeout: .seconds(25)) == 0, "202 expected: \(uac.stdout.suffix(1500))\n\(gw.process.stderr.suffix(1500))")
         // The IMDN comes back to the sender's URI.
@@ -89,15 +89,15 @@ struct SIPPageModeTests {
 
     /// A retransmitted MESSAGE (UDP) is answered again and stored once.
     @Test func retransmissionIsStoredOnce() async throws {
-        let sipPort = try freePort()
         let gw = try await GatewayProcess(extra: """
             [sip]
-            port = \(sipPort)
+            port = 0
             domain = "gw.example"
             [routes]
             "sip:ops@gw.example" = ["sip:oncall@example.com"]
             """)
         defer { gw.stop() }
+        let sipPort = try #require(gw.ports.sip)
         let probe = try UDPProbe()
         let message = """
             MESSAGE sip:ops@127.0.0.1:\(sipPort) SIP/2.0

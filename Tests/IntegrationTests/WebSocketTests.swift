@@ -15,18 +15,18 @@ import Testing
     @Test(arguments: [false, true])
     func aBrowserLikeClientTalksOverWebSocket(secure: Bool) async throws {
         try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
-        let wsPort = try freePort()
         let certificates = try await IntegrationCertificates.make()
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]
             """, msrp: secure ? """
-            wss_port = \(wsPort)
+            wss_port = "any"
             ws_origins = ["https://chat.example"]
             tls_certificate = "\(certificates.certPath)"
             tls_key = "\(certificates.keyPath)"
-            """ : "ws_port = \(wsPort)")
+            """ : "ws_port = \"any\"")
         defer { gw.stop() }
+        let wsPort = try #require(secure ? gw.ports.wss : gw.ports.ws)
         #expect(gw.process.stderr.contains("MSRP WebSocket listening"))
         let clients = try TestClients()
         let bob = GatewayClientNamed.bob(clients, gw)

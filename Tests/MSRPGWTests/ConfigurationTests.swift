@@ -99,6 +99,8 @@ import Testing
         ("msrp relay garbage", "[msrp]\nrelay = \"relay.example\"\nrelay_username = \"u\"\nrelay_password = \"p\"", "not a relay URI"),
         ("plain websocket off loopback", "[msrp]\nlisten = \"0.0.0.0\"\nws_port = 8080", "plain WebSocket only on loopback"),
         ("wss without certificate", "[msrp]\nwss_port = 8443", "tls_certificate and tls_key"),
+        ("websocket port a word", "[msrp]\nws_port = \"some\"", "msrp.ws_port: expected a port (1-65535), 0 for off or \"any\""),
+        ("websocket port out of range", "[msrp]\nwss_port = 70000", "msrp.wss_port: 70000 is outside 0...65535"),
         ("relay without users", "[relay]\nenabled = true", "relay.users"),
         ("msrp event loops too many", "[msrp]\nevent_loops = 1000", "msrp.event_loops"),
         ("relay token too short", "[relay]\nenabled = true\ntokens = { \"short\" = \"carol\" }", "16 characters or more"),
@@ -123,6 +125,16 @@ import Testing
         } catch {
             #expect(error.description.contains(words), "\(name): \(error.description)")
         }
+    }
+
+    @Test func listenerPorts() throws {
+        let off = try DaemonConfiguration.parse("[msrp]\nws_port = 0\n", environment: [:])
+        #expect(off.msrp.wsPort == nil && off.msrp.wssPort == nil)
+        let fixed = try DaemonConfiguration.parse("[msrp]\nws_port = 8080\n", environment: [:])
+        #expect(fixed.msrp.wsPort == 8080)
+        // "any": bound on a port the system picks (reported by serve --ports-file).
+        let any = try DaemonConfiguration.parse("[msrp]\nws_port = \"any\"\n", environment: [:])
+        #expect(any.msrp.wsPort == 0)
     }
 
     @Test func durations() {

@@ -37,6 +37,20 @@ struct ConfigReader {
         return n
     }
 
+    /// The port of a listener that is off unless configured: absent or 0 is
+    /// off, a number is that port, and "any" is a port the system picks when it
+    /// binds (returned as 0; `serve --ports-file` reports which).
+    mutating func optionalListenerPort(_ k: String) throws(ConfigError) -> Int? {
+        guard let v = value(k) else { return nil }
+        switch v {
+        case .string("any"): return 0
+        case .int(0): return nil
+        case .int(let n) where (1...65535).contains(n): return n
+        case .int(let n): throw ConfigError("\(key(k)): \(n) is outside 0...65535")
+        default: throw ConfigError("\(key(k)): expected a port (1-65535), 0 for off or \"any\", found \(v.typeName)")
+        }
+    }
+
     mutating func bool(_ k: String, default d: Bool) throws(ConfigError) -> Bool {
         guard let v = value(k) else { return d }
         guard case .bool(let b) = v else { throw ConfigError("\(key(k)): expected true or false, found \(v.typeName)") }

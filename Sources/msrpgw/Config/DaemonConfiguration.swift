@@ -240,16 +240,12 @@ struct DaemonConfiguration: Sendable {
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
         msrp.eventLoops = try r.int("event_loops", default: msrp.eventLoops, in: 0...256)
-        let wsPort = try r.int("ws_port", default: 0, in: 0...65535)
-        let wssPort = try r.int("wss_port", default: 0, in: 0...65535)
+        msrp.wsPort = try r.optionalListenerPort("ws_port")
+        msrp.wssPort = try r.optionalListenerPort("wss_port")
         msrp.wsOrigins = try r.strings("ws_origins") ?? []
-        if wsPort != 0 {
-            guard ["127.0.0.1", "::1", "localhost"].contains(msrp.listen) else {
-                throw ConfigError("msrp.ws_port: plain WebSocket only on loopback (msrp.listen = \"127.0.0.1\"); use wss_port")
-            }
-            msrp.wsPort = wsPort
+        if msrp.wsPort != nil, !["127.0.0.1", "::1", "localhost"].contains(msrp.listen) {
+            throw ConfigError("msrp.ws_port: plain WebSocket only on loopback (msrp.listen = \"127.0.0.1\"); use wss_port")
         }
-        if wssPort != 0 { msrp.wssPort = wssPort }
         msrp.caFile = try r.string("ca_file")
         if let f = msrp.caFile, !FileManager.default.isReadableFile(atPath: f) { throw ConfigError("msrp.ca_file: cannot read \(f)") }
         if let relay = try r.string("relay") {

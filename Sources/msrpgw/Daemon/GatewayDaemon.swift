@@ -30,11 +30,13 @@ struct GatewayDaemon {
         var msrpPort: Int
         var msrpsPort: Int?
         var apiPort: Int
+        var wsPort: Int?
+        var wssPort: Int?
         var sipPort: Int?
         var sipTLSPort: Int?
 
         enum CodingKeys: String, CodingKey {
-            case msrpPort = "msrp", msrpsPort = "msrps", apiPort = "api", sipPort = "sip", sipTLSPort = "sip_tls"
+            case msrpPort = "msrp", msrpsPort = "msrps", apiPort = "api", wsPort = "ws", wssPort = "wss", sipPort = "sip", sipTLSPort = "sip_tls"
         }
     }
 
@@ -72,8 +74,8 @@ struct GatewayDaemon {
         let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
         var ws = MSRPWebSocketSettings(allowedOrigins: c.msrp.wsOrigins)
         if let role = c.relayRole { ws.tokenCheck = Self.webSocketTokenCheck(role.tokens, apiToken: c.api.token) }
-        if let p = c.msrp.wsPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: false, settings: ws) }
-        if let p = c.msrp.wssPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: true, settings: ws) }
+        let wsPort: Int? = if let p = c.msrp.wsPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: false, settings: ws) } else { nil }
+        let wssPort: Int? = if let p = c.msrp.wssPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: true, settings: ws) } else { nil }
         if (c.msrp.wsPort != nil || c.msrp.wssPort != nil), c.msrp.wsOrigins.isEmpty {
             logger.warning("MSRP WebSocket open to pages from any origin (set msrp.ws_origins)")
         }
@@ -189,7 +191,7 @@ struct GatewayDaemon {
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
 
         var api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
-        api.webSocketPorts = (c.msrp.wsPort, c.msrp.wssPort)
+        api.webSocketPorts = (wsPort, wssPort)
         api.webClientAuths = c.relayRole != nil
         let app = Application(
             router: api.router(), configuration: ApplicationConfiguration(address: .hostname(c.api.listen, port: c.api.port), serverName: "msrpgw"),
@@ -200,7 +202,8 @@ struct GatewayDaemon {
                     "sip": "\(sipPort.map { "\(c.sip?.listen ?? ""):\($0)" } ?? "off")", "sip-tls": "\(sipTLSPort.map(String.init) ?? "off")",
                     "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
                 ])
-                await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, sipPort: sipPort, sipTLSPort: sipTLSPort))
+                await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, wsPort: wsPort, wssPort: wssPort,
+                                   sipPort: sipPort, sipTLSPort: sipTLSPort))
             },
             logger: logger)
 
