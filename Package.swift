@@ -244,6 +244,7 @@ let package = Package(
             name: "GatewayBenchmarks",
             dependencies: [
                 "Gateway", "WebhookAdapter", "SMTPAdapter", "Events", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
+                "TestPeers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -264,7 +265,7 @@ let package = Package(
         .testTarget(
             name: "MSRPTransportTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Digest",
+                "MSRP", "MSRPTransport", "Digest", "TestPeers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -287,6 +288,14 @@ let package = Package(
             path: "Tests/Support/GatewayTesting",
             swiftSettings: swiftSettings
         ),
+        // Test support: real peers (Debian packages) as child processes in a
+        // process group reaped with the test process, sipp scenarios, the test CA.
+        .target(
+            name: "TestPeers",
+            dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            path: "Tests/Support/TestPeers",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SIPAdapterTests",
             dependencies: [
@@ -306,7 +315,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "GatewayTesting", "MSRP", "MSRPTransport", "CPIM", "SDP", "Events", "Queue",
+                "Gateway", "GatewayTesting", "MSRP", "MSRPTransport", "CPIM", "SDP", "Events", "Queue", "TestPeers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -322,7 +331,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Events", "Queue", "CPIM", "SDP", "MSRPGatewayClient", "IRCClient", "IRCWire",
+                "MSRP", "MSRPTransport", "Events", "Queue", "CPIM", "SDP", "MSRPGatewayClient", "IRCClient", "IRCWire", "TestPeers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -31,6 +31,7 @@ import Queue
 import SDP
 import SMTPAdapter
 import WebhookAdapter
+import TestPeers
 
 func say(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
@@ -396,58 +397,8 @@ func benchSMTP() async throws {
 
 // MARK: - SIP
 
-let callScenario = """
-    <?xml version="1.0" encoding="ISO-8859-1" ?>
-    <scenario name="call">
-      <send retrans="500"><![CDATA[
-        INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-        From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
-        To: <sip:[service]@[remote_ip]:[remote_port]>
-        Call-ID: [call_id]
-        CSeq: 1 INVITE
-        Contact: <sip:alice@[local_ip]:[local_port]>
-        Max-Forwards: 70
-        Content-Type: application/sdp
-        Content-Length: [len]
-
-        v=0
-        o=alice 1 1 IN IP4 127.0.0.1
-        s=-
-        c=IN IP4 127.0.0.1
-        t=0 0
-        m=message 9 TCP/MSRP *
-        a=path:msrp://127.0.0.1:9/b[call_number];tcp
-        a=accept-types:message/cpim text/plain
-      ]]></send>
-      <recv response="100" optional="true"/>
-      <recv response="180" optional="true"/>
-      <recv response="200" rrs="true"/>
-      <send><![CDATA[
-        ACK [next_url] SIP/2.0
-        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-        From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
-        To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-        Call-ID: [call_id]
-        CSeq: 1 ACK
-        [routes]
-        Max-Forwards: 70
-        Content-Length: 0
-      ]]></send>
-      <send retrans="500"><![CDATA[
-        BYE [next_url] SIP/2.0
-        Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-        From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
-        To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-        Call-ID: [call_id]
-        CSeq: 2 BYE
-        [routes]
-        Max-Forwards: 70
-        Content-Length: 0
-      ]]></send>
-      <recv response="200"/>
-    </scenario>
-    """
+/// The tests' call (INVITE, 200, ACK, BYE, 200), each with its own session id.
+let callScenario = SIPPScenario.call(path: "msrp://127.0.0.1:9/b[call_number];tcp", pause: 0)
 
 /// Drives `calls` calls at up to `rate`/s with sipp; returns calls per second
 /// and whether every call succeeded.

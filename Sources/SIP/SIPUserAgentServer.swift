@@ -75,34 +75,56 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     /// Binds a UDP listener; returns the port.
     @discardableResult
     public func listenUDP(host: String, port: Int) async throws -> Int {
+        started(try await bindUDP(host: host, port: port), "UDP")
+    }
+
+    /// Binds a TCP listener; returns the port.
+    @discardableResult
+    public func listenTCP(host: String, port: Int) async throws -> Int {
+        started(try await bindStream(host: host, port: port, tls: nil), "TCP")
+    }
+
+    /// Binds UDP and TCP on one port, as a SIP port serves both. With port 0
+    /// the system picks one for UDP and TCP takes the same; when that port is
+    /// in use for TCP, both are released and another is tried.
+    @discardableResult
+    public func listenUDPAndTCP(host: String, port: Int) async throws -> Int {
+        var attempt = 0
+        while true {
+            let udp = try await bindUDP(host: host, port: port)
+            let picked = udp.localAddress?.port ?? port
+            do {
+                let tcp = try await bindStream(host: host, port: picked, tls: nil)
+                _ = started(udp, "UDP")
+                return started(tcp, "TCP")
+            } catch let error as IOError where port == 0 && error.errnoCode == EADDRINUSE && attempt < 20 {
+                attempt += 1
+                try? await udp.close()
+            }
+        }
+    }
+
+    /// Binds a TLS listener (RFC 3261 §26.2: SIP over TLS, `transport=tls`); returns the port.
+    @discardableResult
+    public func listenTLS(host: String, port: Int, context: NIOSSLContext) async throws -> Int {
+        started(try await bindStream(host: host, port: port, tls: context), "TLS")
+    }
+
+    private func bindUDP(host: String, port: Int) async throws -> any Channel {
         let handler = SIPDatagramHandler(parser: parser, receiver: self)
-        let channel = try await DatagramBootstrap(group: group)
+        return try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // Bursts of calls must not overflow the default ~200 KB socket buffer:
             // a dropped BYE leaves a session nobody ends.
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
             .bind(host: host, port: port).get()
-        udpChannel.withLockedValue { $0 = channel }
-        return started(channel, "UDP")
     }
 
-    /// Binds a TCP listener; returns the port.
-    @discardableResult
-    public func listenTCP(host: String, port: Int) async throws -> Int {
-        try await listenStream(host: host, port: port, tls: nil)
-    }
-
-    /// Binds a TLS listener (RFC 3261 §26.2: SIP over TLS, `transport=tls`); returns the port.
-    @discardableResult
-    public func listenTLS(host: String, port: Int, context: NIOSSLContext) async throws -> Int {
-        try await listenStream(host: host, port: port, tls: context)
-    }
-
-    private func listenStream(host: String, port: Int, tls: NIOSSLContext?) async throws -> Int {
+    private func bindStream(host: String, port: Int, tls: NIOSSLContext?) async throws -> any Channel {
         let parser = self.parser
         let transport = tls == nil ? "TCP" : "TLS"
-        let channel = try await ServerBootstrap(group: group)
+        return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { [weak self] ch in
                 ch.eventLoop.makeCompletedFuture {
@@ -112,10 +134,10 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
                 }
             }
             .bind(host: host, port: port).get()
-        return started(channel, transport)
     }
 
     private func started(_ channel: any Channel, _ transport: String) -> Int {
+        if transport == "UDP" { udpChannel.withLockedValue { $0 = channel } }
         let port = channel.localAddress?.port ?? 0
         state.withLockedValue { s in
             channels.append(channel)

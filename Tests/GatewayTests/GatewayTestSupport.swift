@@ -11,6 +11,7 @@ import Queue
 import SDP
 import GatewayTesting
 import Testing
+import TestPeers
 
 @testable import Gateway
 
@@ -83,12 +84,8 @@ final class TestPeer: MSRPSessionDelegate, @unchecked Sendable {
 /// default bound is generous: the whole suite runs in parallel on two cores in CI,
 /// where a delivery and its REPORT once took over 5 s (a few ms alone).
 func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-    #expect(try await condition(), "timed out waiting for \(what)")
+    let held = try await until(timeout, condition)
+    #expect(held, "timed out waiting for \(what)")
 }
 
 func cpim(from: String = "sip:alice@example.com", to: String = "sip:ops@gw.example", imdn: String? = "positive-delivery, negative-delivery",

@@ -3,6 +3,7 @@ import Foundation
 import MSRP
 import MSRPGatewayClient
 import Testing
+import TestPeers
 
 /// The gateway as users meet it: `msrpgw serve` as a process, an MSRP client on
 /// one side, a real HTTP receiver (Python, checking signatures with the Standard

@@ -5,6 +5,7 @@ import MSRPTransport
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TestPeers
 
 /// The Python webhook receiver (Tests/Helpers/webhook_sink.py), which checks
 /// signatures with the Standard Webhooks reference library.
@@ -97,8 +98,8 @@ final class GatewayProcess: @unchecked Sendable {
             .write(toFile: configPath, atomically: true, encoding: .utf8)
         let child = try Self.start(configPath, portsFile: portsPath)
         try await child.waitFor("msrpgw ready", in: \.stderr)
-        let deadline = ContinuousClock.now + .seconds(10)  // written right after the ready line
-        while !FileManager.default.fileExists(atPath: portsPath), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        // Written right after the ready line.
+        _ = await until(.seconds(10)) { FileManager.default.fileExists(atPath: portsPath) }
         let ports = try JSONDecoder().decode(Ports.self, from: Data(contentsOf: URL(fileURLWithPath: portsPath)))
         (msrpPort, apiPort, process, self.ports) = (ports.msrp, ports.api, child, ports)
         // A restart (after a kill) comes back on the same ports.
@@ -196,12 +197,3 @@ extension Peers {
     }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func until(_ timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try? await Task.sleep(for: .milliseconds(50))
-    }
-    return try await condition()
-}

@@ -4,6 +4,7 @@ import MSRPGatewayClient
 import IRCWire
 import Logging
 import Testing
+import TestPeers
 
 /// MSRP and IRC through `msrpgw serve`: an MSRP client's messages reach a
 /// channel on ngircd as `<Alice> text`, long ones split to fit, a system message

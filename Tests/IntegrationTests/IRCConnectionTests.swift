@@ -4,6 +4,7 @@ import IRCWire
 import Logging
 import NIOPosix
 import Testing
+import TestPeers
 
 /// The IRC client against a real server (ngircd): registration, a taken nick,
 /// channel traffic both ways with UTF-8, and flood control pacing a burst.

@@ -4,6 +4,7 @@ import IRCWire
 import Logging
 import MSRPGatewayClient
 import Testing
+import TestPeers
 
 /// Against InspIRCd as a production network runs it: linked to Atheme for SASL
 /// PLAIN, and with flood limits that disconnect a client sending too fast.

@@ -2,6 +2,7 @@ import Foundation
 import IRCClient
 import IRCWire
 import Logging
+import TestPeers
 
 /// A throwaway ngircd (Debian `ngircd`: plain RFC 2812, no IRCv3 tags) on a
 /// loopback port, configured as ../shared/peers/IRC.md says works here.
@@ -65,7 +66,7 @@ final class InspircdInstance: @unchecked Sendable {
     /// The server-to-server port services link to (with `services`).
     let linkPort: Int
     let directory: String
-    let certificates: IntegrationCertificates
+    let certificates: TestCertificates
     private let process: ChildProcess
 
     /// The `<connect>` limits of a server that disconnects flooders ("Excess
@@ -76,7 +77,7 @@ final class InspircdInstance: @unchecked Sendable {
         let inspircd = try Peers.require("inspircd", package: "inspircd")
         (port, tlsPort, linkPort) = (try freePort(), try freePort(), try freePort())
         let limits = flood ?? #"fakelag="no" threshold="1000000" commandrate="1000000""#
-        certificates = try await IntegrationCertificates.make()
+        certificates = try await TestCertificates.make()
         directory = NSTemporaryDirectory() + "msrpgw-inspircd-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try ("""

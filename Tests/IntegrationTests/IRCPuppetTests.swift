@@ -4,6 +4,7 @@ import IRCWire
 import Logging
 import MSRPGatewayClient
 import Testing
+import TestPeers
 
 /// Puppets through `msrpgw serve` and ngircd: an MSRP participant of a bridged
 /// room is a nick of its own on IRC (`alice[m]`), past the limit participants

@@ -1,4 +1,5 @@
 import Foundation
+import TestPeers
 
 /// A throwaway Kamailio (Debian, `msrp` and `tls` modules) as an MSRP relay, from
 /// ../shared/peers/kamailio/msrp.cfg: AUTH with digest (any user, password
@@ -14,7 +15,7 @@ final class KamailioMSRPRelay: @unchecked Sendable {
     /// The WebSocket listener (plain WS), when asked for.
     let wsPort: Int?
     let directory: String
-    let certificates: IntegrationCertificates
+    let certificates: TestCertificates
     private let process: ChildProcess
 
     init(webSocket: Bool = false) async throws {
@@ -27,7 +28,7 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         }
         (tlsPort, port) = (try freePort(), try freePort())
         wsPort = webSocket ? try freePort() : nil
-        certificates = try await IntegrationCertificates.make()
+        certificates = try await TestCertificates.make()
         directory = NSTemporaryDirectory() + "msrpgw-kamailio-msrp-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try """

@@ -1,4 +1,5 @@
 import Foundation
+import TestPeers
 
 /// A throwaway Kamailio (Debian) on a loopback port as SIP proxy and registrar,
 /// from ../shared/peers/kamailio/registrar.cfg: REGISTER with digest (any user

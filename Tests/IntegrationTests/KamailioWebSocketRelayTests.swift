@@ -1,6 +1,7 @@
 import Foundation
 import MSRPGatewayClient
 import Testing
+import TestPeers
 
 /// Kamailio as a WebSocket MSRP relay in front of the gateway (RFC 7977 §5.3):
 /// a browser-like client (Tests/Helpers/msrp_ws_relay_client.py) connects to

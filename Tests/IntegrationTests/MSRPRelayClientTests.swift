@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Testing
+import TestPeers
 
 /// The relay client (RFC 4976) against Kamailio's MSRP relay over TLS: AUTH
 /// answered with digest, Use-Path and Expires taken from the grant, a 423's

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
+import TestPeers
 
 /// An msrpgw endpoint as the relay (RFC 4976) between two MSRP clients that
 /// AUTH with it through `MSRPRelayClient`: messages both ways through it, each

@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Queue
 import Testing
+import TestPeers
 
 /// SIGKILL at random moments while a child process enqueues and leases under
 /// load, 20 times over one database: every enqueue the child saw succeed is

@@ -3,6 +3,7 @@ import MSRP
 import MSRPTransport
 import NIOPosix
 import Testing
+import TestPeers
 
 /// Calls set up by a real SIP UA (sipp) answered by `msrpgw serve`; the MSRP
 /// session the SDP answer describes then carries a message.
@@ -274,7 +275,7 @@ struct SIPEndToEndTests {
 struct SIPTLSTests {
     @Test func optionsAndInviteOverTLS() async throws {
         let openssl = try Peers.require("openssl", package: "openssl")
-        let certs = try await IntegrationCertificates.make()
+        let certs = try await TestCertificates.make()
         let gw = try await GatewayProcess(extra: """
             [sip]
             port = 0

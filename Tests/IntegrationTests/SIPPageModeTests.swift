@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestPeers
 
 /// Page mode (RFC 3428): a SIP MESSAGE from sipp is stored (202), delivered as
 /// a signed webhook, and the IMDN it asked for comes back as a MESSAGE to the

@@ -3,6 +3,7 @@ import MSRP
 import MSRPTransport
 import NIOConcurrencyHelpers
 import Testing
+import TestPeers
 
 /// The gateway behind a real SIP proxy and registrar (Kamailio): it registers
 /// with digest and keeps the binding fresh, and calls to its AOR reach it.

@@ -3,6 +3,7 @@ import Foundation
 import MSRP
 import MSRPGatewayClient
 import Testing
+import TestPeers
 
 /// MSRP in, email out: `msrpgw serve` with a real SMTP server (aiosmtpd) on
 /// loopback; what arrives is read with Python's `email` package.
@@ -74,7 +75,7 @@ struct SMTPEndToEndTests {
 
     @Test(arguments: ["starttls", "auth-plain", "auth-login", "tls"])
     func tlsAndAuthentication(_ mode: String) async throws {
-        let certs = try await IntegrationCertificates.make()
+        let certs = try await TestCertificates.make()
         let sinkMode = mode.hasPrefix("auth") ? "auth" : mode
         let sink = try await SMTPSinkProcess(mode: sinkMode, certificates: certs)
         defer { sink.stop() }
@@ -142,7 +143,7 @@ struct SMTPEndToEndTests {
     /// then 408 when the age runs out. Never a crash or a hang.
     @Test(arguments: ["garbage", "silent", "overlong", "tls-unverified"])
     func misbehavingServers(_ mode: String) async throws {
-        let certs = try await IntegrationCertificates.make()
+        let certs = try await TestCertificates.make()
         let sink = try await SMTPSinkProcess(mode: mode == "tls-unverified" ? "starttls" : mode, certificates: certs)
         defer { sink.stop() }
         // tls-unverified: a certificate from a CA we were not told to trust.

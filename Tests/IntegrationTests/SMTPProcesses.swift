@@ -1,4 +1,5 @@
 import Foundation
+import TestPeers
 
 /// Tests/Helpers/smtp_sink.py: aiosmtpd (Debian's python3-aiosmtpd) in a mode.
 final class SMTPSinkProcess: @unchecked Sendable {
@@ -13,7 +14,7 @@ final class SMTPSinkProcess: @unchecked Sendable {
     let outbox: String
     let process: ChildProcess
 
-    init(mode: String, certificates: IntegrationCertificates? = nil) async throws {
+    init(mode: String, certificates: TestCertificates? = nil) async throws {
         try Peers.requireDebianPython(module: "aiosmtpd", package: "python3-aiosmtpd")
         port = try freePort()
         outbox = NSTemporaryDirectory() + "msrpgw-mail-" + UUID().uuidString
@@ -60,35 +61,6 @@ final class SMTPSinkProcess: @unchecked Sendable {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return try JSONDecoder().decode(ParsedMail.self, from: data)
-    }
-}
-
-/// A throwaway CA and a certificate for localhost and 127.0.0.1.
-struct IntegrationCertificates {
-    let directory: String
-    var caPath: String { directory + "/ca.pem" }
-    var certPath: String { directory + "/cert.pem" }
-    var keyPath: String { directory + "/key.pem" }
-
-    static func make() async throws -> IntegrationCertificates {
-        let openssl = try Peers.require("openssl", package: "openssl")
-        let dir = NSTemporaryDirectory() + "msrpgw-certs-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let script = """
-            set -e
-            cd '\(dir)'
-            '\(openssl)' req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=msrpgw-test-ca 2>/dev/null
-            '\(openssl)' req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=localhost 2>/dev/null
-            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf
-            '\(openssl)' x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
-            """
-        // Awaited by polling (ChildProcess): no thread held for the seconds RSA
-        // keys take on a loaded machine.
-        let p = try ChildProcess("/bin/sh", ["-c", script], name: "openssl")
-        guard try await p.wait(timeout: .seconds(60)) == 0 else {
-            throw ChildProcess.ChildFailed(description: "openssl could not make test certificates: \(p.stderr)")
-        }
-        return IntegrationCertificates(directory: dir)
     }
 }
 

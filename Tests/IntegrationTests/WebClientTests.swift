@@ -1,6 +1,7 @@
 import Foundation
 import MSRPGatewayClient
 import Testing
+import TestPeers
 
 /// The web client page served by `msrpgw serve` at /client, in headless
 /// Chromium (Debian `chromium`) driven through the DevTools protocol: it signs
@@ -16,7 +17,7 @@ struct WebClientTests {
     @Test(arguments: [false, true])
     func theWebClientInChromium(throughTheRelay: Bool) async throws {
         _ = try Peers.require("chromium", package: "chromium")
-        let certificates = try await IntegrationCertificates.make()
+        let certificates = try await TestCertificates.make()
         let sink = try await WebhookSinkProcess()
         defer { sink.stop() }
         // The route goes to Bob's MSRP session and to a signed webhook.

@@ -1,6 +1,7 @@
 import Foundation
 import MSRPGatewayClient
 import Testing
+import TestPeers
 
 /// MSRP over WebSocket (RFC 7977) into `msrpgw serve`, from a client that
 /// behaves as a browser does (Python's websockets, Debian python3-websockets):
@@ -15,7 +16,7 @@ import Testing
     @Test(arguments: [false, true])
     func aBrowserLikeClientTalksOverWebSocket(secure: Bool) async throws {
         try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
-        let certificates = try await IntegrationCertificates.make()
+        let certificates = try await TestCertificates.make()
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]

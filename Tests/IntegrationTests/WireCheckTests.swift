@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestPeers
 
 /// What msrpgw sends, captured on loopback, decodes in tshark's MSRP dissector
 /// without malformed-packet warnings. Both ends are real msrpgw processes.

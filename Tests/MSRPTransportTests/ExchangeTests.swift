@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
+import TestPeers
 
 @testable import MSRPTransport
 
@@ -32,7 +33,7 @@ import Testing
             chunkSize: chunkSize)
         var clientConfig = MSRPTransportConfiguration(chunkSize: chunkSize, pieceSize: min(chunkSize, 16 * 1024))
         if secure {
-            let certs = try TestCertificates.make()
+            let certs = try await TestCertificates.make()
             serverConfig.tlsServer = try certs.serverTLS()
             clientConfig.tlsClient = try certs.clientTLS()
         }

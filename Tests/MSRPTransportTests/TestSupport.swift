@@ -154,47 +154,6 @@ func bodyBytes(_ m: AssembledMessage) throws -> [UInt8] {
     }
 }
 
-/// Makes a throwaway CA and a leaf certificate for 127.0.0.1 with openssl.
-struct TestCertificates {
-    let directory: String
-    var caPath: String { directory + "/ca.pem" }
-    var certPath: String { directory + "/cert.pem" }
-    var keyPath: String { directory + "/key.pem" }
-
-    static func make() throws -> TestCertificates {
-        let dir = NSTemporaryDirectory() + "msrp-tls-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let script = """
-        set -e
-        cd '\(dir)'
-        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=msrpgw-test-ca 2>/dev/null
-        openssl req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=127.0.0.1 2>/dev/null
-        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf
-        openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
-        """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw TestError("openssl failed") }
-        return TestCertificates(directory: dir)
-    }
-
-    func serverTLS() throws -> TLSConfiguration {
-        TLSConfiguration.makeServerConfiguration(
-            certificateChain: try NIOSSLCertificate.fromPEMFile(certPath).map { .certificate($0) },
-            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
-    }
-
-    func clientTLS() throws -> TLSConfiguration {
-        var c = TLSConfiguration.makeClientConfiguration()
-        c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
-        c.certificateVerification = .fullVerification
-        return c
-    }
-}
-
 struct TestError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }

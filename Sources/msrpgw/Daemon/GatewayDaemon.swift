@@ -142,9 +142,12 @@ struct GatewayDaemon {
                 configuration: .init(contactHost: s.contactHost, t1: .nanoseconds(s.t1.nanoseconds)),
                 handler: GatewayCallHandler(gateway: gateway, domain: s.domain, logger: logger), group: group, logger: logger)
             var port = s.port
-            // UDP first: with port 0 it picks one, and TCP takes the same.
-            if s.transports.contains("udp") { port = try await ua.listenUDP(host: s.listen, port: port) }
-            if s.transports.contains("tcp") { port = try await ua.listenTCP(host: s.listen, port: port) }
+            switch (s.transports.contains("udp"), s.transports.contains("tcp")) {
+            case (true, true): port = try await ua.listenUDPAndTCP(host: s.listen, port: port)
+            case (true, false): port = try await ua.listenUDP(host: s.listen, port: port)
+            case (false, true): port = try await ua.listenTCP(host: s.listen, port: port)
+            case (false, false): break
+            }
             if s.transports.contains("tls"), let cert = s.tlsCertificate, let key = s.tlsKey {
                 let tls = TLSConfiguration.makeServerConfiguration(
                     certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))

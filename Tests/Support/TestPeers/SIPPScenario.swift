@@ -1,11 +1,11 @@
 import Foundation
 
 /// sipp (Debian sip-tester) scenarios, written per test with its ports.
-enum SIPPScenario {
-    static func header(_ name: String) -> String { "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"\(name)\">\n" }
+public enum SIPPScenario {
+    public static func header(_ name: String) -> String { "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"\(name)\">\n" }
 
     /// An INVITE with an MSRP offer whose path is `path`.
-    static func invite(path: String, setup: String? = nil, branch: String = "[branch]", retrans: Bool = true) -> String {
+    public static func invite(path: String, setup: String? = nil, branch: String = "[branch]", retrans: Bool = true) -> String {
         """
           <send\(retrans ? " retrans=\"500\"" : "")><![CDATA[
             INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -33,7 +33,7 @@ enum SIPPScenario {
         """
     }
 
-    static let ack = """
+    public static let ack = """
           <send><![CDATA[
             ACK [next_url] SIP/2.0
             Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -48,7 +48,7 @@ enum SIPPScenario {
 
         """
 
-    static let bye = """
+    public static let bye = """
           <send retrans="500"><![CDATA[
             BYE [next_url] SIP/2.0
             Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -65,7 +65,7 @@ enum SIPPScenario {
         """
 
     /// A whole call: INVITE, 200, ACK, a pause, BYE.
-    static func call(path: String, pause: Int) -> String {
+    public static func call(path: String, pause: Int) -> String {
         header("call") + invite(path: path)
             + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack
             + "  <pause milliseconds=\"\(pause)\"/>\n" + bye + "</scenario>\n"
@@ -73,7 +73,7 @@ enum SIPPScenario {
 
     /// Receives a `method` request and answers it (`code`, without a body; a
     /// To tag added when `tag`, for requests outside a dialog).
-    static func answer(_ method: String, code: String = "200 OK", tag: Bool = false) -> String {
+    public static func answer(_ method: String, code: String = "200 OK", tag: Bool = false) -> String {
         """
           <recv request="\(method)"/>
           <send><![CDATA[
@@ -90,13 +90,13 @@ enum SIPPScenario {
     }
 
     /// A call the other side ends: INVITE, 200, ACK, then the gateway's BYE, answered 200.
-    static func calleeHangsUp(path: String) -> String {
+    public static func calleeHangsUp(path: String) -> String {
         header("hung up") + invite(path: path)
             + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack
             + answer("BYE") + "</scenario>\n"
     }
 
-    static func write(_ xml: String) throws -> String {
+    public static func write(_ xml: String) throws -> String {
         let path = NSTemporaryDirectory() + "msrpgw-sipp-" + UUID().uuidString + ".xml"
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -104,10 +104,10 @@ enum SIPPScenario {
 }
 
 /// Datagrams to and from a SIP port, for the bad-input table.
-final class UDPProbe {
-    let fd: Int32
+public final class UDPProbe {
+    public let fd: Int32
 
-    init() throws {
+    public init() throws {
         fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         var tv = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -119,7 +119,7 @@ final class UDPProbe {
 
     deinit { close(fd) }
 
-    var port: Int {
+    public var port: Int {
         var addr = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
@@ -128,7 +128,7 @@ final class UDPProbe {
 
     /// Sends `text` (LF turned into CRLF unless `raw`) and returns the status code of
     /// the first response, or nil when nothing came within a second.
-    func exchange(_ text: String, to port: Int, raw: Bool = false) -> (Int, String)? {
+    public func exchange(_ text: String, to port: Int, raw: Bool = false) -> (Int, String)? {
         let bytes = Array((raw ? text : text.replacingOccurrences(of: "\n", with: "\r\n")).utf8)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)

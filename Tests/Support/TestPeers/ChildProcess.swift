@@ -1,0 +1,203 @@
+import Foundation
+
+/// A child process with its output captured to files, stopped when the test ends.
+///
+/// Spawned with posix_spawn and a clean signal mask: test threads (Dispatch
+/// workers) block most signals, and a child would inherit that mask and never
+/// see the SIGINT or SIGTERM that is meant to stop it.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let stdoutPath: String
+    public let stderrPath: String
+    public let name: String
+    private var exitStatus: Int32?
+
+    public init(_ executable: String, _ arguments: [String], name: String, environment: [String: String] = [:]) throws {
+        self.name = name
+        let dir = NSTemporaryDirectory() + "msrpgw-it-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        stdoutPath = dir + "/stdout"
+        stderrPath = dir + "/stderr"
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if let group = ChildReaper.shared.processGroup {
+            posix_spawnattr_setpgroup(&attr, group)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attr, Int16(flags))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, &attr, argv, envp)
+        guard rc == 0 else { throw ChildFailed(description: "cannot start \(executable): errno \(rc)") }
+        pid = child
+    }
+
+    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Whether the child still runs (reaps it when it has exited).
+    public var isRunning: Bool {
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid {
+            // WIFEXITED: the low 7 bits are 0; the exit code is in the next byte.
+            exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            return false
+        }
+        return r == 0
+    }
+
+    public var terminationStatus: Int32 { exitStatus ?? -1 }
+
+    /// Waits until stdout or stderr contains `text`.
+    public func waitFor(_ text: String, in stream: KeyPath<ChildProcess, String> = \.stdout, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !self[keyPath: stream].contains(text) {
+            guard isRunning || self[keyPath: stream].contains(text) else {
+                throw ChildFailed(description: "\(name) exited (\(terminationStatus)) before printing \"\(text)\"\nstdout: \(stdout)\nstderr: \(stderr)")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw ChildFailed(description: "\(name) did not print \"\(text)\" within \(timeout)\nstdout: \(stdout)\nstderr: \(stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits for the process to exit and returns its status; kills it after the timeout.
+    public func wait(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while isRunning {
+            guard ContinuousClock.now < deadline else {
+                stop()
+                throw ChildFailed(description: "\(name) still running after \(timeout)\nstdout: \(stdout)\nstderr: \(stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return terminationStatus
+    }
+
+    public func signal(_ sig: Int32) {
+        if isRunning { kill(pid, sig) }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not gone within five seconds.
+    public func stop() {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        for _ in 0..<250 {
+            if !isRunning { return }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        while isRunning { usleep(10_000) }
+    }
+
+    public struct ChildFailed: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
+}
+
+/// Kills every child the tests started when the test process ends, even when it
+/// crashes or is killed: a crashed run once left gateways and servers running
+/// that skewed a later benchmark. The reaper is a small process that leads a
+/// process group of its own, which every `ChildProcess` joins; it waits for
+/// its standard input, a pipe whose only writer is this process, to reach its
+/// end (the kernel closes it however this process ends) and then kills the
+/// whole group, itself included.
+public final class ChildReaper: Sendable {
+    public static let shared = ChildReaper()
+    /// The group children join; nil when the reaper could not start (children
+    /// then stay in the test's own group, as before).
+    public let processGroup: pid_t?
+
+    private init() {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            processGroup = nil
+            return
+        }
+        // The writing end stays here, out of every child (close-on-exec).
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setpgroup(&attr, 0)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
+        // `read` returns 0 once every writer is gone; then the group goes.
+        let script = "read -r _; kill -KILL 0"
+        let arguments: [String] = ["/bin/sh", "-c", script]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, "/bin/sh", &actions, &attr, argv, environ)
+        close(fds[0])
+        if rc == 0 {
+            processGroup = child
+        } else {
+            close(fds[1])
+            processGroup = nil
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough on loopback in tests).
+public func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else { throw ChildProcess.ChildFailed(description: "no free port") }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port` (a server is up).
+public func tcpPortAccepts(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import NIOSSL
+
+/// A throwaway CA and a leaf certificate for localhost and 127.0.0.1, made with
+/// openssl: the one certificate maker of the tests and benchmarks.
+public struct TestCertificates: Sendable {
+    public let directory: String
+    public var caPath: String { directory + "/ca.pem" }
+    public var certPath: String { directory + "/cert.pem" }
+    public var keyPath: String { directory + "/key.pem" }
+
+    public static func make() async throws -> TestCertificates {
+        let openssl = try Peers.require("openssl", package: "openssl")
+        let dir = NSTemporaryDirectory() + "msrpgw-certs-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let script = """
+            set -e
+            cd '\(dir)'
+            '\(openssl)' req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=msrpgw-test-ca 2>/dev/null
+            '\(openssl)' req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=localhost 2>/dev/null
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf
+            '\(openssl)' x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
+            """
+        // Awaited by polling (ChildProcess): no thread held for the seconds RSA
+        // keys take on a loaded machine.
+        let p = try ChildProcess("/bin/sh", ["-c", script], name: "openssl")
+        guard try await p.wait(timeout: .seconds(60)) == 0 else {
+            throw ChildProcess.ChildFailed(description: "openssl could not make test certificates: \(p.stderr)")
+        }
+        return TestCertificates(directory: dir)
+    }
+
+    /// A server configuration with the leaf certificate.
+    public func serverTLS() throws -> TLSConfiguration {
+        TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certPath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem)))
+    }
+
+    /// A client configuration that trusts the test CA only, and verifies fully.
+    public func clientTLS() throws -> TLSConfiguration {
+        var c = TLSConfiguration.makeClientConfiguration()
+        c.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+        c.certificateVerification = .fullVerification
+        return c
+    }
+}
