@@ -117,7 +117,6 @@ struct IRCv3BridgeTests {
         let clients = try TestClients()
         let alice = clients.client(gw)
         try await alice.open(route: "sip:ops@gw.example")
-        try await Task.sleep(for: .milliseconds(500))
 
         #expect(try await alice.send("over TLS", to: "sip:ops@gw.example", messageID: "v3-1") == .accepted)
         #expect(await until(.seconds(10)) { inbox.received.contains("<Alice> over TLS") })
@@ -155,7 +154,6 @@ struct ChatRoomBridgeTests {
         let bob = GatewayClientNamed.bob(clients, gw)
         try await alice.open(route: room)
         try await bob.open(route: room)
-        try await Task.sleep(for: .milliseconds(300))
 
         #expect(try await alice.send("hi all", to: room, messageID: "room-1") == .accepted)
         #expect(await bob.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hi all" } })

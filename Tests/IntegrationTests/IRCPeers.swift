@@ -41,14 +41,8 @@ final class NgircdInstance: @unchecked Sendable {
             """.write(toFile: directory + "/ngircd.conf", atomically: true, encoding: .utf8)
         process = try ChildProcess(ngircd, ["-n", "-f", directory + "/ngircd.conf"], name: "ngircd")
         // Ready when the port accepts a connection.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !tcpPortAccepts(self.port) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                process.stop()
-                throw ChildProcess.ChildFailed(description: "ngircd did not listen on \(self.port)\n\(process.stdout.suffix(2000))\(process.stderr.suffix(2000))")
-            }
-            try await Task.sleep(for: .milliseconds(30))
-        }
+        let port = self.port
+        try await process.waitUntil("listen on \(port)") { tcpPortAccepts(port) }
     }
 
     func stop() { process.stop() }
@@ -123,14 +117,9 @@ final class InspircdInstance: @unchecked Sendable {
             command = ["/usr/bin/setpriv", "--reuid=irc", "--regid=irc", "--clear-groups"] + command
         }
         process = try ChildProcess(command[0], Array(command.dropFirst()), name: "inspircd")
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !(tcpPortAccepts(port) && tcpPortAccepts(tlsPort)) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                process.stop()
-                let log = (try? String(contentsOfFile: directory + "/ircd.log", encoding: .utf8)) ?? ""
-                throw ChildProcess.ChildFailed(description: "inspircd did not listen\n\(process.stdout.suffix(2000))\(process.stderr.suffix(2000))\(log.suffix(2000))")
-            }
-            try await Task.sleep(for: .milliseconds(30))
+        let (port, tlsPort, directory) = (self.port, self.tlsPort, self.directory)
+        try await process.waitUntil("listen", log: (try? String(contentsOfFile: directory + "/ircd.log", encoding: .utf8)) ?? "") {
+            tcpPortAccepts(port) && tcpPortAccepts(tlsPort)
         }
     }
 

@@ -55,15 +55,11 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         }
         process = try ChildProcess(kamailio, ["-DD", "-E", "-f", directory + "/msrp.cfg", "-m", "32", "-M", "8", "-Y", directory] + user, name: "kamailio-msrp")
         // Ports are bound before the TLS key is loaded: wait a little past the open port.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !(tcpPortAccepts(tlsPort) && tcpPortAccepts(port) && wsPort.map(tcpPortAccepts) ?? true) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                process.stop()
-                throw ChildProcess.ChildFailed(description: "kamailio (msrp) did not listen\n\(process.stderr.suffix(3000))")
-            }
-            try await Task.sleep(for: .milliseconds(30))
-        }
-        try await Task.sleep(for: .milliseconds(300))
+        let (port, tlsPort, wsPort) = (self.port, self.tlsPort, self.wsPort)
+        try await process.waitUntil("listen") { tcpPortAccepts(tlsPort) && tcpPortAccepts(port) && wsPort.map(tcpPortAccepts) ?? true }
+        // The TLS listener is ready once it completes a handshake, not when the port is open.
+        let ca = certificates.caPath
+        try await process.waitUntil("complete a TLS handshake") { await Self.handshakes(port: tlsPort, ca: ca) }
     }
 
     var log: String { process.stderr + process.stdout }
@@ -77,6 +73,15 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         relay_username = "gateway"
         relay_password = "secret"
         """
+    }
+
+    /// Whether a TLS client (openssl s_client, trusting the test CA) completes a handshake on `port`.
+    static func handshakes(port: Int, ca: String) async -> Bool {
+        guard let openssl = Peers.path(of: "openssl"),
+              let p = try? ChildProcess(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", ca, "-verify_return_error", "-brief"],
+                                        name: "openssl s_client")
+        else { return false }
+        return (try? await p.wait(timeout: .seconds(5))) == 0
     }
 
     func stop() { process.stop() }

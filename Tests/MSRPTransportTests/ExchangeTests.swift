@@ -87,11 +87,13 @@ import TestPeers
     func abandonedMessageIsAbortedAndTheSessionGoesOn(secure: Bool) async throws {
         let pair = try await Self.makePair(secure: secure, chunkSize: 65536, maxMessage: 4 << 30)
         defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
+        let readUpTo = NIOLockedValueBox<Int64>(0)
         let task = Task {
             try await pair.outgoing.send(MSRPOutgoingMessage(
-                messageID: "abandoned1", contentType: .textPlain, body: PatternBody(size: 3 << 30)))
+                messageID: "abandoned1", contentType: .textPlain, body: PatternBody(size: 3 << 30, readUpTo: readUpTo)))
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Abandoned once it is on its way (a few chunks read), not before.
+        #expect(await until(.seconds(20)) { readUpTo.withLockedValue { $0 } > 256 * 1024 })
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
         // The session still works, and the abandoned message never arrives.
@@ -173,8 +175,7 @@ import TestPeers
         let pair = try await Self.makePair(secure: false, chunkSize: 2048)
         defer { Task { await pair.sender.shutdown(); await pair.receiver.shutdown() } }
         pair.outgoing.connection?.close()
-        let deadline = ContinuousClock.now + .seconds(15)
-        while pair.delegate.closedReasons.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        _ = await until(.seconds(15), every: .milliseconds(5)) { !pair.delegate.closedReasons.isEmpty }
         #expect(pair.delegate.closedReasons == [.connectionLost])
         #expect(pair.receiver.session(id: pair.incoming.id) == nil)
     }

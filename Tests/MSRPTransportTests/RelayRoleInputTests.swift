@@ -5,6 +5,7 @@ import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
 import Testing
+import TestPeers
 
 /// Hostile and malformed input to the relay role, on the wire: each gets a
 /// clear status (401 with a fresh challenge, 423 with the bound, 403 for paths
@@ -122,16 +123,14 @@ import Testing
             + "Message-ID: big00001\r\nByte-Range: 1-\(size)/\(size)\r\nContent-Type: text/plain\r\n\r\n"
         try await alice.write(Array(head.utf8) + [UInt8](repeating: 0x61, count: size / 2))
         // Half the chunk is in: parts of it have gone on already, each ending with "+".
-        let deadline = ContinuousClock.now + .seconds(10)
-        while frames.withLockedValue({ $0.count }) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        _ = await until(.seconds(10), every: .milliseconds(5)) { frames.withLockedValue { $0.count } >= 2 }
         let early = frames.withLockedValue { $0 }
         #expect(early.count >= 2, "parts forwarded before the end-line: \(early.count)")
         #expect(early.allSatisfy { $0.flag == .more })
         #expect(alice.received.count == 2, "no 200 for the SEND before it has all arrived")
 
         try await alice.write([UInt8](repeating: 0x62, count: size / 2) + Array("\r\n-------big00001$\r\n".utf8))
-        let deadline2 = ContinuousClock.now + .seconds(10)
-        while frames.withLockedValue({ $0.last?.flag }) != .complete, ContinuousClock.now < deadline2 { try await Task.sleep(for: .milliseconds(5)) }
+        _ = await until(.seconds(10), every: .milliseconds(5)) { frames.withLockedValue { $0.last?.flag } == .complete }
         let all = frames.withLockedValue { $0 }
         // In order, contiguous, the whole message once; the relay's 200 for the SEND.
         var next: Int64 = 1

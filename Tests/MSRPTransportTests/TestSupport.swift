@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Testing
+import TestPeers
 
 /// A raw TCP client for tests: writes any bytes, and collects the frames it gets back.
 final class RawMSRPClient: @unchecked Sendable {
@@ -74,17 +75,12 @@ final class RawMSRPClient: @unchecked Sendable {
     /// Waits until `count` frames have arrived (or the timeout passes).
     @discardableResult
     func waitFrames(_ count: Int, timeout: Duration = .seconds(15)) async -> [MSRPFrame] {
-        let deadline = ContinuousClock.now + timeout
-        while received.count < count, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        _ = await until(timeout, every: .milliseconds(5)) { received.count >= count }
         return received
     }
 
     func waitClosed(timeout: Duration = .seconds(15)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !isClosed, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
-        return isClosed
+        await until(timeout, every: .milliseconds(5)) { isClosed }
     }
 
     func close() async { try? await channel.close() }
@@ -132,14 +128,12 @@ final class RecordingDelegate: MSRPSessionDelegate, @unchecked Sendable {
     var closedReasons: [MSRPSessionCloseReason] { lock.withLock { _closed } }
 
     func waitMessages(_ n: Int, timeout: Duration = .seconds(10)) async -> [MSRPIncomingMessage] {
-        let deadline = ContinuousClock.now + timeout
-        while messages.count < n, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+        _ = await until(timeout, every: .milliseconds(5)) { messages.count >= n }
         return messages
     }
 
     func waitReports(_ n: Int, timeout: Duration = .seconds(10)) async -> [MSRPRequestHead] {
-        let deadline = ContinuousClock.now + timeout
-        while reports.count < n, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+        _ = await until(timeout, every: .milliseconds(5)) { reports.count >= n }
         return reports
     }
 }

@@ -87,6 +87,21 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits until `ready` holds (a server listens, answers...) while the
+    /// process runs; stops it and throws, with its output and `log`, when it
+    /// exits first or `timeout` passes.
+    public func waitUntil(_ what: String, timeout: Duration = .seconds(10), log: @autoclosure () -> String = "",
+                          _ ready: () async -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while await !ready() {
+            guard isRunning, ContinuousClock.now < deadline else {
+                stop()
+                throw ChildFailed(description: "\(name) did not \(what) within \(timeout)\nstdout: \(stdout.suffix(2000))\nstderr: \(stderr.suffix(3000))\(log().suffix(2000))")
+            }
+            try await Task.sleep(for: .milliseconds(30))
+        }
+    }
+
     /// Waits for the process to exit and returns its status; kills it after the timeout.
     public func wait(timeout: Duration = .seconds(30)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
