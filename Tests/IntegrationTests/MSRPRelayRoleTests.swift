@@ -58,12 +58,12 @@ import TestPeers
         let aliceSession = alice.createSession(setup: .active, remotePath: grantA.usePath + grantB.usePath + [bobSession.localURI], delegate: aliceInbox)
         try await aliceSession.connect()
         #expect(try await aliceSession.send(text("hello through msrpgw", report: .yes)) == .accepted)
-        #expect(await until(.seconds(5)) { bobInbox.has("hello through msrpgw") })
+        #expect(await until(.seconds(20)) { bobInbox.has("hello through msrpgw") })
         let hops = bobInbox.texts.withLockedValue { $0.first?.1 } ?? []
         #expect(hops.count == 3 && hops.last == aliceSession.localURI, "both relay hops, then Alice: \(hops)")
         bobSession.remotePath = grantB.usePath + grantA.usePath + [aliceSession.localURI]
         #expect(try await bobSession.send(text("and back")) == .accepted)
-        #expect(await until(.seconds(5)) { aliceInbox.has("and back") })
+        #expect(await until(.seconds(20)) { aliceInbox.has("and back") })
 
         // Unauthenticated use: no grant, no way out.
         let carol = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
@@ -178,7 +178,7 @@ extension MSRPRelayRoleTests {
         try await aliceSession.connect()
         let message = MSRPOutgoingMessage(messageID: MSRPIdentifier.make(), contentType: .textPlain, body: MemoryBodySource(ByteBuffer(string: "relayed by msrpgw serve")))
         #expect(try await aliceSession.send(message) == .accepted)
-        #expect(await until(.seconds(5)) { bobInbox.has("relayed by msrpgw serve") })
+        #expect(await until(.seconds(20)) { bobInbox.has("relayed by msrpgw serve") })
         #expect(gw.process.stderr.contains("relay path granted"))
         await alice.shutdown()
         await bob.shutdown()
