@@ -249,8 +249,10 @@ public final class Gateway: Sendable {
     private func closeIfNeverBound(_ session: GatewaySession) {
         let timeout = configuration.sessionBindTimeout
         let logger = logger
-        Task {
+        // Weak: a closed session must not be kept for the rest of the wait.
+        Task { [weak session] in
             try? await Task.sleep(for: timeout)
+            guard let session else { return }
             if session.msrp.connection == nil, !session.msrp.isClosed {
                 logger.info("session closed: nobody connected to it", metadata: ["session": "\(session.id)", "after": "\(timeout)"])
                 session.msrp.close()

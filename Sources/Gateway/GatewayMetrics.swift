@@ -27,7 +27,7 @@ public struct GatewayMetrics: Sendable {
     }
 
     /// Queue depth and age, refreshed from the queue's statistics.
-    public func record(_ stats: QueueStats, adapters: [String], sessions: Int) {
+    public func record(_ stats: QueueStats, adapters: [String], sessions: Int, connectionHandlers: Int) {
         let names = Set(adapters).union(stats.counts.keys.map(\.adapter))
         for adapter in names {
             for state in EventState.allCases {
@@ -37,5 +37,6 @@ public struct GatewayMetrics: Sendable {
         }
         Gauge(label: "msrpgw_queue_oldest_due_seconds").record(stats.oldestDueAge.map { Double($0.components.seconds) } ?? 0)
         Gauge(label: "msrpgw_sessions").record(sessions)
+        Gauge(label: "msrpgw_msrp_connection_handlers").record(connectionHandlers)
     }
 }

@@ -37,7 +37,11 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     var holdBack = RelayHoldBack()
     var queuedOutboundBytes: Int { sender.queuedBytes }
 
+    /// Counted in `endpoint.connectionHandlersAlive` from here to deinit.
+    deinit { endpoint.handlersAlive.withLockedValue { $0 -= 1 } }
+
     init(endpoint: MSRPEndpoint, configuration: MSRPTransportConfiguration, logger: Logger) {
+        endpoint.handlersAlive.withLockedValue { $0 += 1 }
         self.endpoint = endpoint
         self.configuration = configuration
         self.logger = logger
@@ -53,6 +57,15 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         self.context = context
         if let remote = context.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
         if context.channel.isActive { armIdleTimer() }
+    }
+
+    /// The channel is gone: drop what holds us. The context holds this handler
+    /// (through the pipeline), so keeping it after removal is a cycle that kept
+    /// every closed connection's handler and buffers alive.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        tearDown(reason: "connection closed")
+        self.context = nil
+        inbound = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {

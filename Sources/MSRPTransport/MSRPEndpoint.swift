@@ -8,6 +8,11 @@ import NIOSSL
 /// An MSRP endpoint: listeners (TCP and TLS), outgoing connections shared by
 /// sessions to the same peer, and the table of live sessions.
 public final class MSRPEndpoint: Sendable {
+    /// This endpoint's connection handlers that are alive (made, not yet
+    /// freed): its open connections, once closed ones are freed. A leak shows here.
+    public var connectionHandlersAlive: Int { handlersAlive.withLockedValue { $0 } }
+    let handlersAlive = NIOLockedValueBox(0)
+
     public let configuration: MSRPTransportConfiguration
     public let group: any EventLoopGroup
     let logger: Logger

@@ -187,7 +187,8 @@ struct GatewayAPI: Sendable {
 
     private func metrics() async -> Response {
         if let stats = try? await gateway.queue.stats() {
-            gateway.metrics.record(stats, adapters: gateway.adapterNames, sessions: gateway.liveSessions.count)
+            gateway.metrics.record(stats, adapters: gateway.adapterNames, sessions: gateway.liveSessions.count,
+                connectionHandlers: gateway.endpoint.connectionHandlersAlive)
         }
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -230,6 +230,14 @@ final class IRCLineHandler: ChannelDuplexHandler, @unchecked Sendable {
         context.fireChannelInactive()
     }
 
+    /// Dropped when the channel goes: the context holds this handler, so
+    /// keeping it would be a cycle that outlives the connection.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        refill?.cancel()
+        keepalive?.cancel()
+        self.context = nil
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.warning("IRC connection error", metadata: ["error": "\(error)"])
         registered.fail(IRCConnectionError("\(error)"))
