@@ -5,6 +5,7 @@ import Logging
 import MSRP
 import MSRPTransport
 import NIOConcurrencyHelpers
+import NIOCore
 import Queue
 import SDP
 
@@ -249,15 +250,13 @@ public final class Gateway: Sendable {
     private func closeIfNeverBound(_ session: GatewaySession) {
         let timeout = configuration.sessionBindTimeout
         let logger = logger
-        // Weak: a closed session must not be kept for the rest of the wait.
-        Task { [weak session] in
-            try? await Task.sleep(for: timeout)
-            guard let session else { return }
-            if session.msrp.connection == nil, !session.msrp.isClosed {
-                logger.info("session closed: nobody connected to it", metadata: ["session": "\(session.id)", "after": "\(timeout)"])
-                session.msrp.close()
-            }
+        let timer = endpoint.group.next().scheduleTask(in: TimeAmount(timeout)) {
+            [weak session] in
+            guard let session, session.msrp.connection == nil, !session.msrp.isClosed else { return }
+            logger.info("session closed: nobody connected to it", metadata: ["session": "\(session.id)", "after": "\(timeout)"])
+            session.msrp.close()
         }
+        session.bindTimer.withLockedValue { $0 = timer }
     }
 
     /// A new offer for a live session (a SIP re-INVITE: a new path or new types):
@@ -408,7 +407,7 @@ final class SessionEvents: MSRPSessionDelegate {
 
     func sessionDidClose(_ session: MSRPSession, reason: MSRPSessionCloseReason) {
         rooms.release(session: session.id)
-        sessions.remove(session.id)
+        sessions.remove(session.id)?.bindTimer.withLockedValue { $0 }?.cancel()
         closed(session.id)
         logger.info("session ended", metadata: ["session": "\(session.id)", "reason": "\(reason)"])
     }

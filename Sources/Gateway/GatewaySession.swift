@@ -1,6 +1,7 @@
 import Foundation
 import MSRPTransport
 import NIOConcurrencyHelpers
+import NIOCore
 import SDP
 
 /// An MSRP session the gateway terminates, with what was negotiated for it.
@@ -16,6 +17,10 @@ public final class GatewaySession: Sendable {
     public let peerAcceptWrappedTypes: [String]
     public let peerMaxSize: Int64?
     public let createdAt: Date
+    /// Closes the session if nobody connects to it in time; cancelled when it
+    /// ends, so that a closed session is freed at once (a task sleeping out the
+    /// time-out kept ~4 KiB per session for a minute).
+    let bindTimer = NIOLockedValueBox<Scheduled<Void>?>(nil)
 
     public var id: String { msrp.id }
 
