@@ -9,9 +9,12 @@ import NIOPosix
 final class AcceptAll: MSRPSessionDelegate {
     let onMessage: @Sendable (MSRPIncomingMessage) -> Void
     init(onMessage: @escaping @Sendable (MSRPIncomingMessage) -> Void = { _ in }) { self.onMessage = onMessage }
+    /// Keeps the message, then answers 200: the sender, once it has its 200,
+    /// finds the message kept (answering first let receive-1gib's check look too
+    /// early under load, as a gateway answering before the message is durable would).
     func session(_ session: MSRPSession, didReceive message: MSRPIncomingMessage) {
-        message.acknowledgement.accept()
         onMessage(message)
+        message.acknowledgement.accept()
     }
 }
 
