@@ -454,11 +454,12 @@ func benchSIP() async throws {
     // The session table: every call was hung up, so nothing may be left.
     try await Task.sleep(for: .seconds(1))
     let (curl, out) = try run("/usr/bin/env", ["python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:\(apiPort)/v1/sessions').read().decode())"])
-    curl.waitUntilExit()
+    // Read before waiting: a long list fills the pipe, and the child would wait for us.
     let left = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    curl.waitUntilExit()
     say(String(format: "sip: %d calls (INVITE/200/ACK/BYE/200) over UDP offered at %d/s: msrpgw %.0f calls/s (runs: %@, all succeeded: %@); sipp's built-in UAS %.0f calls/s (runs: %@); msrpgw/uas = %.2f; sessions left: %@  [target >= 500/s]",
                calls, rate, median(ours), ours.map { String(format: "%.0f", $0) }.joined(separator: ", "), allOK ? "yes" : "NO",
-               median(reference), reference.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(ours) / median(reference), left == "[]" ? "none" : left))
+               median(reference), reference.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(ours) / median(reference), left == "[]" ? "none" : "\(left.components(separatedBy: "\"id\"").count - 1) sessions"))
 }
 
 let chosen = Array(CommandLine.arguments.dropFirst())

@@ -136,11 +136,11 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
     /// The port of each transport we listen on (for Contact and Via).
     var ports: [String: Int] = [:]
     private var transactions: [SIPServerTransactionKey: Transaction] = [:]
-    private var dialogs: [SIPDialogKey: Dialog] = [:]
+    private var dialogs = SIPDialogTable<Dialog> { $0.session }
     /// Sessions that ended before their dialog was made (closed between the
     /// offer and the 200): the dialog, once made, is hung up at once. The
     /// oldest are forgotten past 1,000.
-    private var endedEarly: [String] = []
+    private var endedEarly = RecentStrings(capacity: 1000)
 
     init(configuration: SIPServerConfiguration) {
         self.configuration = configuration
@@ -275,10 +275,7 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
         transactions[key] = t
         var d = dialogs[dkey] ?? Dialog(session: session, acked: false, hangUp: hangUp)
         d.acked = t.source.isReliable
-        if let i = endedEarly.firstIndex(of: session) {
-            endedEarly.remove(at: i)
-            d.byeOnAck = true
-        }
+        if endedEarly.remove(session) { d.byeOnAck = true }
         var actions: [Action] = [.send(response, to: t.source)]
         if t.source.isReliable {
             // The session ended while the call was being answered: hang up now that we may.
@@ -429,7 +426,9 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
     mutating func sessionEnded(_ session: String) -> (hadDialog: Bool, actions: [Action]) {
         var actions: [Action] = []
         var ended = false
-        for (key, d) in dialogs where d.session == session {
+        let keys = dialogs.keys(ofSession: session)
+        for key in keys {
+            guard let d = dialogs[key] else { continue }
             if !d.acked {
                 // Not before the ACK (§15): the BYE waits for it (or the dialog's end).
                 dialogs[key]?.byeOnAck = true
@@ -440,10 +439,7 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
             // Calls we answered are hung up here; calls we placed by whoever placed them.
             actions += bye(d)
         }
-        if !ended, !dialogs.values.contains(where: { $0.session == session }) {
-            endedEarly.append(session)
-            if endedEarly.count > 1000 { endedEarly.removeFirst(endedEarly.count - 1000) }
-        }
+        if keys.isEmpty { endedEarly.insert(session) }
         return (ended, actions)
     }
 
