@@ -1,6 +1,6 @@
 // Queue benchmarks, each beside the raw rate of single-row INSERT + commit at
 // the same synchronous setting on the same file system, measured in the same run.
-// Usage: swift run -c release QueueBenchmarks [enqueue lease-complete lease-latency]
+// Usage: swift run -c release QueueBenchmarks [enqueue lease-complete lease-latency api-calls]
 import Events
 import Foundation
 import GRDB
@@ -124,12 +124,53 @@ func benchLeaseLatency() async throws {
     say("lease latency (limit 1): empty queue median \(Int(empty.0)) µs p99 \(Int(empty.1)) µs; 1,000,000 queued median \(Int(full.0)) µs p99 \(Int(full.1)) µs; ratio \(String(format: "%.2f", full.0 / empty.0))  [target <= 2x]")
 }
 
-let chosen = CommandLine.arguments.dropFirst().isEmpty ? ["enqueue", "lease-complete", "lease-latency"] : Array(CommandLine.arguments.dropFirst())
+/// The calls the API and the dispatcher make (stats for /healthz and /metrics,
+/// the newest queued events, makeDue and pendingCount for a peer, a lease for
+/// another adapter) on an empty queue and beside `QUEUED` (default 1,000,000)
+/// events queued for one failing endpoint: each call's median over 200.
+func benchAPICalls() async throws {
+    let queued = Int(ProcessInfo.processInfo.environment["QUEUED"] ?? "") ?? 1_000_000
+    func timings(queued: Int) async throws -> [(String, Double)] {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let queue = try openQueue(dir)
+        for start in stride(from: 0, to: queued, by: 10_000) {
+            _ = try await queue.enqueue((start..<min(queued, start + 10_000)).map { event($0, session: "fill") })
+        }
+        // A peer with a few events waiting for its session.
+        _ = try await queue.enqueue((0..<5).map { i in
+            NewEvent(kind: .delivery, adapter: "msrp", target: "sip:bob@example.com", origin: EventOrigin(sessionID: "s", messageID: "p\(i)"),
+                     envelope: EventEnvelope(contentType: "text/plain"), body: .inline([0x61]))
+        })
+        let calls: [(String, () async throws -> Void)] = [
+            ("stats", { _ = try await queue.stats() }),
+            ("events?state=queued&limit=100", { _ = try await queue.events(EventFilter(state: .queued, limit: 100)) }),
+            ("makeDue(peer)", { _ = try await queue.makeDue(adapter: "msrp", target: "sip:bob@example.com") }),
+            ("pendingCount(peer)", { _ = try await queue.pendingCount(adapter: "msrp", target: "sip:bob@example.com") }),
+            ("lease (another adapter)", { _ = try await queue.lease(adapter: "irc", owner: "w", limit: 10, for: .seconds(1)) }),
+        ]
+        var out: [(String, Double)] = []
+        for (name, call) in calls {
+            var samples: [Double] = []
+            for _ in 0..<200 { samples.append(try await elapsed { try await call() } * 1e6) }
+            out.append((name, median(samples)))
+        }
+        return out
+    }
+    let empty = try await timings(queued: 0)
+    let full = try await timings(queued: queued)
+    for ((name, e), (_, f)) in zip(empty, full) {
+        say(String(format: "%@: empty queue %.0f µs, %d queued %.0f µs; ratio %.2f  [target <= 2x]", name, e, queued, f, f / e))
+    }
+}
+
+let chosen = CommandLine.arguments.dropFirst().isEmpty ? ["enqueue", "lease-complete", "lease-latency", "api-calls"] : Array(CommandLine.arguments.dropFirst())
 for name in chosen {
     switch name {
     case "enqueue": try await benchEnqueue()
     case "lease-complete": try await benchLeaseComplete()
     case "lease-latency": try await benchLeaseLatency()
+    case "api-calls": try await benchAPICalls()
     default: say("unknown benchmark \(name)")
     }
 }

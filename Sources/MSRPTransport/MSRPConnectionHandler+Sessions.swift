@@ -16,7 +16,9 @@ extension MSRPConnectionHandler {
     }
 
     func armIdleTimer() {
-        guard let context, idleTimer == nil, machine.sessions.isEmpty else { return }
+        // Not once closed: a session detaching as the connection goes would arm
+        // a timer that holds the channel (and this handler) for the idle time-out.
+        guard !closed, let context, idleTimer == nil, machine.sessions.isEmpty else { return }
         let channel = context.channel
         idleTimer = context.eventLoop.scheduleTask(in: configuration.idleTimeout) { [logger] in
             logger.info("closing idle MSRP connection")

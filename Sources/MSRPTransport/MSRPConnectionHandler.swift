@@ -64,6 +64,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     /// every closed connection's handler and buffers alive.
     func handlerRemoved(context: ChannelHandlerContext) {
         tearDown(reason: "connection closed")
+        idleTimer?.cancel()
+        idleTimer = nil
         self.context = nil
         inbound = nil
     }

@@ -97,8 +97,7 @@ public final class SQLiteEventQueue: EventQueue {
         return try await grouped("lease") { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 UPDATE event SET state = 'leased', lease_owner = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
-                WHERE id IN (SELECT id FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ?
-                             ORDER BY next_attempt_at LIMIT ?)
+                WHERE id IN (\(Self.dueSQL))
                 RETURNING \(EventRow.columns)
                 """), arguments: [owner, until, nowMillis, adapter, nowMillis, limit])
             return try rows.map { try EventRow.decode($0) }.sorted { $0.id < $1.id }
@@ -210,18 +209,14 @@ public final class SQLiteEventQueue: EventQueue {
     public func makeDue(adapter: String, target: String) async throws(QueueError) -> Int {
         let stamp = Millis(now())
         return try await grouped("make due") { db in
-            try db.execute(sql: """
-                UPDATE event SET next_attempt_at = ? WHERE adapter = ? AND target = ? AND state = 'queued' AND next_attempt_at > ?
-                """, arguments: [stamp, adapter, target, stamp])
+            try db.execute(sql: Self.makeDueSQL, arguments: [stamp, adapter, target, stamp])
             return db.changesCount
         }
     }
 
     public func pendingCount(adapter: String, target: String) async throws(QueueError) -> Int {
         try await read("pending count") { db in
-            try Int.fetchOne(db, sql: """
-                SELECT count(*) FROM event WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased')
-                """, arguments: [adapter, target]) ?? 0
+            try Int.fetchOne(db, sql: Self.pendingCountSQL, arguments: [adapter, target]) ?? 0
         }
     }
 
@@ -254,22 +249,39 @@ public final class SQLiteEventQueue: EventQueue {
             if let b = filter.before { clauses.append("id < ?"); args.append(b.rawValue) }
             let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             args.append(max(1, min(filter.limit, 1000)))
-            return try Row.fetchAll(db, sql: "SELECT \(EventRow.columns) FROM event \(whereSQL) ORDER BY id DESC LIMIT ?",
+            return try Row.fetchAll(db, sql: Self.listSQL(whereSQL),
                                     arguments: StatementArguments(args)).map(EventRow.decode)
         }
     }
 
+    /// The queries whose plans `QueryPlanTests` checks (indexed, no sort of a whole state).
+    static let dueSQL = """
+        SELECT id FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?
+        """
+    static let makeDueSQL = """
+        UPDATE event SET next_attempt_at = ? WHERE adapter = ? AND target = ? AND state = 'queued' AND next_attempt_at > ?
+        """
+    static let pendingCountSQL = "SELECT count(*) FROM event WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased')"
+    static func listSQL(_ whereSQL: String) -> String { "SELECT \(EventRow.columns) FROM event \(whereSQL) ORDER BY id DESC LIMIT ?" }
+    static let countsSQL = "SELECT adapter, state, n FROM event_count WHERE n > 0"
+    static let oldestDueSQL = "SELECT min(next_attempt_at) FROM event WHERE adapter = ? AND state IN ('queued', 'leased')"
+
     public func stats() async throws(QueueError) -> QueueStats {
         let nowMillis = Millis(now())
         return try await read("stats") { db in
+            // Kept by triggers (schema v3): no scan of the events.
             var counts: [QueueStats.Key: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT adapter, state, count(*) AS n FROM event GROUP BY adapter, state") {
+            for row in try Row.fetchAll(db.cachedStatement(sql: Self.countsSQL)) {
                 guard let state = EventState(rawValue: row["state"]) else { continue }
                 counts[QueueStats.Key(adapter: row["adapter"], state: state)] = row["n"]
             }
-            let oldest = try Int64.fetchOne(db, sql: """
-                SELECT min(next_attempt_at) FROM event WHERE state IN ('queued', 'leased') AND next_attempt_at <= ?
-                """, arguments: [nowMillis])
+            // The oldest due event, adapter by adapter: the first entry of each
+            // adapter's part of the due index.
+            var oldest: Int64?
+            for adapter in Set(counts.keys.map(\.adapter)) {
+                guard let first = try Int64.fetchOne(db.cachedStatement(sql: Self.oldestDueSQL), arguments: [adapter]), first <= nowMillis else { continue }
+                oldest = min(oldest ?? first, first)
+            }
             return QueueStats(counts: counts, oldestDueAge: oldest.map { .milliseconds(nowMillis - $0) })
         }
     }

@@ -1,0 +1,68 @@
+import Events
+import Foundation
+import GRDB
+import Testing
+
+@testable import Queue
+
+/// The calls the API and the dispatcher make must not grow with the table:
+/// each query is answered from an index (EXPLAIN QUERY PLAN shows no scan of
+/// the events and no sort of a whole state), and the counts come from a table
+/// the triggers keep in the same transactions as the events.
+struct QueryPlanTests {
+    /// EXPLAIN QUERY PLAN of `sql` on a migrated database, one detail per line.
+    static func plan(_ sql: String, _ arguments: StatementArguments) throws -> String {
+        let path = try temporaryDirectory() + "/queue.sqlite"
+        _ = try makeQueue(path: path)
+        let db = try DatabaseQueue(path: path)
+        return try db.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }.joined(separator: "\n")
+        }
+    }
+
+    @Test(arguments: [
+        ("lease", SQLiteEventQueue.dueSQL, ["webhook", "0", "10"]),
+        ("makeDue", SQLiteEventQueue.makeDueSQL, ["0", "webhook", "t", "0"]),
+        ("pending count", SQLiteEventQueue.pendingCountSQL, ["webhook", "t"]),
+        ("list by state", SQLiteEventQueue.listSQL("WHERE state = ?"), ["queued", "100"]),
+        ("list by state and adapter", SQLiteEventQueue.listSQL("WHERE state = ? AND adapter = ?"), ["queued", "webhook", "100"]),
+        ("list by session", SQLiteEventQueue.listSQL("WHERE session_id = ?"), ["s", "100"]),
+        ("list", SQLiteEventQueue.listSQL(""), ["100"]),
+        ("counts", SQLiteEventQueue.countsSQL, []),
+        ("oldest due", SQLiteEventQueue.oldestDueSQL, ["webhook"]),
+    ])
+    func answeredFromAnIndex(_ name: String, _ sql: String, _ arguments: [String]) throws {
+        let plan = try Self.plan(sql, StatementArguments(arguments))
+        // "SCAN event" is the whole table (event_count is small by design).
+        let scans = plan.split(separator: "\n").filter { ($0 == "SCAN event" || $0.hasPrefix("SCAN event ")) && !$0.contains("USING") }
+        #expect(scans.isEmpty || name == "list", "\(name) scans the events: \(plan)")
+        #expect(!plan.contains("TEMP B-TREE"), "\(name) sorts: \(plan)")
+    }
+
+    @Test func countsFollowEveryChange() async throws {
+        let clock = TestClock()
+        let path = try temporaryDirectory() + "/queue.sqlite"
+        let queue = try makeQueue(clock: clock, path: path)
+        let ids = try await queue.enqueue((0..<20).map { message("m\($0)", target: $0 % 2 == 0 ? "https://a.test" : "https://b.test") })
+        #expect(ids.count == 20)
+        let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 8, for: .seconds(30))
+        for (i, e) in leased.enumerated() {
+            _ = try await queue.complete(e.id, owner: "w", outcome: i % 2 == 0 ? .delivered(proof: "ok") : .permanentFailure(code: 403, reason: "no"))
+        }
+        clock.advance(.seconds(86_400 * 30))
+        _ = try await queue.purge(deliveredBefore: clock.now)
+        let stats = try await queue.stats()
+        // The truth, counted from the rows.
+        let db = try DatabaseQueue(path: path)
+        let truth = try await db.read { db in
+            var counts: [QueueStats.Key: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT adapter, state, count(*) AS n FROM event GROUP BY adapter, state") {
+                guard let state = EventState(rawValue: row["state"]) else { continue }
+                counts[QueueStats.Key(adapter: row["adapter"], state: state)] = row["n"]
+            }
+            return counts
+        }
+        #expect(stats.counts == truth)
+        #expect(truth.values.reduce(0, +) > 0 && truth.count >= 3, "queued, failed and more: \(truth)")
+    }
+}
