@@ -259,7 +259,8 @@ public final class SQLiteEventQueue: EventQueue {
         SELECT id FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?
         """
     static let makeDueSQL = """
-        UPDATE event SET next_attempt_at = ? WHERE adapter = ? AND target = ? AND state = 'queued' AND next_attempt_at > ?
+        UPDATE event SET next_attempt_at = ?
+        WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > ?
         """
     static let pendingCountSQL = "SELECT count(*) FROM event WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased')"
     static func listSQL(_ whereSQL: String) -> String { "SELECT \(EventRow.columns) FROM event \(whereSQL) ORDER BY id DESC LIMIT ?" }

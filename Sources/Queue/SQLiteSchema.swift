@@ -67,8 +67,9 @@ enum SQLiteSchema {
         // the dispatcher make (QueryPlanTests checks them with EXPLAIN QUERY PLAN).
         m.registerMigration("v3-counts-and-indexes") { db in
             try db.execute(sql: """
-                -- makeDue and pendingCount: one peer's waiting events.
-                CREATE INDEX event_target_due ON event(adapter, target, state, next_attempt_at);
+                -- makeDue and pendingCount: one peer's waiting events. Partial and
+                -- without next_attempt_at, so that leasing does not rewrite it.
+                CREATE INDEX event_target_waiting ON event(adapter, target) WHERE state IN ('queued', 'leased');
                 -- GET /v1/events?state=: newest first without sorting the whole state.
                 CREATE INDEX event_state_id ON event(state, id);
                 CREATE TABLE event_count (
