@@ -121,6 +121,10 @@ final class InspircdInstance: @unchecked Sendable {
         try await process.waitUntil("listen", log: (try? String(contentsOfFile: directory + "/ircd.log", encoding: .utf8)) ?? "") {
             tcpPortAccepts(port) && tcpPortAccepts(tlsPort)
         }
+        // TLS is ready when a handshake completes (a client that came earlier
+        // once got plain text: WRONG_VERSION_NUMBER).
+        let certificates = self.certificates
+        try await process.waitUntil("complete a TLS handshake") { await certificates.handshakes(port: tlsPort) }
     }
 
     func stop() { process.stop() }

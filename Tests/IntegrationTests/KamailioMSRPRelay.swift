@@ -58,8 +58,8 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         let (port, tlsPort, wsPort) = (self.port, self.tlsPort, self.wsPort)
         try await process.waitUntil("listen") { tcpPortAccepts(tlsPort) && tcpPortAccepts(port) && wsPort.map(tcpPortAccepts) ?? true }
         // The TLS listener is ready once it completes a handshake, not when the port is open.
-        let ca = certificates.caPath
-        try await process.waitUntil("complete a TLS handshake") { await Self.handshakes(port: tlsPort, ca: ca) }
+        let certificates = self.certificates
+        try await process.waitUntil("complete a TLS handshake") { await certificates.handshakes(port: tlsPort) }
     }
 
     var log: String { process.stderr + process.stdout }
@@ -75,14 +75,6 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         """
     }
 
-    /// Whether a TLS client (openssl s_client, trusting the test CA) completes a handshake on `port`.
-    static func handshakes(port: Int, ca: String) async -> Bool {
-        guard let openssl = Peers.path(of: "openssl"),
-              let p = try? ChildProcess(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", ca, "-verify_return_error", "-brief"],
-                                        name: "openssl s_client")
-        else { return false }
-        return (try? await p.wait(timeout: .seconds(5))) == 0
-    }
 
     func stop() { process.stop() }
 

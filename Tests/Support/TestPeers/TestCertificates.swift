@@ -30,6 +30,16 @@ public struct TestCertificates: Sendable {
         return TestCertificates(directory: dir)
     }
 
+    /// Whether a TLS client (openssl s_client, trusting this CA) completes a
+    /// handshake on 127.0.0.1:`port`: a server is ready for TLS, not only listening.
+    public func handshakes(port: Int) async -> Bool {
+        guard let openssl = Peers.path(of: "openssl"),
+              let p = try? ChildProcess(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", caPath, "-verify_return_error", "-brief"],
+                                        name: "openssl s_client")
+        else { return false }
+        return (try? await p.wait(timeout: .seconds(5))) == 0
+    }
+
     /// A server configuration with the leaf certificate.
     public func serverTLS() throws -> TLSConfiguration {
         TLSConfiguration.makeServerConfiguration(
