@@ -188,10 +188,17 @@ public final class ChildReaper: Sendable {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough on loopback in tests).
+/// A free TCP port on 127.0.0.1 for a peer to listen on, reserved for the rest
+/// of the test process: a socket stays bound to it (SO_REUSEADDR, not
+/// listening), so no other pick (a port-0 bind, an outgoing connection's local
+/// port) can take it between now and the peer's bind, while the peer, binding
+/// with SO_REUSEADDR as servers do, can. Connections to it are refused until the
+/// peer listens. (Picking a port and releasing it lost races under load: a
+/// webhook sink and InspIRCd's TLS port were once taken by someone else.)
 public func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -200,11 +207,15 @@ public func freePort() throws -> Int {
     let ok = withUnsafeMutablePointer(to: &addr) { p in
         p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
     }
-    guard ok else { throw ChildProcess.ChildFailed(description: "no free port") }
+    guard ok else {
+        close(fd)
+        throw ChildProcess.ChildFailed(description: "no free port")
+    }
+    // Kept open (and out of children: close-on-exec) until the process ends.
+    _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
-/// Whether something accepts TCP connections on 127.0.0.1:`port` (a server is up).
 public func tcpPortAccepts(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
