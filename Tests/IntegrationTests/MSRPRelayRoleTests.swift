@@ -80,8 +80,9 @@ import TestPeers
         try await toSilent.connect()
         let started = ContinuousClock.now
         #expect(try await toSilent.send(text("anyone?")) == .accepted, "the relay answers hop by hop")
-        #expect(await until(.seconds(6)) { aliceInbox.reports.withLockedValue { $0.contains { $0.headers.status?.code == 408 } } })
-        #expect(ContinuousClock.now - started < .seconds(6), "within the relay's 2 s transaction timer")
+        // The relay's 2 s timer, not Alice's own 30 s one (bounds loose for a loaded machine: 6.9 s was seen).
+        #expect(await until(.seconds(20)) { aliceInbox.reports.withLockedValue { $0.contains { $0.headers.status?.code == 408 } } })
+        #expect(ContinuousClock.now - started < .seconds(20), "within the relay's 2 s transaction timer, not the sender's 30 s")
         // A request other than SEND is answered end to end: with nobody answering
         // further on, the relay says 408 within its timer.
         let nickname = MSRPRequestHead(
@@ -89,7 +90,7 @@ import TestPeers
             headers: [.useNickname("\"alice\"")])
         let askedAt = ContinuousClock.now
         #expect(try await toSilent.request(nickname, body: nil).code == 408)
-        #expect(ContinuousClock.now - askedAt < .seconds(5))
+        #expect(ContinuousClock.now - askedAt < .seconds(20), "the relay's timer, not the sender's 30 s")
         try await silent.close()
 
         // A downstream that closes the connection on the SEND: a failure REPORT.
