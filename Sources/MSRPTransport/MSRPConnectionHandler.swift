@@ -155,9 +155,13 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     }
 
     /// The owner's answer, from any thread, once (see `DeferredResponder`).
+    /// It holds the handler weakly: an owner that keeps a message (and so its
+    /// acknowledgement) must not keep a closed connection's handler alive, and
+    /// once the handler is gone there is no connection to answer on.
     func makeDeferredResponder(for head: MSRPRequestHead, session: MSRPSession) -> @Sendable (Int, String?) -> Void {
         guard let loop = context?.eventLoop else { return { _, _ in } }
-        return DeferredResponder.make(on: loop) { [self] code, comment in
+        return DeferredResponder.make(on: loop) { [weak self] code, comment in
+            guard let self else { return }
             respond(to: head, code: code, comment: comment, session: session)
             pump()
         }

@@ -38,7 +38,7 @@ import TestPeers
             alive.append(try await Self.handlers(api))
             rss.append(Self.residentKiB(gw.process.pid))
         }
-        print("msrpgw RSS after each round of \(perRound) connections (KiB): \(rss)")
+        print("msrpgw RSS after each round of \(perRound) connections (KiB): \(rss); handlers alive 10 s after each: \(alive)")
         // Every handler is freed. Under a loaded full suite a few dozen of the
         // first round's were seen freed only 40-80 s later (not yet explained;
         // never more than ~30, never kept): the bound is eventual, and generous.

@@ -40,6 +40,7 @@ import TestPeers
             _ = await until(.seconds(5)) { endpoint.connectionHandlersAlive == 0 }
             left.append(endpoint.connectionHandlersAlive)
         }
+        print("connection handlers alive 5 s after each round of \(perRound): \(left)")
         // All freed in the end (without the fix: 500 more per round, never freed).
         // Under a loaded full suite ~20 of a round were once freed only tens of
         // seconds later (not yet explained): the bound is eventual, and generous.
