@@ -208,7 +208,7 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
         idleTimer?.cancel()
         for completion in sender.close(MSRPSendError(reason: .connectionLost, detail: reason)) { complete(completion) }
         for session in machine.close() { session.connectionLost() }
-        holdBack.release(queued: 0, force: true)
+        holdBack.release(queued: 0)
         if let connection { endpoint.connectionClosed(connection) }
         connection = nil
     }

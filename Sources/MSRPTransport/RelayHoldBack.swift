@@ -10,8 +10,6 @@ struct RelayHoldBack {
 
     private var held: [MSRPConnection] = []
 
-    var isEmpty: Bool { held.isEmpty }
-
     /// After queuing what `upstream` sent: stops reading it if `queued` is past
     /// the high-water mark. Returns whether it did.
     mutating func holdIfFull(_ upstream: MSRPConnection, queued: Int) -> Bool {
@@ -21,10 +19,10 @@ struct RelayHoldBack {
         return true
     }
 
-    /// Reads held clients again once `queued` is below the low-water mark (or
-    /// always, with `force`, when the connection ends).
-    mutating func release(queued: Int, force: Bool = false) {
-        guard !held.isEmpty, force || queued < Self.resumeBelow else { return }
+    /// Reads held clients again once `queued` is below the low-water mark
+    /// (with 0 when the connection ends: all of them).
+    mutating func release(queued: Int) {
+        guard !held.isEmpty, queued < Self.resumeBelow else { return }
         let released = held
         held = []
         for upstream in released {

@@ -153,11 +153,14 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     public func shutdown() async {
         sweeper?.cancel()
         clientTransactions.cancelAll()
-        let all = state.withLockedValue { s in
+        let (all, work) = state.withLockedValue { s in
             for (_, timer) in s.timers { timer.task.cancel() }
             s.timers = [:]
-            return channels
+            defer { s.work = [:] }
+            return (channels, Array(s.work.values))
         }
+        // Outside the lock, as in run: a cancelled task may call back in.
+        for task in work { task.cancel() }
         for c in all { try? await c.close() }
     }
 

@@ -23,12 +23,8 @@ final class KamailioInstance: @unchecked Sendable {
         process = try ChildProcess(kamailio, ["-DD", "-E", "-f", cfg, "-m", "32", "-M", "8", "-Y", directory] + user, name: "kamailio")
         // Bound ports are not readiness: wait until it answers a request.
         let probe = try UDPProbe()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while probe.exchange("OPTIONS sip:127.0.0.1:\(port) SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:\(probe.port);branch=z9hG4bKprobe\(Int.random(in: 0...999_999))\nFrom: <sip:probe@127.0.0.1>;tag=p\nTo: <sip:127.0.0.1>\nCall-ID: probe\(Int.random(in: 0...999_999))\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", to: port) == nil {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                process.stop()
-                throw ChildProcess.ChildFailed(description: "kamailio did not answer on \(port)\n\(process.stderr.suffix(3000))")
-            }
+        try await process.waitUntil("answer OPTIONS on \(port)") {
+            probe.exchange("OPTIONS sip:127.0.0.1:\(port) SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:\(probe.port);branch=z9hG4bKprobe\(Int.random(in: 0...999_999))\nFrom: <sip:probe@127.0.0.1>;tag=p\nTo: <sip:127.0.0.1>\nCall-ID: probe\(Int.random(in: 0...999_999))\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", to: port) != nil
         }
     }
 

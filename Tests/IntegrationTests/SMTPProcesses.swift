@@ -144,13 +144,10 @@ final class PostfixInstance: @unchecked Sendable {
         _ = try await check.wait()
         master = try ChildProcess("/usr/lib/postfix/sbin/master", ["-c", directory, "-d"], name: "postfix master")
         // Ready when the port answers.
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if tcpPortAccepts(port) { return }
-            guard master.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
+        let (port, directory) = (self.port, self.directory)
+        try await master.waitUntil("listen on \(port)", log: (try? String(contentsOfFile: directory + "/maillog", encoding: .utf8)) ?? "") {
+            tcpPortAccepts(port)
         }
-        throw ChildProcess.ChildFailed(description: "postfix did not start: \((try? String(contentsOfFile: directory + "/maillog", encoding: .utf8)) ?? "")")
     }
 
 

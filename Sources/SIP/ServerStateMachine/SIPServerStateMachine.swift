@@ -121,7 +121,7 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
         var giveUp: NIODeadline
     }
 
-    private struct Dialog {
+    private struct Dialog: SIPSessionDialog {
         var session: String
         var acked: Bool
         var localCSeq: UInt32 = 0
@@ -136,7 +136,7 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
     /// The port of each transport we listen on (for Contact and Via).
     var ports: [String: Int] = [:]
     private var transactions: [SIPServerTransactionKey: Transaction] = [:]
-    private var dialogs = SIPDialogTable<Dialog> { $0.session }
+    private var dialogs = SIPDialogTable<Dialog>()
     /// Sessions that ended before their dialog was made (closed between the
     /// offer and the 200): the dialog, once made, is hung up at once. The
     /// oldest are forgotten past 1,000.
