@@ -218,6 +218,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "msrpgw-webhook-sink",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/Tools/WebhookSink",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "MSRPBenchmarks",
             dependencies: [
                 "MSRP", "MSRPTransport", "CMSRPSupport",

@@ -12,6 +12,22 @@ public protocol Adapter: Sendable {
     /// Most deliveries in flight at once.
     var concurrency: Int { get }
 
+    /// The far end a target is delivered through (a webhook URL, an IRC network,
+    /// an SMTP relay, an MSRP peer): the dispatcher's unit of concurrency and of
+    /// the circuit breaker, so that one endpoint that is dead or slow costs only
+    /// its own traffic. The target itself unless the adapter says otherwise.
+    func endpoint(of target: String) -> String
+
+    /// Most deliveries in flight to one endpoint (the dispatcher may give it
+    /// less, a fair share, while other endpoints are busy).
+    var endpointConcurrency: Int { get }
+
+    /// Whether `outcome` counts against its endpoint's circuit breaker: it could
+    /// not be reached or failed to answer. By default every `retry`; an adapter
+    /// whose endpoint answers for a recipient that is not there (an IRC 401)
+    /// says so here.
+    func isEndpointFailure(_ outcome: DeliveryOutcome) -> Bool
+
     /// Tries one delivery. Never throws: every failure is an outcome (retry later,
     /// permanent failure with an MSRP status code, dead letter).
     func deliver(_ event: QueuedEvent) async -> DeliveryOutcome
@@ -24,8 +40,9 @@ public protocol Adapter: Sendable {
 /// An adapter that takes its due events a batch at a time, in lease order, and
 /// proves them together: the IRC adapter writes a batch's lines back to back and
 /// waits for all their echoes at once (one round trip per batch, not per event),
-/// while the lines of one channel keep their order. One batch is in flight at a
-/// time; `concurrency` is not used.
+/// while the lines of one channel keep their order. One batch per endpoint is in
+/// flight at a time; `concurrency` bounds the events leased, all endpoints
+/// together.
 public protocol BatchAdapter: Adapter {
     /// The most events one batch holds.
     var batchSize: Int { get }
@@ -35,5 +52,11 @@ public protocol BatchAdapter: Adapter {
 
 extension Adapter {
     public func validate(target: String) throws(RouteError) {}
+    public func endpoint(of target: String) -> String { target }
+    public var endpointConcurrency: Int { max(1, concurrency / 4) }
+    public func isEndpointFailure(_ outcome: DeliveryOutcome) -> Bool {
+        if case .retry = outcome { return true }
+        return false
+    }
 }
 

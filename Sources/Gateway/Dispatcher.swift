@@ -5,9 +5,11 @@ import NIOConcurrencyHelpers
 import Queue
 
 /// Works the queue: one worker per adapter leases its due events and runs up to
-/// `concurrency` deliveries at once (or one batch, for a `BatchAdapter`), records each outcome (the queue applies the
-/// retry policy and enqueues what is owed to the sender), and sleeps until woken
-/// or until the poll interval brings retries that became due.
+/// `concurrency` deliveries at once, each endpoint in its own lane (its own cap,
+/// a fair share of the slots, a circuit breaker: `EndpointLanes`), records each
+/// outcome (the queue applies the retry policy and enqueues what is owed to the
+/// sender), and sleeps until woken or until the poll interval brings retries
+/// that became due.
 final class Dispatcher: Sendable {
     private let queue: any EventQueue
     private let adapters: AdapterRegistry
@@ -58,82 +60,139 @@ final class Dispatcher: Sendable {
         }
     }
 
+    /// One adapter's worker: leases what its endpoints' lanes can take, starts
+    /// each event its lane admits (a `BatchAdapter`'s as one batch per endpoint),
+    /// gives back to the queue, as not ready, what must wait for its endpoint,
+    /// and starts buffered events as slots free up.
     private func work(_ adapter: any Adapter) async {
-        if let batched = adapter as? any BatchAdapter {
-            await workBatches(batched)
-            return
-        }
         let settings = configuration.dispatchSettings(for: adapter.name)
-        let owner = self.owner + adapter.name
-        let signal = signals[adapter.name] ?? WakeSignal()
-        let inFlight = NIOLockedValueBox(0)
+        let batchSize = (adapter as? any BatchAdapter)?.batchSize
+        let lanes = NIOLockedValueBox(EndpointLanes<QueuedEvent>(EndpointLanes.Settings(
+            concurrency: max(1, adapter.concurrency), endpointConcurrency: max(1, settings.endpointConcurrency ?? adapter.endpointConcurrency),
+            batchSize: batchSize, breaker: settings.breaker)))
+        let lane = LaneContext(adapter: adapter, owner: owner + adapter.name, settings: settings, lanes: lanes,
+                               signal: signals[adapter.name] ?? WakeSignal())
         await withDiscardingTaskGroup { group in
             while !isStopping, !Task.isCancelled {
-                let free = adapter.concurrency - inFlight.withLockedValue { $0 }
-                if free > 0 {
+                // The queue writes that lanes ask for, here, one after the other, so
+                // that events told to wait are in the queue before their lane's
+                // waiters are made due (they would overtake them otherwise).
+                let asked = lane.asked.withLockedValue { a in defer { a = AskedWrites() }; return a }
+                if !asked.waits.isEmpty { await postpone(asked.waits, in: lane) }
+                if !asked.dueTargets.isEmpty {
+                    do { try await queue.makeDue(adapter: adapter.name, targets: asked.dueTargets.sorted()) } catch {
+                        logger.error("cannot make waiting events due", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
+                    }
+                    lanes.withLockedValue { $0.recalled(asked.recalled) }
+                }
+                for events in lanes.withLockedValue({ $0.startable() }) {
+                    group.addTask { await self.deliver(events, probe: false, in: lane) }
+                }
+                let room = lanes.withLockedValue { $0.room(leaseBatch: batchSize ?? settings.leaseBatch) }
+                if room > 0 {
                     do {
-                        let batch = try await queue.lease(
-                            adapter: adapter.name, owner: owner, limit: min(free, settings.leaseBatch), for: settings.leaseDuration)
+                        let batch = try await queue.lease(adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration)
                         if !batch.isEmpty {
-                            inFlight.withLockedValue { $0 += batch.count }
+                            var waiting: [Postponement] = []
+                            var taken = 0
+                            let now = Date()
                             for event in batch {
-                                group.addTask {
-                                    await self.deliver(event, with: adapter, owner: owner, settings: settings)
-                                    inFlight.withLockedValue { $0 -= 1 }
-                                    signal.signal()
+                                let admission = lanes.withLockedValue {
+                                    $0.admit(event, order: event.id.rawValue, endpoint: adapter.endpoint(of: event.target), target: event.target, now: now)
+                                }
+                                switch admission {
+                                case .start(let probe):
+                                    taken += 1
+                                    group.addTask { await self.deliver([event], probe: probe, in: lane) }
+                                case .buffered: taken += 1
+                                case .wait(let until, let reason): waiting.append(Postponement(event: event, until: until, reason: reason))
                                 }
                             }
-                            continue
+                            if !waiting.isEmpty { await postpone(waiting, in: lane) }
+                            // Only busy endpoints' events came: lease again when a slot frees.
+                            if taken > 0 { continue }
                         }
                     } catch {
                         logger.error("cannot lease events", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
                     }
                 }
-                await signal.wait(timeout: settings.pollInterval)
+                await lane.signal.wait(timeout: settings.pollInterval)
             }
         }
     }
 
-    /// A batch adapter's worker: one batch in flight; its outcomes are recorded
-    /// while the next batch is leased and sent (the events stay leased until then,
-    /// so nothing is leased twice), all of a batch together (the queue's group
-    /// commit makes that one transaction, not one per event).
-    private func workBatches(_ adapter: any BatchAdapter) async {
-        let settings = configuration.dispatchSettings(for: adapter.name)
-        let owner = self.owner + adapter.name
-        let signal = signals[adapter.name] ?? WakeSignal()
-        var recording: Task<Void, Never>?
-        while !isStopping, !Task.isCancelled {
-            do {
-                let batch = try await queue.lease(adapter: adapter.name, owner: owner, limit: max(1, adapter.batchSize), for: settings.leaseDuration)
-                if !batch.isEmpty {
-                    let outcomes = await keepingLeases(of: batch, owner: owner, settings: settings) { await adapter.deliver(batch: batch) }
-                    if Task.isCancelled { break }  // shutting down hard: the leases are given back by `run`
-                    await recording?.value  // at most one batch being recorded
-                    recording = Task {
-                        await withDiscardingTaskGroup { group in
-                            for (i, event) in batch.enumerated() {
-                                let outcome = outcomes.flatMap { i < $0.count ? $0[i] : nil }
-                                    ?? .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
-                                group.addTask { await self.record(outcome, of: event, adapter: adapter.name, owner: owner) }
-                            }
-                        }
+    /// Delivers events of one endpoint (one event, or a `BatchAdapter`'s batch),
+    /// tells the lanes how the endpoint did, then records the outcomes.
+    private func deliver(_ events: [QueuedEvent], probe: Bool, in lane: LaneContext) async {
+        guard let first = events.first else { return }
+        let adapter = lane.adapter
+        let endpoint = adapter.endpoint(of: first.target)
+        if probe { logger.info("probing endpoint", metadata: ["adapter": "\(adapter.name)", "endpoint": "\(endpoint)", "event": "\(first.id)"]) }
+        let started = ContinuousClock.now
+        let outcomes: [DeliveryOutcome]? = await keepingLeases(of: events, owner: lane.owner, settings: lane.settings) {
+            if let batched = adapter as? any BatchAdapter { return await batched.deliver(batch: events) }
+            return [await adapter.deliver(first)]
+        }
+        if Task.isCancelled { return }  // shutting down hard: the leases are given back by `run`
+        let results = events.indices.map { i in
+            outcomes.flatMap { i < $0.count ? $0[i] : nil } ?? .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
+        }
+        let finished = lane.lanes.withLockedValue {
+            $0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count,
+                        latency: ContinuousClock.now - started, now: Date())
+        }
+        lane.signal.signal()
+        await withDiscardingTaskGroup { group in
+            for (event, outcome) in zip(events, results) {
+                group.addTask { await self.record(outcome, of: event, adapter: adapter.name, owner: lane.owner) }
+            }
+        }
+        apply(finished, endpoint: endpoint, in: lane)
+    }
+
+    /// Acts on what an endpoint's last delivery changed: a circuit that opened
+    /// (its buffered events wait in the queue), or one that closed or a lane that
+    /// went idle (what waited for it is due now). The worker does the writes.
+    private func apply(_ finished: EndpointLanes<QueuedEvent>.Finished, endpoint: String, in lane: LaneContext) {
+        let name = lane.adapter.name
+        switch finished.transition {
+        case .opened(let until):
+            logger.warning("endpoint is not answering: its circuit is open, its events wait without spending attempts", metadata: [
+                "adapter": "\(name)", "endpoint": "\(endpoint)", "until": "\(RFC3339.string(from: until))"])
+        case .closed:
+            logger.info("endpoint answers again: its circuit is closed", metadata: ["adapter": "\(name)", "endpoint": "\(endpoint)"])
+        case .none:
+            break
+        }
+        if finished.transition != .none {
+            metrics.openCircuits(adapter: name, count: lane.lanes.withLockedValue { $0.openCircuits })
+        }
+        if !finished.toWait.isEmpty || !finished.dueTargets.isEmpty {
+            lane.asked.withLockedValue {
+                $0.waits += finished.toWait.map { Postponement(event: $0.item, until: $0.until, reason: $0.reason) }
+                $0.dueTargets.formUnion(finished.dueTargets)
+                if !finished.dueTargets.isEmpty { $0.recalled.insert(endpoint) }
+            }
+            lane.signal.signal()
+        }
+    }
+
+    /// Gives events back to the queue as not ready until their endpoint can take
+    /// them: no attempt spent, their order kept.
+    private func postpone(_ waiting: [Postponement], in lane: LaneContext) async {
+        metrics.postponed(adapter: lane.adapter.name, count: waiting.count)
+        await withDiscardingTaskGroup { group in
+            for w in waiting {
+                group.addTask {
+                    do {
+                        try await self.queue.postpone(w.event.id, owner: lane.owner, until: w.until, reason: w.reason)
+                    } catch {
+                        self.logger.warning("cannot give a waiting event back; its lease will expire", metadata: [
+                            "event": "\(w.event.id)", "error": "\(error)"])
                     }
-                    continue
                 }
-            } catch {
-                logger.error("cannot lease events", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
             }
-            await signal.wait(timeout: settings.pollInterval)
         }
-        await recording?.value
-    }
-
-    private func deliver(_ event: QueuedEvent, with adapter: any Adapter, owner: String, settings: DispatchSettings) async {
-        let outcome = await keepingLeases(of: [event], owner: owner, settings: settings) { await adapter.deliver(event) }
-            ?? .retry(after: nil, reason: "delivery did not finish")
-        if Task.isCancelled { return }  // shutting down hard: the lease is given back by `run`
-        await record(outcome, of: event, adapter: adapter.name, owner: owner)
     }
 
     /// Runs `body` while extending the leases of `events` at half their duration
@@ -204,5 +263,50 @@ final class Dispatcher: Sendable {
             metadata["reason"] = "\(reason)"
             logger.warning("delivery failed", metadata: metadata)
         }
+    }
+}
+
+/// What a worker's deliveries share.
+private struct LaneContext: Sendable {
+    let adapter: any Adapter
+    let owner: String
+    let settings: DispatchSettings
+    let lanes: NIOLockedValueBox<EndpointLanes<QueuedEvent>>
+    let signal: WakeSignal
+    /// Queue writes the lanes asked for, for the worker to do.
+    let asked = NIOLockedValueBox(AskedWrites())
+}
+
+struct AskedWrites: Sendable {
+    var waits: [Postponement] = []
+    var dueTargets: Set<String> = []
+    /// The endpoints whose waiters `dueTargets` recalls.
+    var recalled: Set<String> = []
+}
+
+/// An event given back to the queue until its endpoint can take it.
+struct Postponement: Sendable {
+    let event: QueuedEvent
+    let until: Date
+    let reason: String
+}
+
+extension CircuitBreaker.Result {
+    /// How an endpoint did over the outcomes of one delivery or batch: failed if
+    /// every event failed against it (as `adapter` judges), otherwise answered;
+    /// neutral when only recipients were not ready.
+    init(_ outcomes: [DeliveryOutcome], adapter: any Adapter) {
+        var failed = false
+        for outcome in outcomes {
+            if adapter.isEndpointFailure(outcome) {
+                failed = true
+            } else if case .notReady = outcome {
+                continue
+            } else {
+                self = .answered
+                return
+            }
+        }
+        self = failed ? .failed : .neutral
     }
 }

@@ -68,11 +68,30 @@ public struct DispatchSettings: Sendable, Hashable {
     /// How often to look for due events when nothing wakes the worker (retries
     /// that became due).
     public var pollInterval: Duration
+    /// Most deliveries in flight to one endpoint; nil: the adapter's own figure.
+    public var endpointConcurrency: Int?
+    /// Consecutive failed attempts that open an endpoint's circuit.
+    public var breakerFailures: Int
+    /// How long an open circuit waits before its probe; doubled after each failed
+    /// probe, up to `breakerMaximumBackoff`.
+    public var breakerBackoff: Duration
+    public var breakerMaximumBackoff: Duration
 
-    public init(leaseBatch: Int = 64, leaseDuration: Duration = .seconds(120), pollInterval: Duration = .seconds(1)) {
+    public init(
+        leaseBatch: Int = 64, leaseDuration: Duration = .seconds(120), pollInterval: Duration = .seconds(1), endpointConcurrency: Int? = nil,
+        breakerFailures: Int = 5, breakerBackoff: Duration = .seconds(2), breakerMaximumBackoff: Duration = .seconds(60)
+    ) {
         self.leaseBatch = leaseBatch
         self.leaseDuration = leaseDuration
         self.pollInterval = pollInterval
+        self.endpointConcurrency = endpointConcurrency
+        self.breakerFailures = breakerFailures
+        self.breakerBackoff = breakerBackoff
+        self.breakerMaximumBackoff = breakerMaximumBackoff
+    }
+
+    var breaker: CircuitBreaker.Settings {
+        CircuitBreaker.Settings(failureThreshold: breakerFailures, minimumBackoff: breakerBackoff, maximumBackoff: breakerMaximumBackoff)
     }
 }
 

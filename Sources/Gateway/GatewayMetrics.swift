@@ -16,6 +16,17 @@ public struct GatewayMetrics: Sendable {
         Counter(label: "msrpgw_deliveries_total", dimensions: [("adapter", adapter), ("outcome", state.rawValue)]).increment()
     }
 
+    /// Events given back to the queue to wait for their endpoint (busy, or its
+    /// circuit open): no attempt spent.
+    func postponed(adapter: String, count: Int) {
+        Counter(label: "msrpgw_dispatch_postponed_total", dimensions: [("adapter", adapter)]).increment(by: count)
+    }
+
+    /// Endpoints whose circuit is open (not answering; only a probe goes).
+    func openCircuits(adapter: String, count: Int) {
+        Gauge(label: "msrpgw_endpoint_circuits_open", dimensions: [("adapter", adapter)]).record(count)
+    }
+
     /// A REPORT, IMDN or system message written to a session.
     func reportSent(kind: EventKind) {
         Counter(label: "msrpgw_reports_sent_total", dimensions: [("kind", kind.rawValue)]).increment()

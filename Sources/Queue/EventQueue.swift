@@ -26,16 +26,24 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
 
+    /// Gives a leased event back, not ready until `until` (its endpoint is busy
+    /// or not answering): no attempt spent; its maximum age still applies.
+    /// The time is absolute, so that events given back one after the other keep
+    /// their order whatever the commit delays.
+    @discardableResult
+    func postpone(_ id: EventID, owner: String, until: Date, reason: String) async throws(QueueError) -> EventState
+
     /// Gives back every lease whose owner starts with `ownerPrefix`: the events are
     /// due again at once, and the interrupted attempt does not count. For a node
     /// that restarts (its previous run's leases) or stops.
     @discardableResult
     func releaseLeases(ownerPrefix: String) async throws(QueueError) -> Int
 
-    /// Makes the queued events for `target` due now (its recipient just came
-    /// online, say); returns how many.
+    /// Makes the queued events for these targets due now (their recipient just
+    /// came online, their endpoint answers again), all with one time, so that
+    /// they are leased in the order they were queued; returns how many.
     @discardableResult
-    func makeDue(adapter: String, target: String) async throws(QueueError) -> Int
+    func makeDue(adapter: String, targets: [String]) async throws(QueueError) -> Int
 
     /// How many events for `target` are still to be delivered (queued or leased):
     /// an outbound call hangs up when this reaches zero.
@@ -55,6 +63,14 @@ public protocol EventQueue: Sendable {
     /// Deletes delivered events last updated before `date`; returns how many.
     @discardableResult
     func purge(deliveredBefore date: Date) async throws(QueueError) -> Int
+}
+
+extension EventQueue {
+    /// Makes the queued events for `target` due now; returns how many.
+    @discardableResult
+    public func makeDue(adapter: String, target: String) async throws(QueueError) -> Int {
+        try await makeDue(adapter: adapter, targets: [target])
+    }
 }
 
 /// One event given to `enqueueNotingRepeats`: its id, and whether it was

@@ -51,8 +51,3 @@ public struct RetryPolicy: Sendable, Hashable {
         return decide(attempts: attempts, createdAt: createdAt, now: now, requested: requested, using: &rng)
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-}

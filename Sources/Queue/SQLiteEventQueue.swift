@@ -106,6 +106,16 @@ public final class SQLiteEventQueue: EventQueue {
 
     @discardableResult
     public func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
+        try await finish(id, owner: owner, outcome: outcome, readyAt: nil)
+    }
+
+    @discardableResult
+    public func postpone(_ id: EventID, owner: String, until: Date, reason: String) async throws(QueueError) -> EventState {
+        try await finish(id, owner: owner, outcome: .notReady(after: .zero, reason: reason), readyAt: until)
+    }
+
+    /// Records an outcome; a not-ready one is due again at `readyAt` when given.
+    private func finish(_ id: EventID, owner: String, outcome: DeliveryOutcome, readyAt: Date?) async throws(QueueError) -> EventState {
         let stamp = now()
         let policy = policy
         let followUps = configuration.followUps
@@ -154,7 +164,7 @@ public final class SQLiteEventQueue: EventQueue {
                 newState = .delivered
             case .notReady(let after, let reason):
                 // Not an attempt: the target cannot take anything yet. Only its age counts.
-                let at = stamp.addingTimeInterval(after.seconds)
+                let at = readyAt ?? stamp.addingTimeInterval(after.seconds)
                 if at.timeIntervalSince(retryBase) >= policy(event.adapter).maxAge.seconds {
                     try db.execute(sql: """
                         UPDATE event SET state = 'dead', status_code = 408, last_error = ?, lease_owner = NULL, updated_at = ?
@@ -206,11 +216,15 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
-    public func makeDue(adapter: String, target: String) async throws(QueueError) -> Int {
-        let stamp = Millis(now())
+    public func makeDue(adapter: String, targets: [String]) async throws(QueueError) -> Int {
+        guard !targets.isEmpty else { return 0 }
         return try await grouped("make due") { db in
-            try db.execute(sql: Self.makeDueSQL, arguments: [stamp, adapter, target, stamp])
-            return db.changesCount
+            var changed = 0
+            for target in targets {
+                try db.cachedStatement(sql: Self.makeDueSQL).execute(arguments: [adapter, target])
+                changed += db.changesCount
+            }
+            return changed
         }
     }
 
@@ -256,11 +270,13 @@ public final class SQLiteEventQueue: EventQueue {
 
     /// The queries whose plans `QueryPlanTests` checks (indexed, no sort of a whole state).
     static let dueSQL = """
-        SELECT id FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?
+        SELECT id FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?
         """
+    /// Due from when it was queued, those already due included: the target's
+    /// events are then leased in the order they were queued.
     static let makeDueSQL = """
-        UPDATE event SET next_attempt_at = ?
-        WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > ?
+        UPDATE event SET next_attempt_at = created_at
+        WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at
         """
     static let pendingCountSQL = "SELECT count(*) FROM event WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased')"
     static func listSQL(_ whereSQL: String) -> String { "SELECT \(EventRow.columns) FROM event \(whereSQL) ORDER BY id DESC LIMIT ?" }

@@ -14,8 +14,10 @@ import Testing
     final class BatchRecorder: BatchAdapter {
         let name = "irc"
         let schemes = ["irc"]
-        let concurrency = 1
+        let concurrency = 28
         let batchSize = 7
+        /// Like the IRC adapter: a network's targets share one lane.
+        func endpoint(of target: String) -> String { "irc:net" }
         let batches = NIOLockedValueBox<[[String]]>([])
         /// Targets whose first delivery is retried.
         let retryOnce = NIOLockedValueBox<Set<String>>(["irc://net/5"])

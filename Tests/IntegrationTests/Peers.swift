@@ -6,6 +6,8 @@ enum Executables {
     static var msrpgw: String { ProcessInfo.processInfo.environment["MSRPGW_BIN"] ?? built("msrpgw") }
     /// The queue crash tests' load generator (a test tool, not in the daemon).
     static var queueTorture: String { built("msrpgw-queue-torture") }
+    /// A fast webhook receiver that counts what it gets (a test tool).
+    static var webhookSink: String { built("msrpgw-webhook-sink") }
 
     private static func built(_ name: String) -> String {
         let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

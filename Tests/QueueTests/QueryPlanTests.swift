@@ -22,7 +22,7 @@ struct QueryPlanTests {
 
     @Test(arguments: [
         ("lease", SQLiteEventQueue.dueSQL, ["webhook", "0", "10"]),
-        ("makeDue", SQLiteEventQueue.makeDueSQL, ["0", "webhook", "t", "0"]),
+        ("makeDue", SQLiteEventQueue.makeDueSQL, ["webhook", "t"]),
         ("pending count", SQLiteEventQueue.pendingCountSQL, ["webhook", "t"]),
         ("list by state", SQLiteEventQueue.listSQL("WHERE state = ?"), ["queued", "100"]),
         ("list by state and adapter", SQLiteEventQueue.listSQL("WHERE state = ? AND adapter = ?"), ["queued", "webhook", "100"]),

@@ -43,6 +43,26 @@ import Testing
         #expect(other != [first[0]])
     }
 
+    @Test func postponedEventsSpendNoAttemptKeepTheirOrderAndAgeOut() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock)
+        let ids = try await queue.enqueue((0..<4).map { message("p000000\($0)") })
+        let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(leased.map(\.attempts) == [1, 1, 1, 1])
+        // Given back newest first, each until a later time: due again in those times' order.
+        for (i, id) in ids.enumerated().reversed() {
+            #expect(try await queue.postpone(id, owner: "w", until: clock.now.addingTimeInterval(10 + Double(i)), reason: "busy") == .queued)
+        }
+        #expect(try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30)).isEmpty)
+        clock.advance(.seconds(20))
+        let again = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(again.map(\.id) == ids)
+        #expect(again.map(\.attempts) == [1, 1, 1, 1], "the postponed attempt did not count")
+        // Past its maximum age it is not given back: it fails (408) as any retry would.
+        #expect(try await queue.postpone(ids[0], owner: "w", until: clock.now.addingTimeInterval(7200), reason: "busy") == .dead)
+        #expect(try await queue.event(ids[0])?.statusCode == 408)
+    }
+
     @Test func expiredLeaseComesBackAndTheOldOwnerLosesIt() async throws {
         let clock = TestClock()
         let queue = try makeQueue(clock: clock)

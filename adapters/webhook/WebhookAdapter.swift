@@ -23,7 +23,7 @@ public final class WebhookAdapter: Adapter {
 
     /// - Parameter client: shared, so connections are pooled; its owner shuts it down.
     public init(
-        endpoints: [WebhookEndpoint], client: HTTPClient, concurrency: Int = 64, logger: Logger = Logger(label: "msrpgw.webhook"),
+        endpoints: [WebhookEndpoint], client: HTTPClient, concurrency: Int = 256, logger: Logger = Logger(label: "msrpgw.webhook"),
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(WebhookConfigurationError) {
         var table: [String: (WebhookEndpoint, WebhookSigner)] = [:]
@@ -39,9 +39,11 @@ public final class WebhookAdapter: Adapter {
     }
 
     /// The HTTP client configuration the daemon uses: redirects are not followed,
-    /// TLS verified, connections kept for reuse.
-    public static func clientConfiguration(connectionsPerHost: Int = 32) -> HTTPClient.Configuration {
-        var c = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(30)))
+    /// TLS verified, connections kept for reuse. A connection that cannot be made
+    /// fails the request after `connectTimeout` (the pool keeps trying until then).
+    public static func clientConfiguration(connectionsPerHost: Int = 32, connectTimeout: Duration = .seconds(2)) -> HTTPClient.Configuration {
+        var c = HTTPClient.Configuration(
+            redirectConfiguration: .disallow, timeout: .init(connect: .nanoseconds(connectTimeout.nanoseconds), read: .seconds(30)))
         c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         c.connectionPool.idleTimeout = .seconds(60)
         return c
@@ -102,8 +104,4 @@ public final class WebhookAdapter: Adapter {
             return .retry(after: nil, reason: "webhook \(endpoint.name) unreachable: \(error)")
         }
     }
-}
-
-extension Duration {
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

@@ -73,7 +73,11 @@ struct DaemonConfiguration: Sendable {
     var queue = QueueSettings()
     var api = API()
     var webhooks: [WebhookEndpoint] = []
-    var webhookConcurrency = 64
+    var webhookConcurrency = 256
+    /// How long the webhook client waits for a connection: short enough that a
+    /// receiver that is down is known quickly (loopback and LAN peers connect in
+    /// milliseconds), long enough for a TLS handshake across the internet.
+    var webhookConnectTimeout: Duration = .seconds(2)
     var routes: [String: [String]] = [:]
     var alertmanager = Alertmanager()
     /// The MSRP relay role (`[relay]`): the endpoint relays for these users.
@@ -153,6 +157,8 @@ struct DaemonConfiguration: Sendable {
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
+        ["dispatch", "endpoint_concurrency"], ["dispatch", "breaker_failures"], ["dispatch", "breaker_backoff"],
+        ["dispatch", "breaker_max_backoff"], ["dispatch", "webhook_connect_timeout"],
         ["api", "listen"], ["api", "port"], ["api", "token"],
         ["alertmanager", "subscribers"],
         ["smtp", "host"], ["smtp", "port"], ["smtp", "security"], ["smtp", "verify_certificate"], ["smtp", "ca_file"],
@@ -332,9 +338,18 @@ struct DaemonConfiguration: Sendable {
         gateway.defaultDispatch = DispatchSettings(
             leaseBatch: try r.int("lease_batch", default: 64, in: 1...10_000),
             leaseDuration: try r.duration("lease_duration", default: .seconds(120)),
-            pollInterval: try r.duration("poll_interval", default: .seconds(1)))
+            pollInterval: try r.duration("poll_interval", default: .seconds(1)),
+            endpointConcurrency: try Optional(r.int("endpoint_concurrency", default: 0, in: 0...10_000)).flatMap { $0 == 0 ? nil : $0 },
+            breakerFailures: try r.int("breaker_failures", default: 5, in: 1...1000),
+            breakerBackoff: try r.duration("breaker_backoff", default: .seconds(2)),
+            breakerMaximumBackoff: try r.duration("breaker_max_backoff", default: .seconds(60)))
         webhookConcurrency = try r.int("webhook_concurrency", default: webhookConcurrency, in: 1...10_000)
+        webhookConnectTimeout = try r.duration("webhook_connect_timeout", default: webhookConnectTimeout)
         try r.finish()
+        guard gateway.defaultDispatch.breakerBackoff >= .milliseconds(10),
+              gateway.defaultDispatch.breakerMaximumBackoff >= gateway.defaultDispatch.breakerBackoff
+        else { throw ConfigError("dispatch.breaker_backoff: at least 10ms, and breaker_max_backoff at least breaker_backoff") }
+        guard webhookConnectTimeout >= .milliseconds(10) else { throw ConfigError("dispatch.webhook_connect_timeout: at least 10ms") }
         guard gateway.defaultDispatch.leaseDuration >= .seconds(2) else { throw ConfigError("dispatch.lease_duration: at least 2s") }
         guard gateway.defaultDispatch.pollInterval >= .milliseconds(10) else { throw ConfigError("dispatch.poll_interval: at least 10ms") }
     }

@@ -98,7 +98,7 @@ struct GatewayDaemon {
             }
         }
 
-        let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration())
+        let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration(connectTimeout: c.webhookConnectTimeout))
         // A start-up step that throws from here on (a SIP port in use, say) must end
         // in a clean error exit, not in the HTTP client's trap for a missed shutdown.
         let httpGuard = ShutdownUnlessDone(http)
@@ -302,10 +302,6 @@ struct MaintenanceService: Service {
             }
         }
     }
-}
-
-extension Duration {
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }
 
 /// Shuts an HTTP client down when dropped before the normal shutdown took over.

@@ -19,8 +19,9 @@ public final class IRCAdapter: BatchAdapter {
 
     public let name = "irc"
     public let schemes = ["irc", "ircs"]
-    /// Not used: a batch at a time keeps the lines of a channel in order.
-    public let concurrency = 1
+    /// Events in flight, all networks together (one batch per network at a time
+    /// keeps the lines of a channel in order).
+    public var concurrency: Int { batchSize * 4 }
     public let batchSize: Int
     private let bots: [String: IRCBot]
     private let maxLines: [String: Int]
@@ -38,6 +39,17 @@ public final class IRCAdapter: BatchAdapter {
         self.puppets = puppets
         self.batchSize = max(1, batchSize)
         self.logger = logger
+    }
+
+    /// A network's channels and nicks share its bot connection: a network that
+    /// is down or slow holds back only its own batches.
+    public func endpoint(of target: String) -> String { IRCTarget(target).map { "irc:" + $0.network } ?? target }
+
+    /// A line the server refused (no such nick, cannot send to channel) says
+    /// nothing against the network: it answered.
+    public func isEndpointFailure(_ outcome: DeliveryOutcome) -> Bool {
+        guard case .retry(_, let reason) = outcome else { return false }
+        return !reason.hasPrefix(IRCConnectionError.refusal)
     }
 
     public func validate(target: String) throws(RouteError) {

@@ -214,7 +214,7 @@ public final class IRCBot: Sendable {
 
     private func refuse(target: String, because reason: String) {
         let done = state.withLockedValue { s in
-            s.settle(s.take { _, p in p.target.lowercased() == target.lowercased() }.map { ($0, "the server refused it: \(reason)") })
+            s.settle(s.take { _, p in p.target.lowercased() == target.lowercased() }.map { ($0, IRCConnectionError.refusal + reason) })
         }
         for (k, failures) in done { k.resume(returning: failures) }
     }

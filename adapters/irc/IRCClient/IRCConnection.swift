@@ -9,6 +9,11 @@ import NIOSSL
 public struct IRCConnectionError: Error, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+
+    /// How the reason of a line the server refused (401 no such nick...) begins:
+    /// the network answered; only that target could not take it.
+    public static let refusal = "the server refused it: "
+    public var isRefusal: Bool { description.hasPrefix(Self.refusal) }
 }
 
 /// One registered connection to an IRC server: messages from the server as an

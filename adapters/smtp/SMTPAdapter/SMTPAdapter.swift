@@ -15,9 +15,13 @@ public final class SMTPAdapter: Adapter {
     public let schemes = ["mailto"]
     public let concurrency: Int
     public let relay: SMTPRelay
+    /// Every mail goes through the one relay: it is the endpoint, with all the slots.
+    public var endpointConcurrency: Int { concurrency }
     private let settings: MailSettings
     private let pool: SMTPConnectionPool
     private let logger: Logger
+
+    public func endpoint(of target: String) -> String { "smtp://\(relay.host):\(relay.port)" }
 
     public init(relay: SMTPRelay, mail: MailSettings, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.smtp")) throws {
         guard MailAddress(address: mail.from).isValid else { throw SMTPError(.policy("mail.from \(mail.from.debugDescription) is not an address")) }

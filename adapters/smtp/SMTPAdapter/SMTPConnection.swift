@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -260,8 +261,4 @@ final class SMTPConnection: @unchecked Sendable {
 func sniName(_ host: String) -> String? {
     let isIP = host.contains(":") || host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
     return isIP ? nil : host
-}
-
-extension Duration {
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

@@ -1,0 +1,178 @@
+import Foundation
+import Testing
+
+@testable import Gateway
+
+/// The dispatcher's per-endpoint rules, with time as a value.
+@Suite struct EndpointLanesTests {
+    let t0 = Date(timeIntervalSince1970: 1_000_000)
+    func at(_ seconds: Double) -> Date { t0.addingTimeInterval(seconds) }
+
+    func lanes(concurrency: Int = 64, endpoint: Int = 16, batch: Int? = nil, failures: Int = 3) -> EndpointLanes<Int> {
+        EndpointLanes(EndpointLanes.Settings(
+            concurrency: concurrency, endpointConcurrency: endpoint, batchSize: batch,
+            breaker: CircuitBreaker.Settings(failureThreshold: failures, minimumBackoff: .seconds(2), maximumBackoff: .seconds(8))))
+    }
+
+    @Test func breakerOpensAfterConsecutiveFailuresProbesAndBacksOffDoubling() {
+        var b = CircuitBreaker(CircuitBreaker.Settings(failureThreshold: 3, minimumBackoff: .seconds(2), maximumBackoff: .seconds(5)))
+        #expect(b.record(.failed, now: at(0)) == .none)
+        #expect(b.record(.answered, now: at(0)) == .none)  // not consecutive: starts again
+        #expect(b.record(.failed, now: at(1)) == .none)
+        #expect(b.record(.failed, now: at(1)) == .none)
+        #expect(b.record(.failed, now: at(1)) == .opened(until: at(3)))
+        #expect(b.permission(now: at(2.9)) == .wait(until: at(3)))
+        #expect(b.permission(now: at(3)) == .probe)
+        #expect(b.permission(now: at(3)) == .wait(until: at(5)))  // one probe at a time
+        #expect(b.record(.failed, now: at(4)) == .opened(until: at(8)))  // 4 s: doubled
+        #expect(b.permission(now: at(8)) == .probe)
+        #expect(b.record(.failed, now: at(8)) == .opened(until: at(13)))  // 5 s: the maximum
+        #expect(b.permission(now: at(13)) == .probe)
+        #expect(b.record(.answered, now: at(13.1)) == .closed)
+        #expect(b.permission(now: at(13.1)) == .deliver)
+        // Closed again: the back-off starts from the minimum.
+        for _ in 0..<2 { _ = b.record(.failed, now: at(20)) }
+        #expect(b.record(.failed, now: at(20)) == .opened(until: at(22)))
+    }
+
+    @Test func aProbeThatProvesNothingLetsTheNextOneProbe() {
+        var b = CircuitBreaker(CircuitBreaker.Settings(failureThreshold: 1))
+        _ = b.record(.failed, now: at(0))
+        #expect(b.permission(now: at(2)) == .probe)
+        #expect(b.record(.neutral, now: at(2)) == .none)
+        #expect(b.permission(now: at(2)) == .probe)
+    }
+
+    @Test func aLaneTakesItsCapThenBuffersThenTellsTheRestToWaitInOrder() {
+        var l = lanes(concurrency: 64, endpoint: 16)
+        var started = 0, buffered = 0
+        var waits: [Date] = []
+        for i in 0..<40 {
+            switch l.admit(i, order: Int64(i), endpoint: "a", target: "a", now: at(0)) {
+            case .start: started += 1
+            case .buffered: buffered += 1
+            case .wait(let until, _): waits.append(until)
+            }
+        }
+        // One busy lane: a quarter of the slots in flight, as many buffered.
+        #expect(started == 16)
+        #expect(buffered == 16)
+        #expect(waits.count == 8)
+        #expect(waits == waits.sorted() && Set(waits).count == 8, "each waits behind the previous one")
+        #expect(waits.allSatisfy { $0 > at(0) && $0 < at(1) })
+        #expect(l.room(leaseBatch: 64) == 32, "half the slots stay free for other endpoints")
+        // A finished delivery frees a slot for the first buffered event.
+        _ = l.finished(endpoint: "a", result: .answered, latency: .milliseconds(5), now: at(0.01))
+        #expect(l.startable() == [[16]])
+    }
+
+    @Test func busyLanesGetFairSharesAndShrinkToThemAsDeliveriesFinish() {
+        var l = lanes(concurrency: 64, endpoint: 64)
+        /// Admits what a lease could take for `endpoint`; returns how many started.
+        func fill(_ endpoint: String, from first: Int) -> Int {
+            var started = 0
+            for i in first..<(first + l.room(leaseBatch: 64)) {
+                if case .start = l.admit(i, order: Int64(i), endpoint: endpoint, target: endpoint, now: at(0)) { started += 1 }
+            }
+            return started
+        }
+        #expect(fill("a", from: 0) == 16)  // 64 / (2 × 2)
+        #expect(l.room(leaseBatch: 64) == 32)
+        #expect(fill("b", from: 100) == 10)  // 64 / (2 × 3)
+        #expect(fill("c", from: 200) == 8)   // 64 / (2 × 4)
+        #expect(l.room(leaseBatch: 64) == 0)
+        // As a's deliveries finish, its buffer starts only within its new share
+        // (8 with three busy lanes), and room comes back for the others.
+        for _ in 0..<8 { _ = l.finished(endpoint: "a", result: .answered, latency: .milliseconds(1), now: at(1)) }
+        #expect(l.startable().isEmpty)
+        #expect(l.room(leaseBatch: 64) == 8)
+        #expect(fill("d", from: 300) == 6)  // 64 / (2 × 5)
+    }
+
+    @Test func anOpenCircuitSendsTheBufferBackAndOnlyAProbeGoes() {
+        var l = lanes(concurrency: 8, endpoint: 2, failures: 2)
+        for i in 0..<4 { _ = l.admit(i, order: Int64(i), endpoint: "dead", target: "http://dead/", now: at(0)) }  // 2 in flight, 2 buffered
+        _ = l.finished(endpoint: "dead", result: .failed, latency: .seconds(2), now: at(2))
+        let opened = l.finished(endpoint: "dead", result: .failed, latency: .seconds(2), now: at(2))
+        #expect(opened.transition == .opened(until: at(4)))
+        #expect(opened.toWait.map(\.item) == [2, 3])
+        #expect(opened.toWait.allSatisfy { $0.until == at(4) })
+        #expect(l.startable().isEmpty)
+        #expect(l.isOpen("dead"))
+        // Meanwhile another endpoint goes at once.
+        guard case .start(probe: false) = l.admit(9, order: Int64(9), endpoint: "ok", target: "http://ok/", now: at(2)) else {
+            Issue.record("a healthy endpoint waited")
+            return
+        }
+        guard case .wait(let until, _) = l.admit(4, order: Int64(4), endpoint: "dead", target: "http://dead/", now: at(3)) else {
+            Issue.record("an open circuit let an event go")
+            return
+        }
+        #expect(until == at(603), "the buffered events are the probe candidates; the others wait until the circuit closes")
+        guard case .start(probe: true) = l.admit(5, order: Int64(5), endpoint: "dead", target: "http://dead/", now: at(4)) else {
+            Issue.record("no probe after the back-off")
+            return
+        }
+        guard case .wait = l.admit(6, order: Int64(6), endpoint: "dead", target: "http://dead/", now: at(4)) else {
+            Issue.record("a second event went while the probe is out")
+            return
+        }
+        let closed = l.finished(endpoint: "dead", result: .answered, latency: .milliseconds(3), now: at(4.1))
+        #expect(closed.transition == .closed)
+        #expect(closed.dueTargets == ["http://dead/"])
+    }
+
+    @Test func aBatchLaneHasOneBatchInFlight() {
+        var l = lanes(concurrency: 40, batch: 10)
+        for i in 0..<10 {
+            guard case .buffered = l.admit(i, order: Int64(i), endpoint: "irc:a", target: "irc://a/#x", now: at(0)) else {
+                Issue.record("\(i) not buffered")
+                return
+            }
+        }
+        #expect(l.startable() == [Array(0..<10)])
+        for i in 10..<25 { _ = l.admit(i, order: Int64(i), endpoint: "irc:a", target: "irc://a/#x", now: at(0)) }
+        #expect(l.startable().isEmpty, "one batch per network at a time")
+        for i in 25..<30 { _ = l.admit(i, order: Int64(i), endpoint: "irc:b", target: "irc://b/#y", now: at(0)) }
+        #expect(l.startable() == [Array(25..<30)], "another network's batch does not wait for the first")
+        _ = l.finished(endpoint: "irc:a", result: .answered, count: 10, latency: .milliseconds(5), now: at(0.001))
+        #expect(l.startable() == [Array(10..<20)])
+    }
+
+    @Test func anIdleHealthyLaneIsForgotten() {
+        var l = lanes()
+        _ = l.admit(1, order: Int64(1), endpoint: "a", target: "a", now: at(0))
+        _ = l.finished(endpoint: "a", result: .answered, latency: .milliseconds(1), now: at(0))
+        #expect(l.isIdle)
+        #expect(l.laneCount == 0)
+        // A failure is remembered (the next failures must count on it).
+        _ = l.admit(1, order: Int64(1), endpoint: "a", target: "a", now: at(0))
+        _ = l.finished(endpoint: "a", result: .failed, latency: .milliseconds(1), now: at(0))
+        #expect(l.laneCount == 1)
+    }
+
+    @Test func aLaneThatGoesIdleWhileEventsWaitMakesThemDue() {
+        var l = lanes(concurrency: 8, endpoint: 2)
+        for i in 0..<10 { _ = l.admit(i, order: Int64(i), endpoint: "a", target: "t", now: at(0)) }  // 2 go, 2 buffered, 6 wait
+        var due: Set<String> = []
+        for _ in 0..<4 {
+            due.formUnion(l.finished(endpoint: "a", result: .answered, latency: .milliseconds(1), now: at(0.001)).dueTargets)
+            _ = l.startable()
+        }
+        #expect(due == ["t"], "the waiters were spread for a slower lane than this one")
+        // Until the queue has made them due, a newer event goes back to come after them.
+        guard case .wait = l.admit(20, order: 20, endpoint: "a", target: "t", now: at(0.002)) else {
+            Issue.record("a newer event overtook the recalled waiters")
+            return
+        }
+        guard case .start = l.admit(5, order: 5, endpoint: "a", target: "t", now: at(0.002)) else {
+            Issue.record("a recalled waiter did not go")
+            return
+        }
+        l.recalled(["a"])
+        guard case .start = l.admit(21, order: 21, endpoint: "a", target: "t", now: at(0.003)) else {
+            Issue.record("a newer event waited after the recall")
+            return
+        }
+    }
+}
