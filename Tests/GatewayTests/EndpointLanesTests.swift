@@ -170,8 +170,17 @@ import Testing
             return
         }
         l.recalled(["a"])
-        guard case .start = l.admit(21, order: 21, endpoint: "a", target: "t", now: at(0.003)) else {
-            Issue.record("a newer event waited after the recall")
+        guard case .wait = l.admit(22, order: 22, endpoint: "a", target: "t", now: at(0.003)) else {
+            Issue.record("a newer event overtook the waiters still to come back")
+            return
+        }
+        // The newest waiter back and taken: the line is through, newer events go.
+        guard case .start = l.admit(9, order: 9, endpoint: "a", target: "t", now: at(0.003)) else {
+            Issue.record("the newest waiter did not go")
+            return
+        }
+        guard case .buffered = l.admit(21, order: 21, endpoint: "a", target: "t", now: at(0.004)) else {
+            Issue.record("a newer event waited after the waiters were through")
             return
         }
     }

@@ -71,6 +71,13 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         var waitingTargets: Set<String> = []
 
         var isBusy: Bool { inFlight > 0 || !buffer.isEmpty }
+
+        /// No event waits behind the lane any more.
+        mutating func endLine() {
+            lastWaiter = 0
+            horizon = nil
+            waitingTargets = []
+        }
     }
 
     let settings: Settings
@@ -111,6 +118,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
                 // circuit closes. So a dead endpoint's backlog is not leased and
                 // given back every back-off period.
                 lane.waitingTargets.insert(target)
+                lane.lastWaiter = max(lane.lastWaiter, order)
                 let reason = "endpoint \(endpoint) is not answering (circuit open)"
                 if lane.hasProbeCandidate { return .wait(until: now.addingTimeInterval(lanes.settings.maximumWait.seconds), reason: reason) }
                 lane.hasProbeCandidate = true
@@ -121,24 +129,27 @@ struct EndpointLanes<Item: Sendable>: Sendable {
                 lanes.inFlight += 1
                 return .start(probe: true)
             case .deliver:
-                if lane.recalling, order > lane.lastWaiter {
-                    // The waiters are being made due: a newer event goes back to
-                    // the queue, to come after them.
-                    return .wait(until: now.addingTimeInterval(0.001), reason: "endpoint \(endpoint) has earlier events to deliver first")
-                }
-                if let h = lane.horizon, h <= now {
-                    lane.horizon = nil
-                    lane.lastWaiter = 0
+                if !lane.recalling, let h = lane.horizon, now.timeIntervalSince(h) > 5 {
+                    // The newest waiter never came back (replayed, purged): the line is stale.
+                    lane.endLine()
                 }
                 // A newer event does not overtake the lane's waiters; a waiter back
                 // from the queue (or an older event) is not put behind them.
-                if lane.horizon == nil || order <= lane.lastWaiter {
+                let behind = lane.lastWaiter != 0 && order > lane.lastWaiter
+                if behind, lane.recalling {
+                    // The waiters are being made due: it goes back, to come after them.
+                    return .wait(until: now.addingTimeInterval(0.001), reason: "endpoint \(endpoint) has earlier events to deliver first")
+                }
+                if !behind {
+                    // The newest waiter taken: the line of waiters is through.
                     if lanes.settings.batchSize == nil, lane.inFlight < limit, lane.buffer.isEmpty {
+                        if order == lane.lastWaiter { lane.endLine() }
                         lane.inFlight += 1
                         lanes.inFlight += 1
                         return .start(probe: false)
                     }
                     if lane.buffer.count < lanes.settings.batchSize ?? limit {
+                        if order == lane.lastWaiter { lane.endLine() }
                         lane.buffer.append(item)
                         lanes.buffered += 1
                         return .buffered
@@ -204,19 +215,13 @@ struct EndpointLanes<Item: Sendable>: Sendable {
             case .none:
                 break
             }
-            if let h = lane.horizon {
-                if h <= now {
-                    lane.horizon = nil
-                    lane.lastWaiter = 0
-                    lane.waitingTargets = []
-                } else if lane.inFlight == 0, lane.buffer.isEmpty, lane.breaker.isClosed {
-                    // Idle while events still wait for it: the drain rate was
-                    // underestimated (a slow spell that passed). They are due now.
-                    out.dueTargets.formUnion(lane.waitingTargets)
-                    lane.recalling = true
-                    lane.horizon = nil
-                    lane.waitingTargets = []
-                }
+            if let h = lane.horizon, h > now, lane.inFlight == 0, lane.buffer.isEmpty, lane.breaker.isClosed {
+                // Idle while events still wait for it: the drain rate was
+                // underestimated (a slow spell that passed). They are due now.
+                out.dueTargets.formUnion(lane.waitingTargets)
+                lane.recalling = true
+                lane.horizon = nil
+                lane.waitingTargets = []
             }
             return out
         }
@@ -227,7 +232,6 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         for endpoint in endpoints where lanes[endpoint] != nil {
             update(endpoint) { _, lane in
                 lane.recalling = false
-                if lane.horizon == nil { lane.lastWaiter = 0 }
             }
         }
     }
@@ -239,7 +243,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         if lane.isBusy { busyLanes -= 1 }
         let result = body(&self, &lane)
         if lane.isBusy { busyLanes += 1 }
-        if lane.isBusy || lane.horizon != nil || lane.recalling || lane.breaker.state != .closed(consecutiveFailures: 0) {
+        if lane.isBusy || lane.horizon != nil || lane.lastWaiter != 0 || lane.recalling || lane.breaker.state != .closed(consecutiveFailures: 0) {
             lanes[endpoint] = lane
         }
         return result
