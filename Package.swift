@@ -255,7 +255,7 @@ let package = Package(
             name: "GatewayBenchmarks",
             dependencies: [
                 "Gateway", "WebhookAdapter", "SMTPAdapter", "Events", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
-                "TestPeers",
+                "TestPeers", "MSRPGatewayClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

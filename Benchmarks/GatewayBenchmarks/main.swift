@@ -13,7 +13,10 @@
 //            its own built-in UAS; then the session table must be empty.
 //   relay    MSRP relay forwarding, 64 sessions: `msrpgw serve` with [relay] beside
 //            Kamailio's msrp module under the same load.
-// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc] [relay]
+//   e2e      the daemon as users run it: msrpgw serve, a webhook sink and the MSRP
+//            load each in its own process, at 500, 2,000 msg/s and full speed,
+//            beside the in-process ingest rate (EndToEndBench.swift).
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc] [relay] [e2e]
 import AsyncHTTPClient
 import CPIM
 import Events
@@ -175,38 +178,44 @@ func queueEnqueueRate() async throws -> Double {
     return 64 * 200 / seconds(ContinuousClock.now - t0)
 }
 
+/// One round of in-process ingest: 64 sessions for 4 s, as fast as the 200s come back.
+func ingestRound() async throws -> (rate: Double, p50: Double, p99: Double) {
+    let rig = try await Rig.make(sinkPort: 9)  // the dispatcher does not run: ingest alone
+    var sessions: [LoadSession] = []
+    for _ in 0..<64 { sessions.append(try await LoadSession.open(rig.gateway, endpoint: rig.clients)) }
+    let duration = Duration.seconds(4)
+    let t0 = ContinuousClock.now
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { g in
+        for (n, s) in sessions.enumerated() {
+            g.addTask {
+                var out: [Double] = []
+                var i = 0
+                while ContinuousClock.now - t0 < duration {
+                    let start = ContinuousClock.now
+                    let outcome = try await s.session.send(LoadSession.message("s\(n)-\(i)"))
+                    guard outcome == .accepted else { throw CancellationError() }
+                    out.append(seconds(ContinuousClock.now - start) * 1000)
+                    i += 1
+                }
+                return out
+            }
+        }
+        return try await g.reduce(into: [Double]()) { $0 += $1 }
+    }
+    let elapsed = seconds(ContinuousClock.now - t0)
+    let stored = try await rig.gateway.queue.stats().count()
+    guard stored == latencies.count else { fatalError("acknowledged \(latencies.count), stored \(stored)") }
+    await rig.close()
+    return (Double(latencies.count) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99))
+}
+
 func benchIngest() async throws {
     var rates: [Double] = [], p50s: [Double] = [], p99s: [Double] = []
     for _ in 0..<3 {
-        let rig = try await Rig.make(sinkPort: 9)  // the dispatcher does not run: ingest alone
-        var sessions: [LoadSession] = []
-        for _ in 0..<64 { sessions.append(try await LoadSession.open(rig.gateway, endpoint: rig.clients)) }
-        let duration = Duration.seconds(4)
-        let t0 = ContinuousClock.now
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { g in
-            for (n, s) in sessions.enumerated() {
-                g.addTask {
-                    var out: [Double] = []
-                    var i = 0
-                    while ContinuousClock.now - t0 < duration {
-                        let start = ContinuousClock.now
-                        let outcome = try await s.session.send(LoadSession.message("s\(n)-\(i)"))
-                        guard outcome == .accepted else { throw CancellationError() }
-                        out.append(seconds(ContinuousClock.now - start) * 1000)
-                        i += 1
-                    }
-                    return out
-                }
-            }
-            return try await g.reduce(into: [Double]()) { $0 += $1 }
-        }
-        let elapsed = seconds(ContinuousClock.now - t0)
-        rates.append(Double(latencies.count) / elapsed)
-        p50s.append(percentile(latencies, 0.5))
-        p99s.append(percentile(latencies, 0.99))
-        let stored = try await rig.gateway.queue.stats().count()
-        guard stored == latencies.count else { fatalError("acknowledged \(latencies.count), stored \(stored)") }
-        await rig.close()
+        let round = try await ingestRound()
+        rates.append(round.rate)
+        p50s.append(round.p50)
+        p99s.append(round.p99)
     }
     let reference = try await queueEnqueueRate()
     say(String(format: "ingest, 64 sessions, CPIM ~300 B, synchronous=FULL: %.0f msg/s (runs: %@), SEND->200 p50 %.2f ms p99 %.2f ms; queue enqueue alone (64 producers): %.0f /s; ingest/queue = %.2f  [target >= 10000 msg/s, p99 <= 20 ms]",
@@ -467,7 +476,7 @@ say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessIn
 if chosen.isEmpty {
     // Each benchmark in a process of its own: what one leaves behind (open
     // databases, sessions, the sink's threads) must not slow the next.
-    for name in ["ingest", "webhook", "smtp", "sip", "irc", "relay"] {
+    for name in ["ingest", "webhook", "smtp", "sip", "irc", "relay", "e2e"] {
         let (p, out) = try run(CommandLine.arguments[0], [name])
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -482,6 +491,13 @@ if chosen.isEmpty {
         case "sip": try await benchSIP()
         case "irc": try await benchIRC()
         case "relay": try await benchRelay()
+        case "e2e": try await benchEndToEnd()
+        case "e2e-load":
+            // The load process of e2e: e2e-load API RATE SECONDS
+            let a = Array(chosen.dropFirst())
+            try await endToEndLoad(api: a[0], rate: Int(a[1]) ?? 0, duration: Int(a[2]) ?? 10)
+            try await group.shutdownGracefully()
+            exit(0)
         default: say("unknown benchmark \(name)")
         }
     }

@@ -75,30 +75,30 @@ final class Dispatcher: Sendable {
         await withDiscardingTaskGroup { group in
             while !isStopping, !Task.isCancelled {
                 // The queue writes that lanes ask for, here, one after the other, so
-                // that events told to wait are in the queue before their lane's
-                // waiters are made due (they would overtake them otherwise).
+                // that events told to wait are in the queue before the circuit's
+                // waiters are made due.
                 let asked = lane.asked.withLockedValue { a in defer { a = AskedWrites() }; return a }
                 if !asked.waits.isEmpty { await postpone(asked.waits, in: lane) }
                 if !asked.dueTargets.isEmpty {
                     do { try await queue.makeDue(adapter: adapter.name, targets: asked.dueTargets.sorted()) } catch {
                         logger.error("cannot make waiting events due", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
                     }
-                    lanes.withLockedValue { $0.recalled(asked.recalled) }
                 }
                 for events in lanes.withLockedValue({ $0.startable() }) {
                     group.addTask { await self.deliver(events, probe: false, in: lane) }
                 }
-                let room = lanes.withLockedValue { $0.room(leaseBatch: batchSize ?? settings.leaseBatch) }
+                let (room, full) = lanes.withLockedValue { ($0.room(leaseBatch: batchSize ?? settings.leaseBatch), $0.fullTargets) }
                 if room > 0 {
                     do {
-                        let batch = try await queue.lease(adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration)
+                        let batch = try await queue.lease(
+                            adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration, excludingTargets: full)
                         if !batch.isEmpty {
                             var waiting: [Postponement] = []
                             var taken = 0
                             let now = Date()
                             for event in batch {
                                 let admission = lanes.withLockedValue {
-                                    $0.admit(event, order: event.id.rawValue, endpoint: adapter.endpoint(of: event.target), target: event.target, now: now)
+                                    $0.admit(event, endpoint: adapter.endpoint(of: event.target), target: event.target, now: now)
                                 }
                                 switch admission {
                                 case .start(let probe):
@@ -109,7 +109,7 @@ final class Dispatcher: Sendable {
                                 }
                             }
                             if !waiting.isEmpty { await postpone(waiting, in: lane) }
-                            // Only busy endpoints' events came: lease again when a slot frees.
+                            // Only events of endpoints that filled up meanwhile: lease again when a slot frees.
                             if taken > 0 { continue }
                         }
                     } catch {
@@ -128,7 +128,6 @@ final class Dispatcher: Sendable {
         let adapter = lane.adapter
         let endpoint = adapter.endpoint(of: first.target)
         if probe { logger.info("probing endpoint", metadata: ["adapter": "\(adapter.name)", "endpoint": "\(endpoint)", "event": "\(first.id)"]) }
-        let started = ContinuousClock.now
         let outcomes: [DeliveryOutcome]? = await keepingLeases(of: events, owner: lane.owner, settings: lane.settings) {
             if let batched = adapter as? any BatchAdapter { return await batched.deliver(batch: events) }
             return [await adapter.deliver(first)]
@@ -138,8 +137,7 @@ final class Dispatcher: Sendable {
             outcomes.flatMap { i < $0.count ? $0[i] : nil } ?? .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
         }
         let finished = lane.lanes.withLockedValue {
-            $0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count,
-                        latency: ContinuousClock.now - started, now: Date())
+            $0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count, now: Date())
         }
         lane.signal.signal()
         await withDiscardingTaskGroup { group in
@@ -151,8 +149,8 @@ final class Dispatcher: Sendable {
     }
 
     /// Acts on what an endpoint's last delivery changed: a circuit that opened
-    /// (its buffered events wait in the queue), or one that closed or a lane that
-    /// went idle (what waited for it is due now). The worker does the writes.
+    /// (its buffered events wait in the queue) or closed (what waited for it is
+    /// due now). The worker does the writes.
     private func apply(_ finished: EndpointLanes<QueuedEvent>.Finished, endpoint: String, in lane: LaneContext) {
         let name = lane.adapter.name
         switch finished.transition {
@@ -171,7 +169,6 @@ final class Dispatcher: Sendable {
             lane.asked.withLockedValue {
                 $0.waits += finished.toWait.map { Postponement(event: $0.item, until: $0.until, reason: $0.reason) }
                 $0.dueTargets.formUnion(finished.dueTargets)
-                if !finished.dueTargets.isEmpty { $0.recalled.insert(endpoint) }
             }
             lane.signal.signal()
         }
@@ -280,8 +277,6 @@ private struct LaneContext: Sendable {
 struct AskedWrites: Sendable {
     var waits: [Postponement] = []
     var dueTargets: Set<String> = []
-    /// The endpoints whose waiters `dueTargets` recalls.
-    var recalled: Set<String> = []
 }
 
 /// An event given back to the queue until its endpoint can take it.

@@ -17,9 +17,11 @@ public protocol EventQueue: Sendable {
     /// repeated message's sender its acknowledgements again.
     func enqueueNotingRepeats(_ events: [NewEvent]) async throws(QueueError) -> [Enqueued]
 
-    /// Leases up to `limit` due events of `adapter` to `owner` for `duration`. An
-    /// event whose lease expires (its worker crashed) becomes due again.
-    func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent]
+    /// Leases up to `limit` due events of `adapter` to `owner` for `duration`,
+    /// oldest due first, leaving out those for `excludingTargets` (endpoints that
+    /// can take nothing more now: their events stay due, in order). An event
+    /// whose lease expires (its worker crashed) becomes due again.
+    func lease(adapter: String, owner: String, limit: Int, for duration: Duration, excludingTargets: [String]) async throws(QueueError) -> [QueuedEvent]
 
     /// Records the outcome of a leased event, and enqueues what is owed because
     /// of it (REPORTs, IMDNs) in the same transaction. Returns the new state.
@@ -66,6 +68,10 @@ public protocol EventQueue: Sendable {
 }
 
 extension EventQueue {
+    public func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent] {
+        try await lease(adapter: adapter, owner: owner, limit: limit, for: duration, excludingTargets: [])
+    }
+
     /// Makes the queued events for `target` due now; returns how many.
     @discardableResult
     public func makeDue(adapter: String, target: String) async throws(QueueError) -> Int {

@@ -91,15 +91,25 @@ public final class SQLiteEventQueue: EventQueue {
 
     // MARK: - Lease and complete
 
-    public func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent] {
+    public func lease(
+        adapter: String, owner: String, limit: Int, for duration: Duration, excludingTargets: [String]
+    ) async throws(QueueError) -> [QueuedEvent] {
         let nowMillis = Millis(now())
         let until = nowMillis + Millis(duration)
+        // Up to 64 excluded targets in the statement (one cached statement per
+        // count); beyond, the dispatcher's lanes send back what they cannot take.
+        let excluded = Array(excludingTargets.prefix(64))
+        let due = excluded.isEmpty ? Self.dueSQL : Self.dueExcludingSQL(excluded.count)
+        let arguments: StatementArguments = excluded.isEmpty
+            ? [owner, until, nowMillis, adapter, nowMillis, limit]
+            : StatementArguments([owner, until, nowMillis, adapter, nowMillis, Self.dueWindow] as [any DatabaseValueConvertible])
+                + StatementArguments(excluded) + [limit]
         return try await grouped("lease") { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 UPDATE event SET state = 'leased', lease_owner = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
-                WHERE id IN (\(Self.dueSQL))
+                WHERE id IN (\(due))
                 RETURNING \(EventRow.columns)
-                """), arguments: [owner, until, nowMillis, adapter, nowMillis, limit])
+                """), arguments: arguments)
             return try rows.map { try EventRow.decode($0) }.sorted { $0.id < $1.id }
         }
     }
@@ -274,6 +284,19 @@ public final class SQLiteEventQueue: EventQueue {
         """
     /// Due from when it was queued, those already due included: the target's
     /// events are then leased in the order they were queued.
+    /// How many of the oldest due events a lease that leaves targets out looks
+    /// at: a bounded walk of the index, whatever the backlog of the endpoints
+    /// left out. (Another endpoint's events behind a longer backlog wait until
+    /// the front drains.) The window is read in index order (a co-routine, no
+    /// sort), and the filter keeps that order.
+    static let dueWindow = 4096
+    static func dueExcludingSQL(_ excluded: Int) -> String {
+        """
+        SELECT id FROM (SELECT id, target, next_attempt_at FROM event
+          WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
+        WHERE target NOT IN (\(Array(repeating: "?", count: excluded).joined(separator: ", "))) LIMIT ?
+        """
+    }
     static let makeDueSQL = """
         UPDATE event SET next_attempt_at = created_at
         WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at

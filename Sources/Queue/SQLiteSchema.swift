@@ -3,7 +3,7 @@ import GRDB
 /// The queue's tables, as GRDB migrations: an older database upgrades in place;
 /// one with migrations this build does not know is refused (a newer msrpgw wrote it).
 enum SQLiteSchema {
-    static let known = ["v1-events", "v2-page-mode-sender", "v3-counts-and-indexes"]
+    static let known = ["v1-events", "v2-page-mode-sender", "v3-counts-and-indexes", "v4-due-with-target"]
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -92,6 +92,16 @@ enum SQLiteSchema {
                   INSERT INTO event_count(adapter, state, n) VALUES (NEW.adapter, NEW.state, 1)
                     ON CONFLICT(adapter, state) DO UPDATE SET n = n + 1;
                 END;
+                """)
+        }
+        // A lease that leaves busy endpoints out reads each due event's target:
+        // from the index (a bounded walk of it), not from the table. The id
+        // before the target keeps events due at the same millisecond in queue
+        // order without a sort.
+        m.registerMigration("v4-due-with-target") { db in
+            try db.execute(sql: """
+                CREATE INDEX event_due_target ON event(adapter, next_attempt_at, id, target) WHERE state IN ('queued', 'leased');
+                DROP INDEX event_due;
                 """)
         }
         return m

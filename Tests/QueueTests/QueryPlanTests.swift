@@ -39,6 +39,15 @@ struct QueryPlanTests {
         #expect(!plan.contains("TEMP B-TREE"), "\(name) sorts: \(plan)")
     }
 
+    /// A lease that leaves busy endpoints out walks a bounded window of the due
+    /// index, in its order: no scan of the table, no sort.
+    @Test func leasingAroundBusyEndpointsReadsABoundedWindowOfTheIndex() throws {
+        let plan = try Self.plan(SQLiteEventQueue.dueExcludingSQL(2), ["webhook", "0", "4096", "https://a", "https://b", "10"])
+        #expect(plan.contains("USING INDEX event_due_target"), "\(plan)")
+        #expect(!plan.split(separator: "\n").contains { $0.hasPrefix("SCAN event") && !$0.contains("INDEX") }, "\(plan)")
+        #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
+    }
+
     @Test func countsFollowEveryChange() async throws {
         let clock = TestClock()
         let path = try temporaryDirectory() + "/queue.sqlite"

@@ -63,6 +63,17 @@ import Testing
         #expect(try await queue.event(ids[0])?.statusCode == 408)
     }
 
+    @Test func aLeaseLeavesBusyTargetsOutAndTheirEventsKeepTheirPlace() async throws {
+        let queue = try makeQueue()
+        let busy = try await queue.enqueue((0..<5).map { message("b000000\($0)", target: "https://busy.test/") })
+        let other = try await queue.enqueue((0..<3).map { message("o000000\($0)", target: "https://other.test/") })
+        let first = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30), excludingTargets: ["https://busy.test/"])
+        #expect(first.map(\.id) == other)
+        let then = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30), excludingTargets: [])
+        #expect(then.map(\.id) == busy)
+        #expect(then.allSatisfy { $0.attempts == 1 })
+    }
+
     @Test func expiredLeaseComesBackAndTheOldOwnerLosesIt() async throws {
         let clock = TestClock()
         let queue = try makeQueue(clock: clock)

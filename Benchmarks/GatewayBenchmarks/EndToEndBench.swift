@@ -1,0 +1,192 @@
+// The daemon as users run it (issue 15): `msrpgw serve` (release) in its own
+// process, a webhook receiver in a second (msrpgw-webhook-sink: NIO, answers 204,
+// counts), MSRP load from a third (this binary, `e2e-load`): 64 sessions opened
+// through the API, one ~300-byte CPIM message in flight each. At 500 msg/s,
+// 2,000 msg/s and full speed it reports what was acknowledged and delivered per
+// second, how fast the backlog grew, and the daemon's CPU time and context
+// switches per message (from /proc), beside the in-process ingest rate of the
+// same run.
+import AsyncHTTPClient
+import CPIM
+import Foundation
+import MSRP
+import MSRPGatewayClient
+import MSRPTransport
+import NIOCore
+import NIOPosix
+
+/// The daemon's CPU time (user + system, all threads) and context switches.
+struct ProcessUsage {
+    var cpuSeconds: Double
+    var contextSwitches: Int
+
+    static func of(_ pid: Int32) -> ProcessUsage {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var cpu = 0.0
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") {
+            // Fields after "(comm)": state is field 3; utime and stime are 14 and 15.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) { cpu = (u + s) / ticks }
+        }
+        var switches = 0
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else { continue }
+            for line in status.split(separator: "\n") where line.hasSuffix("ctxt_switches") == false && line.contains("ctxt_switches:") {
+                switches += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
+            }
+        }
+        return ProcessUsage(cpuSeconds: cpu, contextSwitches: switches)
+    }
+}
+
+/// Reads the sink's count of requests to `/hook`.
+func sinkCount(_ http: HTTPClient, port: Int) async throws -> Int {
+    let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/counts"), timeout: .seconds(5))
+    let body = try await response.body.collect(upTo: 1 << 20)
+    let counts = try JSONDecoder().decode([String: Int].self, from: Data(body.readableBytesView))
+    return counts["/hook"] ?? 0
+}
+
+/// A counter's value from the daemon's /metrics (0 when absent).
+func metric(_ http: HTTPClient, api: Int, _ name: String) async throws -> Double {
+    let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(api)/metrics"), timeout: .seconds(5))
+    let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
+    return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+}
+
+/// Waits until `process` printed a line starting with `prefix`; returns the line.
+func readLine(from pipe: Pipe, prefix: String) -> String? {
+    var buffer = Data()
+    while true {
+        let chunk = pipe.fileHandleForReading.availableData
+        if chunk.isEmpty { return nil }
+        buffer.append(chunk)
+        let text = String(decoding: buffer, as: UTF8.self)
+        if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
+    }
+}
+
+func benchEndToEnd() async throws {
+    let build = repository + "/.build/release/"
+    for tool in ["msrpgw", "msrpgw-webhook-sink"] where !FileManager.default.isExecutableFile(atPath: build + tool) {
+        say("e2e: needs `swift build -c release --product msrpgw` and `--product msrpgw-webhook-sink`")
+        return
+    }
+    // The reference of the same run: the in-process ingest rate (one 4 s round).
+    let inProcess = try await ingestRound().rate
+
+    let (sink, sinkOut) = try run(build + "msrpgw-webhook-sink", ["0", "1"])
+    defer { stop(sink) }
+    guard let ready = readLine(from: sinkOut, prefix: "READY "), let sinkPort = Int(ready.dropFirst(6)) else { fatalError("the sink did not start") }
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let apiPort = try freeTCPPort()
+    try """
+        [gateway]
+        identity = "sip:gateway@gw.example"
+        data_dir = "\(dir)"
+        log_level = "warning"
+        [msrp]
+        port = 0
+        [api]
+        port = \(apiPort)
+        [routes]
+        "sip:ops@gw.example" = ["webhook:sink"]
+        [webhooks.sink]
+        url = "http://127.0.0.1:\(sinkPort)/hook"
+        secrets = ["\(secret)"]
+        """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
+    let (gw, _) = try run(build + "msrpgw", ["serve", "--config", dir + "/msrpgw.toml", "--ports-file", dir + "/ports.json"], capture: false)
+    defer { stop(gw) }
+    while !FileManager.default.fileExists(atPath: dir + "/ports.json") { try await Task.sleep(for: .milliseconds(50)) }
+    let http = HTTPClient(eventLoopGroup: group)
+
+    var lines: [String] = []
+    var fullRate = 0.0
+    for rate in [500, 2000, 0] {
+        let duration = 10
+        let before = try await sinkCount(http, port: sinkPort)
+        let (load, loadOut) = try run(CommandLine.arguments[0], ["e2e-load", "http://127.0.0.1:\(apiPort)", String(rate), String(duration)])
+        // The load process says when its sessions are open; measure from then.
+        guard readLine(from: loadOut, prefix: "OPEN") != nil else { fatalError("the load did not start") }
+        let usage0 = ProcessUsage.of(gw.processIdentifier)
+        let delivered0 = try await sinkCount(http, port: sinkPort)
+        let postponed0 = try await metric(http, api: apiPort, "msrpgw_dispatch_postponed_total{adapter=\"webhook\"}")
+        let t0 = ContinuousClock.now
+        guard let result = readLine(from: loadOut, prefix: "ACKED "), let acked = Int(result.split(separator: " ")[1]) else { fatalError("the load failed") }
+        let elapsed = seconds(ContinuousClock.now - t0)
+        let usage1 = ProcessUsage.of(gw.processIdentifier)
+        let delivered1 = try await sinkCount(http, port: sinkPort)
+        let postponed = try await metric(http, api: apiPort, "msrpgw_dispatch_postponed_total{adapter=\"webhook\"}") - postponed0
+        load.waitUntilExit()
+        let ackedRate = Double(acked) / elapsed
+        let deliveredRate = Double(delivered1 - delivered0) / elapsed
+        let backlogGrowth = (Double(acked) - Double(delivered1 - delivered0)) / elapsed
+        let cpu = (usage1.cpuSeconds - usage0.cpuSeconds) / Double(max(acked, 1)) * 1000
+        let switches = Double(usage1.contextSwitches - usage0.contextSwitches) / Double(max(acked, 1))
+        // Let the backlog drain before the next rate (bounded).
+        let drainStart = ContinuousClock.now
+        while try await sinkCount(http, port: sinkPort) < before + acked, ContinuousClock.now - drainStart < .seconds(60) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        if rate == 0 { fullRate = min(ackedRate, deliveredRate) }
+        lines.append(String(format: "  %@: acknowledged %.0f msg/s, delivered %.0f webhooks/s, backlog %+.0f/s, daemon CPU %.3f ms/msg, %.1f context switches/msg, %.2f postponements/msg",
+                            rate == 0 ? "full speed" : "\(rate) msg/s offered", ackedRate, deliveredRate, backlogGrowth, cpu, switches,
+                            postponed / Double(max(acked, 1))))
+    }
+    try await http.shutdown()
+    say(String(format: "e2e: msrpgw serve (release) + webhook sink + MSRP load (64 sessions, 1 in flight each, CPIM ~300 B), each its own process, 10 s per rate; in-process ingest of the same run %.0f msg/s; sustained end to end at full speed %.0f msg/s = %.2f of in-process  [target >= 0.8 and >= 8000 msg/s; CPU at 500/s <= 0.2 ms/msg]",
+               inProcess, fullRate, fullRate / inProcess))
+    for line in lines { say(line) }
+}
+
+/// The load process: 64 sessions through the API, one message in flight each,
+/// `rate` msg/s in all (0: as fast as the 200s come back) for `duration` s.
+/// Prints "OPEN" when its sessions are up and "ACKED <n>" at the end.
+func endToEndLoad(api: String, rate: Int, duration: Int) async throws {
+    let http = HTTPClient(eventLoopGroup: group)
+    let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
+    var clients: [GatewayClient] = []
+    for i in 0..<64 {
+        let c = GatewayClient(name: "Load", address: "sip:load\(i)@example.com", endpoint: endpoint, http: http, api: api, token: nil)
+        try await c.open()
+        clients.append(c)
+    }
+    say("OPEN")
+    let t0 = ContinuousClock.now
+    let end = t0 + .seconds(duration)
+    let acked = try await withThrowingTaskGroup(of: Int.self) { g in
+        for (n, c) in clients.enumerated() {
+            g.addTask {
+                guard let session = c.session else { return 0 }
+                // One CPIM body per session (its From is the session's peer): what
+                // differs per message is the MSRP Message-ID.
+                let cpim = CPIMMessage.make(
+                    from: CPIMAddress(displayName: "Load", uri: c.address), to: [CPIMAddress(uri: "sip:ops@gw.example")],
+                    dateTime: "2026-11-24T10:00:00Z", contentType: "text/plain",
+                    content: Array("benchmark message with some text to make it a typical chat line".utf8))
+                let body = ByteBuffer(bytes: cpim.serialized)
+                var sent = 0
+                let interval: Duration? = rate > 0 ? .nanoseconds(Int64(64.0 / Double(rate) * 1e9)) : nil
+                while ContinuousClock.now < end {
+                    if let interval {
+                        let due = t0 + interval * sent
+                        if due > ContinuousClock.now { try await Task.sleep(until: due) }
+                        if ContinuousClock.now >= end { break }
+                    }
+                    let message = MSRPOutgoingMessage(
+                        messageID: "l\(n)-\(sent)", contentType: .messageCPIM, body: MemoryBodySource(body), successReport: .no, failureReport: .yes)
+                    let outcome = try await session.send(message)
+                    guard outcome == .accepted else { fatalError("e2e-load: message \(sent) of session \(n): \(outcome)") }
+                    sent += 1
+                }
+                return sent
+            }
+        }
+        return try await g.reduce(0, +)
+    }
+    say("ACKED \(acked)")
+    for c in clients { c.session?.close() }
+    await endpoint.shutdown()
+    try await http.shutdown()
+}
