@@ -72,7 +72,15 @@ final class Dispatcher: Sendable {
             batchSize: batchSize, breaker: settings.breaker)))
         let lane = LaneContext(adapter: adapter, owner: owner + adapter.name, settings: settings, lanes: lanes,
                                signal: signals[adapter.name] ?? WakeSignal())
+        // When a lease that left full endpoints out found nothing, the next one
+        // waits until those endpoints change or a little time has passed (wake-ups
+        // come with every message stored; each such lease walks the due window).
+        var foundNothingBesides: (full: [String], at: ContinuousClock.Instant)?
+        let recheck = min(settings.pollInterval, .milliseconds(100))
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                await lane.keeper.run(queue: self.queue, owner: lane.owner, duration: settings.leaseDuration) { self.isStopping }
+            }
             while !isStopping, !Task.isCancelled {
                 // The queue writes that lanes ask for, here, one after the other, so
                 // that events told to wait are in the queue before the circuit's
@@ -87,12 +95,15 @@ final class Dispatcher: Sendable {
                 for events in lanes.withLockedValue({ $0.startable() }) {
                     group.addTask { await self.deliver(events, probe: false, in: lane) }
                 }
-                let (room, full) = lanes.withLockedValue { ($0.room(leaseBatch: batchSize ?? settings.leaseBatch), $0.fullTargets) }
-                if room > 0 {
+                let (room, full) = lanes.withLockedValue { ($0.room(leaseBatch: batchSize ?? settings.leaseBatch), $0.fullTargets.sorted()) }
+                let pointless = foundNothingBesides.map { $0.full == full && ContinuousClock.now - $0.at < recheck } ?? false
+                if room > 0, !pointless {
                     do {
                         let batch = try await queue.lease(
                             adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration, excludingTargets: full)
                         if !batch.isEmpty {
+                            foundNothingBesides = nil
+                            lane.keeper.hold(batch.map(\.id))
                             var waiting: [Postponement] = []
                             var taken = 0
                             let now = Date()
@@ -111,13 +122,17 @@ final class Dispatcher: Sendable {
                             if !waiting.isEmpty { await postpone(waiting, in: lane) }
                             // Only events of endpoints that filled up meanwhile: lease again when a slot frees.
                             if taken > 0 { continue }
+                        } else if !full.isEmpty {
+                            foundNothingBesides = (full, ContinuousClock.now)
                         }
                     } catch {
                         logger.error("cannot lease events", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
                     }
                 }
-                await lane.signal.wait(timeout: settings.pollInterval)
+                await lane.signal.wait(timeout: pointless ? recheck : settings.pollInterval)
             }
+            // Not started: `run` gives their leases back.
+            for event in lanes.withLockedValue({ $0.takeBuffered() }) { lane.keeper.release(event.id) }
         }
     }
 
@@ -128,13 +143,15 @@ final class Dispatcher: Sendable {
         let adapter = lane.adapter
         let endpoint = adapter.endpoint(of: first.target)
         if probe { logger.info("probing endpoint", metadata: ["adapter": "\(adapter.name)", "endpoint": "\(endpoint)", "event": "\(first.id)"]) }
-        let outcomes: [DeliveryOutcome]? = await keepingLeases(of: events, owner: lane.owner, settings: lane.settings) {
-            if let batched = adapter as? any BatchAdapter { return await batched.deliver(batch: events) }
-            return [await adapter.deliver(first)]
+        let outcomes: [DeliveryOutcome]
+        if let batched = adapter as? any BatchAdapter {
+            outcomes = await batched.deliver(batch: events)
+        } else {
+            outcomes = [await adapter.deliver(first)]
         }
         if Task.isCancelled { return }  // shutting down hard: the leases are given back by `run`
         let results = events.indices.map { i in
-            outcomes.flatMap { i < $0.count ? $0[i] : nil } ?? .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
+            i < outcomes.count ? outcomes[i] : .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
         }
         let finished = lane.lanes.withLockedValue {
             $0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count, now: Date())
@@ -142,7 +159,10 @@ final class Dispatcher: Sendable {
         lane.signal.signal()
         await withDiscardingTaskGroup { group in
             for (event, outcome) in zip(events, results) {
-                group.addTask { await self.record(outcome, of: event, adapter: adapter.name, owner: lane.owner) }
+                group.addTask {
+                    await self.record(outcome, of: event, adapter: adapter.name, owner: lane.owner)
+                    lane.keeper.release(event.id)
+                }
             }
         }
         apply(finished, endpoint: endpoint, in: lane)
@@ -181,6 +201,7 @@ final class Dispatcher: Sendable {
         await withDiscardingTaskGroup { group in
             for w in waiting {
                 group.addTask {
+                    defer { lane.keeper.release(w.event.id) }
                     do {
                         try await self.queue.postpone(w.event.id, owner: lane.owner, until: w.until, reason: w.reason)
                     } catch {
@@ -189,32 +210,6 @@ final class Dispatcher: Sendable {
                     }
                 }
             }
-        }
-    }
-
-    /// Runs `body` while extending the leases of `events` at half their duration
-    /// (a slow delivery keeps what it holds); nil when cancelled first.
-    private func keepingLeases<T: Sendable>(
-        of events: [QueuedEvent], owner: String, settings: DispatchSettings, _ body: @escaping @Sendable () async -> T
-    ) async -> T? {
-        await withTaskGroup(of: T?.self) { group in
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: settings.leaseDuration / 2)
-                    if Task.isCancelled { break }
-                    for event in events { try? await self.queue.extendLease(event.id, owner: owner, by: settings.leaseDuration) }
-                }
-                return nil
-            }
-            group.addTask { await body() }
-            var result: T?
-            for await r in group {
-                if let r {
-                    result = r
-                    group.cancelAll()
-                }
-            }
-            return result
         }
     }
 
@@ -272,6 +267,8 @@ private struct LaneContext: Sendable {
     let signal: WakeSignal
     /// Queue writes the lanes asked for, for the worker to do.
     let asked = NIOLockedValueBox(AskedWrites())
+    /// The leases of what the worker holds, kept alive.
+    let keeper = LeaseKeeper()
 }
 
 struct AskedWrites: Sendable {

@@ -94,13 +94,13 @@ enum SQLiteSchema {
                 END;
                 """)
         }
-        // A lease that leaves busy endpoints out reads each due event's target:
-        // from the index (a bounded walk of it), not from the table. The id
-        // before the target keeps events due at the same millisecond in queue
-        // order without a sort.
+        // A lease that leaves busy endpoints out reads each due event's target
+        // from the index alone (a bounded walk of it, covering: the state is
+        // there too), not from the table. The id before the target keeps events
+        // due at the same millisecond in queue order without a sort.
         m.registerMigration("v4-due-with-target") { db in
             try db.execute(sql: """
-                CREATE INDEX event_due_target ON event(adapter, next_attempt_at, id, target) WHERE state IN ('queued', 'leased');
+                CREATE INDEX event_due_target ON event(adapter, next_attempt_at, id, target, state) WHERE state IN ('queued', 'leased');
                 DROP INDEX event_due;
                 """)
         }

@@ -1,4 +1,7 @@
+import Events
 import Foundation
+import NIOConcurrencyHelpers
+import Queue
 import Testing
 
 @testable import Gateway
@@ -150,5 +153,33 @@ import Testing
         _ = l.admit(1, endpoint: "a", target: "a", now: at(0))
         _ = l.finished(endpoint: "a", result: .failed, now: at(0))
         #expect(l.laneCount == 1)
+    }
+}
+
+/// What a worker holds keeps its lease while it takes long; what it let go does not.
+@Suite struct LeaseKeeperTests {
+    @Test func heldLeasesAreExtendedReleasedOnesExpire() async throws {
+        let directory = NSTemporaryDirectory() + "msrpgw-keeper-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: NoFollowUps()))
+        let ids = try await queue.enqueue((0..<2).map { i in
+            NewEvent(adapter: "webhook", target: "https://x/", origin: EventOrigin(sessionID: "s", messageID: "k\(i)"), body: .inline([1]))
+        })
+        let lease = Duration.milliseconds(400)
+        _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 2, for: lease)
+        let keeper = LeaseKeeper()
+        keeper.hold(ids)
+        keeper.release(ids[1])
+        let stop = NIOLockedValueBox(false)
+        let run = Task { await keeper.run(queue: queue, owner: "w", duration: lease) { stop.withLockedValue { $0 } } }
+        try await Task.sleep(for: .milliseconds(1200))
+        // The released one expired and is leased again; the held one is still ours.
+        let again = try await queue.lease(adapter: "webhook", owner: "other", limit: 2, for: .seconds(30))
+        #expect(again.map(\.id) == [ids[1]])
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "ok")) == .delivered)
+        keeper.release(ids[0])
+        stop.withLockedValue { $0 = true }
+        await run.value
     }
 }

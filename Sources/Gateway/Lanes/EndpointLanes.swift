@@ -167,6 +167,19 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         return groups
     }
 
+    /// Empties every buffer (the worker stops: their leases are given back).
+    mutating func takeBuffered() -> [Item] {
+        var out: [Item] = []
+        for key in lanes.keys where !(lanes[key]?.buffer.isEmpty ?? true) {
+            update(key) { lanes, lane in
+                out += lane.buffer
+                lanes.buffered -= lane.buffer.count
+                lane.buffer = []
+            }
+        }
+        return out
+    }
+
     /// Records the end of a delivery, or of a batch of `count` events.
     mutating func finished(endpoint: String, result: CircuitBreaker.Result, count: Int = 1, now: Date) -> Finished {
         guard lanes[endpoint] != nil else { return Finished() }
