@@ -68,8 +68,10 @@ func readLine(from pipe: Pipe, prefix: String) -> String? {
 
 func benchEndToEnd() async throws {
     let build = repository + "/.build/release/"
-    for tool in ["msrpgw", "msrpgw-webhook-sink"] where !FileManager.default.isExecutableFile(atPath: build + tool) {
-        say("e2e: needs `swift build -c release --product msrpgw` and `--product msrpgw-webhook-sink`")
+    // E2E_MSRPGW: another daemon binary (an older build, for a before/after pair).
+    let daemon = ProcessInfo.processInfo.environment["E2E_MSRPGW"] ?? build + "msrpgw"
+    for tool in [daemon, build + "msrpgw-webhook-sink"] where !FileManager.default.isExecutableFile(atPath: tool) {
+        say("e2e: needs `swift build -c release --product msrpgw` and `--product msrpgw-webhook-sink` (\(tool))")
         return
     }
     // The reference of the same run: the in-process ingest rate (one 4 s round).
@@ -96,7 +98,7 @@ func benchEndToEnd() async throws {
         url = "http://127.0.0.1:\(sinkPort)/hook"
         secrets = ["\(secret)"]
         """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
-    let (gw, _) = try run(build + "msrpgw", ["serve", "--config", dir + "/msrpgw.toml", "--ports-file", dir + "/ports.json"], capture: false)
+    let (gw, _) = try run(daemon, ["serve", "--config", dir + "/msrpgw.toml", "--ports-file", dir + "/ports.json"], capture: false)
     defer { stop(gw) }
     while !FileManager.default.fileExists(atPath: dir + "/ports.json") { try await Task.sleep(for: .milliseconds(50)) }
     let http = HTTPClient(eventLoopGroup: group)
@@ -135,7 +137,7 @@ func benchEndToEnd() async throws {
                             postponed / Double(max(acked, 1))))
     }
     try await http.shutdown()
-    say(String(format: "e2e: msrpgw serve (release) + webhook sink + MSRP load (64 sessions, 1 in flight each, CPIM ~300 B), each its own process, 10 s per rate; in-process ingest of the same run %.0f msg/s; sustained end to end at full speed %.0f msg/s = %.2f of in-process  [target >= 0.8 and >= 8000 msg/s; CPU at 500/s <= 0.2 ms/msg]",
+    say(String(format: "e2e: \(daemon == build + "msrpgw" ? "msrpgw serve (release)" : daemon + " serve") + webhook sink + MSRP load (64 sessions, 1 in flight each, CPIM ~300 B), each its own process, 10 s per rate; in-process ingest of the same run %.0f msg/s; sustained end to end at full speed %.0f msg/s = %.2f of in-process  [target >= 0.8 and >= 8000 msg/s; CPU at 500/s <= 0.2 ms/msg]",
                inProcess, fullRate, fullRate / inProcess))
     for line in lines { say(line) }
 }

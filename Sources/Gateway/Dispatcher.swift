@@ -102,7 +102,7 @@ final class Dispatcher: Sendable {
                         let batch = try await queue.lease(
                             adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration, excludingTargets: full)
                         if !batch.isEmpty {
-                            foundNothingBesides = nil
+                            if !full.isEmpty { foundNothingBesides = nil }
                             lane.keeper.hold(batch.map(\.id))
                             var waiting: [Postponement] = []
                             var taken = 0
@@ -157,11 +157,17 @@ final class Dispatcher: Sendable {
             $0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count, now: Date())
         }
         lane.signal.signal()
-        await withDiscardingTaskGroup { group in
-            for (event, outcome) in zip(events, results) {
-                group.addTask {
-                    await self.record(outcome, of: event, adapter: adapter.name, owner: lane.owner)
-                    lane.keeper.release(event.id)
+        if events.count == 1 {
+            await record(results[0], of: first, adapter: adapter.name, owner: lane.owner)
+            lane.keeper.release(first.id)
+        } else {
+            // A batch's outcomes together: the group commit makes them one transaction.
+            await withDiscardingTaskGroup { group in
+                for (event, outcome) in zip(events, results) {
+                    group.addTask {
+                        await self.record(outcome, of: event, adapter: adapter.name, owner: lane.owner)
+                        lane.keeper.release(event.id)
+                    }
                 }
             }
         }

@@ -56,15 +56,22 @@ import Testing
             case .wait: Issue.record("a busy endpoint's event was sent back")
             }
         }
-        // One busy lane: a quarter of the slots in flight, as many buffered; the
-        // lease leaves it out from then on.
+        // One busy lane: a quarter of the slots in flight; what the lease brought
+        // beyond them waits in order; the next lease leaves the lane out.
         #expect(started == 16)
         #expect(buffered == 16)
         #expect(l.fullTargets == ["https://a/"])
         #expect(l.room(leaseBatch: 64) == 16, "half the slots stay free for other endpoints (a quarter per lease)")
-        // A finished delivery frees a slot for the first buffered event, in order.
+        // A finished delivery frees a slot for the first buffered event, in order;
+        // the lane stays left out until its buffer is empty and a slot frees.
         _ = l.finished(endpoint: "a", result: .answered, now: at(0.01))
         #expect(l.startable() == [[16]])
+        #expect(l.fullTargets == ["https://a/"])
+        for _ in 0..<15 {
+            _ = l.finished(endpoint: "a", result: .answered, now: at(0.02))
+            _ = l.startable()
+        }
+        _ = l.finished(endpoint: "a", result: .answered, now: at(0.03))
         #expect(l.fullTargets.isEmpty)
     }
 

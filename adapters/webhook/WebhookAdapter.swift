@@ -41,7 +41,7 @@ public final class WebhookAdapter: Adapter {
     /// The HTTP client configuration the daemon uses: redirects are not followed,
     /// TLS verified, connections kept for reuse. A connection that cannot be made
     /// fails the request after `connectTimeout` (the pool keeps trying until then).
-    public static func clientConfiguration(connectionsPerHost: Int = 64, connectTimeout: Duration = .seconds(2)) -> HTTPClient.Configuration {
+    public static func clientConfiguration(connectionsPerHost: Int = 32, connectTimeout: Duration = .seconds(2)) -> HTTPClient.Configuration {
         var c = HTTPClient.Configuration(
             redirectConfiguration: .disallow, timeout: .init(connect: .nanoseconds(connectTimeout.nanoseconds), read: .seconds(30)))
         c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost

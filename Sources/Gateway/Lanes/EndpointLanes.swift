@@ -11,7 +11,8 @@ import Foundation
 ///   and a fair share that shrinks as more lanes are busy, so that busy lanes
 ///   always leave slots free for the others;
 /// - a buffer of leased events, in queue order, waiting for its next free slot
-///   (the global slots bound what all buffers hold);
+///   (what one lease brought beyond its free slots; for a batch adapter, the
+///   next batch);
 /// - a circuit breaker.
 ///
 /// A lane whose slots and buffer are full is left out of the next lease
@@ -99,7 +100,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
     /// them out, so that their events wait in the queue, in order, at no cost.
     var fullTargets: [String] {
         var out: [String] = []
-        for lane in lanes.values where lane.breaker.isClosed && lane.buffer.count >= bufferSize(limit(for: lane, inTable: true)) {
+        for lane in lanes.values where lane.breaker.isClosed && lane.inFlight >= limit(for: lane, inTable: true) && lane.buffer.count >= bufferSize {
             out += lane.targets
         }
         return out
@@ -231,5 +232,8 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         return max(1, min(settings.endpointConcurrency, settings.concurrency / (2 * (busy + 1))))
     }
 
-    private func bufferSize(_ limit: Int) -> Int { settings.batchSize ?? limit }
+    /// What a full lane holds besides what is in flight: the next batch (a batch
+    /// adapter); nothing otherwise (what one lease brought beyond its free slots
+    /// waits in the buffer, and the next lease leaves the lane out).
+    private var bufferSize: Int { settings.batchSize ?? 0 }
 }
