@@ -2,6 +2,7 @@ import Events
 import Foundation
 import NIOConcurrencyHelpers
 import Queue
+import TestPeers
 import Testing
 
 @testable import Gateway
@@ -173,16 +174,20 @@ import Testing
         let ids = try await queue.enqueue((0..<2).map { i in
             NewEvent(adapter: "webhook", target: "https://x/", origin: EventOrigin(sessionID: "s", messageID: "k\(i)"), body: .inline([1]))
         })
-        let lease = Duration.milliseconds(400)
+        let lease = Duration.seconds(6)
         _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 2, for: lease)
         let keeper = LeaseKeeper()
         keeper.hold(ids)
         keeper.release(ids[1])
         let stop = NIOLockedValueBox(false)
         let run = Task { await keeper.run(queue: queue, owner: "w", duration: lease) { stop.withLockedValue { $0 } } }
-        try await Task.sleep(for: .milliseconds(1200))
-        // The released one expired and is leased again; the held one is still ours.
-        let again = try await queue.lease(adapter: "webhook", owner: "other", limit: 2, for: .seconds(30))
+        // The released one expires and is leased again; the held one stays ours.
+        var again: [QueuedEvent] = []
+        let expired = await until(.seconds(60), every: .milliseconds(100)) {
+            again = (try? await queue.lease(adapter: "webhook", owner: "other", limit: 2, for: .seconds(30))) ?? []
+            return !again.isEmpty
+        }
+        #expect(expired)
         #expect(again.map(\.id) == [ids[1]])
         #expect(try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "ok")) == .delivered)
         keeper.release(ids[0])
