@@ -57,12 +57,12 @@ import Testing
             case .wait: Issue.record("a busy endpoint's event was sent back")
             }
         }
-        // One busy lane: a quarter of the slots in flight; what the lease brought
+        // One busy lane: its 16 slots in flight; what the lease brought
         // beyond them waits in order; the next lease leaves the lane out.
         #expect(started == 16)
         #expect(buffered == 16)
         #expect(l.fullTargets == ["https://a/"])
-        #expect(l.room(leaseBatch: 64) == 16, "half the slots stay free for other endpoints (a quarter per lease)")
+        #expect(l.room(leaseBatch: 64) == 16, "slots stay free for other endpoints (a quarter per lease)")
         // A finished delivery frees a slot for the first buffered event, in order;
         // the lane stays left out until its buffer is empty and a slot frees.
         _ = l.finished(endpoint: "a", result: .answered, now: at(0.01))
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func busyLanesGetFairSharesAndAlwaysLeaveRoomForAnother() {
-        var l = lanes(concurrency: 64, endpoint: 64)
+        var l = lanes(concurrency: 64, endpoint: 32)
         /// Leases for `endpoint` as the dispatcher does (a lease's worth at a time,
         /// until the lease leaves it out); returns how many started.
         func fill(_ endpoint: String, from first: Int) -> Int {
@@ -90,13 +90,13 @@ import Testing
             }
             return started
         }
-        #expect(fill("a", from: 0) == 16)  // 64 / (2 × 2)
+        #expect(fill("a", from: 0) == 32)  // 64 / 2
         #expect(l.room(leaseBatch: 64) == 16)
-        #expect(fill("b", from: 100) == 10)  // 64 / (2 × 3)
-        #expect(l.room(leaseBatch: 64) > 0 || l.fullTargets.count == 2)
-        // As a's deliveries finish, its buffer starts only within its share.
-        for _ in 0..<8 { _ = l.finished(endpoint: "a", result: .answered, now: at(1)) }
+        #expect(fill("b", from: 100) == 21)  // 64 / 3
+        // As a's deliveries finish, it is not refilled above its new share.
+        for _ in 0..<11 { _ = l.finished(endpoint: "a", result: .answered, now: at(1)) }
         _ = l.startable()
+        #expect(l.fullTargets.contains("a"), "a is at its share of three")
         #expect(l.room(leaseBatch: 64) > 0, "room for a third endpoint")
         #expect(fill("c", from: 200) > 0)
     }
@@ -193,5 +193,16 @@ import Testing
         keeper.release(ids[0])
         stop.withLockedValue { $0 = true }
         await run.value
+    }
+}
+
+/// An adapter whose one endpoint has all its slots (SMTP's relay) is not shared.
+@Suite struct SingleEndpointAdapterTests {
+    @Test func theRelayGetsEverySlot() {
+        var l = EndpointLanes<Int>(EndpointLanes.Settings(concurrency: 4, endpointConcurrency: 4, batchSize: nil, breaker: CircuitBreaker.Settings()))
+        let now = Date()
+        var started = 0
+        for i in 0..<4 { if case .start = l.admit(i, endpoint: "smtp://relay:25", target: "mailto:x\(i)@example.com", now: now) { started += 1 } }
+        #expect(started == 4)
     }
 }

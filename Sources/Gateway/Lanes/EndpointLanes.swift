@@ -221,15 +221,17 @@ struct EndpointLanes<Item: Sendable>: Sendable {
     }
 
     /// A lane's cap: its configured concurrency, within a fair share of the
-    /// adapter's slots. A lane holds at most twice its cap (in flight and
-    /// buffered), so k busy lanes hold at most k/(k+1) of the slots: there is
-    /// always room to lease for another endpoint.
+    /// adapter's slots: k busy lanes have at most k/(k+1) of them in flight (and
+    /// a lease's worth, a quarter, buffered), so there is always room to lease
+    /// for another endpoint. An adapter whose one endpoint has all its slots
+    /// (SMTP's relay) is not shared.
     /// `inTable`: the lane is in `lanes` (and counted in `busyLanes` if busy);
     /// inside `update` it is not.
     private func limit(for lane: Lane, inTable: Bool = false) -> Int {
         if settings.batchSize != nil { return 1 }
+        if settings.endpointConcurrency >= settings.concurrency { return settings.concurrency }
         let busy = busyLanes + (inTable && lane.isBusy ? 0 : 1)
-        return max(1, min(settings.endpointConcurrency, settings.concurrency / (2 * (busy + 1))))
+        return max(1, min(settings.endpointConcurrency, settings.concurrency / (busy + 1)))
     }
 
     /// What a full lane holds besides what is in flight: the next batch (a batch
