@@ -2,7 +2,6 @@ import Events
 import Foundation
 import NIOConcurrencyHelpers
 import Queue
-import TestPeers
 import Testing
 
 @testable import Gateway
@@ -166,33 +165,43 @@ import Testing
 
 /// What a worker holds keeps its lease while it takes long; what it let go does not.
 @Suite struct LeaseKeeperTests {
+    /// The queue's clock, moved by hand.
+    final class Clock: Sendable {
+        let date = NIOLockedValueBox(Date(timeIntervalSince1970: 1_800_000_000))
+        func advance(_ seconds: Double) { date.withLockedValue { $0 = $0.addingTimeInterval(seconds) } }
+    }
+
     @Test func heldLeasesAreExtendedReleasedOnesExpire() async throws {
         let directory = NSTemporaryDirectory() + "msrpgw-keeper-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: NoFollowUps()))
+        let clock = Clock()
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: NoFollowUps()),
+                                         now: { clock.date.withLockedValue { $0 } })
         let ids = try await queue.enqueue((0..<2).map { i in
             NewEvent(adapter: "webhook", target: "https://x/", origin: EventOrigin(sessionID: "s", messageID: "k\(i)"), body: .inline([1]))
         })
         let lease = Duration.seconds(6)
         _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 2, for: lease)
         let keeper = LeaseKeeper()
+        let start = ContinuousClock.now
         keeper.hold(ids)
         keeper.release(ids[1])
-        let stop = NIOLockedValueBox(false)
-        let run = Task { await keeper.run(queue: queue, owner: "w", duration: lease) { stop.withLockedValue { $0 } } }
-        // The released one expires and is leased again; the held one stays ours.
-        var again: [QueuedEvent] = []
-        let expired = await until(.seconds(60), every: .milliseconds(100)) {
-            again = (try? await queue.lease(adapter: "webhook", owner: "other", limit: 2, for: .seconds(30))) ?? []
-            return !again.isEmpty
-        }
-        #expect(expired)
+        // 2 s on: nothing to extend yet. 4 s on: the held one is extended (to 10 s).
+        clock.advance(2)
+        await keeper.extendDue(queue: queue, owner: "w", duration: lease, now: start + .seconds(2))
+        clock.advance(2)
+        await keeper.extendDue(queue: queue, owner: "w", duration: lease, now: start + .seconds(4))
+        // 7 s on: the released one expired and is leased again; the held one is still ours.
+        clock.advance(3)
+        let again = try await queue.lease(adapter: "webhook", owner: "other", limit: 2, for: .seconds(30))
         #expect(again.map(\.id) == [ids[1]])
         #expect(try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "ok")) == .delivered)
+        // A lease found lost is let go.
+        keeper.hold([ids[1]])
+        await keeper.extendDue(queue: queue, owner: "w", duration: lease, now: .now + .seconds(60))
         keeper.release(ids[0])
-        stop.withLockedValue { $0 = true }
-        await run.value
+        #expect(keeper.isEmpty)
     }
 }
 

@@ -20,18 +20,31 @@ final class LeaseKeeper: Sendable {
         held.withLockedValue { _ = $0.removeValue(forKey: id) }
     }
 
-    /// Extends what is due for it every quarter lease, until `done()` and nothing is held.
+    /// Extends what is due for it every quarter lease (at most every 500 ms),
+    /// until `done()` and nothing is held.
     func run(queue: any EventQueue, owner: String, duration: Duration, done: @Sendable () -> Bool) async {
         while !(done() && isEmpty), !Task.isCancelled {
             try? await Task.sleep(for: min(duration / 4, .milliseconds(500)))
-            let now = ContinuousClock.now
-            let due: [EventID] = held.withLockedValue { held in
-                let old = held.filter { now - $0.value >= duration / 2 }.map(\.key)
-                for id in old { held[id] = now }
-                return old
-            }
-            for id in due {
-                do { try await queue.extendLease(id, owner: owner, by: duration) } catch { release(id) }
+            await extendDue(queue: queue, owner: owner, duration: duration, now: .now)
+        }
+    }
+
+    /// One round: extends the leases taken or extended at least half a lease
+    /// before `now`. A lease found lost is let go; one that could not be
+    /// extended (the database busy) is tried again next round.
+    func extendDue(queue: any EventQueue, owner: String, duration: Duration, now: ContinuousClock.Instant) async {
+        let due: [(EventID, ContinuousClock.Instant)] = held.withLockedValue { held in
+            let old = held.filter { now - $0.value >= duration / 2 }.map { ($0.key, $0.value) }
+            for (id, _) in old { held[id] = now }
+            return old
+        }
+        for (id, before) in due {
+            do {
+                try await queue.extendLease(id, owner: owner, by: duration)
+            } catch where error.kind == .leaseLost {
+                release(id)
+            } catch {
+                held.withLockedValue { if $0[id] != nil { $0[id] = before } }
             }
         }
     }
