@@ -9,8 +9,9 @@ final class CountingWebhookSink: @unchecked Sendable {
     let port: Int
     let process: ChildProcess
 
-    init() async throws {
-        process = try ChildProcess(Executables.webhookSink, ["0"], name: "webhook sink")
+    /// On `port` (one the test reserved), or on one the system picks.
+    init(port: Int = 0) async throws {
+        process = try ChildProcess(Executables.webhookSink, [String(port)], name: "webhook sink")
         try await process.waitFor("READY")
         guard let line = process.stdout.split(separator: "\n").first(where: { $0.hasPrefix("READY ") }), let port = Int(line.dropFirst(6)) else {
             throw TestFailure("the webhook sink printed no port: \(process.stdout)")

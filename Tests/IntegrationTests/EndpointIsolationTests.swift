@@ -7,7 +7,8 @@ import TestPeers
 /// two endpoints, one refusing connections with 2,048 messages queued for it,
 /// the other a receiver in its own process. The healthy endpoint's 1,024
 /// messages arrive about as fast as with no dead endpoint at all; the dead
-/// one's circuit opens, and its events wait without spending attempts.
+/// one's circuit opens, its events wait without spending attempts, and they are
+/// all delivered once it answers again.
 @Suite(.serialized) struct EndpointIsolationTests {
     static let healthy = 1024
     static let dead = 2048
@@ -51,6 +52,7 @@ import TestPeers
         let gw = try await GatewayProcess(extra: """
             breaker_failures = 5
             breaker_backoff = "1s"
+            breaker_max_backoff = "2s"
             [routes]
             "sip:ok@gw.example" = ["webhook:ok"]
             "sip:dead@gw.example" = ["webhook:dead"]
@@ -93,7 +95,17 @@ import TestPeers
         let spent = waiting.map(\.attempts).reduce(0, +)
         #expect(spent < 200, "waiting events spent \(spent) attempts")
         #expect(gw.process.stderr.contains("its circuit is open"))
-        for line in gw.process.stderr.split(separator: "\n") where line.contains("circuit") || line.contains("probing") { print(line) }
+
+        // The endpoint comes back: a probe finds it, the circuit closes and
+        // everything that waited is delivered at once.
+        let revived = try await CountingWebhookSink(port: refusing)
+        defer { revived.stop() }
+        let recovered = try await until(.seconds(120), every: .milliseconds(100)) {
+            (try await revived.counts(clients.http)["/dead"] ?? 0) >= Self.dead
+        }
+        let got = try await revived.counts(clients.http)["/dead"] ?? 0
+        #expect(recovered, "the revived endpoint got \(got) of \(Self.dead)")
+        #expect(gw.process.stderr.contains("its circuit is closed"))
         await clients.shutdown()
     }
 }
