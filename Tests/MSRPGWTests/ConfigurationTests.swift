@@ -50,6 +50,25 @@ import Testing
         #expect(c.webhooks.first?.headers == ["X-Api-Key": "k"])
     }
 
+    @Test func readsTheDispatchersEndpointSettings() throws {
+        let c = try DaemonConfiguration.parse("""
+            [dispatch]
+            endpoint_concurrency = 8
+            breaker_failures = 3
+            breaker_backoff = "500ms"
+            breaker_max_backoff = "30s"
+            webhook_connect_timeout = "750ms"
+            """, environment: [:])
+        let d = c.gateway.defaultDispatch
+        #expect(d.endpointConcurrency == 8)
+        #expect(d.breakerFailures == 3)
+        #expect(d.breakerBackoff == .milliseconds(500))
+        #expect(d.breakerMaximumBackoff == .seconds(30))
+        #expect(c.webhookConnectTimeout == .milliseconds(750))
+        // 0 (the default): the adapter's own figure.
+        #expect(try DaemonConfiguration.parse("[dispatch]\nendpoint_concurrency = 0", environment: [:]).gateway.defaultDispatch.endpointConcurrency == nil)
+    }
+
     @Test func environmentOverridesAnyKey() throws {
         let env = [
             "MSRPGW_MSRP_PORT": "3000", "MSRPGW_API_TOKEN": "from-env", "MSRPGW_QUEUE_RETRY_SCHEDULE": #"["5s"]"#,
@@ -90,6 +109,12 @@ import Testing
         ("default route not configured", "[gateway]\ndefault_route = \"sip:x@y\"", "gateway.default_route"),
         ("tls without key", "[msrp]\ntls_port = 2856\ntls_certificate = \"/etc/hostname\"", "tls_certificate and tls_key"),
         ("lease too short", "[dispatch]\nlease_duration = \"1s\"", "dispatch.lease_duration"),
+        ("endpoint concurrency negative", "[dispatch]\nendpoint_concurrency = -1", "dispatch.endpoint_concurrency: -1 is outside"),
+        ("breaker failures zero", "[dispatch]\nbreaker_failures = 0", "dispatch.breaker_failures: 0 is outside"),
+        ("breaker back-off a word", "[dispatch]\nbreaker_backoff = \"later\"", "dispatch.breaker_backoff"),
+        ("breaker back-off too short", "[dispatch]\nbreaker_backoff = \"1ms\"", "dispatch.breaker_backoff: at least 10ms"),
+        ("breaker maximum below back-off", "[dispatch]\nbreaker_backoff = \"10s\"\nbreaker_max_backoff = \"5s\"", "breaker_max_backoff at least breaker_backoff"),
+        ("webhook connect time-out zero", "[dispatch]\nwebhook_connect_timeout = \"0s\"", "dispatch.webhook_connect_timeout"),
         ("room setting unknown", "[rooms]\n\"sip:r@gw\" = { nicks = true }", "unknown key (nicknames"),
         ("room not a table", "[rooms]\n\"sip:r@gw\" = true", "expected { nicknames = true }"),
         ("irc without nick", "[irc.x]\nhost = \"irc.example\"", "irc.x.nick"),
