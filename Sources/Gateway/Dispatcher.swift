@@ -75,56 +75,32 @@ final class Dispatcher: Sendable {
         // When a lease that left full endpoints out found nothing, the next one
         // waits until those endpoints change or a little time has passed (wake-ups
         // come with every message stored; each such lease walks the due window).
-        var foundNothingBesides: (full: [String], at: ContinuousClock.Instant)?
+        var foundNothingBesides: (full: Set<String>, at: ContinuousClock.Instant)?
         let recheck = min(settings.pollInterval, .milliseconds(100))
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await lane.keeper.run(queue: self.queue, owner: lane.owner, duration: settings.leaseDuration) { self.isStopping }
             }
             while !isStopping, !Task.isCancelled {
-                // The queue writes that lanes ask for, here, one after the other, so
-                // that events told to wait are in the queue before the circuit's
-                // waiters are made due.
-                let asked = lane.asked.withLockedValue { a in defer { a = AskedWrites() }; return a }
-                if !asked.waits.isEmpty { await postpone(asked.waits, in: lane) }
-                if !asked.dueTargets.isEmpty {
-                    do { try await queue.makeDue(adapter: adapter.name, targets: asked.dueTargets.sorted()) } catch {
-                        logger.error("cannot make waiting events due", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
-                    }
-                }
+                await doAskedWrites(in: lane)
                 for events in lanes.withLockedValue({ $0.startable() }) {
                     group.addTask { await self.deliver(events, probe: false, in: lane) }
                 }
-                let (room, full) = lanes.withLockedValue { ($0.room(leaseBatch: batchSize ?? settings.leaseBatch), $0.fullTargets.sorted()) }
+                let room = lanes.withLockedValue { $0.room(leaseBatch: batchSize ?? settings.leaseBatch) }
+                let full = room > 0 ? lanes.withLockedValue { $0.fullTargets } : []
                 let pointless = foundNothingBesides.map { $0.full == full && ContinuousClock.now - $0.at < recheck } ?? false
                 if room > 0, !pointless {
                     do {
                         let batch = try await queue.lease(
-                            adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration, excludingTargets: full)
+                            adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration, excludingTargets: Array(full))
                         if !batch.isEmpty {
                             if !full.isEmpty { foundNothingBesides = nil }
-                            lane.keeper.hold(batch.map(\.id))
-                            var waiting: [Postponement] = []
-                            var taken = 0
-                            let now = Date()
-                            for event in batch {
-                                let admission = lanes.withLockedValue {
-                                    $0.admit(event, endpoint: adapter.endpoint(of: event.target), target: event.target, now: now)
-                                }
-                                switch admission {
-                                case .start(let probe):
-                                    taken += 1
-                                    group.addTask { await self.deliver([event], probe: probe, in: lane) }
-                                case .buffered: taken += 1
-                                case .wait(let until, let reason): waiting.append(Postponement(event: event, until: until, reason: reason))
-                                }
-                            }
+                            let (starts, waiting) = admit(batch, in: lane)
+                            for (events, probe) in starts { group.addTask { await self.deliver(events, probe: probe, in: lane) } }
                             if !waiting.isEmpty { await postpone(waiting, in: lane) }
-                            // Only events of endpoints that filled up meanwhile: lease again when a slot frees.
-                            if taken > 0 { continue }
-                        } else if !full.isEmpty {
-                            foundNothingBesides = (full, ContinuousClock.now)
+                            continue
                         }
+                        if !full.isEmpty { foundNothingBesides = (full, ContinuousClock.now) }
                     } catch {
                         logger.error("cannot lease events", metadata: ["adapter": "\(adapter.name)", "error": "\(error)"])
                     }
@@ -134,6 +110,38 @@ final class Dispatcher: Sendable {
             // Not started: `run` gives their leases back.
             for event in lanes.withLockedValue({ $0.takeBuffered() }) { lane.keeper.release(event.id) }
         }
+    }
+
+    /// The queue writes the lanes asked for (`apply`), one after the other, so
+    /// that events told to wait are in the queue before a circuit's waiters are
+    /// made due.
+    private func doAskedWrites(in lane: LaneContext) async {
+        let asked = lane.asked.withLockedValue { a in defer { a = AskedWrites() }; return a }
+        if !asked.waits.isEmpty { await postpone(asked.waits, in: lane) }
+        guard !asked.dueTargets.isEmpty else { return }
+        do { try await queue.makeDue(adapter: lane.adapter.name, targets: asked.dueTargets.sorted()) } catch {
+            logger.error("cannot make waiting events due", metadata: ["adapter": "\(lane.adapter.name)", "error": "\(error)"])
+        }
+    }
+
+    /// Puts each leased event in its lane: what starts now (with whether it is
+    /// its endpoint's probe), and what goes back to the queue (its circuit is
+    /// open). The buffered ones start later, from `startable()`.
+    private func admit(_ batch: [QueuedEvent], in lane: LaneContext) -> (starts: [([QueuedEvent], Bool)], waiting: [Postponement]) {
+        lane.keeper.hold(batch.map(\.id))
+        let now = Date()
+        var starts: [([QueuedEvent], Bool)] = []
+        var waiting: [Postponement] = []
+        lane.lanes.withLockedValue { lanes in
+            for event in batch {
+                switch lanes.admit(event, endpoint: lane.adapter.endpoint(of: event.target), target: event.target, now: now) {
+                case .start(let probe): starts.append(([event], probe))
+                case .buffered: break
+                case .wait(let until, let reason): waiting.append(Postponement(event: event, until: until, reason: reason))
+                }
+            }
+        }
+        return (starts, waiting)
     }
 
     /// Delivers events of one endpoint (one event, or a `BatchAdapter`'s batch),

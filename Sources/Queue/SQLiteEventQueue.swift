@@ -97,7 +97,8 @@ public final class SQLiteEventQueue: EventQueue {
         let nowMillis = Millis(now())
         let until = nowMillis + Millis(duration)
         // Up to 64 excluded targets in the statement (one cached statement per
-        // count); beyond, the dispatcher's lanes send back what they cannot take.
+        // count); events for the others are leased, and the dispatcher's lanes
+        // hold them in order until they can go.
         let excluded = Array(excludingTargets.prefix(64))
         let due = excluded.isEmpty ? Self.dueSQL : Self.dueExcludingSQL(excluded.count)
         let arguments: StatementArguments = excluded.isEmpty

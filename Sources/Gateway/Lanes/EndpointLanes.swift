@@ -86,22 +86,18 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         max(0, min(leaseBatch, max(1, settings.concurrency / 4), settings.concurrency - inFlight - buffered))
     }
 
-    var isIdle: Bool { inFlight == 0 && buffered == 0 }
-
     /// Lanes remembered: busy ones, ones with failures or an open circuit.
     var laneCount: Int { lanes.count }
 
-    /// Whether the endpoint's circuit is open (for metrics and logs).
-    func isOpen(_ endpoint: String) -> Bool { !(lanes[endpoint]?.breaker.isClosed ?? true) }
-
+    /// Endpoints whose circuit is open (for the metric).
     var openCircuits: Int { lanes.values.filter { !$0.breaker.isClosed }.count }
 
     /// The targets of lanes that can take nothing more now: the next lease leaves
     /// them out, so that their events wait in the queue, in order, at no cost.
-    var fullTargets: [String] {
-        var out: [String] = []
+    var fullTargets: Set<String> {
+        var out: Set<String> = []
         for lane in lanes.values where lane.breaker.isClosed && lane.inFlight >= limit(for: lane, inTable: true) && lane.buffer.count >= bufferSize {
-            out += lane.targets
+            out.formUnion(lane.targets)
         }
         return out
     }
@@ -152,8 +148,8 @@ struct EndpointLanes<Item: Sendable>: Sendable {
             update(key) { lanes, lane in
                 guard lane.breaker.isClosed else { return }
                 let n: Int
-                if lanes.settings.batchSize != nil {
-                    n = lane.inFlight == 0 ? min(lane.buffer.count, lanes.settings.batchSize ?? 1) : 0
+                if let batchSize = lanes.settings.batchSize {
+                    n = lane.inFlight == 0 ? min(lane.buffer.count, batchSize) : 0
                 } else {
                     n = min(lane.buffer.count, max(0, lanes.limit(for: lane) - lane.inFlight))
                 }
