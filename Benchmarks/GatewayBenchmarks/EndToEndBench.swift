@@ -31,7 +31,8 @@ struct ProcessUsage {
         var switches = 0
         for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else { continue }
-            for line in status.split(separator: "\n") where line.hasSuffix("ctxt_switches") == false && line.contains("ctxt_switches:") {
+            // voluntary_ctxt_switches and nonvoluntary_ctxt_switches
+            for line in status.split(separator: "\n") where line.contains("ctxt_switches:") {
                 switches += Int(line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "") ?? 0
             }
         }
@@ -54,15 +55,26 @@ func metric(_ http: HTTPClient, api: Int, _ name: String) async throws -> Double
     return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
 }
 
-/// Waits until `process` printed a line starting with `prefix`; returns the line.
-func readLine(from pipe: Pipe, prefix: String) -> String? {
-    var buffer = Data()
-    while true {
-        let chunk = pipe.fileHandleForReading.availableData
-        if chunk.isEmpty { return nil }
-        buffer.append(chunk)
-        let text = String(decoding: buffer, as: UTF8.self)
-        if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
+/// A child's output read line by line: what one read brings past a line is
+/// kept for the next.
+final class LineReader {
+    private let handle: FileHandle
+    private var buffer = Data()
+
+    init(_ pipe: Pipe) { handle = pipe.fileHandleForReading }
+
+    /// The next line starting with `prefix` (earlier lines skipped); nil at the end.
+    func line(startingWith prefix: String) -> String? {
+        while true {
+            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...newline)
+                if line.hasPrefix(prefix) { return line }
+            }
+            let chunk = handle.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(chunk)
+        }
     }
 }
 
@@ -79,25 +91,17 @@ func benchEndToEnd() async throws {
 
     let (sink, sinkOut) = try run(build + "msrpgw-webhook-sink", ["0", "1"])
     defer { stop(sink) }
-    guard let ready = readLine(from: sinkOut, prefix: "READY "), let sinkPort = Int(ready.dropFirst(6)) else { fatalError("the sink did not start") }
+    guard let ready = LineReader(sinkOut).line(startingWith: "READY "), let sinkPort = Int(ready.dropFirst(6)) else { fatalError("the sink did not start") }
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let apiPort = try freeTCPPort()
-    try """
-        [gateway]
-        identity = "sip:gateway@gw.example"
-        data_dir = "\(dir)"
-        log_level = "warning"
-        [msrp]
-        port = 0
-        [api]
-        port = \(apiPort)
+    try daemonConfiguration(dir: dir, apiPort: apiPort, extra: """
         [routes]
         "sip:ops@gw.example" = ["webhook:sink"]
         [webhooks.sink]
         url = "http://127.0.0.1:\(sinkPort)/hook"
         secrets = ["\(secret)"]
-        """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
+        """).write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
     let (gw, _) = try run(daemon, ["serve", "--config", dir + "/msrpgw.toml", "--ports-file", dir + "/ports.json"], capture: false)
     defer { stop(gw) }
     while !FileManager.default.fileExists(atPath: dir + "/ports.json") { try await Task.sleep(for: .milliseconds(50)) }
@@ -108,14 +112,15 @@ func benchEndToEnd() async throws {
     for rate in [500, 2000, 0] {
         let duration = 10
         let before = try await sinkCount(http, port: sinkPort)
-        let (load, loadOut) = try run(CommandLine.arguments[0], ["e2e-load", "http://127.0.0.1:\(apiPort)", String(rate), String(duration)])
+        let (load, loadPipe) = try run(CommandLine.arguments[0], ["e2e-load", "http://127.0.0.1:\(apiPort)", String(rate), String(duration)])
+        let loadOut = LineReader(loadPipe)
         // The load process says when its sessions are open; measure from then.
-        guard readLine(from: loadOut, prefix: "OPEN") != nil else { fatalError("the load did not start") }
+        guard loadOut.line(startingWith: "OPEN") != nil else { fatalError("the load did not start") }
         let usage0 = ProcessUsage.of(gw.processIdentifier)
         let delivered0 = try await sinkCount(http, port: sinkPort)
         let postponed0 = try await metric(http, api: apiPort, "msrpgw_dispatch_postponed_total{adapter=\"webhook\"}")
         let t0 = ContinuousClock.now
-        guard let result = readLine(from: loadOut, prefix: "ACKED "), let acked = Int(result.split(separator: " ")[1]) else { fatalError("the load failed") }
+        guard let result = loadOut.line(startingWith: "ACKED "), let acked = Int(result.split(separator: " ")[1]) else { fatalError("the load failed") }
         let elapsed = seconds(ContinuousClock.now - t0)
         let usage1 = ProcessUsage.of(gw.processIdentifier)
         let delivered1 = try await sinkCount(http, port: sinkPort)

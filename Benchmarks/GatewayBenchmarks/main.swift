@@ -342,6 +342,22 @@ func stop(_ p: Process) {
     while p.isRunning { usleep(10_000) }
 }
 
+/// A configuration for `msrpgw serve` under a benchmark: data in `dir`, MSRP on
+/// a port it picks, the API on `apiPort`, warnings only; `extra` appended.
+func daemonConfiguration(dir: String, apiPort: Int, extra: String) -> String {
+    """
+    [gateway]
+    identity = "sip:gateway@gw.example"
+    data_dir = "\(dir)"
+    log_level = "warning"
+    [msrp]
+    port = 0
+    [api]
+    port = \(apiPort)
+    \(extra)
+    """
+}
+
 func freeTCPPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
@@ -431,17 +447,8 @@ func benchSIP() async throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let (sipPort, apiPort) = (try freeTCPPort(), try freeTCPPort())
-    try """
-        [gateway]
-        data_dir = "\(dir)"
-        log_level = "warning"
-        [msrp]
-        port = 0
-        [api]
-        port = \(apiPort)
-        [sip]
-        port = \(sipPort)
-        """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
+    try daemonConfiguration(dir: dir, apiPort: apiPort, extra: "[sip]\nport = \(sipPort)")
+        .write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
     let (gw, _) = try run(binary, ["serve", "--config", dir + "/msrpgw.toml"], capture: false)
     defer { gw.terminate() }
     try await Task.sleep(for: .seconds(1))

@@ -14,7 +14,7 @@ final class CountingWebhookSink: @unchecked Sendable {
         process = try ChildProcess(Executables.webhookSink, [String(port)], name: "webhook sink")
         try await process.waitFor("READY")
         guard let line = process.stdout.split(separator: "\n").first(where: { $0.hasPrefix("READY ") }), let port = Int(line.dropFirst(6)) else {
-            throw TestFailure("the webhook sink printed no port: \(process.stdout)")
+            throw ChildProcess.ChildFailed(description: "the webhook sink printed no port: \(process.stdout)")
         }
         self.port = port
     }
@@ -29,9 +29,4 @@ final class CountingWebhookSink: @unchecked Sendable {
     }
 
     func stop() { process.stop() }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import MSRPGatewayClient
 import Testing
@@ -20,7 +21,7 @@ import TestPeers
                 group.addTask {
                     for i in stride(from: c, to: count, by: clients.count) {
                         let outcome = try await client.send("\(prefix) \(i)", to: to, messageID: "\(prefix)-\(i)", successReport: false, imdn: [])
-                        guard outcome == .accepted else { throw TestFailure("\(prefix) \(i): \(outcome)") }
+                        guard outcome == .accepted else { throw ChildProcess.ChildFailed(description: "msrpgw serve did not accept \(prefix) \(i): \(outcome)") }
                     }
                 }
             }
@@ -108,8 +109,4 @@ import TestPeers
         #expect(gw.process.stderr.contains("its circuit is closed"))
         await clients.shutdown()
     }
-}
-
-extension Duration {
-    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
