@@ -80,10 +80,21 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         self.settings = settings
     }
 
-    /// How many events a lease may take now: at most a quarter of the slots, so
-    /// that what one lease brings for a single endpoint leaves room for others.
+    /// How many events a lease may take now. While a busy endpoint has free
+    /// slots, only as many as they are: more would wait in its buffer, leased
+    /// for nothing (leasing 64 ahead of a lone webhook's slots halved what it
+    /// delivered at 2,000 msg/s). Once every busy endpoint is full, the lease
+    /// leaves them out, so what it brings is for other endpoints: then up to a
+    /// quarter of the slots, so that one lease for a single new endpoint leaves
+    /// room for others.
     func room(leaseBatch: Int) -> Int {
-        max(0, min(leaseBatch, max(1, settings.concurrency / 4), settings.concurrency - inFlight - buffered))
+        let cap = max(0, min(leaseBatch, max(1, settings.concurrency / 4), settings.concurrency - inFlight - buffered))
+        guard settings.batchSize == nil else { return cap }
+        var free = 0
+        for lane in lanes.values where lane.isBusy && lane.breaker.isClosed {
+            free += max(0, limit(for: lane, inTable: true) - lane.inFlight - lane.buffer.count)
+        }
+        return free > 0 ? min(cap, free) : cap
     }
 
     /// Lanes remembered: busy ones, ones with failures or an open circuit.
