@@ -25,10 +25,17 @@ final class ChatRooms: Sendable {
 
     func contains(_ address: String) -> Bool { RouteTable.normalize(address).map { rooms[$0] != nil } ?? false }
 
-    func reserve(_ nickname: String, in room: String?, for session: String) -> Reservation {
+    /// - Parameter others: the other participants' addresses. A nickname whose
+    ///   nickname URI is one of them is taken: private messages to that address
+    ///   must reach its participant, not the nickname's holder.
+    func reserve(_ nickname: String, in room: String?, for session: String, others: [String] = []) -> Reservation {
         guard let room, let settings = rooms[room] else { return .notARoom }
         guard settings.nicknames else { return .nicknamesOff }
         let key = nickname.lowercased()
+        if let domain = Self.parts(of: room)?.host,
+           others.contains(where: { Self.parts(of: $0).map { $0.host == domain && $0.user.lowercased() == key } ?? false }) {
+            return .taken
+        }
         return nicknames.withLockedValue { all in
             var inRoom = all[room] ?? [:]
             if let holder = inRoom[key], holder.session != session { return .taken }
@@ -43,6 +50,26 @@ final class ChatRooms: Sendable {
     /// The session holding `nickname` in `room`.
     func session(nickname: String, in room: String) -> String? {
         nicknames.withLockedValue { $0[room]?[nickname.lowercased()]?.session }
+    }
+
+    /// The session whose nickname `address` is, in the only form RFC 7701 §6
+    /// gives a nickname: a SIP URI in the room's own domain (`sip:Nick@room-domain`).
+    /// Another domain's user part is someone else's address, never a nickname.
+    func holder(of address: String, in room: String) -> String? {
+        guard let target = Self.parts(of: address), let domain = Self.parts(of: room)?.host, target.host == domain else { return nil }
+        return session(nickname: target.user, in: room)
+    }
+
+    /// The user part (percent-decoded) and lower-cased host of a `sip:` or `sips:` URI.
+    static func parts(of uri: String) -> (user: String, host: String)? {
+        let v = uri.trimmingCharacters(in: CharacterSet(charactersIn: " <>"))
+        guard let colon = v.firstIndex(of: ":"), ["sip", "sips"].contains(v[..<colon].lowercased()) else { return nil }
+        let rest = v[v.index(after: colon)...].prefix { $0 != ";" && $0 != "?" }
+        guard let at = rest.lastIndex(of: "@") else { return nil }
+        let user = rest[..<at].split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        let host = rest[rest.index(after: at)...].split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        guard !user.isEmpty, !host.isEmpty else { return nil }
+        return (user.removingPercentEncoding ?? user, host.lowercased())
     }
 
     func release(session: String) {

@@ -395,7 +395,9 @@ final class SessionEvents: MSRPSessionDelegate {
         guard !nickname.isEmpty, nickname.count <= 64, nickname.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
             return .respond(code: 400, comment: "not a usable nickname", headers: [])
         }
-        switch rooms.reserve(nickname, in: rooms.room(of: s), for: s.id) {
+        let room = rooms.room(of: s)
+        let others = sessions.all.filter { $0.id != s.id && !$0.msrp.isClosed && room != nil && rooms.room(of: $0) == room }.compactMap(\.peerAddress)
+        switch rooms.reserve(nickname, in: room, for: s.id, others: others) {
         case .granted:
             logger.info("nickname taken", metadata: ["session": "\(s.id)", "nickname": "\(nickname)"])
             return .respond(code: 200, comment: "OK", headers: [])

@@ -337,9 +337,13 @@ final class MessageIngress: Sendable {
                 // someone on that network (`irc://NET/nick,isnick`) goes there.
                 let bridged = routes.contains(room.address) ? ((try? routes.resolve(room.address)) ?? []) : []
                 for address in to + cc {
+                    // The whole address first; a nickname only in the room's own
+                    // nickname form, so that nobody's nickname captures another's messages.
                     let uri = RouteTable.normalize(address.uri)
-                    let holder = rooms.session(nickname: ChatRooms.nickname(address.uri), in: room.address)
-                    let matches = others.filter { ($0.peerAddress.flatMap(RouteTable.normalize) == uri && uri != nil) || $0.id == holder }
+                    var matches = others.filter { uri != nil && $0.peerAddress.flatMap(RouteTable.normalize) == uri }
+                    if matches.isEmpty, let holder = rooms.holder(of: address.uri, in: room.address) {
+                        matches = others.filter { $0.id == holder }
+                    }
                     if matches.isEmpty, let via = bridged.first(where: { sameNetwork($0.target, address.uri) }) {
                         let t = RouteTarget(adapter: via.adapter, target: address.uri)
                         if !targets.contains(t) { targets.append(t) }

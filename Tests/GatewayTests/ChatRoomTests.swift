@@ -79,6 +79,49 @@ import Testing
         await gw.stop()
     }
 
+    /// A nickname is no way into someone else's private messages: a recipient is
+    /// matched by whole address first, and a nickname only in the room's own
+    /// domain (`sip:nick@gw.example` here), never by another domain's user part.
+    @Test func aNicknameCannotCaptureAnotherParticipantsPrivateMessages() async throws {
+        let sameDomainRoom = "sip:lounge@example.com"
+        let gw = try await TestGateway(rooms: [Self.room: ChatRoom(nicknames: true), sameDomainRoom: ChatRoom(nicknames: true)])
+        let (alice, bob, mallory) = (try TestPeer(group: TestGateway.group), try TestPeer(group: TestGateway.group), try TestPeer(group: TestGateway.group))
+        _ = try await alice.join(gw.gateway, peer: "sip:alice@example.com", route: Self.room)
+        let bobSession = try await bob.join(gw.gateway, peer: "sip:bob@example.com", route: Self.room)
+        _ = try await mallory.join(gw.gateway, peer: "sip:mallory@evil.example", route: Self.room)
+        #expect(try await bob.nickname("bobby") == 200)
+        #expect(try await mallory.nickname("BOB") == 200)
+
+        // To bob's address: bob only.
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:bob@example.com"], text: "for bob")) == .accepted)
+        // Bob's user part in another domain: nobody in the room (427), not mallory.
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:bob@other.invalid"], text: "other bob"),
+                                     id: "other-bob") == .accepted)
+        // Mallory's nickname in the room's own form reaches mallory.
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:bob@gw.example"], text: "for nick bob")) == .accepted)
+        await eventually("the private messages") { texts(bob).contains("for bob") && texts(mallory).contains("for nick bob") }
+        await eventually("the 427") { alice.reports.contains { $0.headers.messageID == "other-bob" && $0.headers.status?.code == 427 } }
+        #expect(!texts(mallory).contains("for bob") && !texts(mallory).contains("other bob"))
+        #expect(!texts(bob).contains("for nick bob") && !texts(bob).contains("other bob"))
+
+        // Bob leaves: a message to his address is a 427, not mallory's.
+        gw.gateway.closeSession(bobSession.id)
+        await eventually("bob gone") { gw.gateway.session(bobSession.id) == nil }
+        #expect(try await alice.send(cpim: message(from: "sip:alice@example.com", to: ["sip:bob@example.com"], text: "bob gone"),
+                                     id: "bob-gone") == .accepted)
+        await eventually("the 427 for bob") { alice.reports.contains { $0.headers.messageID == "bob-gone" && $0.headers.status?.code == 427 } }
+        #expect(!texts(mallory).contains("bob gone"))
+
+        // In a room whose domain is the participants' own, a nickname that is another
+        // participant's address cannot be taken.
+        let (carol, eve) = (try TestPeer(group: TestGateway.group), try TestPeer(group: TestGateway.group))
+        _ = try await carol.join(gw.gateway, peer: "sip:carol@example.com", route: sameDomainRoom)
+        _ = try await eve.join(gw.gateway, peer: "sip:eve@evil.example", route: sameDomainRoom)
+        #expect(try await eve.nickname("Carol") == 425)
+        #expect(try await eve.nickname("eve") == 200)
+        await gw.stop()
+    }
+
     @Test func nicknameOutsideARoomOrWithNicknamesOffIs501() async throws {
         let gw = try await TestGateway(rooms: [Self.room: ChatRoom(nicknames: false)])
         let inRoom = try TestPeer(group: TestGateway.group), outside = try TestPeer(group: TestGateway.group)
