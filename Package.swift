@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // memmem for the end-line search (the Swift Glibc module does not export it).
@@ -57,7 +58,7 @@ let package = Package(
         .target(
             name: "MSRPTransport",
             dependencies: [
-                "MSRP", "Digest",
+                "MSRP", "Digest", "Admission",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -68,6 +69,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Who may come in: listeners' accept back-off, connection limits.
+        .target(
+            name: "Admission",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CPIM", swiftSettings: swiftSettings),
         .target(name: "SDP", swiftSettings: swiftSettings),
         // Digest access authentication (RFC 7616): SIP's 401/407 and MSRP relays' AUTH.
@@ -75,7 +87,7 @@ let package = Package(
         .target(
             name: "SIP",
             dependencies: [
-                "Digest",
+                "Digest", "Admission",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -191,7 +203,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire", "SIPAdapter",
+                "MSRP", "MSRPTransport", "Admission", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire", "SIPAdapter",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -200,6 +212,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -301,9 +315,10 @@ let package = Package(
         ),
         // Test support: real peers (Debian packages) as child processes in a
         // process group reaped with the test process, sipp scenarios, the test CA.
+        .target(name: "CSpawn", path: "Tests/Support/CSpawn"),
         .target(
             name: "TestPeers",
-            dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl")],
+            dependencies: ["CSpawn", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             path: "Tests/Support/TestPeers",
             swiftSettings: swiftSettings
         ),
@@ -322,7 +337,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Events"], swiftSettings: swiftSettings),
-        .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw"], swiftSettings: swiftSettings),
+        .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw", "Admission"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -6,6 +6,13 @@ import NIOCore
 extension MSRPConnectionHandler {
     func attach(_ session: MSRPSession) {
         guard machine.attach(session) else { return }
+        markUsed()
+    }
+
+    /// The connection carries a session (or the relay's traffic): from now on
+    /// only the idle time-out applies.
+    func markUsed() {
+        used = true
         idleTimer?.cancel()
         idleTimer = nil
     }
@@ -20,8 +27,12 @@ extension MSRPConnectionHandler {
         // a timer that holds the channel (and this handler) for the idle time-out.
         guard !closed, let context, idleTimer == nil, machine.sessions.isEmpty else { return }
         let channel = context.channel
-        idleTimer = context.eventLoop.scheduleTask(in: configuration.idleTimeout) { [logger] in
-            logger.info("closing idle MSRP connection")
+        // A connection a peer opened gets a short time to bind its first session.
+        let unbound = !used && connection?.key == nil
+        let wait = unbound ? min(configuration.bindTimeout, configuration.idleTimeout) : configuration.idleTimeout
+        idleTimer = context.eventLoop.scheduleTask(in: wait) { [logger] in
+            logger.info(unbound ? "closing MSRP connection: no session bound to it in time" : "closing idle MSRP connection",
+                        metadata: ["after": "\(wait)"])
             channel.close(promise: nil)
         }
     }
@@ -34,8 +45,7 @@ extension MSRPConnectionHandler: MSRPConnectionEnvironment {
         guard let session = endpoint.registry.session(id: sessionID), let connection else { return .unknown }
         // Bind the session to this connection, unless it already lives on another (§5.4).
         if session.bind(to: connection) {
-            idleTimer?.cancel()
-            idleTimer = nil
+            markUsed()
             return .found(session)
         }
         if session.isClosed { return .unknown }
@@ -44,8 +54,7 @@ extension MSRPConnectionHandler: MSRPConnectionEnvironment {
         // session's peer (the last From-Path URI) and only when its path has relays.
         let remote = session.remotePath
         if remote.count > 1, let origin = fromPath.last, origin == remote.last {
-            idleTimer?.cancel()
-            idleTimer = nil
+            markUsed()
             return .found(session)
         }
         return .boundElsewhere
@@ -53,6 +62,12 @@ extension MSRPConnectionHandler: MSRPConnectionEnvironment {
 
     func relayDecision(for request: MSRPRequestHead) -> MSRPRelayRole.Decision? {
         guard let relay = endpoint.relayRole, let connection else { return nil }
-        return relay.classify(request, on: connection)
+        let decision = relay.classify(request, on: connection)
+        switch decision {
+        case .forward: markUsed()
+        case .answer(let code, _, _) where (200..<300).contains(code): markUsed()
+        case .local, .answer: break
+        }
+        return decision
     }
 }

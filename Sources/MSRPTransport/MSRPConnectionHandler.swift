@@ -26,6 +26,8 @@ final class MSRPConnectionHandler: ChannelInboundHandler {
     var context: ChannelHandlerContext?
     var timer: Scheduled<Void>?
     var idleTimer: Scheduled<Void>?
+    /// A session was bound to it, or the relay granted or forwarded for it.
+    var used = false
     var closed = false
     var pumpScheduled = false
     var resumeRequested = false

@@ -1,3 +1,4 @@
+import Admission
 import Logging
 import MSRP
 import NIOConcurrencyHelpers
@@ -69,11 +70,20 @@ public final class MSRPEndpoint: Sendable {
         host: String, port: Int, secure: Bool, webSocket: Bool, configure: @escaping @Sendable (any Channel) throws -> Void
     ) async throws -> Int {
         if secure, serverTLS == nil { throw MSRPEndpointError.tlsNotConfigured }
+        let door = ListenerGuard(
+            name: "msrp" + (secure ? "s" : "") + (webSocket ? "-ws" : ""), limits: configuration.connectionLimits,
+            budget: configuration.descriptorBudget, logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in door.initializeServerChannel(channel) }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in channel.eventLoop.makeCompletedFuture { try configure(channel) } }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try door.admit(channel)
+                    try configure(channel)
+                }
+            }
         let channel = try await bootstrap.bind(host: host, port: port).get()
         let bound = channel.localAddress?.port ?? port
         state.withLockedValue { $0.listeners.append(Listener(channel: channel, secure: secure, port: bound, webSocket: webSocket)) }

@@ -1,3 +1,4 @@
+import Admission
 import MSRP
 import NIOCore
 import NIOSSL
@@ -16,6 +17,14 @@ public struct MSRPTransportConfiguration: Sendable {
     public var transactionTimeout: TimeAmount
     /// A connection with no session bound to it is closed after this long.
     public var idleTimeout: TimeAmount
+    /// A connection a peer opened and that has not yet bound a session (nor used
+    /// the relay role) is closed after this long: holding idle connections must
+    /// cost a stranger more than it costs us.
+    public var bindTimeout: TimeAmount
+    /// Each listener's limits (all its connections, and from one source).
+    public var connectionLimits: ConnectionLimits
+    /// Connections all of the process's listeners may hold together, if shared.
+    public var descriptorBudget: DescriptorBudget?
     /// TLS for `msrps` listeners (server side).
     public var tlsServer: TLSConfiguration?
     /// TLS for `msrps` connections we open (client side).
@@ -29,6 +38,9 @@ public struct MSRPTransportConfiguration: Sendable {
         pieceSize: Int = 16 * 1024,
         transactionTimeout: TimeAmount = .seconds(30),
         idleTimeout: TimeAmount = .seconds(300),
+        bindTimeout: TimeAmount = .seconds(30),
+        connectionLimits: ConnectionLimits = ConnectionLimits(),
+        descriptorBudget: DescriptorBudget? = nil,
         tlsServer: TLSConfiguration? = nil,
         tlsClient: TLSConfiguration = .makeClientConfiguration()
     ) {
@@ -39,6 +51,9 @@ public struct MSRPTransportConfiguration: Sendable {
         self.pieceSize = pieceSize
         self.transactionTimeout = transactionTimeout
         self.idleTimeout = idleTimeout
+        self.bindTimeout = bindTimeout
+        self.connectionLimits = connectionLimits
+        self.descriptorBudget = descriptorBudget
         self.tlsServer = tlsServer
         self.tlsClient = tlsClient
     }

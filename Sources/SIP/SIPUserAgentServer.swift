@@ -1,3 +1,4 @@
+import Admission
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -124,12 +125,18 @@ public final class SIPUserAgentServer: SIPTransportReceiver, @unchecked Sendable
     private func bindStream(host: String, port: Int, tls: NIOSSLContext?) async throws -> any Channel {
         let parser = self.parser
         let transport = tls == nil ? "TCP" : "TLS"
+        let door = ListenerGuard(name: "sip-" + transport.lowercased(), limits: configuration.connectionLimits,
+                                 budget: configuration.descriptorBudget, logger: logger)
+        let idle = configuration.streamIdleTimeout
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in door.initializeServerChannel(channel) }
             .childChannelInitializer { [weak self] ch in
                 ch.eventLoop.makeCompletedFuture {
                     guard let self else { return }
+                    try door.admit(ch)
                     if let tls { try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try ch.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                     try ch.pipeline.syncOperations.addHandler(SIPStreamHandler(parser: parser, transport: transport, receiver: self))
                 }
             }

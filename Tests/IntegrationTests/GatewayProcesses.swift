@@ -86,28 +86,35 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// `extra` is appended to a base configuration (its own [routes] and [webhooks.*]);
     /// `msrp` goes into its [msrp] section.
+    /// `prlimit` options (`--nofile=256`) the daemon runs under, if any.
+    let resourceLimits: [String]
+
     init(extra: String, queue: String = "retry_schedule = [\"0s\", \"300ms\"]\nmax_attempts = 3\njitter = false", directory: String? = nil,
-         msrp msrpExtra: String = "") async throws {
+         msrp msrpExtra: String = "", api apiExtra: String = "", resourceLimits: [String] = []) async throws {
+        self.resourceLimits = resourceLimits
         self.directory = directory ?? NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         configPath = self.directory + "/msrpgw.toml"
         // Port 0: the gateway binds free ports and writes them to the ports file
         // (no port picked here and released, which another test could take first).
         let portsPath = self.directory + "/ports.json"
-        try Self.configuration(directory: self.directory, msrpPort: 0, apiPort: 0, queue: queue, extra: extra, msrpExtra: msrpExtra)
+        try Self.configuration(directory: self.directory, msrpPort: 0, apiPort: 0, queue: queue, extra: extra, msrpExtra: msrpExtra, apiExtra: apiExtra)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
-        let child = try Self.start(configPath, portsFile: portsPath)
+        let child = try Self.start(configPath, portsFile: portsPath, resourceLimits: resourceLimits)
         try await child.waitFor("msrpgw ready", in: \.stderr)
         // Written right after the ready line.
         _ = await until(.seconds(10)) { FileManager.default.fileExists(atPath: portsPath) }
         let ports = try JSONDecoder().decode(Ports.self, from: Data(contentsOf: URL(fileURLWithPath: portsPath)))
         (msrpPort, apiPort, process, self.ports) = (ports.msrp, ports.api, child, ports)
         // A restart (after a kill) comes back on the same ports.
-        try Self.configuration(directory: self.directory, msrpPort: ports.msrp, apiPort: ports.api, queue: queue, extra: extra, msrpExtra: msrpExtra)
+        try Self.configuration(directory: self.directory, msrpPort: ports.msrp, apiPort: ports.api, queue: queue, extra: extra, msrpExtra: msrpExtra,
+                               apiExtra: apiExtra)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    private static func configuration(directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String, msrpExtra: String) -> String {
+    private static func configuration(
+        directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String, msrpExtra: String, apiExtra: String
+    ) -> String {
         """
         [gateway]
         identity = "sip:gateway@gw.example"
@@ -119,6 +126,7 @@ final class GatewayProcess: @unchecked Sendable {
         [api]
         port = \(apiPort)
         token = "\(token)"
+        \(apiExtra)
         [queue]
         \(queue)
         [dispatch]
@@ -128,14 +136,20 @@ final class GatewayProcess: @unchecked Sendable {
         """
     }
 
-    private static func start(_ config: String, portsFile: String? = nil) throws -> ChildProcess {
-        try ChildProcess(Executables.msrpgw, ["serve", "--config", config] + (portsFile.map { ["--ports-file", $0] } ?? []), name: "msrpgw serve")
+    private static func start(_ config: String, portsFile: String? = nil, resourceLimits: [String] = []) throws -> ChildProcess {
+        let arguments = ["serve", "--config", config] + (portsFile.map { ["--ports-file", $0] } ?? [])
+        // prlimit execs the daemon: the child's pid is the daemon's.
+        if !resourceLimits.isEmpty {
+            return try ChildProcess("/usr/bin/prlimit", resourceLimits + ["--", Executables.msrpgw] + arguments, name: "msrpgw serve",
+                                    environment: ["SWIFT_BACKTRACE": "enable=no"])
+        }
+        return try ChildProcess(Executables.msrpgw, arguments, name: "msrpgw serve")
     }
 
     /// Starts it again on the same configuration and data (after a kill).
     func restart() async throws {
         process.stop()
-        process = try Self.start(configPath)
+        process = try Self.start(configPath, resourceLimits: resourceLimits)
         try await process.waitFor("msrpgw ready", in: \.stderr)
     }
 

@@ -1,3 +1,4 @@
+import Admission
 import Foundation
 import Testing
 
@@ -69,6 +70,37 @@ import Testing
         #expect(try DaemonConfiguration.parse("[dispatch]\nendpoint_concurrency = 0", environment: [:]).gateway.defaultDispatch.endpointConcurrency == nil)
     }
 
+    @Test func readsListenerLimits() throws {
+        let c = try DaemonConfiguration.parse("""
+            [msrp]
+            max_connections = 500
+            max_connections_per_source = 900
+            unbound_timeout = "5s"
+            [api]
+            max_connections_per_source = 4
+            header_timeout = "2s"
+            idle_timeout = "20s"
+            [sip]
+            max_connections = 100
+            tcp_idle_timeout = "60s"
+            """, environment: [:])
+        // A source's share is never more than the listener's.
+        #expect(c.msrp.connectionLimits == ConnectionLimits(perListener: 500, perSource: 500))
+        #expect(c.msrp.unboundTimeout == .seconds(5))
+        #expect(c.api.connectionLimits == ConnectionLimits(perListener: 1024, perSource: 4))
+        #expect(c.api.headerTimeout == .seconds(2) && c.api.idleTimeout == .seconds(20))
+        #expect(c.sip?.connectionLimits.perListener == 100 && c.sip?.tcpIdleTimeout == .seconds(60))
+    }
+
+    @Test func loopbackIsDecidedOnTheParsedAddress() {
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "::ffff:127.0.0.1", "localhost"] {
+            #expect(DaemonConfiguration.isLoopback(host), "\(host)")
+        }
+        for host in ["127.attacker.example", "0.0.0.0", "::", "10.0.0.1", "::ffff:10.0.0.1", "127", "example.com", ""] {
+            #expect(!DaemonConfiguration.isLoopback(host), "\(host)")
+        }
+    }
+
     @Test func environmentOverridesAnyKey() throws {
         let env = [
             "MSRPGW_MSRP_PORT": "3000", "MSRPGW_API_TOKEN": "from-env", "MSRPGW_QUEUE_RETRY_SCHEDULE": #"["5s"]"#,
@@ -100,6 +132,13 @@ import Testing
         ("bad log level", "[gateway]\nlog_level = \"loud\"", "gateway.log_level"),
         ("node out of range", "[gateway]\nnode = 5000", "gateway.node"),
         ("token needed off loopback", "[api]\nlisten = \"0.0.0.0\"", "api.token: required"),
+        ("a name that looks like loopback", "[api]\nlisten = \"127.attacker.example\"", "api.token: required"),
+        ("a mapped address off loopback", "[api]\nlisten = \"::ffff:10.0.0.1\"", "api.token: required"),
+        ("max connections zero", "[msrp]\nmax_connections = 0", "msrp.max_connections: 0 is outside"),
+        ("per-source connections a word", "[sip]\nmax_connections_per_source = \"many\"", "sip.max_connections_per_source: expected an integer"),
+        ("unbound time-out too short", "[msrp]\nunbound_timeout = \"10ms\"", "msrp.unbound_timeout: at least 100ms"),
+        ("header time-out a word", "[api]\nheader_timeout = \"soon\"", "api.header_timeout"),
+        ("sip tcp idle time-out too short", "[sip]\ntcp_idle_timeout = \"500ms\"", "sip.tcp_idle_timeout: at least 1000ms"),
         ("webhook without url", "[webhooks.a]\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "webhooks.a.url: missing"),
         ("webhook without secret", "[webhooks.a]\nurl = \"https://x.example/\"", "no signing secret"),
         ("webhook bad secret", "[webhooks.a]\nurl = \"https://x.example/\"\nsecrets = [\"nope\"]", "whsec_"),

@@ -1,3 +1,4 @@
+import Admission
 import Logging
 import NIOCore
 
@@ -19,9 +20,21 @@ public struct SIPServerConfiguration: Sendable {
     public var t2: TimeAmount
     public var t4: TimeAmount
     public var serverName: String
+    /// Each TCP/TLS listener's limits (all its connections, and from one source).
+    public var connectionLimits: ConnectionLimits
+    /// Connections all of the process's listeners may hold together, if shared.
+    public var descriptorBudget: DescriptorBudget?
+    /// A TCP/TLS connection that sends nothing for this long is closed (a peer
+    /// with more to say opens another; responses fall back to a new connection).
+    public var streamIdleTimeout: TimeAmount
 
     public init(contactHost: String, user: String = "msrpgw", t1: TimeAmount = .milliseconds(500), t2: TimeAmount = .seconds(4),
-                t4: TimeAmount = .seconds(5), serverName: String = "msrpgw") {
+                t4: TimeAmount = .seconds(5), serverName: String = "msrpgw",
+                connectionLimits: ConnectionLimits = ConnectionLimits(), descriptorBudget: DescriptorBudget? = nil,
+                streamIdleTimeout: TimeAmount = .seconds(300)) {
+        self.descriptorBudget = descriptorBudget
+        self.connectionLimits = connectionLimits
+        self.streamIdleTimeout = streamIdleTimeout
         self.contactHost = contactHost
         self.user = user
         self.t1 = t1

@@ -1,3 +1,5 @@
+import Admission
+
 /// Reads typed values out of one table of a `ConfigTree`, and remembers which
 /// keys it read, so that a key nobody reads (a typo) is an error, not silence.
 struct ConfigReader {
@@ -55,6 +57,21 @@ struct ConfigReader {
         guard let v = value(k) else { return d }
         guard case .bool(let b) = v else { throw ConfigError("\(key(k)): expected true or false, found \(v.typeName)") }
         return b
+    }
+
+    /// A listener's `max_connections` and `max_connections_per_source`.
+    mutating func connectionLimits(default d: ConnectionLimits) throws(ConfigError) -> ConnectionLimits {
+        let all = try int("max_connections", default: d.perListener, in: 1...1_000_000)
+        let perSource = try int("max_connections_per_source", default: d.perSource, in: 1...1_000_000)
+        return ConnectionLimits(perListener: all, perSource: min(perSource, all))
+    }
+
+    /// A time-out: a duration of at least `minimum`.
+    mutating func timeout(_ k: String, default d: Duration, minimum: Duration = .milliseconds(100)) throws(ConfigError) -> Duration {
+        let t = try duration(k, default: d)
+        let ms = minimum.components.seconds * 1000 + minimum.components.attoseconds / 1_000_000_000_000_000
+        guard t >= minimum else { throw ConfigError("\(key(k)): at least \(ms)ms") }
+        return t
     }
 
     mutating func duration(_ k: String, default d: Duration) throws(ConfigError) -> Duration {

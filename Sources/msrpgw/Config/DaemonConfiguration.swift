@@ -1,3 +1,4 @@
+import Admission
 import Events
 import Foundation
 import Gateway
@@ -6,6 +7,7 @@ import IRCClient
 import IRCWire
 import Logging
 import MSRP
+import NIOCore
 import Queue
 import SIP
 import SMTPAdapter
@@ -24,6 +26,9 @@ struct DaemonConfiguration: Sendable {
         var tlsCertificate: String?
         var tlsKey: String?
         var idleTimeout: Duration = .seconds(300)
+        /// A connection a peer opened is closed if it binds no session within this.
+        var unboundTimeout: Duration = .seconds(30)
+        var connectionLimits = ConnectionLimits()
         var transactionTimeout: Duration = .seconds(30)
         var chunkSize = 64 * 1024
         /// Event-loop threads for MSRP connections; 0: share the process's (one per core).
@@ -59,6 +64,12 @@ struct DaemonConfiguration: Sendable {
         var port = 8080
         /// Bearer token for `/v1/*`. Required unless the API listens on loopback.
         var token: String?
+        var connectionLimits = ConnectionLimits(perListener: 1024, perSource: 64)
+        /// A request's head must arrive within this of the connection opening.
+        var headerTimeout: Duration = .seconds(10)
+        /// A kept-alive connection with no request for this long is closed (and
+        /// the next request's head must arrive within it).
+        var idleTimeout: Duration = .seconds(60)
     }
 
     struct Alertmanager: Sendable {
@@ -116,6 +127,9 @@ struct DaemonConfiguration: Sendable {
         var callOut = false
         var hangupAfter: Duration = .seconds(2)
         var redialAfter: Duration = .seconds(60)
+        var connectionLimits = ConnectionLimits()
+        /// A TCP/TLS connection that sends nothing for this long is closed.
+        var tcpIdleTimeout: Duration = .seconds(300)
     }
     struct Registration: Sendable {
         var registrar: String
@@ -153,13 +167,15 @@ struct DaemonConfiguration: Sendable {
         ["gateway", "identity"], ["gateway", "node"], ["gateway", "data_dir"], ["gateway", "log_level"], ["gateway", "max_message_bytes"],
         ["gateway", "inline_body_limit"], ["gateway", "default_route"], ["gateway", "accept_types"], ["gateway", "accept_wrapped_types"],
         ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
-        ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
+        ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "unbound_timeout"],
+        ["msrp", "max_connections"], ["msrp", "max_connections_per_source"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
         ["dispatch", "endpoint_concurrency"], ["dispatch", "breaker_failures"], ["dispatch", "breaker_backoff"],
         ["dispatch", "breaker_max_backoff"], ["dispatch", "webhook_connect_timeout"],
-        ["api", "listen"], ["api", "port"], ["api", "token"],
+        ["api", "listen"], ["api", "port"], ["api", "token"], ["api", "max_connections"], ["api", "max_connections_per_source"],
+        ["api", "header_timeout"], ["api", "idle_timeout"],
         ["alertmanager", "subscribers"],
         ["smtp", "host"], ["smtp", "port"], ["smtp", "security"], ["smtp", "verify_certificate"], ["smtp", "ca_file"],
         ["smtp", "username"], ["smtp", "password"], ["smtp", "auth"], ["smtp", "helo"], ["smtp", "max_connections"],
@@ -168,6 +184,7 @@ struct DaemonConfiguration: Sendable {
         ["sip", "enabled"], ["sip", "listen"], ["sip", "port"], ["sip", "transports"], ["sip", "domain"], ["sip", "contact_host"], ["sip", "t1"],
         ["sip", "outbound_proxy"], ["sip", "registrar"], ["sip", "aor"], ["sip", "username"], ["sip", "password"], ["sip", "register_expires"],
         ["sip", "call_out"], ["sip", "hangup_after"], ["sip", "redial_after"], ["sip", "tls_port"], ["sip", "tls_certificate"], ["sip", "tls_key"],
+        ["sip", "max_connections"], ["sip", "max_connections_per_source"], ["sip", "tcp_idle_timeout"],
         ["routes"],
     ]
 
@@ -241,7 +258,9 @@ struct DaemonConfiguration: Sendable {
         let tlsPort = try r.int("tls_port", default: 0, in: 0...65535)
         msrp.tlsCertificate = try r.string("tls_certificate")
         msrp.tlsKey = try r.string("tls_key")
-        msrp.idleTimeout = try r.duration("idle_timeout", default: msrp.idleTimeout)
+        msrp.idleTimeout = try r.timeout("idle_timeout", default: msrp.idleTimeout)
+        msrp.unboundTimeout = try r.timeout("unbound_timeout", default: msrp.unboundTimeout)
+        msrp.connectionLimits = try r.connectionLimits(default: msrp.connectionLimits)
         gateway.sessionBindTimeout = try r.duration("bind_timeout", default: gateway.sessionBindTimeout)
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
@@ -359,6 +378,9 @@ struct DaemonConfiguration: Sendable {
         api.listen = try r.string("listen", default: api.listen)
         api.port = try r.int("port", default: api.port, in: 0...65535)
         api.token = try r.string("token").flatMap { $0.isEmpty ? nil : $0 }
+        api.connectionLimits = try r.connectionLimits(default: api.connectionLimits)
+        api.headerTimeout = try r.timeout("header_timeout", default: api.headerTimeout)
+        api.idleTimeout = try r.timeout("idle_timeout", default: api.idleTimeout)
         try r.finish()
         if api.token == nil, !Self.isLoopback(api.listen) {
             throw ConfigError("api.token: required when the API listens on \(api.listen) (not loopback)")
@@ -538,6 +560,8 @@ struct DaemonConfiguration: Sendable {
         }
         s.callOut = try r.bool("call_out", default: s.outboundProxy != nil)
         s.hangupAfter = try r.duration("hangup_after", default: s.hangupAfter)
+        s.connectionLimits = try r.connectionLimits(default: s.connectionLimits)
+        s.tcpIdleTimeout = try r.timeout("tcp_idle_timeout", default: s.tcpIdleTimeout, minimum: .seconds(1))
         s.redialAfter = try r.duration("redial_after", default: s.redialAfter)
         try r.finish()
         if enabled { sip = s }
@@ -592,7 +616,22 @@ struct DaemonConfiguration: Sendable {
         }
     }
 
+    /// Whether `host` is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x) or
+    /// `localhost` (RFC 6761): decided on the parsed address, so that a name like
+    /// `127.attacker.example` is not loopback.
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+        if host.lowercased() == "localhost" { return true }
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        guard let address = try? SocketAddress(ipAddress: bare, port: 0) else { return false }
+        switch address {
+        case .v4(let a):
+            return withUnsafeBytes(of: a.address.sin_addr.s_addr) { $0[0] } == 127
+        case .v6(let a):
+            let b = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
+            let mappedV4 = b.prefix(10).allSatisfy { $0 == 0 } && b[10] == 0xff && b[11] == 0xff
+            return (b.prefix(15).allSatisfy { $0 == 0 } && b[15] == 1) || (mappedV4 && b[12] == 127)
+        case .unixDomainSocket:
+            return false
+        }
     }
 }

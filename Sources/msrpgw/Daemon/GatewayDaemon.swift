@@ -1,8 +1,10 @@
+import Admission
 import AsyncHTTPClient
 import Events
 import Foundation
 import Gateway
 import Hummingbird
+import HummingbirdCore
 import IRCAdapter
 import IRCClient
 import Logging
@@ -53,6 +55,10 @@ struct GatewayDaemon {
             path: c.queue.path, followUps: Reporter(), synchronous: c.queue.synchronous, node: c.gateway.node, defaultRetry: c.queue.retry))
         let group = MultiThreadedEventLoopGroup.singleton
 
+        // Before any listener: strangers' connections never use the last descriptors.
+        let (budget, descriptorLimit) = DescriptorBudget.forThisProcess()
+        logger.info("descriptor limit: listeners hold at most part of it, together", metadata: [
+            "limit": "\(descriptorLimit)", "connections": "\(budget.capacity)"])
         var tlsServer: TLSConfiguration?
         if let cert = c.msrp.tlsCertificate, let key = c.msrp.tlsKey {
             tlsServer = TLSConfiguration.makeServerConfiguration(
@@ -65,7 +71,8 @@ struct GatewayDaemon {
             parserLimits: MSRPParserLimits(maxMessageBytes: c.gateway.maxMessageBytes),
             assemblerLimits: ChunkAssemblerLimits(maxMessageBytes: c.gateway.maxMessageBytes, spoolDirectory: c.dataDirectory + "/spool"),
             chunkSize: c.msrp.chunkSize, transactionTimeout: .nanoseconds(c.msrp.transactionTimeout.nanoseconds),
-            idleTimeout: .nanoseconds(c.msrp.idleTimeout.nanoseconds), tlsServer: tlsServer, tlsClient: tlsClient)
+            idleTimeout: .nanoseconds(c.msrp.idleTimeout.nanoseconds), bindTimeout: .nanoseconds(c.msrp.unboundTimeout.nanoseconds),
+            connectionLimits: c.msrp.connectionLimits, descriptorBudget: budget, tlsServer: tlsServer, tlsClient: tlsClient)
         // MSRP on threads of its own (one by default, see msrp.event_loops).
         let msrpGroup: any EventLoopGroup = c.msrp.eventLoops == 0 ? group : MultiThreadedEventLoopGroup(numberOfThreads: c.msrp.eventLoops)
         defer { if c.msrp.eventLoops != 0 { msrpGroup.shutdownGracefully { _ in } } }
@@ -139,7 +146,8 @@ struct GatewayDaemon {
         var boundSIPTLSPort: Int?
         if let s = c.sip {
             let ua = SIPUserAgentServer(
-                configuration: .init(contactHost: s.contactHost, t1: .nanoseconds(s.t1.nanoseconds)),
+                configuration: .init(contactHost: s.contactHost, t1: .nanoseconds(s.t1.nanoseconds), connectionLimits: s.connectionLimits,
+                                     descriptorBudget: budget, streamIdleTimeout: .nanoseconds(s.tcpIdleTimeout.nanoseconds)),
                 handler: GatewayCallHandler(gateway: gateway, domain: s.domain, logger: logger), group: group, logger: logger)
             var port = s.port
             switch (s.transports.contains("udp"), s.transports.contains("tcp")) {
@@ -196,9 +204,18 @@ struct GatewayDaemon {
         var api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
         api.webSocketPorts = (wsPort, wssPort)
         api.webClientAuths = c.relayRole != nil
+        let apiDoor = ListenerGuard(name: "api", limits: c.api.connectionLimits, budget: budget, logger: logger)
+        let (headerTimeout, idleTimeout) = (TimeAmount.nanoseconds(c.api.headerTimeout.nanoseconds), TimeAmount.nanoseconds(c.api.idleTimeout.nanoseconds))
         let app = Application(
-            router: api.router(), configuration: ApplicationConfiguration(address: .hostname(c.api.listen, port: c.api.port), serverName: "msrpgw"),
+            router: api.router(),
+            server: .http1(configuration: HTTP1Channel.Configuration(
+                additionalChannelHandlers: [APIConnectionGuard(door: apiDoor, headerTimeout: headerTimeout, idleTimeout: idleTimeout)],
+                idleTimeout: idleTimeout)),
+            configuration: ApplicationConfiguration(address: .hostname(c.api.listen, port: c.api.port), serverName: "msrpgw"),
             onServerRunning: { channel in
+                do { try await apiDoor.guardListening(channel) } catch {
+                    logger.warning("the API listener has no pause on accept errors", metadata: ["error": "\(error)"])
+                }
                 let apiPort = channel.localAddress?.port ?? c.api.port
                 logger.notice("msrpgw ready", metadata: [
                     "msrp": "\(c.msrp.listen):\(msrpPort)", "msrps": "\(msrpsPort.map(String.init) ?? "off")", "api": "http://\(c.api.listen):\(apiPort)",

@@ -1,0 +1,25 @@
+import NIOCore
+
+/// At most one log line per interval for a repeating condition (accept errors,
+/// refused connections), saying how many were left out since the last one: a
+/// flood must not turn into a flood of log lines.
+public struct LogThrottle: Sendable {
+    public let interval: TimeAmount
+    private var lastLogged: NIODeadline?
+    private var suppressed = 0
+
+    public init(interval: TimeAmount = .seconds(10)) {
+        self.interval = interval
+    }
+
+    /// Whether to log this occurrence now; if so, how many were not logged since.
+    public mutating func admit(now: NIODeadline = .now()) -> (log: Bool, suppressed: Int) {
+        if let last = lastLogged, now - last < interval {
+            suppressed += 1
+            return (false, 0)
+        }
+        defer { suppressed = 0 }
+        lastLogged = now
+        return (true, suppressed)
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import MSRPGatewayClient
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+import TestPeers
+
+/// Strangers holding connections open cost `msrpgw serve` neither CPU nor
+/// another client's service: its listeners together never use more descriptors
+/// than its budget, each source gets only its share of connections, a
+/// connection that binds no session is closed soon, and an HTTP request sent a
+/// byte at a time is cut off at its deadline.
+@Suite(.serialized) struct ListenerAbuseTests {
+    /// Connections that do nothing: opened, kept, and closed by the test or the far side.
+    final class IdleConnections: Sendable {
+        let channels: [any Channel]
+
+        init(_ count: Int, port: Int, from source: String? = nil, group: any EventLoopGroup) async throws {
+            var channels: [any Channel] = []
+            for _ in 0..<count {
+                var bootstrap = ClientBootstrap(group: group).connectTimeout(.seconds(5))
+                if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+                channels.append(try await bootstrap.connect(host: "127.0.0.1", port: port).get())
+            }
+            self.channels = channels
+        }
+
+        /// How many the far side has closed.
+        var closedByPeer: Int { channels.count { !$0.isActive } }
+
+        func close() async {
+            for c in channels { try? await c.close() }
+        }
+    }
+
+    /// Seconds of CPU (user and system) the process has used.
+    static func cpuSeconds(_ pid: pid_t) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let end = stat.lastIndex(of: ")") else { return 0 }
+        // Fields after the command: state is 3rd, utime the 14th, stime the 15th.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The sum of a metric's series that have `labels`.
+    static func metric(_ name: String, labels: String, _ api: GatewayClient) async throws -> Double {
+        let (_, text, _) = try await api.call("GET", "/metrics")
+        return text.split(separator: "\n").filter { $0.hasPrefix(name + "{") && $0.contains(labels) }
+            .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+    }
+
+    /// `ulimit -n 256` and 370 idle connections (a junk flood on some): the
+    /// listeners together hold what the descriptor budget allows (three quarters
+    /// of the limit) and close the rest at once, so the daemon never runs out of
+    /// descriptors (where `accept` spun at 100 % of a core, and libdispatch
+    /// crashes the process); a client with a session keeps sending and its
+    /// messages are delivered meanwhile; the daemon idles.
+    @Test func idleConnectionsBeyondTheDescriptorBudgetAreRefusedAndCostNoCPU() async throws {
+        let sink = try await CountingWebhookSink()
+        defer { sink.stop() }
+        // Per-listener and per-source limits too high to matter: the budget is what is reached.
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:ops@gw.example" = ["webhook:ops"]
+            [webhooks.ops]
+            url = "\(sink.url("/ops"))"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            """, msrp: "max_connections = 100000\nmax_connections_per_source = 100000\nunbound_timeout = \"120s\"",
+            resourceLimits: ["--nofile=256:256", "--core=0"])
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw, address: "sip:alice@example.com")
+        try await alice.open()
+        let rssBefore = DaemonMemoryTests.residentKiB(gw.process.pid)
+
+        let idle = try await IdleConnections(350, port: gw.msrpPort, group: clients.group)
+        let idleAPI = try await IdleConnections(20, port: gw.apiPort, group: clients.group)
+        for c in idle.channels.prefix(40) { try? await c.writeAndFlush(ByteBuffer(string: "JUNK\r\nJUNK\r\n\r\n-------x$\r\n")) }
+        // 256 - 64 = 192 held in all; the others are closed at once.
+        #expect(await until(.seconds(20)) { idle.closedByPeer + idleAPI.closedByPeer >= 370 - 192 })
+
+        // While they sit: alice keeps sending, her messages are delivered, and the daemon idles.
+        let cpuStart = Self.cpuSeconds(gw.process.pid)
+        let start = ContinuousClock.now
+        var slowest = Duration.zero
+        for i in 0..<20 {
+            let sent = ContinuousClock.now
+            let outcome = try await alice.send("during \(i)", to: "sip:ops@gw.example", successReport: false, imdn: [])
+            #expect(outcome == .accepted, "message \(i): \(outcome)")
+            slowest = max(slowest, ContinuousClock.now - sent)
+            try await Task.sleep(for: .milliseconds(150))
+        }
+        let wall = (ContinuousClock.now - start).seconds
+        let cpu = Self.cpuSeconds(gw.process.pid) - cpuStart
+        print("ulimit -n 256, 370 idle connections: daemon CPU \(cpu) s over \(wall) s; slowest 200 \(slowest)")
+        #expect(cpu < 0.2 * wall, "the daemon used \(cpu) s of CPU in \(wall) s while idle connections sat")
+        #expect(slowest < .seconds(2), "a message took \(slowest) to be acknowledged")
+        #expect(await until(.seconds(30)) { (try? await sink.counts(clients.http)["/ops"]) == 20 }, "delivered while the connections sit")
+        #expect(!gw.process.stderr.contains("Too many open files"))
+
+        await idle.close()
+        await idleAPI.close()
+        let rssAfter = DaemonMemoryTests.residentKiB(gw.process.pid)
+        #expect(rssAfter - rssBefore < 32 * 1024, "RSS grew from \(rssBefore) to \(rssAfter) KiB")
+        #expect(try await Self.metric("msrpgw_connections_refused_total", labels: "reason=\"descriptors\"", alice) >= 370 - 192 - 40)
+        await clients.shutdown()
+    }
+
+    @Test func eachSourceGetsItsShareAndUnboundConnectionsAreClosedSoon() async throws {
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:ops@gw.example" = ["webhook:ops"]
+            [webhooks.ops]
+            url = "http://127.0.0.1:9/ops"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            """, msrp: "max_connections_per_source = 20\nunbound_timeout = \"1s\"")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw, address: "sip:alice@example.com")
+        try await alice.open()  // one connection from 127.0.0.1, with a session
+
+        // 30 more from 127.0.0.1: 19 fit beside alice's, the others are closed at once.
+        let flood = try await IdleConnections(30, port: gw.msrpPort, group: clients.group)
+        #expect(await until(.seconds(5)) { flood.closedByPeer >= 11 })
+        #expect(flood.closedByPeer == 11, "closed at once: \(flood.closedByPeer) of 30")
+        // Another source is not affected.
+        let other = try await IdleConnections(5, port: gw.msrpPort, from: "127.0.0.2", group: clients.group)
+        // None of these binds a session: all are closed after unbound_timeout.
+        let started = ContinuousClock.now
+        #expect(await until(.seconds(10)) { flood.closedByPeer == 30 && other.closedByPeer == 5 })
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(5), "unbound connections closed after \(took)")
+        // Alice's connection carries a session: it stays, and she can still send.
+        #expect(try await alice.send("still here", to: "sip:ops@gw.example", successReport: false, imdn: []) == .accepted)
+        #expect(try await Self.metric("msrpgw_connections_refused_total", labels: "reason=\"source-full\"", alice) >= 11)
+        await flood.close()
+        await other.close()
+        await clients.shutdown()
+    }
+
+    @Test func anHTTPRequestSentAByteAtATimeIsCutOff() async throws {
+        let gw = try await GatewayProcess(extra: "", api: "header_timeout = \"1s\"\nidle_timeout = \"2s\"\nmax_connections_per_source = 8")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let group = clients.group
+        // Slowloris: a byte every 200 ms keeps the connection from ever being idle.
+        let slow = try await IdleConnections(1, port: gw.apiPort, group: group)
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n".utf8)
+        let start = ContinuousClock.now
+        for byte in request {
+            guard slow.closedByPeer == 0 else { break }
+            try? await slow.channels[0].writeAndFlush(ByteBuffer(bytes: [byte]))
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(await until(.seconds(5)) { slow.closedByPeer == 1 })
+        let took = ContinuousClock.now - start
+        #expect(took < .seconds(3), "a trickled request head was allowed \(took)")
+        // Connections beyond the source's share are closed at once, the others at their deadline.
+        let many = try await IdleConnections(12, port: gw.apiPort, group: group)
+        #expect(await until(.seconds(5)) { many.closedByPeer == 12 })
+        await many.close()
+        await slow.close()
+        let api = clients.client(gw)
+        #expect(try await Self.metric("msrpgw_connections_refused_total", labels: "listener=\"api\"", api) == 4)
+        await clients.shutdown()
+    }
+}
