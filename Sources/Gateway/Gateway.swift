@@ -19,10 +19,21 @@ public struct GatewaySetupError: Error, Sendable, CustomStringConvertible {
 /// (400 bad offer, 403 unknown route, 415 nothing acceptable, 502 peer unreachable).
 public struct SessionSetupError: Error, Sendable, CustomStringConvertible {
     public var status: Int
+    /// What the caller is told.
     public var description: String
-    public init(status: Int, _ description: String) {
+    /// Our side, for the log only (a socket error, an address).
+    public var detail: String?
+    public init(status: Int, _ description: String, detail: String? = nil) {
         self.status = status
         self.description = description
+        self.detail = detail
+    }
+
+    /// The peer's MSRP address could not be reached. One phrase whatever the
+    /// socket said (refused, timed out, reset): the words would let a caller
+    /// map which ports answer.
+    static func unreachable(_ address: MSRPURI?, _ error: any Error) -> SessionSetupError {
+        SessionSetupError(status: 502, "cannot reach the peer's MSRP address", detail: "\(address?.description ?? "?"): \(error)")
     }
 }
 
@@ -201,7 +212,9 @@ public final class Gateway: Sendable {
                 }
             } catch {
                 msrp.close()
-                throw SessionSetupError(status: 502, "cannot reach the peer at \((relayPath + path).first?.description ?? "?"): \(error)")
+                let failure = SessionSetupError.unreachable((relayPath + path).first, error)
+                logger.info("cannot reach a peer's MSRP address", metadata: ["detail": "\(failure.detail ?? "")"])
+                throw failure
             }
         }
         if let peer = peer.flatMap(RouteTable.normalize) {

@@ -12,8 +12,25 @@ import Queue
 /// (a SIP MESSAGE gets the same code).
 public struct IngressRefusal: Error, Sendable, CustomStringConvertible {
     public var code: Int
+    /// What the sender is told: what it did wrong, or a stable phrase for a
+    /// failure of ours (never a path, an errno or an internal name).
     public var reason: String
-    public var description: String { "\(code) \(reason)" }
+    /// Our side of a failure of ours, for the log only.
+    public var detail: String?
+    public var description: String { "\(code) \(reason)" + (detail.map { " (\($0))" } ?? "") }
+
+    public init(code: Int, reason: String, detail: String? = nil) {
+        self.code = code
+        self.reason = reason
+        self.detail = detail
+    }
+
+    /// The message could not be made durable: the sender may try again.
+    static func cannotStore(_ detail: String) -> IngressRefusal {
+        IngressRefusal(code: 500, reason: Self.cannotStorePhrase, detail: detail)
+    }
+
+    static let cannotStorePhrase = "the gateway cannot store the message now"
 }
 
 /// A page-mode message (a SIP MESSAGE, RFC 3428): no session, one request.
@@ -139,7 +156,7 @@ final class MessageIngress: Sendable {
             logger.error("cannot store incoming messages", metadata: ["error": "\(error)", "count": "\(accepted.count)"])
             for (p, events) in accepted {
                 bodies.discard(events)
-                p.message.acknowledgement.reject(code: 500, comment: "gateway cannot store the message: \(error.kind.rawValue)")
+                p.message.acknowledgement.reject(code: 500, comment: IngressRefusal.cannotStorePhrase)
                 metrics.messageIn(accepted: false)
             }
         }
@@ -199,7 +216,7 @@ final class MessageIngress: Sendable {
         do {
             stored = try bodies.store(.memory(ByteBuffer(bytes: m.body)), from: offset, size: size - offset, copies: targets.count)
         } catch {
-            throw IngressRefusal(code: 500, reason: "cannot store the message body: \(error)")
+            throw IngressRefusal.cannotStore("cannot store the message body: \(error)")
         }
         let events = zip(targets, stored).map { target, body in
             NewEvent(kind: .delivery, adapter: target.adapter, target: target.target, origin: origin, envelope: envelope, body: body,
@@ -215,13 +232,14 @@ final class MessageIngress: Sendable {
             bodies.discard(events)
             metrics.messageIn(accepted: false)
             logger.error("cannot store a page-mode message", metadata: ["id": "\(m.id)", "error": "\(error)"])
-            throw IngressRefusal(code: 500, reason: "gateway cannot store the message: \(error.kind.rawValue)")
+            throw IngressRefusal.cannotStore("\(error)")
         }
     }
 
     private func refuse(_ p: Pending, _ error: IngressRefusal) {
         logger.info("message refused", metadata: [
             "session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)", "code": "\(error.code)", "reason": "\(error.reason)",
+            "detail": "\(error.detail ?? "-")",
         ])
         if case .file(let path) = p.message.message.body { unlink(path) }
         p.message.acknowledgement.reject(code: error.code, comment: error.reason)
@@ -248,7 +266,7 @@ final class MessageIngress: Sendable {
             do {
                 prefix = try bodyPrefix(message.message.body, limit: cpim.maxHeaderBytes)
             } catch {
-                throw IngressRefusal(code: 400, reason: "cannot read the message body: \(error)")
+                throw IngressRefusal.cannotStore("cannot read the message body: \(error)")
             }
             let unwrapped = try unwrapCPIM(prefix, peer: session.peerAddress, room: rooms.room(of: session).map { ($0, session.id) })
             (envelope, targets, imdn, bodyOffset) = (unwrapped.envelope, unwrapped.targets, unwrapped.imdn, unwrapped.bodyOffset)
@@ -266,7 +284,7 @@ final class MessageIngress: Sendable {
         do {
             bodies = try self.bodies.store(message.message.body, from: bodyOffset, size: size - bodyOffset, copies: targets.count + roomCopies.count)
         } catch {
-            throw IngressRefusal(code: 500, reason: "cannot store the message body: \(error)")
+            throw IngressRefusal.cannotStore("cannot store the message body: \(error)")
         }
         let quiet = reporter.roomCopy(of: origin)
         var events = zip(targets + roomCopies, bodies).enumerated().map { i, pair in

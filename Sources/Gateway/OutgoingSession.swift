@@ -62,7 +62,9 @@ extension Gateway {
             do {
                 try await msrp.connect()
             } catch {
-                throw SessionSetupError(status: 502, "cannot reach the peer at \((outgoing.relayPath + path).first?.description ?? "?"): \(error)")
+                let failure = SessionSetupError.unreachable((outgoing.relayPath + path).first, error)
+                logger.info("cannot reach a peer's MSRP address", metadata: ["detail": "\(failure.detail ?? "")"])
+                throw failure
             }
             logger.info("session created", metadata: [
                 "session": "\(session.id)", "peer": "\(outgoing.peer)", "setup": "active", "direction": "outgoing",

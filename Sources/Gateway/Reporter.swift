@@ -127,20 +127,37 @@ public struct Reporter: FollowUpPolicy {
             // Both are true: it reached some recipients, and not others.
             if event.origin.successReport { owed(.report, "200", ["status": "200", "reason": "OK", "proof": proof]) }
             if event.origin.failureReport != .no {
-                owed(.report, String(code), ["status": String(code), "reason": reason])
+                owed(.report, String(code), ["status": String(code), "reason": Self.peerPhrase(code), "detail": reason])
             }
             if event.origin.imdnDispositions.contains("negative-delivery") {
                 owed(.imdn, "failed", ["disposition": "failed", "reason": reason])
             }
         case .failed(let code, let reason):
             if event.origin.failureReport != .no {
-                owed(.report, String(code), ["status": String(code), "reason": reason])
+                owed(.report, String(code), ["status": String(code), "reason": Self.peerPhrase(code), "detail": reason])
             }
             if event.origin.imdnDispositions.contains("negative-delivery") {
                 owed(.imdn, "failed", ["disposition": "failed", "reason": reason])
             }
         }
         return out
+    }
+
+    /// The comment a failure REPORT carries to the sender: one stable phrase
+    /// per status. Why a delivery failed inside (a receiver's socket error, a
+    /// file) stays in the event's `detail` for the log and the API: told to
+    /// peers it maps our network for them.
+    static func peerPhrase(_ code: Int) -> String {
+        switch code {
+        case 400: "the recipient refused the message as malformed"
+        case 403: "delivery to this recipient is not allowed"
+        case 404: "recipient unknown"
+        case 408: "delivery timed out"
+        case 413: "message too large for the recipient"
+        case 415: "content type not accepted by the recipient"
+        case 481: "the recipient's session has ended"
+        default: "delivery failed"
+        }
     }
 
     private func pageModeFollowUps(for event: QueuedEvent, sender: String, outcome: FinalOutcome) -> [NewEvent] {

@@ -75,6 +75,9 @@ struct GatewayEndToEndTests {
         try await alice.open()
         #expect(try await alice.send("nobody home", to: "sip:ops@gw.example", messageID: "m-down", successReport: false) == .accepted)
         #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.contains { $0.headers.status?.code == 408 } }, "no 408 REPORT")
+        // No oracle: the sender learns a stable phrase, not our receiver's address or socket error.
+        let comment = alice.allReports.first { $0.headers.status?.code == 408 }?.headers.status?.reason ?? ""
+        #expect(comment == "delivery timed out", "the 408 REPORT said \(comment.debugDescription)")
         #expect(alice.allReceived.contains { (try? IMDNNotification(xml: Array($0.text.utf8)))?.status == "failed" })
 
         let (status, body, _) = try await alice.call("GET", "/v1/events?state=dead&adapter=webhook")
@@ -83,6 +86,8 @@ struct GatewayEndToEndTests {
         let dead = try JSONDecoder().decode([E].self, from: Data(body.utf8))
         #expect(dead.count == 1)
         #expect(dead.first?.status_code == 408)
+        #expect(dead.first?.last_error?.contains("127.0.0.1") == true || dead.first?.last_error?.contains("refused") == true,
+                "the API keeps why: \(dead.first?.last_error ?? "-")")
 
         // The receiver comes back; an operator replays the event.
         let sink = try await WebhookSinkProcess(port: port)
