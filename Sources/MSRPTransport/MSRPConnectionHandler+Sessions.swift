@@ -17,9 +17,21 @@ extension MSRPConnectionHandler {
         idleTimer = nil
     }
 
+    /// A session of ours ended (closed here, not by the connection's loss).
     func detach(_ sessionID: String) {
         machine.detach(sessionID)
-        if machine.sessions.isEmpty { armIdleTimer() }
+        guard machine.sessions.isEmpty else { return }
+        // A connection the peer opened carries nothing once its last session
+        // ends here (an API DELETE, a BYE): close it once what was written has
+        // gone out, rather than answer 481 on it until the idle time-out. Our
+        // own connections stay for reuse until then.
+        if connection?.key == nil, !closed, let context {
+            let channel = context.channel
+            logger.info("closing the MSRP connection: its last session ended")
+            channel.writeAndFlush(ByteBuffer()).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        armIdleTimer()
     }
 
     func armIdleTimer() {

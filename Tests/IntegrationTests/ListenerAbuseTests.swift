@@ -84,19 +84,22 @@ import TestPeers
         // While they sit: alice keeps sending, her messages are delivered, and the daemon idles.
         let cpuStart = Self.cpuSeconds(gw.process.pid)
         let start = ContinuousClock.now
-        var slowest = Duration.zero
+        var latencies: [Duration] = []
         for i in 0..<20 {
             let sent = ContinuousClock.now
             let outcome = try await alice.send("during \(i)", to: "sip:ops@gw.example", successReport: false, imdn: [])
             #expect(outcome == .accepted, "message \(i): \(outcome)")
-            slowest = max(slowest, ContinuousClock.now - sent)
+            latencies.append(ContinuousClock.now - sent)
             try await Task.sleep(for: .milliseconds(150))
         }
+        latencies.sort()
+        let (median, slowest) = (latencies[latencies.count / 2], latencies[latencies.count - 1])
         let wall = (ContinuousClock.now - start).seconds
         let cpu = Self.cpuSeconds(gw.process.pid) - cpuStart
-        print("ulimit -n 256, 370 idle connections: daemon CPU \(cpu) s over \(wall) s; slowest 200 \(slowest)")
+        print("ulimit -n 256, 370 idle connections: daemon CPU \(cpu) s over \(wall) s; 200 after \(median) (median), \(slowest) (slowest)")
         #expect(cpu < 0.2 * wall, "the daemon used \(cpu) s of CPU in \(wall) s while idle connections sat")
-        #expect(slowest < .seconds(2), "a message took \(slowest) to be acknowledged")
+        // Bounds for a loaded machine (a whole suite beside): a stalled loop would miss them by far.
+        #expect(median < .milliseconds(500) && slowest < .seconds(5), "acknowledged after \(median) (median), \(slowest) (slowest)")
         #expect(await until(.seconds(30)) { (try? await sink.counts(clients.http)["/ops"]) == 20 }, "delivered while the connections sit")
         #expect(!gw.process.stderr.contains("Too many open files"))
 
@@ -137,6 +140,21 @@ import TestPeers
         #expect(try await Self.metric("msrpgw_connections_refused_total", labels: "reason=\"source-full\"", alice) >= 11)
         await flood.close()
         await other.close()
+        await clients.shutdown()
+    }
+
+    /// `DELETE /v1/sessions/ID` ends the session and the connection that carried
+    /// it (it answered 481 to every SEND until the idle time-out before).
+    @Test func aDeletedSessionTakesItsConnection() async throws {
+        let gw = try await GatewayProcess(extra: "")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open()
+        let session = try #require(alice.session)
+        let (status, _, _) = try await alice.call("DELETE", "/v1/sessions/\(alice.sessionID ?? "")")
+        #expect(status == 204 || status == 200)
+        #expect(await until(.seconds(5)) { session.isClosed }, "the connection of a deleted session stayed open")
         await clients.shutdown()
     }
 
