@@ -351,7 +351,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QueueTests",
-            dependencies: ["Events", "Queue", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Events", "Queue", "TestPeers", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -65,6 +65,21 @@ public protocol EventQueue: Sendable {
     /// Deletes delivered events last updated before `date`; returns how many.
     @discardableResult
     func purge(deliveredBefore date: Date) async throws(QueueError) -> Int
+
+    /// Set while the queue cannot write (its last transaction failed: disk full,
+    /// read-only, I/O errors), cleared by the next that commits: what a health
+    /// check reports, since reads may still work.
+    var writeFailure: QueueWriteFailure? { get }
+}
+
+/// Since when, and why, the queue's writes fail.
+public struct QueueWriteFailure: Sendable {
+    public var since: Date
+    public var error: QueueError
+    public init(since: Date, error: QueueError) {
+        self.since = since
+        self.error = error
+    }
 }
 
 extension EventQueue {
@@ -143,6 +158,9 @@ public struct QueueError: Error, Sendable, CustomStringConvertible {
     }
     public var kind: Kind
     public var detail: String
+
+    /// The storage failed (as opposed to an operation refused: not found, lease lost).
+    public var isStorageFailure: Bool { ![.leaseLost, .notFound, .busy].contains(kind) }
 
     public init(_ kind: Kind, _ detail: String = "") {
         self.kind = kind

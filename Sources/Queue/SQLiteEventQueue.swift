@@ -42,6 +42,7 @@ public final class SQLiteEventQueue: EventQueue {
     let pool: DatabasePool
     private let ids: EventIDGenerator
     private let committer: GroupCommitter
+    private let writes = WriteHealth()
     /// The clock; tests move it.
     let now: @Sendable () -> Date
 
@@ -362,21 +363,33 @@ public final class SQLiteEventQueue: EventQueue {
     /// A write that shares its transaction (and fsync) with concurrent ones.
     private func grouped<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         do {
-            return try await committer.perform(body)
+            let result = try await committer.perform(body)
+            writes.succeeded()
+            return result
         } catch let error as QueueError {
+            // An operation's own refusal (not found, lease lost) says nothing of the disk.
+            if error.isStorageFailure { writes.failed(error) }
             throw error
         } catch {
-            throw QueueError(mapping: error, context: what)
+            let mapped = QueueError(mapping: error, context: what)
+            writes.failed(mapped)
+            throw mapped
         }
     }
 
+    public var writeFailure: QueueWriteFailure? { writes.failure }
+
     private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         do {
-            return try await pool.write(body)
+            let result = try await pool.write(body)
+            writes.succeeded()
+            return result
         } catch let error as QueueError {
             throw error
         } catch {
-            throw QueueError(mapping: error, context: what)
+            let mapped = QueueError(mapping: error, context: what)
+            writes.failed(mapped)
+            throw mapped
         }
     }
 

@@ -2,33 +2,9 @@ import Events
 import Foundation
 import GRDB
 import Testing
+import TestPeers
 
 @testable import Queue
-
-/// A small tmpfs the test mounts itself (needs root, which CI has).
-struct ScratchMount {
-    let path: String
-
-    static var canMount: Bool { getuid() == 0 }
-
-    init(sizeKiB: Int) throws {
-        path = try temporaryDirectory()
-        try Self.run("mount", "-t", "tmpfs", "-o", "size=\(sizeKiB)k", "tmpfs", path)
-    }
-
-    func remountReadOnly() throws { try Self.run("mount", "-o", "remount,ro", path) }
-    func unmount() { try? Self.run("umount", "-l", path) }
-
-    static func run(_ args: String...) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw QueueError(.other, "\(args.joined(separator: " ")) failed") }
-    }
-}
 
 @Suite(.serialized) struct BadConditionTests {
     @Test func newerSchemaIsRefusedAtStartup() async throws {
@@ -77,12 +53,18 @@ struct ScratchMount {
         }
         #expect(failure?.kind == .diskFull, "\(String(describing: failure))")
         #expect(!acknowledged.isEmpty)
+        // A health check sees it (reads still work on a full disk).
+        #expect(queue.writeFailure?.error.kind == .diskFull)
         // Every acknowledged event is still there, and nothing else.
         let stored = try await queue.stats().count()
         #expect(stored == acknowledged.count)
         for id in acknowledged.suffix(5) {
             #expect(try await queue.event(id)?.state == .queued)
         }
+        // Room again: the next write commits and clears it.
+        try mount.resize(sizeKiB: 4096)
+        _ = try await queue.enqueue([message("m3999999")])
+        #expect(queue.writeFailure == nil)
     }
 
     @Test(.enabled(if: ScratchMount.canMount, "mounts a tmpfs: needs root"))

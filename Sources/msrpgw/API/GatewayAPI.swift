@@ -174,7 +174,16 @@ struct GatewayAPI: Sendable {
 
     // MARK: - Health and metrics
 
+    /// 200 `ok`, or 503: `degraded` while the queue cannot write (reads, and so
+    /// statistics, may still work: a full disk), `queue unavailable` when it
+    /// cannot even be read.
     private func health() async throws -> Response {
+        if let failure = gateway.queue.writeFailure {
+            return try jsonResponse([
+                "status": "degraded", "reason": "the queue cannot write: \(failure.error.kind.rawValue)",
+                "since": RFC3339.string(from: failure.since),
+            ], status: .serviceUnavailable)
+        }
         do {
             let stats = try await gateway.queue.stats()
             return try jsonResponse(HealthView(
