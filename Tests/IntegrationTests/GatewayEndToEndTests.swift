@@ -174,6 +174,14 @@ struct GatewayEndToEndTests {
             ("unknown event", api, "GET", "/v1/events/123", nil, "application/json", 404),
             ("replay of an unknown event", api, "POST", "/v1/events/123/replay", nil, "application/json", 404),
             ("unknown session delete", api, "DELETE", "/v1/sessions/nope", nil, "application/json", 404),
+            // Strings that reach MSRP, CPIM or mail headers and the log: by their grammar.
+            ("content type with a bare CR", api, "POST", "/v1/messages", #"{"to": "sip:ops@gw.example", "text": "x", "content_type": "text/plain\rX-Evil: 1"}"#, "application/json", 400),
+            ("content type not a media type", api, "POST", "/v1/messages", #"{"to": "sip:ops@gw.example", "text": "x", "content_type": "plain"}"#, "application/json", 400),
+            ("subject with a line feed", api, "POST", "/v1/messages", #"{"to": "sip:ops@gw.example", "text": "x", "subject": "hi\nBcc: x@y"}"#, "application/json", 400),
+            ("from not a URI", api, "POST", "/v1/messages", #"{"to": "sip:ops@gw.example", "text": "x", "from": "ops team"}"#, "application/json", 400),
+            ("to with angle brackets", api, "POST", "/v1/messages", #"{"to": "<sip:ops@gw.example>", "text": "x"}"#, "application/json", 400),
+            ("session id with a control character", api, "POST", "/v1/messages", #"{"session": "a\u001bb", "text": "x"}"#, "application/json", 400),
+            ("peer not a URI", api, "POST", "/v1/sessions?peer=alice%0D%0A", offerPNG, "application/sdp", 400),
             ("Alertmanager v3", api, "POST", "/v1/alertmanager", #"{"version":"3","groupKey":"g","status":"firing","alerts":[]}"#, "application/json", 400),
             ("no subscribers", api, "POST", "/v1/alertmanager", #"{"version":"4","groupKey":"g","status":"firing","alerts":[{"status":"firing","labels":{}}]}"#, "application/json", 503),
         ]

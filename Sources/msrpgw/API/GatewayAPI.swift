@@ -83,8 +83,8 @@ struct GatewayAPI: Sendable {
         let offer: SessionDescription
         do { offer = try SDPParser().parse(text) } catch { throw APIError(.badRequest, error.description) }
         let query = request.uri.queryParameters
-        let peer = query["peer"].map(String.init)
-        let route = query["route"].map(String.init)
+        let peer = try query["peer"].map { v throws(APIError) in try APIInput.uri(String(v), field: "peer") }
+        let route = try query["route"].map { v throws(APIError) in try APIInput.uri(String(v), field: "route") }
         do {
             let (session, answer) = try await gateway.createSession(offer: offer, peer: peer, route: route)
             var headers: HTTPFields = [.contentType: "application/sdp", .location: "/v1/sessions/\(session.id)"]
@@ -101,16 +101,18 @@ struct GatewayAPI: Sendable {
         let m = try await decodeJSON(MessageRequest.self, from: request)
         let destination: OutboundMessage.Destination
         switch (m.session, m.to) {
-        case (let s?, nil): destination = .session(s)
-        case (nil, let t?): destination = .address(t)
+        case (let s?, nil): destination = .session(try APIInput.token(s, field: "session"))
+        case (nil, let t?): destination = .address(try APIInput.uri(t, field: "to"))
         default: throw APIError(.badRequest, "give exactly one of session and to")
         }
         guard !m.text.isEmpty else { throw APIError(.badRequest, "text is empty") }
-        let contentType = m.content_type ?? "text/plain"
-        guard contentType.contains("/"), !contentType.contains("\n") else { throw APIError(.badRequest, "content_type \(contentType.debugDescription) is not a media type") }
+        let contentType = try APIInput.mediaType(m.content_type ?? "text/plain", field: "content_type")
         let message = OutboundMessage(
-            to: destination, text: m.text, contentType: contentType, system: m.system ?? false, from: m.from, subject: m.subject,
-            idempotencyKey: request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value)
+            to: destination, text: m.text, contentType: contentType, system: m.system ?? false,
+            from: try m.from.map { v throws(APIError) in try APIInput.uri(v, field: "from") },
+            subject: try m.subject.map { v throws(APIError) in try APIInput.headerText(v, field: "subject") },
+            idempotencyKey: try request.headers.first { $0.name.canonicalName == "idempotency-key" }
+                .map { f throws(APIError) in try APIInput.token(f.value, field: "Idempotency-Key") })
         return try await enqueue(message)
     }
 

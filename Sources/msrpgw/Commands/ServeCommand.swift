@@ -67,7 +67,7 @@ struct CheckConfigCommand: AsyncParsableCommand {
 enum Bootstrap {
     static func logging(level: Logger.Level) -> Logger {
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
+            var h = EscapingLogHandler(StreamLogHandler.standardError(label: label))
             h.logLevel = level
             return h
         }
