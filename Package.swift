@@ -99,6 +99,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
+                "Admission",
                 "MSRP", "MSRPTransport", "CPIM", "SDP", "Events", "Queue",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -300,6 +301,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
+        .testTarget(name: "AdmissionTests", dependencies: ["Admission", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
         .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", "IRCAdapter", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         // Test support (as hummingbird's HummingbirdTesting): an in-process

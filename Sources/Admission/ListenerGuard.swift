@@ -185,23 +185,3 @@ public struct ConnectionRefused: Error, CustomStringConvertible {
     public let listener: String
     public var description: String { "\(listener): connection refused (\(reason.rawValue))" }
 }
-
-/// The part of a peer's address that counts as one source: an IPv4 address, or
-/// the /64 of an IPv6 one.
-struct SourceKey: Hashable, Sendable {
-    let bytes: [UInt8]
-
-    init(_ address: SocketAddress) {
-        switch address {
-        case .v4(let a):
-            bytes = withUnsafeBytes(of: a.address.sin_addr.s_addr) { Array($0) }
-        case .v6(let a):
-            let all = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
-            // An IPv4 client of a dual-stack listener (::ffff:a.b.c.d) is its IPv4 address.
-            let mapped = all.prefix(10).allSatisfy { $0 == 0 } && all[10] == 0xff && all[11] == 0xff
-            bytes = mapped ? Array(all.suffix(4)) : Array(all.prefix(8))
-        case .unixDomainSocket:
-            bytes = []
-        }
-    }
-}

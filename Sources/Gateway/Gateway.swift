@@ -93,6 +93,20 @@ public final class Gateway: Sendable {
     public let queue: any EventQueue
     public let endpoint: MSRPEndpoint
     public let metrics = GatewayMetrics()
+
+    /// Set while messages cannot be made durable (what a health check reports):
+    /// the queue or the body files failed to write, and either that was in the
+    /// last minute or the disk still has no room for a message of the largest
+    /// size. (A failure is cleared by the next message stored; with no traffic
+    /// the free space decides, so that a freed disk reads healthy again.)
+    public var storageFailure: StorageFailure? {
+        let failure = queue.writeFailure.map { StorageFailure(since: $0.since, reason: "the queue cannot write: \($0.error.kind.rawValue)") }
+            ?? ingress.storage.failure
+        guard let failure else { return nil }
+        if Date().timeIntervalSince(failure.since) < 60 { return failure }
+        let free = StorageHealth.freeBytes(at: configuration.bodyDirectory)
+        return free.map { $0 < configuration.maxMessageBytes } ?? true ? failure : nil
+    }
     let sessions = SessionDirectory()
     let routes: RouteTable
     let adapters: AdapterRegistry
@@ -199,7 +213,7 @@ public final class Gateway: Sendable {
         let msrp = endpoint.createSession(
             secure: media.secure, setup: connects ? .active : .passive, remotePath: relayPath + path,
             acceptTypes: negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
-        let session = GatewaySession(msrp: msrp, peerAddress: peer, route: route, negotiation: negotiation)
+        let session = GatewaySession(msrp: msrp, peerAddress: peer, route: route, negotiation: negotiation, messageRate: configuration.sessionMessageRate)
         sessions.insert(session)
         sessionCreated(session.id)
         if connects {

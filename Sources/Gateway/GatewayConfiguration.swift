@@ -1,3 +1,4 @@
+import Admission
 import Events
 import Queue
 
@@ -29,6 +30,9 @@ public struct GatewayConfiguration: Sendable {
     /// A session nobody connects to within this time is closed (an offer whose
     /// client went away must not hold a session forever).
     public var sessionBindTimeout: Duration = .seconds(60)
+    /// Messages one session may send (a rate a second and a burst); beyond it a
+    /// message is refused with 403. nil: no limit.
+    public var sessionMessageRate: RateLimit?
     /// Chat rooms (RFC 7701) by address: sessions joined to one (their route)
     /// hear each other; the address may also be a route to outside targets (IRC).
     public var rooms: [String: ChatRoom] = [:]

@@ -12,6 +12,11 @@ public struct GatewayMetrics: Sendable {
 
     func messageIn(accepted ok: Bool) { (ok ? accepted : refused).increment() }
 
+    /// A request refused for its rate (`msrp-session`, `api`).
+    public func rateLimited(surface: String) {
+        Counter(label: "msrpgw_rate_limited_total", dimensions: [("surface", surface)]).increment()
+    }
+
     func delivery(adapter: String, state: EventState) {
         Counter(label: "msrpgw_deliveries_total", dimensions: [("adapter", adapter), ("outcome", state.rawValue)]).increment()
     }

@@ -1,3 +1,4 @@
+import Admission
 import Foundation
 import MSRPTransport
 import NIOConcurrencyHelpers
@@ -21,11 +22,15 @@ public final class GatewaySession: Sendable {
     /// ends, so that a closed session is freed at once (a task sleeping out the
     /// time-out kept ~4 KiB per session for a minute).
     let bindTimer = NIOLockedValueBox<Scheduled<Void>?>(nil)
+    /// What the peer may still send now (`sessionMessageRate`), if limited.
+    let inbound: NIOLockedValueBox<TokenBucket>?
 
     public var id: String { msrp.id }
 
-    init(msrp: MSRPSession, peerAddress: String?, route: String?, negotiation: MSRPNegotiation, createdAt: Date = Date()) {
+    init(msrp: MSRPSession, peerAddress: String?, route: String?, negotiation: MSRPNegotiation, messageRate: RateLimit? = nil,
+         createdAt: Date = Date()) {
         self.msrp = msrp
+        self.inbound = messageRate.map { NIOLockedValueBox(TokenBucket($0)) }
         self.peerAddress = peerAddress
         self.route = route
         self.peerAcceptTypes = negotiation.peerAcceptTypes

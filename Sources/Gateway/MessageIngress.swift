@@ -1,3 +1,4 @@
+import Admission
 import CPIM
 import Events
 import Foundation
@@ -72,6 +73,10 @@ final class MessageIngress: Sendable {
     private let logger: Logger
     private let lanes = NIOLockedValueBox<[String: Lane]>([:])
     private let cpim = CPIMParser()
+    /// Whether bodies could be written lately (for `/healthz`).
+    let storage = StorageHealth()
+    /// One log line per 10 s for sessions over their rate.
+    private let rateLog = NIOLockedValueBox(LogThrottle())
 
     private struct Pending {
         var message: MSRPIncomingMessage
@@ -99,8 +104,13 @@ final class MessageIngress: Sendable {
         self.wake = wake
     }
 
-    /// Called on the connection's event loop: queue the message on its session's lane.
+    /// Called on the connection's event loop: queue the message on its session's
+    /// lane, or refuse it at once when the session is over its rate.
     func receive(_ message: MSRPIncomingMessage, on session: GatewaySession) {
+        if let wait = session.inbound?.withLockedValue({ $0.take() }) {
+            refuseOverRate(message, session: session, wait: wait)
+            return
+        }
         let start: Bool = lanes.withLockedValue { lanes in
             lanes[session.id, default: Lane()].pending.append(Pending(message: message, session: session))
             if lanes[session.id]?.running == true { return false }
@@ -149,6 +159,7 @@ final class MessageIngress: Sendable {
                 metrics.messageIn(accepted: true)
                 logger.debug("message accepted", metadata: ["session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)"])
             }
+            storage.succeeded()
             await bodies.reconcile(events: accepted.flatMap(\.1), ids: ids, queue: queue)
             wake(Set(accepted.flatMap { $0.1.map(\.adapter) } + (owedAgain ? [reporter.adapter] : [])))
         } catch {
@@ -216,6 +227,7 @@ final class MessageIngress: Sendable {
         do {
             stored = try bodies.store(.memory(ByteBuffer(bytes: m.body)), from: offset, size: size - offset, copies: targets.count)
         } catch {
+            storage.failed("message bodies cannot be written: \(error)")
             throw IngressRefusal.cannotStore("cannot store the message body: \(error)")
         }
         let events = zip(targets, stored).map { target, body in
@@ -225,6 +237,7 @@ final class MessageIngress: Sendable {
         do {
             let ids = try await queue.enqueue(events)
             metrics.messageIn(accepted: true)
+            storage.succeeded()
             await bodies.reconcile(events: events, ids: ids, queue: queue)
             wake(Set(events.map(\.adapter)))
             return ids
@@ -234,6 +247,18 @@ final class MessageIngress: Sendable {
             logger.error("cannot store a page-mode message", metadata: ["id": "\(m.id)", "error": "\(error)"])
             throw IngressRefusal.cannotStore("\(error)")
         }
+    }
+
+    private func refuseOverRate(_ message: MSRPIncomingMessage, session: GatewaySession, wait: TimeAmount) {
+        metrics.rateLimited(surface: "msrp-session")
+        if rateLog.withLockedValue({ $0.admit().log }) {
+            logger.warning("session over its message rate: refusing with 403", metadata: [
+                "session": "\(session.id)", "peer": "\(session.peerAddress ?? "-")", "retry-after-ms": "\(wait.nanoseconds / 1_000_000)"])
+        }
+        if case .file(let path) = message.message.body { unlink(path) }
+        let limit = session.inbound?.withLockedValue { $0.limit }
+        message.acknowledgement.reject(code: 403, comment: "too many messages: at most \(Int(limit?.rate ?? 0)) a second")
+        metrics.messageIn(accepted: false)
     }
 
     private func refuse(_ p: Pending, _ error: IngressRefusal) {
@@ -284,6 +309,7 @@ final class MessageIngress: Sendable {
         do {
             bodies = try self.bodies.store(message.message.body, from: bodyOffset, size: size - bodyOffset, copies: targets.count + roomCopies.count)
         } catch {
+            storage.failed("message bodies cannot be written: \(error)")
             throw IngressRefusal.cannotStore("cannot store the message body: \(error)")
         }
         let quiet = reporter.roomCopy(of: origin)

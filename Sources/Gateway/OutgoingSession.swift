@@ -56,7 +56,7 @@ extension Gateway {
             guard !path.isEmpty else { throw SessionSetupError(status: 400, "the answer has no a=path") }
             msrp.remotePath = outgoing.relayPath + path
             msrp.acceptTypes = negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }
-            let session = GatewaySession(msrp: msrp, peerAddress: outgoing.peer, route: nil, negotiation: negotiation)
+            let session = GatewaySession(msrp: msrp, peerAddress: outgoing.peer, route: nil, negotiation: negotiation, messageRate: configuration.sessionMessageRate)
             sessions.insert(session)
             sessionCreated(session.id)
             do {

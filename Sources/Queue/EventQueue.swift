@@ -66,9 +66,10 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func purge(deliveredBefore date: Date) async throws(QueueError) -> Int
 
-    /// Set while the queue cannot write (its last transaction failed: disk full,
-    /// read-only, I/O errors), cleared by the next that commits: what a health
-    /// check reports, since reads may still work.
+    /// Set when a write fails for the storage's sake (disk full, read-only, I/O
+    /// errors), cleared by the next enqueue that commits (only new rows prove the
+    /// disk takes data: updates in place still commit on a full disk): what a
+    /// health check reports, since reads may still work.
     var writeFailure: QueueWriteFailure? { get }
 }
 

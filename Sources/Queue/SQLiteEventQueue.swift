@@ -364,7 +364,9 @@ public final class SQLiteEventQueue: EventQueue {
     private func grouped<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         do {
             let result = try await committer.perform(body)
-            writes.succeeded()
+            // Only a new row proves the disk takes data again: updates in place
+            // (a retry recorded, a lease) still commit on a full disk.
+            if what == "enqueue" { writes.succeeded() }
             return result
         } catch let error as QueueError {
             // An operation's own refusal (not found, lease lost) says nothing of the disk.
@@ -381,9 +383,7 @@ public final class SQLiteEventQueue: EventQueue {
 
     private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         do {
-            let result = try await pool.write(body)
-            writes.succeeded()
-            return result
+            return try await pool.write(body)
         } catch let error as QueueError {
             throw error
         } catch {

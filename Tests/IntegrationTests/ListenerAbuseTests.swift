@@ -1,5 +1,6 @@
 import Foundation
 import MSRPGatewayClient
+import MSRPTransport
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -140,6 +141,41 @@ import TestPeers
         #expect(try await Self.metric("msrpgw_connections_refused_total", labels: "reason=\"source-full\"", alice) >= 11)
         await flood.close()
         await other.close()
+        await clients.shutdown()
+    }
+
+    /// A session over its message rate gets 403 with the reason, at once, and
+    /// another session is not held back; an API source over its rate gets 429
+    /// with Retry-After.
+    @Test func ratesArePerSessionAndPerSource() async throws {
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:ops@gw.example" = ["webhook:ops"]
+            [webhooks.ops]
+            url = "http://127.0.0.1:9/ops"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            """, msrp: "max_messages_per_second = 2\nmessage_burst = 10", api: "max_requests_per_second = 2\nrequest_burst = 20")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let (alice, bob) = (clients.client(gw, address: "sip:alice@example.com"), clients.client(gw, address: "sip:bob@example.com"))
+        try await alice.open()
+        try await bob.open()
+        var outcomes: [MSRPSendOutcome] = []
+        for i in 0..<20 { outcomes.append(try await alice.send("flood \(i)", to: "sip:ops@gw.example", successReport: false, imdn: [])) }
+        let accepted = outcomes.count { $0 == .accepted }
+        #expect((10...13).contains(accepted), "accepted \(accepted) of 20 at 2/s with a burst of 10")
+        #expect(outcomes.contains(.rejected(code: 403, comment: "too many messages: at most 2 a second")), "\(outcomes)")
+        #expect(try await bob.send("not held back", to: "sip:ops@gw.example", successReport: false, imdn: []) == .accepted)
+
+        var statuses: [Int] = []
+        var retryAfter: String?
+        for _ in 0..<30 {
+            let (status, _, headers) = try await alice.call("GET", "/healthz")
+            statuses.append(status)
+            if status == 429 { retryAfter = headers["Retry-After"].first }
+        }
+        #expect(statuses.contains(429) && statuses.prefix(10).allSatisfy { $0 == 200 }, "\(statuses)")
+        #expect(retryAfter.flatMap(Int.init).map { $0 >= 1 } == true, "Retry-After: \(retryAfter ?? "none")")
         await clients.shutdown()
     }
 

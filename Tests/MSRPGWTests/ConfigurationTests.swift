@@ -90,6 +90,12 @@ import Testing
         #expect(c.api.connectionLimits == ConnectionLimits(perListener: 1024, perSource: 4))
         #expect(c.api.headerTimeout == .seconds(2) && c.api.idleTimeout == .seconds(20))
         #expect(c.sip?.connectionLimits.perListener == 100 && c.sip?.tcpIdleTimeout == .seconds(60))
+        // Rates: the defaults, a value, and 0 for none.
+        #expect(c.gateway.sessionMessageRate == RateLimit(rate: 100, burst: 500))
+        #expect(c.api.requestRate == RateLimit(rate: 500, burst: 1000))
+        let r = try DaemonConfiguration.parse("[msrp]\nmax_messages_per_second = 0\n[api]\nmax_requests_per_second = 20\nrequest_burst = 5", environment: [:])
+        #expect(r.gateway.sessionMessageRate == nil)
+        #expect(r.api.requestRate == RateLimit(rate: 20, burst: 5))
     }
 
     @Test func loopbackIsDecidedOnTheParsedAddress() {
@@ -137,6 +143,8 @@ import Testing
         ("max connections zero", "[msrp]\nmax_connections = 0", "msrp.max_connections: 0 is outside"),
         ("per-source connections a word", "[sip]\nmax_connections_per_source = \"many\"", "sip.max_connections_per_source: expected an integer"),
         ("unbound time-out too short", "[msrp]\nunbound_timeout = \"10ms\"", "msrp.unbound_timeout: at least 100ms"),
+        ("message rate negative", "[msrp]\nmax_messages_per_second = -1", "msrp.max_messages_per_second: -1 is outside"),
+        ("request burst a word", "[api]\nrequest_burst = \"lots\"", "api.request_burst: expected an integer"),
         ("header time-out a word", "[api]\nheader_timeout = \"soon\"", "api.header_timeout"),
         ("sip tcp idle time-out too short", "[sip]\ntcp_idle_timeout = \"500ms\"", "sip.tcp_idle_timeout: at least 1000ms"),
         ("webhook without url", "[webhooks.a]\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "webhooks.a.url: missing"),

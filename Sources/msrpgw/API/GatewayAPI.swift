@@ -1,3 +1,4 @@
+import Admission
 import Events
 import Foundation
 import Gateway
@@ -22,8 +23,14 @@ struct GatewayAPI: Sendable {
     /// The relay role is on: the web client AUTHs with its token (RFC 7977 §5.3).
     var webClientAuths = false
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    /// Requests per source address, if limited.
+    var requestRate: RateLimit?
+
+    func router() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        if let rate = requestRate {
+            router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate), metrics: gateway.metrics, logger: logger))
+        }
         router.get("/healthz") { _, _ in try await health() }
         router.get("/metrics") { _, _ in await metrics() }
         // The web client page: public (it holds no secret; the token is typed in).
@@ -66,7 +73,7 @@ struct GatewayAPI: Sendable {
         return router
     }
 
-    private func eventID(_ context: BasicRequestContext) throws -> EventID {
+    private func eventID(_ context: APIRequestContext) throws -> EventID {
         let text = try context.parameters.require("id")
         guard let id = EventID(text) else { throw APIError(.badRequest, "\(text.debugDescription) is not an event id") }
         return id
@@ -176,15 +183,13 @@ struct GatewayAPI: Sendable {
 
     // MARK: - Health and metrics
 
-    /// 200 `ok`, or 503: `degraded` while the queue cannot write (reads, and so
-    /// statistics, may still work: a full disk), `queue unavailable` when it
-    /// cannot even be read.
+    /// 200 `ok`, or 503: `degraded` while messages cannot be stored (the queue
+    /// or the body files cannot be written; reads, and so statistics, may still
+    /// work on a full disk), `queue unavailable` when it cannot even be read.
     private func health() async throws -> Response {
-        if let failure = gateway.queue.writeFailure {
-            return try jsonResponse([
-                "status": "degraded", "reason": "the queue cannot write: \(failure.error.kind.rawValue)",
-                "since": RFC3339.string(from: failure.since),
-            ], status: .serviceUnavailable)
+        if let failure = gateway.storageFailure {
+            return try jsonResponse(["status": "degraded", "reason": failure.reason, "since": RFC3339.string(from: failure.since)],
+                                    status: .serviceUnavailable)
         }
         do {
             let stats = try await gateway.queue.stats()

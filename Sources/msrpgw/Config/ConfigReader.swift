@@ -66,6 +66,14 @@ struct ConfigReader {
         return ConnectionLimits(perListener: all, perSource: min(perSource, all))
     }
 
+    /// A rate limit from `<rateKey>` (a second; 0: none) and `<burstKey>`.
+    mutating func rateLimit(_ rateKey: String, burst burstKey: String, default d: RateLimit?) throws(ConfigError) -> RateLimit? {
+        let rate = try int(rateKey, default: Int(d?.rate ?? 0), in: 0...1_000_000)
+        let burst = try int(burstKey, default: Int(d?.burst ?? Double(rate * 2)), in: 0...10_000_000)
+        guard rate > 0 else { return nil }
+        return RateLimit(rate: Double(rate), burst: Double(max(burst, 1)))
+    }
+
     /// A time-out: a duration of at least `minimum`.
     mutating func timeout(_ k: String, default d: Duration, minimum: Duration = .milliseconds(100)) throws(ConfigError) -> Duration {
         let t = try duration(k, default: d)

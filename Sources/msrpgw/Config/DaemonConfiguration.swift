@@ -65,6 +65,8 @@ struct DaemonConfiguration: Sendable {
         /// Bearer token for `/v1/*`. Required unless the API listens on loopback.
         var token: String?
         var connectionLimits = ConnectionLimits(perListener: 1024, perSource: 64)
+        /// Requests from one source address; nil: no limit.
+        var requestRate: RateLimit? = RateLimit(rate: 500, burst: 1000)
         /// A request's head must arrive within this of the connection opening.
         var headerTimeout: Duration = .seconds(10)
         /// A kept-alive connection with no request for this long is closed (and
@@ -168,14 +170,14 @@ struct DaemonConfiguration: Sendable {
         ["gateway", "inline_body_limit"], ["gateway", "default_route"], ["gateway", "accept_types"], ["gateway", "accept_wrapped_types"],
         ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
         ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "unbound_timeout"],
-        ["msrp", "max_connections"], ["msrp", "max_connections_per_source"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
+        ["msrp", "max_connections"], ["msrp", "max_connections_per_source"], ["msrp", "max_messages_per_second"], ["msrp", "message_burst"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
         ["dispatch", "endpoint_concurrency"], ["dispatch", "breaker_failures"], ["dispatch", "breaker_backoff"],
         ["dispatch", "breaker_max_backoff"], ["dispatch", "webhook_connect_timeout"],
         ["api", "listen"], ["api", "port"], ["api", "token"], ["api", "max_connections"], ["api", "max_connections_per_source"],
-        ["api", "header_timeout"], ["api", "idle_timeout"],
+        ["api", "header_timeout"], ["api", "idle_timeout"], ["api", "max_requests_per_second"], ["api", "request_burst"],
         ["alertmanager", "subscribers"],
         ["smtp", "host"], ["smtp", "port"], ["smtp", "security"], ["smtp", "verify_certificate"], ["smtp", "ca_file"],
         ["smtp", "username"], ["smtp", "password"], ["smtp", "auth"], ["smtp", "helo"], ["smtp", "max_connections"],
@@ -261,6 +263,8 @@ struct DaemonConfiguration: Sendable {
         msrp.idleTimeout = try r.timeout("idle_timeout", default: msrp.idleTimeout)
         msrp.unboundTimeout = try r.timeout("unbound_timeout", default: msrp.unboundTimeout)
         msrp.connectionLimits = try r.connectionLimits(default: msrp.connectionLimits)
+        gateway.sessionMessageRate = try r.rateLimit(
+            "max_messages_per_second", burst: "message_burst", default: gateway.sessionMessageRate ?? Self.defaultSessionMessageRate)
         gateway.sessionBindTimeout = try r.duration("bind_timeout", default: gateway.sessionBindTimeout)
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
@@ -379,6 +383,7 @@ struct DaemonConfiguration: Sendable {
         api.port = try r.int("port", default: api.port, in: 0...65535)
         api.token = try r.string("token").flatMap { $0.isEmpty ? nil : $0 }
         api.connectionLimits = try r.connectionLimits(default: api.connectionLimits)
+        api.requestRate = try r.rateLimit("max_requests_per_second", burst: "request_burst", default: api.requestRate)
         api.headerTimeout = try r.timeout("header_timeout", default: api.headerTimeout)
         api.idleTimeout = try r.timeout("idle_timeout", default: api.idleTimeout)
         try r.finish()
@@ -619,6 +624,9 @@ struct DaemonConfiguration: Sendable {
     /// Whether `host` is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x) or
     /// `localhost` (RFC 6761): decided on the parsed address, so that a name like
     /// `127.attacker.example` is not loopback.
+    /// Messages one MSRP session may send: far above a person's, below a flood.
+    static let defaultSessionMessageRate = RateLimit(rate: 100, burst: 500)
+
     static func isLoopback(_ host: String) -> Bool {
         if host.lowercased() == "localhost" { return true }
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host

@@ -204,6 +204,7 @@ struct GatewayDaemon {
         var api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
         api.webSocketPorts = (wsPort, wssPort)
         api.webClientAuths = c.relayRole != nil
+        api.requestRate = c.api.requestRate
         let apiDoor = ListenerGuard(name: "api", limits: c.api.connectionLimits, budget: budget, logger: logger)
         let (headerTimeout, idleTimeout) = (TimeAmount.nanoseconds(c.api.headerTimeout.nanoseconds), TimeAmount.nanoseconds(c.api.idleTimeout.nanoseconds))
         let app = Application(
