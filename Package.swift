@@ -339,7 +339,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Events"], swiftSettings: swiftSettings),
-        .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw", "Admission"], swiftSettings: swiftSettings),
+        .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw", "Admission", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -32,6 +32,7 @@ func benchRelay() async throws {
         log_level = "warning"
         [msrp]
         port = \(msrpPort)
+        connect_allow = ["127.0.0.0/8"]
         event_loops = \(ProcessInfo.processInfo.environment["RELAY_EVENT_LOOPS"] ?? "1")
         [api]
         port = \(apiPort)

@@ -352,6 +352,7 @@ func daemonConfiguration(dir: String, apiPort: Int, extra: String) -> String {
     log_level = "warning"
     [msrp]
     port = 0
+    connect_allow = ["127.0.0.0/8"]
     [api]
     port = \(apiPort)
     \(extra)

@@ -166,9 +166,33 @@ public final class MSRPEndpoint: Sendable {
     }
 
     private func open(_ key: ConnectionKey, uri: MSRPURI, on loop: any EventLoop) -> EventLoopFuture<MSRPConnection> {
+        guard let policy = configuration.connectPolicy, !policy.exempt.contains(uri.host.address.lowercased()) else {
+            return connect(key, uri: uri, to: nil, on: loop)
+        }
+        // The address is checked before any packet leaves: a denied one is never
+        // tried, so that its ports cannot be told apart. A name is resolved first
+        // (on the thread pool: getaddrinfo blocks) and the address checked is the
+        // one connected to.
+        let host = uri.host.address
+        let resolved: EventLoopFuture<SocketAddress> = switch uri.host {
+        case .ipv4, .ipv6: loop.makeCompletedFuture { try SocketAddress(ipAddress: host, port: key.port) }
+        case .name: NIOThreadPool.singleton.runIfActive(eventLoop: loop) { try SocketAddress.makeAddressResolvingHost(host, port: key.port) }
+        }
+        return resolved.flatMap { [self] address in
+            guard policy.permits(address) else {
+                logger.warning("refusing to connect: the address is not allowed (msrp.connect_allow, connect_deny)", metadata: [
+                    "uri": "\(uri)", "address": "\(address.ipAddress ?? "?")"])
+                return loop.makeFailedFuture(MSRPEndpointError.connectNotAllowed(host))
+            }
+            return connect(key, uri: uri, to: address, on: loop)
+        }
+    }
+
+    /// Connects to `address`, or to the URI's host as NIO resolves it when nil.
+    private func connect(_ key: ConnectionKey, uri: MSRPURI, to address: SocketAddress?, on loop: any EventLoop) -> EventLoopFuture<MSRPConnection> {
         let hostname: String? = if case .name(let n) = uri.host { n } else { nil }
         let connection = NIOLockedValueBox<MSRPConnection?>(nil)
-        return ClientBootstrap(group: loop)
+        let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { [self] channel in
@@ -177,7 +201,8 @@ public final class MSRPEndpoint: Sendable {
                     connection.withLockedValue { $0 = c }
                 }
             }
-            .connect(host: uri.host.address, port: key.port)
+        let connected = address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: uri.host.address, port: key.port)
+        return connected
             .flatMapThrowing { _ in
                 guard let c = connection.withLockedValue({ $0 }) else { throw MSRPEndpointError.shutDown }
                 return c
@@ -322,11 +347,14 @@ public final class MSRPEndpoint: Sendable {
 public enum MSRPEndpointError: Error, Sendable, CustomStringConvertible {
     case tlsNotConfigured
     case shutDown
+    /// The connect policy does not allow this host's address.
+    case connectNotAllowed(String)
 
     public var description: String {
         switch self {
         case .tlsNotConfigured: return "an msrps listener needs a TLS server configuration"
         case .shutDown: return "the MSRP endpoint is shut down"
+        case .connectNotAllowed(let host): return "connections to \(host) are not allowed (msrp.connect_allow, connect_deny)"
         }
     }
 }

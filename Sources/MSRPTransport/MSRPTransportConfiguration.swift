@@ -25,6 +25,8 @@ public struct MSRPTransportConfiguration: Sendable {
     public var connectionLimits: ConnectionLimits
     /// Connections all of the process's listeners may hold together, if shared.
     public var descriptorBudget: DescriptorBudget?
+    /// Where connections others named may go; nil: anywhere.
+    public var connectPolicy: ConnectPolicy?
     /// TLS for `msrps` listeners (server side).
     public var tlsServer: TLSConfiguration?
     /// TLS for `msrps` connections we open (client side).
@@ -41,6 +43,7 @@ public struct MSRPTransportConfiguration: Sendable {
         bindTimeout: TimeAmount = .seconds(30),
         connectionLimits: ConnectionLimits = ConnectionLimits(),
         descriptorBudget: DescriptorBudget? = nil,
+        connectPolicy: ConnectPolicy? = nil,
         tlsServer: TLSConfiguration? = nil,
         tlsClient: TLSConfiguration = .makeClientConfiguration()
     ) {
@@ -54,6 +57,7 @@ public struct MSRPTransportConfiguration: Sendable {
         self.bindTimeout = bindTimeout
         self.connectionLimits = connectionLimits
         self.descriptorBudget = descriptorBudget
+        self.connectPolicy = connectPolicy
         self.tlsServer = tlsServer
         self.tlsClient = tlsClient
     }

@@ -112,6 +112,10 @@ final class GatewayProcess: @unchecked Sendable {
             .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
+    /// Test peers listen on loopback, which the gateway does not connect to by
+    /// default (a stranger's a=path must not probe the host's ports).
+    static let loopbackPeers = "connect_allow = [\"127.0.0.0/8\", \"::1\"]"
+
     private static func configuration(
         directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String, msrpExtra: String, apiExtra: String
     ) -> String {
@@ -122,6 +126,7 @@ final class GatewayProcess: @unchecked Sendable {
         log_level = "info"
         [msrp]
         port = \(msrpPort)
+        \(msrpExtra.contains("connect_allow") ? "" : Self.loopbackPeers)
         \(msrpExtra)
         [api]
         port = \(apiPort)

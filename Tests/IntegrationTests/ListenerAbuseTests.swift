@@ -179,6 +179,45 @@ import TestPeers
         await clients.shutdown()
     }
 
+    /// A passive SDP offer makes the gateway connect to the offer's a=path: by
+    /// default not to loopback or link-local addresses, so an API token holder
+    /// (or a SIP caller) cannot probe the host's ports or reach 169.254.169.254.
+    /// Refused and failed connections read the same; a denied one sends nothing.
+    @Test func passiveOffersCannotMakeTheGatewayProbeItsOwnHost() async throws {
+        let gw = try await GatewayProcess(extra: "", msrp: "connect_allow = []")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let api = clients.client(gw)
+        // A listener on loopback that must never see the gateway.
+        let accepted = NIOLockedValueBox(0)
+        let listening = try await ServerBootstrap(group: clients.group)
+            .childChannelInitializer { channel in
+                accepted.withLockedValue { $0 += 1 }
+                return channel.eventLoop.makeSucceededVoidFuture()
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { listening.close(promise: nil) }
+        let open = listening.localAddress?.port ?? 0
+        func offer(_ host: String, _ port: Int) -> String {
+            "v=0\r\no=a 1 1 IN IP4 \(host)\r\ns=-\r\nt=0 0\r\nc=IN IP4 \(host)\r\nm=message \(port) TCP/MSRP *\r\n"
+                + "a=accept-types:message/cpim text/plain\r\na=setup:passive\r\na=path:msrp://\(host):\(port)/probe\(port);tcp\r\n"
+        }
+        var answers: [String] = []
+        for (host, port) in [("127.0.0.1", open), ("127.0.0.1", 9), ("169.254.169.254", 80)] {
+            let started = ContinuousClock.now
+            let (status, body, _) = try await api.call("POST", "/v1/sessions?peer=sip%3Aprobe%40example.com", body: offer(host, port),
+                                                       contentType: "application/sdp")
+            #expect(status == 502, "\(host):\(port): \(status) \(body)")
+            #expect(ContinuousClock.now - started < .seconds(2), "\(host):\(port) was tried (\(ContinuousClock.now - started))")
+            answers.append(body)
+        }
+        #expect(Set(answers).count == 1, "refused, closed and silent addresses must read the same: \(answers)")
+        #expect(!answers[0].contains("127.0.0.1") && !answers[0].contains("errno"), "\(answers[0])")
+        #expect(gw.process.stderr.contains("refusing to connect: the address is not allowed"))
+        #expect(accepted.withLockedValue { $0 } == 0, "the gateway connected to a denied address")
+        await clients.shutdown()
+    }
+
     /// `DELETE /v1/sessions/ID` ends the session and the connection that carried
     /// it (it answered 481 to every SEND until the idle time-out before).
     @Test func aDeletedSessionTakesItsConnection() async throws {

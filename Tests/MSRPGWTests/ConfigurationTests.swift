@@ -1,4 +1,5 @@
 import Admission
+import NIOCore
 import Foundation
 import Testing
 
@@ -98,6 +99,22 @@ import Testing
         #expect(r.api.requestRate == RateLimit(rate: 20, burst: 5))
     }
 
+    @Test func theConnectPolicyDeniesLoopbackAndLinkLocalByDefault() throws {
+        let c = try DaemonConfiguration.parse("", environment: [:])
+        let policy = ConnectPolicy(allow: c.msrp.connectAllow, deny: c.msrp.connectDeny)
+        for denied in ["127.0.0.1", "127.9.9.9", "::1", "169.254.169.254", "fe80::1", "0.0.0.0", "::ffff:127.0.0.1", "224.0.0.1"] {
+            #expect(!policy.permits(try SocketAddress(ipAddress: denied, port: 80)), "\(denied)")
+        }
+        for allowed in ["10.1.2.3", "192.168.1.10", "192.0.2.7", "2001:db8::1"] {
+            #expect(policy.permits(try SocketAddress(ipAddress: allowed, port: 80)), "\(allowed)")
+        }
+        let opened = try DaemonConfiguration.parse("[msrp]\nconnect_allow = [\"127.0.0.0/8\"]\nconnect_deny = [\"10.0.0.0/8\"]", environment: [:])
+        let p = ConnectPolicy(allow: opened.msrp.connectAllow, deny: opened.msrp.connectDeny)
+        #expect(p.permits(try SocketAddress(ipAddress: "127.0.0.1", port: 1)))
+        #expect(!p.permits(try SocketAddress(ipAddress: "10.0.0.1", port: 1)))
+        #expect(p.permits(try SocketAddress(ipAddress: "169.254.169.254", port: 1)), "a deny list given replaces the default")
+    }
+
     @Test func loopbackIsDecidedOnTheParsedAddress() {
         for host in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "::ffff:127.0.0.1", "localhost"] {
             #expect(DaemonConfiguration.isLoopback(host), "\(host)")
@@ -143,6 +160,8 @@ import Testing
         ("max connections zero", "[msrp]\nmax_connections = 0", "msrp.max_connections: 0 is outside"),
         ("per-source connections a word", "[sip]\nmax_connections_per_source = \"many\"", "sip.max_connections_per_source: expected an integer"),
         ("unbound time-out too short", "[msrp]\nunbound_timeout = \"10ms\"", "msrp.unbound_timeout: at least 100ms"),
+        ("connect allow not an address block", "[msrp]\nconnect_allow = [\"10.0.0.0/33\"]", "msrp.connect_allow: \"10.0.0.0/33\" is not an address block"),
+        ("connect deny a name", "[msrp]\nconnect_deny = [\"localhost\"]", "msrp.connect_deny"),
         ("message rate negative", "[msrp]\nmax_messages_per_second = -1", "msrp.max_messages_per_second: -1 is outside"),
         ("request burst a word", "[api]\nrequest_burst = \"lots\"", "api.request_burst: expected an integer"),
         ("header time-out a word", "[api]\nheader_timeout = \"soon\"", "api.header_timeout"),

@@ -74,6 +74,15 @@ struct ConfigReader {
         return RateLimit(rate: Double(rate), burst: Double(max(burst, 1)))
     }
 
+    /// A list of address blocks (`10.0.0.0/8`, `::1`).
+    mutating func cidrs(_ k: String) throws(ConfigError) -> [CIDR]? {
+        guard let texts = try strings(k) else { return nil }
+        return try texts.map { t throws(ConfigError) in
+            guard let c = CIDR(t) else { throw ConfigError("\(key(k)): \(t.debugDescription) is not an address block (like 10.0.0.0/8 or ::1)") }
+            return c
+        }
+    }
+
     /// A time-out: a duration of at least `minimum`.
     mutating func timeout(_ k: String, default d: Duration, minimum: Duration = .milliseconds(100)) throws(ConfigError) -> Duration {
         let t = try duration(k, default: d)

@@ -42,6 +42,9 @@ struct DaemonConfiguration: Sendable {
         var wsOrigins: [String] = []
         /// The MSRP relay our sessions go through (RFC 4976), and our credentials there.
         var relay: MSRPRelaySettings?
+        /// Where connections a peer named (a=path, a relay hop) may go.
+        var connectAllow: [CIDR] = []
+        var connectDeny: [CIDR] = ConnectPolicy.defaultDeny
     }
     struct MSRPRelaySettings: Sendable {
         var uri: String
@@ -170,7 +173,8 @@ struct DaemonConfiguration: Sendable {
         ["gateway", "inline_body_limit"], ["gateway", "default_route"], ["gateway", "accept_types"], ["gateway", "accept_wrapped_types"],
         ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
         ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "unbound_timeout"],
-        ["msrp", "max_connections"], ["msrp", "max_connections_per_source"], ["msrp", "max_messages_per_second"], ["msrp", "message_burst"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
+        ["msrp", "max_connections"], ["msrp", "max_connections_per_source"], ["msrp", "max_messages_per_second"], ["msrp", "message_burst"],
+        ["msrp", "connect_allow"], ["msrp", "connect_deny"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
@@ -275,6 +279,8 @@ struct DaemonConfiguration: Sendable {
         if msrp.wsPort != nil, !["127.0.0.1", "::1", "localhost"].contains(msrp.listen) {
             throw ConfigError("msrp.ws_port: plain WebSocket only on loopback (msrp.listen = \"127.0.0.1\"); use wss_port")
         }
+        msrp.connectAllow = try r.cidrs("connect_allow") ?? msrp.connectAllow
+        msrp.connectDeny = try r.cidrs("connect_deny") ?? msrp.connectDeny
         msrp.caFile = try r.string("ca_file")
         if let f = msrp.caFile, !FileManager.default.isReadableFile(atPath: f) { throw ConfigError("msrp.ca_file: cannot read \(f)") }
         if let relay = try r.string("relay") {

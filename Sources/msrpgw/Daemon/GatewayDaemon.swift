@@ -72,7 +72,10 @@ struct GatewayDaemon {
             assemblerLimits: ChunkAssemblerLimits(maxMessageBytes: c.gateway.maxMessageBytes, spoolDirectory: c.dataDirectory + "/spool"),
             chunkSize: c.msrp.chunkSize, transactionTimeout: .nanoseconds(c.msrp.transactionTimeout.nanoseconds),
             idleTimeout: .nanoseconds(c.msrp.idleTimeout.nanoseconds), bindTimeout: .nanoseconds(c.msrp.unboundTimeout.nanoseconds),
-            connectionLimits: c.msrp.connectionLimits, descriptorBudget: budget, tlsServer: tlsServer, tlsClient: tlsClient)
+            connectionLimits: c.msrp.connectionLimits, descriptorBudget: budget,
+            connectPolicy: ConnectPolicy(allow: c.msrp.connectAllow, deny: c.msrp.connectDeny,
+                                         exempt: Set(c.msrp.relay.flatMap { try? MSRPURI($0.uri).host.address }.map { [$0] } ?? [])),
+            tlsServer: tlsServer, tlsClient: tlsClient)
         // MSRP on threads of its own (one by default, see msrp.event_loops).
         let msrpGroup: any EventLoopGroup = c.msrp.eventLoops == 0 ? group : MultiThreadedEventLoopGroup(numberOfThreads: c.msrp.eventLoops)
         defer { if c.msrp.eventLoops != 0 { msrpGroup.shutdownGracefully { _ in } } }
