@@ -362,6 +362,12 @@ public final class Gateway: Sendable {
             if routes.contains(address) {
                 targets = try routes.resolve(address)
             } else if let peer = RouteTable.normalize(address), adapters.adapter(for: peer)?.name == "msrp" {
+                // A tel: peer has no MSRP address of its own: it is reached only on a
+                // live session or by a call placed through the proxy. Without either
+                // the message could only wait out its maximum age: refused now.
+                if uriScheme(peer) == "tel", sessions.sessions(of: peer).isEmpty, dialer.withLockedValue({ $0 }) == nil {
+                    throw RouteError("no route to \(address): a tel: peer is reachable only on its live session or through SIP call-out")
+                }
                 targets = [RouteTarget(adapter: "msrp", target: peer)]
             } else {
                 throw RouteError("no route to \(address): only configured destinations and MSRP peers are reachable")

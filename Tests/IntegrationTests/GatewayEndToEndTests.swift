@@ -166,6 +166,7 @@ struct GatewayEndToEndTests {
             ("both session and to", api, "POST", "/v1/messages", #"{"to": "sip:a@b", "session": "x", "text": "x"}"#, "application/json", 400),
             ("unknown session", api, "POST", "/v1/messages", #"{"session": "nope", "text": "x"}"#, "application/json", 404),
             ("unroutable address", api, "POST", "/v1/messages", #"{"to": "mailto:x@example.com", "text": "x"}"#, "application/json", 403),
+            ("tel: peer with no session and no call-out", api, "POST", "/v1/messages", #"{"to": "tel:+15551234567", "text": "x"}"#, "application/json", 403),
             ("not JSON", api, "POST", "/v1/messages", "text=x", "application/x-www-form-urlencoded", 415),
             ("huge body", api, "POST", "/v1/messages", String(repeating: "x", count: 300_000), "application/json", 413),
             ("bad state filter", api, "GET", "/v1/events?state=bogus", nil, "application/json", 400),

@@ -89,6 +89,48 @@ struct SIPPageModeTests {
     }
 
     /// A retransmitted MESSAGE (UDP) is answered again and stored once.
+    /// The IMDN owed to a sender nothing can reach (a host name, no outbound
+    /// proxy to resolve it) fails at once, not after the maximum age of retries.
+    @Test func anIMDNForAnUnreachableSenderFailsAtOnce() async throws {
+        let sink = try await WebhookSinkProcess()
+        defer { sink.stop() }
+        let gw = try await GatewayProcess(extra: """
+            [sip]
+            port = 0
+            domain = "gw.example"
+            [routes]
+            "sip:ok@gw.example" = ["webhook:ok"]
+            [webhooks.ok]
+            url = "\(sink.url("/ok"))"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            """, queue: "retry_schedule = [\"0s\", \"1h\"]\nmax_attempts = 10\nmax_age = \"1d\"\njitter = false")
+        defer { gw.stop() }
+        let sipPort = try #require(gw.ports.sip)
+        let probe = try UDPProbe()
+        let cpim = [
+            "From: <sip:alice@example.com>", "To: <sip:ok@gw.example>", "NS: imdn <urn:ietf:params:imdn>", "imdn.Message-ID: pm-unreachable",
+            "imdn.Disposition-Notification: positive-delivery", "", "Content-Type: text/plain", "", "hello",
+        ].joined(separator: "\r\n")
+        let message = [
+            "MESSAGE sip:ok@127.0.0.1:\(sipPort) SIP/2.0", "Via: SIP/2.0/UDP 127.0.0.1:\(probe.port);branch=z9hG4bK-unreach-1",
+            "From: <sip:alice@example.com>;tag=u1", "To: <sip:ok@gw.example>", "Call-ID: unreach-\(UUID().uuidString)", "CSeq: 1 MESSAGE",
+            "Max-Forwards: 70", "Content-Type: message/cpim", "Content-Length: \(cpim.utf8.count)", "", cpim,
+        ].joined(separator: "\r\n")
+        #expect(probe.exchange(message, to: sipPort, raw: true)?.0 == 202)
+        let clients = try TestClients()
+        let api = clients.client(gw)
+        struct E: Decodable { var state: String; var attempts: Int; var last_error: String? }
+        var imdns: [E] = []
+        let ended = await until(.seconds(15)) {
+            let body = (try? await api.call("GET", "/v1/events?kind=imdn"))?.1 ?? "[]"
+            imdns = (try? JSONDecoder().decode([E].self, from: Data(body.utf8))) ?? []
+            return imdns.count == 1 && imdns[0].state != "queued" && imdns[0].state != "leased"
+        }
+        #expect(ended, "the IMDN is still waiting: \(imdns.map { ($0.state, $0.attempts, $0.last_error ?? "") })")
+        #expect(imdns.first?.attempts == 1)
+        await clients.shutdown()
+    }
+
     @Test func retransmissionIsStoredOnce() async throws {
         let gw = try await GatewayProcess(extra: """
             [sip]

@@ -42,6 +42,11 @@ public final class SIPMessageAdapter: Adapter {
             case 408, 480, 500, 503, 504: return .retry(after: nil, reason: "SIP \(r.code) \(r.reason)")
             default: return .permanentFailure(code: r.code == 404 ? 404 : 403, reason: "SIP \(r.code) \(r.reason)")
             }
+        } catch let error as SIPClientError where error.kind == .noTransport {
+            // Not a SIP URI, or a host name with no outbound proxy to resolve it:
+            // nothing will ever reach this sender. Undeliverable now, not retried
+            // until the maximum age.
+            return .permanentFailure(code: 404, reason: "the sender cannot be reached: \(error)")
         } catch {
             return .retry(after: nil, reason: "\(error)")
         }
