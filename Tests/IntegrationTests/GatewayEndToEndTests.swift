@@ -2,6 +2,8 @@ import CPIM
 import Foundation
 import MSRP
 import MSRPGatewayClient
+import NIOCore
+import NIOPosix
 import Testing
 import TestPeers
 
@@ -196,6 +198,50 @@ struct GatewayEndToEndTests {
         let (metrics, mbody, _) = try await anonymous.call("GET", "/metrics")
         #expect(metrics == 200 && mbody.contains("msrpgw_queue_events"), "\(mbody.prefix(500))")
         #expect(gw.process.isRunning)
+        await clients.shutdown()
+    }
+
+    /// Shutdown is bounded when peers do not answer: a webhook receiver, an IRC
+    /// server and an SMTP relay that accept connections and never say a word,
+    /// with a delivery in flight. The process is gone within 20 s of SIGTERM.
+    @Test func sigtermIsBoundedWhenPeersDoNotAnswer() async throws {
+        let clients = try TestClients()
+        let silent = try await ServerBootstrap(group: clients.group)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let port = silent.localAddress?.port ?? 0
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:ops@gw.example" = ["webhook:mute"]
+            "sip:mail@gw.example" = ["mailto:ops@example.org"]
+            [webhooks.mute]
+            url = "http://127.0.0.1:\(port)/hook"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            timeout = "60s"
+            [smtp]
+            host = "127.0.0.1"
+            port = \(port)
+            security = "none"
+            from = "gw@example.org"
+            reply_timeout = "60s"
+            [irc.mute]
+            host = "127.0.0.1"
+            port = \(port)
+            tls = false
+            nick = "gw"
+            """)
+        let alice = clients.client(gw)
+        try await alice.open()
+        #expect(try await alice.send("into the void", to: "sip:ops@gw.example", successReport: false, imdn: []) == .accepted)
+        #expect(try await alice.send("no reply", to: "sip:mail@gw.example", successReport: false, imdn: []) == .accepted)
+        try await Task.sleep(for: .milliseconds(500))  // the deliveries are under way
+        let start = ContinuousClock.now
+        gw.process.signal(SIGTERM)
+        let status = try await gw.process.wait(timeout: .seconds(30))
+        let took = ContinuousClock.now - start
+        print("SIGTERM with silent peers: exit \(status) after \(took)")
+        #expect(took < .seconds(21), "shutdown took \(took)")
         await clients.shutdown()
     }
 

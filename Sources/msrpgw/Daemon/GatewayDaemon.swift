@@ -238,7 +238,10 @@ struct GatewayDaemon {
             + puppets.values.map { p in LoopService { await p.run(gateway: gateway) } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
             + extraServices + [app]
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(20)
+        // Graceful for 15 s (deliveries in flight finish), then cancelled; gone by 20 s in any case.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
+        let deadline = ShutdownDeadline(limit: .seconds(20), logger: logger)
+        defer { withExtendedLifetime(deadline) {} }
         httpGuard.done = true
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()

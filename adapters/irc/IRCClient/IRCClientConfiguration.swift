@@ -31,6 +31,7 @@ public struct IRCClientConfiguration: Sendable {
     /// `pingTimeout` ends the connection.
     public var pingInterval: TimeAmount
     public var pingTimeout: TimeAmount
+    /// For the TCP (and TLS) connection, and again for the registration after it.
     public var connectTimeout: TimeAmount
 
     public init(

@@ -69,8 +69,20 @@ public final class IRCConnection: @unchecked Sendable {
             continuation.finish()
             throw IRCConnectionError("cannot connect to \(configuration.host):\(configuration.port): \(error)")
         }
+        // A server that accepts and never answers must not hold the bot: registration
+        // gets the connect time-out too, and a task cancelled meanwhile (shutdown)
+        // closes the connection rather than wait.
+        let deadline = channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
+            logger.warning("IRC registration timed out", metadata: ["server": "\(configuration.host):\(configuration.port)"])
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
         do {
-            let (nick, caps) = try await registered.futureResult.get()
+            let (nick, caps) = try await withTaskCancellationHandler {
+                try await registered.futureResult.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
             logger.info("IRC registered", metadata: ["server": "\(configuration.host):\(configuration.port)", "nick": "\(nick)", "caps": "\(caps.sorted().joined(separator: " "))"])
             return IRCConnection(nick: nick, capabilities: caps, messages: stream, channel: channel, handler: handler)
         } catch {
