@@ -60,6 +60,38 @@ struct GatewayEndToEndTests {
         await clients.shutdown()
     }
 
+    /// A webhook endpoint with its own CA (`ca_file`): its receiver's certificate
+    /// from a private CA is trusted for it, and for no other endpoint.
+    @Test func aWebhookEndpointTrustsItsOwnCA() async throws {
+        let certs = try await TestCertificates.make()
+        let sink = try await WebhookSinkProcess(tls: certs)
+        defer { sink.stop() }
+        let gw = try await GatewayProcess(extra: """
+            [routes]
+            "sip:inside@gw.example" = ["webhook:inside"]
+            "sip:other@gw.example" = ["webhook:other"]
+            [webhooks.inside]
+            url = "\(sink.url("/ok"))"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            ca_file = "\(certs.caPath)"
+            [webhooks.other]
+            url = "\(sink.url("/ok2"))"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            """, queue: "retry_schedule = [\"0s\"]\nmax_attempts = 1\njitter = false")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open()
+        #expect(try await alice.send("over TLS", to: "sip:inside@gw.example", messageID: "m-inside", imdn: []) == .accepted)
+        #expect(try await alice.send("untrusted", to: "sip:other@gw.example", messageID: "m-other", imdn: []) == .accepted)
+        #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.count >= 2 })
+        let codes = Dictionary(alice.allReports.map { ($0.headers.messageID ?? "", $0.headers.status?.code ?? 0) }, uniquingKeysWith: { a, _ in a })
+        #expect(codes["m-inside"] == 200, "\(codes)")
+        #expect(codes["m-other"] != 200, "an endpoint without the CA must not trust the receiver: \(codes)")
+        #expect(sink.records("/ok").count == 1 && sink.records("/ok2").isEmpty)
+        await clients.shutdown()
+    }
+
     @Test func receiverDownForTheWholeAgeThen408AndReplay() async throws {
         let port = try freePort()  // nobody listens here yet
         let extra = """

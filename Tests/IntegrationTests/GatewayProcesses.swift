@@ -40,13 +40,18 @@ final class WebhookSinkProcess: @unchecked Sendable {
     let recordPath: String
 
     /// Skips (or fails, with MSRPGW_REQUIRE_PEERS=1) when python3 or standardwebhooks is missing.
-    init(port: Int? = nil) async throws {
+    /// Serves HTTPS with `tls`'s certificate when given.
+    let scheme: String
+
+    init(port: Int? = nil, tls: TestCertificates? = nil) async throws {
+        scheme = tls == nil ? "http" : "https"
         let python = try Peers.require("python3", package: "python3")
         try Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
         self.port = try port ?? freePort()
         recordPath = NSTemporaryDirectory() + "msrpgw-sink-" + UUID().uuidString + ".jsonl"
         _ = FileManager.default.createFile(atPath: recordPath, contents: nil)
-        process = try ChildProcess(python, [Self.script, String(self.port), Self.secret, recordPath], name: "webhook sink")
+        process = try ChildProcess(python, [Self.script, String(self.port), Self.secret, recordPath] + (tls.map { [$0.certPath, $0.keyPath] } ?? []),
+                                   name: "webhook sink")
         try await process.waitFor("READY")
     }
 
@@ -57,7 +62,7 @@ final class WebhookSinkProcess: @unchecked Sendable {
 
     func records(_ prefix: String) -> [Record] { records.filter { $0.path.hasPrefix(prefix) } }
 
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    func url(_ path: String) -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
 
     func stop() { process.stop() }
 }

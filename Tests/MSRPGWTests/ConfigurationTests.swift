@@ -169,6 +169,7 @@ import Testing
         ("webhook without url", "[webhooks.a]\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "webhooks.a.url: missing"),
         ("webhook without secret", "[webhooks.a]\nurl = \"https://x.example/\"", "no signing secret"),
         ("webhook bad secret", "[webhooks.a]\nurl = \"https://x.example/\"\nsecrets = [\"nope\"]", "whsec_"),
+        ("webhook ca file missing", "[webhooks.a]\nurl = \"https://x.example/\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]\nca_file = \"/nonexistent/ca.pem\"", "webhooks.a.ca_file: cannot read"),
         ("webhook bad url", "[webhooks.a]\nurl = \"x\"\nsecrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]", "not an http(s) URL"),
         ("route to unknown webhook", "[routes]\n\"sip:a@b\" = [\"webhook:nope\"]", "names no [webhooks.nope]"),
         ("route with a number", "[routes]\n\"sip:a@b\" = 3", "expected a target URI"),

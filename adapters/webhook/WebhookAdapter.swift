@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Delivers events as signed HTTP POSTs (Standard Webhooks) to configured
 /// endpoints. Targets are the endpoints' URLs; only configured ones are
@@ -15,6 +16,8 @@ public final class WebhookAdapter: Adapter {
     public let schemes = ["https", "http"]
     public let concurrency: Int
     private let endpoints: [String: (WebhookEndpoint, WebhookSigner)]
+    /// Per-endpoint TLS (its own CA), for the endpoints that have one.
+    private let tls: [String: TLSConfiguration]
     private let client: HTTPClient
     private let logger: Logger
     /// Endpoints that answered 410: nothing more goes to them until restart.
@@ -32,6 +35,14 @@ public final class WebhookAdapter: Adapter {
             do { table[e.url] = (e, try WebhookSigner(secrets: e.secrets)) } catch { throw WebhookConfigurationError("webhook \(e.name): \(error)") }
         }
         self.endpoints = table
+        var tls: [String: TLSConfiguration] = [:]
+        for e in endpoints {
+            guard let ca = e.caFile else { continue }
+            var c = TLSConfiguration.makeClientConfiguration()
+            c.trustRoots = .file(ca)
+            tls[e.url] = c
+        }
+        self.tls = tls
         self.client = client
         self.concurrency = concurrency
         self.logger = logger
@@ -79,6 +90,7 @@ public final class WebhookAdapter: Adapter {
         let id = "msg_\(event.id)"
         let timestamp = Int64(now().timeIntervalSince1970)
         var request = HTTPClientRequest(url: endpoint.url)
+        request.tlsConfiguration = tls[endpoint.url]
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "msrpgw")

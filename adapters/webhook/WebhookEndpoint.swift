@@ -12,13 +12,18 @@ public struct WebhookEndpoint: Sendable, Hashable {
     public var timeout: Duration
     /// Extra request headers (an API key the receiver wants, say).
     public var headers: [String: String]
+    /// A CA (PEM) this endpoint's certificate is checked against instead of the
+    /// system's: a receiver inside, with a private CA, trusted for itself only.
+    public var caFile: String?
 
-    public init(name: String, url: String, secrets: [String], timeout: Duration = .seconds(10), headers: [String: String] = [:]) {
+    public init(name: String, url: String, secrets: [String], timeout: Duration = .seconds(10), headers: [String: String] = [:],
+                caFile: String? = nil) {
         self.name = name
         self.url = url
         self.secrets = secrets
         self.timeout = timeout
         self.headers = headers
+        self.caFile = caFile
     }
 }
 

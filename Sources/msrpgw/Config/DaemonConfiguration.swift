@@ -194,7 +194,7 @@ struct DaemonConfiguration: Sendable {
         ["routes"],
     ]
 
-    static let webhookKeys = ["url", "secrets", "timeout", "headers"]
+    static let webhookKeys = ["url", "secrets", "timeout", "headers", "ca_file"]
 
     static func parse(_ text: String, environment: [String: String]) throws(ConfigError) -> DaemonConfiguration {
         var tree = try ConfigTree.parse(toml: text)
@@ -409,9 +409,11 @@ struct DaemonConfiguration: Sendable {
                 guard case .string(let s) = v else { throw ConfigError("webhooks.\(name).headers.\(k): expected a string") }
                 headers[k] = s
             }
+            let caFile = try r.string("ca_file").flatMap { $0.isEmpty ? nil : $0 }
+            if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw ConfigError("webhooks.\(name).ca_file: cannot read \(caFile)") }
             let endpoint = WebhookEndpoint(
                 name: name, url: url, secrets: try r.strings("secrets") ?? [], timeout: try r.duration("timeout", default: .seconds(10)),
-                headers: headers)
+                headers: headers, caFile: caFile)
             try r.finish()
             do { try endpoint.validate() } catch { throw ConfigError(error.description) }
             webhooks.append(endpoint)

@@ -9,7 +9,9 @@ public struct TestCertificates: Sendable {
     public var certPath: String { directory + "/cert.pem" }
     public var keyPath: String { directory + "/key.pem" }
 
-    public static func make() async throws -> TestCertificates {
+    /// - Parameter subjectAltName: the leaf's names (`DNS:localhost` alone makes
+    ///   one that an IP-address connection must refuse).
+    public static func make(subjectAltName: String = "DNS:localhost,IP:127.0.0.1") async throws -> TestCertificates {
         let openssl = try Peers.require("openssl", package: "openssl")
         let dir = NSTemporaryDirectory() + "msrpgw-certs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -18,7 +20,7 @@ public struct TestCertificates: Sendable {
             cd '\(dir)'
             '\(openssl)' req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=msrpgw-test-ca 2>/dev/null
             '\(openssl)' req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=localhost 2>/dev/null
-            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf
+            printf 'subjectAltName=\(subjectAltName)\\n' > ext.cnf
             '\(openssl)' x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
             """
         // Awaited by polling (ChildProcess): no thread held for the seconds RSA
