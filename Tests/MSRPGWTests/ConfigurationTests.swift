@@ -144,6 +144,14 @@ import Testing
     /// Each broken configuration and the words its error must contain.
     static let broken: [(String, String, String)] = [
         ("not TOML", "[gateway\nidentity = 1", "TOML"),
+        // toml++ aborted the process on these (found by MutationFuzzTests).
+        ("a non-ASCII table name", "[\u{E9}]\nport = 1", "TOML: a table header must begin with a key (line 1, column 1)"),
+        ("a non-ASCII key", "[msrp]\npört = 1", "TOML: a non-ASCII character outside a string (line 2, column 2)"),
+        ("a replacement character", "[m\u{FFFD}srp]", "TOML: a non-ASCII character outside a string (line 1, column 3)"),
+        ("a control character in a key", "[msrp]\np\u{1}ort = 1", "TOML: a control character outside a string"),
+        ("a table header without a key", "[~msrp]", "TOML: a table header must begin with a key (line 1, column 1)"),
+        ("a table header with a comment", "[msrp]\nport = 1\n  [ #a]", "TOML: a table header must begin with a key (line 3, column 3)"),
+        ("an array of tables without a key", "[[~a]]", "TOML: a table header must begin with a key"),
         ("unknown section", "[gatway]\nnode = 1", "unknown section or key gatway"),
         ("unknown key", "[msrp]\nprot = 1", "unknown key msrp.prot"),
         ("wrong type", "[msrp]\nport = \"x\"", "msrp.port: expected an integer"),

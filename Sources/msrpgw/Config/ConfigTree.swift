@@ -14,6 +14,7 @@ indirect enum ConfigTree: Sendable, Equatable {
 
     /// Parses TOML text.
     static func parse(toml text: String) throws(ConfigError) -> ConfigTree {
+        try TOMLPrecheck.check(text)
         do {
             return ConfigTree(try TOMLTable(string: text))
         } catch let error as TOMLParseError {
