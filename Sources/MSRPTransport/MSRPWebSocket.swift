@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MSRP
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -94,6 +95,7 @@ extension MSRPEndpoint {
     private func configureWebSocketPipeline(_ channel: any Channel, secure: Bool, settings: MSRPWebSocketSettings) throws {
         if secure, let serverTLS { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: serverTLS)) }
         let logger = self.logger
+        let upgraded = NIOLockedValueBox(false)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: settings.maxMessageBytes, automaticErrorHandling: true,
             shouldUpgrade: { channel, head in
@@ -104,12 +106,23 @@ extension MSRPEndpoint {
                 return channel.eventLoop.makeSucceededFuture(headers)
             },
             upgradePipelineHandler: { [self] channel, head in
-                channel.eventLoop.makeCompletedFuture {
+                upgraded.withLockedValue { $0 = true }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(MSRPWebSocketFraming(settings: settings, logger: logger))
                     try self.configurePipeline(
                         channel, secure: false, key: nil, serverHostname: nil, overWebSocket: true, authenticatedAs: settings.identity(head))
                 }
             })
+        // Until the handshake completes no MSRP handler watches the connection:
+        // it gets the bind time-out to upgrade, as an MSRP connection gets it to
+        // bind a session (a connection that says nothing was held for ever).
+        let handshakeTime = configuration.bindTimeout
+        let deadline = channel.eventLoop.scheduleTask(in: handshakeTime) { [logger] in
+            guard !upgraded.withLockedValue({ $0 }) else { return }
+            logger.info("closing a WebSocket connection: no handshake in time", metadata: ["after": "\(handshakeTime)"])
+            channel.close(promise: nil)
+        }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
         let refusal = WebSocketRefusalHandler(settings: settings, logger: logger)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in

@@ -233,6 +233,19 @@ import TestPeers
         await clients.shutdown()
     }
 
+    /// A WebSocket connection that never completes its handshake is closed
+    /// after the unbound time-out (before the upgrade nothing watched it).
+    @Test func aSilentWebSocketConnectionIsClosed() async throws {
+        let gw = try await GatewayProcess(extra: "", msrp: "ws_port = \"any\"\nunbound_timeout = \"1s\"")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let port = try #require(gw.ports.ws)
+        let silent = try await IdleConnections(3, port: port, group: clients.group)
+        #expect(await until(.seconds(10)) { silent.closedByPeer == 3 }, "closed: \(silent.closedByPeer) of 3")
+        await silent.close()
+        await clients.shutdown()
+    }
+
     @Test func anHTTPRequestSentAByteAtATimeIsCutOff() async throws {
         let gw = try await GatewayProcess(extra: "", api: "header_timeout = \"1s\"\nidle_timeout = \"2s\"\nmax_connections_per_source = 8")
         defer { gw.stop() }

@@ -152,6 +152,8 @@ import Testing
         ("a table header without a key", "[~msrp]", "TOML: a table header must begin with a key (line 1, column 1)"),
         ("a table header with a comment", "[msrp]\nport = 1\n  [ #a]", "TOML: a table header must begin with a key (line 3, column 3)"),
         ("an array of tables without a key", "[[~a]]", "TOML: a table header must begin with a key"),
+        ("an array closed by a brace", "[gateway]\naccept_types = [\"message/cpim\",}", "TOML: `}` closes `[` (line 2, column 32)"),
+        ("an inline table closed by a bracket", "[rooms]\n\"sip:r@gw\" = { nicknames = true ]", "TOML: `]` closes `{`"),
         ("unknown section", "[gatway]\nnode = 1", "unknown section or key gatway"),
         ("unknown key", "[msrp]\nprot = 1", "unknown key msrp.prot"),
         ("wrong type", "[msrp]\nport = \"x\"", "msrp.port: expected an integer"),

@@ -1,7 +1,8 @@
 /// What TOMLKit's parser (toml++) must never see: it aborts the process (an
 /// assertion; undefined behaviour where assertions are off) instead of
 /// reporting an error when a table header's first key does not start like a
-/// key (`[~a]`, `[ #a]`, `[é]`: found by MutationFuzzTests). Outside strings
+/// key (`[~a]`, `[ #a]`, `[é]`) or an array's brackets are closed by `}`
+/// (`a = [1,}`): both found by MutationFuzzTests. Outside strings
 /// and comments TOML allows only ASCII anyway. Checked first, with the line and
 /// column, so that a bad configuration is a clear error and never a crash.
 enum TOMLPrecheck {
@@ -12,7 +13,9 @@ enum TOMLPrecheck {
         var i = 0, line = 1, column = 1
         // Inside a value (after `=`), `[` and `{` open arrays and inline tables;
         // a `[` that starts a line outside any value is a table header.
-        var inValue = false, depth = 0, lineStart = true
+        var inValue = false, lineStart = true
+        var open: [UInt8] = []  // the arrays and inline tables the value is in
+        var depth: Int { open.count }
         func at(_ s: String) -> Bool { b[i...].starts(with: s.utf8) }
         func isKeyStart(_ c: UInt8) -> Bool {
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c == 0x2D || c == 0x22 || c == 0x27
@@ -41,10 +44,13 @@ enum TOMLPrecheck {
                     lineStart = false
                 }
                 if c == UInt8(ascii: "=") { inValue = true }
-                if inValue, c == UInt8(ascii: "[") || c == UInt8(ascii: "{") { depth += 1 }
+                if inValue, c == UInt8(ascii: "[") || c == UInt8(ascii: "{") { open.append(c) }
                 if depth > 0, c == UInt8(ascii: "]") || c == UInt8(ascii: "}") {
-                    depth -= 1
-                    if depth == 0, !lineStart { inValue = true }
+                    // toml++ also aborts on a `}` where an array's next value belongs.
+                    let opener = open.removeLast()
+                    guard (opener == UInt8(ascii: "[")) == (c == UInt8(ascii: "]")) else {
+                        throw ConfigError("TOML: `\(Character(Unicode.Scalar(c)))` closes `\(Character(Unicode.Scalar(opener)))` (line \(line), column \(column))")
+                    }
                 }
                 if c == UInt8(ascii: "#") {
                     state = .comment
