@@ -333,7 +333,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SIPTests", dependencies: ["SIP", "Digest", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(name: "SIPTests", dependencies: ["SIP", "Digest", "Admission", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",
             dependencies: ["SMTPWire", .product(name: "NIOCore", package: "swift-nio")],

@@ -1,3 +1,4 @@
+import Admission
 import NIOCore
 import Testing
 @testable import SIP
@@ -387,5 +388,37 @@ struct ServerStateMachineTests {
         let response = try #require(Self.sent(h.receive(Self.request("OPTIONS"))).first)
         #expect(response.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE"))
         #expect(response.contains("Accept: application/sdp, message/cpim, text/plain"))
+    }
+}
+
+/// New requests per source address: beyond the rate, 503 with Retry-After
+/// (RFC 3261 §21.5.4); another address is not held back; a retransmission of
+/// an answered request is answered as before, not counted.
+struct SIPRequestRateTests {
+    struct From: SIPReplyPath {
+        var address: String
+        var transport: String { "UDP" }
+        var isReliable: Bool { false }
+        var remote: SocketAddress? { try? SocketAddress(ipAddress: address, port: 5070) }
+        var description: String { address }
+    }
+
+    @Test func aSourceOverItsRateGets503() {
+        var machine = SIPServerStateMachine<From>(configuration: SIPServerConfiguration(
+            contactHost: "127.0.0.1", requestRate: RateLimit(rate: 1, burst: 2)))
+        machine.ports = ["UDP": 5060]
+        let now = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        func answer(_ branch: String, from address: String = "127.0.0.1") -> String {
+            let actions = machine.receive(ServerStateMachineTests.request("OPTIONS", branch: branch, sdp: false), from: From(address: address), now: now)
+            return actions.compactMap { if case .send(let b, _) = $0 { return String(decoding: b, as: UTF8.self) } else { return nil } }.first ?? "-"
+        }
+        let firsts = ["z9hG4bKr0", "z9hG4bKr1", "z9hG4bKr2"].map { String(answer($0).prefix(11)) }
+        #expect(firsts == ["SIP/2.0 200", "SIP/2.0 200", "SIP/2.0 503"], "\(firsts)")
+        let refused = answer("z9hG4bKr9")
+        #expect(refused.contains("Retry-After: 1") && refused.contains("too many requests"), "\(refused)")
+        // A retransmission of an answered request: answered again as before.
+        #expect(answer("z9hG4bKr0").hasPrefix("SIP/2.0 200"))
+        // Another address is not held back.
+        #expect(answer("z9hG4bKo1", from: "192.0.2.9").hasPrefix("SIP/2.0 200"))
     }
 }

@@ -24,6 +24,9 @@ public struct SIPServerConfiguration: Sendable {
     public var connectionLimits: ConnectionLimits
     /// Connections all of the process's listeners may hold together, if shared.
     public var descriptorBudget: DescriptorBudget?
+    /// New requests one source address may send (a rate a second and a burst);
+    /// beyond it `503` with `Retry-After` (RFC 3261 §21.5.4). nil: no limit.
+    public var requestRate: RateLimit?
     /// A TCP/TLS connection that sends nothing for this long is closed (a peer
     /// with more to say opens another; responses fall back to a new connection).
     public var streamIdleTimeout: TimeAmount
@@ -31,8 +34,9 @@ public struct SIPServerConfiguration: Sendable {
     public init(contactHost: String, user: String = "msrpgw", t1: TimeAmount = .milliseconds(500), t2: TimeAmount = .seconds(4),
                 t4: TimeAmount = .seconds(5), serverName: String = "msrpgw",
                 connectionLimits: ConnectionLimits = ConnectionLimits(), descriptorBudget: DescriptorBudget? = nil,
-                streamIdleTimeout: TimeAmount = .seconds(300)) {
+                streamIdleTimeout: TimeAmount = .seconds(300), requestRate: RateLimit? = nil) {
         self.descriptorBudget = descriptorBudget
+        self.requestRate = requestRate
         self.connectionLimits = connectionLimits
         self.streamIdleTimeout = streamIdleTimeout
         self.contactHost = contactHost
@@ -155,8 +159,13 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
     /// oldest are forgotten past 1,000.
     private var endedEarly = RecentStrings(capacity: 1000)
 
+    /// Per source address, when `requestRate` is set.
+    private let requestLimiter: RateLimiter<SourceKey>?
+    private var rateLog = LogThrottle()
+
     init(configuration: SIPServerConfiguration) {
         self.configuration = configuration
+        self.requestLimiter = configuration.requestRate.map { RateLimiter($0) }
     }
 
     var dialogCount: Int { dialogs.count }
@@ -177,6 +186,14 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
         if let t = transactions[key] {
             if let last = t.lastResponse, t.state != .accepted { return [.send(last, to: source)] }
             return []
+        }
+        if let limiter = requestLimiter, let remote = source.remote, let wait = limiter.admit(SourceKey(remote), now: now) {
+            let seconds = max(1, Int((Double(wait.nanoseconds) / 1e9).rounded(.up)))
+            let (log, suppressed) = rateLog.admit(now: now)
+            return finish(request, key: key, source: source, now: now, response: response(
+                to: request, code: 503, reason: "Service Unavailable",
+                extra: [SIPHeader("Retry-After", String(seconds)), warning("too many requests from this address")]))
+                + (log ? [.log(.warning, "SIP source over its request rate: 503", ["from": "\(source)", "not-logged": "\(suppressed)"])] : [])
         }
         if let refusal = check(request) {
             return finish(request, key: key, source: source, now: now,

@@ -135,6 +135,8 @@ struct DaemonConfiguration: Sendable {
         var connectionLimits = ConnectionLimits()
         /// A TCP/TLS connection that sends nothing for this long is closed.
         var tcpIdleTimeout: Duration = .seconds(300)
+        /// New requests from one source address (behind a proxy: all of them).
+        var requestRate: RateLimit? = RateLimit(rate: 1000, burst: 2000)
     }
     struct Registration: Sendable {
         var registrar: String
@@ -191,6 +193,7 @@ struct DaemonConfiguration: Sendable {
         ["sip", "outbound_proxy"], ["sip", "registrar"], ["sip", "aor"], ["sip", "username"], ["sip", "password"], ["sip", "register_expires"],
         ["sip", "call_out"], ["sip", "hangup_after"], ["sip", "redial_after"], ["sip", "tls_port"], ["sip", "tls_certificate"], ["sip", "tls_key"],
         ["sip", "max_connections"], ["sip", "max_connections_per_source"], ["sip", "tcp_idle_timeout"],
+        ["sip", "max_requests_per_second"], ["sip", "request_burst"],
         ["routes"],
     ]
 
@@ -575,6 +578,7 @@ struct DaemonConfiguration: Sendable {
         s.hangupAfter = try r.duration("hangup_after", default: s.hangupAfter)
         s.connectionLimits = try r.connectionLimits(default: s.connectionLimits)
         s.tcpIdleTimeout = try r.timeout("tcp_idle_timeout", default: s.tcpIdleTimeout, minimum: .seconds(1))
+        s.requestRate = try r.rateLimit("max_requests_per_second", burst: "request_burst", default: s.requestRate)
         s.redialAfter = try r.duration("redial_after", default: s.redialAfter)
         try r.finish()
         if enabled { sip = s }

@@ -150,7 +150,8 @@ struct GatewayDaemon {
         if let s = c.sip {
             let ua = SIPUserAgentServer(
                 configuration: .init(contactHost: s.contactHost, t1: .nanoseconds(s.t1.nanoseconds), connectionLimits: s.connectionLimits,
-                                     descriptorBudget: budget, streamIdleTimeout: .nanoseconds(s.tcpIdleTimeout.nanoseconds)),
+                                     descriptorBudget: budget, streamIdleTimeout: .nanoseconds(s.tcpIdleTimeout.nanoseconds),
+                                     requestRate: s.requestRate),
                 handler: GatewayCallHandler(gateway: gateway, domain: s.domain, logger: logger), group: group, logger: logger)
             var port = s.port
             switch (s.transports.contains("udp"), s.transports.contains("tcp")) {
