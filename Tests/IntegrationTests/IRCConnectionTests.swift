@@ -62,7 +62,9 @@ struct IRCConnectionTests {
         try await bot.send(IRCMessage(command: "PRIVMSG", params: ["#ops", "done"])).get()
         let elapsed = ContinuousClock.now - start
         #expect(elapsed >= .milliseconds(1800), "flood control held the burst: \(elapsed)")
-        #expect(elapsed < .seconds(6), "and let it go at its rate: \(elapsed)")
+        // Generous for a loaded machine (6.1 s was seen with a core busy and a fuzzer
+        // beside); held at 1 line a second it would take 25 s.
+        #expect(elapsed < .seconds(10), "and let it go at its rate: \(elapsed)")
         #expect(await until(.seconds(10)) { aliceInbox.received.count == 26 })
         #expect(aliceInbox.received == (1...25).map { "line \($0) of 25" } + ["done"], "in order, none lost")
         await bot.quit()
