@@ -286,7 +286,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MSRPTests",
-            dependencies: ["MSRP", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["MSRP", "TestPeers", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -340,7 +340,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Events"], swiftSettings: swiftSettings),
-        .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw", "Admission", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw", "Admission", "TestPeers", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayTests",
             dependencies: [

@@ -117,6 +117,16 @@ final class GatewayProcess: @unchecked Sendable {
             .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
+    /// A route `sip:ops@gw.example` to a webhook nobody listens at (port 9): for
+    /// tests about what happens before delivery, where its outcome does not matter.
+    static let routeToNowhere = """
+        [routes]
+        "sip:ops@gw.example" = ["webhook:ops"]
+        [webhooks.ops]
+        url = "http://127.0.0.1:9/ops"
+        secrets = ["\(WebhookSinkProcess.secret)"]
+        """
+
     /// Test peers listen on loopback, which the gateway does not connect to by
     /// default (a stranger's a=path must not probe the host's ports).
     static let loopbackPeers = "connect_allow = [\"127.0.0.0/8\", \"::1\"]"

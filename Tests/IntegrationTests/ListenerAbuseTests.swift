@@ -113,13 +113,7 @@ import TestPeers
     }
 
     @Test func eachSourceGetsItsShareAndUnboundConnectionsAreClosedSoon() async throws {
-        let gw = try await GatewayProcess(extra: """
-            [routes]
-            "sip:ops@gw.example" = ["webhook:ops"]
-            [webhooks.ops]
-            url = "http://127.0.0.1:9/ops"
-            secrets = ["\(WebhookSinkProcess.secret)"]
-            """, msrp: "max_connections_per_source = 20\nunbound_timeout = \"1s\"")
+        let gw = try await GatewayProcess(extra: GatewayProcess.routeToNowhere, msrp: "max_connections_per_source = 20\nunbound_timeout = \"1s\"")
         defer { gw.stop() }
         let clients = try TestClients()
         let alice = clients.client(gw, address: "sip:alice@example.com")
@@ -148,13 +142,7 @@ import TestPeers
     /// another session is not held back; an API source over its rate gets 429
     /// with Retry-After.
     @Test func ratesArePerSessionAndPerSource() async throws {
-        let gw = try await GatewayProcess(extra: """
-            [routes]
-            "sip:ops@gw.example" = ["webhook:ops"]
-            [webhooks.ops]
-            url = "http://127.0.0.1:9/ops"
-            secrets = ["\(WebhookSinkProcess.secret)"]
-            """, msrp: "max_messages_per_second = 2\nmessage_burst = 10", api: "max_requests_per_second = 2\nrequest_burst = 20")
+        let gw = try await GatewayProcess(extra: GatewayProcess.routeToNowhere, msrp: "max_messages_per_second = 2\nmessage_burst = 10", api: "max_requests_per_second = 2\nrequest_burst = 20")
         defer { gw.stop() }
         let clients = try TestClients()
         let (alice, bob) = (clients.client(gw, address: "sip:alice@example.com"), clients.client(gw, address: "sip:bob@example.com"))

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestPeers
 
 @testable import msrpgw
 
@@ -11,18 +12,6 @@ import Testing
 /// never a crash, never an untyped error. Seeded: a failure names its seed.
 /// `MSRPGW_FUZZ_SECONDS` runs for that long instead of the CI count.
 @Suite struct MutationFuzzTests {
-    /// A small, fast, seedable generator (SplitMix64).
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func mutate(_ input: [UInt8], tokens: [[UInt8]], rng: inout SplitMix) -> [UInt8] {
         var b = input
         for _ in 0..<Int.random(in: 1...8, using: &rng) {

@@ -1,5 +1,6 @@
 import NIOCore
 import Testing
+import TestPeers
 
 @testable import MSRP
 
@@ -7,17 +8,6 @@ import Testing
 /// serialised back to back and cut at random points: the parser must give back
 /// exactly the frames that went in.
 @Suite struct RandomizedTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func randomBody(_ rng: inout SplitMix, otherTIDs: [String], tid: String) -> [UInt8] {
         var body: [UInt8] = []
         let parts = Int.random(in: 0...12, using: &rng)
