@@ -33,6 +33,9 @@ public struct GatewayConfiguration: Sendable {
     /// Messages one session may send (a rate a second and a burst); beyond it a
     /// message is refused with 403. nil: no limit.
     public var sessionMessageRate: RateLimit?
+    /// Messages one MSRP connection may carry, all its sessions together (a
+    /// relay's connection carries many); beyond it 403. nil: no limit.
+    public var connectionMessageRate: RateLimit?
     /// Chat rooms (RFC 7701) by address: sessions joined to one (their route)
     /// hear each other; the address may also be a route to outside targets (IRC).
     public var rooms: [String: ChatRoom] = [:]

@@ -75,6 +75,8 @@ final class MessageIngress: Sendable {
     private let cpim = CPIMParser()
     /// Whether bodies could be written lately (for `/healthz`).
     let storage = StorageHealth()
+    /// Messages per MSRP connection (`connectionMessageRate`), if limited.
+    private let connectionLimiter: RateLimiter<ObjectIdentifier>?
     /// One log line per 10 s for sessions over their rate.
     private let rateLog = NIOLockedValueBox(LogThrottle())
 
@@ -102,13 +104,21 @@ final class MessageIngress: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.wake = wake
+        self.connectionLimiter = configuration.connectionMessageRate.map { RateLimiter($0) }
     }
 
     /// Called on the connection's event loop: queue the message on its session's
     /// lane, or refuse it at once when the session is over its rate.
     func receive(_ message: MSRPIncomingMessage, on session: GatewaySession) {
         if let wait = session.inbound?.withLockedValue({ $0.take() }) {
-            refuseOverRate(message, session: session, wait: wait)
+            let limit = session.inbound?.withLockedValue { $0.limit.rate } ?? 0
+            refuseOverRate(message, session: session, wait: wait, comment: "too many messages: at most \(Int(limit)) a second")
+            return
+        }
+        if let limiter = connectionLimiter, let connection = session.msrp.connection,
+           let wait = limiter.admit(ObjectIdentifier(connection)) {
+            refuseOverRate(message, session: session, wait: wait,
+                           comment: "too many messages on this connection: at most \(Int(limiter.limit.rate)) a second")
             return
         }
         let start: Bool = lanes.withLockedValue { lanes in
@@ -249,15 +259,14 @@ final class MessageIngress: Sendable {
         }
     }
 
-    private func refuseOverRate(_ message: MSRPIncomingMessage, session: GatewaySession, wait: TimeAmount) {
+    private func refuseOverRate(_ message: MSRPIncomingMessage, session: GatewaySession, wait: TimeAmount, comment: String) {
         metrics.rateLimited(surface: "msrp-session")
         if rateLog.withLockedValue({ $0.admit().log }) {
-            logger.warning("session over its message rate: refusing with 403", metadata: [
+            logger.warning("MSRP session or connection over its message rate: refusing with 403", metadata: [
                 "session": "\(session.id)", "peer": "\(session.peerAddress ?? "-")", "retry-after-ms": "\(wait.nanoseconds / 1_000_000)"])
         }
         if case .file(let path) = message.message.body { unlink(path) }
-        let limit = session.inbound?.withLockedValue { $0.limit }
-        message.acknowledgement.reject(code: 403, comment: "too many messages: at most \(Int(limit?.rate ?? 0)) a second")
+        message.acknowledgement.reject(code: 403, comment: comment)
         metrics.messageIn(accepted: false)
     }
 

@@ -206,6 +206,29 @@ import TestPeers
         await clients.shutdown()
     }
 
+    /// Sessions sharing one connection share its message rate: two sessions of
+    /// one client endpoint (one connection to the gateway) at 3 a second with a
+    /// burst of 6 on the connection, each session well within its own rate.
+    @Test func sessionsOnOneConnectionShareItsRate() async throws {
+        let gw = try await GatewayProcess(extra: GatewayProcess.routeToNowhere,
+                                          msrp: "max_connection_messages_per_second = 3\nconnection_message_burst = 6")
+        defer { gw.stop() }
+        let clients = try TestClients()
+        // One TestClients endpoint: its sessions to the gateway share one connection.
+        let (carol, dave) = (clients.client(gw, address: "sip:carol@example.com"), clients.client(gw, address: "sip:dave@example.com"))
+        try await carol.open()
+        try await dave.open()
+        #expect(carol.session?.connection === dave.session?.connection, "the test needs both sessions on one connection")
+        var outcomes: [MSRPSendOutcome] = []
+        for i in 0..<6 {
+            outcomes.append(try await carol.send("c\(i)", to: "sip:ops@gw.example", successReport: false, imdn: []))
+            outcomes.append(try await dave.send("d\(i)", to: "sip:ops@gw.example", successReport: false, imdn: []))
+        }
+        #expect((6...8).contains(outcomes.count { $0 == .accepted }), "\(outcomes)")
+        #expect(outcomes.contains(.rejected(code: 403, comment: "too many messages on this connection: at most 3 a second")), "\(outcomes)")
+        await clients.shutdown()
+    }
+
     /// `DELETE /v1/sessions/ID` ends the session and the connection that carried
     /// it (it answered 481 to every SEND until the idle time-out before).
     @Test func aDeletedSessionTakesItsConnection() async throws {

@@ -176,6 +176,7 @@ struct DaemonConfiguration: Sendable {
         ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
         ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "unbound_timeout"],
         ["msrp", "max_connections"], ["msrp", "max_connections_per_source"], ["msrp", "max_messages_per_second"], ["msrp", "message_burst"],
+        ["msrp", "max_connection_messages_per_second"], ["msrp", "connection_message_burst"],
         ["msrp", "connect_allow"], ["msrp", "connect_deny"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"],
@@ -272,6 +273,9 @@ struct DaemonConfiguration: Sendable {
         msrp.connectionLimits = try r.connectionLimits(default: msrp.connectionLimits)
         gateway.sessionMessageRate = try r.rateLimit(
             "max_messages_per_second", burst: "message_burst", default: gateway.sessionMessageRate ?? Self.defaultSessionMessageRate)
+        gateway.connectionMessageRate = try r.rateLimit(
+            "max_connection_messages_per_second", burst: "connection_message_burst",
+            default: gateway.connectionMessageRate ?? Self.defaultConnectionMessageRate)
         gateway.sessionBindTimeout = try r.duration("bind_timeout", default: gateway.sessionBindTimeout)
         msrp.transactionTimeout = try r.duration("transaction_timeout", default: msrp.transactionTimeout)
         msrp.chunkSize = try r.int("chunk_size", default: msrp.chunkSize, in: 256...(16 << 20))
@@ -638,6 +642,8 @@ struct DaemonConfiguration: Sendable {
     /// `127.attacker.example` is not loopback.
     /// Messages one MSRP session may send: far above a person's, below a flood.
     static let defaultSessionMessageRate = RateLimit(rate: 100, burst: 500)
+    /// Messages one MSRP connection may carry: room for a relay's many sessions.
+    static let defaultConnectionMessageRate = RateLimit(rate: 2000, burst: 4000)
 
     static func isLoopback(_ host: String) -> Bool {
         if host.lowercased() == "localhost" { return true }
