@@ -19,6 +19,9 @@ public final class ListenerGuard: Sendable {
     private let logger: Logger
     private let backoff: TimeAmount
     private let state = NIOLockedValueBox(State())
+    /// Made once: a flood of refusals must not look each counter up again.
+    private let acceptErrors: Counter
+    private let refusals: [ConnectionRefused.Reason: Counter]
 
     private struct State {
         var open = 0
@@ -33,6 +36,10 @@ public final class ListenerGuard: Sendable {
         self.budget = budget
         self.logger = logger
         self.backoff = backoff
+        acceptErrors = Counter(label: "msrpgw_accept_errors_total", dimensions: [("listener", name)])
+        refusals = Dictionary(uniqueKeysWithValues: ConnectionRefused.Reason.allCases.map { reason in
+            (reason, Counter(label: "msrpgw_connections_refused_total", dimensions: [("listener", name), ("reason", reason.rawValue)]))
+        })
     }
 
     /// Connections this listener holds now.
@@ -58,7 +65,7 @@ public final class ListenerGuard: Sendable {
 
     /// Counts and logs (at most once per 10 s) a failed `accept`.
     fileprivate func acceptFailed(_ error: any Error, pausing: Bool) {
-        Counter(label: "msrpgw_accept_errors_total", dimensions: [("listener", name)]).increment()
+        acceptErrors.increment()
         let (log, suppressed) = state.withLockedValue { $0.acceptErrors.admit() }
         guard log else { return }
         logger.error(pausing ? "cannot accept connections: pausing the listener" : "cannot accept a connection", metadata: [
@@ -99,7 +106,7 @@ public final class ListenerGuard: Sendable {
     }
 
     private func refused(_ reason: ConnectionRefused.Reason, from address: SocketAddress?) {
-        Counter(label: "msrpgw_connections_refused_total", dimensions: [("listener", name), ("reason", reason.rawValue)]).increment()
+        refusals[reason]?.increment()
         let (log, suppressed) = state.withLockedValue { $0.refusals.admit() }
         guard log else { return }
         logger.warning("connection refused: over a limit", metadata: [
@@ -174,7 +181,7 @@ private final class AcceptPauseHandler: ChannelInboundHandler, RemovableChannelH
 
 /// A connection closed at once because its listener or its source was at its limit.
 public struct ConnectionRefused: Error, CustomStringConvertible {
-    public enum Reason: String, Sendable {
+    public enum Reason: String, Sendable, CaseIterable {
         case listenerFull = "listener-full"
         case sourceFull = "source-full"
         /// All listeners together hold what the descriptor limit allows.

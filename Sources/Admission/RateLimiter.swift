@@ -36,15 +36,13 @@ public struct SourceKey: Hashable, Sendable {
     let bytes: [UInt8]
 
     public init(_ address: SocketAddress) {
-        switch address {
-        case .v4(let a):
-            bytes = withUnsafeBytes(of: a.address.sin_addr.s_addr) { Array($0) }
-        case .v6(let a):
-            let all = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
-            let mapped = all.prefix(10).allSatisfy { $0 == 0 } && all[10] == 0xff && all[11] == 0xff
-            bytes = mapped ? Array(all.suffix(4)) : Array(all.prefix(8))
-        case .unixDomainSocket:
-            bytes = []
+        let all = CIDR.bytes(address)
+        guard all.count == 16 else {
+            bytes = all  // IPv4: the address
+            return
         }
+        // An IPv4 client of a dual-stack socket (::ffff:a.b.c.d) is its IPv4 address.
+        let mapped = all.prefix(10).allSatisfy { $0 == 0 } && all[10] == 0xff && all[11] == 0xff
+        bytes = mapped ? Array(all.suffix(4)) : Array(all.prefix(8))
     }
 }

@@ -42,3 +42,10 @@ public struct TokenBucket: Sendable {
         tokens + Double((now - refilled).nanoseconds) / 1e9 * limit.rate >= limit.burst
     }
 }
+
+extension TimeAmount {
+    /// Whole seconds, rounded up, at least 1: a `Retry-After` value (HTTP, SIP).
+    public var retryAfterSeconds: Int {
+        max(1, Int((Double(nanoseconds) / 1e9).rounded(.up)))
+    }
+}

@@ -188,11 +188,10 @@ struct SIPServerStateMachine<Source: SIPReplyPath> {
             return []
         }
         if let limiter = requestLimiter, let remote = source.remote, let wait = limiter.admit(SourceKey(remote), now: now) {
-            let seconds = max(1, Int((Double(wait.nanoseconds) / 1e9).rounded(.up)))
             let (log, suppressed) = rateLog.admit(now: now)
             return finish(request, key: key, source: source, now: now, response: response(
                 to: request, code: 503, reason: "Service Unavailable",
-                extra: [SIPHeader("Retry-After", String(seconds)), warning("too many requests from this address")]))
+                extra: [SIPHeader("Retry-After", String(wait.retryAfterSeconds)), warning("too many requests from this address")]))
                 + (log ? [.log(.warning, "SIP source over its request rate: 503", ["from": "\(source)", "not-logged": "\(suppressed)"])] : [])
         }
         if let refusal = check(request) {

@@ -36,10 +36,9 @@ struct RateLimitMiddleware<Context: RemoteAddressRequestContext>: RouterMiddlewa
         if log.withLockedValue({ $0.admit().log }) {
             logger.warning("API source over its request rate: 429", metadata: ["source": "\(address.ipAddress ?? "?")", "path": "\(request.uri.path)"])
         }
-        let seconds = max(1, Int((Double(wait.nanoseconds) / 1e9).rounded(.up)))
         var response = try APIError(.tooManyRequests, "too many requests: at most \(Int(limiter.limit.rate)) a second from one address")
             .response(from: request, context: context)
-        response.headers[.retryAfter] = String(seconds)
+        response.headers[.retryAfter] = String(wait.retryAfterSeconds)
         return response
     }
 }

@@ -649,15 +649,9 @@ struct DaemonConfiguration: Sendable {
         if host.lowercased() == "localhost" { return true }
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         guard let address = try? SocketAddress(ipAddress: bare, port: 0) else { return false }
-        switch address {
-        case .v4(let a):
-            return withUnsafeBytes(of: a.address.sin_addr.s_addr) { $0[0] } == 127
-        case .v6(let a):
-            let b = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
-            let mappedV4 = b.prefix(10).allSatisfy { $0 == 0 } && b[10] == 0xff && b[11] == 0xff
-            return (b.prefix(15).allSatisfy { $0 == 0 } && b[15] == 1) || (mappedV4 && b[12] == 127)
-        case .unixDomainSocket:
-            return false
-        }
+        return loopbackBlocks.contains { $0.contains(address) }
     }
+
+    private static let loopbackBlocks = ["127.0.0.0/8", "::1/128", "::ffff:127.0.0.0/104"].compactMap { CIDR($0) }
+
 }
