@@ -101,10 +101,10 @@ public final class Gateway: Sendable {
     /// the free space decides, so that a freed disk reads healthy again.)
     public var storageFailure: StorageFailure? {
         let failure = queue.writeFailure.map { StorageFailure(since: $0.since, reason: "the queue cannot write: \($0.error.kind.rawValue)") }
-            ?? ingress.storage.failure
+            ?? ingress.bodyWrites.current.map { StorageFailure(since: $0.since, reason: $0.failure) }
         guard let failure else { return nil }
         if Date().timeIntervalSince(failure.since) < 60 { return failure }
-        let free = StorageHealth.freeBytes(at: configuration.bodyDirectory)
+        let free = freeBytes(at: configuration.bodyDirectory)
         return free.map { $0 < configuration.maxMessageBytes } ?? true ? failure : nil
     }
     let sessions = SessionDirectory()

@@ -73,8 +73,9 @@ final class MessageIngress: Sendable {
     private let logger: Logger
     private let lanes = NIOLockedValueBox<[String: Lane]>([:])
     private let cpim = CPIMParser()
-    /// Whether bodies could be written lately (for `/healthz`).
-    let storage = StorageHealth()
+    /// Whether message bodies could be written lately (for `/healthz`): a full
+    /// disk may fail the body files before the queue. Cleared when a message is stored.
+    let bodyWrites = FailureRun<String>()
     /// Messages per MSRP connection (`connectionMessageRate`), if limited.
     private let connectionLimiter: RateLimiter<ObjectIdentifier>?
     /// One log line per 10 s for sessions over their rate.
@@ -110,14 +111,14 @@ final class MessageIngress: Sendable {
     /// Called on the connection's event loop: queue the message on its session's
     /// lane, or refuse it at once when the session is over its rate.
     func receive(_ message: MSRPIncomingMessage, on session: GatewaySession) {
-        if let wait = session.inbound?.withLockedValue({ $0.take() }) {
-            let limit = session.inbound?.withLockedValue { $0.limit.rate } ?? 0
-            refuseOverRate(message, session: session, wait: wait, comment: "too many messages: at most \(Int(limit)) a second")
+        if let over = session.inbound?.withLockedValue({ bucket in bucket.take().map { (wait: $0, rate: bucket.limit.rate) } }) {
+            refuseOverRate(message, session: session, wait: over.wait, surface: "msrp-session",
+                           comment: "too many messages: at most \(Int(over.rate)) a second")
             return
         }
         if let limiter = connectionLimiter, let connection = session.msrp.connection,
            let wait = limiter.admit(ObjectIdentifier(connection)) {
-            refuseOverRate(message, session: session, wait: wait,
+            refuseOverRate(message, session: session, wait: wait, surface: "msrp-connection",
                            comment: "too many messages on this connection: at most \(Int(limiter.limit.rate)) a second")
             return
         }
@@ -169,7 +170,7 @@ final class MessageIngress: Sendable {
                 metrics.messageIn(accepted: true)
                 logger.debug("message accepted", metadata: ["session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)"])
             }
-            storage.succeeded()
+            bodyWrites.succeeded()
             await bodies.reconcile(events: accepted.flatMap(\.1), ids: ids, queue: queue)
             wake(Set(accepted.flatMap { $0.1.map(\.adapter) } + (owedAgain ? [reporter.adapter] : [])))
         } catch {
@@ -237,7 +238,7 @@ final class MessageIngress: Sendable {
         do {
             stored = try bodies.store(.memory(ByteBuffer(bytes: m.body)), from: offset, size: size - offset, copies: targets.count)
         } catch {
-            storage.failed("message bodies cannot be written: \(error)")
+            bodyWrites.failed("message bodies cannot be written: \(error)")
             throw IngressRefusal.cannotStore("cannot store the message body: \(error)")
         }
         let events = zip(targets, stored).map { target, body in
@@ -247,7 +248,7 @@ final class MessageIngress: Sendable {
         do {
             let ids = try await queue.enqueue(events)
             metrics.messageIn(accepted: true)
-            storage.succeeded()
+            bodyWrites.succeeded()
             await bodies.reconcile(events: events, ids: ids, queue: queue)
             wake(Set(events.map(\.adapter)))
             return ids
@@ -259,15 +260,13 @@ final class MessageIngress: Sendable {
         }
     }
 
-    private func refuseOverRate(_ message: MSRPIncomingMessage, session: GatewaySession, wait: TimeAmount, comment: String) {
-        metrics.rateLimited(surface: "msrp-session")
+    private func refuseOverRate(_ message: MSRPIncomingMessage, session: GatewaySession, wait: TimeAmount, surface: String, comment: String) {
+        metrics.rateLimited(surface: surface)
         if rateLog.withLockedValue({ $0.admit().log }) {
             logger.warning("MSRP session or connection over its message rate: refusing with 403", metadata: [
                 "session": "\(session.id)", "peer": "\(session.peerAddress ?? "-")", "retry-after-ms": "\(wait.nanoseconds / 1_000_000)"])
         }
-        if case .file(let path) = message.message.body { unlink(path) }
-        message.acknowledgement.reject(code: 403, comment: comment)
-        metrics.messageIn(accepted: false)
+        reject(message, code: 403, comment: comment)
     }
 
     private func refuse(_ p: Pending, _ error: IngressRefusal) {
@@ -275,8 +274,13 @@ final class MessageIngress: Sendable {
             "session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)", "code": "\(error.code)", "reason": "\(error.reason)",
             "detail": "\(error.detail ?? "-")",
         ])
-        if case .file(let path) = p.message.message.body { unlink(path) }
-        p.message.acknowledgement.reject(code: error.code, comment: error.reason)
+        reject(p.message, code: error.code, comment: error.reason)
+    }
+
+    /// Answers the sender and drops what the message left on disk.
+    private func reject(_ message: MSRPIncomingMessage, code: Int, comment: String) {
+        if case .file(let path) = message.message.body { unlink(path) }
+        message.acknowledgement.reject(code: code, comment: comment)
         metrics.messageIn(accepted: false)
     }
 
@@ -318,7 +322,7 @@ final class MessageIngress: Sendable {
         do {
             bodies = try self.bodies.store(message.message.body, from: bodyOffset, size: size - bodyOffset, copies: targets.count + roomCopies.count)
         } catch {
-            storage.failed("message bodies cannot be written: \(error)")
+            bodyWrites.failed("message bodies cannot be written: \(error)")
             throw IngressRefusal.cannotStore("cannot store the message body: \(error)")
         }
         let quiet = reporter.roomCopy(of: origin)

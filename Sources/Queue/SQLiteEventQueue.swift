@@ -42,7 +42,7 @@ public final class SQLiteEventQueue: EventQueue {
     let pool: DatabasePool
     private let ids: EventIDGenerator
     private let committer: GroupCommitter
-    private let writes = WriteHealth()
+    private let writes = FailureRun<QueueError>()
     /// The clock; tests move it.
     let now: @Sendable () -> Date
 
@@ -379,7 +379,7 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
-    public var writeFailure: QueueWriteFailure? { writes.failure }
+    public var writeFailure: QueueWriteFailure? { writes.current.map { QueueWriteFailure(since: $0.since, error: $0.failure) } }
 
     private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         do {
