@@ -2,6 +2,8 @@ import Foundation
 import IRCClient
 import IRCWire
 import Logging
+import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 import Testing
 import TestPeers
@@ -129,5 +131,57 @@ struct IRCHostileServerTests {
         try await c.send(IRCMessage(command: "PING", params: ["alive"])).get()
         #expect(await until(.seconds(5)) { inbox.messages.contains { $0.command == "PONG" && $0.params.last == "alive" } })
         await c.quit()
+    }
+}
+
+/// A server that accepts and never says a word must not hold the client:
+/// registration gives up after the connect time-out, and a task cancelled while
+/// it waits (the daemon shutting down) ends at once, closing the connection.
+@Suite(.serialized) struct IRCSilentServerTests {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    /// Accepts, reads nothing back, counts the connections it sees closed.
+    final class SilentServer: @unchecked Sendable {
+        let channel: any Channel
+        let closed = NIOLockedValueBox(0)
+        init() async throws {
+            let closed = self.closed
+            channel = try await ServerBootstrap(group: IRCSilentServerTests.group)
+                .childChannelInitializer { child in
+                    child.closeFuture.whenComplete { _ in closed.withLockedValue { $0 += 1 } }
+                    return child.eventLoop.makeSucceededVoidFuture()
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+        }
+        var port: Int { channel.localAddress?.port ?? 0 }
+    }
+
+    func configuration(_ server: SilentServer, timeout: TimeAmount) -> IRCClientConfiguration {
+        IRCClientConfiguration(host: "127.0.0.1", port: server.port, tls: false, nick: "gw", connectTimeout: timeout)
+    }
+
+    @Test func registrationGivesUpAfterTheConnectTimeOut() async throws {
+        let server = try await SilentServer()
+        defer { server.channel.close(promise: nil) }
+        let start = ContinuousClock.now
+        await #expect(throws: (any Error).self) {
+            _ = try await IRCConnection.connect(configuration(server, timeout: .seconds(1)), group: Self.group, logger: Logger(label: "test.irc"))
+        }
+        let took = ContinuousClock.now - start
+        #expect(took < .seconds(5), "registration waited \(took)")
+        #expect(await until(.seconds(5)) { server.closed.withLockedValue { $0 } == 1 })
+    }
+
+    @Test func aCancelledRegistrationEndsAtOnce() async throws {
+        let server = try await SilentServer()
+        defer { server.channel.close(promise: nil) }
+        let config = configuration(server, timeout: .seconds(60))
+        let attempt = Task { try await IRCConnection.connect(config, group: Self.group, logger: Logger(label: "test.irc")) }
+        try await Task.sleep(for: .milliseconds(300))
+        let start = ContinuousClock.now
+        attempt.cancel()
+        _ = await attempt.result
+        #expect(ContinuousClock.now - start < .seconds(5), "a cancelled registration kept waiting")
+        #expect(await until(.seconds(5)) { server.closed.withLockedValue { $0 } == 1 })
     }
 }
