@@ -42,25 +42,31 @@ struct SIPPageModeTests {
     /// sipp as the sender's UA: receives one MESSAGE (the IMDN) and answers 200.
     static let imdnSink = SIPPScenario.header("imdn sink") + SIPPScenario.answer("MESSAGE", tag: true) + "</scenario>\n"
 
+    /// SIP on a free port in domain gw.example; sip:ok@ and sip:bad@ routed to
+    /// the sink's /ok (204) and /bad (400).
+    static func sipAndRoutes(to sink: WebhookSinkProcess) -> String {
+        """
+        [sip]
+        port = 0
+        domain = "gw.example"
+        [routes]
+        "sip:ok@gw.example" = ["webhook:ok"]
+        "sip:bad@gw.example" = ["webhook:bad"]
+        [webhooks.ok]
+        url = "\(sink.url("/ok"))"
+        secrets = ["\(WebhookSinkProcess.secret)"]
+        [webhooks.bad]
+        url = "\(sink.url("/bad"))"
+        secrets = ["\(WebhookSinkProcess.secret)"]
+        """
+    }
+
     @Test(arguments: [("ok", "delivered"), ("bad", "failed")])
     func messageIsStoredDeliveredAndNotified(_ route: String, _ disposition: String) async throws {
         let sipp = try Peers.require("sipp", package: "sip-tester")
         let sink = try await WebhookSinkProcess()
         defer { sink.stop() }
-        let gw = try await GatewayProcess(extra: """
-            [sip]
-            port = 0
-            domain = "gw.example"
-            [routes]
-            "sip:ok@gw.example" = ["webhook:ok"]
-            "sip:bad@gw.example" = ["webhook:bad"]
-            [webhooks.ok]
-            url = "\(sink.url("/ok"))"
-            secrets = ["\(WebhookSinkProcess.secret)"]
-            [webhooks.bad]
-            url = "\(sink.url("/bad"))"
-            secrets = ["\(WebhookSinkProcess.secret)"]
-            """)
+        let gw = try await GatewayProcess(extra: Self.sipAndRoutes(to: sink))
         defer { gw.stop() }
         let sipPort = try #require(gw.ports.sip)
         let uasPort = try freePort()
@@ -94,16 +100,7 @@ struct SIPPageModeTests {
     @Test func anIMDNForAnUnreachableSenderFailsAtOnce() async throws {
         let sink = try await WebhookSinkProcess()
         defer { sink.stop() }
-        let gw = try await GatewayProcess(extra: """
-            [sip]
-            port = 0
-            domain = "gw.example"
-            [routes]
-            "sip:ok@gw.example" = ["webhook:ok"]
-            [webhooks.ok]
-            url = "\(sink.url("/ok"))"
-            secrets = ["\(WebhookSinkProcess.secret)"]
-            """, queue: "retry_schedule = [\"0s\", \"1h\"]\nmax_attempts = 10\nmax_age = \"1d\"\njitter = false")
+        let gw = try await GatewayProcess(extra: Self.sipAndRoutes(to: sink), queue: "retry_schedule = [\"0s\", \"1h\"]\nmax_attempts = 10\nmax_age = \"1d\"\njitter = false")
         defer { gw.stop() }
         let sipPort = try #require(gw.ports.sip)
         let probe = try UDPProbe()
