@@ -257,6 +257,27 @@ import TestPeers
         await clients.shutdown()
     }
 
+    /// SIP over TCP: a source gets its share of connections, the rest are closed
+    /// at once, and a connection that says nothing is closed after the idle time-out.
+    @Test func sipTCPConnectionsHaveASharePerSourceAndAnIdleTimeOut() async throws {
+        let gw = try await GatewayProcess(extra: """
+            [sip]
+            port = 0
+            transports = ["udp", "tcp"]
+            max_connections_per_source = 3
+            tcp_idle_timeout = "1s"
+            """)
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let port = try #require(gw.ports.sip)
+        let idle = try await IdleConnections(5, port: port, group: clients.group)
+        #expect(await until(.seconds(5)) { idle.closedByPeer >= 2 })
+        #expect(await until(.seconds(10)) { idle.closedByPeer == 5 }, "closed: \(idle.closedByPeer) of 5")
+        #expect(try await Self.metric("msrpgw_connections_refused_total", labels: "listener=\"sip-tcp\"", clients.client(gw)) == 2)
+        await idle.close()
+        await clients.shutdown()
+    }
+
     @Test func anHTTPRequestSentAByteAtATimeIsCutOff() async throws {
         let gw = try await GatewayProcess(extra: "", api: "header_timeout = \"1s\"\nidle_timeout = \"2s\"\nmax_connections_per_source = 8")
         defer { gw.stop() }

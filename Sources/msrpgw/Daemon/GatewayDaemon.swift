@@ -59,6 +59,10 @@ struct GatewayDaemon {
         let (budget, descriptorLimit) = DescriptorBudget.forThisProcess()
         logger.info("descriptor limit: listeners hold at most part of it, together", metadata: [
             "limit": "\(descriptorLimit)", "connections": "\(budget.capacity)"])
+        if budget.capacity < 64 {
+            logger.warning("the descriptor limit leaves room for few connections: raise it (LimitNOFILE, ulimit -n)", metadata: [
+                "limit": "\(descriptorLimit)", "connections": "\(budget.capacity)"])
+        }
         var tlsServer: TLSConfiguration?
         if let cert = c.msrp.tlsCertificate, let key = c.msrp.tlsKey {
             tlsServer = TLSConfiguration.makeServerConfiguration(
