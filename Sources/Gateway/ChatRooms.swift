@@ -7,14 +7,23 @@ import NIOConcurrencyHelpers
 final class ChatRooms: Sendable {
     enum Reservation: Equatable { case granted, taken, notARoom, nicknamesOff }
 
-    let rooms: [String: ChatRoom]
+    /// Room address (normal form) → settings; replaced by a configuration reload.
+    /// A room taken out leaves its sessions up, no longer treated as a room.
+    var rooms: [String: ChatRoom] { settings.withLockedValue { $0 } }
+    private let settings: NIOLockedValueBox<[String: ChatRoom]>
     /// room → lower-cased nickname → (nickname as given, session id)
     private let nicknames = NIOLockedValueBox<[String: [String: (name: String, session: String)]]>([:])
 
     init(rooms: [String: ChatRoom]) {
+        settings = NIOLockedValueBox(Self.normalized(rooms))
+    }
+
+    func replace(rooms new: [String: ChatRoom]) { settings.withLockedValue { $0 = Self.normalized(new) } }
+
+    private static func normalized(_ rooms: [String: ChatRoom]) -> [String: ChatRoom] {
         var normalized: [String: ChatRoom] = [:]
         for (address, room) in rooms { normalized[RouteTable.normalize(address) ?? address] = room }
-        self.rooms = normalized
+        return normalized
     }
 
     /// The room a session's route is, if it is one.

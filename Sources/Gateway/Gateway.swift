@@ -108,7 +108,7 @@ public final class Gateway: Sendable {
         return free.map { $0 < configuration.maxMessageBytes } ?? true ? failure : nil
     }
     let sessions = SessionDirectory()
-    let routes: RouteTable
+    let routes: LiveRoutes
     let adapters: AdapterRegistry
     let dispatcher: Dispatcher
     let ingress: MessageIngress
@@ -141,14 +141,13 @@ public final class Gateway: Sendable {
             sessions: sessions, identity: configuration.identity, metrics: metrics, logger: logger,
             needsSession: { peer in dialer.withLockedValue { $0 }?(peer) }))
         self.adapters = registry
-        var table = RouteTable()
-        for (address, targets) in routes.sorted(by: { $0.key < $1.key }) {
-            do { try table.add(address: address, targets: targets, adapters: registry) } catch { throw GatewaySetupError(error.reason) }
-        }
+        let table: RouteTable
+        do { table = try RouteTable.build(routes, adapters: registry) } catch { throw GatewaySetupError(error.reason) }
         if let d = configuration.defaultRoute, !table.contains(d) {
             throw GatewaySetupError("the default route \(d) is not a configured route")
         }
-        self.routes = table
+        let live = LiveRoutes(table)
+        self.routes = live
         let bodies: BodyStore
         do { bodies = try BodyStore(directory: configuration.bodyDirectory, inlineLimit: configuration.inlineBodyLimit) } catch {
             throw GatewaySetupError("cannot create the body directory \(configuration.bodyDirectory): \(error)")
@@ -158,7 +157,7 @@ public final class Gateway: Sendable {
         let chatRooms = ChatRooms(rooms: configuration.rooms)
         self.chatRooms = chatRooms
         self.ingress = MessageIngress(
-            configuration: configuration, routes: table, queue: queue, sessions: sessions, bodies: bodies, rooms: chatRooms, metrics: metrics,
+            configuration: configuration, routes: live, queue: queue, sessions: sessions, bodies: bodies, rooms: chatRooms, metrics: metrics,
             logger: logger, wake: { dispatcher.wake($0) })
     }
 
@@ -324,6 +323,24 @@ public final class Gateway: Sendable {
     }
 
     /// Whether `address` is a configured route.
+    /// Puts a reloaded configuration's routes in force, checked as at start
+    /// (every target has an adapter that takes it; the default route stays one).
+    /// Returns what puts the previous routes back.
+    public func replaceRoutes(_ new: [String: [String]]) throws(GatewaySetupError) -> @Sendable () -> Void {
+        let table: RouteTable
+        do { table = try RouteTable.build(new, adapters: adapters) } catch { throw GatewaySetupError(error.reason) }
+        if let d = configuration.defaultRoute, !table.contains(d) {
+            throw GatewaySetupError("the default route \(d) is not a configured route")
+        }
+        let previous = routes.current
+        routes.replace(with: table)
+        return { [routes] in routes.replace(with: previous) }
+    }
+
+    /// A reloaded configuration's rooms: sessions in a room taken out stay up;
+    /// nicknames held stay held.
+    public func replaceRooms(_ rooms: [String: ChatRoom]) { chatRooms.replace(rooms: rooms) }
+
     public func hasRoute(_ address: String) -> Bool { routes.contains(address) || chatRooms.contains(address) }
 
     public func session(_ id: String) -> GatewaySession? { sessions.session(id) }

@@ -62,7 +62,7 @@ public struct PageModeMessage: Sendable {
 /// arrive while a commit is running go together in the next one.
 final class MessageIngress: Sendable {
     private let configuration: GatewayConfiguration
-    private let routes: RouteTable
+    private let routes: LiveRoutes
     private let queue: any EventQueue
     private let sessions: SessionDirectory
     private let bodies: BodyStore
@@ -93,7 +93,7 @@ final class MessageIngress: Sendable {
     }
 
     init(
-        configuration: GatewayConfiguration, routes: RouteTable, queue: any EventQueue, sessions: SessionDirectory,
+        configuration: GatewayConfiguration, routes: LiveRoutes, queue: any EventQueue, sessions: SessionDirectory,
         bodies: BodyStore, rooms: ChatRooms, metrics: GatewayMetrics, logger: Logger, wake: @escaping @Sendable (Set<String>) -> Void
     ) {
         self.rooms = rooms

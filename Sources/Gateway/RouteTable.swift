@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import NIOConcurrencyHelpers
 
 /// One place a message goes: the adapter that delivers it and its target URI.
 public struct RouteTarget: Sendable, Hashable {
@@ -20,6 +21,15 @@ public struct RouteTable: Sendable {
     public private(set) var routes: [String: [RouteTarget]] = [:]
 
     public init() {}
+
+    /// The table of `routes` (address → targets), checked against `adapters`.
+    public static func build(_ routes: [String: [String]], adapters: AdapterRegistry) throws(RouteError) -> RouteTable {
+        var table = RouteTable()
+        for (address, targets) in routes.sorted(by: { $0.key < $1.key }) {
+            try table.add(address: address, targets: targets, adapters: adapters)
+        }
+        return table
+    }
 
     /// Adds a route; every target must have an adapter that accepts it.
     public mutating func add(address: String, targets: [String], adapters: AdapterRegistry) throws(RouteError) {
@@ -65,4 +75,20 @@ public struct RouteTable: Sendable {
         }
         return scheme + ":" + (scheme == "https" || scheme == "http" ? String(rest) : rest.lowercased())
     }
+}
+
+/// The routes in force, replaced whole by a configuration reload (SIGHUP):
+/// each message resolves against one table, never half of an old and a new one.
+final class LiveRoutes: Sendable {
+    private let table: NIOLockedValueBox<RouteTable>
+
+    init(_ table: RouteTable) { self.table = NIOLockedValueBox(table) }
+
+    var current: RouteTable { table.withLockedValue { $0 } }
+
+    func replace(with new: RouteTable) { table.withLockedValue { $0 = new } }
+
+    func resolve(_ address: String) throws(RouteError) -> [RouteTarget] { try current.resolve(address) }
+
+    func contains(_ address: String) -> Bool { current.contains(address) }
 }

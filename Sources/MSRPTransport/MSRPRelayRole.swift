@@ -46,12 +46,19 @@ public final class MSRPRelayRole: Sendable {
 
     public let settings: Settings
     private let state = NIOLockedValueBox(State())
+    /// Who may AUTH (name → password): `settings.users` until a reload replaces them.
+    private let users: NIOLockedValueBox<[String: String]>
     private let logger: Logger
 
     public init(settings: Settings, logger: Logger = Logger(label: "msrp.relay")) {
         self.settings = settings
+        self.users = NIOLockedValueBox(settings.users)
         self.logger = logger
     }
+
+    /// A configuration reload's users: the next AUTH is checked against them;
+    /// paths granted before stay valid until they expire.
+    public func replaceUsers(_ new: [String: String]) { users.withLockedValue { $0 = new } }
 
     /// What the relay does with a request arriving on `connection`.
     enum Decision {
@@ -116,7 +123,7 @@ public final class MSRPRelayRole: Sendable {
             return p["nonce"].map { s.nonces[$0] != nil } ?? false
         }
         guard fresh else { return challenge(now) }
-        guard let user = p["username"], let password = settings.users[user], p["realm"] == settings.realm,
+        guard let user = p["username"], let password = users.withLockedValue({ $0[user] }), p["realm"] == settings.realm,
               DigestVerifier.verify(p, password: password, method: "AUTH")
         else {
             logger.info("relay AUTH refused", metadata: ["user": "\(p["username"] ?? "-")"])

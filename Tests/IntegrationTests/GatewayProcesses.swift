@@ -43,14 +43,14 @@ final class WebhookSinkProcess: @unchecked Sendable {
     /// Serves HTTPS with `tls`'s certificate when given.
     let scheme: String
 
-    init(port: Int? = nil, tls: TestCertificates? = nil) async throws {
+    init(port: Int? = nil, tls: TestCertificates? = nil, secret: String = WebhookSinkProcess.secret) async throws {
         scheme = tls == nil ? "http" : "https"
         let python = try Peers.require("python3", package: "python3")
         try Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
         self.port = try port ?? freePort()
         recordPath = NSTemporaryDirectory() + "msrpgw-sink-" + UUID().uuidString + ".jsonl"
         _ = FileManager.default.createFile(atPath: recordPath, contents: nil)
-        process = try ChildProcess(python, [Self.script, String(self.port), Self.secret, recordPath] + (tls.map { [$0.certPath, $0.keyPath] } ?? []),
+        process = try ChildProcess(python, [Self.script, String(self.port), secret, recordPath] + (tls.map { [$0.certPath, $0.keyPath] } ?? []),
                                    name: "webhook sink")
         try await process.waitFor("READY")
     }
@@ -93,10 +93,15 @@ final class GatewayProcess: @unchecked Sendable {
     /// `msrp` goes into its [msrp] section.
     /// `prlimit` options (`--nofile=256`) the daemon runs under, if any.
     let resourceLimits: [String]
+    /// Environment variables the daemon gets besides the test's own.
+    let environment: [String: String]
+    private let sections: (queue: String, msrp: String, api: String)
 
     init(extra: String, queue: String = "retry_schedule = [\"0s\", \"300ms\"]\nmax_attempts = 3\njitter = false", directory: String? = nil,
-         msrp msrpExtra: String = "", api apiExtra: String = "", resourceLimits: [String] = []) async throws {
+         msrp msrpExtra: String = "", api apiExtra: String = "", resourceLimits: [String] = [], environment: [String: String] = [:]) async throws {
         self.resourceLimits = resourceLimits
+        self.environment = environment
+        sections = (queue, msrpExtra, apiExtra)
         self.directory = directory ?? NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         configPath = self.directory + "/msrpgw.toml"
@@ -105,7 +110,7 @@ final class GatewayProcess: @unchecked Sendable {
         let portsPath = self.directory + "/ports.json"
         try Self.configuration(directory: self.directory, msrpPort: 0, apiPort: 0, queue: queue, extra: extra, msrpExtra: msrpExtra, apiExtra: apiExtra)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
-        let child = try Self.start(configPath, portsFile: portsPath, resourceLimits: resourceLimits)
+        let child = try Self.start(configPath, portsFile: portsPath, resourceLimits: resourceLimits, environment: environment)
         try await child.waitFor("msrpgw ready", in: \.stderr)
         // Written right after the ready line.
         _ = await until(.seconds(10)) { FileManager.default.fileExists(atPath: portsPath) }
@@ -132,13 +137,13 @@ final class GatewayProcess: @unchecked Sendable {
     static let loopbackPeers = "connect_allow = [\"127.0.0.0/8\", \"::1\"]"
 
     private static func configuration(
-        directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String, msrpExtra: String, apiExtra: String
+        directory: String, msrpPort: Int, apiPort: Int, queue: String, extra: String, msrpExtra: String, apiExtra: String, logLevel: String = "info"
     ) -> String {
         """
         [gateway]
         identity = "sip:gateway@gw.example"
         data_dir = "\(directory)/data"
-        log_level = "info"
+        log_level = "\(logLevel)"
         [msrp]
         port = \(msrpPort)
         \(msrpExtra.contains("connect_allow") ? "" : Self.loopbackPeers)
@@ -156,20 +161,28 @@ final class GatewayProcess: @unchecked Sendable {
         """
     }
 
-    private static func start(_ config: String, portsFile: String? = nil, resourceLimits: [String] = []) throws -> ChildProcess {
+    private static func start(_ config: String, portsFile: String? = nil, resourceLimits: [String] = [], environment: [String: String] = [:]) throws -> ChildProcess {
         let arguments = ["serve", "--config", config] + (portsFile.map { ["--ports-file", $0] } ?? [])
         // prlimit execs the daemon: the child's pid is the daemon's.
         if !resourceLimits.isEmpty {
             return try ChildProcess("/usr/bin/prlimit", resourceLimits + ["--", Executables.msrpgw] + arguments, name: "msrpgw serve",
-                                    environment: ["SWIFT_BACKTRACE": "enable=no"])
+                                    environment: environment.merging(["SWIFT_BACKTRACE": "enable=no"]) { a, _ in a })
         }
-        return try ChildProcess(Executables.msrpgw, arguments, name: "msrpgw serve")
+        return try ChildProcess(Executables.msrpgw, arguments, name: "msrpgw serve", environment: environment)
+    }
+
+    /// Writes the configuration anew with `extra` in place of the first one (the
+    /// same ports and sections otherwise): what an operator edits before a reload.
+    func rewrite(extra: String, logLevel: String = "info") throws {
+        try Self.configuration(directory: directory, msrpPort: msrpPort, apiPort: apiPort, queue: sections.queue, extra: extra,
+                               msrpExtra: sections.msrp, apiExtra: sections.api, logLevel: logLevel)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     /// Starts it again on the same configuration and data (after a kill).
     func restart() async throws {
         process.stop()
-        process = try Self.start(configPath, resourceLimits: resourceLimits)
+        process = try Self.start(configPath, resourceLimits: resourceLimits, environment: environment)
         try await process.waitFor("msrpgw ready", in: \.stderr)
     }
 

@@ -15,9 +15,8 @@ public final class WebhookAdapter: Adapter {
     public let name = "webhook"
     public let schemes = ["https", "http"]
     public let concurrency: Int
-    private let endpoints: [String: (WebhookEndpoint, WebhookSigner)]
-    /// Per-endpoint TLS (its own CA), for the endpoints that have one.
-    private let tls: [String: TLSConfiguration]
+    /// The endpoints in force, replaced by a configuration reload.
+    private let state: NIOLockedValueBox<Endpoints>
     private let client: HTTPClient
     private let logger: Logger
     /// Endpoints that answered 410: nothing more goes to them until restart.
@@ -29,20 +28,7 @@ public final class WebhookAdapter: Adapter {
         endpoints: [WebhookEndpoint], client: HTTPClient, concurrency: Int = 256, logger: Logger = Logger(label: "msrpgw.webhook"),
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(WebhookConfigurationError) {
-        var table: [String: (WebhookEndpoint, WebhookSigner)] = [:]
-        for e in endpoints {
-            try e.validate()
-            do { table[e.url] = (e, try WebhookSigner(secrets: e.secrets)) } catch { throw WebhookConfigurationError("webhook \(e.name): \(error)") }
-        }
-        self.endpoints = table
-        var tls: [String: TLSConfiguration] = [:]
-        for e in endpoints {
-            guard let ca = e.caFile else { continue }
-            var c = TLSConfiguration.makeClientConfiguration()
-            c.trustRoots = .file(ca)
-            tls[e.url] = c
-        }
-        self.tls = tls
+        state = NIOLockedValueBox(Endpoints(configured: try Self.entries(endpoints)))
         self.client = client
         self.concurrency = concurrency
         self.logger = logger
@@ -60,16 +46,67 @@ public final class WebhookAdapter: Adapter {
         return c
     }
 
+    /// Endpoints by URL: the configured ones take new routes; the `retired` ones,
+    /// taken out by a reload, still deliver what was queued for them (a reload
+    /// loses nothing acknowledged).
+    struct Endpoints: Sendable {
+        var configured: [String: Entry]
+        var retired: [String: Entry] = [:]
+
+        func entry(_ url: String) -> Entry? { configured[url] ?? retired[url] }
+    }
+
+    struct Entry: Sendable {
+        var endpoint: WebhookEndpoint
+        var signer: WebhookSigner
+        /// Its own TLS trust (a CA file), if it has one.
+        var tls: TLSConfiguration?
+    }
+
+    private static func entries(_ endpoints: [WebhookEndpoint]) throws(WebhookConfigurationError) -> [String: Entry] {
+        var table: [String: Entry] = [:]
+        for e in endpoints {
+            try e.validate()
+            let signer: WebhookSigner
+            do { signer = try WebhookSigner(secrets: e.secrets) } catch { throw WebhookConfigurationError("webhook \(e.name): \(error)") }
+            var tls: TLSConfiguration?
+            if let ca = e.caFile {
+                var c = TLSConfiguration.makeClientConfiguration()
+                c.trustRoots = .file(ca)
+                tls = c
+            }
+            table[e.url] = Entry(endpoint: e, signer: signer, tls: tls)
+        }
+        return table
+    }
+
+    /// Puts a reloaded configuration's endpoints (URLs, secrets, time-outs) in
+    /// force; one taken out keeps delivering what is queued for it. Returns what
+    /// puts the previous ones back (a reload refused by a later step).
+    public func replaceEndpoints(with endpoints: [WebhookEndpoint]) throws(WebhookConfigurationError) -> @Sendable () -> Void {
+        let configured = try Self.entries(endpoints)
+        let previous = state.withLockedValue { current in
+            defer {
+                var retired = current.retired.merging(current.configured) { _, newer in newer }
+                for url in configured.keys { retired[url] = nil }
+                current = Endpoints(configured: configured, retired: retired)
+            }
+            return current
+        }
+        return { [state] in state.withLockedValue { $0 = previous } }
+    }
+
     public func validate(target: String) throws(RouteError) {
-        guard endpoints[target] != nil else {
+        guard state.withLockedValue({ $0.configured[target] }) != nil else {
             throw RouteError("\(target) is not a configured webhook endpoint (add it under [webhooks.NAME])")
         }
     }
 
     public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
-        guard let (endpoint, signer) = endpoints[event.target] else {
+        guard let entry = state.withLockedValue({ $0.entry(event.target) }) else {
             return .permanentFailure(code: 403, reason: "\(event.target) is no longer a configured webhook endpoint")
         }
+        let (endpoint, signer) = (entry.endpoint, entry.signer)
         if disabled.withLockedValue({ $0.contains(endpoint.url) }) {
             return .deadLetter(code: 403, reason: "webhook \(endpoint.name) is disabled (it answered 410)")
         }
@@ -90,7 +127,7 @@ public final class WebhookAdapter: Adapter {
         let id = "msg_\(event.id)"
         let timestamp = Int64(now().timeIntervalSince1970)
         var request = HTTPClientRequest(url: endpoint.url)
-        request.tlsConfiguration = tls[endpoint.url]
+        request.tlsConfiguration = entry.tls
         request.method = .POST
         request.headers.add(name: "content-type", value: "application/json")
         request.headers.add(name: "user-agent", value: "msrpgw")

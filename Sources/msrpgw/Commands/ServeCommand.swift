@@ -21,12 +21,14 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let logger = Bootstrap.logging(level: configuration.logLevel)
+        let logger = Bootstrap.logging(level: configuration.logLevel, format: configuration.logFormat)
         if !configuration.appliedEnvironment.isEmpty {
             logger.info("environment overrides", metadata: ["variables": "\(configuration.appliedEnvironment.joined(separator: " "))"])
         }
         let portsFile = self.portsFile
-        try await GatewayDaemon(configuration: configuration, registry: Bootstrap.metrics(), logger: logger).run { ready in
+        var daemon = GatewayDaemon(configuration: configuration, registry: Bootstrap.metrics(), logger: logger)
+        daemon.configPath = config
+        try await daemon.run { ready in
             guard let portsFile else { return }
             do {
                 // Written whole, then renamed: a reader never sees half a file.
@@ -65,15 +67,17 @@ struct CheckConfigCommand: AsyncParsableCommand {
 
 /// Process-wide set-up that may happen once.
 enum Bootstrap {
-    static func logging(level: Logger.Level) -> Logger {
+    /// Every logger of the process writes to standard error in `format`, at the
+    /// level `LogLevelControl` holds (a reload changes it).
+    static func logging(level: Logger.Level, format: LogFormat = .text) -> Logger {
+        LogLevelControl.shared.level = level
         LoggingSystem.bootstrap { label in
-            var h = EscapingLogHandler(StreamLogHandler.standardError(label: label))
-            h.logLevel = level
-            return h
+            switch format {
+            case .text: EscapingLogHandler(StreamLogHandler.standardError(label: label))
+            case .json: JSONLogHandler(label: label)
+            }
         }
-        var logger = Logger(label: "msrpgw")
-        logger.logLevel = level
-        return logger
+        return Logger(label: "msrpgw")
     }
 
     static func metrics() -> PrometheusCollectorRegistry {

@@ -85,6 +85,10 @@ struct DaemonConfiguration: Sendable {
     var gateway = GatewayConfiguration()
     var dataDirectory = "var"
     var logLevel: Logger.Level = .info
+    var logFormat = LogFormat.text
+    /// The document as read, environment overrides applied: a reload compares
+    /// it with the running one to name what takes effect only at restart.
+    var tree = ConfigTree.table([:])
     var msrp = MSRP()
     var queue = QueueSettings()
     var api = API()
@@ -171,7 +175,7 @@ struct DaemonConfiguration: Sendable {
 
     /// The keys environment variables may override (besides the webhooks ones).
     static let overridableKeys: [[String]] = [
-        ["gateway", "identity"], ["gateway", "node"], ["gateway", "data_dir"], ["gateway", "log_level"], ["gateway", "max_message_bytes"],
+        ["gateway", "identity"], ["gateway", "node"], ["gateway", "data_dir"], ["gateway", "log_level"], ["gateway", "log_format"], ["gateway", "max_message_bytes"],
         ["gateway", "inline_body_limit"], ["gateway", "default_route"], ["gateway", "accept_types"], ["gateway", "accept_wrapped_types"],
         ["msrp", "listen"], ["msrp", "port"], ["msrp", "advertised_host"], ["msrp", "tls_port"], ["msrp", "tls_certificate"],
         ["msrp", "tls_key"], ["msrp", "idle_timeout"], ["msrp", "bind_timeout"], ["msrp", "unbound_timeout"],
@@ -217,6 +221,7 @@ struct DaemonConfiguration: Sendable {
         }
         var c = DaemonConfiguration()
         c.appliedEnvironment = applied
+        c.tree = tree
         try c.readGateway(tree)
         try c.readMSRP(tree)
         try c.readQueue(tree)
@@ -246,6 +251,9 @@ struct DaemonConfiguration: Sendable {
             throw ConfigError("gateway.log_level: \(level.debugDescription) is not one of trace, debug, info, notice, warning, error, critical")
         }
         logLevel = l
+        let format = try r.string("log_format", default: "text")
+        guard let f = LogFormat(rawValue: format) else { throw ConfigError("gateway.log_format: \(format.debugDescription) is not text or json") }
+        logFormat = f
         gateway.maxMessageBytes = Int64(try r.int("max_message_bytes", default: Int(gateway.maxMessageBytes), in: 1...(1 << 40)))
         gateway.inlineBodyLimit = try r.int("inline_body_limit", default: gateway.inlineBodyLimit, in: 0...(16 << 20))
         gateway.defaultRoute = try r.string("default_route")

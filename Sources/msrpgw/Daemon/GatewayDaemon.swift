@@ -10,6 +10,7 @@ import IRCClient
 import Logging
 import MSRP
 import MSRPTransport
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -47,9 +48,13 @@ struct GatewayDaemon {
     let logger: Logger
     /// Extra services run in the same group (the demo's sink and client).
     var extraServices: [any Service] = []
+    /// The file the configuration came from (nil: the embedded defaults), read
+    /// again on SIGHUP.
+    var configPath: String?
 
     func run(onReady: @escaping @Sendable (Ready) async -> Void = { _ in }) async throws {
         let c = configuration
+        let notifier = SystemdNotifier()
         try FileManager.default.createDirectory(atPath: c.dataDirectory + "/spool", withIntermediateDirectories: true)
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
             path: c.queue.path, followUps: Reporter(), synchronous: c.queue.synchronous, node: c.gateway.node, defaultRetry: c.queue.retry))
@@ -87,7 +92,8 @@ struct GatewayDaemon {
         let msrpPort = try await endpoint.listen(host: c.msrp.listen, port: c.msrp.port)
         let msrpsPort: Int? = if let p = c.msrp.tlsPort { try await endpoint.listen(host: c.msrp.listen, port: p, secure: true) } else { nil }
         var ws = MSRPWebSocketSettings(allowedOrigins: c.msrp.wsOrigins)
-        if let role = c.relayRole { ws.tokenCheck = Self.webSocketTokenCheck(role.tokens, apiToken: c.api.token) }
+        let relayTokens = NIOLockedValueBox(c.relayRole?.tokens ?? [:])
+        if c.relayRole != nil { ws.tokenCheck = Self.webSocketTokenCheck(relayTokens, apiToken: c.api.token) }
         let wsPort: Int? = if let p = c.msrp.wsPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: false, settings: ws) } else { nil }
         let wssPort: Int? = if let p = c.msrp.wssPort { try await endpoint.listenWebSocket(host: c.msrp.listen, port: p, secure: true, settings: ws) } else { nil }
         if (c.msrp.wsPort != nil || c.msrp.wssPort != nil), c.msrp.wsOrigins.isEmpty {
@@ -233,6 +239,7 @@ struct GatewayDaemon {
                 ])
                 await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, wsPort: wsPort, wssPort: wssPort,
                                    sipPort: sipPort, sipTLSPort: sipTLSPort))
+                notifier.ready(status: WatchdogService.status(gateway))
             },
             logger: logger)
 
@@ -241,7 +248,12 @@ struct GatewayDaemon {
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
         ] + sipServices + bots.map { bot in LoopService { await bot.run() } } + ircToMSRP.map { bridge in LoopService { await bridge.run() } }
             + puppets.values.map { p in LoopService { await p.run(gateway: gateway) } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
-            + extraServices + [app]
+            + [ReloadService(reload: ConfigurationReload(
+                path: configPath, running: c,
+                parts: .init(gateway: gateway, webhook: webhook, smtp: smtp, relayRole: endpoint.relayRole, relayTokens: relayTokens),
+                notifier: notifier, logger: logger))]
+            + extraServices + [app] + Self.systemdServices(
+                notifier, gateway: gateway, loops: c.msrp.eventLoops == 0 ? [group] : [group, msrpGroup], logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Graceful for 15 s (deliveries in flight finish), then cancelled; gone by 20 s in any case.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
@@ -261,17 +273,29 @@ struct GatewayDaemon {
         logger.notice("msrpgw stopped")
     }
 
+    /// With systemd: `STOPPING=1` as the shutdown begins (listed last, so shut
+    /// down first) and the watchdog when the unit asks for one.
+    static func systemdServices(_ notifier: SystemdNotifier, gateway: Gateway, loops groups: [any EventLoopGroup], logger: Logger) -> [any Service] {
+        guard notifier.isActive else { return [] }
+        var services: [any Service] = [SystemdStoppingService(notifier: notifier)]
+        if let interval = notifier.watchdogInterval {
+            let loops = groups.flatMap { group in group.makeIterator().map { $0 } }
+            services.append(WatchdogService(notifier: notifier, interval: interval, gateway: gateway, loops: loops, logger: logger))
+            logger.info("systemd watchdog on", metadata: ["interval": "\(interval)"])
+        }
+        return services
+    }
+
     /// Whom a token at the WebSocket handshake names: one of `[relay] tokens`, or
     /// the API token (what the web client signs in with) as "api". Compared in
-    /// constant time.
-    static func webSocketTokenCheck(_ tokens: [String: String], apiToken: String?) -> @Sendable (String) -> String? {
-        var known = tokens.map { (Array($0.key.utf8), $0.value) }
-        if let apiToken { known.append((Array(apiToken.utf8), "api")) }
-        let candidates = known
-        return { token in
+    /// constant time. The tokens are read at each handshake: a reload replaces them.
+    static func webSocketTokenCheck(_ tokens: NIOLockedValueBox<[String: String]>, apiToken: String?) -> @Sendable (String) -> String? {
+        { token in
+            var known = tokens.withLockedValue { $0 }.map { (Array($0.key.utf8), $0.value) }
+            if let apiToken { known.append((Array(apiToken.utf8), "api")) }
             let presented = Array(token.utf8)
             var found: String?
-            for (bytes, name) in candidates where constantTimeEqual(presented, bytes) { found = name }
+            for (bytes, name) in known where constantTimeEqual(presented, bytes) { found = name }
             return found
         }
     }
@@ -293,6 +317,17 @@ struct GatewayService: Service {
         }
         gateway.closeAllSessions()
         await endpoint.shutdown()
+    }
+}
+
+/// Tells systemd the shutdown began (`STOPPING=1`), so `systemctl status`
+/// shows it and the stop timeout applies.
+struct SystemdStoppingService: Service {
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        notifier.stopping()
     }
 }
 

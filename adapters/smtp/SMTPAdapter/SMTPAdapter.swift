@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import SMTPWire
@@ -14,16 +15,48 @@ public final class SMTPAdapter: Adapter {
     public let name = "smtp"
     public let schemes = ["mailto"]
     public let concurrency: Int
-    public let relay: SMTPRelay
+    /// The relay in force (a reload may change it).
+    public var relay: SMTPRelay { current.withLockedValue { $0.relay } }
     /// Every mail goes through the one relay: it is the endpoint, with all the slots.
     public var endpointConcurrency: Int { concurrency }
-    private let settings: MailSettings
-    private let pool: SMTPConnectionPool
+    private let current: NIOLockedValueBox<Current>
+    private let group: any EventLoopGroup
     private let logger: Logger
+
+    /// What a configuration reload replaces: a new relay gets a new pool, the
+    /// old one closes its connections as their mails finish.
+    private struct Current: Sendable {
+        var relay: SMTPRelay
+        var settings: MailSettings
+        var pool: SMTPConnectionPool
+    }
 
     public func endpoint(of target: String) -> String { "smtp://\(relay.host):\(relay.port)" }
 
     public init(relay: SMTPRelay, mail: MailSettings, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.smtp")) throws {
+        self.concurrency = relay.maxConnections
+        self.group = group
+        self.logger = logger
+        current = NIOLockedValueBox(Current(relay: relay, settings: mail, pool: try Self.pool(relay: relay, mail: mail, group: group, logger: logger)))
+    }
+
+    /// Puts a reloaded `[smtp]` in force. The number of connections
+    /// (`max_connections`) stays as started: the dispatcher sized its slots on it.
+    public func reconfigure(relay: SMTPRelay, mail: MailSettings) async throws {
+        var relay = relay
+        relay.maxConnections = concurrency
+        let old = current.withLockedValue { $0 }
+        if relay == old.relay {
+            guard MailAddress(address: mail.from).isValid else { throw SMTPError(.policy("mail.from \(mail.from.debugDescription) is not an address")) }
+            current.withLockedValue { $0.settings = mail }
+            return
+        }
+        let pool = try Self.pool(relay: relay, mail: mail, group: group, logger: logger)
+        current.withLockedValue { $0 = Current(relay: relay, settings: mail, pool: pool) }
+        await old.pool.shutdown()
+    }
+
+    private static func pool(relay: SMTPRelay, mail: MailSettings, group: any EventLoopGroup, logger: Logger) throws -> SMTPConnectionPool {
         guard MailAddress(address: mail.from).isValid else { throw SMTPError(.policy("mail.from \(mail.from.debugDescription) is not an address")) }
         var tls: NIOSSLContext?
         if relay.security != .none {
@@ -37,24 +70,21 @@ public final class SMTPAdapter: Adapter {
         if relay.security != .none, !relay.verifyCertificate {
             logger.warning("SMTP relay certificate is not verified", metadata: ["relay": "\(relay.name)"])
         }
-        self.relay = relay
-        self.settings = mail
-        self.concurrency = relay.maxConnections
-        self.logger = logger
-        self.pool = SMTPConnectionPool(relay: relay, group: group, tls: tls, logger: logger)
+        return SMTPConnectionPool(relay: relay, group: group, tls: tls, logger: logger)
     }
 
     public func validate(target: String) throws(RouteError) {
         guard mailtoRecipients(target) != nil else { throw RouteError("\(target) is not a mailto: URI with valid addresses") }
     }
 
-    public func shutdown() async { await pool.shutdown() }
+    public func shutdown() async { await current.withLockedValue { $0.pool }.shutdown() }
 
     public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
         guard let recipients = mailtoRecipients(event.target) else {
             return .permanentFailure(code: 400, reason: "\(event.target) is not a mailto: URI with valid addresses")
         }
         guard let body = event.body.contents() else { return .permanentFailure(code: 500, reason: "the body file of event \(event.id) is missing") }
+        let (relay, settings, pool) = current.withLockedValue { ($0.relay, $0.settings, $0.pool) }
         let draft = MailDraft(event: event, recipients: recipients, body: body, settings: settings)
         let needsUTF8 = recipients.contains { MailAddress(address: $0).needsSMTPUTF8 }
         // A reused connection the server has dropped meanwhile gets one more try on a fresh one.

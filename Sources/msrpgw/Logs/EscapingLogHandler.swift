@@ -28,9 +28,10 @@ struct EscapingLogHandler<Inner: LogHandler>: LogHandler {
         set { inner.metadata = Self.escape(newValue) }
     }
 
+    /// The process's level (`LogLevelControl`), which a reload may change.
     var logLevel: Logger.Level {
-        get { inner.logLevel }
-        set { inner.logLevel = newValue }
+        get { LogLevelControl.shared.level }
+        set {}
     }
 
     var metadataProvider: Logger.MetadataProvider? {

@@ -1,0 +1,145 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+import TestPeers
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The daemon under a service manager: the sd_notify protocol on a socket the
+/// test holds (as systemd would), a configuration reload on SIGHUP that keeps
+/// sessions up, and JSON logs.
+@Suite(.serialized, .enabled(if: Peers.available("python3") && Peers.pythonModuleAvailable("standardwebhooks"), "needs python3 and pip install standardwebhooks"))
+struct ServiceManagerTests {
+    @Test func notifiesReadyWatchdogReloadingAndStopping() async throws {
+        let socket = try NotifySocket()
+        let gw = try await GatewayProcess(extra: GatewayProcess.routeToNowhere,
+                                          environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "600000"])
+        defer { gw.stop() }
+        #expect(await until(.seconds(10)) { socket.messages.contains { $0.hasPrefix("READY=1") } }, "\(socket.messages)")
+        let ready = socket.messages.first { $0.hasPrefix("READY=1") } ?? ""
+        #expect(ready.contains("STATUS=serving 0 sessions"), "\(ready)")
+        // A 0.6 s watchdog is pinged every 0.3 s once the checks pass.
+        #expect(await until(.seconds(10)) { socket.messages.filter { $0 == "WATCHDOG=1" }.count >= 4 }, "\(socket.messages)")
+
+        let before = socket.messages.count
+        gw.process.signal(SIGHUP)
+        #expect(await until(.seconds(10)) { socket.messages.dropFirst(before).contains { $0.hasPrefix("READY=1") } })
+        let reload = Array(socket.messages.dropFirst(before)).filter { $0 != "WATCHDOG=1" }
+        #expect(reload.first?.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") == true, "\(reload)")
+        #expect(gw.process.stderr.contains("configuration reloaded"))
+
+        gw.process.signal(SIGTERM)
+        #expect(await until(.seconds(20)) { socket.messages.contains { $0.hasPrefix("STOPPING=1") } }, "\(socket.messages)")
+        #expect(try await gw.process.wait(timeout: .seconds(25)) == 0)
+    }
+
+    /// SIGHUP puts new routes, webhook URLs and secrets, and the log level in
+    /// force while an MSRP session stays up; a bad file changes nothing.
+    @Test func reloadKeepsSessionsAndRefusesABadFile() async throws {
+        let newSecret = "whsec_" + Data("the rotated key of the reload test".utf8).base64EncodedString()
+        let (first, second) = (try await WebhookSinkProcess(), try await WebhookSinkProcess(secret: newSecret))
+        defer { first.stop(); second.stop() }
+        func route(to sink: WebhookSinkProcess, secret: String, name: String = "ops") -> String {
+            """
+            [routes]
+            "sip:ops@gw.example" = ["webhook:\(name)"]
+            [webhooks.\(name)]
+            url = "\(sink.url("/ok"))"
+            secrets = ["\(secret)"]
+            """
+        }
+        let gw = try await GatewayProcess(extra: route(to: first, secret: WebhookSinkProcess.secret))
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open()
+        let r1 = try await alice.send("before the reload", to: "sip:ops@gw.example", messageID: "reload-1")
+        #expect(r1 == .accepted, "\(r1) \(gw.process.stderr)")
+        #expect(await until(.seconds(10)) { first.records("/ok").count == 1 })
+
+        try gw.rewrite(extra: route(to: second, secret: newSecret, name: "rotated"), logLevel: "debug")
+        gw.process.signal(SIGHUP)
+        try await gw.process.waitFor("configuration reloaded", in: \.stderr)
+        #expect(try await alice.send("after the reload", to: "sip:ops@gw.example", messageID: "reload-2") == .accepted)
+        #expect(await until(.seconds(10)) { second.records("/ok").count == 1 })
+        #expect(second.records("/ok").first?.valid == true, "signed with the new secret")
+        #expect(second.records("/ok").first?.payload?.data.text == "after the reload")
+        #expect(first.records("/ok").count == 1)
+        // The new level is in force for loggers made at start.
+        #expect(await until(.seconds(5)) { gw.process.stderr.contains("message accepted") })
+
+        // A route to a webhook that is not configured: refused, naming the key; the old one stays.
+        try gw.rewrite(extra: """
+            [routes]
+            "sip:ops@gw.example" = ["webhook:missing"]
+            """)
+        gw.process.signal(SIGHUP)
+        try await gw.process.waitFor("configuration reload refused", in: \.stderr)
+        #expect(gw.process.stderr.contains("names no [webhooks.missing]"))
+        #expect(try await alice.send("after a refused reload", to: "sip:ops@gw.example", messageID: "reload-3") == .accepted)
+        #expect(await until(.seconds(10)) { second.records("/ok").count == 2 })
+        #expect(alice.allReports.allSatisfy { $0.headers.status?.code == 200 })
+        #expect(gw.process.stderr.components(separatedBy: "msrpgw ready").count == 2, "one start, no restart")
+        await clients.shutdown()
+    }
+
+    /// `log_format = "json"`: every line of a run is one JSON object with the stable keys.
+    @Test func jsonLogsAreOneObjectPerLine() async throws {
+        let gw = try await GatewayProcess(extra: GatewayProcess.routeToNowhere, environment: ["MSRPGW_GATEWAY_LOG_FORMAT": "json"])
+        gw.process.signal(SIGTERM)
+        _ = try await gw.process.wait(timeout: .seconds(25))
+        let lines = gw.process.stderr.split(separator: "\n")
+        #expect(lines.count >= 3)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["time"] is String && object?["level"] is String && object?["logger"] is String && object?["message"] is String,
+                    "\(line)")
+        }
+        #expect(lines.contains { $0.contains("\"message\":\"msrpgw ready\"") })
+    }
+}
+
+/// A Unix datagram socket standing in for systemd's `$NOTIFY_SOCKET`: it
+/// collects every datagram the daemon sends.
+final class NotifySocket: @unchecked Sendable {
+    let path: String
+    private let fd: Int32
+    private let received = NIOLockedValueBox<[String]>([])
+    private let reader: Thread
+
+    var messages: [String] { received.withLockedValue { $0 } }
+
+    init() throws {
+        let path = NSTemporaryDirectory() + "msrpgw-notify-" + UUID().uuidString.prefix(8) + ".sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        (self.path, self.fd) = (path, fd)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { p in
+            for (i, b) in path.utf8.enumerated() { p[i] = b }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else { throw ChildProcess.ChildFailed(description: "cannot bind \(path): errno \(errno)") }
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let received = self.received
+        reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !Thread.current.isCancelled {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n > 0 { received.withLockedValue { $0.append(String(decoding: buffer[0..<n], as: UTF8.self)) } }
+            }
+            close(fd)
+        }
+        reader.start()
+    }
+
+    deinit {
+        reader.cancel()
+        unlink(path)
+    }
+}
