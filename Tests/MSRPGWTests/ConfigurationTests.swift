@@ -216,7 +216,31 @@ import Testing
         ("irc bridge of a channel not joined", "[irc.x]\nhost = \"h\"\nnick = \"n\"\nbridges = { \"#a\" = \"sip:r@gw\" }", "not in irc.x.channels"),
         ("sip registrar without aor", "[sip]\nregistrar = \"sip:example.com\"", "sip.aor and sip.password"),
         ("sip tls without certificate", "[sip]\ntransports = [\"tls\"]", "tls needs sip.tls_certificate"),
+        ("a secret twice", "[api]\ntoken = \"t\"\ntoken_file = \"/etc/hostname\"", "api.token and api.token_file: give one of them"),
+        ("a secret file missing", "[api]\ntoken_file = \"/nonexistent/token\"", "api.token_file: cannot read /nonexistent/token"),
+        ("a secret file too large", "[api]\ntoken_file = \"/proc/self/exe\"", "api.token_file"),
     ]
+
+    /// Secrets from files: `*_file` keys, relative ones in systemd's credentials directory.
+    @Test func secretsFromFiles() throws {
+        let directory = NSTemporaryDirectory() + "msrpgw-credentials-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "api-token-from-a-file\n".write(toFile: directory + "/api-token", atomically: true, encoding: .utf8)
+        try "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\nwhsec_aGVsbG8gd29ybGQgb2YgbXNycGd3IHNlY3JldHM=\n".write(
+            toFile: directory + "/hooks", atomically: true, encoding: .utf8)
+        setenv("CREDENTIALS_DIRECTORY", directory, 1)
+        defer { unsetenv("CREDENTIALS_DIRECTORY") }
+        let c = try DaemonConfiguration.parse("""
+            [api]
+            token_file = "api-token"
+            [webhooks.ops]
+            url = "https://hooks.example.com/"
+            secrets_file = "\(directory)/hooks"
+            """, environment: [:])
+        #expect(c.api.token == "api-token-from-a-file")
+        #expect(c.webhooks.first?.secrets.count == 2)
+    }
 
     @Test(arguments: broken.indices)
     func brokenConfigurationsSayWhatIsWrong(_ i: Int) {

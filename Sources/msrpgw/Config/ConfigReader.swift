@@ -1,4 +1,5 @@
 import Admission
+import Foundation
 
 /// Reads typed values out of one table of a `ConfigTree`, and remembers which
 /// keys it read, so that a key nobody reads (a typo) is an error, not silence.
@@ -31,6 +32,41 @@ struct ConfigReader {
     }
 
     mutating func string(_ k: String, default d: String) throws(ConfigError) -> String { try string(k) ?? d }
+
+    /// A secret: `k` in the file, or `k_file` naming a file that holds it (a
+    /// trailing newline dropped). A relative `k_file` is looked up in
+    /// `$CREDENTIALS_DIRECTORY` when systemd set it (`LoadCredential=`), so
+    /// secrets stay out of the configuration and the environment.
+    mutating func secret(_ k: String) throws(ConfigError) -> String? {
+        let inline = try string(k)
+        guard let path = try string(k + "_file") else { return inline }
+        guard inline == nil else { throw ConfigError("\(key(k)) and \(key(k + "_file")): give one of them") }
+        return try Self.readSecretFile(path, key: key(k + "_file")).trimmingCharacters(in: .newlines)
+    }
+
+    /// Secrets (a list): `k`, or `k_file` with one secret per line.
+    mutating func secrets(_ k: String) throws(ConfigError) -> [String]? {
+        let inline = try strings(k)
+        guard let path = try string(k + "_file") else { return inline }
+        guard inline == nil else { throw ConfigError("\(key(k)) and \(key(k + "_file")): give one of them") }
+        return try Self.readSecretFile(path, key: key(k + "_file")).split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    static func readSecretFile(_ path: String, key: String,
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> String {
+        var full = path
+        if !path.hasPrefix("/"), let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
+            full = directory + "/" + path
+        }
+        guard let data = FileManager.default.contents(atPath: full) else {
+            throw ConfigError("\(key): cannot read \(full) (missing, or not readable by this user)")
+        }
+        guard data.count <= 64 << 10, let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError("\(key): \(full) is not a secret (UTF-8 text up to 64 KiB)")
+        }
+        return text
+    }
 
     mutating func int(_ k: String, default d: Int, in range: ClosedRange<Int> = Int.min...Int.max) throws(ConfigError) -> Int {
         guard let v = value(k) else { return d }

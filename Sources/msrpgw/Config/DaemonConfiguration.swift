@@ -200,9 +200,11 @@ struct DaemonConfiguration: Sendable {
         ["sip", "max_connections"], ["sip", "max_connections_per_source"], ["sip", "tcp_idle_timeout"],
         ["sip", "max_requests_per_second"], ["sip", "request_burst"],
         ["routes"],
+        // Secrets in files (`LoadCredential=`): the *_file form of each secret key.
+        ["api", "token_file"], ["smtp", "password_file"], ["sip", "password_file"], ["msrp", "relay_password_file"],
     ]
 
-    static let webhookKeys = ["url", "secrets", "timeout", "headers", "ca_file"]
+    static let webhookKeys = ["url", "secrets", "secrets_file", "timeout", "headers", "ca_file"]
 
     static func parse(_ text: String, environment: [String: String]) throws(ConfigError) -> DaemonConfiguration {
         var tree = try ConfigTree.parse(toml: text)
@@ -302,7 +304,7 @@ struct DaemonConfiguration: Sendable {
             guard (try? MSRPURI(relay)).map({ $0.sessionID == nil }) == true else {
                 throw ConfigError("msrp.relay: \(relay.debugDescription) is not a relay URI (msrps://host:port;tcp)")
             }
-            guard let user = try r.string("relay_username"), let password = try r.string("relay_password") else {
+            guard let user = try r.string("relay_username"), let password = try r.secret("relay_password") else {
                 throw ConfigError("msrp.relay needs msrp.relay_username and msrp.relay_password")
             }
             let expires = try r.int("relay_expires", default: 0, in: 0...86_400)
@@ -402,7 +404,7 @@ struct DaemonConfiguration: Sendable {
         var r = try ConfigReader(tree, section: "api")
         api.listen = try r.string("listen", default: api.listen)
         api.port = try r.int("port", default: api.port, in: 0...65535)
-        api.token = try r.string("token").flatMap { $0.isEmpty ? nil : $0 }
+        api.token = try r.secret("token").flatMap { $0.isEmpty ? nil : $0 }
         api.connectionLimits = try r.connectionLimits(default: api.connectionLimits)
         api.requestRate = try r.rateLimit("max_requests_per_second", burst: "request_burst", default: api.requestRate)
         api.headerTimeout = try r.timeout("header_timeout", default: api.headerTimeout)
@@ -427,7 +429,7 @@ struct DaemonConfiguration: Sendable {
             let caFile = try r.string("ca_file").flatMap { $0.isEmpty ? nil : $0 }
             if let caFile, !FileManager.default.isReadableFile(atPath: caFile) { throw ConfigError("webhooks.\(name).ca_file: cannot read \(caFile)") }
             let endpoint = WebhookEndpoint(
-                name: name, url: url, secrets: try r.strings("secrets") ?? [], timeout: try r.duration("timeout", default: .seconds(10)),
+                name: name, url: url, secrets: try r.secrets("secrets") ?? [], timeout: try r.duration("timeout", default: .seconds(10)),
                 headers: headers, caFile: caFile)
             try r.finish()
             do { try endpoint.validate() } catch { throw ConfigError(error.description) }
@@ -446,11 +448,11 @@ struct DaemonConfiguration: Sendable {
             var client = IRCClientConfiguration(
                 host: host, port: try r.int("port", default: tls ? 6697 : 6667, in: 1...65535), tls: tls,
                 verifyCertificate: try r.bool("verify_certificate", default: true), caFile: try r.string("ca_file"), nick: nick,
-                user: try r.string("user"), realName: try r.string("real_name", default: "msrpgw bridge"), password: try r.string("password"))
+                user: try r.string("user"), realName: try r.string("real_name", default: "msrpgw bridge"), password: try r.secret("password"))
             switch try r.string("sasl", default: "none").lowercased() {
             case "none": break
             case "plain":
-                guard let user = try r.string("sasl_user"), let password = try r.string("sasl_password") else {
+                guard let user = try r.string("sasl_user"), let password = try r.secret("sasl_password") else {
                     throw ConfigError("irc.\(name): sasl = \"plain\" needs sasl_user and sasl_password")
                 }
                 client.sasl = .plain(user: user, password: password)
@@ -513,7 +515,7 @@ struct DaemonConfiguration: Sendable {
         let auth = try r.string("auth", default: "auto").lowercased()
         guard ["auto", "plain", "login"].contains(auth) else { throw ConfigError("smtp.auth: \(auth.debugDescription) is not auto, plain or login") }
         let username = try r.string("username").flatMap { $0.isEmpty ? nil : $0 }
-        let password = try r.string("password").flatMap { $0.isEmpty ? nil : $0 }
+        let password = try r.secret("password").flatMap { $0.isEmpty ? nil : $0 }
         guard (username == nil) == (password == nil) else { throw ConfigError("smtp: username and password go together") }
         if username != nil, security == .none { throw ConfigError("smtp: credentials are only sent over TLS: set security to starttls or tls") }
         let caFile = try r.string("ca_file").flatMap { $0.isEmpty ? nil : $0 }
@@ -578,7 +580,7 @@ struct DaemonConfiguration: Sendable {
                 throw ConfigError("sip.aor: \(aor.debugDescription) is not a sip: URI with a user (sip:msrpgw@example.com)")
             }
             let username = try r.string("username", default: SIPAddress(aor)?.user ?? "")
-            guard let password = try r.string("password") else { throw ConfigError("sip.password: needed with sip.aor, to answer digest challenges") }
+            guard let password = try r.secret("password") else { throw ConfigError("sip.password: needed with sip.aor, to answer digest challenges") }
             s.account = SIPAccount(aor: aor, username: username, password: password)
         }
         if let registrar = try r.string("registrar"), !registrar.isEmpty {
