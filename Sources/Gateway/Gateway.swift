@@ -141,6 +141,7 @@ public final class Gateway: Sendable {
             sessions: sessions, identity: configuration.identity, metrics: metrics, logger: logger,
             needsSession: { peer in dialer.withLockedValue { $0 }?(peer) }))
         self.adapters = registry
+        metrics.declare(adapters: registry.adapters.keys.sorted())
         let table: RouteTable
         do { table = try RouteTable.build(routes, adapters: registry) } catch { throw GatewaySetupError(error.reason) }
         if let d = configuration.defaultRoute, !table.contains(d) {
@@ -323,6 +324,14 @@ public final class Gateway: Sendable {
     }
 
     /// Whether `address` is a configured route.
+    /// Refreshes the gauges `/metrics` shows (queue depth and age, sessions,
+    /// connection handlers, storage health) from the queue's statistics.
+    public func recordGauges() async throws(QueueError) {
+        metrics.record(try await queue.stats(), adapters: adapterNames, sessions: liveSessions.count,
+                       connectionHandlers: endpoint.connectionHandlersAlive)
+        metrics.storage(failing: storageFailure != nil)
+    }
+
     /// Puts a reloaded configuration's routes in force, checked as at start
     /// (every target has an adapter that takes it; the default route stays one).
     /// Returns what puts the previous routes back.

@@ -12,6 +12,27 @@ public struct GatewayMetrics: Sendable {
 
     func messageIn(accepted ok: Bool) { (ok ? accepted : refused).increment() }
 
+    /// Makes every series the alert rules and the dashboard (deploy/) watch
+    /// exist at 0 from the start: a rate over a series that appears only with its
+    /// first event misses that event, and an absent series looks like no data.
+    func declare(adapters: [String]) {
+        for adapter in adapters {
+            for state in EventState.allCases where state != .leased {
+                _ = Counter(label: "msrpgw_deliveries_total", dimensions: [("adapter", adapter), ("outcome", state.rawValue)])
+            }
+            _ = Counter(label: "msrpgw_dispatch_postponed_total", dimensions: [("adapter", adapter)])
+            openCircuits(adapter: adapter, count: 0)
+        }
+        for (kind, results) in [(EventKind.report, ["success", "failure"]), (.imdn, ["delivered", "failed", "displayed"]), (.system, ["sent"])] {
+            for result in results { _ = Counter(label: "msrpgw_reports_sent_total", dimensions: [("kind", kind.rawValue), ("result", result)]) }
+            _ = Counter(label: "msrpgw_reports_undeliverable_total", dimensions: [("kind", kind.rawValue)])
+        }
+        for surface in ["msrp-session", "msrp-connection", "api"] {
+            _ = Counter(label: "msrpgw_rate_limited_total", dimensions: [("surface", surface)])
+        }
+        storage(failing: false)
+    }
+
     /// A request refused for its rate (`msrp-session`, `api`).
     public func rateLimited(surface: String) {
         Counter(label: "msrpgw_rate_limited_total", dimensions: [("surface", surface)]).increment()
@@ -32,9 +53,16 @@ public struct GatewayMetrics: Sendable {
         Gauge(label: "msrpgw_endpoint_circuits_open", dimensions: [("adapter", adapter)]).record(count)
     }
 
-    /// A REPORT, IMDN or system message written to a session.
-    func reportSent(kind: EventKind) {
-        Counter(label: "msrpgw_reports_sent_total", dimensions: [("kind", kind.rawValue)]).increment()
+    /// A REPORT, IMDN or system message written to a session. `result`: for a
+    /// REPORT `success` or `failure`, for an IMDN its disposition (`delivered`,
+    /// `failed`, `displayed`), for a system message `sent`: what alerts watch.
+    func reportSent(kind: EventKind, result: String) {
+        Counter(label: "msrpgw_reports_sent_total", dimensions: [("kind", kind.rawValue), ("result", result)]).increment()
+    }
+
+    /// Whether messages cannot be stored now (1) or can (0): `/healthz` degraded.
+    public func storage(failing: Bool) {
+        Gauge(label: "msrpgw_storage_failing").record(failing ? 1 : 0)
     }
 
     /// A REPORT or IMDN whose session had ended: recorded, never retried.

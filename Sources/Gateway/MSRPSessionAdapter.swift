@@ -95,7 +95,7 @@ final class MSRPSessionAdapter: Adapter {
         } catch {
             return undeliverable(event, "\(error)")
         }
-        metrics.reportSent(kind: .report)
+        metrics.reportSent(kind: .report, result: code == 200 ? "success" : "failure")
         return .delivered(proof: "REPORT 000 \(code)")
     }
 
@@ -124,7 +124,11 @@ final class MSRPSessionAdapter: Adapter {
         let message = MSRPOutgoingMessage(
             contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: cpim.serialized)), successReport: .no, failureReport: .yes)
         let outcome = await send(message, on: session, event: event)
-        if case .delivered = outcome { metrics.reportSent(kind: .imdn) }
+        if case .delivered = outcome {
+            // A label value from a known set only: a disposition is the peer's word for a displayed marker.
+            let disposition = event.envelope.headers["disposition"] ?? "delivered"
+            metrics.reportSent(kind: .imdn, result: ["delivered", "failed", "displayed", "processed"].contains(disposition) ? disposition : "other")
+        }
         return outcome
     }
 
@@ -158,7 +162,7 @@ final class MSRPSessionAdapter: Adapter {
         message.successReport = .no
         message.failureReport = system ? .no : .yes
         let outcome = await send(message, on: session, event: event)
-        if system, case .delivered = outcome { metrics.reportSent(kind: .system) }
+        if system, case .delivered = outcome { metrics.reportSent(kind: .system, result: "sent") }
         return outcome
     }
 

@@ -202,10 +202,7 @@ struct GatewayAPI: Sendable {
     }
 
     private func metrics() async -> Response {
-        if let stats = try? await gateway.queue.stats() {
-            gateway.metrics.record(stats, adapters: gateway.adapterNames, sessions: gateway.liveSessions.count,
-                connectionHandlers: gateway.endpoint.connectionHandlersAlive)
-        }
+        try? await gateway.recordGauges()
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))

@@ -357,8 +357,7 @@ struct MaintenanceService: Service {
                     let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
                     let n = try await gateway.queue.purge(deliveredBefore: cutoff)
                     if n > 0 { logger.info("purged delivered events", metadata: ["count": "\(n)"]) }
-                    gateway.metrics.record(try await gateway.queue.stats(), adapters: gateway.adapterNames, sessions: gateway.liveSessions.count,
-                connectionHandlers: gateway.endpoint.connectionHandlersAlive)
+                    try await gateway.recordGauges()
                 } catch {
                     logger.error("maintenance failed", metadata: ["error": "\(error)"])
                 }
