@@ -8,11 +8,12 @@ struct MSRPGW: AsyncParsableCommand {
         discussion: """
             `demo` runs the whole gateway on loopback with a webhook sink and an MSRP \
             client: messages in, signed webhooks out, REPORTs and IMDNs back. `serve` \
-            runs the daemon; `check-config` checks a configuration; `send` and \
+            runs the daemon; `check-config` checks a configuration; `backup` and \
+            `restore` copy the queue while it runs and bring a copy back; `send` and \
             `receive` are an MSRP client and sink for scripts.
             """,
         subcommands: [
-            ServeCommand.self, CheckConfigCommand.self, DemoCommand.self, SendCommand.self, ReceiveCommand.self,
+            ServeCommand.self, CheckConfigCommand.self, BackupCommand.self, RestoreCommand.self, DemoCommand.self, SendCommand.self, ReceiveCommand.self,
             MSRPDemoCommand.self,
         ]
     )

@@ -16,11 +16,7 @@ struct ServeCommand: AsyncParsableCommand {
     var portsFile: String?
 
     func run() async throws {
-        let configuration: DaemonConfiguration
-        do { configuration = try DaemonConfiguration.load(path: config) } catch {
-            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let configuration = try loadOrExit(config)
         let logger = Bootstrap.logging(level: configuration.logLevel, format: configuration.logFormat)
         if !configuration.appliedEnvironment.isEmpty {
             logger.info("environment overrides", metadata: ["variables": "\(configuration.appliedEnvironment.joined(separator: " "))"])

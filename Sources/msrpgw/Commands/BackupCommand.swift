@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Queue
+
+/// `msrpgw backup DEST`: an online copy of the queue and its body files.
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy the queue and its message bodies into DEST while the gateway runs.",
+        discussion: "DEST must be absent or empty. The copy is one consistent view of the queue (SQLite VACUUM INTO) with the body files of its events; `msrpgw restore DEST` brings it back.")
+
+    @Option(help: "Configuration file (TOML) naming the data directory; omit for the embedded defaults.") var config: String?
+    @Argument(help: "Directory to write the backup into.") var destination: String
+
+    func run() async throws {
+        let c = try loadOrExit(config)
+        do {
+            let summary = try QueueBackup.backup(database: c.queue.path, to: destination)
+            try JSONEncoder().encode(summary).write(to: URL(fileURLWithPath: destination + "/backup.json"))
+            Printer.line("backup of \(c.queue.path) in \(destination): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files")
+        } catch {
+            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `msrpgw restore SRC`: a backup put in place as the data directory's queue.
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Put a backup made by `msrpgw backup` in place as the queue of the configured data directory.",
+        discussion: "Run it with the gateway stopped, into a data directory without a queue (it never overwrites one). The next `serve` delivers what was pending.")
+
+    @Option(help: "Configuration file (TOML) naming the data directory; omit for the embedded defaults.") var config: String?
+    @Argument(help: "Directory a backup was written to.") var source: String
+
+    func run() async throws {
+        let c = try loadOrExit(config)
+        do {
+            try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
+            let summary = try QueueBackup.restore(from: source, database: c.queue.path, bodyDirectory: c.gateway.bodyDirectory)
+            Printer.line("restored \(source) into \(c.queue.path): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files")
+        } catch {
+            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The configuration, or exit status 2 with the reason on standard error.
+func loadOrExit(_ path: String?) throws -> DaemonConfiguration {
+    do { return try DaemonConfiguration.load(path: path) } catch {
+        FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+import TestPeers
+
+/// `msrpgw backup` while messages pour in, `msrpgw restore` into a fresh data
+/// directory, and a new gateway on it: every message acknowledged before the
+/// backup started is delivered from the restored copy.
+@Suite(.serialized, .enabled(if: Peers.available("python3") && Peers.pythonModuleAvailable("standardwebhooks"), "needs python3 and pip install standardwebhooks"))
+struct BackupRestoreTests {
+    @Test func aBackupUnderLoadRestoresEveryAcknowledgedMessage() async throws {
+        // The receiver is down while the first gateway runs: everything stays queued.
+        let sinkPort = try freePort()
+        let route = """
+            [routes]
+            "sip:ops@gw.example" = ["webhook:ops"]
+            [webhooks.ops]
+            url = "http://127.0.0.1:\(sinkPort)/ok"
+            secrets = ["\(WebhookSinkProcess.secret)"]
+            """
+        let queue = "retry_schedule = [\"1s\"]\nmax_attempts = 1000\njitter = false"
+        // Bodies above 1 KiB go to files: half the messages have one.
+        let environment = ["MSRPGW_GATEWAY_INLINE_BODY_LIMIT": "1024"]
+        let first = try await GatewayProcess(extra: route, queue: queue, environment: environment)
+        defer { first.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(first)
+        try await alice.open()
+        let acknowledged = NIOLockedValueBox(0)
+        let total = 400
+        let sender = Task {
+            for i in 0..<total {
+                let text = i % 2 == 0 ? "short \(i)" : "long \(i) " + String(repeating: "x", count: 4000)
+                guard (try? await alice.send(text, to: "sip:ops@gw.example", messageID: "backup-\(i)", successReport: false, imdn: [])) == .accepted
+                else { break }
+                acknowledged.withLockedValue { $0 = i + 1 }
+            }
+        }
+        #expect(await until(.seconds(30)) { acknowledged.withLockedValue { $0 } >= 150 })
+        let before = acknowledged.withLockedValue { $0 }
+        let destination = NSTemporaryDirectory() + "msrpgw-backup-" + UUID().uuidString
+        let backup = try ChildProcess(Executables.msrpgw, ["backup", "--config", first.configPath, destination], name: "msrpgw backup")
+        #expect(try await backup.wait(timeout: .seconds(60)) == 0, "\(backup.stderr)")
+        let during = acknowledged.withLockedValue { $0 }
+        _ = await sender.value
+        first.stop()
+        #expect(during > before, "the backup ran while messages were acknowledged (\(before) → \(during))")
+        let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: URL(fileURLWithPath: destination + "/backup.json")))
+        #expect(summary.pending >= before && summary.bodies >= before / 2, "\(summary)")
+
+        // Restore into a fresh data directory; a second restore over it is refused.
+        let fresh = NSTemporaryDirectory() + "msrpgw-restored-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: true)
+        let restoreConfig = fresh + "/restore.toml"
+        try "[gateway]\ndata_dir = \"\(fresh)/data\"\n".write(toFile: restoreConfig, atomically: true, encoding: .utf8)
+        let restore = try ChildProcess(Executables.msrpgw, ["restore", "--config", restoreConfig, destination], name: "msrpgw restore")
+        #expect(try await restore.wait(timeout: .seconds(60)) == 0, "\(restore.stderr)")
+        let again = try ChildProcess(Executables.msrpgw, ["restore", "--config", restoreConfig, destination], name: "msrpgw restore again")
+        #expect(try await again.wait(timeout: .seconds(60)) == 1)
+        #expect(again.stderr.contains("exists; stop the gateway"), "\(again.stderr)")
+
+        let sink = try await WebhookSinkProcess(port: sinkPort)
+        defer { sink.stop() }
+        let second = try await GatewayProcess(extra: route, queue: queue, directory: fresh, environment: environment)
+        defer { second.stop() }
+        func delivered() -> [Int: Int] {
+            var seen: [Int: Int] = [:]
+            for r in sink.records("/ok") where r.valid {
+                guard let text = r.payload?.data.text, let n = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { continue }
+                seen[n, default: 0] += 1
+                if n % 2 == 1 { #expect(text.hasSuffix(String(repeating: "x", count: 4000)), "body of \(n) whole") }
+            }
+            return seen
+        }
+        #expect(await until(.seconds(60)) { (0..<before).allSatisfy { delivered()[$0] != nil } },
+                "missing: \((0..<before).filter { delivered()[$0] == nil }.prefix(20))")
+        #expect(delivered().values.allSatisfy { $0 == 1 }, "each once")
+        await clients.shutdown()
+    }
+
+    struct Summary: Decodable {
+        var events: Int
+        var pending: Int
+        var bodies: Int
+    }
+}
