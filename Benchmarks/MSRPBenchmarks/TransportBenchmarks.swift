@@ -108,14 +108,14 @@ enum TransportBenchmarks {
             func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
         }
         let server = try await ServerBootstrap(group: group)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Server()) } }
             .bind(host: "127.0.0.1", port: 0).get()
         var rates: [Double] = []
         for _ in 0..<3 {
             let client = Client(inFlight: inFlight)
             let channel = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [client] ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(client) } }
                 .connect(host: "127.0.0.1", port: server.localAddress!.port!).get()
             try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))

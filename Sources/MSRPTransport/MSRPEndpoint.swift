@@ -77,7 +77,7 @@ public final class MSRPEndpoint: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in door.initializeServerChannel(channel) }
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try door.admit(channel)
@@ -193,7 +193,7 @@ public final class MSRPEndpoint: Sendable {
         let hostname: String? = if case .name(let n) = uri.host { n } else { nil }
         let connection = NIOLockedValueBox<MSRPConnection?>(nil)
         let bootstrap = ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -299,6 +299,9 @@ public final class MSRPEndpoint: Sendable {
     public var sessionCount: Int { registry.count }
 
     public var connectionCount: Int { state.withLockedValue { $0.all.count } }
+
+    /// The connections open now (for tests and diagnostics).
+    var allConnections: [MSRPConnection] { state.withLockedValue { Array($0.all) } }
 
     /// Bytes queued in memory on all connections, not yet handed to the network
     /// (what back-pressure bounds; for tests and diagnostics).
