@@ -161,25 +161,36 @@ private func relayRound(relay: MSRPURI, sessions: Int, perSender: Int) async thr
     return rate
 }
 
-/// Kamailio's msrp module as a relay on TCP (the test suite's configuration,
-/// without TLS), or nil when Kamailio is not installed.
+/// Kamailio's msrp module as a relay on TCP: deploy/kamailio/kamailio.cfg as
+/// shipped (the relay role, without TLS), or nil when Kamailio is not installed.
 private func startKamailioRelay() throws -> (process: Process, uri: MSRPURI)? {
     guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/kamailio") else { return nil }
     let dir = try scratch()
     let port = try freeTCPPort()
-    let template = try String(contentsOfFile: packageRoot() + "/Tests/Helpers/kamailio-msrp-relay.cfg", encoding: .utf8)
-    let cfg = template.replacingOccurrences(of: "@LISTEN@", with: "listen=tcp:127.0.0.1:\(port)")
-        .replacingOccurrences(of: "@TLS@", with: "").replacingOccurrences(of: "@REALM@", with: "bench")
-        // Its TCP workers, as msrpgw's event loops can be set (RELAY_KAMAILIO_TCP_CHILDREN, default 2).
-        .replacingOccurrences(of: "tcp_children=2", with: "tcp_children=\(ProcessInfo.processInfo.environment["RELAY_KAMAILIO_TCP_CHILDREN"] ?? "2")")
-    try cfg.write(toFile: dir + "/msrp.cfg", atomically: true, encoding: .utf8)
-    var args = ["-DD", "-E", "-f", dir + "/msrp.cfg", "-m", "64", "-M", "8", "-Y", dir]
+    // Its TCP workers, as msrpgw's event loops can be set (RELAY_KAMAILIO_TCP_CHILDREN, default 2).
+    let workers = ProcessInfo.processInfo.environment["RELAY_KAMAILIO_TCP_CHILDREN"] ?? "2"
+    try FileManager.default.createDirectory(atPath: dir + "/db", withIntermediateDirectories: true)
+    try """
+        #!define WITH_MSRP_RELAY
+        #!define AUTH_REALM "bench"
+        #!define WORKERS 1
+        #!define TCP_WORKERS \(workers)
+        #!define USERS_DB "text://\(dir)/db"
+        listen=tcp:127.0.0.1:\(port)
+
+        """.write(toFile: dir + "/msrpgw-local.cfg", atomically: true, encoding: .utf8)
+    try "table_name(str) table_version(int)\nmsrpgw_users:1\n".write(toFile: dir + "/db/version", atomically: true, encoding: .utf8)
+    try "key_name(str) key_type(int) value_type(int) key_value(str) expires(int)\nbench:0:0:secret:0\n"
+        .write(toFile: dir + "/db/msrpgw_users", atomically: true, encoding: .utf8)
+    var args = ["-DD", "-E", "-f", packageRoot() + "/deploy/kamailio/kamailio.cfg", "-m", "64", "-M", "8", "-Y", dir]
     if getuid() == 0, let pw = getpwnam("kamailio") {
-        chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid)
-        chown(dir + "/msrp.cfg", pw.pointee.pw_uid, pw.pointee.pw_gid)
+        for p in [dir, dir + "/msrpgw-local.cfg", dir + "/db", dir + "/db/version", dir + "/db/msrpgw_users"] {
+            chown(p, pw.pointee.pw_uid, pw.pointee.pw_gid)
+        }
         args += ["-u", "kamailio", "-g", "kamailio"]
     }
-    let (p, _) = try run("/usr/sbin/kamailio", args, capture: false)
+    // Kamailio reads msrpgw-local.cfg from its working directory.
+    let (p, _) = try run("/bin/sh", ["-c", "cd '\(dir)' && exec /usr/sbin/kamailio " + args.map { "'\($0)'" }.joined(separator: " ")], capture: false)
     for _ in 0..<200 {
         if tcpPortOpen(port) { break }
         usleep(20_000)

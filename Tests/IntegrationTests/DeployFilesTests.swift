@@ -31,6 +31,15 @@ struct DeployFilesTests {
         #expect(!verify.stderr.contains("msrpgw.service"), "\(verify.stderr)")
     }
 
+    /// The Kamailio front with the example site settings beside it (every role
+    /// on) passes Kamailio's own configuration check; the tests run each role.
+    @Test func theKamailioExampleSiteChecks() async throws {
+        let kamailio = try Peers.require("kamailio", package: "kamailio")
+        let check = try ChildProcess("/bin/sh", ["-c", "cd '\(Self.deploy)/kamailio' && exec \(kamailio) -c -f kamailio.cfg"], name: "kamailio -c")
+        #expect(try await check.wait(timeout: .seconds(60)) == 0, "\(check.stderr)")
+        #expect((check.stdout + check.stderr).contains("tls: 192.0.2.10"), "\(check.stdout) \(check.stderr)")
+    }
+
     @Test func alertRulesPassTheirTests() async throws {
         let promtool = try Peers.require("promtool", package: "prometheus")
         let check = try ChildProcess(promtool, ["check", "rules", Self.deploy + "/prometheus/alerts.yml"], name: "promtool check")

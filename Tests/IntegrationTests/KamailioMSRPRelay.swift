@@ -1,9 +1,9 @@
 import Foundation
 import TestPeers
 
-/// A throwaway Kamailio (Debian, `msrp` and `tls` modules) as an MSRP relay, from
-/// ../shared/peers/kamailio/msrp.cfg: AUTH with digest (any user, password
-/// `secret`, realm `msrpgw.test`), Use-Path with a session part, Expires within
+/// A throwaway Kamailio (Debian, `msrp` and `tls` modules) as an MSRP relay:
+/// deploy/kamailio/kamailio.cfg with the relay role. AUTH with digest (users
+/// `gateway`, `alice`, `webuser`, password `secret`, realm `msrpgw.test`), Use-Path with a session part, Expires within
 /// 60-3600 s (423 otherwise), forwarding by To-Path: to the AUTHed client over
 /// its own connection, from it by the next URI. TLS on `tlsPort` with the test
 /// certificate, TCP on `port`; with `webSocket`, MSRP over WebSocket (RFC 7977,
@@ -19,7 +19,6 @@ final class KamailioMSRPRelay: @unchecked Sendable {
     private let process: ChildProcess
 
     init(webSocket: Bool = false) async throws {
-        let kamailio = try Peers.require("kamailio", package: "kamailio")
         if webSocket {
             let modules = ["x86_64", "aarch64"].map { "/usr/lib/\($0)-linux-gnu/kamailio/modules/websocket.so" }
             guard modules.contains(where: FileManager.default.fileExists(atPath:)) else {
@@ -44,16 +43,9 @@ final class KamailioMSRPRelay: @unchecked Sendable {
             verify_certificate = no
             require_certificate = no
             """.write(toFile: directory + "/tls.cfg", atomically: true, encoding: .utf8)
-        try Self.configuration(tlsPort: tlsPort, port: port, wsPort: wsPort, tlsConfig: directory + "/tls.cfg")
-            .write(toFile: directory + "/msrp.cfg", atomically: true, encoding: .utf8)
-        var user: [String] = []
-        if getuid() == 0, let pw = getpwnam("kamailio") {
-            for p in [directory, certificates.directory, certificates.keyPath, certificates.certPath, directory + "/tls.cfg", directory + "/msrp.cfg"] {
-                chown(p, pw.pointee.pw_uid, pw.pointee.pw_gid)
-            }
-            user = ["-u", "kamailio", "-g", "kamailio"]
-        }
-        process = try ChildProcess(kamailio, ["-DD", "-E", "-f", directory + "/msrp.cfg", "-m", "32", "-M", "8", "-Y", directory] + user, name: "kamailio-msrp")
+        let site = try KamailioSite(directory: directory, local: Self.siteSettings(tlsPort: tlsPort, port: port, wsPort: wsPort, tlsConfig: directory + "/tls.cfg"),
+                                    users: ["gateway": "secret", "alice": "secret", "webuser": "secret"])
+        process = try site.start(name: "kamailio-msrp", readable: [certificates.directory, certificates.keyPath, certificates.certPath, directory + "/tls.cfg"])
         // Ports are bound before the TLS key is loaded: wait a little past the open port.
         let (port, tlsPort, wsPort) = (self.port, self.tlsPort, self.wsPort)
         try await process.waitUntil("listen") { tcpPortAccepts(tlsPort) && tcpPortAccepts(port) && wsPort.map(tcpPortAccepts) ?? true }
@@ -78,16 +70,17 @@ final class KamailioMSRPRelay: @unchecked Sendable {
 
     func stop() { process.stop() }
 
-    /// Tests/Helpers/kamailio-msrp-relay.cfg, shared with the relay benchmark.
-    static func configuration(tlsPort: Int, port: Int, wsPort: Int? = nil, tlsConfig: String) throws -> String {
-        let webSocket = wsPort.map {
-            "\nlisten=tcp:127.0.0.1:\($0)\n#!define WITH_WEBSOCKET\n#!define MSRP_TCP_HOP \"msrp://127.0.0.1:\(port)\""
-        } ?? ""
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Helpers/kamailio-msrp-relay.cfg").path
-        return try String(contentsOfFile: file, encoding: .utf8)
-            .replacingOccurrences(of: "@LISTEN@", with: "enable_tls=yes\nlisten=tls:127.0.0.1:\(tlsPort)\nlisten=tcp:127.0.0.1:\(port)" + webSocket)
-            .replacingOccurrences(of: "@TLS@", with: "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"\(tlsConfig)\")")
-            .replacingOccurrences(of: "@REALM@", with: "msrpgw.test")
+    /// msrpgw-local.cfg for the relay role: TLS and TCP listeners, with
+    /// `wsPort` a WebSocket one whose clients are reached through the TCP one.
+    static func siteSettings(tlsPort: Int, port: Int, wsPort: Int?, tlsConfig: String) -> String {
+        """
+        #!define WITH_MSRP_RELAY
+        #!define WITH_TLS
+        #!define TLS_CONFIG "\(tlsConfig)"
+        #!define AUTH_REALM "msrpgw.test"
+        #!define WORKERS 1
+        listen=tls:127.0.0.1:\(tlsPort)
+        listen=tcp:127.0.0.1:\(port)
+        """ + (wsPort.map { "\n#!define WITH_WEBSOCKET\n#!define MSRP_TCP_HOP \"msrp://127.0.0.1:\(port)\"\nlisten=tcp:127.0.0.1:\($0)" } ?? "")
     }
 }
