@@ -501,6 +501,12 @@ if chosen.isEmpty {
         case "irc": try await benchIRC()
         case "relay": try await benchRelay()
         case "e2e": try await benchEndToEnd()
+        case "sizing": try await benchSizing()
+        case "sizing-load":
+            // The load process of sizing: sizing-load API SESSIONS MESSAGES
+            let a = Array(chosen.dropFirst())
+            try await sizingLoad(api: a[0], sessions: Int(a[1]) ?? 0, messages: Int(a[2]) ?? 0)
+            exit(0)
         case "e2e-load":
             // The load process of e2e: e2e-load API RATE SECONDS
             let a = Array(chosen.dropFirst())
