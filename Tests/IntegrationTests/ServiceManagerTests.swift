@@ -36,7 +36,8 @@ struct ServiceManagerTests {
     }
 
     /// SIGHUP puts new routes, webhook URLs and secrets, and the log level in
-    /// force while an MSRP session stays up; a bad file changes nothing.
+    /// force while an MSRP session stays up; a webhook taken out still delivers
+    /// what was queued for it; a bad file changes nothing.
     @Test func reloadKeepsSessionsAndRefusesABadFile() async throws {
         let newSecret = "whsec_" + Data("the rotated key of the reload test".utf8).base64EncodedString()
         let (first, second) = (try await WebhookSinkProcess(), try await WebhookSinkProcess(secret: newSecret))
@@ -50,7 +51,12 @@ struct ServiceManagerTests {
             secrets = ["\(secret)"]
             """
         }
-        let gw = try await GatewayProcess(extra: route(to: first, secret: WebhookSinkProcess.secret))
+        // A receiver that is down at first: its message waits in the queue across the reload.
+        let latePort = try freePort()
+        let gw = try await GatewayProcess(
+            extra: route(to: first, secret: WebhookSinkProcess.secret).replacingOccurrences(
+                of: "[webhooks.ops]", with: "\"sip:late@gw.example\" = [\"webhook:late\"]\n[webhooks.late]\nurl = \"http://127.0.0.1:\(latePort)/ok\"\nsecrets = [\"\(WebhookSinkProcess.secret)\"]\n[webhooks.ops]"),
+            queue: "retry_schedule = [\"300ms\"]\nmax_attempts = 200\njitter = false")
         defer { gw.stop() }
         let clients = try TestClients()
         let alice = clients.client(gw)
@@ -58,6 +64,9 @@ struct ServiceManagerTests {
         let r1 = try await alice.send("before the reload", to: "sip:ops@gw.example", messageID: "reload-1")
         #expect(r1 == .accepted, "\(r1) \(gw.process.stderr)")
         #expect(await until(.seconds(10)) { first.records("/ok").count == 1 })
+        #expect(try await alice.send("for a receiver that is down", to: "sip:late@gw.example", messageID: "reload-late") == .accepted)
+        // Its first attempt has failed (after the HTTP client's connect time-out): the next one comes after the reload.
+        try await gw.process.waitFor("webhook late unreachable", in: \.stderr)
 
         try gw.rewrite(extra: route(to: second, secret: newSecret, name: "rotated"), logLevel: "debug")
         gw.process.signal(SIGHUP)
@@ -67,6 +76,10 @@ struct ServiceManagerTests {
         #expect(second.records("/ok").first?.valid == true, "signed with the new secret")
         #expect(second.records("/ok").first?.payload?.data.text == "after the reload")
         #expect(first.records("/ok").count == 1)
+        // The late receiver's webhook is no longer configured: what waited for it still goes.
+        let lateSink = try await WebhookSinkProcess(port: latePort)
+        defer { lateSink.stop() }
+        #expect(await until(.seconds(15)) { lateSink.records("/ok").contains { $0.valid && $0.payload?.data.text == "for a receiver that is down" } })
         // The new level is in force for loggers made at start.
         #expect(await until(.seconds(5)) { gw.process.stderr.contains("message accepted") })
 
