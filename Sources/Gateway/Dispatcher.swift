@@ -60,6 +60,21 @@ final class Dispatcher: Sendable {
         }
     }
 
+    /// Events an earlier run told to wait for their endpoint's circuit wait long
+    /// (until it closes, which that run would have seen): this run makes them
+    /// due when their endpoint first answers.
+    private func inheritWaiting(_ adapter: any Adapter, into lanes: NIOLockedValueBox<EndpointLanes<QueuedEvent>>) async {
+        do {
+            let targets = try await queue.waitingTargets(adapter: adapter.name, notDueBefore: Date().addingTimeInterval(1))
+            guard !targets.isEmpty else { return }
+            let byEndpoint = Dictionary(grouping: targets) { adapter.endpoint(of: $0) }.mapValues(Set.init)
+            lanes.withLockedValue { $0.inherit(waiting: byEndpoint) }
+        } catch {
+            logger.warning("cannot read which events wait for their endpoint; they wait their time", metadata: [
+                "adapter": "\(adapter.name)", "error": "\(error)"])
+        }
+    }
+
     /// One adapter's worker: leases what its endpoints' lanes can take, starts
     /// each event its lane admits (a `BatchAdapter`'s as one batch per endpoint),
     /// gives back to the queue, as not ready, what must wait for its endpoint,
@@ -72,6 +87,7 @@ final class Dispatcher: Sendable {
             batchSize: batchSize, breaker: settings.breaker)))
         let lane = LaneContext(adapter: adapter, owner: owner + adapter.name, settings: settings, lanes: lanes,
                                signal: signals[adapter.name] ?? WakeSignal())
+        await inheritWaiting(adapter, into: lanes)
         // When a lease that left full endpoints out found nothing, the next one
         // waits until those endpoints change or a little time has passed (wake-ups
         // come with every message stored; each such lease walks the due window).

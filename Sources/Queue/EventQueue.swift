@@ -47,6 +47,10 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func makeDue(adapter: String, targets: [String]) async throws(QueueError) -> Int
 
+    /// The targets of `adapter` with queued events not due before `date`: what
+    /// an earlier run told to wait (for a retry, or for an open circuit).
+    func waitingTargets(adapter: String, notDueBefore date: Date) async throws(QueueError) -> Set<String>
+
     /// How many events for `target` are still to be delivered (queued or leased):
     /// an outbound call hangs up when this reaches zero.
     func pendingCount(adapter: String, target: String) async throws(QueueError) -> Int

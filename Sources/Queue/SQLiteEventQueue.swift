@@ -240,6 +240,12 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
+    public func waitingTargets(adapter: String, notDueBefore date: Date) async throws(QueueError) -> Set<String> {
+        try await read("waiting targets") { db in
+            Set(try String.fetchAll(db.cachedStatement(sql: Self.waitingTargetsSQL), arguments: [adapter, Millis(date)]))
+        }
+    }
+
     public func pendingCount(adapter: String, target: String) async throws(QueueError) -> Int {
         try await read("pending count") { db in
             try Int.fetchOne(db, sql: Self.pendingCountSQL, arguments: [adapter, target]) ?? 0
@@ -303,6 +309,7 @@ public final class SQLiteEventQueue: EventQueue {
         UPDATE event SET next_attempt_at = created_at
         WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at
         """
+    static let waitingTargetsSQL = "SELECT DISTINCT target FROM event WHERE adapter = ? AND next_attempt_at >= ? AND state IN ('queued', 'leased') AND state = 'queued'"
     static let pendingCountSQL = "SELECT count(*) FROM event WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased')"
     static func listSQL(_ whereSQL: String) -> String { "SELECT \(EventRow.columns) FROM event \(whereSQL) ORDER BY id DESC LIMIT ?" }
     static let countsSQL = "SELECT adapter, state, n FROM event_count WHERE n > 0"

@@ -133,6 +133,23 @@ import Testing
         #expect(closed.dueTargets == ["http://dead/"])
     }
 
+    /// Events an earlier run told to wait for an open circuit (long, as the
+    /// non-candidates do) are not in this run's lanes: the endpoint's first
+    /// answer makes its inherited targets due, once; a failure does not.
+    @Test func theFirstAnswerMakesAnEarlierRunsWaitersDue() {
+        var l = lanes()
+        l.inherit(waiting: ["ok": ["http://ok/a", "http://ok/b"], "down": ["http://down/"]])
+        _ = l.admit(3, endpoint: "down", target: "http://down/", now: at(0))
+        let failed = l.finished(endpoint: "down", result: .failed, now: at(1))
+        #expect(failed.dueTargets.isEmpty, "only an answer says the endpoint is back")
+        _ = l.admit(1, endpoint: "ok", target: "http://ok/a", now: at(0))
+        let first = l.finished(endpoint: "ok", result: .answered, now: at(1))
+        #expect(first.dueTargets == ["http://ok/a", "http://ok/b"])
+        _ = l.admit(2, endpoint: "ok", target: "http://ok/a", now: at(1))
+        let second = l.finished(endpoint: "ok", result: .answered, now: at(2))
+        #expect(second.dueTargets.isEmpty)
+    }
+
     @Test func aBatchLaneHasOneBatchInFlight() {
         var l = lanes(concurrency: 40, batch: 10)
         for i in 0..<10 {

@@ -89,7 +89,7 @@ struct BackupRestoreTests {
             return seen
         }
         #expect(await until(.seconds(60)) { before.allSatisfy { delivered()[$0] != nil } },
-                "missing: \(before.filter { delivered()[$0] == nil }.sorted().prefix(20))")
+                "missing: \(before.filter { delivered()[$0] == nil }.sorted().prefix(20)); the restored gateway: \(second.process.stderr.suffix(3000))")
         #expect(delivered().values.allSatisfy { $0 == 1 }, "each once")
         await clients.shutdown()
     }

@@ -48,6 +48,24 @@ struct QueryPlanTests {
         #expect(!plan.contains("TEMP B-TREE"), "\(plan)")
     }
 
+    /// At start, once: the targets whose events wait (a range of the due index;
+    /// the DISTINCT may sort, over targets, not events).
+    @Test func waitingTargetsReadTheDueIndex() async throws {
+        let plan = try Self.plan(SQLiteEventQueue.waitingTargetsSQL, ["webhook", "0"])
+        #expect(plan.contains("INDEX event_due"), "\(plan)")
+        #expect(!plan.split(separator: "\n").contains { $0.hasPrefix("SCAN event") && !$0.contains("INDEX") }, "\(plan)")
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock, path: try temporaryDirectory() + "/queue.sqlite")
+        _ = try await queue.enqueue((0..<6).map { message("w\($0)", target: $0 < 3 ? "https://a.test" : "https://b.test") })
+        let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 6, for: .seconds(30))
+        for e in leased where e.target == "https://a.test" {
+            _ = try await queue.postpone(e.id, owner: "w", until: clock.now.addingTimeInterval(600), reason: "circuit open")
+        }
+        for e in leased where e.target == "https://b.test" { _ = try await queue.complete(e.id, owner: "w", outcome: .delivered(proof: "ok")) }
+        #expect(try await queue.waitingTargets(adapter: "webhook", notDueBefore: clock.now.addingTimeInterval(1)) == ["https://a.test"])
+        #expect(try await queue.waitingTargets(adapter: "webhook", notDueBefore: clock.now.addingTimeInterval(601)).isEmpty)
+    }
+
     @Test func countsFollowEveryChange() async throws {
         let clock = TestClock()
         let path = try temporaryDirectory() + "/queue.sqlite"

@@ -72,6 +72,9 @@ struct EndpointLanes<Item: Sendable>: Sendable {
 
     let settings: Settings
     private var lanes: [String: Lane] = [:]
+    /// Endpoint → targets with events an earlier run told to wait (not in any
+    /// lane's `waitingTargets`): made due at the endpoint's first answer.
+    private var inherited: [String: Set<String>] = [:]
     private var inFlight = 0
     private var buffered = 0
     private var busyLanes = 0
@@ -188,11 +191,16 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         return out
     }
 
+    /// Targets whose events a previous run left waiting, by endpoint (at start).
+    mutating func inherit(waiting: [String: Set<String>]) { inherited = waiting }
+
     /// Records the end of a delivery, or of a batch of `count` events.
     mutating func finished(endpoint: String, result: CircuitBreaker.Result, count: Int = 1, now: Date) -> Finished {
         guard lanes[endpoint] != nil else { return Finished() }
+        let inheritedDue = result == .answered && !inherited.isEmpty ? inherited.removeValue(forKey: endpoint) : nil
         return update(endpoint) { lanes, lane in
             var out = Finished()
+            if let inheritedDue { out.dueTargets = inheritedDue }
             lane.inFlight -= 1
             lanes.inFlight -= count
             out.transition = lane.breaker.record(result, now: now)
@@ -204,7 +212,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
                 lanes.buffered -= lane.buffer.count
                 lane.buffer = []
             case .closed:
-                out.dueTargets = lane.waitingTargets
+                out.dueTargets.formUnion(lane.waitingTargets)
                 lane.waitingTargets = []
             case .none:
                 break
