@@ -78,6 +78,18 @@ final class LineReader {
     }
 }
 
+/// `daemon serve` on `dir`/msrpgw.toml, once it has written its ports file
+/// (within 30 s, or the benchmark stops: its configuration is left in `dir`).
+func startDaemon(_ daemon: String, dir: String) async throws -> Process {
+    let (gw, _) = try run(daemon, ["serve", "--config", dir + "/msrpgw.toml", "--ports-file", dir + "/ports.json"], capture: false)
+    let started = ContinuousClock.now
+    while !FileManager.default.fileExists(atPath: dir + "/ports.json") {
+        guard gw.isRunning, ContinuousClock.now - started < .seconds(30) else { fatalError("msrpgw serve did not start (run it with \(dir)/msrpgw.toml)") }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return gw
+}
+
 func benchEndToEnd() async throws {
     let build = repository + "/.build/release/"
     // E2E_MSRPGW: another daemon binary (an older build, for a before/after pair).
@@ -102,9 +114,8 @@ func benchEndToEnd() async throws {
         url = "http://127.0.0.1:\(sinkPort)/hook"
         secrets = ["\(secret)"]
         """).write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
-    let (gw, _) = try run(daemon, ["serve", "--config", dir + "/msrpgw.toml", "--ports-file", dir + "/ports.json"], capture: false)
+    let gw = try await startDaemon(daemon, dir: dir)
     defer { stop(gw) }
-    while !FileManager.default.fileExists(atPath: dir + "/ports.json") { try await Task.sleep(for: .milliseconds(50)) }
     let http = HTTPClient(eventLoopGroup: group)
 
     var lines: [String] = []

@@ -50,13 +50,8 @@ func benchSizing() async throws {
         retry_schedule = ["1h"]
         max_attempts = 100
         """).write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
-    let (gw, _) = try run(daemon, ["serve", "--config", dir + "/msrpgw.toml", "--ports-file", dir + "/ports.json"], capture: false)
+    let gw = try await startDaemon(daemon, dir: dir)
     defer { stop(gw) }
-    let started = ContinuousClock.now
-    while !FileManager.default.fileExists(atPath: dir + "/ports.json") {
-        guard gw.isRunning, ContinuousClock.now - started < .seconds(30) else { fatalError("sizing: msrpgw serve did not start (run it with \(dir)/msrpgw.toml)") }
-        try await Task.sleep(for: .milliseconds(50))
-    }
     try await Task.sleep(for: .seconds(2))
     let idle = residentKiB(gw.processIdentifier)
 

@@ -14,13 +14,10 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         let c = try loadOrExit(config)
-        do {
+        try exitOnFailure {
             let summary = try QueueBackup.backup(database: c.queue.path, to: destination)
             try JSONEncoder().encode(summary).write(to: URL(fileURLWithPath: destination + "/backup.json"))
             Printer.line("backup of \(c.queue.path) in \(destination): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files")
-        } catch {
-            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
-            throw ExitCode(1)
         }
     }
 }
@@ -37,14 +34,19 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         let c = try loadOrExit(config)
-        do {
+        try exitOnFailure {
             try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
             let summary = try QueueBackup.restore(from: source, database: c.queue.path, bodyDirectory: c.gateway.bodyDirectory)
             Printer.line("restored \(source) into \(c.queue.path): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files")
-        } catch {
-            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
-            throw ExitCode(1)
         }
+    }
+}
+
+/// Runs `work`; an error is written to standard error and ends the command with status 1.
+func exitOnFailure(_ work: () throws -> Void) throws {
+    do { try work() } catch {
+        FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
+        throw ExitCode(1)
     }
 }
 
