@@ -1,4 +1,6 @@
 import Foundation
+import MSRP
+import MSRPTransport
 import NIOConcurrencyHelpers
 import Testing
 import TestPeers
@@ -95,6 +97,55 @@ struct ServiceManagerTests {
         #expect(await until(.seconds(10)) { second.records("/ok").count == 2 })
         #expect(alice.allReports.allSatisfy { $0.headers.status?.code == 200 })
         #expect(gw.process.stderr.components(separatedBy: "msrpgw ready").count == 2, "one start, no restart")
+        await clients.shutdown()
+    }
+
+    /// A reload also puts in force the SMTP mail settings, the rooms and the
+    /// relay role's users, with the daemon and its sessions as they were.
+    @Test func reloadAppliesSMTPRoomsAndRelayUsers() async throws {
+        let sink = try await SMTPSinkProcess(mode: "plain")
+        defer { sink.stop() }
+        func config(from: String, user: String, rooms: String) -> String {
+            """
+            [routes]
+            "sip:mail@gw.example" = ["mailto:inbox@example.org"]
+            [smtp]
+            host = "127.0.0.1"
+            port = \(sink.port)
+            security = "none"
+            from = "\(from)"
+            reply_timeout = "3s"
+            connect_timeout = "3s"
+            [relay]
+            enabled = true
+            users = { \(user) = "pw-\(user)" }
+            \(rooms)
+            """
+        }
+        let gw = try await GatewayProcess(extra: config(from: "before@gw.example", user: "olduser", rooms: ""))
+        defer { gw.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open()
+        #expect(try await alice.send("first mail", to: "sip:mail@gw.example", messageID: "reload-mail-1") == .accepted)
+        #expect(await until(.seconds(15)) { sink.mails.count == 1 })
+        #expect(try SMTPSinkProcess.parse(sink.mails[0]).from_address == "before@gw.example")
+        let inRoom = clients.client(gw, address: "sip:carol@example.com")
+        await #expect(throws: (any Error).self, "no room yet") { try await inRoom.open(route: "sip:room@gw.example") }
+        let relay = try MSRPURI("msrp://127.0.0.1:\(gw.msrpPort);tcp")
+        _ = try await MSRPRelayClient(endpoint: clients.endpoint, relay: relay, username: "olduser", password: "pw-olduser").authenticate()
+
+        try gw.rewrite(extra: config(from: "after@gw.example", user: "newuser", rooms: "[rooms]\n\"sip:room@gw.example\" = { nicknames = true }"))
+        gw.process.signal(SIGHUP)
+        try await gw.process.waitFor("configuration reloaded", in: \.stderr)
+        #expect(try await alice.send("second mail", to: "sip:mail@gw.example", messageID: "reload-mail-2") == .accepted)
+        #expect(await until(.seconds(15)) { sink.mails.count == 2 })
+        #expect(try sink.mails.map { try SMTPSinkProcess.parse($0).from_address }.sorted() == ["after@gw.example", "before@gw.example"])
+        try await inRoom.open(route: "sip:room@gw.example")
+        _ = try await MSRPRelayClient(endpoint: clients.endpoint, relay: relay, username: "newuser", password: "pw-newuser").authenticate()
+        await #expect(throws: (any Error).self, "the old user is gone") {
+            _ = try await MSRPRelayClient(endpoint: clients.endpoint, relay: relay, username: "olduser", password: "pw-olduser").authenticate()
+        }
         await clients.shutdown()
     }
 
