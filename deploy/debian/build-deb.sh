@@ -19,7 +19,7 @@ stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 pkg="$stage/msrpgw"
 install -d "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/lib/systemd/system" "$pkg/usr/lib/sysusers.d" "$pkg/usr/lib/tmpfiles.d" \
-  "$pkg/etc/msrpgw" "$pkg/usr/share/doc/msrpgw" "$pkg/usr/share/lintian/overrides"
+  "$pkg/etc/msrpgw" "$pkg/usr/share/doc/msrpgw" "$pkg/usr/share/lintian/overrides" "$pkg/usr/share/man/man8"
 install -m 0755 "$binary" "$pkg/usr/bin/msrpgw"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$pkg/usr/bin/msrpgw"
 install -m 0644 deploy/systemd/msrpgw.service "$pkg/lib/systemd/system/msrpgw.service"
@@ -32,6 +32,7 @@ install -m 0644 deploy/debian/copyright "$pkg/usr/share/doc/msrpgw/copyright"
 install -m 0644 deploy/debian/lintian-overrides "$pkg/usr/share/lintian/overrides/msrpgw"
 gzip -9n < deploy/debian/changelog > "$pkg/usr/share/doc/msrpgw/changelog.gz"
 gzip -9n < README.md > "$pkg/usr/share/doc/msrpgw/README.md.gz"
+gzip -9n < deploy/debian/msrpgw.8 > "$pkg/usr/share/man/man8/msrpgw.8.gz"
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$pkg/DEBIAN/"
 echo "/etc/msrpgw/msrpgw.toml" > "$pkg/DEBIAN/conffiles"
 
