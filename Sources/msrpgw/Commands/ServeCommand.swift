@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let portsFile = self.portsFile
         var daemon = GatewayDaemon(configuration: configuration, registry: Bootstrap.metrics(), logger: logger)
-        daemon.configPath = config
+        daemon.reloadFrom = .some(config)
         try await daemon.run { ready in
             guard let portsFile else { return }
             do {

@@ -48,9 +48,9 @@ struct GatewayDaemon {
     let logger: Logger
     /// Extra services run in the same group (the demo's sink and client).
     var extraServices: [any Service] = []
-    /// The file the configuration came from (nil: the embedded defaults), read
-    /// again on SIGHUP.
-    var configPath: String?
+    /// Where SIGHUP reads the configuration again: a file, or `.some(nil)` for
+    /// the embedded defaults; nil (the demo's own configuration): no reload.
+    var reloadFrom: String??
 
     func run(onReady: @escaping @Sendable (Ready) async -> Void = { _ in }) async throws {
         let c = configuration
@@ -248,10 +248,12 @@ struct GatewayDaemon {
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
         ] + sipServices + bots.map { bot in LoopService { await bot.run() } } + ircToMSRP.map { bridge in LoopService { await bridge.run() } }
             + puppets.values.map { p in LoopService { await p.run(gateway: gateway) } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
-            + [ReloadService(reload: ConfigurationReload(
-                path: configPath, running: c,
-                parts: .init(gateway: gateway, webhook: webhook, smtp: smtp, relayRole: endpoint.relayRole, relayTokens: relayTokens),
-                notifier: notifier, logger: logger))]
+            + (reloadFrom.map { path in
+                [ReloadService(reload: ConfigurationReload(
+                    path: path, running: c,
+                    parts: .init(gateway: gateway, webhook: webhook, smtp: smtp, relayRole: endpoint.relayRole, relayTokens: relayTokens),
+                    notifier: notifier, logger: logger))]
+            } ?? [])
             + extraServices + [app] + Self.systemdServices(
                 notifier, gateway: gateway, loops: c.msrp.eventLoops == 0 ? [group] : [group, msrpGroup], logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
