@@ -4,13 +4,15 @@ import NIOEmbedded
 import Testing
 @testable import SIP
 
-/// Client transaction timers (RFC 3261 §17.1) on an embedded event loop whose
-/// clock the test moves: what is sent when, and how the transaction ends.
+/// Client transaction timers (RFC 3261 §17.1) on a test event loop whose clock
+/// the test moves: what is sent when, and how the transaction ends. (The
+/// async-safe test loop: the transaction runs in a task on another thread,
+/// which an `EmbeddedEventLoop` may not be used from.)
 struct ClientTransactionTests {
     final class Wire: @unchecked Sendable {
         let sent = NIOLockedValueBox<[(NIODeadline, String)]>([])
-        let loop: EmbeddedEventLoop
-        init(_ loop: EmbeddedEventLoop) { self.loop = loop }
+        let loop: NIOAsyncTestingEventLoop
+        init(_ loop: NIOAsyncTestingEventLoop) { self.loop = loop }
         var send: @Sendable ([UInt8], SocketAddress) -> Bool {
             { [self] bytes, _ in
                 let text = String(decoding: bytes, as: UTF8.self)
@@ -40,23 +42,23 @@ struct ClientTransactionTests {
     let destination = try! SocketAddress(ipAddress: "127.0.0.1", port: 5060)
 
     /// Starts a request in a task and lets it send its first copy.
-    func begin(_ t: SIPClientTransactions, _ r: SIPRequest, loop: EmbeddedEventLoop) async -> Task<Result<SIPResponse, any Error>, Never> {
+    func begin(_ t: SIPClientTransactions, _ r: SIPRequest, loop: NIOAsyncTestingEventLoop) async -> Task<Result<SIPResponse, any Error>, Never> {
         let destination = self.destination
         let task = Task { () -> Result<SIPResponse, any Error> in
             do { return .success(try await t.start(r, to: destination)) } catch { return .failure(error) }
         }
         for _ in 0..<50 { await Task.yield() }
-        loop.run()
+        await loop.run()
         return task
     }
 
     @Test func nonInviteRetransmitsDoublingToT2ThenTimesOut() async throws {
-        let loop = EmbeddedEventLoop()
+        let loop = NIOAsyncTestingEventLoop()
         let wire = Wire(loop)
         let t = SIPClientTransactions(loop: loop, t1: .milliseconds(500), t2: .seconds(4), send: wire.send)
         let start = loop.now
         let task = await begin(t, Self.request("MESSAGE"), loop: loop)
-        loop.advanceTime(by: .seconds(32))
+        await loop.advanceTime(by: .seconds(32))
         guard case .failure(let error) = await task.value else { Issue.record("a response out of nowhere"); return }
         #expect((error as? SIPClientError)?.kind == .timeout)
         // Timer E: 0.5, 1, 2, 4, then every 4 s (T2) until timer F at 64*T1 = 32 s.
@@ -64,13 +66,13 @@ struct ClientTransactionTests {
     }
 
     @Test func inviteStopsRetransmittingOnAProvisionalAndAcksAFailure() async throws {
-        let loop = EmbeddedEventLoop()
+        let loop = NIOAsyncTestingEventLoop()
         let wire = Wire(loop)
         let t = SIPClientTransactions(loop: loop, t1: .milliseconds(500), t2: .seconds(4), send: wire.send)
         let task = await begin(t, Self.request("INVITE"), loop: loop)
-        loop.advanceTime(by: .milliseconds(1600))  // timer A: at 0.5 and 1.5 s
+        await loop.advanceTime(by: .milliseconds(1600))  // timer A: at 0.5 and 1.5 s
         #expect(t.receive(Self.response(100, to: "INVITE")))
-        loop.advanceTime(by: .seconds(10))
+        await loop.advanceTime(by: .seconds(10))
         #expect(wire.lines == ["INVITE sip:bob@127.0.0.1 SIP/2.0", "INVITE sip:bob@127.0.0.1 SIP/2.0", "INVITE sip:bob@127.0.0.1 SIP/2.0"])
         #expect(t.receive(Self.response(486, to: "INVITE")))
         guard case .success(let r) = await task.value else { Issue.record("no final response"); return }
@@ -82,7 +84,7 @@ struct ClientTransactionTests {
     }
 
     @Test func responsesMatchByBranchAndMethod() async throws {
-        let loop = EmbeddedEventLoop()
+        let loop = NIOAsyncTestingEventLoop()
         let wire = Wire(loop)
         let t = SIPClientTransactions(loop: loop, t1: .milliseconds(500), t2: .seconds(4), send: wire.send)
         let task = await begin(t, Self.request("REGISTER"), loop: loop)
