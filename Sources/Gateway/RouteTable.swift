@@ -78,7 +78,7 @@ public struct RouteTable: Sendable {
 }
 
 /// The routes in force, replaced whole by a configuration reload (SIGHUP):
-/// each message resolves against one table, never half of an old and a new one.
+/// each lookup reads one whole table, never half of an old and a new one.
 final class LiveRoutes: Sendable {
     private let table: NIOLockedValueBox<RouteTable>
 

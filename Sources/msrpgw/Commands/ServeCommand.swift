@@ -44,20 +44,15 @@ struct CheckConfigCommand: AsyncParsableCommand {
     @Argument(help: "Configuration file (TOML); omit for the embedded defaults.") var file: String?
 
     func run() async throws {
-        do {
-            let c = try DaemonConfiguration.load(path: file)
-            Printer.line("ok: \(file ?? "embedded defaults")")
-            Printer.line("  msrp \(c.msrp.listen):\(c.msrp.port)\(c.msrp.tlsPort.map { ", msrps :\($0)" } ?? ""), api http://\(c.api.listen):\(c.api.port)\(c.api.token == nil ? " (no token)" : "")")
-            Printer.line("  queue \(c.queue.path) synchronous=\(c.queue.synchronous.rawValue.lowercased()), \(c.queue.retry.maxAttempts) attempts, max age \(c.queue.retry.maxAge)")
-            for (address, targets) in c.routes.sorted(by: { $0.key < $1.key }) {
-                Printer.line("  route \(address) -> \(targets.joined(separator: ", "))")
-            }
-            for w in c.webhooks { Printer.line("  webhook \(w.name) \(w.url) (\(w.secrets.count) secret\(w.secrets.count == 1 ? "" : "s"))") }
-            if !c.appliedEnvironment.isEmpty { Printer.line("  overridden by \(c.appliedEnvironment.joined(separator: " "))") }
-        } catch {
-            FileHandle.standardError.write(Data("msrpgw: \(error)\n".utf8))
-            throw ExitCode(2)
+        let c = try loadOrExit(file)
+        Printer.line("ok: \(file ?? "embedded defaults")")
+        Printer.line("  msrp \(c.msrp.listen):\(c.msrp.port)\(c.msrp.tlsPort.map { ", msrps :\($0)" } ?? ""), api http://\(c.api.listen):\(c.api.port)\(c.api.token == nil ? " (no token)" : "")")
+        Printer.line("  queue \(c.queue.path) synchronous=\(c.queue.synchronous.rawValue.lowercased()), \(c.queue.retry.maxAttempts) attempts, max age \(c.queue.retry.maxAge)")
+        for (address, targets) in c.routes.sorted(by: { $0.key < $1.key }) {
+            Printer.line("  route \(address) -> \(targets.joined(separator: ", "))")
         }
+        for w in c.webhooks { Printer.line("  webhook \(w.name) \(w.url) (\(w.secrets.count) secret\(w.secrets.count == 1 ? "" : "s"))") }
+        if !c.appliedEnvironment.isEmpty { Printer.line("  overridden by \(c.appliedEnvironment.joined(separator: " "))") }
     }
 }
 

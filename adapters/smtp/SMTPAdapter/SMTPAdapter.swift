@@ -37,7 +37,8 @@ public final class SMTPAdapter: Adapter {
         self.concurrency = relay.maxConnections
         self.group = group
         self.logger = logger
-        current = NIOLockedValueBox(Current(relay: relay, settings: mail, pool: try Self.pool(relay: relay, mail: mail, group: group, logger: logger)))
+        try Self.check(mail)
+        current = NIOLockedValueBox(Current(relay: relay, settings: mail, pool: try Self.pool(relay: relay, group: group, logger: logger)))
     }
 
     /// Puts a reloaded `[smtp]` in force. The number of connections
@@ -46,18 +47,21 @@ public final class SMTPAdapter: Adapter {
         var relay = relay
         relay.maxConnections = concurrency
         let old = current.withLockedValue { $0 }
+        try Self.check(mail)
         if relay == old.relay {
-            guard MailAddress(address: mail.from).isValid else { throw SMTPError(.policy("mail.from \(mail.from.debugDescription) is not an address")) }
             current.withLockedValue { $0.settings = mail }
             return
         }
-        let pool = try Self.pool(relay: relay, mail: mail, group: group, logger: logger)
+        let pool = try Self.pool(relay: relay, group: group, logger: logger)
         current.withLockedValue { $0 = Current(relay: relay, settings: mail, pool: pool) }
         await old.pool.shutdown()
     }
 
-    private static func pool(relay: SMTPRelay, mail: MailSettings, group: any EventLoopGroup, logger: Logger) throws -> SMTPConnectionPool {
+    private static func check(_ mail: MailSettings) throws(SMTPError) {
         guard MailAddress(address: mail.from).isValid else { throw SMTPError(.policy("mail.from \(mail.from.debugDescription) is not an address")) }
+    }
+
+    private static func pool(relay: SMTPRelay, group: any EventLoopGroup, logger: Logger) throws -> SMTPConnectionPool {
         var tls: NIOSSLContext?
         if relay.security != .none {
             var c = TLSConfiguration.makeClientConfiguration()
