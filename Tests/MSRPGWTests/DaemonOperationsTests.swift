@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import Testing
 
 @testable import msrpgw
@@ -33,5 +34,37 @@ import Testing
         // A watchdog meant for another process (WATCHDOG_PID) is not ours.
         #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"]).watchdogInterval == nil)
         #expect(SystemdNotifier(environment: ["WATCHDOG_USEC": "zero"]).watchdogInterval == nil)
+    }
+}
+
+/// The watchdog withholds `WATCHDOG=1` when the queue or an event loop does not
+/// answer in time, and says which.
+@Suite struct WatchdogCheckTests {
+    /// Its own loops for each test: one test blocks a loop.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    func watchdog(readQueue: @escaping @Sendable () async -> Void) -> WatchdogService {
+        WatchdogService(notifier: SystemdNotifier(environment: [:]), interval: .seconds(2), readQueue: readQueue,
+                        status: { "ok" }, loops: group.makeIterator().map { $0 }, logger: Logger(label: "test"))
+    }
+
+    @Test func healthyWhenAllAnswer() async throws {
+        #expect(await watchdog(readQueue: {}).check() == nil)
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aWedgedQueueIsNamed() async throws {
+        let problem = await watchdog(readQueue: { try? await Task.sleep(for: .seconds(5)) }).check()
+        #expect(problem?.hasPrefix("the queue did not answer a read within") == true, "\(problem ?? "nil")")
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aBlockedEventLoopIsNamed() async throws {
+        let loops = group.makeIterator().map { $0 }
+        // The second loop is busy for longer than a quarter of the interval.
+        loops[1].execute { usleep(1_500_000) }
+        let problem = await watchdog(readQueue: {}).check()
+        #expect(problem?.hasPrefix("event loop 1 did not run a task within") == true, "\(problem ?? "nil")")
+        try await group.shutdownGracefully()
     }
 }

@@ -14,9 +14,21 @@ import ServiceLifecycle
 struct WatchdogService: Service {
     let notifier: SystemdNotifier
     let interval: Duration
-    let gateway: Gateway
+    /// A read of the queue (the gateway's statistics); the gateway, for `STATUS=`.
+    let readQueue: @Sendable () async -> Void
+    let status: @Sendable () -> String
     let loops: [any EventLoop]
     let logger: Logger
+
+    init(notifier: SystemdNotifier, interval: Duration, gateway: Gateway, loops: [any EventLoop], logger: Logger) {
+        self.init(notifier: notifier, interval: interval, readQueue: { _ = try? await gateway.queue.stats() },
+                  status: { Self.status(gateway) }, loops: loops, logger: logger)
+    }
+
+    init(notifier: SystemdNotifier, interval: Duration, readQueue: @escaping @Sendable () async -> Void,
+         status: @escaping @Sendable () -> String, loops: [any EventLoop], logger: Logger) {
+        (self.notifier, self.interval, self.readQueue, self.status, self.loops, self.logger) = (notifier, interval, readQueue, status, loops, logger)
+    }
 
     func run() async throws {
         try? await cancelWhenGracefulShutdown {
@@ -28,7 +40,7 @@ struct WatchdogService: Service {
                     notifier.status("unhealthy: " + problem)
                 } else {
                     notifier.watchdog()
-                    if lastProblem != nil { notifier.status(Self.status(gateway)) }
+                    if lastProblem != nil { notifier.status(status()) }
                 }
                 lastProblem = problem
                 try await Task.sleep(for: interval / 2)
@@ -39,7 +51,7 @@ struct WatchdogService: Service {
     /// What is wrong, or nil when all answered in time.
     func check() async -> String? {
         let limit = interval / 4
-        let queueAnswered = await withinTime(limit) { [gateway] in _ = try? await gateway.queue.stats() }
+        let queueAnswered = await withinTime(limit, readQueue)
         if !queueAnswered { return "the queue did not answer a read within \(limit)" }
         for (i, loop) in loops.enumerated() {
             let ran = await withinTime(limit) { try? await loop.submit {}.get() }
