@@ -16,7 +16,19 @@ public enum QueueBackup {
         public var bodies: Int
         /// Body files gone between the copy and the linking (delivered events purged meanwhile).
         public var bodiesMissing: Int
+
+        init() { (events, pending, bodies, bodiesMissing) = (0, 0, 0, 0) }
+
+        /// Counts one event; whether it still has something to do.
+        mutating func count(state: String) -> Bool {
+            events += 1
+            if state != "delivered" { pending += 1 }
+            return state != "delivered"
+        }
     }
+
+    /// The events' states and body files, as the copy holds them.
+    private static let rowsSQL = "SELECT id, state, body_path FROM event"
 
     /// Copies the queue at `database` (with the gateway running or not) into the
     /// empty or absent directory `destination`: `queue.sqlite` and `bodies/`.
@@ -43,18 +55,15 @@ public enum QueueBackup {
         do {
             let target = try DatabaseQueue(path: copy)
             defer { try? target.close() }
-            let rows = try target.read { db in
-                try Row.fetchAll(db, sql: "SELECT state, body_path FROM event")
-            }
-            var summary = Summary(events: rows.count, pending: 0, bodies: 0, bodiesMissing: 0)
+            let rows = try target.read { db in try Row.fetchAll(db, sql: rowsSQL) }
+            var summary = Summary()
             for row in rows {
-                let state: String = row["state"]
-                if state != "delivered" { summary.pending += 1 }
+                let pending = summary.count(state: row["state"])
                 guard let path: String = row["body_path"] else { continue }
                 let linked = destination + "/bodies/" + (path as NSString).lastPathComponent
                 if link(path, linked) == 0 || (try? fm.copyItem(atPath: path, toPath: linked)) != nil {
                     summary.bodies += 1
-                } else if state != "delivered" {
+                } else if pending {
                     throw QueueError(.io, "backup: the body file \(path) of a pending event cannot be read")
                 } else {
                     summary.bodiesMissing += 1
@@ -77,20 +86,19 @@ public enum QueueBackup {
             throw QueueError(.io, "restore: \(database) exists; stop the gateway and move its data directory away first")
         }
         guard fm.fileExists(atPath: source + "/queue.sqlite") else { throw QueueError(.io, "restore: \(source) holds no queue.sqlite") }
+        // Built beside the database and renamed at the end: a restore that fails
+        // leaves no queue (and no half of one) behind.
+        let partial = database + ".restoring"
         do {
             try fm.createDirectory(atPath: bodyDirectory, withIntermediateDirectories: true)
-            let partial = database + ".restoring"
             try? fm.removeItem(atPath: partial)
             try fm.copyItem(atPath: source + "/queue.sqlite", toPath: partial)
-            var summary = Summary(events: 0, pending: 0, bodies: 0, bodiesMissing: 0)
+            var summary = Summary()
             let queue = try DatabaseQueue(path: partial)
             try queue.write { db in
                 // Bodies live in this data directory now: the same file names, a new directory.
-                let rows = try Row.fetchAll(db, sql: "SELECT id, state, body_path FROM event")
-                for row in rows {
-                    summary.events += 1
-                    let state: String = row["state"]
-                    if state != "delivered" { summary.pending += 1 }
+                for row in try Row.fetchAll(db, sql: rowsSQL) {
+                    _ = summary.count(state: row["state"])
                     guard let path: String = row["body_path"] else { continue }
                     let name = (path as NSString).lastPathComponent
                     let from = source + "/bodies/" + name, to = bodyDirectory + "/" + name
@@ -106,9 +114,8 @@ public enum QueueBackup {
             try queue.close()
             try fm.moveItem(atPath: partial, toPath: database)
             return summary
-        } catch let error as QueueError {
-            throw error
         } catch {
+            for suffix in ["", "-wal", "-shm", "-journal"] { try? fm.removeItem(atPath: partial + suffix) }
             throw QueueError(.io, "restore: cannot restore \(source) into \(database): \(error)")
         }
     }

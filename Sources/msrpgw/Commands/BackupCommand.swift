@@ -17,7 +17,7 @@ struct BackupCommand: AsyncParsableCommand {
         try exitOnFailure {
             let summary = try QueueBackup.backup(database: c.queue.path, to: destination)
             try JSONEncoder().encode(summary).write(to: URL(fileURLWithPath: destination + "/backup.json"))
-            Printer.line("backup of \(c.queue.path) in \(destination): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files")
+            Printer.line("backup of \(c.queue.path) in \(destination): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files\(summary.bodiesMissing > 0 ? ", \(summary.bodiesMissing) missing" : "")")
         }
     }
 }
@@ -37,7 +37,7 @@ struct RestoreCommand: AsyncParsableCommand {
         try exitOnFailure {
             try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
             let summary = try QueueBackup.restore(from: source, database: c.queue.path, bodyDirectory: c.gateway.bodyDirectory)
-            Printer.line("restored \(source) into \(c.queue.path): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files")
+            Printer.line("restored \(source) into \(c.queue.path): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files\(summary.bodiesMissing > 0 ? ", \(summary.bodiesMissing) missing" : "")")
         }
     }
 }
