@@ -86,7 +86,7 @@ final class ConfigurationReload: Sendable {
             throw ConfigError("routes: \(error)")
         }
         if let smtp = parts.smtp, let settings = new.smtp {
-            do { try await smtp.reconfigure(relay: settings.relay, mail: settings.mail) } catch {
+            do { try smtp.reconfigure(relay: settings.relay, mail: settings.mail) } catch {
                 undoRoutes()
                 undoWebhooks()
                 throw ConfigError("smtp: \(error)")

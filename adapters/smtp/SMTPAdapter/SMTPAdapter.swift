@@ -43,7 +43,7 @@ public final class SMTPAdapter: Adapter {
 
     /// Puts a reloaded `[smtp]` in force. The number of connections
     /// (`max_connections`) stays as started: the dispatcher sized its slots on it.
-    public func reconfigure(relay: SMTPRelay, mail: MailSettings) async throws {
+    public func reconfigure(relay: SMTPRelay, mail: MailSettings) throws {
         var relay = relay
         relay.maxConnections = concurrency
         let old = current.withLockedValue { $0 }
@@ -54,7 +54,8 @@ public final class SMTPAdapter: Adapter {
         }
         let pool = try Self.pool(relay: relay, group: group, logger: logger)
         current.withLockedValue { $0 = Current(relay: relay, settings: mail, pool: pool) }
-        await old.pool.shutdown()
+        // The old relay may be the one that stopped answering: its QUITs must not hold up the reload.
+        Task { await old.pool.shutdown() }
     }
 
     private static func check(_ mail: MailSettings) throws(SMTPError) {
