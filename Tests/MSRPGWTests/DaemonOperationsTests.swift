@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import NIOPosix
@@ -43,13 +44,14 @@ import Testing
     /// Its own loops for each test: one test blocks a loop.
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
-    func watchdog(readQueue: @escaping @Sendable () async -> Void) -> WatchdogService {
-        WatchdogService(notifier: SystemdNotifier(environment: [:]), interval: .seconds(2), readQueue: readQueue,
+    func watchdog(interval: Duration = .seconds(2), readQueue: @escaping @Sendable () async -> Void) -> WatchdogService {
+        WatchdogService(notifier: SystemdNotifier(environment: [:]), interval: interval, readQueue: readQueue,
                         status: { "ok" }, loops: group.makeIterator().map { $0 }, logger: Logger(label: "test"))
     }
 
     @Test func healthyWhenAllAnswer() async throws {
-        #expect(await watchdog(readQueue: {}).check() == nil)
+        // A long interval: on a loaded machine a task may wait a while for a thread.
+        #expect(await watchdog(interval: .seconds(60), readQueue: {}).check() == nil)
         try await group.shutdownGracefully()
     }
 
@@ -61,9 +63,11 @@ import Testing
 
     @Test func aBlockedEventLoopIsNamed() async throws {
         let loops = group.makeIterator().map { $0 }
-        // The second loop is busy for longer than a quarter of the interval.
-        loops[1].execute { usleep(1_500_000) }
+        // The second loop is busy until the check has given its verdict.
+        let held = DispatchSemaphore(value: 0)
+        loops[1].execute { held.wait() }
         let problem = await watchdog(readQueue: {}).check()
+        held.signal()
         #expect(problem?.hasPrefix("event loop 1 did not run a task within") == true, "\(problem ?? "nil")")
         try await group.shutdownGracefully()
     }
