@@ -199,13 +199,39 @@ let package = Package(
             path: "adapters/smtp/SMTPAdapter",
             swiftSettings: swiftSettings
         ),
+        // XMPP: the restricted XML stream reader and writer, JIDs (pure), the
+        // XEP-0114 component connection, and the adapter and its bridging.
+        .target(name: "XMPPWire", path: "adapters/xmpp/XMPPWire", swiftSettings: swiftSettings),
+        .target(
+            name: "XMPPClient",
+            dependencies: [
+                "XMPPWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "adapters/xmpp/XMPPClient",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "XMPPAdapter",
+            dependencies: [
+                "XMPPClient", "XMPPWire", "Gateway", "Events",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "adapters/xmpp/XMPPAdapter",
+            swiftSettings: swiftSettings
+        ),
         // config/msrpgw.toml, embedded in the daemon as its defaults at build time.
         .executableTarget(name: "EmbedText", swiftSettings: swiftSettings),
         .plugin(name: "EmbedDefaults", capability: .buildTool(), dependencies: ["EmbedText"]),
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Admission", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire", "SIPAdapter",
+                "MSRP", "MSRPTransport", "Admission", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire", "SIPAdapter", "XMPPAdapter", "XMPPClient", "XMPPWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -305,6 +331,11 @@ let package = Package(
         .testTarget(name: "CPIMTests", dependencies: ["CPIM"], swiftSettings: swiftSettings),
         .testTarget(name: "AdmissionTests", dependencies: ["Admission", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "XMPPTests",
+            dependencies: ["XMPPWire", "XMPPClient", "XMPPAdapter", "Events", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", "IRCAdapter", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         // Test support (as hummingbird's HummingbirdTesting): an in-process
         // gateway with a scripted adapter, for the gateway's and adapters' tests.
@@ -387,7 +418,7 @@ if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
         ))
     package.targets.append(
         .executableTarget(
-            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "Digest", "SMTPWire", "IRCWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
+            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "Digest", "SMTPWire", "IRCWire", "XMPPWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))

@@ -59,10 +59,15 @@ public struct OutboundMessage: Sendable {
     public var idempotencyKey: String?
     /// When it was said (RFC 3339), if not now: an IRC line's server-time, say.
     public var dateTime: String?
+    /// What its sender on another network asked to be told, and where (an
+    /// XMPP user's receipt request: `pageModeSender` is its `xmpp:` address);
+    /// nil when nobody is owed anything.
+    public var origin: EventOrigin?
 
     public init(to: Destination, text: String, contentType: String = "text/plain", system: Bool = false, from: String? = nil,
-                subject: String? = nil, idempotencyKey: String? = nil, dateTime: String? = nil) {
+                subject: String? = nil, idempotencyKey: String? = nil, dateTime: String? = nil, origin: EventOrigin? = nil) {
         self.dateTime = dateTime
+        self.origin = origin
         self.to = to
         self.body = Array(text.utf8)
         self.contentType = Self.declaringUTF8(contentType)
@@ -405,8 +410,8 @@ public final class Gateway: Sendable {
             subject: message.subject, dateTime: message.dateTime ?? RFC3339.string(from: Date()), contentType: message.contentType)
         let events = targets.map { t in
             NewEvent(
-                kind: message.system ? .system : .delivery, adapter: t.adapter, target: t.target, envelope: envelope,
-                body: .inline(message.body), dedupeKey: message.idempotencyKey.map { "api|\($0)|\(t.adapter)|\(t.target)" })
+                kind: message.system ? .system : .delivery, adapter: t.adapter, target: t.target, origin: message.origin ?? EventOrigin(),
+                envelope: envelope, body: .inline(message.body), dedupeKey: message.idempotencyKey.map { "api|\($0)|\(t.adapter)|\(t.target)" })
         }
         let ids = try await queue.enqueue(events)
         dispatcher.wake(Set(events.map(\.adapter)))

@@ -16,7 +16,8 @@ import MSRP
 ///   `failed` when the CPIM asked for positive or negative delivery
 ///   notifications. They go back over the `msrp` adapter to the origin
 ///   session. A page-mode message (a SIP MESSAGE: no session) gets only its
-///   IMDNs, as page-mode messages through `pageModeAdapter`.
+///   IMDNs, as page-mode messages through `pageModeAdapter`; a message from
+///   an XMPP user gets them through the `xmpp` adapter (receipts, errors).
 /// - For a duplicate SEND of a message already delivered it owes the success
 ///   REPORT again (acknowledgements are still needed for duplicate content).
 ///
@@ -160,6 +161,13 @@ public struct Reporter: FollowUpPolicy {
         }
     }
 
+    /// Who carries an IMDN back to a sender outside MSRP sessions: an XMPP
+    /// user's (a receipt or an error) goes over the `xmpp` adapter, a SIP
+    /// user's as a page-mode message.
+    func adapter(forPageModeSender sender: String) -> String {
+        sender.lowercased().hasPrefix("xmpp:") ? "xmpp" : pageModeAdapter
+    }
+
     private func pageModeFollowUps(for event: QueuedEvent, sender: String, outcome: FinalOutcome) -> [NewEvent] {
         let headers: [String: String]
         switch outcome {
@@ -172,7 +180,7 @@ public struct Reporter: FollowUpPolicy {
         }
         let envelope = Self.goingBack(event.envelope, contentType: "message/imdn+xml", headers: headers)
         return [NewEvent(
-            kind: .imdn, adapter: pageModeAdapter, target: sender, origin: event.origin, envelope: envelope,
+            kind: .imdn, adapter: adapter(forPageModeSender: sender), target: sender, origin: event.origin, envelope: envelope,
             dedupeKey: "\(event.id)|imdn|\(headers["disposition"] ?? "")", parent: event.id)]
     }
 }

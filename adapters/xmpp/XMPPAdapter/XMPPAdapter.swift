@@ -1,0 +1,161 @@
+import Events
+import Foundation
+import Logging
+import XMPPClient
+import XMPPWire
+
+/// One XMPP server the bridge is a component of, as configured (`[xmpp.NAME]`).
+public struct XMPPBridge: Sendable {
+    public let name: String
+    public let component: XMPPComponent
+    public let addresses: XMPPAddressBook
+    /// How long a message waits for its recipient's receipt before the server's
+    /// acceptance counts as delivered (zero: at once).
+    public let receiptWait: Duration
+
+    public init(name: String, component: XMPPComponent, addresses: XMPPAddressBook, receiptWait: Duration) {
+        self.name = name
+        self.component = component
+        self.addresses = addresses
+        self.receiptWait = receiptWait
+    }
+}
+
+/// Delivers events to XMPP users through a component connection: a chat
+/// message from the MSRP sender's JID (a system message from the component
+/// itself), a batch at a time with one proof from the server. Delivered means
+/// the recipient's receipt came, or the server took the message and neither a
+/// receipt nor an error came within the receipt wait (a client without
+/// receipts: README says so). A stanza error is a failure REPORT with a
+/// mapped status, or another try when it may pass (service-unavailable...).
+/// Follow-ups owed to XMPP senders (`imdn` events) go back as receipts, or as
+/// error replies when the MSRP side could not take the message.
+public final class XMPPAdapter: BatchAdapter {
+    public let name = "xmpp"
+    public let schemes = ["xmpp"]
+    public let batchSize: Int
+    public var concurrency: Int { batchSize * 4 }
+    /// A batch waits for its receipts together: the endpoint may have several.
+    public var endpointConcurrency: Int { concurrency }
+    private let bridges: [XMPPBridge]
+    private let logger: Logger
+
+    public init(bridges: [XMPPBridge], batchSize: Int = 256, logger: Logger = Logger(label: "msrpgw.xmpp")) {
+        self.bridges = bridges
+        self.batchSize = max(1, batchSize)
+        self.logger = logger
+    }
+
+    static let notSent = "not sent: "
+
+    /// The bridge a target goes through: the one whose server serves its domain
+    /// (or a subdomain of it), else the first configured.
+    func bridge(for target: XMPPTarget) -> XMPPBridge? {
+        let domain = target.jid.domain
+        return bridges.first { b in
+            let server = b.component.configuration.serverDomain
+            return domain == server || domain.hasSuffix("." + server)
+        } ?? bridges.first
+    }
+
+    public func endpoint(of target: String) -> String {
+        XMPPTarget(target).flatMap(bridge(for:)).map { "xmpp:" + $0.name } ?? target
+    }
+
+    /// A refusal is about one recipient; only a message not sent says anything about the server.
+    public func isEndpointFailure(_ outcome: DeliveryOutcome) -> Bool {
+        guard case .retry(_, let reason) = outcome else { return false }
+        return reason.hasPrefix(Self.notSent)
+    }
+
+    public func validate(target: String) throws(RouteError) {
+        guard let t = XMPPTarget(target) else { throw RouteError("\(target) is not xmpp:user@domain") }
+        guard bridge(for: t) != nil else { throw RouteError("\(target): no XMPP server is configured ([xmpp.NAME])") }
+    }
+
+    public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
+        await deliver(batch: [event])[0]
+    }
+
+    public func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome] {
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
+        var messages: [String: [(index: Int, stanza: XMPPElement, target: String)]] = [:]
+        for (i, event) in batch.enumerated() {
+            guard let target = XMPPTarget(event.target), let bridge = bridge(for: target) else {
+                outcomes[i] = .permanentFailure(code: 404, reason: "\(event.target) is no XMPP address of a configured server")
+                continue
+            }
+            switch event.kind {
+            case .imdn:
+                outcomes[i] = answer(event, to: target, through: bridge)
+            case .report:
+                outcomes[i] = .permanentFailure(code: 400, reason: "an MSRP REPORT cannot go to XMPP")
+            case .delivery, .system:
+                switch stanza(for: event, to: target, through: bridge) {
+                case .success(let s): messages[bridge.name, default: []].append((i, s, event.target))
+                case .failure(let decided): outcomes[i] = decided.outcome
+                }
+            }
+        }
+        await withTaskGroup(of: [(Int, DeliveryOutcome)].self) { group in
+            for (name, items) in messages {
+                guard let bridge = bridges.first(where: { $0.name == name }) else { continue }
+                group.addTask {
+                    let results = await bridge.component.deliver(items.map(\.stanza), receiptWait: bridge.receiptWait)
+                    return zip(items, results).map { item, result in (item.index, Self.outcome(result, target: item.target, server: name)) }
+                }
+            }
+            for await done in group { for (i, o) in done { outcomes[i] = o } }
+        }
+        return outcomes.map { $0 ?? .retry(after: nil, reason: Self.notSent + "no XMPP server took it") }
+    }
+
+    static func outcome(_ result: XMPPDeliveryResult, target: String, server: String) -> DeliveryOutcome {
+        switch result {
+        case .received: .delivered(proof: "XMPP receipt from \(target)")
+        case .accepted: .delivered(proof: "accepted by XMPP server \(server), no error")
+        case .error(let e): XMPPStanzas.outcome(for: e, to: target)
+        case .notSent(let why): .retry(after: nil, reason: notSent + why)
+        }
+    }
+
+    struct Decided: Error { let outcome: DeliveryOutcome }
+
+    /// The stanza an event becomes, or the outcome decided without sending.
+    func stanza(for event: QueuedEvent, to target: XMPPTarget, through bridge: XMPPBridge) -> Result<XMPPElement, Decided> {
+        let contentType = event.envelope.contentType.lowercased()
+        guard contentType.isEmpty || contentType.hasPrefix("text/plain") else {
+            return .failure(Decided(outcome: .permanentFailure(code: 415, reason: "XMPP chat carries text/plain, not \(event.envelope.contentType)")))
+        }
+        guard let body = event.body.contents() else {
+            return .failure(Decided(outcome: .permanentFailure(code: 500, reason: "the body file of event \(event.id) is missing")))
+        }
+        let from = event.kind == .system ? nil : event.envelope.from.flatMap(bridge.addresses.jid(forPeer:))
+        // Said more than a few seconds before it goes out: the recipient is told when (XEP-0203).
+        let waited = Date().timeIntervalSince(event.createdAt) > 5
+        return .success(XMPPStanzas.message(
+            from: from?.description ?? bridge.component.domain, to: target.jid.description,
+            id: "msrpgw-\(event.id)-\(event.attempts)", originID: "msrpgw-\(event.id)",
+            text: String(decoding: body, as: UTF8.self),
+            delayedSince: waited ? (event.envelope.dateTime ?? RFC3339.string(from: event.createdAt)) : nil))
+    }
+
+    /// What an XMPP sender is owed: a receipt when its message was delivered on
+    /// the MSRP side, an error reply when it failed. Written once (held while
+    /// the server is away); the XMPP sender's client is told nothing more.
+    func answer(_ event: QueuedEvent, to target: XMPPTarget, through bridge: XMPPBridge) -> DeliveryOutcome {
+        guard let id = event.origin.imdnMessageID else { return .permanentFailure(code: 400, reason: "nothing to answer: no stanza id") }
+        let from = event.envelope.from.flatMap(bridge.addresses.jid(forPeer:))?.description ?? bridge.component.domain
+        switch event.envelope.headers["disposition"] {
+        case "delivered":
+            bridge.component.send(XMPPStanzas.receipt(from: from, to: target.jid.description, of: id))
+            return .delivered(proof: "receipt sent")
+        case "failed":
+            let error = XMPPStanzaError(type: "cancel", condition: "recipient-unavailable", text: event.envelope.headers["reason"])
+            bridge.component.send(XMPPStanzas.bounce(of: id, from: from, to: target.jid.description, error))
+            return .delivered(proof: "error reply sent")
+        default:
+            return .permanentFailure(code: 400, reason: "no XMPP form for disposition \(event.envelope.headers["disposition"] ?? "-")")
+        }
+    }
+}
