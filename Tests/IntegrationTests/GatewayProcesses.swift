@@ -225,10 +225,11 @@ final class TestClients: @unchecked Sendable {
 }
 
 extension Peers {
-    /// Fails (naming the pip package) when a Python module is missing.
-    static func requirePythonModule(_ module: String, pip: String) throws {
+    /// Fails (naming the pip package) when a Python module is missing (from
+    /// `python`, by default the first python3 on PATH).
+    static func requirePythonModule(_ module: String, pip: String, python: String? = nil) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: path(of: "python3") ?? "/usr/bin/python3")
+        p.executableURL = URL(fileURLWithPath: python ?? path(of: "python3") ?? "/usr/bin/python3")
         p.arguments = ["-c", "import \(module)"]
         p.standardError = FileHandle.nullDevice
         try p.run()

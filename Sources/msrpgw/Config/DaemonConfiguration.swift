@@ -5,6 +5,9 @@ import Gateway
 import IRCAdapter
 import IRCClient
 import IRCWire
+import XMPPAdapter
+import XMPPClient
+import XMPPWire
 import Logging
 import MSRP
 import NIOCore
@@ -149,6 +152,8 @@ struct DaemonConfiguration: Sendable {
 
     /// IRC networks (`[irc.NAME]`): one bot connection each.
     var ircNetworks: [IRCNetworkSettings] = []
+    /// XMPP servers (`[xmpp.NAME]`) the gateway is a component of.
+    var xmppServers: [XMPPSettings] = []
     /// SIP user agent; nil when `[sip]` is absent or `enabled = false`.
     var sip: SIP?
     /// The SMTP relay and how mails look; nil when `[smtp]` has no host.
@@ -217,7 +222,7 @@ struct DaemonConfiguration: Sendable {
         let applied = try tree.applyEnvironment(environment, keys: keys)
 
         guard let top = tree.tableValue else { throw ConfigError("the document is not a table") }
-        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip", "irc", "rooms", "relay"]
+        let sections: Set<String> = ["gateway", "msrp", "queue", "dispatch", "api", "routes", "webhooks", "alertmanager", "smtp", "sip", "irc", "xmpp", "rooms", "relay"]
         if let unknown = Set(top.keys).subtracting(sections).sorted().first {
             throw ConfigError("unknown section or key \(unknown) (sections: \(sections.sorted().joined(separator: ", ")))")
         }
@@ -233,6 +238,7 @@ struct DaemonConfiguration: Sendable {
         try c.readSMTP(tree)
         try c.readSIP(tree)
         try c.readIRC(tree)
+        try c.readXMPP(tree)
         try c.readRoutes(tree)
         try c.readRooms(tree)
         try c.readRelayRole(tree)
@@ -497,6 +503,48 @@ struct DaemonConfiguration: Sendable {
             ircNetworks.append(IRCNetworkSettings(
                 name: name, client: client, channels: channels, maxLines: maxLines, reconnect: reconnectMin...reconnectMax, bridges: bridges,
                 announce: announce, puppets: puppets, puppetSuffix: suffix))
+        }
+    }
+
+    private mutating func readXMPP(_ tree: ConfigTree) throws(ConfigError) {
+        guard let all = tree[["xmpp"]] else { return }
+        guard let table = all.tableValue else { throw ConfigError("xmpp: expected tables like [xmpp.NAME]") }
+        for name in table.keys.sorted() {
+            var r = try ConfigReader(tree, section: "xmpp.\(name)")
+            guard let host = try r.string("host"), !host.isEmpty else { throw ConfigError("xmpp.\(name).host: missing") }
+            guard let domainText = try r.string("domain"), let domain = JID(domainText), domain.local == nil, domain.resource == nil else {
+                throw ConfigError("xmpp.\(name).domain: missing or not a domain (the component's address, msrp.example.org)")
+            }
+            guard let secret = try r.secret("secret"), !secret.isEmpty else { throw ConfigError("xmpp.\(name).secret: missing (the component secret)") }
+            let serverDomain = try r.string("server_domain")
+            if let serverDomain, JID(serverDomain)?.local != nil || JID(serverDomain) == nil {
+                throw ConfigError("xmpp.\(name).server_domain: \(serverDomain.debugDescription) is not a domain")
+            }
+            let reconnectMin = try r.duration("reconnect_min", default: .seconds(1))
+            let reconnectMax = try r.duration("reconnect_max", default: .seconds(60))
+            guard reconnectMin > .zero, reconnectMin <= reconnectMax else {
+                throw ConfigError("xmpp.\(name): reconnect_min must be above 0 and at most reconnect_max")
+            }
+            let component = XMPPComponentConfiguration(
+                host: host, port: try r.int("port", default: 5347, in: 1...65535), domain: domain.domain, secret: secret,
+                serverDomain: serverDomain, connectTimeout: .nanoseconds(try r.duration("connect_timeout", default: .seconds(5)).nanoseconds),
+                pingInterval: .nanoseconds(try r.duration("ping_interval", default: .seconds(60)).nanoseconds),
+                limits: .init(maxStanzaBytes: try r.int("max_stanza_bytes", default: 262_144, in: 4096...16_777_216)),
+                reconnect: reconnectMin...reconnectMax)
+            var aliases: [String: String] = [:]
+            for (alias, value) in try r.table("aliases") ?? [:] {
+                guard case .string(let peer) = value, RouteTable.normalize(peer) != nil, JID(local: alias, domain: domain.domain) != nil else {
+                    throw ConfigError("xmpp.\(name).aliases.\(alias): expected a local part = an MSRP peer address (sip:alice@example.com)")
+                }
+                aliases[alias] = peer
+            }
+            let msrpDomains = try r.strings("msrp_domains") ?? []
+            let senderDomains = try r.strings("sender_domains") ?? [component.serverDomain]
+            let receiptWait = try r.duration("receipt_wait", default: .seconds(10))
+            try r.finish()
+            xmppServers.append(XMPPSettings(
+                name: name, component: component, addresses: XMPPAddressBook(domain: domain.domain, aliases: aliases, msrpDomains: msrpDomains),
+                senderDomains: senderDomains, receiptWait: receiptWait))
         }
     }
 

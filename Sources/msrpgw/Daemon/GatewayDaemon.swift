@@ -7,6 +7,8 @@ import Hummingbird
 import HummingbirdCore
 import IRCAdapter
 import IRCClient
+import XMPPAdapter
+import XMPPClient
 import Logging
 import MSRP
 import MSRPTransport
@@ -150,6 +152,14 @@ struct GatewayDaemon {
             let maxLines = Dictionary(uniqueKeysWithValues: c.ircNetworks.map { ($0.name, $0.maxLines) })
             adapters.append(IRCAdapter(bots: bots, maxLines: maxLines, puppets: puppets.isEmpty ? nil : lookup, logger: logger))
         }
+        let xmppBridges = c.xmppServers.map { x in
+            XMPPBridge(name: x.name, component: XMPPComponent(configuration: x.component, group: group, logger: logger), addresses: x.addresses,
+                       receiptWait: x.receiptWait)
+        }
+        for x in c.xmppServers where !DaemonConfiguration.isLoopback(x.component.host) {
+            logger.warning("XMPP component connection to another host: XEP-0114 has no TLS, messages travel in clear", metadata: ["server": "\(x.name)"])
+        }
+        if !xmppBridges.isEmpty { adapters.append(XMPPAdapter(bridges: xmppBridges, logger: logger)) }
         let pageMode = c.sip.map { _ in SIPMessageAdapter(identity: c.gateway.identity, logger: logger) }
         if let pageMode { adapters.append(pageMode) }
         let gateway = try Gateway(configuration: c.gateway, queue: queue, endpoint: endpoint, adapters: adapters, routes: c.routes, relay: relay, logger: logger)
@@ -211,6 +221,9 @@ struct GatewayDaemon {
             IRCToMSRP(bot: bot, bridges: n.bridges, gateway: gateway, logger: logger, announce: n.announce,
                       isPuppet: { [puppets] nick in puppets[n.name]?.isPuppet(nick) ?? false })
         }
+        let xmppToMSRP = zip(xmppBridges, c.xmppServers).map { bridge, x in
+            XMPPToMSRP(bridge: bridge, gateway: gateway, senderDomains: x.senderDomains, version: MSRPGW.version, logger: logger)
+        }
         let sipPort = boundSIPPort
         let sipTLSPort = boundSIPTLSPort
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
@@ -247,7 +260,8 @@ struct GatewayDaemon {
             GatewayService(gateway: gateway, endpoint: endpoint, logger: logger),
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
         ] + sipServices + bots.map { bot in LoopService { await bot.run() } } + ircToMSRP.map { bridge in LoopService { await bridge.run() } }
-            + puppets.values.map { p in LoopService { await p.run(gateway: gateway) } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
+            + puppets.values.map { p in LoopService { await p.run(gateway: gateway) } }
+            + xmppBridges.map { b in LoopService { await b.component.run() } } + xmppToMSRP.map { x in LoopService { await x.run() } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
             + (reloadFrom.map { path in
                 [ReloadService(reload: ConfigurationReload(
                     path: path, running: c,

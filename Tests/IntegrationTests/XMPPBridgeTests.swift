@@ -1,0 +1,101 @@
+import CPIM
+import Foundation
+import MSRPGatewayClient
+import Testing
+import TestPeers
+
+/// MSRP and XMPP through `msrpgw serve` as a component (XEP-0114) of a real
+/// Prosody, with a real XMPP client (slixmpp) as the user: messages both ways,
+/// receipts turned into REPORTs and IMDNs and back, stanza errors into failure
+/// REPORTs, no open relay, service discovery, a wrong secret.
+@Suite(.serialized, .enabled(if: Peers.available("prosody"), "needs apt-get install prosody python3-slixmpp"))
+struct XMPPBridgeTests {
+    static func gateway(_ prosody: ProsodyInstance, secret: String? = nil, extra: String = "") async throws -> GatewayProcess {
+        try await GatewayProcess(extra: """
+            [xmpp.local]
+            host = "127.0.0.1"
+            port = \(prosody.componentPort)
+            domain = "\(prosody.component)"
+            secret = "\(secret ?? prosody.secret)"
+            msrp_domains = ["example.com"]
+            receipt_wait = "5s"
+            reconnect_min = "500ms"
+            reconnect_max = "2s"
+            \(extra)
+            [routes]
+            "sip:bob-xmpp@gw.example" = ["xmpp:bob@localhost"]
+            """, queue: "retry_schedule = [\"0s\", \"1s\"]\nmax_attempts = 30\njitter = false")
+    }
+
+    static func imdns(_ c: GatewayClient) -> [IMDNNotification] {
+        c.allReceived.filter { $0.contentType.hasPrefix("message/imdn+xml") }.compactMap { try? IMDNNotification(xml: Array($0.text.utf8)) }
+    }
+
+    @Test func oneToOneBothWaysWithReceipts() async throws {
+        let prosody = try await ProsodyInstance()
+        defer { prosody.stop() }
+        let gw = try await Self.gateway(prosody)
+        defer { gw.stop() }
+        try await gw.process.waitFor("XMPP component connected", in: \.stderr, timeout: .seconds(15))
+        let bob = try await XMPPUser("bob", password: "bobpw", prosody: prosody)
+        defer { bob.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open(route: "sip:bob-xmpp@gw.example")
+
+        // MSRP → XMPP: from alice's escaped JID, with a receipt request and an origin-id;
+        // bob's receipt is alice's success REPORT and IMDN delivered.
+        let first = try await alice.send("hello XMPP ✓ <&>", to: "sip:bob-xmpp@gw.example", messageID: "xmpp-msg-1")
+        #expect(first == .accepted, "\(first) \(gw.process.stderr.suffix(3000))")
+        #expect(await until(.seconds(10)) { bob.messages.contains { $0.body == "hello XMPP ✓ <&>" } }, "\(bob.events)")
+        let got = try #require(bob.messages.first { $0.body == "hello XMPP ✓ <&>" })
+        #expect(got.from == "alice\\40example.com@msrp.localhost")
+        #expect(got.receipt_request == true && got.origin_id?.hasPrefix("msrpgw-") == true && got.type == "chat")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in
+            c.allReports.contains { $0.headers.messageID == "xmpp-msg-1" && $0.headers.status?.code == 200 }
+        })
+        #expect(await alice.wait(timeout: .seconds(10)) { c in Self.imdns(c).contains { $0.messageID == "imdn-xmpp-msg-1" && $0.status == "delivered" } })
+        let (_, events, _) = try await alice.call("GET", "/v1/events?adapter=xmpp")
+        #expect(events.contains("XMPP receipt from xmpp:bob@localhost"), "\(events)")
+
+        // XMPP → MSRP: bob writes to alice's JID; she gets it from bob's xmpp: URI, and
+        // bob's receipt comes once her client took it.
+        try bob.send("hi from XMPP ✓", to: "alice\\40example.com@msrp.localhost", id: "b-1")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hi from XMPP ✓" } })
+        let fromXMPP = try #require(alice.allReceived.first { $0.text == "hi from XMPP ✓" })
+        #expect(fromXMPP.cpim?.from?.uri == "xmpp:bob@localhost")
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "receipt" && $0.id == "b-1" } }, "\(bob.events)")
+        #expect(bob.events.first { $0.event == "receipt" && $0.id == "b-1" }?.from == "alice\\40example.com@msrp.localhost")
+
+        // A recipient that refuses with a stanza error: alice's failure REPORT (403) and IMDN failed.
+        #expect(try await alice.send("please refuse this", to: "sip:bob-xmpp@gw.example", messageID: "xmpp-msg-2") == .accepted)
+        #expect(await alice.wait(timeout: .seconds(10)) { c in
+            c.allReports.contains { $0.headers.messageID == "xmpp-msg-2" && $0.headers.status?.code == 403 }
+        }, "\(alice.allReports.map { "\($0.headers.messageID ?? "") \($0.headers.status?.code ?? 0)" })")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in Self.imdns(c).contains { $0.messageID == "imdn-xmpp-msg-2" && $0.status == "failed" } })
+
+        // No open relay: a peer of a domain not configured is not there for XMPP users.
+        try bob.send("spam", to: "mallory\\40evil.example@msrp.localhost", id: "b-2")
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "error" && $0.id == "b-2" } }, "\(bob.events)")
+        #expect(bob.events.first { $0.event == "error" && $0.id == "b-2" }?.condition == "item-not-found")
+
+        // Service discovery of the component and of one of its users.
+        try bob.query("<query xmlns='http://jabber.org/protocol/disco#info'/>", to: "msrp.localhost")
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "iq" && $0.xml?.contains("category=\"gateway\"") == true } }, "\(bob.events)")
+        try bob.query("<query xmlns='jabber:iq:version'/>", to: "msrp.localhost")
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "iq" && $0.xml?.contains("<name>msrpgw</name>") == true } }, "\(bob.events)")
+        try bob.query("<query xmlns='urn:example:unknown'/>", to: "msrp.localhost")
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "iq" && $0.type == "error" && $0.xml?.contains("service-unavailable") == true } })
+        await clients.shutdown()
+    }
+
+    @Test func aWrongSecretIsSaidAndRetried() async throws {
+        let prosody = try await ProsodyInstance()
+        defer { prosody.stop() }
+        let gw = try await Self.gateway(prosody, secret: "not-the-secret")
+        defer { gw.stop() }
+        #expect(await until(.seconds(15)) {
+            gw.process.stderr.components(separatedBy: "refused the component secret for msrp.localhost").count > 2
+        }, "\(gw.process.stderr.suffix(2000))")
+    }
+}

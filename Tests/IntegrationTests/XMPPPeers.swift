@@ -1,0 +1,145 @@
+import Foundation
+import TestPeers
+
+/// A throwaway Prosody (Debian `prosody` 0.12) on loopback ports with an
+/// external component, configured as ../shared/peers/SMTP-XMPP-BROWSER.md says
+/// works here: c2s without TLS (plain auth allowed: loopback only), offline
+/// storage, users registered with prosodyctl. `restart()` keeps its ports and data.
+final class ProsodyInstance: @unchecked Sendable {
+    let c2sPort: Int
+    let componentPort: Int
+    let directory: String
+    let domain = "localhost"
+    let component = "msrp.localhost"
+    let secret: String
+    private var process: ChildProcess?
+    private let prosody: String
+    private var config: String { directory + "/prosody.cfg.lua" }
+
+    init(secret: String = "compsecret", users: [(String, String)] = [("bob", "bobpw")]) async throws {
+        prosody = try Peers.require("prosody", package: "prosody")
+        self.secret = secret
+        (c2sPort, componentPort) = (try freePort(), try freePort())
+        directory = NSTemporaryDirectory() + "msrpgw-prosody-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
+        try """
+            run_as_root = true
+            data_path = "\(directory)/data"
+            pidfile = "\(directory)/prosody.pid"
+            log = { { levels = { min = "info" }, to = "console" } }
+            interfaces = { "127.0.0.1" }
+            c2s_ports = { \(c2sPort) }
+            component_ports = { \(componentPort) }
+            component_interface = "127.0.0.1"
+            s2s_ports = { }; http_ports = { }; https_ports = { }; c2s_direct_tls_ports = { }
+            modules_enabled = { "roster", "saslauth", "disco", "ping", "posix", "offline" }
+            modules_disabled = { "s2s", "tls" }
+            c2s_require_encryption = false
+            allow_unencrypted_plain_auth = true
+            authentication = "internal_plain"
+            limits = { c2s = { rate = "100mb/s" }, component = { rate = "100mb/s" } }
+            VirtualHost "\(domain)"
+            Component "\(component)"
+                component_secret = "\(secret)"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        for (user, password) in users {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try Peers.require("prosodyctl", package: "prosody"))
+            p.arguments = ["--config", config, "register", user, domain, password]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+        }
+        try await start()
+    }
+
+    func start() async throws {
+        let p = try ChildProcess(prosody, ["-F", "--config", config], name: "prosody")
+        process = p
+        let (c2s, comp) = (c2sPort, componentPort)
+        try await p.waitUntil("prosody listens on \(c2s) and \(comp)", timeout: .seconds(15), log: p.stdout + p.stderr) {
+            tcpPortAccepts(c2s) && tcpPortAccepts(comp)
+        }
+    }
+
+    /// SIGTERM, and wait until it has gone (its ports are free again).
+    func stop() {
+        guard let p = process else { return }
+        p.stop()
+        process = nil
+    }
+
+    var log: String { (process?.stdout ?? "") + (process?.stderr ?? "") }
+
+    func restart() async throws {
+        stop()
+        try await start()
+    }
+}
+
+/// An XMPP user: slixmpp (Debian `python3-slixmpp`) logged in to a Prosody,
+/// driven by Tests/Helpers/xmpp_user.py. What it sees is read from its JSON lines.
+final class XMPPUser: @unchecked Sendable {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Helpers/xmpp_user.py").path
+
+    struct Event: Decodable, Equatable {
+        var event: String
+        var from: String?
+        var id: String?
+        var type: String?
+        var body: String?
+        var receipt_request: Bool?
+        var delay: String?
+        var origin_id: String?
+        var condition: String?
+        var xml: String?
+    }
+
+    let jid: String
+    let process: ChildProcess
+    private let commands: String
+    private var sequence = 0
+
+    init(_ user: String, password: String, prosody: ProsodyInstance, receipts: Bool = true) async throws {
+        let python = "/usr/bin/python3"  // Debian's, where python3-slixmpp is
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw Peers.PeerMissing(description: "/usr/bin/python3 is missing: apt-get install python3-slixmpp")
+        }
+        try Peers.requirePythonModule("slixmpp", pip: "slixmpp (apt-get install python3-slixmpp)", python: python)
+        jid = "\(user)@\(prosody.domain)"
+        commands = NSTemporaryDirectory() + "msrpgw-xmpp-cmd-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: commands, withIntermediateDirectories: true)
+        process = try ChildProcess(python, [Self.script, jid + "/test", password, String(prosody.c2sPort), commands] + (receipts ? [] : ["--no-receipts"]),
+                                   name: "xmpp user \(user)")
+        try await process.waitFor(#""event": "ready""#, timeout: .seconds(20))
+    }
+
+    var events: [Event] {
+        process.stdout.split(separator: "\n").compactMap { try? JSONDecoder().decode(Event.self, from: Data($0.utf8)) }
+    }
+
+    var messages: [Event] { events.filter { $0.event == "message" } }
+
+    func command(_ json: [String: Any]) throws {
+        sequence += 1
+        let data = try JSONSerialization.data(withJSONObject: json)
+        let name = String(format: "%08d.json", sequence)
+        // Written aside, then renamed: the script never reads half a file.
+        try data.write(to: URL(fileURLWithPath: commands + "/." + name))
+        try FileManager.default.moveItem(atPath: commands + "/." + name, toPath: commands + "/" + name)
+    }
+
+    func send(_ body: String, to: String, id: String, receipt: Bool = true, delay: String? = nil) throws {
+        var c: [String: Any] = ["cmd": "send", "to": to, "body": body, "id": id, "receipt": receipt]
+        if let delay { c["delay"] = delay }
+        try command(c)
+    }
+
+    func query(_ xml: String, to: String) throws {
+        try command(["cmd": "iq", "to": to, "xml": xml])
+    }
+
+    func stop() { process.stop() }
+}
