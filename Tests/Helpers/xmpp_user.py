@@ -90,6 +90,8 @@ class User(slixmpp.ClientXMPP):
     async def commands(self):
         while True:
             for name in sorted(os.listdir(self.cmddir)):
+                if name.startswith("."):
+                    continue  # still being written
                 path = os.path.join(self.cmddir, name)
                 with open(path) as f:
                     cmd = json.load(f)

@@ -89,6 +89,64 @@ struct XMPPBridgeTests {
         await clients.shutdown()
     }
 
+    /// Prosody stops while messages flow both ways and comes back: every
+    /// message acknowledged on either side arrives once.
+    @Test func aServerRestartLosesAndDoublesNothing() async throws {
+        let prosody = try await ProsodyInstance()
+        defer { prosody.stop() }
+        let gw = try await Self.gateway(prosody)
+        defer { gw.stop() }
+        try await gw.process.waitFor("XMPP component connected", in: \.stderr, timeout: .seconds(15))
+        let firstBob = try await XMPPUser("bob", password: "bobpw", prosody: prosody)
+        var bob = firstBob
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open(route: "sip:bob-xmpp@gw.example")
+
+        let count = 30
+        var acknowledged: [String] = []
+        for i in 1...count {
+            if i == 11 {
+                prosody.stop()
+                bob.stop()
+            }
+            if i == 21 {
+                try await prosody.start()
+                bob = try await XMPPUser("bob", password: "bobpw", prosody: prosody)
+                // Until the component is back the server bounces what bob sends it.
+                #expect(await until(.seconds(15)) { gw.process.stderr.components(separatedBy: "XMPP component connected").count > 2 })
+            }
+            if i <= 10 || i > 20 { try bob.send("from xmpp \(i)", to: "alice\\40example.com@msrp.localhost", id: "restart-\(i)") }
+            if try await alice.send("from msrp \(i)", to: "sip:bob-xmpp@gw.example", messageID: "restart-msg-\(i)") == .accepted {
+                acknowledged.append("from msrp \(i)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(acknowledged.count == count)
+        // Messages for bob while the server was away waited in the queue; those the
+        // server took while he was away waited in its offline store.
+        let current = bob
+        func seenByBob() -> [String] { (firstBob.messages + current.messages).compactMap(\.body) }
+        #expect(await until(.seconds(60)) { Set(seenByBob()).isSuperset(of: acknowledged) },
+                "missing: \(Set(acknowledged).subtracting(seenByBob()).sorted())")
+        // XMPP → MSRP: what the server bounced (the component was not back yet) bob
+        // was told of; everything else reaches alice, and bob gets its receipt.
+        let sent = (Array(1...10) + Array(21...30)).map { "restart-\($0)" }
+        func bounced() -> Set<String> { Set((firstBob.events + current.events).filter { $0.event == "error" }.compactMap(\.id)) }
+        func receipted() -> Set<String> { Set((firstBob.events + current.events).filter { $0.event == "receipt" }.compactMap(\.id)) }
+        #expect(await until(.seconds(20)) { Set(sent).subtracting(bounced()).isSubset(of: receipted()) },
+                "neither bounced nor receipted: \(Set(sent).subtracting(bounced()).subtracting(receipted()).sorted())")
+        try await Task.sleep(for: .seconds(2))
+        // Before the restart bob was another process: both together saw each message once.
+        #expect(Dictionary(grouping: seenByBob(), by: { $0 }).filter { $0.value.count > 1 }.isEmpty, "doubled: \(seenByBob().sorted())")
+        let seenByAlice = alice.allReceived.map(\.text).filter { $0.hasPrefix("from xmpp") }
+        let expected = Set(sent).subtracting(bounced()).map { "from xmpp " + $0.dropFirst(8) }
+        #expect(Set(seenByAlice) == Set(expected) && seenByAlice.count == expected.count, "\(seenByAlice.sorted()) bounced: \(bounced().sorted())")
+        #expect(bounced().isEmpty, "bob wrote while the component was up: \(bounced().sorted())")
+        bob.stop()
+        await clients.shutdown()
+    }
+
     @Test func aWrongSecretIsSaidAndRetried() async throws {
         let prosody = try await ProsodyInstance()
         defer { prosody.stop() }
