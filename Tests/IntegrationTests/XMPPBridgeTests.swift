@@ -11,12 +11,16 @@ import TestPeers
 @Suite(.serialized, .enabled(if: Peers.available("prosody"), "needs apt-get install prosody python3-slixmpp"))
 struct XMPPBridgeTests {
     static func gateway(_ prosody: ProsodyInstance, secret: String? = nil, extra: String = "") async throws -> GatewayProcess {
+        try await gateway(componentPort: prosody.componentPort, secret: secret ?? prosody.secret, extra: extra)
+    }
+
+    static func gateway(componentPort: Int, secret: String, extra: String = "") async throws -> GatewayProcess {
         try await GatewayProcess(extra: """
             [xmpp.local]
             host = "127.0.0.1"
-            port = \(prosody.componentPort)
-            domain = "\(prosody.component)"
-            secret = "\(secret ?? prosody.secret)"
+            port = \(componentPort)
+            domain = "msrp.localhost"
+            secret = "\(secret)"
             msrp_domains = ["example.com"]
             receipt_wait = "5s"
             reconnect_min = "500ms"
@@ -144,6 +148,32 @@ struct XMPPBridgeTests {
         #expect(Set(seenByAlice) == Set(expected) && seenByAlice.count == expected.count, "\(seenByAlice.sorted()) bounced: \(bounced().sorted())")
         #expect(bounced().isEmpty, "bob wrote while the component was up: \(bounced().sorted())")
         bob.stop()
+        await clients.shutdown()
+    }
+
+    /// Not only Prosody's dialect: the handshake and a message each way, with
+    /// receipts, through ejabberd.
+    @Test(.enabled(if: Peers.available("ejabberdctl"), "needs apt-get install ejabberd"))
+    func ejabberdToo() async throws {
+        let ejabberd = try await EjabberdInstance()
+        defer { ejabberd.stop() }
+        let gw = try await Self.gateway(componentPort: ejabberd.componentPort, secret: ejabberd.secret)
+        defer { gw.stop() }
+        try await gw.process.waitFor("XMPP component connected", in: \.stderr, timeout: .seconds(15))
+        let bob = try await XMPPUser("bob", password: "bobpw", domain: ejabberd.domain, c2sPort: ejabberd.c2sPort)
+        defer { bob.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open(route: "sip:bob-xmpp@gw.example")
+        #expect(try await alice.send("hello ejabberd", to: "sip:bob-xmpp@gw.example", messageID: "ejabberd-msg-1") == .accepted)
+        #expect(await until(.seconds(10)) { bob.messages.contains { $0.body == "hello ejabberd" && $0.from == "alice\\40example.com@msrp.localhost" } },
+                "\(bob.events)")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in
+            c.allReports.contains { $0.headers.messageID == "ejabberd-msg-1" && $0.headers.status?.code == 200 }
+        })
+        try bob.send("hi from ejabberd", to: "alice\\40example.com@msrp.localhost", id: "ej-1")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hi from ejabberd" && $0.cpim?.from?.uri == "xmpp:bob@localhost" } })
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "receipt" && $0.id == "ej-1" } }, "\(bob.events)")
         await clients.shutdown()
     }
 

@@ -102,16 +102,20 @@ final class XMPPUser: @unchecked Sendable {
     private let commands: String
     private var sequence = 0
 
-    init(_ user: String, password: String, prosody: ProsodyInstance, receipts: Bool = true) async throws {
+    convenience init(_ user: String, password: String, prosody: ProsodyInstance, receipts: Bool = true) async throws {
+        try await self.init(user, password: password, domain: prosody.domain, c2sPort: prosody.c2sPort, receipts: receipts)
+    }
+
+    init(_ user: String, password: String, domain: String, c2sPort: Int, receipts: Bool = true) async throws {
         let python = "/usr/bin/python3"  // Debian's, where python3-slixmpp is
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw Peers.PeerMissing(description: "/usr/bin/python3 is missing: apt-get install python3-slixmpp")
         }
         try Peers.requirePythonModule("slixmpp", pip: "slixmpp (apt-get install python3-slixmpp)", python: python)
-        jid = "\(user)@\(prosody.domain)"
+        jid = "\(user)@\(domain)"
         commands = NSTemporaryDirectory() + "msrpgw-xmpp-cmd-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: commands, withIntermediateDirectories: true)
-        process = try ChildProcess(python, [Self.script, jid + "/test", password, String(prosody.c2sPort), commands] + (receipts ? [] : ["--no-receipts"]),
+        process = try ChildProcess(python, [Self.script, jid + "/test", password, String(c2sPort), commands] + (receipts ? [] : ["--no-receipts"]),
                                    name: "xmpp user \(user)")
         try await process.waitFor(#""event": "ready""#, timeout: .seconds(20))
     }
@@ -142,4 +146,89 @@ final class XMPPUser: @unchecked Sendable {
     }
 
     func stop() { process.stop() }
+}
+
+/// A throwaway ejabberd (Debian `ejabberd` 23.01) with the same layout as
+/// `ProsodyInstance`: c2s without TLS and an external component, its own
+/// Erlang node name, config and spool in a temporary directory (as root,
+/// ejabberdctl runs it as the `ejabberd` user, who must own that directory).
+final class EjabberdInstance: @unchecked Sendable {
+    let c2sPort: Int
+    let componentPort: Int
+    let directory: String
+    let domain = "localhost"
+    let component = "msrp.localhost"
+    let secret = "compsecret"
+    private let node: String
+    private let ejabberdctl: String
+    private var process: ChildProcess?
+
+    init(users: [(String, String)] = [("bob", "bobpw")]) async throws {
+        ejabberdctl = try Peers.require("ejabberdctl", package: "ejabberd")
+        (c2sPort, componentPort) = (try freePort(), try freePort())
+        directory = NSTemporaryDirectory() + "msrpgw-ejabberd-" + UUID().uuidString
+        node = "msrpgw" + String(UInt32.random(in: 0...UInt32.max), radix: 36) + "@localhost"
+        for d in ["spool", "logs", "modules.d"] {
+            try FileManager.default.createDirectory(atPath: directory + "/" + d, withIntermediateDirectories: true)
+        }
+        try """
+            hosts: ["\(domain)"]
+            loglevel: info
+            certfiles: []
+            listen:
+              - {port: \(c2sPort), ip: "127.0.0.1", module: ejabberd_c2s, starttls: false}
+              - {port: \(componentPort), ip: "127.0.0.1", module: ejabberd_service, hosts: {"\(component)": {password: "\(secret)"}}}
+            auth_method: internal
+            auth_password_format: plain
+            s2s_access: none
+            acl: {local: {user_regexp: ""}}
+            access_rules: {local: {allow: local}, c2s: {allow: all}}
+            shaper_rules: {}
+            modules: {mod_disco: {}, mod_ping: {}, mod_roster: {}, mod_offline: {}}
+            """.write(toFile: directory + "/ejabberd.yml", atomically: true, encoding: .utf8)
+        try """
+            ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"
+            EJABBERD_PID_PATH=\(directory)/ejabberd.pid
+            EJABBERD_CONFIG_PATH=\(directory)/ejabberd.yml
+            CONTRIB_MODULES_CONF_DIR=\(directory)/modules.d
+            """.write(toFile: directory + "/ejabberdctl.cfg", atomically: true, encoding: .utf8)
+        try? FileManager.default.copyItem(atPath: "/etc/ejabberd/inetrc", toPath: directory + "/inetrc")
+        if getuid() == 0 {
+            let chown = Process()
+            chown.executableURL = URL(fileURLWithPath: "/bin/chown")
+            chown.arguments = ["-R", "ejabberd:ejabberd", directory]
+            try chown.run()
+            chown.waitUntilExit()
+        }
+        let p = try ChildProcess(ejabberdctl, options + ["foreground"], name: "ejabberd")
+        process = p
+        let (c2s, comp) = (c2sPort, componentPort)
+        try await p.waitUntil("ejabberd listens on \(c2s) and \(comp)", timeout: .seconds(30), log: p.stdout + p.stderr) {
+            tcpPortAccepts(c2s) && tcpPortAccepts(comp)
+        }
+        for (user, password) in users { try ctl(["register", user, domain, password]) }
+    }
+
+    private var options: [String] {
+        ["--config-dir", directory, "--ctl-config", directory + "/ejabberdctl.cfg", "--spool", directory + "/spool",
+         "--logs", directory + "/logs", "--node", node]
+    }
+
+    private func ctl(_ arguments: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: ejabberdctl)
+        p.arguments = options + arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+    }
+
+    /// `ejabberdctl stop` (the node is behind su and sh), then the process.
+    func stop() {
+        guard let p = process else { return }
+        try? ctl(["stop"])
+        p.stop()
+        process = nil
+    }
 }
