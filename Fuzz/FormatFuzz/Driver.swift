@@ -2,7 +2,7 @@
     import Glibc
 #endif
 
-/// Which format this run fuzzes: MSRPGW_FUZZ_FORMAT=cpim (default), sdp, smtp, sip or irc.
+/// Which format this run fuzzes: MSRPGW_FUZZ_FORMAT=cpim (default), sdp, smtp, sip, irc or xmpp.
 let fuzzFormat = getenv("MSRPGW_FUZZ_FORMAT").map { String(cString: $0) } ?? "cpim"
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -12,6 +12,7 @@ public func fuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     case "smtp": return fuzzSMTPReplies(data, size)
     case "sip": return fuzzSIP(data, size)
     case "irc": return fuzzIRC(data, size)
+    case "xmpp": return fuzzXMPP(data, size)
     default: return fuzzCPIM(data, size)
     }
 }

@@ -154,7 +154,7 @@ public struct XMPPStreamParser: Sendable {
             }
             guard afterSpace > i else { throw malformed("attributes not separated by white space") }
             guard let attributeEnd = try name(at: afterSpace) else { return nil }
-            let attributeName = try string(buffer[afterSpace..<attributeEnd])
+            let attributeName = try qualifiedName(buffer[afterSpace..<attributeEnd])
             var j = skipSpace(from: attributeEnd)
             guard j < buffer.count else { return nil }
             guard buffer[j] == UInt8(ascii: "=") else { throw malformed("attribute \(attributeName) without a value") }
@@ -187,7 +187,20 @@ public struct XMPPStreamParser: Sendable {
                 attributes.append(XMPPAttribute(n, v))
             }
         }
-        let qualified = try string(qname[...])
+        // A prefixed attribute keeps its binding with it, as an xmlns:p attribute,
+        // so that the element written back out still declares what it uses.
+        var bound: [String] = []
+        for a in attributes {
+            guard let colon = a.name.firstIndex(of: ":") else { continue }
+            let prefix = String(a.name[..<colon])
+            guard prefix != "xml", !bound.contains(prefix) else { continue }
+            guard let uri = prefixes.last(where: { $0.prefix == prefix })?.uri else {
+                throw XMPPStreamError(XMPPStreamError.badNamespacePrefix, "no namespace for the attribute prefix \(prefix)")
+            }
+            bound.append(prefix)
+            attributes.append(XMPPAttribute("xmlns:" + prefix, uri))
+        }
+        let qualified = try qualifiedName(qname[...])
         let local: String
         let namespace: String
         if let colon = qualified.firstIndex(of: ":") {
@@ -241,6 +254,7 @@ public struct XMPPStreamParser: Sendable {
             guard let text = String(validating: frame.text, as: UTF8.self) else {
                 throw XMPPStreamError(XMPPStreamError.unsupportedEncoding, "text that is not UTF-8 in <\(element.name)>")
             }
+            if Self.hasNonCharacter(frame.text[...]) { throw malformed("U+FFFE or U+FFFF in <\(element.name)>") }
             element.text = text
         }
         switch stack.count {
@@ -350,6 +364,17 @@ public struct XMPPStreamParser: Sendable {
         }
     }
 
+    /// U+FFFE and U+FFFF (EF BF BE, EF BF BF) are valid UTF-8 but no XML characters.
+    static func hasNonCharacter(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard bytes.contains(0xEF) else { return false }
+        var i = bytes.startIndex
+        while i + 2 < bytes.endIndex {
+            if bytes[i] == 0xEF, bytes[i + 1] == 0xBF, bytes[i + 2] >= 0xBE { return true }
+            i += 1
+        }
+        return false
+    }
+
     static func isXMLCharacter(_ s: Unicode.Scalar) -> Bool {
         switch s.value {
         case 0x09, 0x0A, 0x0D, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: true
@@ -369,6 +394,7 @@ public struct XMPPStreamParser: Sendable {
                 guard let value = String(validating: out, as: UTF8.self) else {
                     throw XMPPStreamError(XMPPStreamError.unsupportedEncoding, "an attribute value that is not UTF-8")
                 }
+                if Self.hasNonCharacter(out[...]) { throw malformed("U+FFFE or U+FFFF in an attribute value") }
                 return (value, i + 1)
             case UInt8(ascii: "<"): throw malformed("a < in an attribute value")
             case UInt8(ascii: "&"):
@@ -425,6 +451,16 @@ public struct XMPPStreamParser: Sendable {
             i += 1
         }
         return nil
+    }
+
+    /// A name as Namespaces in XML wants it: `local` or `prefix:local`, never
+    /// an empty part or a second colon.
+    private func qualifiedName(_ bytes: ArraySlice<UInt8>) throws(XMPPStreamError) -> String {
+        let colons = bytes.indices.filter { bytes[$0] == UInt8(ascii: ":") }
+        guard colons.count <= 1, colons.first.map({ $0 > bytes.startIndex && $0 < bytes.endIndex - 1 }) ?? true else {
+            throw malformed("the name \(String(decoding: bytes, as: UTF8.self)) is not prefix:local")
+        }
+        return try string(bytes)
     }
 
     private func string(_ bytes: ArraySlice<UInt8>) throws(XMPPStreamError) -> String {
