@@ -422,10 +422,12 @@ public struct XMPPStreamParser: Sendable {
         while i < buffer.count, Self.isNameByte(buffer[i]) { i += 1 }
         guard i < buffer.count else { return nil }
         guard i > p else { throw malformed("a tag without a name") }
-        let first = buffer[p]
-        guard !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")), first != UInt8(ascii: "-"), first != UInt8(ascii: "."),
-              first != UInt8(ascii: ":") else { throw malformed("a name starting with \(Character(Unicode.Scalar(first)))") }
+        guard Self.canStartName(buffer[p]) else { throw malformed("a name starting with \(Character(Unicode.Scalar(buffer[p])))") }
         return i
+    }
+
+    private static func canStartName(_ b: UInt8) -> Bool {
+        !(b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) && b != UInt8(ascii: "-") && b != UInt8(ascii: ".") && b != UInt8(ascii: ":")
     }
 
     private static func isNameByte(_ b: UInt8) -> Bool {
@@ -457,7 +459,8 @@ public struct XMPPStreamParser: Sendable {
     /// an empty part or a second colon.
     private func qualifiedName(_ bytes: ArraySlice<UInt8>) throws(XMPPStreamError) -> String {
         let colons = bytes.indices.filter { bytes[$0] == UInt8(ascii: ":") }
-        guard colons.count <= 1, colons.first.map({ $0 > bytes.startIndex && $0 < bytes.endIndex - 1 }) ?? true else {
+        guard colons.count <= 1, colons.first.map({ $0 > bytes.startIndex && $0 < bytes.endIndex - 1 && Self.canStartName(bytes[$0 + 1]) }) ?? true
+        else {
             throw malformed("the name \(String(decoding: bytes, as: UTF8.self)) is not prefix:local")
         }
         return try string(bytes)
