@@ -693,6 +693,12 @@ struct DaemonConfiguration: Sendable {
         if let d = gateway.defaultRoute, routes.keys.first(where: { RouteTable.normalize($0) == RouteTable.normalize(d) }) == nil {
             throw ConfigError("gateway.default_route: \(d) is not one of the [routes]")
         }
+        for (address, targets) in routes {
+            for t in targets where t.lowercased().hasPrefix("xmpp:") {
+                guard XMPPTarget(t) != nil else { throw ConfigError("routes.\"\(address)\": \(t) is not xmpp:user@domain") }
+                guard !xmppServers.isEmpty else { throw ConfigError("routes.\"\(address)\": \(t) needs an XMPP server ([xmpp.NAME])") }
+            }
+        }
     }
 
     /// Whether `host` is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x) or
