@@ -289,6 +289,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "XMPPBenchmarks",
+            dependencies: ["XMPPWire"],
+            path: "Benchmarks/XMPPBenchmarks",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "QueueBenchmarks",
             dependencies: ["Events", "Queue", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Benchmarks/QueueBenchmarks",
