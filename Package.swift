@@ -304,7 +304,8 @@ let package = Package(
             name: "GatewayBenchmarks",
             dependencies: [
                 "Gateway", "WebhookAdapter", "SMTPAdapter", "Events", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
-                "TestPeers", "MSRPGatewayClient",
+                "TestPeers", "MSRPGatewayClient", "XMPPWire", "XMPPClient", "XMPPAdapter",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

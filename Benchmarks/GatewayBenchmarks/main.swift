@@ -16,7 +16,10 @@
 //   e2e      the daemon as users run it: msrpgw serve, a webhook sink and the MSRP
 //            load each in its own process, at 500, 2,000 msg/s and full speed,
 //            beside the in-process ingest rate (EndToEndBench.swift).
-// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc] [relay] [e2e]
+//   xmpp     MSRP → XMPP: msrpgw serve as a component of Prosody, the MSRP load
+//            in its own process, messages counted at an XMPP user; beside a raw
+//            component pushing the same stanzas into the same Prosody (XMPPBench.swift).
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc] [relay] [e2e] [xmpp]
 import AsyncHTTPClient
 import CPIM
 import Events
@@ -353,6 +356,10 @@ func daemonConfiguration(dir: String, apiPort: Int, extra: String) -> String {
     [msrp]
     port = 0
     connect_allow = ["127.0.0.0/8"]
+    # The load's 64 sessions share one connection: no per-connection or
+    # per-session limit on a benchmark.
+    max_messages_per_second = 0
+    max_connection_messages_per_second = 0
     [api]
     port = \(apiPort)
     \(extra)
@@ -485,7 +492,7 @@ say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessIn
 if chosen.isEmpty {
     // Each benchmark in a process of its own: what one leaves behind (open
     // databases, sessions, the sink's threads) must not slow the next.
-    for name in ["ingest", "webhook", "smtp", "sip", "irc", "relay", "e2e"] {
+    for name in ["ingest", "webhook", "smtp", "sip", "irc", "relay", "e2e", "xmpp"] {
         let (p, out) = try run(CommandLine.arguments[0], [name])
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -501,6 +508,7 @@ if chosen.isEmpty {
         case "irc": try await benchIRC()
         case "relay": try await benchRelay()
         case "e2e": try await benchEndToEnd()
+        case "xmpp": try await benchXMPP()
         case "sizing": try await benchSizing()
         case "sizing-load":
             // The load process of sizing: sizing-load API SESSIONS MESSAGES
