@@ -9,10 +9,13 @@ Prints one JSON object per line on stdout for what it sees:
   {"event": "message", "from", "id", "type", "body", "receipt_request", "delay", "origin_id"}
   {"event": "receipt", "from", "id"}          an XEP-0184 receipt for a message we sent
   {"event": "error", "from", "id", "condition", "type"}
+  {"event": "presence", "from", "type"}
   {"event": "disconnected"}
 Commands are JSON files the test drops into CMDDIR (read in name order, then removed):
   {"cmd": "send", "to", "body", "id", "receipt": true, "delay": "2026-...Z"}
   {"cmd": "iq", "to", "xml"}                   a raw <iq/> payload; the answer is printed as {"event": "iq", ...}
+  {"cmd": "join", "room", "nick"}, {"cmd": "leave", "room", "nick"}  a MUC room (XEP-0045)
+  {"cmd": "groupchat", "room", "body", "id"}
   {"cmd": "quit"}
 A message whose body contains "please refuse" is answered with a <forbidden/>
 error and no receipt; with --no-receipts no receipt is ever sent.
@@ -40,6 +43,7 @@ class User(slixmpp.ClientXMPP):
         self.register_plugin("xep_0199")
         self.register_plugin("xep_0203")
         self.register_plugin("xep_0359")
+        self.register_plugin("xep_0045")
         # Receipts are ours to send (or not): see on_message.
         self["xep_0184"].auto_ack = False
         self["xep_0184"].auto_request = False
@@ -49,6 +53,9 @@ class User(slixmpp.ClientXMPP):
         self.add_event_handler("message_error", self.on_message)
         self.add_event_handler("receipt_received", self.on_receipt)
         self.add_event_handler("disconnected", lambda _: out(event="disconnected"))
+        self.add_event_handler("presence", self.on_presence)
+        # The MUC plugin takes room presence for itself: its own event.
+        self.add_event_handler("groupchat_presence", self.on_presence)
 
     async def on_start(self, _):
         self.send_presence()
@@ -83,6 +90,9 @@ class User(slixmpp.ClientXMPP):
             ack["to"] = msg["from"]
             ack["receipt"] = msg["id"]
             ack.send()
+
+    def on_presence(self, p):
+        out(event="presence", type=p["type"], **{"from": str(p["from"])})
 
     def on_receipt(self, msg):
         out(event="receipt", id=msg["receipt"], **{"from": str(msg["from"])})
@@ -119,6 +129,14 @@ class User(slixmpp.ClientXMPP):
                 out(event="iq", type=answer["type"], xml=str(answer))
             except slixmpp.exceptions.IqError as e:
                 out(event="iq", type="error", xml=str(e.iq))
+        elif cmd["cmd"] == "join":
+            asyncio.ensure_future(self["xep_0045"].join_muc(cmd["room"], cmd["nick"]))
+        elif cmd["cmd"] == "leave":
+            self["xep_0045"].leave_muc(cmd["room"], cmd["nick"])
+        elif cmd["cmd"] == "groupchat":
+            msg = self.make_message(mto=cmd["room"], mbody=cmd["body"], mtype="groupchat")
+            msg["id"] = cmd["id"]
+            msg.send()
         elif cmd["cmd"] == "quit":
             self.disconnect()
 

@@ -14,7 +14,7 @@ struct XMPPBridgeTests {
         try await gateway(componentPort: prosody.componentPort, secret: secret ?? prosody.secret, extra: extra)
     }
 
-    static func gateway(componentPort: Int, secret: String, extra: String = "") async throws -> GatewayProcess {
+    static func gateway(componentPort: Int, secret: String, extra: String = "", routes: String = "") async throws -> GatewayProcess {
         try await GatewayProcess(extra: """
             [xmpp.local]
             host = "127.0.0.1"
@@ -28,6 +28,7 @@ struct XMPPBridgeTests {
             \(extra)
             [routes]
             "sip:bob-xmpp@gw.example" = ["xmpp:bob@localhost"]
+            \(routes)
             """, queue: "retry_schedule = [\"0s\", \"1s\"]\nmax_attempts = 30\njitter = false")
     }
 
@@ -174,6 +175,68 @@ struct XMPPBridgeTests {
         try bob.send("hi from ejabberd", to: "alice\\40example.com@msrp.localhost", id: "ej-1")
         #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hi from ejabberd" && $0.cpim?.from?.uri == "xmpp:bob@localhost" } })
         #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "receipt" && $0.id == "ej-1" } }, "\(bob.events)")
+        await clients.shutdown()
+    }
+
+    /// An RFC 7701 room bridged to a MUC: two MSRP participants and an XMPP
+    /// occupant, both ways, nothing echoed back or doubled; joins and leaves as
+    /// system messages; a private message to one participant's occupant.
+    @Test func aRoomBridgedToAMUC() async throws {
+        let prosody = try await ProsodyInstance(muc: true)
+        defer { prosody.stop() }
+        let room = "sip:chat@gw.example"
+        let muc = "chat@conference.localhost"
+        let gw = try await Self.gateway(componentPort: prosody.componentPort, secret: prosody.secret, extra: """
+            rooms = { "\(room)" = "\(muc)" }
+            [rooms]
+            "\(room)" = { nicknames = true }
+            """, routes: "\"\(room)\" = [\"xmpp:\(muc)\"]")
+        defer { gw.stop() }
+        try await gw.process.waitFor("joined the MUC", in: \.stderr, timeout: .seconds(15))
+        let clients = try TestClients()
+        let alice = clients.client(gw, address: "sip:alice@example.com")
+        let carol = GatewayClient(name: "Carol", address: "sip:carol@example.com", endpoint: clients.endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)
+        try await alice.open(route: room)
+        try await carol.open(route: room)
+        let bob = try await XMPPUser("bob", password: "bobpw", prosody: prosody)
+        defer { bob.stop() }
+        try bob.join(muc, as: "bob")
+        // Bob sees the participants as occupants; they hear that he joined.
+        #expect(await until(.seconds(10)) {
+            let present = Set(bob.events.filter { $0.event == "presence" && $0.type != "unavailable" }.compactMap(\.from))
+            return present.isSuperset(of: ["\(muc)/alice", "\(muc)/carol"])
+        }, "\(bob.events.filter { $0.event == "presence" })")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.system && $0.text == "bob joined" } })
+
+        // MSRP → MUC: from alice's occupant; carol has it once, from the MSRP room; alice not back.
+        #expect(try await alice.send("hello MUC", to: room, messageID: "muc-msg-1") == .accepted)
+        #expect(await until(.seconds(10)) { bob.messages.contains { $0.body == "hello MUC" && $0.type == "groupchat" && $0.from == "\(muc)/alice" } },
+                "\(bob.messages)")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReports.contains { $0.headers.messageID == "muc-msg-1" && $0.headers.status?.code == 200 } })
+
+        // MUC → MSRP: bob's line reaches both participants once, from his occupant address.
+        try bob.groupchat("hi from the MUC", in: muc, id: "muc-b-1")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hi from the MUC" } })
+        #expect(await carol.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "hi from the MUC" } })
+        #expect(alice.allReceived.first { $0.text == "hi from the MUC" }?.cpim?.from?.uri == "xmpp:\(muc)/bob")
+
+        // A private message to alice's occupant: alice alone.
+        try bob.send("psst alice", to: "\(muc)/alice", id: "muc-b-2", receipt: false)
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "psst alice" } })
+
+        try await Task.sleep(for: .seconds(1))
+        #expect(bob.messages.filter { $0.body == "hello MUC" }.count == 1, "\(bob.messages)")
+        #expect(carol.allReceived.filter { $0.text == "hello MUC" }.count == 1)
+        #expect(!alice.allReceived.contains { $0.text == "hello MUC" })
+        #expect(alice.allReceived.filter { $0.text == "hi from the MUC" }.count == 1 && carol.allReceived.filter { $0.text == "hi from the MUC" }.count == 1)
+        #expect(!carol.allReceived.contains { $0.text == "psst alice" })
+
+        // Carol's session ends: her occupant leaves. Bob leaves: alice hears it.
+        let (ended, _, _) = try await carol.call("DELETE", "/v1/sessions/\(carol.sessionID ?? "-")")
+        #expect(ended == 204 || ended == 200, "DELETE answered \(ended)")
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "presence" && $0.type == "unavailable" && $0.from == "\(muc)/carol" } })
+        try bob.leave(muc, as: "bob")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.system && $0.text == "bob left" } })
         await clients.shutdown()
     }
 

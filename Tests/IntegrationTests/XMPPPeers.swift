@@ -16,7 +16,8 @@ final class ProsodyInstance: @unchecked Sendable {
     private let prosody: String
     private var config: String { directory + "/prosody.cfg.lua" }
 
-    init(secret: String = "compsecret", users: [(String, String)] = [("bob", "bobpw")]) async throws {
+    /// With `muc`, a MUC service at `conference.localhost` (rooms unlocked at creation).
+    init(secret: String = "compsecret", users: [(String, String)] = [("bob", "bobpw")], muc: Bool = false) async throws {
         prosody = try Peers.require("prosody", package: "prosody")
         self.secret = secret
         (c2sPort, componentPort) = (try freePort(), try freePort())
@@ -41,6 +42,7 @@ final class ProsodyInstance: @unchecked Sendable {
             VirtualHost "\(domain)"
             Component "\(component)"
                 component_secret = "\(secret)"
+            \(muc ? "Component \"conference.\(domain)\" \"muc\"\n    muc_room_locking = false" : "")
             """.write(toFile: config, atomically: true, encoding: .utf8)
         for (user, password) in users {
             let p = Process()
@@ -140,6 +142,10 @@ final class XMPPUser: @unchecked Sendable {
         if let delay { c["delay"] = delay }
         try command(c)
     }
+
+    func join(_ room: String, as nick: String) throws { try command(["cmd": "join", "room": room, "nick": nick]) }
+    func leave(_ room: String, as nick: String) throws { try command(["cmd": "leave", "room": room, "nick": nick]) }
+    func groupchat(_ body: String, in room: String, id: String) throws { try command(["cmd": "groupchat", "room": room, "body": body, "id": id]) }
 
     func query(_ xml: String, to: String) throws {
         try command(["cmd": "iq", "to": to, "xml": xml])

@@ -541,10 +541,20 @@ struct DaemonConfiguration: Sendable {
             let msrpDomains = try r.strings("msrp_domains") ?? []
             let senderDomains = try r.strings("sender_domains") ?? [component.serverDomain]
             let receiptWait = try r.duration("receipt_wait", default: .seconds(10))
+            var rooms: [String: JID] = [:]
+            for (room, value) in try r.table("rooms") ?? [:] {
+                guard case .string(let muc) = value, let jid = JID(muc), jid.local != nil, jid.resource == nil else {
+                    throw ConfigError("xmpp.\(name).rooms.\(room): expected the MUC room's address (room@conference.example.org)")
+                }
+                guard RouteTable.normalize(room) != nil else { throw ConfigError("xmpp.\(name).rooms: \(room) is not an MSRP room address") }
+                rooms[room] = jid
+            }
+            let roomNick = try r.string("room_nick", default: "msrpgw")
+            guard JID(local: "r", domain: "x", resource: roomNick) != nil else { throw ConfigError("xmpp.\(name).room_nick: \(roomNick.debugDescription) is not a nickname") }
             try r.finish()
             xmppServers.append(XMPPSettings(
                 name: name, component: component, addresses: XMPPAddressBook(domain: domain.domain, aliases: aliases, msrpDomains: msrpDomains),
-                senderDomains: senderDomains, receiptWait: receiptWait))
+                senderDomains: senderDomains, receiptWait: receiptWait, rooms: rooms, roomNick: roomNick))
         }
     }
 
@@ -692,6 +702,11 @@ struct DaemonConfiguration: Sendable {
     private func validate() throws(ConfigError) {
         if let d = gateway.defaultRoute, routes.keys.first(where: { RouteTable.normalize($0) == RouteTable.normalize(d) }) == nil {
             throw ConfigError("gateway.default_route: \(d) is not one of the [routes]")
+        }
+        for x in xmppServers {
+            for room in x.rooms.keys where !gateway.rooms.keys.contains(where: { RouteTable.normalize($0) == RouteTable.normalize(room) }) {
+                throw ConfigError("xmpp.\(x.name).rooms: \(room) is not one of the [rooms]")
+            }
         }
         for (address, targets) in routes {
             for t in targets where t.lowercased().hasPrefix("xmpp:") {

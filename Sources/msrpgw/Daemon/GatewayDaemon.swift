@@ -153,8 +153,9 @@ struct GatewayDaemon {
             adapters.append(IRCAdapter(bots: bots, maxLines: maxLines, puppets: puppets.isEmpty ? nil : lookup, logger: logger))
         }
         let xmppBridges = c.xmppServers.map { x in
-            XMPPBridge(name: x.name, component: XMPPComponent(configuration: x.component, group: group, logger: logger), addresses: x.addresses,
-                       receiptWait: x.receiptWait)
+            let component = XMPPComponent(configuration: x.component, group: group, logger: logger)
+            let rooms = x.rooms.isEmpty ? nil : XMPPRooms(component: component, addresses: x.addresses, rooms: x.rooms, nick: x.roomNick, logger: logger)
+            return XMPPBridge(name: x.name, component: component, addresses: x.addresses, receiptWait: x.receiptWait, rooms: rooms)
         }
         for x in c.xmppServers where !DaemonConfiguration.isLoopback(x.component.host) {
             logger.warning("XMPP component connection to another host: XEP-0114 has no TLS, messages travel in clear", metadata: ["server": "\(x.name)"])
@@ -261,7 +262,8 @@ struct GatewayDaemon {
             MaintenanceService(gateway: gateway, retention: c.queue.retention, logger: logger),
         ] + sipServices + bots.map { bot in LoopService { await bot.run() } } + ircToMSRP.map { bridge in LoopService { await bridge.run() } }
             + puppets.values.map { p in LoopService { await p.run(gateway: gateway) } }
-            + xmppBridges.map { b in LoopService { await b.component.run() } } + xmppToMSRP.map { x in LoopService { await x.run() } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
+            + xmppBridges.map { b in LoopService { await b.component.run() } } + xmppToMSRP.map { x in LoopService { await x.run() } }
+            + xmppBridges.compactMap(\.rooms).map { r in LoopService { await r.run(gateway: gateway) } } + (relay.map { r in [LoopService { await r.run() }] } ?? [])
             + (reloadFrom.map { path in
                 [ReloadService(reload: ConfigurationReload(
                     path: path, running: c,

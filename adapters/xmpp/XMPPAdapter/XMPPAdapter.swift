@@ -12,12 +12,15 @@ public struct XMPPBridge: Sendable {
     /// How long a message waits for its recipient's receipt before the server's
     /// acceptance counts as delivered (zero: at once).
     public let receiptWait: Duration
+    /// The MUC rooms bridged to MSRP rooms, if any.
+    public let rooms: XMPPRooms?
 
-    public init(name: String, component: XMPPComponent, addresses: XMPPAddressBook, receiptWait: Duration) {
+    public init(name: String, component: XMPPComponent, addresses: XMPPAddressBook, receiptWait: Duration, rooms: XMPPRooms? = nil) {
         self.name = name
         self.component = component
         self.addresses = addresses
         self.receiptWait = receiptWait
+        self.rooms = rooms
     }
 }
 
@@ -79,7 +82,7 @@ public final class XMPPAdapter: BatchAdapter {
 
     public func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
-        var messages: [String: [(index: Int, stanza: XMPPElement, target: String)]] = [:]
+        var messages: [String: [(index: Int, stanza: XMPPElement, target: String, room: Bool)]] = [:]
         for (i, event) in batch.enumerated() {
             guard let target = XMPPTarget(event.target), let bridge = bridge(for: target) else {
                 outcomes[i] = .permanentFailure(code: 404, reason: "\(event.target) is no XMPP address of a configured server")
@@ -92,7 +95,7 @@ public final class XMPPAdapter: BatchAdapter {
                 outcomes[i] = .permanentFailure(code: 400, reason: "an MSRP REPORT cannot go to XMPP")
             case .delivery, .system:
                 switch stanza(for: event, to: target, through: bridge) {
-                case .success(let s): messages[bridge.name, default: []].append((i, s, event.target))
+                case .success(let s): messages[bridge.name, default: []].append((i, s, event.target, s["type"] == "groupchat"))
                 case .failure(let decided): outcomes[i] = decided.outcome
                 }
             }
@@ -102,7 +105,7 @@ public final class XMPPAdapter: BatchAdapter {
                 guard let bridge = bridges.first(where: { $0.name == name }) else { continue }
                 group.addTask {
                     let results = await bridge.component.deliver(items.map(\.stanza), receiptWait: bridge.receiptWait)
-                    return zip(items, results).map { item, result in (item.index, Self.outcome(result, target: item.target, server: name)) }
+                    return zip(items, results).map { item, result in (item.index, Self.outcome(result, target: item.target, server: name, room: item.room)) }
                 }
             }
             for await done in group { for (i, o) in done { outcomes[i] = o } }
@@ -110,9 +113,9 @@ public final class XMPPAdapter: BatchAdapter {
         return outcomes.map { $0 ?? .retry(after: nil, reason: Self.notSent + "no XMPP server took it") }
     }
 
-    static func outcome(_ result: XMPPDeliveryResult, target: String, server: String) -> DeliveryOutcome {
+    static func outcome(_ result: XMPPDeliveryResult, target: String, server: String, room: Bool) -> DeliveryOutcome {
         switch result {
-        case .received: .delivered(proof: "XMPP receipt from \(target)")
+        case .received: .delivered(proof: room ? "reflected by the MUC room \(target)" : "XMPP receipt from \(target)")
         case .accepted: .delivered(proof: "accepted by XMPP server \(server), no error")
         case .error(let e): XMPPStanzas.outcome(for: e, to: target)
         case .notSent(let why): .retry(after: nil, reason: notSent + why)
@@ -130,14 +133,26 @@ public final class XMPPAdapter: BatchAdapter {
         guard let body = event.body.contents() else {
             return .failure(Decided(outcome: .permanentFailure(code: 500, reason: "the body file of event \(event.id) is missing")))
         }
-        let from = event.kind == .system ? nil : event.envelope.from.flatMap(bridge.addresses.jid(forPeer:))
         // Said more than a few seconds before it goes out: the recipient is told when (XEP-0203).
         let waited = Date().timeIntervalSince(event.createdAt) > 5
+        let stamp = waited ? (event.envelope.dateTime ?? RFC3339.string(from: event.createdAt)) : nil
+        if let rooms = bridge.rooms, rooms.isRoom(target.jid) {
+            // A MUC: from the sender's occupant, or said by the bridge's own on its behalf.
+            var text = String(decoding: body, as: UTF8.self)
+            var from = event.envelope.from.flatMap { rooms.occupant(of: $0, in: target.jid) }
+            if from == nil {
+                from = rooms.listener
+                if event.kind != .system { text = "<\(XMPPStanzas.speaker(event.envelope.from))> " + text }
+            }
+            return .success(XMPPStanzas.groupchat(
+                from: from?.description ?? bridge.component.domain, to: target.jid.bare.description, id: "msrpgw-\(event.id)-\(event.attempts)",
+                originID: "msrpgw-\(event.id)", text: text, delayedSince: stamp))
+        }
+        let from = event.kind == .system ? nil : event.envelope.from.flatMap(bridge.addresses.jid(forPeer:))
         return .success(XMPPStanzas.message(
             from: from?.description ?? bridge.component.domain, to: target.jid.description,
             id: "msrpgw-\(event.id)-\(event.attempts)", originID: "msrpgw-\(event.id)",
-            text: String(decoding: body, as: UTF8.self),
-            delayedSince: waited ? (event.envelope.dateTime ?? RFC3339.string(from: event.createdAt)) : nil))
+            text: String(decoding: body, as: UTF8.self), delayedSince: stamp))
     }
 
     /// What an XMPP sender is owed: a receipt when its message was delivered on

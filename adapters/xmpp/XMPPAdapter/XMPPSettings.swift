@@ -1,4 +1,5 @@
 import XMPPClient
+import XMPPWire
 
 /// One `[xmpp.NAME]` section: the component connection and the bridge's rules.
 public struct XMPPSettings: Sendable {
@@ -9,8 +10,15 @@ public struct XMPPSettings: Sendable {
     public var senderDomains: [String]
     /// How long a message waits for its recipient's receipt (see `XMPPAdapter`).
     public var receiptWait: Duration
+    /// MSRP room address → the MUC room it is bridged to.
+    public var rooms: [String: JID]
+    /// The bridge's own nickname in the MUC rooms.
+    public var roomNick: String
 
-    public init(name: String, component: XMPPComponentConfiguration, addresses: XMPPAddressBook, senderDomains: [String], receiptWait: Duration) {
+    public init(name: String, component: XMPPComponentConfiguration, addresses: XMPPAddressBook, senderDomains: [String], receiptWait: Duration,
+                rooms: [String: JID] = [:], roomNick: String = "msrpgw") {
+        self.rooms = rooms
+        self.roomNick = roomNick
         self.name = name
         self.component = component
         self.addresses = addresses

@@ -18,6 +18,27 @@ enum XMPPStanzas {
         return XMPPElement("message", namespace: ns, ["from": from, "to": to, "type": "chat", "id": id], children: children)
     }
 
+    /// A message to a MUC room (no receipt request: XEP-0184 §5.3; the room's
+    /// reflection is the proof).
+    static func groupchat(from: String, to: String, id: String, originID: String, text: String, delayedSince stamp: String?) -> XMPPElement {
+        var children = [
+            XMPPElement("body", namespace: ns, text: text),
+            XMPPElement("origin-id", namespace: XMPPNamespace.stanzaID, ["id": originID]),
+        ]
+        if let stamp { children.append(XMPPElement("delay", namespace: XMPPNamespace.delay, ["from": JID(from)?.domain, "stamp": stamp])) }
+        return XMPPElement("message", namespace: ns, ["from": from, "to": to, "type": "groupchat", "id": id], children: children)
+    }
+
+    /// `Alice <sip:alice@example.com>` → `Alice`; `sip:alice@example.com` → `alice`.
+    static func speaker(_ from: String?) -> String {
+        guard let from, !from.isEmpty else { return "msrp" }
+        if let lt = from.firstIndex(of: "<") {
+            let name = from[..<lt].trimmingCharacters(in: " \"")
+            if !name.isEmpty { return name }
+        }
+        return XMPPAddressBook.uri(from).map(XMPPRooms.nickname(for:)) ?? from
+    }
+
     /// The XEP-0184 receipt for message `id`.
     static func receipt(from: String, to: String, of id: String) -> XMPPElement {
         XMPPElement("message", namespace: ns, ["from": from, "to": to, "id": "receipt-" + id], children: [

@@ -31,6 +31,10 @@ public struct XMPPToMSRP: Sendable {
 
     public func run() async {
         for await stanza in component.incoming {
+            if let rooms = bridge.rooms, let from = stanza["from"].flatMap(JID.init), rooms.isRoom(from) {
+                await rooms.receive(stanza)
+                continue
+            }
             switch stanza.name {
             case "message": await message(stanza)
             case "iq": answer(stanza)

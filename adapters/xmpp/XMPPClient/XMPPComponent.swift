@@ -5,7 +5,8 @@ import XMPPWire
 
 /// How one message stanza fared.
 public enum XMPPDeliveryResult: Sendable, Hashable {
-    /// The recipient's client said it got it (XEP-0184 receipt).
+    /// The recipient's client said it got it (XEP-0184 receipt), or the MUC
+    /// room reflected it (a groupchat message).
     case received
     /// The server took it (our ping after it was answered), no error came, and
     /// no receipt within the wait.
@@ -62,6 +63,7 @@ public final class XMPPComponent: Sendable {
     }
 
     private let state = NIOLockedValueBox(State())
+    private let connectedObservers = NIOLockedValueBox<[@Sendable () -> Void]>([])
     /// Most stanzas held for the next connection; past that the oldest go.
     public static let outboxLimit = 10_000
 
@@ -73,6 +75,12 @@ public final class XMPPComponent: Sendable {
     }
 
     public var isConnected: Bool { state.withLockedValue { $0.connection != nil } }
+
+    /// Called after each handshake (what a server forgets across a reconnect,
+    /// MUC presence, is sent again from here).
+    public func onConnected(_ observer: @escaping @Sendable () -> Void) {
+        connectedObservers.withLockedValue { $0.append(observer) }
+    }
     public var domain: String { configuration.domain }
 
     /// Connects and keeps connecting until the task is cancelled or `stop` is called.
@@ -99,6 +107,7 @@ public final class XMPPComponent: Sendable {
                     return s.outbox
                 }
                 if !held.isEmpty { c.write(Self.bytes(held)) }
+                for observer in connectedObservers.withLockedValue({ $0 }) { observer() }
                 await withTaskCancellationHandler {
                     try? await c.closeFuture.get()
                 } onCancel: {
@@ -231,6 +240,8 @@ public final class XMPPComponent: Sendable {
         }
         if stanza.name == "message" {
             if stanza["type"] == "error", let id, let error = XMPPStanzaError(stanza: stanza), settle(id, with: .error(error)) { return }
+            // A MUC reflects a groupchat message to its sender: the proof it took it.
+            if stanza["type"] == "groupchat", let id, settle(id, with: .received) { return }
             if let receipt = stanza.child("received", namespace: XMPPNamespace.receipts), let of = receipt["id"] ?? id,
                settle(of, with: .received), stanza.child("body") == nil {
                 return
