@@ -221,6 +221,8 @@ import Testing
         ("xmpp alias not a local part", "[xmpp.x]\nhost = \"h\"\ndomain = \"msrp.example.org\"\nsecret = \"s\"\naliases = { \"a b\" = \"sip:a@b\" }", "xmpp.x.aliases.a b"),
         ("xmpp stanza limit tiny", "[xmpp.x]\nhost = \"h\"\ndomain = \"msrp.example.org\"\nsecret = \"s\"\nmax_stanza_bytes = 10", "xmpp.x.max_stanza_bytes"),
         ("xmpp key unknown", "[xmpp.x]\nhost = \"h\"\ndomain = \"msrp.example.org\"\nsecret = \"s\"\npassword = \"p\"", "xmpp.x.password"),
+        ("xmpp room not a room", "[xmpp.x]\nhost = \"h\"\ndomain = \"msrp.example.org\"\nsecret = \"s\"\nrooms = { \"sip:chat@gw\" = \"chat@conference.example.org\" }", "is not one of the [rooms]"),
+        ("xmpp room to no MUC", "[xmpp.x]\nhost = \"h\"\ndomain = \"msrp.example.org\"\nsecret = \"s\"\nrooms = { \"sip:chat@gw\" = \"conference.example.org\" }", "xmpp.x.rooms.sip:chat@gw"),
         ("xmpp route to no server", "[routes]\n\"sip:a@b\" = [\"xmpp:bob@example.org\"]", "xmpp:bob@example.org"),
         ("sip registrar without aor", "[sip]\nregistrar = \"sip:example.com\"", "sip.aor and sip.password"),
         ("sip tls without certificate", "[sip]\ntransports = [\"tls\"]", "tls needs sip.tls_certificate"),
