@@ -445,6 +445,9 @@ final class SessionEvents: MSRPSessionDelegate {
 
     func session(_ session: MSRPSession, didReceiveReport report: MSRPRequestHead) {
         logger.debug("REPORT from peer", metadata: ["session": "\(session.id)", "status": "\(report.headers.status?.description ?? "-")"])
+        if let messageID = report.headers.messageID, let code = report.headers.status?.code {
+            sessions.session(session.id)?.reports.resolve(messageID, status: code)
+        }
     }
 
     /// NICKNAME (RFC 7701 §6.2): 200 when granted, 425 when another participant
@@ -473,7 +476,9 @@ final class SessionEvents: MSRPSessionDelegate {
 
     func sessionDidClose(_ session: MSRPSession, reason: MSRPSessionCloseReason) {
         rooms.release(session: session.id)
-        sessions.remove(session.id)?.bindTimer.withLockedValue { $0 }?.cancel()
+        let ended = sessions.remove(session.id)
+        ended?.bindTimer.withLockedValue { $0 }?.cancel()
+        ended?.reports.endAll()
         closed(session.id)
         logger.info("session ended", metadata: ["session": "\(session.id)", "reason": "\(reason)"])
     }

@@ -24,6 +24,8 @@ public final class GatewaySession: Sendable {
     let bindTimer = NIOLockedValueBox<Scheduled<Void>?>(nil)
     /// What the peer may still send now (`sessionMessageRate`), if limited.
     let inbound: NIOLockedValueBox<TokenBucket>?
+    /// Success REPORTs awaited for messages sent on this session.
+    let reports = ReportWaiters()
 
     public var id: String { msrp.id }
 

@@ -161,9 +161,45 @@ final class MSRPSessionAdapter: Adapter {
         // A system message is never answered and never reported (§11.5).
         message.successReport = .no
         message.failureReport = system ? .no : .yes
+        if !system, Self.wantsEndToEndProof(event) {
+            return await sendProvingDelivery(message, on: session, event: event)
+        }
         let outcome = await send(message, on: session, event: event)
         if system, case .delivered = outcome { metrics.reportSent(kind: .system, result: "sent") }
         return outcome
+    }
+
+    /// A sender on another network that asked to know when its message reached
+    /// the user (an XMPP receipt request): the `200` of the next hop is not
+    /// that; the peer's success REPORT is.
+    static func wantsEndToEndProof(_ event: QueuedEvent) -> Bool {
+        event.origin.sessionID == nil && event.origin.imdnDispositions.contains("positive-delivery")
+            && (event.origin.pageModeSender?.lowercased().hasPrefix("xmpp:") ?? false)
+    }
+
+    /// How long a message waits for its success REPORT after its `200`.
+    static let reportWait: Duration = .seconds(10)
+
+    /// Sends with `Success-Report: yes` and waits for the REPORT: `REPORT 200`
+    /// is the proof the follow-up policy turns into a receipt; a failure REPORT
+    /// fails the message; none within `reportWait` leaves it delivered by its
+    /// `200` alone (no receipt is owed for that).
+    private func sendProvingDelivery(_ message: MSRPOutgoingMessage, on session: GatewaySession, event: QueuedEvent) async -> DeliveryOutcome {
+        var message = message
+        message.successReport = .yes
+        let messageID = self.messageID(for: event)
+        session.reports.expect(messageID)
+        let outcome = await send(message, on: session, event: event)
+        guard case .delivered = outcome else {
+            session.reports.forget(messageID)
+            return outcome
+        }
+        let status = await session.reports.wait(for: messageID, within: Self.reportWait)
+        switch status {
+        case 200?: return .delivered(proof: Reporter.endToEndProof)
+        case let code? where code >= 400: return .permanentFailure(code: code, reason: "the peer's REPORT said \(code)")
+        default: return .delivered(proof: "MSRP 200, no success REPORT within \(Self.reportWait)")
+        }
     }
 
     /// The same event keeps the same Message-ID across retries.

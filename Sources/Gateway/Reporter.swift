@@ -168,11 +168,17 @@ public struct Reporter: FollowUpPolicy {
         sender.lowercased().hasPrefix("xmpp:") ? "xmpp" : pageModeAdapter
     }
 
+    /// The `msrp` adapter's proof when the peer's success REPORT said the user
+    /// has the message: the only one an XMPP receipt is sent for.
+    public static let endToEndProof = "MSRP REPORT 200"
+
     private func pageModeFollowUps(for event: QueuedEvent, sender: String, outcome: FinalOutcome) -> [NewEvent] {
         let headers: [String: String]
         switch outcome {
-        case .delivered:
+        case .delivered(let proof):
             guard event.origin.imdnDispositions.contains("positive-delivery") else { return [] }
+            // An XMPP receipt says the user has it: a next hop's 200 does not.
+            if adapter(forPageModeSender: sender) == "xmpp", event.adapter == adapter, proof != Self.endToEndProof { return [] }
             headers = ["disposition": "delivered"]
         case .failed(_, let reason), .partial(_, _, let reason):
             guard event.origin.imdnDispositions.contains("negative-delivery") else { return [] }

@@ -36,6 +36,9 @@ public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
     private var received: [Received] = []
     private var onEvent: @Sendable (String) -> Void
     public private(set) var session: MSRPSession?
+    /// Whether it answers `Success-Report: yes` with a success REPORT once it
+    /// has a message (as RFC 4975 §7.1.2 says a client must; off to play one that does not).
+    public var sendsSuccessReports = true
     public private(set) var sessionID: String?
 
     public init(name: String, address: String, endpoint: MSRPEndpoint, http: HTTPClient, api: String, token: String?,
@@ -128,6 +131,11 @@ public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
         }
         lock.withLock { received.append(item) }
         message.acknowledgement.accept()
+        // The whole message is here: the sender asked to be told (RFC 4975 §7.1.2).
+        if message.successReport == .yes, sendsSuccessReports {
+            let report = MSRPReportBuilder(reportingOn: message.head, local: session.localURI).success(range: .whole(Int64(bytes.count)))
+            try? session.sendReport(report, body: nil)
+        }
         if item.contentType.hasPrefix("message/imdn+xml"), let n = try? IMDNNotification(xml: Array(item.text.utf8)) {
             onEvent("IMDN \(n.status) for \(n.messageID)")
         } else {

@@ -72,6 +72,14 @@ struct XMPPBridgeTests {
         #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "receipt" && $0.id == "b-1" } }, "\(bob.events)")
         #expect(bob.events.first { $0.event == "receipt" && $0.id == "b-1" }?.from == "alice\\40example.com@msrp.localhost")
 
+        // An MSRP client that sends no success REPORT: its 200 is only the next hop's
+        // word, so bob gets no receipt (the message is still delivered).
+        let dave = GatewayClient(name: "Dave", address: "sip:dave@example.com", endpoint: clients.endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)
+        dave.sendsSuccessReports = false
+        try await dave.open()
+        try bob.send("no receipt for this one", to: "dave\\40example.com@msrp.localhost", id: "b-3")
+        #expect(await dave.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "no receipt for this one" } })
+
         // A recipient that refuses with a stanza error: alice's failure REPORT (403) and IMDN failed.
         #expect(try await alice.send("please refuse this", to: "sip:bob-xmpp@gw.example", messageID: "xmpp-msg-2") == .accepted)
         #expect(await alice.wait(timeout: .seconds(10)) { c in
@@ -91,6 +99,11 @@ struct XMPPBridgeTests {
         #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "iq" && $0.xml?.contains("<name>msrpgw</name>") == true } }, "\(bob.events)")
         try bob.query("<query xmlns='urn:example:unknown'/>", to: "msrp.localhost")
         #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "iq" && $0.type == "error" && $0.xml?.contains("service-unavailable") == true } })
+        #expect(await until(.seconds(20)) {
+            let (_, events, _) = (try? await alice.call("GET", "/v1/events?adapter=msrp&state=delivered")) ?? (0, "", [:])
+            return events.contains("no success REPORT")
+        }, "dave's message is delivered on its 200 after the REPORT wait")
+        #expect(!bob.events.contains { $0.event == "receipt" && $0.id == "b-3" })
         await clients.shutdown()
     }
 

@@ -1,0 +1,80 @@
+import NIOConcurrencyHelpers
+
+/// Success REPORTs (RFC 4975 §7.1.2) awaited for messages the gateway sent on
+/// one session: the `msrp` adapter asks for one when the message's sender, on
+/// another network, wants to know that it reached the MSRP user (an XMPP
+/// receipt). The REPORT names the message by its Message-ID; it may come before
+/// the SEND's 200 is read, so a message is expected before it is sent.
+final class ReportWaiters: Sendable {
+    private enum Slot {
+        case expected
+        case arrived(Int)
+        case waiting(CheckedContinuation<Int?, Never>)
+    }
+
+    private let slots = NIOLockedValueBox<[String: Slot]>([:])
+
+    /// Before the SEND: a REPORT for `messageID` is kept until waited for.
+    func expect(_ messageID: String) {
+        slots.withLockedValue { $0[messageID] = .expected }
+    }
+
+    /// The status of the REPORT for an expected message, or nil when none came
+    /// within `timeout` (or the session ended).
+    func wait(for messageID: String, within timeout: Duration) async -> Int? {
+        await withCheckedContinuation { k in
+            let now: Int?? = slots.withLockedValue { s in
+                switch s[messageID] {
+                case .arrived(let status):
+                    s[messageID] = nil
+                    return .some(status)
+                case .expected:
+                    s[messageID] = .waiting(k)
+                    return nil
+                case .waiting, nil:
+                    return .some(nil)
+                }
+            }
+            if let now {
+                k.resume(returning: now)
+                return
+            }
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                self?.resolve(messageID, status: nil)
+            }
+        }
+    }
+
+    /// A REPORT came (nil: none will).
+    func resolve(_ messageID: String, status: Int?) {
+        let waiter = slots.withLockedValue { s -> CheckedContinuation<Int?, Never>? in
+            switch s[messageID] {
+            case .expected:
+                s[messageID] = status.map { .arrived($0) }
+                return nil
+            case .waiting(let k):
+                s[messageID] = nil
+                return k
+            case .arrived, nil:
+                return nil
+            }
+        }
+        waiter?.resume(returning: status)
+    }
+
+    /// Not waited for after all (the SEND failed).
+    func forget(_ messageID: String) {
+        resolve(messageID, status: nil)
+        slots.withLockedValue { $0[messageID] = nil }
+    }
+
+    /// The session ended: no REPORT will come for anything.
+    func endAll() {
+        let waiters = slots.withLockedValue { s -> [CheckedContinuation<Int?, Never>] in
+            defer { s = [:] }
+            return s.values.compactMap { if case .waiting(let k) = $0 { return k } else { return nil } }
+        }
+        for k in waiters { k.resume(returning: nil) }
+    }
+}
