@@ -383,6 +383,14 @@ public final class Gateway: Sendable {
     /// Enqueues a message from outside MSRP; returns when it is durable. A route
     /// address fans out to its targets; a peer address or a session goes to the
     /// `msrp` adapter.
+    /// Queues what is owed to a sender that no delivery outcome says (an IMDN
+    /// `displayed` for a chat marker), and wakes its adapters.
+    public func owe(_ followUps: [NewEvent]) async throws {
+        guard !followUps.isEmpty else { return }
+        _ = try await queue.enqueue(followUps)
+        dispatcher.wake(Set(followUps.map(\.adapter)))
+    }
+
     public func submit(_ message: OutboundMessage) async throws -> [EventID] {
         var targets: [RouteTarget]
         switch message.to {

@@ -144,6 +144,24 @@ public struct Reporter: FollowUpPolicy {
         return out
     }
 
+    /// The IMDN `displayed` owed for a delivered message whose sender asked for
+    /// display notifications (the recipient said it has been shown: an XMPP
+    /// chat marker); nil when it did not ask.
+    public func displayed(for event: QueuedEvent) -> NewEvent? {
+        guard event.kind == .delivery, event.origin.imdnDispositions.contains("display"), event.origin.imdnMessageID != nil else { return nil }
+        let envelope = Self.goingBack(event.envelope, contentType: "message/imdn+xml", headers: ["disposition": "displayed"])
+        let (adapter, target): (String, String)
+        if let session = event.origin.sessionID {
+            (adapter, target) = (self.adapter, session)
+        } else if let sender = event.origin.pageModeSender {
+            (adapter, target) = (self.adapter(forPageModeSender: sender), sender)
+        } else {
+            return nil
+        }
+        return NewEvent(kind: .imdn, adapter: adapter, target: target, origin: event.origin, envelope: envelope,
+                        dedupeKey: "\(event.id)|imdn|displayed", parent: event.id)
+    }
+
     /// The comment a failure REPORT carries to the sender: one stable phrase
     /// per status. Why a delivery failed inside (a receiver's socket error, a
     /// file) stays in the event's `detail` for the log and the API: told to

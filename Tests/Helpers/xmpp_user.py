@@ -14,6 +14,7 @@ Prints one JSON object per line on stdout for what it sees:
 Commands are JSON files the test drops into CMDDIR (read in name order, then removed):
   {"cmd": "send", "to", "body", "id", "receipt": true, "delay": "2026-...Z"}
   {"cmd": "iq", "to", "xml"}                   a raw <iq/> payload; the answer is printed as {"event": "iq", ...}
+  {"cmd": "marker", "to", "id"}              an XEP-0333 displayed marker for message id
   {"cmd": "join", "room", "nick"}, {"cmd": "leave", "room", "nick"}  a MUC room (XEP-0045)
   {"cmd": "groupchat", "room", "body", "id"}
   {"cmd": "quit"}
@@ -74,7 +75,8 @@ class User(slixmpp.ClientXMPP):
         delay = msg["delay"]["stamp"] if msg.xml.find("{urn:xmpp:delay}delay") is not None else None
         origin = msg.xml.find("{urn:xmpp:sid:0}origin-id")
         wants = msg.xml.find("{urn:xmpp:receipts}request") is not None
-        out(event="message", id=msg["id"], type=msg["type"], body=body, receipt_request=wants,
+        markable = msg.xml.find("{urn:xmpp:chat-markers:0}markable") is not None
+        out(event="message", id=msg["id"], type=msg["type"], body=body, receipt_request=wants, markable=markable,
             delay=str(delay) if delay else None, origin_id=origin.get("id") if origin is not None else None,
             **{"from": str(msg["from"])})
         if "please refuse" in body:
@@ -129,6 +131,11 @@ class User(slixmpp.ClientXMPP):
                 out(event="iq", type=answer["type"], xml=str(answer))
             except slixmpp.exceptions.IqError as e:
                 out(event="iq", type="error", xml=str(e.iq))
+        elif cmd["cmd"] == "marker":
+            msg = self.make_message(mto=cmd["to"], mtype="chat")
+            displayed = ET.SubElement(msg.xml, "{urn:xmpp:chat-markers:0}displayed")
+            displayed.set("id", cmd["id"])
+            msg.send()
         elif cmd["cmd"] == "join":
             asyncio.ensure_future(self["xep_0045"].join_muc(cmd["room"], cmd["nick"]))
         elif cmd["cmd"] == "leave":

@@ -63,6 +63,23 @@ struct XMPPBridgeTests {
         let (_, events, _) = try await alice.call("GET", "/v1/events?adapter=xmpp")
         #expect(events.contains("XMPP receipt from xmpp:bob@localhost"), "\(events)")
 
+        // Display notifications: two markable messages; bob's marker for the second
+        // covers both (XEP-0333 markers are cumulative): an IMDN displayed for each.
+        for n in 3...4 {
+            #expect(try await alice.send("shown \(n)", to: "sip:bob-xmpp@gw.example", messageID: "xmpp-msg-\(n)",
+                                         imdn: [.positiveDelivery, .negativeDelivery, .display]) == .accepted)
+        }
+        #expect(await until(.seconds(10)) { bob.messages.filter { $0.body?.hasPrefix("shown") == true && $0.markable == true }.count == 2 }, "\(bob.messages)")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in
+            Self.imdns(c).filter { ["imdn-xmpp-msg-3", "imdn-xmpp-msg-4"].contains($0.messageID) && $0.status == "delivered" }.count == 2
+        })
+        let shown = try #require(bob.messages.first { $0.body == "shown 4" }?.id)
+        try bob.marker(displayed: shown, to: "alice\\40example.com@msrp.localhost")
+        #expect(await alice.wait(timeout: .seconds(10)) { c in
+            Set(Self.imdns(c).filter { $0.status == "displayed" }.map(\.messageID)) == ["imdn-xmpp-msg-3", "imdn-xmpp-msg-4"]
+        }, "\(Self.imdns(alice).map { "\($0.messageID) \($0.status)" })")
+        #expect(!bob.messages.contains { $0.body == "hello XMPP ✓ <&>" && $0.markable == true }, "no display asked: not markable")
+
         // XMPP → MSRP: bob writes to alice's JID; she gets it from bob's xmpp: URI, and
         // bob's receipt comes once her client took it.
         try bob.send("hi from XMPP ✓", to: "alice\\40example.com@msrp.localhost", id: "b-1")

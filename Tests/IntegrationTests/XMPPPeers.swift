@@ -93,6 +93,7 @@ final class XMPPUser: @unchecked Sendable {
         var type: String?
         var body: String?
         var receipt_request: Bool?
+        var markable: Bool?
         var delay: String?
         var origin_id: String?
         var condition: String?
@@ -146,6 +147,8 @@ final class XMPPUser: @unchecked Sendable {
     func join(_ room: String, as nick: String) throws { try command(["cmd": "join", "room": room, "nick": nick]) }
     func leave(_ room: String, as nick: String) throws { try command(["cmd": "leave", "room": room, "nick": nick]) }
     func groupchat(_ body: String, in room: String, id: String) throws { try command(["cmd": "groupchat", "room": room, "body": body, "id": id]) }
+
+    func marker(displayed id: String, to: String) throws { try command(["cmd": "marker", "to": to, "id": id]) }
 
     func query(_ xml: String, to: String) throws {
         try command(["cmd": "iq", "to": to, "xml": xml])

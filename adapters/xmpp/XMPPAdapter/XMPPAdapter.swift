@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import Gateway
 import Logging
 import XMPPClient
 import XMPPWire
@@ -14,6 +15,8 @@ public struct XMPPBridge: Sendable {
     public let receiptWait: Duration
     /// The MUC rooms bridged to MSRP rooms, if any.
     public let rooms: XMPPRooms?
+    /// Delivered markable messages waiting for their chat marker.
+    let markers = XMPPDisplayMarkers()
 
     public init(name: String, component: XMPPComponent, addresses: XMPPAddressBook, receiptWait: Duration, rooms: XMPPRooms? = nil) {
         self.name = name
@@ -105,7 +108,11 @@ public final class XMPPAdapter: BatchAdapter {
                 guard let bridge = bridges.first(where: { $0.name == name }) else { continue }
                 group.addTask {
                     let results = await bridge.component.deliver(items.map(\.stanza), receiptWait: bridge.receiptWait)
-                    return zip(items, results).map { item, result in (item.index, Self.outcome(result, target: item.target, server: name, room: item.room)) }
+                    return zip(items, results).map { item, result in
+                        let outcome = Self.outcome(result, target: item.target, server: name, room: item.room)
+                        if case .delivered = outcome { Self.awaitMarker(batch[item.index], stanza: item.stanza, bridge: bridge) }
+                        return (item.index, outcome)
+                    }
                 }
             }
             for await done in group { for (i, o) in done { outcomes[i] = o } }
@@ -120,6 +127,14 @@ public final class XMPPAdapter: BatchAdapter {
         case .error(let e): XMPPStanzas.outcome(for: e, to: target)
         case .notSent(let why): .retry(after: nil, reason: notSent + why)
         }
+    }
+
+    /// A delivered markable message: its IMDN `displayed` waits for the chat marker.
+    static func awaitMarker(_ event: QueuedEvent, stanza: XMPPElement, bridge: XMPPBridge) {
+        guard stanza.child("markable", namespace: XMPPNamespace.chatMarkers) != nil, let imdn = Reporter().displayed(for: event),
+              let to = stanza["to"].flatMap(JID.init), let from = stanza["from"] else { return }
+        let ids = Set([stanza["id"], stanza.child("origin-id", namespace: XMPPNamespace.stanzaID)?["id"]].compactMap { $0 })
+        bridge.markers.delivered(ids: ids, recipient: to.bare.description, sender: from, imdn: imdn)
     }
 
     struct Decided: Error { let outcome: DeliveryOutcome }
@@ -152,7 +167,7 @@ public final class XMPPAdapter: BatchAdapter {
         return .success(XMPPStanzas.message(
             from: from?.description ?? bridge.component.domain, to: target.jid.description,
             id: "msrpgw-\(event.id)-\(event.attempts)", originID: "msrpgw-\(event.id)",
-            text: String(decoding: body, as: UTF8.self), delayedSince: stamp))
+            text: String(decoding: body, as: UTF8.self), delayedSince: stamp, markable: event.origin.imdnDispositions.contains("display")))
     }
 
     /// What an XMPP sender is owed: a receipt when its message was delivered on

@@ -5,15 +5,19 @@ import XMPPWire
 enum XMPPStanzas {
     static let ns = XMPPNamespace.component
 
-    /// A chat message with a receipt request (XEP-0184), an origin-id that
+    /// A chat message with a receipt request (XEP-0184), a markable flag when
+    /// display notifications are wanted (XEP-0333), an origin-id that
     /// stays the same across retries (XEP-0359) and, when it waited, the time it
     /// was said (XEP-0203).
-    static func message(from: String, to: String, id: String, originID: String, text: String, delayedSince stamp: String?) -> XMPPElement {
+    static func message(from: String, to: String, id: String, originID: String, text: String, delayedSince stamp: String?,
+                        markable: Bool = false) -> XMPPElement {
         var children = [
             XMPPElement("body", namespace: ns, text: text),
             XMPPElement("request", namespace: XMPPNamespace.receipts),
             XMPPElement("origin-id", namespace: XMPPNamespace.stanzaID, ["id": originID]),
         ]
+        // The sender asked to know when it is shown: the recipient may say so (XEP-0333).
+        if markable { children.append(XMPPElement("markable", namespace: XMPPNamespace.chatMarkers)) }
         if let stamp { children.append(XMPPElement("delay", namespace: XMPPNamespace.delay, ["from": JID(from)?.domain, "stamp": stamp])) }
         return XMPPElement("message", namespace: ns, ["from": from, "to": to, "type": "chat", "id": id], children: children)
     }

@@ -52,6 +52,9 @@ public struct XMPPToMSRP: Sendable {
                                                                      "error": "\(XMPPStanzaError(stanza: m).map(\.description) ?? "-")"])
             return
         }
+        if let marker = m.child("displayed", namespace: XMPPNamespace.chatMarkers), let id = marker["id"] {
+            await displayed(id, in: m)
+        }
         guard type == "chat" || type == "normal", let text = m.child("body")?.text, !text.isEmpty else { return }
         guard let fromText = m["from"], let from = JID(fromText), let toText = m["to"], let to = JID(toText) else {
             logger.info("XMPP message without a usable from or to dropped")
@@ -85,6 +88,18 @@ public struct XMPPToMSRP: Sendable {
             // Not stored: the sender is told to try again (no receipt will come for it).
             logger.warning("XMPP message not stored", metadata: ["from": "\(from.bare)", "to": "\(peer)", "error": "\(error)"])
             refuse(m, from: to, to: from, XMPPStanzaError(type: "wait", condition: "resource-constraint"))
+        }
+    }
+
+    /// A chat marker: the messages it covers owe their MSRP senders IMDN `displayed`.
+    private func displayed(_ id: String, in m: XMPPElement) async {
+        guard let from = m["from"].flatMap(JID.init), let to = m["to"].flatMap(JID.init) else { return }
+        let owed = bridge.markers.displayed(id, recipient: from.bare.description, sender: to.bare.description)
+        guard !owed.isEmpty else { return }
+        do {
+            try await gateway.owe(owed)
+        } catch {
+            logger.warning("IMDN displayed not stored", metadata: ["from": "\(from.bare)", "error": "\(error)"])
         }
     }
 
