@@ -448,9 +448,16 @@ final class MessageIngress: Sendable {
 }
 
 /// Whether two URIs name the same network: the same scheme and authority
-/// (`irc://libera/ops` and `irc://libera/alice,isnick`). URIs without an
-/// authority (`sip:`, `mailto:`) never do: a room's SIP route is no way out.
+/// (`irc://libera/ops` and `irc://libera/alice,isnick`), or an XMPP room and
+/// one of its occupants (`xmpp:chat@conference.example.org` and
+/// `xmpp:chat@conference.example.org/bob`). Other URIs without an authority
+/// (`sip:`, `mailto:`) never do: a room's SIP route is no way out.
 func sameNetwork(_ a: String, _ b: String) -> Bool {
+    if a.lowercased().hasPrefix("xmpp:"), b.lowercased().hasPrefix("xmpp:") {
+        let room = a.dropFirst(5).lowercased()
+        let occupant = b.dropFirst(5).lowercased()
+        return !room.contains("/") && occupant.hasPrefix(room + "/") && occupant.count > room.count + 1
+    }
     func network(_ u: String) -> Substring? {
         guard let r = u.range(of: "://"), r.lowerBound > u.startIndex else { return nil }
         let rest = u[r.upperBound...]

@@ -254,7 +254,13 @@ struct XMPPBridgeTests {
         try bob.send("psst alice", to: "\(muc)/alice", id: "muc-b-2", receipt: false)
         #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "psst alice" } })
 
+        // And back: alice writes privately to bob's occupant, from her own.
+        #expect(try await alice.send("psst bob", to: "xmpp:\(muc)/bob", messageID: "muc-msg-2") == .accepted)
+        #expect(await until(.seconds(10)) { bob.messages.contains { $0.body == "psst bob" && $0.from == "\(muc)/alice" && $0.type == "chat" } },
+                "\(bob.messages)")
+
         try await Task.sleep(for: .seconds(1))
+        #expect(!carol.allReceived.contains { $0.text == "psst bob" })
         #expect(bob.messages.filter { $0.body == "hello MUC" }.count == 1, "\(bob.messages)")
         #expect(carol.allReceived.filter { $0.text == "hello MUC" }.count == 1)
         #expect(!alice.allReceived.contains { $0.text == "hello MUC" })

@@ -151,6 +151,15 @@ public final class XMPPAdapter: BatchAdapter {
         // Said more than a few seconds before it goes out: the recipient is told when (XEP-0203).
         let waited = Date().timeIntervalSince(event.createdAt) > 5
         let stamp = waited ? (event.envelope.dateTime ?? RFC3339.string(from: event.createdAt)) : nil
+        if let rooms = bridge.rooms, rooms.isRoom(target.jid), target.jid.resource != nil {
+            // A private message to a MUC occupant, from the sender's own occupant.
+            guard event.kind != .system, let from = event.envelope.from.flatMap({ rooms.occupant(of: $0, in: target.jid) }) else {
+                return .failure(Decided(outcome: .permanentFailure(code: 403, reason: "only a participant of the bridged room writes privately to its occupants")))
+            }
+            return .success(XMPPStanzas.privateMessage(
+                from: from.description, to: target.jid.description, id: "msrpgw-\(event.id)-\(event.attempts)", originID: "msrpgw-\(event.id)",
+                text: String(decoding: body, as: UTF8.self)))
+        }
         if let rooms = bridge.rooms, rooms.isRoom(target.jid) {
             // A MUC: from the sender's occupant, or said by the bridge's own on its behalf.
             var text = String(decoding: body, as: UTF8.self)

@@ -33,6 +33,15 @@ enum XMPPStanzas {
         return XMPPElement("message", namespace: ns, ["from": from, "to": to, "type": "groupchat", "id": id], children: children)
     }
 
+    /// A private message to a MUC occupant (XEP-0045 §7.5), marked as such.
+    static func privateMessage(from: String, to: String, id: String, originID: String, text: String) -> XMPPElement {
+        XMPPElement("message", namespace: ns, ["from": from, "to": to, "type": "chat", "id": id], children: [
+            XMPPElement("body", namespace: ns, text: text),
+            XMPPElement("x", namespace: XMPPNamespace.mucUser),
+            XMPPElement("origin-id", namespace: XMPPNamespace.stanzaID, ["id": originID]),
+        ])
+    }
+
     /// `Alice <sip:alice@example.com>` → `Alice`; `sip:alice@example.com` → `alice`.
     static func speaker(_ from: String?) -> String {
         guard let from, !from.isEmpty else { return "msrp" }

@@ -159,8 +159,9 @@ public final class XMPPComponent: Sendable {
     }
 
     /// Delivers message stanzas (each with a unique `id`), in order, and says
-    /// how each fared: see the type's comment. `receiptWait` zero settles each
-    /// at the server's proof.
+    /// how each fared: see the type's comment. Those that ask for a receipt, and
+    /// groupchat messages (reflected by the room), wait up to `receiptWait` for
+    /// it; the others, and all with `receiptWait` zero, settle at the server's proof.
     public func deliver(_ messages: [XMPPElement], receiptWait: Duration, proofTimeout: Duration = .seconds(15),
                         waitForConnection: Duration = .seconds(5)) async -> [XMPPDeliveryResult] {
         guard !messages.isEmpty else { return [] }
@@ -183,8 +184,10 @@ public final class XMPPComponent: Sendable {
         var results: [XMPPDeliveryResult] = []
         results.reserveCapacity(ids.count)
         let deadline = ContinuousClock.now + receiptWait
-        for id in ids {
-            results.append(await settle(id, barrierFailure: barrierFailure, deadline: deadline))
+        for (id, message) in zip(ids, messages) {
+            // Only a receipt request or a room's reflection is worth waiting for.
+            let awaitsMore = message.child("request", namespace: XMPPNamespace.receipts) != nil || message["type"] == "groupchat"
+            results.append(await settle(id, barrierFailure: barrierFailure, deadline: awaitsMore ? deadline : .now))
         }
         return results
     }
