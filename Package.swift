@@ -218,7 +218,7 @@ let package = Package(
         .target(
             name: "XMPPAdapter",
             dependencies: [
-                "XMPPClient", "XMPPWire", "Gateway", "Events",
+                "XMPPClient", "XMPPWire", "Gateway", "Events", "CPIM",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -35,6 +35,12 @@ public protocol Adapter: Sendable {
     /// Checks, at configuration time, that `target` is something this adapter
     /// can deliver to (a configured webhook endpoint, say). Throws with the reason.
     func validate(target: String) throws(RouteError)
+
+    /// Whether a delivery notification (an IMDN, `message/imdn+xml`) from an
+    /// MSRP user may go straight to `address` without a route: a sender on this
+    /// network who wrote to that user (an XMPP user, told by a chat marker).
+    /// False by default: everything else needs a configured route.
+    func takesNotifications(to address: String) -> Bool
 }
 
 /// An adapter that takes its due events a batch at a time, in lease order, and
@@ -52,6 +58,7 @@ public protocol BatchAdapter: Adapter {
 
 extension Adapter {
     public func validate(target: String) throws(RouteError) {}
+    public func takesNotifications(to address: String) -> Bool { false }
     public func endpoint(of target: String) -> String { target }
     public var endpointConcurrency: Int { max(1, concurrency / 4) }
     public func isEndpointFailure(_ outcome: DeliveryOutcome) -> Bool {

@@ -146,9 +146,13 @@ final class MSRPSessionAdapter: Adapter {
         if session.peerAcceptsWrapped(contentType) {
             let from = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: identity)
             let to = event.envelope.to.first.flatMap { try? CPIMAddress(parsing: $0) } ?? CPIMAddress(uri: session.peerAddress ?? identity)
+            // A sender on another network that wants to know when it is shown (an XMPP
+            // markable message): the MSRP user is asked for IMDN display notifications.
+            let display = Self.wantsDisplayNotice(event)
             let wrapper = CPIMMessage.make(
                 from: from, to: [to], dateTime: event.envelope.dateTime ?? RFC3339.string(from: event.createdAt),
-                subject: event.envelope.subject.map { CPIMSubject($0) }, contentType: contentType, content: [])
+                subject: event.envelope.subject.map { CPIMSubject($0) }, namespaces: display != nil ? [("imdn", IMDN.namespace)] : [],
+                extraHeaders: display.map { IMDNRequest(messageID: $0, dispositions: [.display]).headers } ?? [], contentType: contentType, content: [])
             // The wrapper's bytes end where the content begins: the body follows them.
             message = MSRPOutgoingMessage(
                 messageID: messageID(for: event), contentType: .messageCPIM,
@@ -175,6 +179,14 @@ final class MSRPSessionAdapter: Adapter {
     static func wantsEndToEndProof(_ event: QueuedEvent) -> Bool {
         event.origin.sessionID == nil && event.origin.imdnDispositions.contains("positive-delivery")
             && (event.origin.pageModeSender?.lowercased().hasPrefix("xmpp:") ?? false)
+    }
+
+    /// The imdn.Message-ID to ask display notifications under, for a message
+    /// from another network's user who wants them (an XMPP markable message).
+    static func wantsDisplayNotice(_ event: QueuedEvent) -> String? {
+        guard event.origin.sessionID == nil, event.origin.imdnDispositions.contains("display"),
+              event.origin.pageModeSender?.lowercased().hasPrefix("xmpp:") ?? false else { return nil }
+        return event.origin.imdnMessageID
     }
 
     /// How long a message waits for its success REPORT after its `200`.

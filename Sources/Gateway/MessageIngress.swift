@@ -69,6 +69,8 @@ final class MessageIngress: Sendable {
     private let rooms: ChatRooms
     private let reporter = Reporter()
     private let wake: @Sendable (Set<String>) -> Void
+    /// Where an IMDN may go without a route (`Adapter.takesNotifications`).
+    private let notificationTarget: @Sendable (String) -> RouteTarget?
     private let metrics: GatewayMetrics
     private let logger: Logger
     private let lanes = NIOLockedValueBox<[String: Lane]>([:])
@@ -94,8 +96,10 @@ final class MessageIngress: Sendable {
 
     init(
         configuration: GatewayConfiguration, routes: LiveRoutes, queue: any EventQueue, sessions: SessionDirectory,
-        bodies: BodyStore, rooms: ChatRooms, metrics: GatewayMetrics, logger: Logger, wake: @escaping @Sendable (Set<String>) -> Void
+        bodies: BodyStore, rooms: ChatRooms, metrics: GatewayMetrics, logger: Logger, wake: @escaping @Sendable (Set<String>) -> Void,
+        notificationTarget: @escaping @Sendable (String) -> RouteTarget? = { _ in nil }
     ) {
+        self.notificationTarget = notificationTarget
         self.rooms = rooms
         self.configuration = configuration
         self.routes = routes
@@ -411,7 +415,12 @@ final class MessageIngress: Sendable {
                 }
             }
         }
+        let isNotification = inner.essence == IMDN.contentType
         for address in room == nil ? to + cc : [] {
+            if isNotification, !routes.contains(address.uri), let direct = notificationTarget(address.uri) {
+                if !targets.contains(direct) { targets.append(direct) }
+                continue
+            }
             do {
                 for t in try routes.resolve(address.uri) where !targets.contains(t) { targets.append(t) }
             } catch {

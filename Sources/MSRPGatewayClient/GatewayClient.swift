@@ -90,6 +90,20 @@ public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
         return try await session.send(message)
     }
 
+    /// Answers a received message's IMDN request (RFC 5438): a `displayed`
+    /// notification (kind display) to its sender, when it asked for one.
+    public func notifyDisplayed(_ received: Received, messageID: String = MSRPIdentifier.make()) async throws -> MSRPSendOutcome? {
+        guard let session, let original = received.cpim, let request = IMDNRequest(original), request.dispositions.contains(.display),
+              let sender = original.from else { return nil }
+        let now = ISO8601DateFormatter().string(from: Date())
+        let notification = IMDNNotification(messageID: request.messageID, dateTime: original.dateTime ?? now, recipientURI: address,
+                                            kind: .display, status: "displayed")
+        let cpim = notification.cpim(from: CPIMAddress(displayName: name, uri: address), to: sender, notificationID: MSRPIdentifier.make(length: 20), dateTime: now)
+        let message = MSRPOutgoingMessage(
+            messageID: messageID, contentType: .messageCPIM, body: MemoryBodySource(ByteBuffer(bytes: cpim.serialized)), successReport: .no, failureReport: .yes)
+        return try await session.send(message)
+    }
+
     /// Calls the API; returns status, body and headers.
     public func call(_ method: String, _ path: String, body: String? = nil, contentType: String = "application/json") async throws -> (Int, String, HTTPHeaders) {
         var request = HTTPClientRequest(url: api + path)

@@ -8,6 +8,7 @@ Prints one JSON object per line on stdout for what it sees:
   {"event": "ready"}
   {"event": "message", "from", "id", "type", "body", "receipt_request", "delay", "origin_id"}
   {"event": "receipt", "from", "id"}          an XEP-0184 receipt for a message we sent
+  {"event": "displayed", "from", "id"}        an XEP-0333 displayed marker for a message we sent
   {"event": "error", "from", "id", "condition", "type"}
   {"event": "presence", "from", "type"}
   {"event": "disconnected"}
@@ -45,6 +46,7 @@ class User(slixmpp.ClientXMPP):
         self.register_plugin("xep_0203")
         self.register_plugin("xep_0359")
         self.register_plugin("xep_0045")
+        self.register_plugin("xep_0333")
         # Receipts are ours to send (or not): see on_message.
         self["xep_0184"].auto_ack = False
         self["xep_0184"].auto_request = False
@@ -55,6 +57,8 @@ class User(slixmpp.ClientXMPP):
         self.add_event_handler("receipt_received", self.on_receipt)
         self.add_event_handler("disconnected", lambda _: out(event="disconnected"))
         self.add_event_handler("presence", self.on_presence)
+        # A marker has no body: its plugin's event, not "message".
+        self.add_event_handler("marker_displayed", self.on_message)
         # The MUC plugin takes room presence for itself: its own event.
         self.add_event_handler("groupchat_presence", self.on_presence)
 
@@ -65,6 +69,10 @@ class User(slixmpp.ClientXMPP):
         asyncio.ensure_future(self.commands())
 
     def on_message(self, msg):
+        shown = msg.xml.find("{urn:xmpp:chat-markers:0}displayed")
+        if shown is not None:
+            out(event="displayed", id=shown.get("id"), **{"from": str(msg["from"])})
+            return
         if msg["type"] == "error":
             err = msg["error"]
             out(event="error", id=msg["id"], condition=err["condition"], type=err["type"], **{"from": str(msg["from"])})
@@ -117,6 +125,8 @@ class User(slixmpp.ClientXMPP):
             msg["id"] = cmd["id"]
             if cmd.get("receipt"):
                 msg["request_receipt"] = True
+            if cmd.get("markable"):
+                ET.SubElement(msg.xml, "{urn:xmpp:chat-markers:0}markable")
             if cmd.get("delay"):
                 delay = ET.SubElement(msg.xml, "{urn:xmpp:delay}delay")
                 delay.set("stamp", cmd["delay"])

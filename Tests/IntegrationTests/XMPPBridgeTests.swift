@@ -89,6 +89,14 @@ struct XMPPBridgeTests {
         #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "receipt" && $0.id == "b-1" } }, "\(bob.events)")
         #expect(bob.events.first { $0.event == "receipt" && $0.id == "b-1" }?.from == "alice\\40example.com@msrp.localhost")
 
+        // Bob's markable message: alice's IMDN displayed comes back to him as a chat marker.
+        try bob.send("mark me", to: "alice\\40example.com@msrp.localhost", id: "b-mark-1", markable: true)
+        #expect(await alice.wait(timeout: .seconds(10)) { c in c.allReceived.contains { $0.text == "mark me" } })
+        let markable = try #require(alice.allReceived.first { $0.text == "mark me" })
+        #expect(try await alice.notifyDisplayed(markable) == .accepted)
+        #expect(await until(.seconds(10)) { bob.events.contains { $0.event == "displayed" && $0.id == "b-mark-1" } }, "\(bob.events.suffix(5))")
+        #expect(bob.events.first { $0.event == "displayed" }?.from?.hasPrefix("alice\\40example.com@msrp.localhost") == true)
+
         // An MSRP client that sends no success REPORT: its 200 is only the next hop's
         // word, so bob gets no receipt (the message is still delivered).
         let dave = GatewayClient(name: "Dave", address: "sip:dave@example.com", endpoint: clients.endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)

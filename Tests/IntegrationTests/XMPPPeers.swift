@@ -138,8 +138,8 @@ final class XMPPUser: @unchecked Sendable {
         try FileManager.default.moveItem(atPath: commands + "/." + name, toPath: commands + "/" + name)
     }
 
-    func send(_ body: String, to: String, id: String, receipt: Bool = true, delay: String? = nil) throws {
-        var c: [String: Any] = ["cmd": "send", "to": to, "body": body, "id": id, "receipt": receipt]
+    func send(_ body: String, to: String, id: String, receipt: Bool = true, markable: Bool = false, delay: String? = nil) throws {
+        var c: [String: Any] = ["cmd": "send", "to": to, "body": body, "id": id, "receipt": receipt, "markable": markable]
         if let delay { c["delay"] = delay }
         try command(c)
     }

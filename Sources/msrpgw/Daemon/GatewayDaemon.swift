@@ -155,7 +155,8 @@ struct GatewayDaemon {
         let xmppBridges = c.xmppServers.map { x in
             let component = XMPPComponent(configuration: x.component, group: group, logger: logger)
             let rooms = x.rooms.isEmpty ? nil : XMPPRooms(component: component, addresses: x.addresses, rooms: x.rooms, nick: x.roomNick, logger: logger)
-            return XMPPBridge(name: x.name, component: component, addresses: x.addresses, receiptWait: x.receiptWait, rooms: rooms)
+            return XMPPBridge(name: x.name, component: component, addresses: x.addresses, receiptWait: x.receiptWait, rooms: rooms,
+                              senderDomains: x.senderDomains)
         }
         for x in c.xmppServers where !DaemonConfiguration.isLoopback(x.component.host) {
             logger.warning("XMPP component connection to another host: XEP-0114 has no TLS, messages travel in clear", metadata: ["server": "\(x.name)"])

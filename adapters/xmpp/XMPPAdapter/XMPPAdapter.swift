@@ -1,3 +1,4 @@
+import CPIM
 import Events
 import Foundation
 import Gateway
@@ -18,7 +19,13 @@ public struct XMPPBridge: Sendable {
     /// Delivered markable messages waiting for their chat marker.
     let markers = XMPPDisplayMarkers()
 
-    public init(name: String, component: XMPPComponent, addresses: XMPPAddressBook, receiptWait: Duration, rooms: XMPPRooms? = nil) {
+    /// XMPP domains whose users may write to MSRP, and so be told (by a chat
+    /// marker) that their message was displayed.
+    public let senderDomains: Set<String>
+
+    public init(name: String, component: XMPPComponent, addresses: XMPPAddressBook, receiptWait: Duration, rooms: XMPPRooms? = nil,
+                senderDomains: [String] = []) {
+        self.senderDomains = Set(senderDomains.map { $0.lowercased() })
         self.name = name
         self.component = component
         self.addresses = addresses
@@ -79,6 +86,13 @@ public final class XMPPAdapter: BatchAdapter {
         guard bridge(for: t) != nil else { throw RouteError("\(target): no XMPP server is configured ([xmpp.NAME])") }
     }
 
+    /// An MSRP user's IMDN may go to an XMPP user of the sender domains (it
+    /// becomes a chat marker): they are who write to MSRP users.
+    public func takesNotifications(to address: String) -> Bool {
+        guard let t = XMPPTarget(address), let b = bridge(for: t) else { return false }
+        return b.senderDomains.contains(t.jid.domain)
+    }
+
     public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
         await deliver(batch: [event])[0]
     }
@@ -96,6 +110,8 @@ public final class XMPPAdapter: BatchAdapter {
                 outcomes[i] = answer(event, to: target, through: bridge)
             case .report:
                 outcomes[i] = .permanentFailure(code: 400, reason: "an MSRP REPORT cannot go to XMPP")
+            case .delivery where event.envelope.contentType.lowercased().hasPrefix(IMDN.contentType):
+                outcomes[i] = marker(for: event, to: target, through: bridge)
             case .delivery, .system:
                 switch stanza(for: event, to: target, through: bridge) {
                 case .success(let s): messages[bridge.name, default: []].append((i, s, event.target, s["type"] == "groupchat"))
@@ -177,6 +193,23 @@ public final class XMPPAdapter: BatchAdapter {
             from: from?.description ?? bridge.component.domain, to: target.jid.description,
             id: "msrpgw-\(event.id)-\(event.attempts)", originID: "msrpgw-\(event.id)",
             text: String(decoding: body, as: UTF8.self), delayedSince: stamp, markable: event.origin.imdnDispositions.contains("display")))
+    }
+
+    /// An MSRP user's IMDN about a message from XMPP: `displayed` is a chat
+    /// marker (XEP-0333) for that message's id; the other dispositions have
+    /// said what they had to already (the receipt went on the success REPORT).
+    func marker(for event: QueuedEvent, to target: XMPPTarget, through bridge: XMPPBridge) -> DeliveryOutcome {
+        guard bridge.senderDomains.contains(target.jid.domain) else {
+            return .permanentFailure(code: 403, reason: "\(event.target) is not a user of the XMPP sender domains")
+        }
+        guard let body = event.body.contents(), let notification = try? IMDNNotification(xml: body) else {
+            return .permanentFailure(code: 400, reason: "not an IMDN notification")
+        }
+        guard notification.status == "displayed" else { return .delivered(proof: "IMDN \(notification.status): nothing to tell XMPP") }
+        let from = event.envelope.from.flatMap(bridge.addresses.jid(forPeer:))?.description ?? bridge.component.domain
+        bridge.component.send(XMPPElement("message", namespace: XMPPStanzas.ns, ["from": from, "to": target.jid.description, "id": "marker-\(event.id)"],
+                                          children: [XMPPElement("displayed", namespace: XMPPNamespace.chatMarkers, ["id": notification.messageID])]))
+        return .delivered(proof: "chat marker sent")
     }
 
     /// What an XMPP sender is owed: a receipt when its message was delivered on

@@ -70,10 +70,13 @@ public struct XMPPToMSRP: Sendable {
         }
         let id = m["id"]
         let wantsReceipt = m.child("request", namespace: XMPPNamespace.receipts) != nil
+        // Markable: the MSRP user's IMDN displayed becomes a marker naming this id,
+        // which then goes into a CPIM header: only ids that are safe there.
+        let markable = m.child("markable", namespace: XMPPNamespace.chatMarkers) != nil && id.map(Self.isPlainID) == true
         // An XMPP sender hears of a failure as an error reply, and of delivery when it asked.
         let origin = id.map {
             EventOrigin(messageID: $0, pageModeSender: "xmpp:\(from)", failureReport: .no, imdnMessageID: $0,
-                        imdnDispositions: wantsReceipt ? ["positive-delivery", "negative-delivery"] : ["negative-delivery"])
+                        imdnDispositions: (wantsReceipt ? ["positive-delivery", "negative-delivery"] : ["negative-delivery"]) + (markable ? ["display"] : []))
         }
         let originID = m.child("origin-id", namespace: XMPPNamespace.stanzaID)?["id"] ?? id
         do {
@@ -101,6 +104,11 @@ public struct XMPPToMSRP: Sendable {
         } catch {
             logger.warning("IMDN displayed not stored", metadata: ["from": "\(from.bare)", "error": "\(error)"])
         }
+    }
+
+    /// Letters, digits, `-`, `_`, `.`; at most 64.
+    static func isPlainID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64 && id.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }
     }
 
     private func refuse(_ m: XMPPElement, from: JID, to: JID, _ error: XMPPStanzaError) {
