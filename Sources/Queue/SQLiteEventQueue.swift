@@ -127,6 +127,10 @@ public final class SQLiteEventQueue: EventQueue {
     }
 
     /// Records an outcome; a not-ready one is due again at `readyAt` when given.
+    /// Every statement here is a cached one: `execute(sql:)` compiles its SQL
+    /// each time, and compiling (GRDB's authorizer reading each column) was a
+    /// third of the delivery path's CPU (found by the XMPP backlog benchmark:
+    /// 3.3 k → 5.7-6.4 k deliveries/s).
     private func finish(_ id: EventID, owner: String, outcome: DeliveryOutcome, readyAt: Date?) async throws(QueueError) -> EventState {
         let stamp = now()
         let policy = policy
@@ -144,67 +148,67 @@ public final class SQLiteEventQueue: EventQueue {
             let newState: EventState
             switch outcome {
             case .delivered(let proof):
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     UPDATE event SET state = 'delivered', proof = ?, lease_owner = NULL, updated_at = ? WHERE id = ?
-                    """, arguments: [proof, Millis(stamp), id.rawValue])
+                    """).execute(arguments: [proof, Millis(stamp), id.rawValue])
                 final = .delivered(proof: proof)
                 newState = .delivered
             case .retry(let after, let reason):
                 switch policy(event.adapter).decide(attempts: event.attempts, createdAt: retryBase, now: stamp, requested: after) {
                 case .retry(let at):
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         UPDATE event SET state = 'queued', next_attempt_at = ?, last_error = ?, lease_owner = NULL, updated_at = ?
                         WHERE id = ?
-                        """, arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
+                        """).execute(arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
                     final = nil
                     newState = .queued
                 case .giveUp(let why):
                     // Retries spent or too old: a timeout as far as the sender is concerned (408).
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         UPDATE event SET state = 'dead', status_code = 408, last_error = ?, lease_owner = NULL, updated_at = ?
                         WHERE id = ?
-                        """, arguments: ["\(reason); \(why)", Millis(stamp), id.rawValue])
+                        """).execute(arguments: ["\(reason); \(why)", Millis(stamp), id.rawValue])
                     final = .failed(code: 408, reason: "\(reason); \(why)")
                     newState = .dead
                 }
             case .partial(let proof, let code, let reason):
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     UPDATE event SET state = 'delivered', proof = ?, status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
                     WHERE id = ?
-                    """, arguments: [proof, code, reason, Millis(stamp), id.rawValue])
+                    """).execute(arguments: [proof, code, reason, Millis(stamp), id.rawValue])
                 final = .partial(proof: proof, code: code, reason: reason)
                 newState = .delivered
             case .notReady(let after, let reason):
                 // Not an attempt: the target cannot take anything yet. Only its age counts.
                 let at = readyAt ?? stamp.addingTimeInterval(after.seconds)
                 if at.timeIntervalSince(retryBase) >= policy(event.adapter).maxAge.seconds {
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         UPDATE event SET state = 'dead', status_code = 408, last_error = ?, lease_owner = NULL, updated_at = ?
                         WHERE id = ?
-                        """, arguments: ["\(reason); older than its maximum age", Millis(stamp), id.rawValue])
+                        """).execute(arguments: ["\(reason); older than its maximum age", Millis(stamp), id.rawValue])
                     final = .failed(code: 408, reason: "\(reason); older than its maximum age")
                     newState = .dead
                 } else {
-                    try db.execute(sql: """
+                    try db.cachedStatement(sql: """
                         UPDATE event SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = ?, last_error = ?,
                           lease_owner = NULL, updated_at = ?
                         WHERE id = ?
-                        """, arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
+                        """).execute(arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
                     final = nil
                     newState = .queued
                 }
             case .permanentFailure(let code, let reason):
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     UPDATE event SET state = 'failed', status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
                     WHERE id = ?
-                    """, arguments: [code, reason, Millis(stamp), id.rawValue])
+                    """).execute(arguments: [code, reason, Millis(stamp), id.rawValue])
                 final = .failed(code: code, reason: reason)
                 newState = .failed
             case .deadLetter(let code, let reason):
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     UPDATE event SET state = 'dead', status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
                     WHERE id = ?
-                    """, arguments: [code, reason, Millis(stamp), id.rawValue])
+                    """).execute(arguments: [code, reason, Millis(stamp), id.rawValue])
                 final = .failed(code: code, reason: reason)
                 newState = .dead
             }
@@ -248,16 +252,16 @@ public final class SQLiteEventQueue: EventQueue {
 
     public func pendingCount(adapter: String, target: String) async throws(QueueError) -> Int {
         try await read("pending count") { db in
-            try Int.fetchOne(db, sql: Self.pendingCountSQL, arguments: [adapter, target]) ?? 0
+            try Int.fetchOne(db.cachedStatement(sql: Self.pendingCountSQL), arguments: [adapter, target]) ?? 0
         }
     }
 
     public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
         let until = Millis(now()) + Millis(duration)
         try await grouped("extend lease") { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE event SET next_attempt_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?
-                """, arguments: [until, id.rawValue, owner])
+                """).execute(arguments: [until, id.rawValue, owner])
             if db.changesCount == 0 { throw QueueError(.leaseLost, "event \(id) is not leased by \(owner)") }
         }
     }
@@ -266,7 +270,7 @@ public final class SQLiteEventQueue: EventQueue {
 
     public func event(_ id: EventID) async throws(QueueError) -> QueuedEvent? {
         try await read("show") { db in
-            try Row.fetchOne(db, sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?", arguments: [id.rawValue]).map(EventRow.decode)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?"), arguments: [id.rawValue]).map(EventRow.decode)
         }
     }
 
