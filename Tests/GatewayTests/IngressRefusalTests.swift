@@ -81,6 +81,17 @@ import Testing
         #expect(RouteTable.normalize("https://Hooks.example/Path") == "https://Hooks.example/Path")
         #expect(RouteTable.normalize("nothing") == nil)
         #expect(RouteTable.normalize("sip:") == nil)
+        // The byte-level reading (the hot path) against cases it must get right.
+        let table: [(String, String?)] = [
+            ("  sip:Alice@Example.COM  ", "sip:Alice@example.com"), ("\tsip:a@b\n", "sip:a@b"), ("<sip:a@b>", "sip:a@b"), ("<>", nil), ("<", nil),
+            (":a@b", nil), ("s p:a@b", nil), ("SIPS:bob@GW;transport=tls", "sips:bob@gw"), ("sip:;x", nil), ("tel:+1555;phone-context=x", "tel:+1555"),
+            ("xmpp:Room@Conference.Example/Nick", "xmpp:Room@conference.example/nick"), ("mailto:A@B.c,c@D", "mailto:A@B.c,c@d"),
+            ("HTTP://X/Y", "http://X/Y"), ("irc://Libera/Ops", "irc://libera/ops"), ("\u{A0}sip:a@b\u{A0}", "sip:a@b"), ("sip:ü@Ä.example", "sip:ü@ä.example"),
+            ("", nil), ("   ", nil), ("sip", nil), ("1x:a", "1x:a"),
+        ]
+        for (address, expected) in table {
+            #expect(RouteTable.normalize(address) == expected, "\(address.debugDescription)")
+        }
     }
 }
 
