@@ -9,7 +9,7 @@ final class ReportWaiters: Sendable {
     private enum Slot {
         case expected
         case arrived(Int)
-        case waiting(CheckedContinuation<Int?, Never>)
+        case waiting(CheckedContinuation<Int?, Never>, timer: Task<Void, Never>?)
     }
 
     private let slots = NIOLockedValueBox<[String: Slot]>([:])
@@ -29,7 +29,7 @@ final class ReportWaiters: Sendable {
                     s[messageID] = nil
                     return .some(status)
                 case .expected:
-                    s[messageID] = .waiting(k)
+                    s[messageID] = .waiting(k, timer: nil)
                     return nil
                 case .waiting, nil:
                     return .some(nil)
@@ -39,10 +39,18 @@ final class ReportWaiters: Sendable {
                 k.resume(returning: now)
                 return
             }
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
+            // The time-out is cancelled when the REPORT comes: thousands of sleeping
+            // tasks would otherwise outlive their messages by the whole wait.
+            let timer = Task { [weak self] in
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
                 self?.resolve(messageID, status: nil)
             }
+            let stillWaiting = slots.withLockedValue { s -> Bool in
+                guard case .waiting(let k, nil) = s[messageID] else { return false }
+                s[messageID] = .waiting(k, timer: timer)
+                return true
+            }
+            if !stillWaiting { timer.cancel() }
         }
     }
 
@@ -53,8 +61,9 @@ final class ReportWaiters: Sendable {
             case .expected:
                 s[messageID] = status.map { .arrived($0) }
                 return nil
-            case .waiting(let k):
+            case .waiting(let k, let timer):
                 s[messageID] = nil
+                timer?.cancel()
                 return k
             case .arrived, nil:
                 return nil
@@ -73,7 +82,11 @@ final class ReportWaiters: Sendable {
     func endAll() {
         let waiters = slots.withLockedValue { s -> [CheckedContinuation<Int?, Never>] in
             defer { s = [:] }
-            return s.values.compactMap { if case .waiting(let k) = $0 { return k } else { return nil } }
+            return s.values.compactMap {
+                guard case .waiting(let k, let timer) = $0 else { return nil }
+                timer?.cancel()
+                return k
+            }
         }
         for k in waiters { k.resume(returning: nil) }
     }

@@ -250,7 +250,11 @@ public final class XMPPComponent: Sendable {
                 return
             }
         }
-        incomingContinuation.yield(stanza)
+        if case .dropped = incomingContinuation.yield(stanza) {
+            // The bridge is 10,000 stanzas behind the server: the oldest is lost. Said,
+            // never silent (reading less from the server is the follow-up).
+            logger.error("XMPP stanza dropped: the bridge is too far behind the server", metadata: ["server": "\(configuration.host):\(configuration.port)"])
+        }
     }
 
     /// Records a receipt or an error for a tracked message; false when it is not ours.
