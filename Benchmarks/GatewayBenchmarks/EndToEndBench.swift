@@ -158,14 +158,14 @@ func benchEndToEnd() async throws {
     for line in lines { say(line) }
 }
 
-/// The load process: 64 sessions through the API, one message in flight each,
+/// The load process: 64 sessions (or `sessions`) through the API, one message in flight each,
 /// `rate` msg/s in all (0: as fast as the 200s come back) for `duration` s.
 /// Prints "OPEN" when its sessions are up and "ACKED <n>" at the end.
-func endToEndLoad(api: String, rate: Int, duration: Int) async throws {
+func endToEndLoad(api: String, rate: Int, duration: Int, sessions: Int = 64) async throws {
     let http = HTTPClient(eventLoopGroup: group)
     let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
     var clients: [GatewayClient] = []
-    for i in 0..<64 {
+    for i in 0..<sessions {
         let c = GatewayClient(name: "Load", address: "sip:load\(i)@example.com", endpoint: endpoint, http: http, api: api, token: nil)
         try await c.open()
         clients.append(c)
@@ -185,7 +185,7 @@ func endToEndLoad(api: String, rate: Int, duration: Int) async throws {
                     content: Array("benchmark message with some text to make it a typical chat line".utf8))
                 let body = ByteBuffer(bytes: cpim.serialized)
                 var sent = 0
-                let interval: Duration? = rate > 0 ? .nanoseconds(Int64(64.0 / Double(rate) * 1e9)) : nil
+                let interval: Duration? = rate > 0 ? .nanoseconds(Int64(Double(sessions) / Double(rate) * 1e9)) : nil
                 while ContinuousClock.now < end {
                     if let interval {
                         let due = t0 + interval * sent

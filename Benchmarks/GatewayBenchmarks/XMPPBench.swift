@@ -69,11 +69,13 @@ func benchXMPP() async throws {
 
     var ours: [Double] = [], acked: [Double] = [], reference: [Double] = [], cpu: [Double] = []
     let rounds = Int(ProcessInfo.processInfo.environment["XMPP_ROUNDS"] ?? "") ?? 3
+    // XMPP_SESSIONS: the MSRP load's sessions, one message in flight each (64).
+    let loadSessions = Int(ProcessInfo.processInfo.environment["XMPP_SESSIONS"] ?? "") ?? 64
     // XMPP_BACKLOG_ONLY=1: only the in-process backlog rounds (for a profile of the delivery path).
     let serveRounds = ProcessInfo.processInfo.environment["XMPP_BACKLOG_ONLY"] != nil ? 0 : rounds
     for round in 0..<serveRounds {
         let before = reader.count
-        let (load, loadPipe) = try run(CommandLine.arguments[0], ["e2e-load", "http://127.0.0.1:\(apiPort)", "0", "10"])
+        let (load, loadPipe) = try run(CommandLine.arguments[0], ["e2e-load", "http://127.0.0.1:\(apiPort)", "0", "10", String(loadSessions)])
         let loadOut = LineReader(loadPipe)
         guard loadOut.line(startingWith: "OPEN") != nil else { fatalError("the load did not start") }
         let usage0 = ProcessUsage.of(gw.processIdentifier)
@@ -120,8 +122,8 @@ func benchXMPP() async throws {
     guard serveRounds > 0 else { return }
     say(String(format: "xmpp: backlog of %.0f messages drained by the xmpp adapter in-process (dispatcher, SQLite queue, component connection): %.0f msg/s (runs: %@); ours/reference = %.2f",
                median(acked) * 10, median(drained), drained.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(drained) / median(reference)))
-    say(String(format: "xmpp: MSRP → XMPP, msrpgw serve + MSRP load (64 sessions, 1 in flight each, 10 s at full speed) + Prosody 0.12, each its own process; delivered to an XMPP user %.0f msg/s (runs: %@; acknowledged %@ msg/s; daemon CPU %@ ms/msg); raw component push of the same stanzas into the same Prosody (reference) %.0f msg/s (runs: %@); ours/reference = %.2f  [target >= 0.8]",
-               median(ours), ours.map { String(format: "%.0f", $0) }.joined(separator: ", "), acked.map { String(format: "%.0f", $0) }.joined(separator: ", "),
+    say(String(format: "xmpp: MSRP → XMPP, msrpgw serve + MSRP load (%d sessions, 1 in flight each, 10 s at full speed) + Prosody 0.12, each its own process; delivered to an XMPP user %.0f msg/s (runs: %@; acknowledged %@ msg/s; daemon CPU %@ ms/msg); raw component push of the same stanzas into the same Prosody (reference) %.0f msg/s (runs: %@); ours/reference = %.2f  [target >= 0.8]",
+               loadSessions, median(ours), ours.map { String(format: "%.0f", $0) }.joined(separator: ", "), acked.map { String(format: "%.0f", $0) }.joined(separator: ", "),
                cpu.map { String(format: "%.3f", $0) }.joined(separator: ", "), median(reference),
                reference.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(ours) / median(reference)))
 }

@@ -516,9 +516,9 @@ if chosen.isEmpty {
             try await sizingLoad(api: a[0], sessions: Int(a[1]) ?? 0, messages: Int(a[2]) ?? 0)
             exit(0)
         case "e2e-load":
-            // The load process of e2e: e2e-load API RATE SECONDS
+            // The load process of e2e: e2e-load API RATE SECONDS [SESSIONS]
             let a = Array(chosen.dropFirst())
-            try await endToEndLoad(api: a[0], rate: Int(a[1]) ?? 0, duration: Int(a[2]) ?? 10)
+            try await endToEndLoad(api: a[0], rate: Int(a[1]) ?? 0, duration: Int(a[2]) ?? 10, sessions: a.count > 3 ? Int(a[3]) ?? 64 : 64)
             try await group.shutdownGracefully()
             exit(0)
         default: say("unknown benchmark \(name)")
