@@ -52,11 +52,14 @@ import TestPeers
 
     /// A session through the API, a TCP connection that binds it with a
     /// bodiless SEND (RFC 4975 §7.1) and gets its 200, then closes.
-    static func oneConnection(api: GatewayClient, gateway: GatewayProcess, group: any EventLoopGroup, id: String) async throws {
+    static func oneConnection(api: GatewayClient, gateway: GatewayProcess, group: any EventLoopGroup, id: String,
+                              peer: String = "sip:alice@example.com", route: String? = nil) async throws {
         let ours = "msrp://127.0.0.1:9/\(id);tcp"
         let media = MSRPMedia(port: 9, path: [ours], acceptTypes: ["message/cpim", "text/plain"], setup: .active)
         let offer = MSRPOfferAnswer.answerDescription(media: media, host: "127.0.0.1", sessionVersion: 1)
-        let (status, body, _) = try await api.call("POST", "/v1/sessions?peer=sip%3Aalice%40example.com", body: offer.text, contentType: "application/sdp")
+        func encoded(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s }
+        let query = "?peer=\(encoded(peer))" + (route.map { "&route=\(encoded($0))" } ?? "")
+        let (status, body, _) = try await api.call("POST", "/v1/sessions" + query, body: offer.text, contentType: "application/sdp")
         guard status == 201, let theirs = try SDPParser().parse(body).msrpMedia().media.path.first else {
             Issue.record("POST /v1/sessions answered \(status): \(body)")
             return

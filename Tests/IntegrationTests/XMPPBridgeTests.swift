@@ -284,6 +284,57 @@ struct XMPPBridgeTests {
         await clients.shutdown()
     }
 
+    /// Sessions of a bridged room come and go by the hundred: each participant's
+    /// occupant joins and leaves the MUC with it, and the daemon keeps nothing
+    /// of them (RSS after the last round within a small bound of the first).
+    @Test func roomParticipantsComeAndGoWithoutATrace() async throws {
+        let prosody = try await ProsodyInstance(muc: true)
+        defer { prosody.stop() }
+        let room = "sip:chat@gw.example"
+        let muc = "chat@conference.localhost"
+        let gw = try await Self.gateway(componentPort: prosody.componentPort, secret: prosody.secret, extra: """
+            rooms = { "\(room)" = "\(muc)" }
+            [rooms]
+            "\(room)" = { nicknames = false }
+            """, routes: "\"\(room)\" = [\"xmpp:\(muc)\"]")
+        defer { gw.stop() }
+        try await gw.process.waitFor("joined the MUC", in: \.stderr, timeout: .seconds(15))
+        let bob = try await XMPPUser("bob", password: "bobpw", prosody: prosody)
+        defer { bob.stop() }
+        try bob.join(muc, as: "bob")
+        let clients = try TestClients()
+        let api = clients.client(gw)
+        let (rounds, perRound, concurrency) = (3, 200, 16)
+        var rss: [Int] = []
+        for round in 0..<rounds {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<concurrency {
+                    group.addTask {
+                        for i in stride(from: worker, to: perRound, by: concurrency) {
+                            try await DaemonMemoryTests.oneConnection(
+                                api: api, gateway: gw, group: clients.group, id: "x\(round)c\(i)", peer: "sip:u\(round)x\(i)@churn.example", route: room)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            rss.append(DaemonMemoryTests.residentKiB(gw.process.pid))
+        }
+        // Every occupant that came left again: bob saw as many leave as join.
+        func occupants(_ type: String?) -> Set<String> {
+            Set(bob.events.filter { $0.event == "presence" && $0.type == type && ($0.from?.contains("/u") ?? false) }.compactMap(\.from))
+        }
+        #expect(await until(.seconds(60)) { occupants("unavailable").count == rounds * perRound && occupants("available").count == rounds * perRound },
+                "joined \(occupants("available").count), left \(occupants("unavailable").count) of \(rounds * perRound)")
+        // Their comings and goings are not news to the room (they were its own):
+        // no system message was made (bob was there before them all).
+        let (_, systemEvents, _) = try await api.call("GET", "/v1/events?kind=system&limit=1000")
+        #expect(!systemEvents.contains("\"kind\":\"system\""), "\(systemEvents.prefix(500))")
+        print("msrpgw RSS after each round of \(perRound) room sessions (KiB): \(rss)")
+        #expect(rss[rounds - 1] - rss[0] < 4 * 1024, "RSS by round (KiB): \(rss)")
+        await clients.shutdown()
+    }
+
     @Test func aWrongSecretIsSaidAndRetried() async throws {
         let prosody = try await ProsodyInstance()
         defer { prosody.stop() }

@@ -43,6 +43,9 @@ public final class XMPPRooms: Sendable {
         var present: [JID: Set<String>] = [:]
         var joined: Set<JID> = []
         var gateway: Gateway?
+        /// Our occupants gone (room|nick, the latest 1,000) whose leave has not come
+        /// back from the room yet: it, and any line the room reflects late, are ours.
+        var former: [String] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -101,7 +104,9 @@ public final class XMPPRooms: Sendable {
             for (key, o) in st.occupants where wanted[key] == nil {
                 leaves.append(o)
                 st.occupants[key] = nil
+                st.former.append("\(o.room)|\(o.nick)")
             }
+            if st.former.count > 1000 { st.former.removeFirst(st.former.count - 1000) }
             for (key, w) in wanted {
                 if st.occupants[key] == nil {
                     let o = Occupant(peer: w.peer, room: w.room, nick: Self.nickname(for: w.peer), sessions: w.sessions)
@@ -168,8 +173,11 @@ public final class XMPPRooms: Sendable {
         }
     }
 
+    /// The bridge, one of our occupants, or one of ours whose leave has not come back yet.
     private func isOurs(nick: String, in room: JID) -> Bool {
-        nick == self.nick || state.withLockedValue { st in st.occupants.values.contains { $0.room == room && $0.nick == nick } }
+        nick == self.nick || state.withLockedValue { st in
+            st.occupants.values.contains { $0.room == room && $0.nick == nick } || st.former.contains("\(room)|\(nick)")
+        }
     }
 
     private func message(_ m: XMPPElement, from: JID, to: JID) async {
@@ -203,6 +211,13 @@ public final class XMPPRooms: Sendable {
             return
         }
         guard to == listener else { return }
+        // The leave of an occupant of ours that has gone: not news, and no longer ours
+        // to wait for (the nick is free for anyone after it).
+        if p["type"] == "unavailable", state.withLockedValue({ st -> Bool in
+            guard let i = st.former.firstIndex(of: "\(room)|\(nick)") else { return false }
+            st.former.remove(at: i)
+            return true
+        }) { return }
         if codes.contains("110") {
             state.withLockedValue { _ = $0.joined.insert(room) }
             logger.info("joined the MUC", metadata: ["room": "\(room)", "nick": "\(nick)"])
