@@ -44,14 +44,10 @@ final class ProsodyInstance: @unchecked Sendable {
                 component_secret = "\(secret)"
             \(muc ? "Component \"conference.\(domain)\" \"muc\"\n    muc_room_locking = false" : "")
             """.write(toFile: config, atomically: true, encoding: .utf8)
+        // Waited for without blocking a thread of the test's pool (other tests' timers run on it).
+        let prosodyctl = try Peers.require("prosodyctl", package: "prosody")
         for (user, password) in users {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try Peers.require("prosodyctl", package: "prosody"))
-            p.arguments = ["--config", config, "register", user, domain, password]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
+            _ = try await ChildProcess(prosodyctl, ["--config", config, "register", user, domain, password], name: "prosodyctl").wait()
         }
         try await start()
     }
@@ -203,11 +199,7 @@ final class EjabberdInstance: @unchecked Sendable {
             """.write(toFile: directory + "/ejabberdctl.cfg", atomically: true, encoding: .utf8)
         try? FileManager.default.copyItem(atPath: "/etc/ejabberd/inetrc", toPath: directory + "/inetrc")
         if getuid() == 0 {
-            let chown = Process()
-            chown.executableURL = URL(fileURLWithPath: "/bin/chown")
-            chown.arguments = ["-R", "ejabberd:ejabberd", directory]
-            try chown.run()
-            chown.waitUntilExit()
+            _ = try await ChildProcess("/bin/chown", ["-R", "ejabberd:ejabberd", directory], name: "chown").wait()
         }
         let p = try ChildProcess(ejabberdctl, options + ["foreground"], name: "ejabberd")
         process = p
@@ -215,7 +207,7 @@ final class EjabberdInstance: @unchecked Sendable {
         try await p.waitUntil("ejabberd listens on \(c2s) and \(comp)", timeout: .seconds(30), log: p.stdout + p.stderr) {
             tcpPortAccepts(c2s) && tcpPortAccepts(comp)
         }
-        for (user, password) in users { try ctl(["register", user, domain, password]) }
+        for (user, password) in users { _ = try await ChildProcess(ejabberdctl, options + ["register", user, domain, password], name: "ejabberdctl").wait() }
     }
 
     private var options: [String] {
