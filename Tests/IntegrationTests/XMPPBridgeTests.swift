@@ -32,6 +32,27 @@ struct XMPPBridgeTests {
             """, queue: "retry_schedule = [\"0s\", \"1s\"]\nmax_attempts = 30\njitter = false")
     }
 
+    static let room = "sip:chat@gw.example"
+    static let muc = "chat@conference.localhost"
+
+    /// Prosody with its MUC, and a gateway whose room `room` is bridged to `muc`,
+    /// once the bridge has joined it.
+    static func bridgedRoom() async throws -> (ProsodyInstance, GatewayProcess) {
+        let prosody = try await ProsodyInstance(muc: true)
+        do {
+            let gw = try await gateway(componentPort: prosody.componentPort, secret: prosody.secret, extra: """
+                rooms = { "\(room)" = "\(muc)" }
+                [rooms]
+                "\(room)" = { nicknames = true }
+                """, routes: "\"\(room)\" = [\"xmpp:\(muc)\"]")
+            try await gw.process.waitFor("joined the MUC", in: \.stderr, timeout: .seconds(15))
+            return (prosody, gw)
+        } catch {
+            prosody.stop()
+            throw error
+        }
+    }
+
     static func imdns(_ c: GatewayClient) -> [IMDNNotification] {
         c.allReceived.filter { $0.contentType.hasPrefix("message/imdn+xml") }.compactMap { try? IMDNNotification(xml: Array($0.text.utf8)) }
     }
@@ -220,17 +241,12 @@ struct XMPPBridgeTests {
     /// occupant, both ways, nothing echoed back or doubled; joins and leaves as
     /// system messages; a private message to one participant's occupant.
     @Test func aRoomBridgedToAMUC() async throws {
-        let prosody = try await ProsodyInstance(muc: true)
-        defer { prosody.stop() }
-        let room = "sip:chat@gw.example"
-        let muc = "chat@conference.localhost"
-        let gw = try await Self.gateway(componentPort: prosody.componentPort, secret: prosody.secret, extra: """
-            rooms = { "\(room)" = "\(muc)" }
-            [rooms]
-            "\(room)" = { nicknames = true }
-            """, routes: "\"\(room)\" = [\"xmpp:\(muc)\"]")
-        defer { gw.stop() }
-        try await gw.process.waitFor("joined the MUC", in: \.stderr, timeout: .seconds(15))
+        let (prosody, gw) = try await Self.bridgedRoom()
+        defer {
+            gw.stop()
+            prosody.stop()
+        }
+        let (room, muc) = (Self.room, Self.muc)
         let clients = try TestClients()
         let alice = clients.client(gw, address: "sip:alice@example.com")
         let carol = GatewayClient(name: "Carol", address: "sip:carol@example.com", endpoint: clients.endpoint, http: clients.http, api: gw.api, token: GatewayProcess.token)
@@ -288,20 +304,17 @@ struct XMPPBridgeTests {
     /// occupant joins and leaves the MUC with it, and the daemon keeps nothing
     /// of them (RSS after the last round within a small bound of the first).
     @Test func roomParticipantsComeAndGoWithoutATrace() async throws {
-        let prosody = try await ProsodyInstance(muc: true)
-        defer { prosody.stop() }
-        let room = "sip:chat@gw.example"
-        let muc = "chat@conference.localhost"
-        let gw = try await Self.gateway(componentPort: prosody.componentPort, secret: prosody.secret, extra: """
-            rooms = { "\(room)" = "\(muc)" }
-            [rooms]
-            "\(room)" = { nicknames = false }
-            """, routes: "\"\(room)\" = [\"xmpp:\(muc)\"]")
-        defer { gw.stop() }
-        try await gw.process.waitFor("joined the MUC", in: \.stderr, timeout: .seconds(15))
+        let (prosody, gw) = try await Self.bridgedRoom()
+        defer {
+            gw.stop()
+            prosody.stop()
+        }
+        let (room, muc) = (Self.room, Self.muc)
         let bob = try await XMPPUser("bob", password: "bobpw", prosody: prosody)
         defer { bob.stop() }
         try bob.join(muc, as: "bob")
+        // In before the participants (the bridge has taken his join): no news to any of them.
+        try await gw.process.waitFor("news=bob joined", in: \.stderr, timeout: .seconds(10))
         let clients = try TestClients()
         let api = clients.client(gw)
         let (rounds, perRound, concurrency) = (3, 200, 16)

@@ -242,6 +242,7 @@ public final class XMPPRooms: Sendable {
             guard !wasPresent else { return }  // a status change, not a join
             text = "\(nick) joined"
         }
+        logger.info("MUC occupant news", metadata: ["room": "\(room)", "news": "\(text)"])
         await pass(text, inRoom: room, from: "\(room.local ?? room.domain) <xmpp:\(room)>", system: true, key: nil, dateTime: nil)
     }
 
