@@ -34,8 +34,11 @@ public final class XMPPComponent: Sendable {
     public let configuration: XMPPComponentConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
-    public let incoming: AsyncStream<XMPPElement>
+    /// Stanzas nothing inside settled (messages, queries, presence), with
+    /// back-pressure on the server's connection (see `XMPPIncoming`).
+    public let incoming: XMPPIncoming
     private let incomingContinuation: AsyncStream<XMPPElement>.Continuation
+    private let backlog: XMPPBacklog
 
     private struct Tracked {
         var error: XMPPStanzaError?
@@ -67,11 +70,23 @@ public final class XMPPComponent: Sendable {
     /// Most stanzas held for the next connection; past that the oldest go.
     public static let outboxLimit = 10_000
 
-    public init(configuration: XMPPComponentConfiguration, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.xmpp")) {
+    /// - Parameter backlogPause: unread stanzas at which reading from the server pauses.
+    public init(configuration: XMPPComponentConfiguration, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.xmpp"),
+                backlogPause: Int = 5_000) {
         self.configuration = configuration
         self.group = group
         self.logger = logger
-        (incoming, incomingContinuation) = AsyncStream<XMPPElement>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let (stream, continuation) = AsyncStream<XMPPElement>.makeStream(bufferingPolicy: .unbounded)
+        let backlog = XMPPBacklog(pauseAt: backlogPause, resumeAt: max(1, backlogPause / 5))
+        self.backlog = backlog
+        incomingContinuation = continuation
+        // Bound by pausing the reads, not by the buffer: a stanza the server handed
+        // over is never dropped.
+        let state = self.state
+        incoming = XMPPIncoming(stream: stream, taken: {
+            guard backlog.taken(), let c = state.withLockedValue({ $0.connection }) else { return }
+            c.channel.setOption(.autoRead, value: true).whenFailure { _ in }
+        })
     }
 
     public var isConnected: Bool { state.withLockedValue { $0.connection != nil } }
@@ -107,6 +122,7 @@ public final class XMPPComponent: Sendable {
                     return s.outbox
                 }
                 if !held.isEmpty { c.write(Self.bytes(held)) }
+                if backlog.connected() { c.channel.setOption(.autoRead, value: false).whenFailure { _ in } }
                 for observer in connectedObservers.withLockedValue({ $0 }) { observer() }
                 await withTaskCancellationHandler {
                     try? await c.closeFuture.get()
@@ -250,12 +266,15 @@ public final class XMPPComponent: Sendable {
                 return
             }
         }
-        if case .dropped = incomingContinuation.yield(stanza) {
-            // The bridge is 10,000 stanzas behind the server: the oldest is lost. Said,
-            // never silent (reading less from the server is the follow-up).
-            logger.error("XMPP stanza dropped: the bridge is too far behind the server", metadata: ["server": "\(configuration.host):\(configuration.port)"])
+        incomingContinuation.yield(stanza)
+        if backlog.added(), let c = state.withLockedValue({ $0.connection }) {
+            logger.notice("XMPP reads paused: the bridge is behind the server", metadata: ["waiting": "\(backlog.waiting)"])
+            c.channel.setOption(.autoRead, value: false).whenFailure { _ in }
         }
     }
+
+    /// Stanzas yielded and not read yet (for tests and the log).
+    public var unread: Int { backlog.waiting }
 
     /// Records a receipt or an error for a tracked message; false when it is not ours.
     private func settle(_ id: String, with result: XMPPDeliveryResult) -> Bool {

@@ -1,0 +1,37 @@
+import Foundation
+import NIOPosix
+import Testing
+import TestPeers
+import XMPPClient
+import XMPPWire
+
+/// A server that sends faster than the bridge reads: the component stops
+/// reading at its backlog bound instead of buffering (or dropping), and every
+/// stanza arrives, in order, once the reader catches up.
+struct XMPPComponentBackPressureTests {
+    @Test func aFastServerIsSlowedNotDropped() async throws {
+        let count = 20_000
+        let flood = (0..<count).map { "<message from='bob@localhost/r' to='a@msrp.test' type='chat' id='f\($0)'><body>x</body></message>" }.joined()
+        let server = try await HostileXMPPServer(payload: Array(flood.utf8), closeAfterPayload: false)
+        defer { server.stop() }
+        let component = XMPPComponent(
+            configuration: XMPPComponentConfiguration(host: "127.0.0.1", port: server.port, domain: "msrp.test", secret: "s"),
+            group: server.group, backlogPause: 500)
+        let run = Task { await component.run() }
+        defer { run.cancel() }
+        // Nobody reads for a while: the backlog stops near the bound (one read's worth past it).
+        #expect(await until(.seconds(10)) { component.unread >= 500 })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(component.unread < 500 + 2_000, "read on past the bound: \(component.unread) waiting")
+        // The reader catches up: all of them, in order, none lost.
+        var next = 0
+        for await stanza in component.incoming {
+            #expect(stanza["id"] == "f\(next)")
+            next += 1
+            if next == count { break }
+        }
+        #expect(next == count)
+        run.cancel()
+        _ = await run.value
+    }
+}
