@@ -112,7 +112,7 @@ public final class XMPPComponent: Sendable {
         while !Task.isCancelled, !state.withLockedValue({ $0.stopped }) {
             do {
                 let c = try await XMPPComponentConnection.connect(configuration, group: group, logger: logger) { [weak self] stanza in
-                    self?.receive(stanza)
+                    self?.receive(stanza) ?? false
                 }
                 delay = configuration.reconnect.lowerBound
                 logger.info("XMPP component connected", metadata: ["server": "\(server)", "domain": "\(configuration.domain)"])
@@ -122,7 +122,9 @@ public final class XMPPComponent: Sendable {
                     return s.outbox
                 }
                 if !held.isEmpty { c.write(Self.bytes(held)) }
-                if backlog.connected() { c.channel.setOption(.autoRead, value: false).whenFailure { _ in } }
+                // The connection may have paused itself before it was ours to resume, and the
+                // reader caught up meanwhile: read again (a stanza past the bound pauses anew).
+                if !backlog.isPaused { c.channel.setOption(.autoRead, value: true).whenFailure { _ in } }
                 for observer in connectedObservers.withLockedValue({ $0 }) { observer() }
                 await withTaskCancellationHandler {
                     try? await c.closeFuture.get()
@@ -248,29 +250,27 @@ public final class XMPPComponent: Sendable {
 
     /// A stanza from the server, on the event loop: a proof, receipt or error
     /// for something we sent is settled here; anything else goes to `incoming`.
-    private func receive(_ stanza: XMPPElement) {
+    /// - Returns: whether reading from the server must pause (the reader is behind).
+    private func receive(_ stanza: XMPPElement) -> Bool {
         let id = stanza["id"]
         if stanza.name == "iq", let id, stanza["type"] == "result" || stanza["type"] == "error" {
             if let barrier = state.withLockedValue({ $0.barriers.removeValue(forKey: id) }) {
                 barrier.continuation.resume(returning: nil)
-                return
+                return false
             }
-            if id.hasPrefix("keepalive-") { return }
+            if id.hasPrefix("keepalive-") { return false }
         }
         if stanza.name == "message" {
-            if stanza["type"] == "error", let id, let error = XMPPStanzaError(stanza: stanza), settle(id, with: .error(error)) { return }
+            if stanza["type"] == "error", let id, let error = XMPPStanzaError(stanza: stanza), settle(id, with: .error(error)) { return false }
             // A MUC reflects a groupchat message to its sender: the proof it took it.
-            if stanza["type"] == "groupchat", let id, settle(id, with: .received) { return }
+            if stanza["type"] == "groupchat", let id, settle(id, with: .received) { return false }
             if let receipt = stanza.child("received", namespace: XMPPNamespace.receipts), let of = receipt["id"] ?? id,
                settle(of, with: .received), stanza.child("body") == nil {
-                return
+                return false
             }
         }
         incomingContinuation.yield(stanza)
-        if backlog.added(), let c = state.withLockedValue({ $0.connection }) {
-            logger.notice("XMPP reads paused: the bridge is behind the server", metadata: ["waiting": "\(backlog.waiting)"])
-            c.channel.setOption(.autoRead, value: false).whenFailure { _ in }
-        }
+        return backlog.added()
     }
 
     /// Stanzas yielded and not read yet (for tests and the log).

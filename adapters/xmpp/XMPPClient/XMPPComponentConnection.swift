@@ -20,10 +20,11 @@ final class XMPPComponentConnection: Sendable {
     }
 
     /// Connects, opens the stream and completes the handshake; `onStanza` gets
-    /// every stanza after it, on the channel's event loop, in stream order.
+    /// every stanza after it, on the channel's event loop, in stream order, and
+    /// says whether to stop reading (its reader is behind: back-pressure).
     static func connect(
         _ configuration: XMPPComponentConfiguration, group: any EventLoopGroup, logger: Logger,
-        onStanza: @escaping @Sendable (XMPPElement) -> Void
+        onStanza: @escaping @Sendable (XMPPElement) -> Bool
     ) async throws -> XMPPComponentConnection {
         let authenticated = group.next().makePromise(of: Void.self)
         let handler = XMPPStreamHandler(configuration: configuration, logger: logger, authenticated: authenticated, onStanza: onStanza)
@@ -83,7 +84,8 @@ final class XMPPStreamHandler: ChannelInboundHandler, @unchecked Sendable {
     private let configuration: XMPPComponentConfiguration
     private let logger: Logger
     private let authenticated: EventLoopPromise<Void>
-    private let onStanza: @Sendable (XMPPElement) -> Void
+    private let onStanza: @Sendable (XMPPElement) -> Bool
+    private var paused = false
     private var parser: XMPPStreamParser
     private var isAuthenticated = false
     private var context: ChannelHandlerContext?
@@ -93,7 +95,7 @@ final class XMPPStreamHandler: ChannelInboundHandler, @unchecked Sendable {
     private var pings = 0
 
     init(configuration: XMPPComponentConfiguration, logger: Logger, authenticated: EventLoopPromise<Void>,
-         onStanza: @escaping @Sendable (XMPPElement) -> Void) {
+         onStanza: @escaping @Sendable (XMPPElement) -> Bool) {
         self.configuration = configuration
         self.logger = logger
         self.authenticated = authenticated
@@ -151,7 +153,16 @@ final class XMPPStreamHandler: ChannelInboundHandler, @unchecked Sendable {
                     authenticated.succeed(())
                     continue
                 }
-                onStanza(stanza)
+                if onStanza(stanza) {
+                    // Read no more until the reader has caught up (the owner turns autoRead back on).
+                    context.channel.setOption(.autoRead, value: false).whenFailure { _ in }
+                    if !paused {
+                        paused = true
+                        logger.notice("XMPP reads paused: the bridge is behind the server", metadata: ["server": "\(server)"])
+                    }
+                } else {
+                    paused = false
+                }
             case .streamEnd:
                 logger.info("XMPP server closed the stream", metadata: ["server": "\(server)"])
                 let channel = context.channel

@@ -39,12 +39,14 @@ final class XMPPBacklog: Sendable {
     }
 
     var waiting: Int { state.withLockedValue { $0.waiting } }
+    var isPaused: Bool { state.withLockedValue { $0.paused } }
 
-    /// One more waits: true when reading must pause now.
+    /// One more waits: true when reading must pause (every time past the bound:
+    /// a resume racing a pause is then undone by the next stanza).
     func added() -> Bool {
         state.withLockedValue { s in
             s.waiting += 1
-            guard !s.paused, s.waiting >= pauseAt else { return false }
+            guard s.waiting >= pauseAt else { return false }
             s.paused = true
             return true
         }
@@ -57,14 +59,6 @@ final class XMPPBacklog: Sendable {
             guard s.paused, s.waiting <= resumeAt else { return false }
             s.paused = false
             return true
-        }
-    }
-
-    /// A new connection reads from the start: paused again if the reader is still behind.
-    func connected() -> Bool {
-        state.withLockedValue { s in
-            s.paused = s.waiting >= pauseAt
-            return s.paused
         }
     }
 }
