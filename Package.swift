@@ -340,7 +340,7 @@ let package = Package(
         .testTarget(name: "SDPTests", dependencies: ["SDP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "XMPPTests",
-            dependencies: ["XMPPWire", "XMPPClient", "XMPPAdapter", "Events", "TestPeers", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["XMPPWire", "XMPPClient", "XMPPAdapter", "Events", "TestPeers", "GatewayTesting", "Queue", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "IRCTests", dependencies: ["IRCWire", "IRCClient", "IRCAdapter", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
