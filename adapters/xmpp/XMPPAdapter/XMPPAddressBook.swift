@@ -1,3 +1,4 @@
+import CPIM
 import XMPPWire
 
 /// Who is who across the bridge. An MSRP peer appears on XMPP as an escaped
@@ -44,10 +45,7 @@ public struct XMPPAddressBook: Sendable {
 
     /// `Alice <sip:alice@example.com>` or `sip:alice@example.com` → `sip:alice@example.com`.
     public static func uri(_ address: String) -> String? {
-        var s = Substring(address)
-        if let lt = s.firstIndex(of: "<"), let gt = s[lt...].firstIndex(of: ">") { s = s[s.index(after: lt)..<gt] }
-        let uri = s.trimmingCharacters(in: " \t").lowercased()
-        return uri.isEmpty ? nil : uri
+        (try? CPIMAddress(parsing: address)).map { $0.uri.lowercased() }
     }
 }
 
@@ -59,14 +57,5 @@ public struct XMPPTarget: Sendable, Hashable {
     public init?(_ target: String) {
         guard target.lowercased().hasPrefix("xmpp:"), let jid = JID(String(target.dropFirst(5))), jid.local != nil else { return nil }
         self.jid = jid
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        var s = self
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

@@ -43,9 +43,9 @@ public final class XMPPRooms: Sendable {
         var present: [JID: Set<String>] = [:]
         var joined: Set<JID> = []
         var gateway: Gateway?
-        /// Our occupants gone (room|nick, the latest 1,000) whose leave has not come
+        /// Our occupants gone (room|nick, at most 1,000) whose leave has not come
         /// back from the room yet: it, and any line the room reflects late, are ours.
-        var former: [String] = []
+        var former: Set<String> = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -104,9 +104,10 @@ public final class XMPPRooms: Sendable {
             for (key, o) in st.occupants where wanted[key] == nil {
                 leaves.append(o)
                 st.occupants[key] = nil
-                st.former.append("\(o.room)|\(o.nick)")
+                st.former.insert("\(o.room)|\(o.nick)")
             }
-            if st.former.count > 1000 { st.former.removeFirst(st.former.count - 1000) }
+            // A leave that never comes back must not pile up: any of the oldest will do.
+            while st.former.count > 1000, let any = st.former.first { st.former.remove(any) }
             for (key, w) in wanted {
                 if st.occupants[key] == nil {
                     let o = Occupant(peer: w.peer, room: w.room, nick: Self.nickname(for: w.peer), sessions: w.sessions)
@@ -214,9 +215,7 @@ public final class XMPPRooms: Sendable {
         // The leave of an occupant of ours that has gone: not news, and no longer ours
         // to wait for (the nick is free for anyone after it).
         if p["type"] == "unavailable", state.withLockedValue({ st -> Bool in
-            guard let i = st.former.firstIndex(of: "\(room)|\(nick)") else { return false }
-            st.former.remove(at: i)
-            return true
+            st.former.remove("\(room)|\(nick)") != nil
         }) { return }
         if codes.contains("110") {
             state.withLockedValue { _ = $0.joined.insert(room) }

@@ -1,3 +1,4 @@
+import CPIM
 import Events
 import XMPPWire
 
@@ -44,12 +45,9 @@ enum XMPPStanzas {
 
     /// `Alice <sip:alice@example.com>` → `Alice`; `sip:alice@example.com` → `alice`.
     static func speaker(_ from: String?) -> String {
-        guard let from, !from.isEmpty else { return "msrp" }
-        if let lt = from.firstIndex(of: "<") {
-            let name = from[..<lt].trimmingCharacters(in: " \"")
-            if !name.isEmpty { return name }
-        }
-        return XMPPAddressBook.uri(from).map(XMPPRooms.nickname(for:)) ?? from
+        guard let from, let address = try? CPIMAddress(parsing: from) else { return from ?? "msrp" }
+        if let name = address.displayName, !name.isEmpty { return name }
+        return XMPPRooms.nickname(for: address.uri)
     }
 
     /// The XEP-0184 receipt for message `id`.

@@ -166,13 +166,14 @@ public final class XMPPComponent: Sendable {
     /// Writes a stanza now, or after the next handshake when there is no
     /// connection (once; the oldest are dropped past `outboxLimit`).
     public func send(_ stanza: XMPPElement) {
-        let c = state.withLockedValue { s -> XMPPComponentConnection? in
-            if s.connection == nil {
-                s.outbox.append(stanza)
-                if s.outbox.count > Self.outboxLimit { s.outbox.removeFirst(s.outbox.count - Self.outboxLimit) }
-            }
-            return s.connection
+        let (c, dropped) = state.withLockedValue { s -> (XMPPComponentConnection?, Bool) in
+            guard s.connection == nil else { return (s.connection, false) }
+            s.outbox.append(stanza)
+            guard s.outbox.count > Self.outboxLimit else { return (nil, false) }
+            s.outbox.removeFirst()
+            return (nil, true)
         }
+        if dropped { logger.warning("XMPP outbox full while the server is away: the oldest stanza dropped", metadata: ["limit": "\(Self.outboxLimit)"]) }
         c?.write(Self.bytes([stanza]))
     }
 
