@@ -55,6 +55,7 @@ public final class XMPPComponent: Sendable {
 
     private struct State {
         var connection: XMPPComponentConnection?
+        /// `run` has ended: deliveries stop waiting for a connection.
         var stopped = false
         /// Message stanzas written and not yet settled, by id.
         var tracked: [String: Tracked] = [:]
@@ -98,7 +99,7 @@ public final class XMPPComponent: Sendable {
     }
     public var domain: String { configuration.domain }
 
-    /// Connects and keeps connecting until the task is cancelled or `stop` is called.
+    /// Connects and keeps connecting until the task is cancelled (which ends the stream politely).
     public func run() async {
         let sweeper = Task { [weak self] in
             while !Task.isCancelled {
@@ -109,7 +110,7 @@ public final class XMPPComponent: Sendable {
         defer { sweeper.cancel() }
         var delay = configuration.reconnect.lowerBound
         let server = "\(configuration.host):\(configuration.port)"
-        while !Task.isCancelled, !state.withLockedValue({ $0.stopped }) {
+        while !Task.isCancelled {
             do {
                 let c = try await XMPPComponentConnection.connect(configuration, group: group, logger: logger) { [weak self] stanza in
                     self?.receive(stanza) ?? false
@@ -136,7 +137,6 @@ public final class XMPPComponent: Sendable {
             } catch {
                 logger.warning("XMPP component connect failed", metadata: ["server": "\(server)", "error": "\(error)", "retry-in": "\(delay)"])
             }
-            if state.withLockedValue({ $0.stopped }) { break }
             // Equal jitter: half the step plus up to the other half at random.
             let half = max(1, delay.milliseconds / 2)
             do { try await Task.sleep(for: .milliseconds(half + Int64.random(in: 0...half))) } catch { break }
@@ -150,15 +150,6 @@ public final class XMPPComponent: Sendable {
         c?.close()
         if let c { connectionEnded(c) }
         incomingContinuation.finish()
-    }
-
-    /// Ends the stream and stops reconnecting.
-    public func stop() {
-        let c = state.withLockedValue { s -> XMPPComponentConnection? in
-            s.stopped = true
-            return s.connection
-        }
-        c?.close()
     }
 
     // MARK: - Sending

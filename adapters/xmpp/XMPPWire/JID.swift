@@ -42,7 +42,6 @@ public struct JID: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var bare: JID { JID(trusted: local, domain, nil) }
-    public var isBare: Bool { resource == nil }
 
     public func with(resource: String?) -> JID? { JID(local: local, domain: domain, resource: resource) }
 

@@ -25,7 +25,6 @@ public struct XMPPStreamError: Error, Sendable, Hashable, CustomStringConvertibl
     public static let invalidNamespace = "invalid-namespace"
     public static let badNamespacePrefix = "bad-namespace-prefix"
     public static let notAuthorized = "not-authorized"
-    public static let connectionTimeout = "connection-timeout"
 
     public static let namespace = "urn:ietf:params:xml:ns:xmpp-streams"
 
