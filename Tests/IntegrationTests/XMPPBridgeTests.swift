@@ -10,8 +10,8 @@ import TestPeers
 /// REPORTs, no open relay, service discovery, a wrong secret.
 @Suite(.serialized, .enabled(if: Peers.available("prosody"), "needs apt-get install prosody python3-slixmpp"))
 struct XMPPBridgeTests {
-    static func gateway(_ prosody: ProsodyInstance, secret: String? = nil, extra: String = "") async throws -> GatewayProcess {
-        try await gateway(componentPort: prosody.componentPort, secret: secret ?? prosody.secret, extra: extra)
+    static func gateway(_ prosody: ProsodyInstance, secret: String? = nil, extra: String = "", routes: String = "") async throws -> GatewayProcess {
+        try await gateway(componentPort: prosody.componentPort, secret: secret ?? prosody.secret, extra: extra, routes: routes)
     }
 
     static func gateway(componentPort: Int, secret: String, extra: String = "", routes: String = "") async throws -> GatewayProcess {
@@ -150,6 +150,33 @@ struct XMPPBridgeTests {
             return events.contains("no success REPORT")
         }, "dave's message is delivered on its 200 after the REPORT wait")
         #expect(!bob.events.contains { $0.event == "receipt" && $0.id == "b-3" })
+        await clients.shutdown()
+    }
+
+    /// A recipient whose client sends no receipts waits out `receipt_wait` for
+    /// each message: only its own. Another recipient's message, sent after,
+    /// is reported first.
+    @Test func aRecipientWithoutReceiptsHoldsUpOnlyItself() async throws {
+        let prosody = try await ProsodyInstance(users: [("bob", "bobpw"), ("carol", "carolpw")])
+        defer { prosody.stop() }
+        let gw = try await Self.gateway(prosody, routes: "\"sip:carol-xmpp@gw.example\" = [\"xmpp:carol@localhost\"]")
+        defer { gw.stop() }
+        try await gw.process.waitFor("XMPP component connected", in: \.stderr, timeout: .seconds(15))
+        let bob = try await XMPPUser("bob", password: "bobpw", prosody: prosody)
+        defer { bob.stop() }
+        let carol = try await XMPPUser("carol", password: "carolpw", prosody: prosody, receipts: false)
+        defer { carol.stop() }
+        let clients = try TestClients()
+        let alice = clients.client(gw)
+        try await alice.open()
+        #expect(try await alice.send("to carol", to: "sip:carol-xmpp@gw.example", messageID: "slow-msg-1") == .accepted)
+        #expect(await until(.seconds(10)) { carol.messages.contains { $0.body == "to carol" } })
+        #expect(try await alice.send("to bob", to: "sip:bob-xmpp@gw.example", messageID: "fast-msg-1") == .accepted)
+        #expect(await alice.wait(timeout: .seconds(20)) { c in
+            c.allReports.contains { $0.headers.messageID == "slow-msg-1" } && c.allReports.contains { $0.headers.messageID == "fast-msg-1" }
+        })
+        let order = alice.allReports.compactMap(\.headers.messageID).filter { $0 == "slow-msg-1" || $0 == "fast-msg-1" }
+        #expect(order == ["fast-msg-1", "slow-msg-1"], "bob's REPORT waited for carol's receipt time-out: \(order)")
         await clients.shutdown()
     }
 

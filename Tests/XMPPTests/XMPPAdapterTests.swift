@@ -69,7 +69,7 @@ struct XMPPAdapterTests {
             Issue.record("an image is not sent as chat text")
             return
         }
-        #expect(adapter.endpoint(of: "xmpp:bob@example.org") == "xmpp:x")
+        #expect(adapter.endpoint(of: "xmpp:bob@example.org/phone") == "xmpp:x/bob@example.org", "a lane per recipient")
         #expect(throws: RouteError.self) { try adapter.validate(target: "xmpp:example.org") }
     }
 }

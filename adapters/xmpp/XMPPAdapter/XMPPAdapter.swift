@@ -71,8 +71,13 @@ public final class XMPPAdapter: BatchAdapter {
         } ?? bridges.first
     }
 
+    /// One lane per recipient (a user or a room, through its server): a batch
+    /// waits for its receipts, and a recipient whose client sends none must hold
+    /// up only its own messages, not everyone's on that server. The batches of
+    /// different recipients share the component connection.
     public func endpoint(of target: String) -> String {
-        XMPPTarget(target).flatMap(bridge(for:)).map { "xmpp:" + $0.name } ?? target
+        guard let t = XMPPTarget(target), let b = bridge(for: t) else { return target }
+        return "xmpp:\(b.name)/\(t.jid.bare)"
     }
 
     /// A refusal is about one recipient; only a message not sent says anything about the server.
