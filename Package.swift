@@ -182,7 +182,7 @@ let package = Package(
         ),
         .target(
             name: "SMTPWire",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
             path: "adapters/smtp/SMTPWire",
             swiftSettings: swiftSettings
         ),
@@ -197,6 +197,31 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "adapters/smtp/SMTPAdapter",
+            swiftSettings: swiftSettings
+        ),
+        // The inbound SMTP listener: session state machine and NIO handler, no gateway.
+        .target(
+            name: "SMTPServer",
+            dependencies: [
+                "SMTPWire", "Admission",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "adapters/smtp/SMTPServer",
+            swiftSettings: swiftSettings
+        ),
+        // Mail into the gateway: replies and bounces through the SMTP listener.
+        .target(
+            name: "SMTPInbound",
+            dependencies: [
+                "SMTPServer", "SMTPWire", "Gateway", "Events", "CPIM",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "adapters/smtp/SMTPInbound",
             swiftSettings: swiftSettings
         ),
         // XMPP: the restricted XML stream reader and writer, JIDs (pure), the
@@ -231,7 +256,7 @@ let package = Package(
         .executableTarget(
             name: "msrpgw",
             dependencies: [
-                "MSRP", "MSRPTransport", "Admission", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire", "SIPAdapter", "XMPPAdapter", "XMPPClient", "XMPPWire",
+                "MSRP", "MSRPTransport", "Admission", "Events", "Queue", "SDP", "SIP", "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "SMTPServer", "SMTPInbound", "MSRPGatewayClient", "IRCAdapter", "IRCClient", "IRCWire", "SIPAdapter", "XMPPAdapter", "XMPPClient", "XMPPWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -375,7 +400,7 @@ let package = Package(
         .testTarget(name: "SIPTests", dependencies: ["SIP", "Digest", "Admission", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",
-            dependencies: ["SMTPWire", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["SMTPWire", "SMTPServer", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Events"], swiftSettings: swiftSettings),

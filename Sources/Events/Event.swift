@@ -28,7 +28,9 @@ public enum EventKind: String, Sendable, Codable, CaseIterable {
 }
 
 public enum EventState: String, Sendable, Codable, CaseIterable {
-    case queued, leased, delivered, failed, dead
+    /// `bounced`: delivered (a mail relay said 250), then its far side reported
+    /// it undeliverable (an RFC 3464 delivery status notification).
+    case queued, leased, delivered, failed, dead, bounced
 }
 
 /// Where a message came from, and what its sender asked to be told.
@@ -209,6 +211,16 @@ public struct QueuedEvent: Sendable, Hashable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
+}
+
+/// News of a delivered event from its far side, later: a mail's delivery
+/// status notification (RFC 3464).
+public enum LaterNews: Sendable, Hashable {
+    /// It did not reach its recipient after all: the sender is owed a failure
+    /// (`code` is the MSRP status) as if the delivery had failed.
+    case bounced(code: Int, reason: String)
+    /// Still trying (`Action: delayed`): recorded, nothing owed.
+    case delayed(reason: String)
 }
 
 /// What an adapter says about one leased event.

@@ -394,6 +394,22 @@ public final class Gateway: Sendable {
         dispatcher.wake(Set(followUps.map(\.adapter)))
     }
 
+    /// Records later news of a delivered event (a mail's bounce) and wakes the
+    /// adapters of what it owes the sender; false when there was nothing to record.
+    @discardableResult
+    public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> Bool {
+        let changed = try await queue.record(news, of: id)
+        if changed, case .bounced = news {
+            let r = Reporter()
+            dispatcher.wake([r.adapter, r.pageModeAdapter, "xmpp"])
+        }
+        return changed
+    }
+
+    /// The live sessions of a peer address (what they accept decides how a
+    /// message for it is sent).
+    public func liveSessions(of peer: String) -> [GatewaySession] { sessions.sessions(of: peer) }
+
     public func submit(_ message: OutboundMessage) async throws -> [EventID] {
         var targets: [RouteTarget]
         switch message.to {

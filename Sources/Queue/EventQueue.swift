@@ -28,6 +28,13 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
 
+    /// Records later news of a delivered event (a bounce): `.bounced` makes it
+    /// `bounced` and enqueues what a failure owes (REPORTs, IMDNs) in the same
+    /// transaction; `.delayed` only notes it. False when the event is not
+    /// delivered (unknown, or already bounced: a second DSN owes nothing more).
+    @discardableResult
+    func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> Bool
+
     /// Gives a leased event back, not ready until `until` (its endpoint is busy
     /// or not answering): no attempt spent; its maximum age still applies.
     /// The time is absolute, so that events given back one after the other keep
@@ -66,7 +73,7 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func replay(_ id: EventID) async throws(QueueError) -> Bool
 
-    /// Deletes delivered events last updated before `date`; returns how many.
+    /// Deletes delivered (and bounced) events last updated before `date`; returns how many.
     @discardableResult
     func purge(deliveredBefore date: Date) async throws(QueueError) -> Int
 

@@ -221,6 +221,30 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
+    public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> Bool {
+        let stamp = now()
+        let followUps = configuration.followUps
+        let ids = ids
+        return try await grouped("record news") { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?"), arguments: [id.rawValue])
+            else { return false }
+            let event = try EventRow.decode(row)
+            guard event.state == .delivered else { return false }
+            switch news {
+            case .delayed(let reason):
+                try db.execute(sql: "UPDATE event SET last_error = ?, updated_at = ? WHERE id = ?",
+                               arguments: ["delayed: \(reason)", Millis(stamp), id.rawValue])
+            case .bounced(let code, let reason):
+                try db.execute(sql: "UPDATE event SET state = 'bounced', status_code = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                               arguments: [code, reason, Millis(stamp), id.rawValue])
+                for new in followUps.followUps(for: event, outcome: .failed(code: code, reason: reason)) {
+                    _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)
+                }
+            }
+            return true
+        }
+    }
+
     public func releaseLeases(ownerPrefix: String) async throws(QueueError) -> Int {
         let stamp = Millis(now())
         return try await grouped("release leases") { db in
@@ -355,9 +379,9 @@ public final class SQLiteEventQueue: EventQueue {
         let cutoff = Millis(date)
         let (count, files) = try await write("purge") { db -> (Int, [String]) in
             let files = try String.fetchAll(db, sql: """
-                SELECT body_path FROM event WHERE state = 'delivered' AND updated_at < ? AND body_path IS NOT NULL
+                SELECT body_path FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < ? AND body_path IS NOT NULL
                 """, arguments: [cutoff])
-            try db.execute(sql: "DELETE FROM event WHERE state = 'delivered' AND updated_at < ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < ?", arguments: [cutoff])
             return (db.changesCount, files)
         }
         for f in files { try? FileManager.default.removeItem(atPath: f) }

@@ -129,7 +129,7 @@ struct SMTPEndToEndTests {
         #expect(try await alice.send("to some", to: "sip:some@gw.example", messageID: "some-1") == .accepted)
         #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.count >= 3 && $0.allReceived.count >= 2 })
         let reports = alice.allReports.map { "\($0.headers.messageID ?? "") \($0.headers.status?.code ?? 0)" }.sorted()
-        #expect(reports == ["nobody-1 403", "some-1 200", "some-1 403"], "\(reports)")
+        #expect(reports == ["nobody-1 404", "some-1 200", "some-1 404"], "\(reports)")
         // The sender is told a stable phrase; the relay's words stay in the API (and the log).
         #expect(alice.allReports.first { $0.headers.messageID == "nobody-1" }?.headers.status?.reason == "delivery to this recipient is not allowed")
         let (_, events, _) = try await alice.call("GET", "/v1/events?kind=report&limit=100")

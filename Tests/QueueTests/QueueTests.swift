@@ -155,6 +155,35 @@ import Testing
         #expect(owed.first?.envelope.headers["status"] == "403")
     }
 
+    @Test func aBounceAfterDeliveryOwesTheFailureOnce() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock)
+        let ids = try await queue.enqueue([message("m0000010", adapter: "smtp", target: "mailto:x@example.org", imdn: ["negative-delivery"])])
+        _ = try await queue.lease(adapter: "smtp", owner: "w", limit: 10, for: .seconds(30))
+        #expect(try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "250 ok")) == .delivered)
+        let success = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))
+        #expect(success.map { $0.envelope.headers["status"] ?? $0.envelope.headers["disposition"] ?? "" }.sorted() == ["200", "delivered"])
+        // Delayed: noted, nothing owed, still delivered.
+        #expect(try await queue.record(.delayed(reason: "4.4.1 no answer"), of: ids[0]))
+        #expect(try await queue.event(ids[0])?.state == .delivered)
+        #expect(try await queue.event(ids[0])?.lastError == "delayed: 4.4.1 no answer")
+        #expect(try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30)).isEmpty)
+        // Bounced: the failure REPORT and IMDN, once.
+        #expect(try await queue.record(.bounced(code: 404, reason: "5.1.1 unknown user"), of: ids[0]))
+        #expect(try await queue.record(.bounced(code: 404, reason: "again"), of: ids[0]) == false)
+        #expect(try await queue.record(.bounced(code: 404, reason: "no such"), of: EventID(rawValue: 12345)) == false)
+        let event = try #require(try await queue.event(ids[0]))
+        #expect(event.state == .bounced && event.statusCode == 404 && event.lastError == "5.1.1 unknown user")
+        let owed = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))
+        // (TestFollowUps keys its IMDN per event: the failed one is the delivered one's repeat. The Reporter's are per disposition.)
+        #expect(owed.map { $0.envelope.headers["status"] ?? "" } == ["404"])
+        #expect(try await queue.stats().count(state: .bounced) == 1)
+        // Bounced events go with the retention, as delivered ones.
+        clock.advance(.seconds(1))
+        #expect(try await queue.purge(deliveredBefore: clock.now) >= 1)
+        #expect(try await queue.event(ids[0]) == nil)
+    }
+
     @Test func deadLetterOutcomeOwesAFailureAndCanBeReplayed() async throws {
         let queue = try makeQueue()
         let ids = try await queue.enqueue([message("m0000009", imdn: ["negative-delivery"])])

@@ -139,7 +139,7 @@ import Testing
         #expect(text.contains("Content-Type: multipart/alternative"))
         #expect(text.contains("Message-ID: <event.1@example.com>"))
         #expect(text.contains("Date: Mon, 21 Sep 2026"))
-        #expect(MailDraft.plainText(fromHTML: "<p>Hallo <b>Welt</b> &amp; mehr</p><br/>x") == "Hallo Welt & mehr\n\nx")
+        #expect(HTMLText.plain( "<p>Hallo <b>Welt</b> &amp; mehr</p><br/>x") == "Hallo Welt & mehr\n\nx")
     }
 
     @Test func addressValidation() {

@@ -158,6 +158,8 @@ struct DaemonConfiguration: Sendable {
     var sip: SIP?
     /// The SMTP relay and how mails look; nil when `[smtp]` has no host.
     var smtp: (relay: SMTPRelay, mail: MailSettings)?
+    /// The SMTP listener for replies and bounces (`[smtp.inbound]`).
+    var smtpInbound: SMTPInboundSettings?
     /// The environment variables that changed something, for the start-up log.
     var appliedEnvironment: [String] = []
 
@@ -206,6 +208,8 @@ struct DaemonConfiguration: Sendable {
         ["sip", "max_requests_per_second"], ["sip", "request_burst"],
         ["routes"],
         // Secrets in files (`LoadCredential=`): the *_file form of each secret key.
+        ["smtp", "inbound", "listen"], ["smtp", "inbound", "port"], ["smtp", "inbound", "domain"], ["smtp", "inbound", "secrets_file"],
+        ["smtp", "inbound", "tls_certificate"], ["smtp", "inbound", "tls_key"],
         ["api", "token_file"], ["smtp", "password_file"], ["sip", "password_file"], ["msrp", "relay_password_file"],
     ]
 
@@ -562,6 +566,7 @@ struct DaemonConfiguration: Sendable {
         var r = try ConfigReader(tree, section: "smtp")
         guard let host = try r.string("host"), !host.isEmpty else {
             if !r.table.isEmpty, r.table.keys.contains(where: { $0 != "host" }) {
+                if r.table.keys.contains("inbound") { throw ConfigError("smtp.inbound: needs the [smtp] relay (the mails it answers go out there)") }
                 throw ConfigError("smtp.host: missing (the other [smtp] keys need a relay)")
             }
             return
@@ -593,8 +598,11 @@ struct DaemonConfiguration: Sendable {
         }
         let replyTo = try r.string("reply_to").flatMap { $0.isEmpty ? nil : $0 }
         if let replyTo, !MailAddress(address: replyTo).isValid { throw ConfigError("smtp.reply_to: \(replyTo.debugDescription) is not an address") }
-        let mail = MailSettings(from: from, replyTo: replyTo, subjectTemplate: try r.string("subject_template", default: "Message from {from}"))
+        var mail = MailSettings(from: from, replyTo: replyTo, subjectTemplate: try r.string("subject_template", default: "Message from {from}"))
+        _ = r.value("inbound")  // its own table, read below
         try r.finish()
+        smtpInbound = try SMTPInboundSettings.read(tree, retention: queue.retention)
+        mail.replies = smtpInbound?.addressing
         smtp = (relay, mail)
     }
 

@@ -21,6 +21,8 @@ import Queue
 import SIP
 import SIPAdapter
 import SMTPAdapter
+import SMTPInbound
+import SMTPServer
 import ServiceLifecycle
 import WebhookAdapter
 
@@ -39,9 +41,11 @@ struct GatewayDaemon {
         var wssPort: Int?
         var sipPort: Int?
         var sipTLSPort: Int?
+        var smtpPort: Int?
 
         enum CodingKeys: String, CodingKey {
             case msrpPort = "msrp", msrpsPort = "msrps", apiPort = "api", wsPort = "ws", wssPort = "wss", sipPort = "sip", sipTLSPort = "sip_tls"
+            case smtpPort = "smtp"
         }
     }
 
@@ -228,6 +232,12 @@ struct GatewayDaemon {
         }
         let sipPort = boundSIPPort
         let sipTLSPort = boundSIPTLSPort
+        var smtpServer: SMTPServer?
+        if let s = c.smtpInbound {
+            smtpServer = try await Self.startSMTPListener(
+                s, messageIDDomain: c.smtp?.mail.domain ?? s.addressing.domain, gateway: gateway, group: group, budget: budget, logger: logger)
+        }
+        let smtpPort = smtpServer?.port
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
 
         var api = GatewayAPI(gateway: gateway, token: c.api.token, alertSubscribers: c.alertmanager.subscribers, registry: registry, logger: logger)
@@ -253,7 +263,7 @@ struct GatewayDaemon {
                     "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
                 ])
                 await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, wsPort: wsPort, wssPort: wssPort,
-                                   sipPort: sipPort, sipTLSPort: sipTLSPort))
+                                   sipPort: sipPort, sipTLSPort: sipTLSPort, smtpPort: smtpPort))
                 notifier.ready(status: WatchdogService.status(gateway))
             },
             logger: logger)
@@ -282,14 +292,33 @@ struct GatewayDaemon {
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
+            await smtpServer?.close()
             await smtp?.shutdown()
             try? await http.shutdown()
             throw error
         }
+        await smtpServer?.close()
         await smtp?.shutdown()
         await sip?.shutdown()
         try await http.shutdown()
         logger.notice("msrpgw stopped")
+    }
+
+    /// The listener replies and bounces come back to (`[smtp.inbound]`).
+    static func startSMTPListener(_ s: SMTPInboundSettings, messageIDDomain: String, gateway: Gateway, group: any EventLoopGroup, budget: DescriptorBudget,
+                                  logger: Logger) async throws -> SMTPServer {
+        var tls: TLSConfiguration?
+        if let cert = s.tlsCertificate, let key = s.tlsKey {
+            tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        } else {
+            logger.warning("SMTP listener without STARTTLS: replies travel in clear (set smtp.inbound.tls_certificate)")
+        }
+        let intake = MailIntake(gateway: gateway, addressing: s.addressing, messageIDDomain: messageIDDomain, logger: logger)
+        return try await SMTPServer.start(
+            SMTPServer.Configuration(host: s.listen, port: s.port, hostname: s.hostname, limits: s.limits, connectionLimits: s.connectionLimits,
+                                     commandTimeout: .nanoseconds(s.commandTimeout.nanoseconds), tls: tls, requireTLS: s.requireTLS),
+            sink: intake, group: group, budget: budget, logger: logger)
     }
 
     /// With systemd: `STOPPING=1` as the shutdown begins (listed last, so shut

@@ -11,15 +11,26 @@ public struct MailSettings: Sendable, Hashable {
     public var replyTo: String?
     /// Subject when the CPIM message has none: `{from}` is the sender's name or URI.
     public var subjectTemplate: String
+    /// With `[smtp.inbound]`: replies come back to `reply+TOKEN@domain` (the
+    /// Reply-To of a message from an MSRP user) and bounces to
+    /// `bounce+TOKEN@domain` (the envelope sender of every mail).
+    public var replies: ReplyAddressing?
 
-    public init(from: String, replyTo: String? = nil, subjectTemplate: String = "Message from {from}") {
+    public init(from: String, replyTo: String? = nil, subjectTemplate: String = "Message from {from}", replies: ReplyAddressing? = nil) {
         self.from = from
         self.replyTo = replyTo
         self.subjectTemplate = subjectTemplate
+        self.replies = replies
+    }
+
+    /// The envelope sender of `event`'s mail: its VERP bounce address when
+    /// bounces come back to the gateway, else `from`.
+    func returnPath(for event: QueuedEvent, now: Date = Date()) -> String {
+        replies?.address(.bounce, event: event.id.rawValue, now: now) ?? from
     }
 
     /// The domain of Message-IDs: the sender's.
-    var domain: String { from.split(separator: "@").last.map(String.init) ?? "msrpgw.invalid" }
+    public var domain: String { from.split(separator: "@").last.map(String.init) ?? "msrpgw.invalid" }
 }
 
 extension MailDraft {
@@ -32,6 +43,8 @@ extension MailDraft {
         let subject = event.envelope.subject ?? settings.subjectTemplate.replacingOccurrences(of: "{from}", with: senderName)
         let thread = event.origin.sessionID.map { "<session.\($0)@\(domain)>" }
         var extra: [(String, String)] = [("X-Mailer", "msrpgw")]
+        // RFC 3834 §5: only what no person wrote (an ops alert) is auto-generated.
+        if event.kind == .system { extra.append(("Auto-Submitted", "auto-generated")) }
         if let s = sender?.uri { extra.append(("X-MSRP-From", s)) }
         if let s = event.origin.sessionID { extra.append(("X-MSRP-Session", s)) }
         let type = event.envelope.contentType.lowercased()
@@ -48,10 +61,22 @@ extension MailDraft {
                 note: "\(senderName) sent \(essence) (\(body.count) bytes) over MSRP: it is attached.")
         }
         self.init(
-            from: MailAddress(name: senderName, address: settings.from), replyTo: settings.replyTo.map { MailAddress(address: $0) },
+            from: MailAddress(name: senderName, address: settings.from), replyTo: Self.replyTo(event, settings: settings),
             to: recipients.map { MailAddress(address: $0) }, subject: subject, date: event.createdAt,
             messageID: "<event.\(event.id)@\(domain)>", inReplyTo: thread, references: thread.map { [$0] } ?? [], content: content,
             extraHeaders: extra)
+    }
+}
+
+extension MailDraft {
+    /// Where a reply goes: back to the MSRP sender through the gateway when
+    /// replies come in (not for system messages: nobody to answer), else the
+    /// configured `reply_to`.
+    static func replyTo(_ event: QueuedEvent, settings: MailSettings) -> MailAddress? {
+        if let replies = settings.replies, event.kind == .delivery {
+            return MailAddress(address: replies.address(.reply, event: event.id.rawValue))
+        }
+        return settings.replyTo.map { MailAddress(address: $0) }
     }
 }
 

@@ -113,7 +113,7 @@ public final class SMTPAdapter: Adapter {
             }
             do {
                 let result = try await connection.send(
-                    from: settings.from, to: recipients, message: message, smtpUTF8: needsUTF8, resetFirst: reused)
+                    from: settings.returnPath(for: event), to: recipients, message: message, smtpUTF8: needsUTF8, resetFirst: reused)
                 await pool.release(connection)
                 return Self.outcome(result)
             } catch {
@@ -147,12 +147,9 @@ public final class SMTPAdapter: Adapter {
         return .delivered(proof: proof)
     }
 
-    /// The MSRP status of a failure REPORT for a refusing mail server: 413 for
-    /// size (552, x.3.4, x.2.3), 415 for content (x.6.x), else 403.
+    /// The MSRP status of a failure REPORT for a refusing mail server (the
+    /// same mapping as a bounce's: `EnhancedStatus`).
     static func msrpCode(for reply: SMTPReply) -> Int {
-        let enhanced = reply.enhancedCode ?? ""
-        if reply.code == 552 || enhanced.hasSuffix(".3.4") || enhanced.hasSuffix(".2.3") { return 413 }
-        if enhanced.dropFirst(2).hasPrefix("6.") { return 415 }
-        return 403
+        EnhancedStatus.msrpCode(reply.enhancedCode ?? "", replyCode: reply.code)
     }
 }

@@ -91,7 +91,7 @@ public struct MailDraft: Sendable, Hashable {
             h += textPart(text, subtype: "plain")
         case .html(let html):
             h += "Content-Type: multipart/alternative; boundary=\"\(boundary)\"\r\n\r\n"
-            h += "--\(boundary)\r\n" + textPart(Self.plainText(fromHTML: html), subtype: "plain")
+            h += "--\(boundary)\r\n" + textPart(HTMLText.plain(html), subtype: "plain")
             h += "\r\n--\(boundary)\r\n" + textPart(html, subtype: "html")
             h += "\r\n--\(boundary)--\r\n"
         case .attachment(let type, let filename, let bytes, let note):
@@ -111,7 +111,7 @@ public struct MailDraft: Sendable, Hashable {
     }
 
     /// `Tue, 24 Nov 2026 10:00:00 +0000`.
-    static func rfc5322Date(_ date: Date) -> String {
+    public static func rfc5322Date(_ date: Date) -> String {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
         var tm = tm()
         gmtime_r(&t, &tm)
@@ -119,34 +119,6 @@ public struct MailDraft: Sendable, Hashable {
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : String(n) }
         return "\(days[Int(tm.tm_wday) % 7]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon) % 12]) \(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) +0000"
-    }
-
-    /// A readable text version of HTML for the alternative part: tags dropped,
-    /// block ends as line breaks, the common entities decoded.
-    static func plainText(fromHTML html: String) -> String {
-        var out = ""
-        var inTag = false
-        var tag = ""
-        for c in html {
-            if inTag {
-                if c == ">" {
-                    inTag = false
-                    let name = tag.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "/ ")).split(separator: " ").first ?? ""
-                    if ["br", "p", "div", "li", "tr", "h1", "h2", "h3"].contains(String(name)) { out += "\n" }
-                    tag = ""
-                } else {
-                    tag.append(c)
-                }
-            } else if c == "<" {
-                inTag = true
-            } else {
-                out.append(c)
-            }
-        }
-        for (entity, char) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&nbsp;", " "), ("&amp;", "&")] {
-            out = out.replacingOccurrences(of: entity, with: char)
-        }
-        return out.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 
