@@ -424,7 +424,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Events", "Queue", "CPIM", "SDP", "MSRPGatewayClient", "IRCClient", "IRCWire", "TestPeers",
+                "MSRP", "MSRPTransport", "SMTPWire", "Events", "Queue", "CPIM", "SDP", "MSRPGatewayClient", "IRCClient", "IRCWire", "TestPeers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

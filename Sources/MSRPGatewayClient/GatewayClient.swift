@@ -39,6 +39,9 @@ public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
     /// Whether it answers `Success-Report: yes` with a success REPORT once it
     /// has a message (as RFC 4975 §7.1.2 says a client must; off to play one that does not).
     public var sendsSuccessReports = true
+    /// Content types it takes inside CPIM besides text and IMDNs (an image, to
+    /// play a client that shows pictures).
+    public var moreWrappedTypes: [String] = []
     public private(set) var sessionID: String?
 
     public init(name: String, address: String, endpoint: MSRPEndpoint, http: HTTPClient, api: String, token: String?,
@@ -57,7 +60,7 @@ public final class GatewayClient: MSRPSessionDelegate, @unchecked Sendable {
         let local = endpoint.createSession(setup: .active, acceptTypes: [.messageCPIM, .textPlain], delegate: self)
         let media = MSRPMedia(
             port: local.localURI.port ?? 9, path: [local.localURI.description], acceptTypes: ["message/cpim", "text/plain"],
-            acceptWrappedTypes: ["text/plain", "message/imdn+xml"], setup: .active)
+            acceptWrappedTypes: ["text/plain", "message/imdn+xml"] + moreWrappedTypes, setup: .active)
         let offer = MSRPOfferAnswer.answerDescription(media: media, host: "127.0.0.1", sessionVersion: 1)
         var query = "?peer=\(address.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
         if let route { query += "&route=\(route.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }

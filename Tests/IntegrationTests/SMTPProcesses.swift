@@ -87,12 +87,17 @@ extension Peers {
 /// A throwaway Postfix instance on a loopback port (../shared/peers notes): a
 /// virtual domain `example.org` delivered into a maildir, other domains held in
 /// the queue. Needs root (CI has it) and Debian's postfix.
+///
+/// `relay` sends a domain on to another server (the gateway's reply domain to
+/// its SMTP listener, as a site's MX would); `mailboxes` makes only those users
+/// of example.org exist, and mail for the others is taken and then bounced by
+/// Postfix itself (a DSN to the envelope sender), not refused at RCPT.
 final class PostfixInstance: @unchecked Sendable {
     let directory: String
     let port: Int
     private let master: ChildProcess
 
-    init() async throws {
+    init(relay: (domain: String, port: Int)? = nil, mailboxes: [String]? = nil) async throws {
         let postfix = try Peers.require("postfix", package: "postfix")
         guard getuid() == 0 else { throw Peers.PeerMissing(description: "a throwaway Postfix needs root") }
         port = try freePort()
@@ -124,7 +129,9 @@ final class PostfixInstance: @unchecked Sendable {
             alias_database =
             virtual_mailbox_domains = example.org
             virtual_mailbox_base = \(directory)/vmail
-            virtual_mailbox_maps = static:inbox/
+            virtual_mailbox_maps = \(mailboxes.map { "inline:{ " + $0.map { "\($0)@example.org=inbox/" }.joined(separator: ", ") + " }" } ?? "static:inbox/")
+            smtpd_reject_unlisted_recipient = \(mailboxes == nil ? "yes" : "no")
+            \(relay.map { "relay_domains = \($0.domain)\ntransport_maps = inline:{ \($0.domain)=toreply:[127.0.0.1]:\($0.port) }\nsmtp_host_lookup = native" } ?? "")
             virtual_uid_maps = static:\(uid)
             virtual_gid_maps = static:\(gid)
             defer_transports = smtp
@@ -137,7 +144,7 @@ final class PostfixInstance: @unchecked Sendable {
             "flush unix n - n 1000? 0 flush", "proxymap unix - - n - - proxymap", "smtp unix - - n - - smtp",
             "showq unix n - n - - showq", "error unix - - n - - error", "retry unix - - n - - error",
             "discard unix - - n - - discard", "virtual unix - n n - - virtual", "anvil unix - - n - 1 anvil",
-            "scache unix - - n - 1 scache", "postlog unix-dgram n - n - 1 postlogd",
+            "scache unix - - n - 1 scache", "postlog unix-dgram n - n - 1 postlogd", "toreply unix - - n - - smtp",
         ]
         try (services.joined(separator: "\n") + "\n").write(toFile: directory + "/master.cf", atomically: true, encoding: .utf8)
         let check = try ChildProcess(postfix, ["-c", directory, "check"], name: "postfix check")
