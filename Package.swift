@@ -218,6 +218,7 @@ let package = Package(
             dependencies: [
                 "SMTPServer", "SMTPWire", "Gateway", "Events", "CPIM",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -328,7 +329,7 @@ let package = Package(
         .executableTarget(
             name: "GatewayBenchmarks",
             dependencies: [
-                "Gateway", "WebhookAdapter", "SMTPAdapter", "Events", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
+                "Gateway", "WebhookAdapter", "SMTPAdapter", "SMTPWire", "Events", "Queue", "MSRP", "MSRPTransport", "CPIM", "SDP", "IRCAdapter", "IRCClient", "IRCWire",
                 "TestPeers", "MSRPGatewayClient", "XMPPWire", "XMPPClient", "XMPPAdapter",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -340,7 +341,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/GatewayBenchmarks",
-            exclude: ["smtplib_reference.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -450,7 +450,7 @@ if ProcessInfo.processInfo.environment["MSRPGW_FUZZ"] != nil {
         ))
     package.targets.append(
         .executableTarget(
-            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "Digest", "SMTPWire", "IRCWire", "XMPPWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
+            name: "FormatFuzz", dependencies: ["CPIM", "SDP", "SIP", "Digest", "SMTPWire", "SMTPServer", "IRCWire", "XMPPWire", .product(name: "NIOCore", package: "swift-nio")], path: "Fuzz/FormatFuzz",
             swiftSettings: [.unsafeFlags(["-parse-as-library", "-sanitize=fuzzer,address"])],
             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]
         ))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target and runs it.
-#   Fuzz/run.sh [SECONDS] [TARGET]     TARGET: msrp (default), cpim, sdp, smtp, sip, irc, xmpp; SECONDS default 600
+#   Fuzz/run.sh [SECONDS] [TARGET]     TARGET: msrp (default), cpim, sdp, smtp, sip, irc, xmpp, mail, smtpd; SECONDS default 600
 # Crashes land in Fuzz/out/; the corpus grows in Fuzz/corpus-run-TARGET/ (seeded
 # from Fuzz/corpus/ for msrp, Fuzz/corpus-TARGET/ for the others).
 set -euo pipefail
@@ -15,7 +15,9 @@ case "$target" in
   sip)  product=FormatFuzz; seeds=Fuzz/corpus-sip; maxlen=4096; export MSRPGW_FUZZ_FORMAT=sip ;;
   irc)  product=FormatFuzz; seeds=Fuzz/corpus-irc; maxlen=4096; export MSRPGW_FUZZ_FORMAT=irc ;;
   xmpp) product=FormatFuzz; seeds=Fuzz/corpus-xmpp; maxlen=8192; export MSRPGW_FUZZ_FORMAT=xmpp ;;
-  *) echo "unknown target $target (msrp, cpim, sdp, smtp, sip, irc, xmpp)" >&2; exit 2 ;;
+  mail) product=FormatFuzz; seeds=Fuzz/corpus-mail; maxlen=16384; export MSRPGW_FUZZ_FORMAT=mail ;;
+  smtpd) product=FormatFuzz; seeds=Fuzz/corpus-smtpd; maxlen=8192; export MSRPGW_FUZZ_FORMAT=smtpd ;;
+  *) echo "unknown target $target (msrp, cpim, sdp, smtp, sip, irc, xmpp, mail, smtpd)" >&2; exit 2 ;;
 esac
 # The sanitizer flags go to every module, not just the fuzz target: libFuzzer's
 # coverage guidance only sees code that was compiled with them.

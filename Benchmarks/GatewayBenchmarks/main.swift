@@ -5,9 +5,11 @@
 //   webhook  deliveries to a local HTTP sink from a backlog (deliveries/s), and
 //            SEND -> webhook received latency at a steady rate below capacity;
 //            beside the sink's rate for plain HTTP POSTs from the same client.
-//   smtp     mails to a local aiosmtpd sink (Debian's python3-aiosmtpd) from a
-//            backlog, connections reused; beside Python's smtplib sending the
-//            same kind of mail to the same sink over one connection.
+//   smtp     mails from a backlog into Postfix's smtp-sink, connections reused;
+//            beside Postfix's smtp-source sending mails of the same size to the
+//            same sink over as many connections (MailBench.swift).
+//   mail-in  replies accepted durably by `msrpgw serve`'s SMTP listener, from
+//            smtp-source over 8 connections; beside smtp-source into smtp-sink.
 //   sip      call setups (INVITE, 200, ACK, BYE, 200) driven by sipp over UDP
 //            against `msrpgw serve` (the release build), beside sipp against
 //            its own built-in UAS; then the session table must be empty.
@@ -19,7 +21,7 @@
 //   xmpp     MSRP → XMPP: msrpgw serve as a component of Prosody, the MSRP load
 //            in its own process, messages counted at an XMPP user; beside a raw
 //            component pushing the same stanzas into the same Prosody (XMPPBench.swift).
-// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [sip] [irc] [relay] [e2e] [xmpp]
+// Usage: swift run -c release GatewayBenchmarks [ingest] [webhook] [smtp] [mail-in] [sip] [irc] [relay] [e2e] [xmpp]
 import AsyncHTTPClient
 import CPIM
 import Events
@@ -377,57 +379,6 @@ func freeTCPPort() throws -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
-func benchSMTP() async throws {
-    let port = try freeTCPPort()
-    let (sink, sinkOut) = try run("/usr/bin/python3", [repository + "/Tests/Helpers/smtp_sink.py", "count", String(port), NSTemporaryDirectory() + "smtp-bench"])
-    // Only READY is read from it; the sink prints nothing more unless asked (SIGUSR1).
-    defer {
-        sink.terminate()
-        kill(sink.processIdentifier, SIGKILL)
-    }
-    _ = sinkOut.fileHandleForReading.availableData  // READY
-    let mails = 3000
-    let connections = Int(ProcessInfo.processInfo.environment["SMTP_CONNECTIONS"] ?? "") ?? 8
-    var rates: [Double] = []
-    var references: [Double] = []
-    for _ in 0..<3 {
-        let dir = try scratch()
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", followUps: Reporter(), synchronous: .full))
-        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
-        let smtp = try SMTPAdapter(
-            relay: SMTPRelay(host: "127.0.0.1", port: port, security: .none, maxConnections: connections),
-            mail: MailSettings(from: "msrpgw@gw.example"), group: group, logger: quiet)
-        var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: dir + "/bodies")
-        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(60), pollInterval: .milliseconds(100))
-        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [smtp],
-                                  routes: ["sip:mail@gw.example": ["mailto:bob@example.org"]], logger: quiet)
-        var events: [NewEvent] = []
-        for i in 0..<mails {
-            events.append(NewEvent(adapter: "smtp", target: "mailto:bob@example.org", origin: EventOrigin(sessionID: "b", messageID: "mail-\(i)"),
-                                   envelope: EventEnvelope(from: "Alice <sip:alice@example.com>", to: ["<sip:mail@gw.example>"], contentType: "text/plain;charset=UTF-8"),
-                                   body: .inline(Array("benchmark message \(i): Grüße über MSRP".utf8))))
-        }
-        for chunk in stride(from: 0, to: mails, by: 1000) { _ = try await queue.enqueue(Array(events[chunk..<chunk + 1000])) }
-        let t0 = ContinuousClock.now
-        let runTask = Task { await gateway.run() }
-        while try await queue.stats().count(state: .delivered) < mails { try await Task.sleep(for: .milliseconds(10)) }
-        rates.append(Double(mails) / seconds(ContinuousClock.now - t0))
-        gateway.stop()
-        await runTask.value
-        await smtp.shutdown()
-        await endpoint.shutdown()
-        try? FileManager.default.removeItem(atPath: dir)
-
-        let (ref, refOut) = try run("/usr/bin/python3", [repository + "/Benchmarks/GatewayBenchmarks/smtplib_reference.py", String(port), String(mails)])
-        ref.waitUntilExit()
-        let text = String(decoding: refOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        references.append(Double(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
-    }
-    say(String(format: "smtp: %d mails from a backlog to aiosmtpd, %d reused connections: %.0f mails/s (runs: %@); smtplib, same mails and sink, one connection: %.0f /s (runs: %@); msrpgw/smtplib = %.1fx  [target >= 3x]",
-               mails, connections, median(rates), rates.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(references),
-               references.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(rates) / median(references)))
-}
-
 // MARK: - SIP
 
 /// The tests' call (INVITE, 200, ACK, BYE, 200), each with its own session id.
@@ -492,7 +443,7 @@ say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessIn
 if chosen.isEmpty {
     // Each benchmark in a process of its own: what one leaves behind (open
     // databases, sessions, the sink's threads) must not slow the next.
-    for name in ["ingest", "webhook", "smtp", "sip", "irc", "relay", "e2e", "xmpp"] {
+    for name in ["ingest", "webhook", "smtp", "mail-in", "sip", "irc", "relay", "e2e", "xmpp"] {
         let (p, out) = try run(CommandLine.arguments[0], [name])
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -504,6 +455,7 @@ if chosen.isEmpty {
         case "ingest": try await benchIngest()
         case "webhook": try await benchWebhook()
         case "smtp": try await benchSMTP()
+        case "mail-in": try await benchMailIn()
         case "sip": try await benchSIP()
         case "irc": try await benchIRC()
         case "relay": try await benchRelay()

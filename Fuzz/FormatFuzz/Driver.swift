@@ -2,7 +2,7 @@
     import Glibc
 #endif
 
-/// Which format this run fuzzes: MSRPGW_FUZZ_FORMAT=cpim (default), sdp, smtp, sip, irc or xmpp.
+/// Which format this run fuzzes: MSRPGW_FUZZ_FORMAT=cpim (default), sdp, smtp, sip, irc, xmpp, mail or smtpd.
 let fuzzFormat = getenv("MSRPGW_FUZZ_FORMAT").map { String(cString: $0) } ?? "cpim"
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -13,6 +13,8 @@ public func fuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     case "sip": return fuzzSIP(data, size)
     case "irc": return fuzzIRC(data, size)
     case "xmpp": return fuzzXMPP(data, size)
+    case "mail": return fuzzMail(data, size)
+    case "smtpd": return fuzzSMTPServer(data, size)
     default: return fuzzCPIM(data, size)
     }
 }

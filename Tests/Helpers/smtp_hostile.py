@@ -133,6 +133,39 @@ elif case == "tls-garbage":
 elif case == "errors":
     send(b"".join(b"BOGUS %d\r\n" % i for i in range(100)))
     replies += read_replies(100)
+elif case == "starttls":
+    # What is pipelined after STARTTLS (CVE-2011-0411) must be dropped, not run inside TLS.
+    send(b"EHLO x\r\nSTARTTLS\r\nMAIL FROM:<injected@example.org>\r\n")
+    replies += read_replies(2)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(s, server_hostname="localhost")
+    buf = b""
+    send(b"EHLO x\r\n")
+    ehlo = s.recv(65536)
+    extra["tls_ehlo_offers_starttls"] = b"STARTTLS" in ehlo
+    buf = ehlo
+    replies += read_replies(1)
+    send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<" + rcpt.encode() + b">\r\nQUIT\r\n")
+    replies += read_replies(3)
+elif case == "churn":
+    # 2,000 connections opened and closed: what the server holds for them comes back.
+    s.close()
+    before = rss_kb()
+    for i in range(2000):
+        c = socket.create_connection((host, port), timeout=10)
+        c.recv(1024)
+        c.sendall(b"EHLO churn\r\nQUIT\r\n")
+        while c.recv(4096):
+            pass
+        c.close()
+    time.sleep(1)
+    extra["rss_growth_kb"] = rss_kb() - before
+    s = socket.create_connection((host, port), timeout=10)
+    buf = b""
+    closed = False
+    replies = read_replies(1)
 elif case == "oversize":
     send(b"EHLO x\r\nMAIL FROM:<a@example.org> SIZE=999999999\r\n")
     replies += read_replies(2)

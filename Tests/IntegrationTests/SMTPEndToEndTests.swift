@@ -131,7 +131,7 @@ struct SMTPEndToEndTests {
         let reports = alice.allReports.map { "\($0.headers.messageID ?? "") \($0.headers.status?.code ?? 0)" }.sorted()
         #expect(reports == ["nobody-1 404", "some-1 200", "some-1 404"], "\(reports)")
         // The sender is told a stable phrase; the relay's words stay in the API (and the log).
-        #expect(alice.allReports.first { $0.headers.messageID == "nobody-1" }?.headers.status?.reason == "delivery to this recipient is not allowed")
+        #expect(alice.allReports.first { $0.headers.messageID == "nobody-1" }?.headers.status?.reason == "recipient unknown")
         let (_, events, _) = try await alice.call("GET", "/v1/events?kind=report&limit=100")
         #expect(events.contains("5.1.1"), "the REPORT event keeps the relay's reply as its detail")
         let imdns = alice.allReceived.compactMap { try? IMDNNotification(xml: Array($0.text.utf8)) }

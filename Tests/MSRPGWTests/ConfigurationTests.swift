@@ -226,6 +226,16 @@ import Testing
         ("xmpp route to no server", "[routes]\n\"sip:a@b\" = [\"xmpp:bob@example.org\"]", "xmpp:bob@example.org"),
         ("sip registrar without aor", "[sip]\nregistrar = \"sip:example.com\"", "sip.aor and sip.password"),
         ("sip tls without certificate", "[sip]\ntransports = [\"tls\"]", "tls needs sip.tls_certificate"),
+        ("smtp inbound without a relay", "[smtp.inbound]\ndomain = \"reply.example.com\"", "smtp.inbound: needs the [smtp] relay"),
+        ("smtp inbound without a domain", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\nsecrets = [\"0123456789abcdef0123\"]", "smtp.inbound.domain: the reply domain is required"),
+        ("smtp inbound domain with a user", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"a@b.example\"\nsecrets = [\"0123456789abcdef0123\"]", "smtp.inbound.domain"),
+        ("smtp inbound without secrets", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"reply.example.com\"", "smtp.inbound.secrets: at least one secret"),
+        ("smtp inbound short secret", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"reply.example.com\"\nsecrets = [\"short\"]", "at least 16 bytes"),
+        ("smtp inbound tokens outlive retention", "[queue]\nretention = \"1d\"\n[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"reply.example.com\"\nsecrets = [\"0123456789abcdef0123\"]\ntoken_ttl = \"7d\"", "outlives queue.retention"),
+        ("smtp inbound half a certificate", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"reply.example.com\"\nsecrets = [\"0123456789abcdef0123\"]\ntls_certificate = \"/c.pem\"", "tls_certificate and tls_key go together"),
+        ("smtp inbound tls required without one", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"reply.example.com\"\nsecrets = [\"0123456789abcdef0123\"]\nrequire_tls = true", "smtp.inbound.require_tls"),
+        ("smtp inbound key unknown", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"reply.example.com\"\nsecrets = [\"0123456789abcdef0123\"]\nrelay = true", "smtp.inbound.relay"),
+        ("smtp inbound tiny size", "[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"\n[smtp.inbound]\ndomain = \"reply.example.com\"\nsecrets = [\"0123456789abcdef0123\"]\nmax_message_size = 10", "smtp.inbound.max_message_size"),
         ("a secret twice", "[api]\ntoken = \"t\"\ntoken_file = \"/etc/hostname\"", "api.token and api.token_file: give one of them"),
         ("a secret file missing", "[api]\ntoken_file = \"/nonexistent/token\"", "api.token_file: cannot read /nonexistent/token"),
         ("a secret file too large", "[api]\ntoken_file = \"/proc/self/exe\"", "api.token_file"),
@@ -261,6 +271,25 @@ import Testing
         } catch {
             #expect(error.description.contains(words), "\(name): \(error.description)")
         }
+    }
+
+    @Test func smtpInboundSignsRepliesAndBounces() throws {
+        let c = try DaemonConfiguration.parse("""
+            [smtp]
+            host = "h"
+            from = "gw@example.com"
+            [smtp.inbound]
+            domain = "Reply.Example.com"
+            secrets = ["0123456789abcdef0123", "an older secret, 16 bytes"]
+            token_ttl = "2d"
+            port = 0
+            """, environment: [:])
+        let inbound = try #require(c.smtpInbound)
+        #expect(inbound.addressing.domain == "reply.example.com")
+        #expect(inbound.addressing.lifetime == 2 * 86400)
+        #expect(inbound.hostname == "reply.example.com")
+        #expect(c.smtp?.mail.replies == inbound.addressing, "outgoing mail carries the same addresses")
+        #expect(try DaemonConfiguration.parse("[smtp]\nhost = \"h\"\nfrom = \"gw@example.com\"", environment: [:]).smtpInbound == nil)
     }
 
     @Test func listenerPorts() throws {

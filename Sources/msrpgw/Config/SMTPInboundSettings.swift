@@ -38,7 +38,7 @@ struct SMTPInboundSettings: Sendable {
         let ttl = try r.duration("token_ttl", default: .seconds(7 * 86400))
         guard ttl >= .seconds(60) else { throw ConfigError("smtp.inbound.token_ttl: at least 1m") }
         guard ttl <= retention else {
-            throw ConfigError("smtp.inbound.token_ttl: \(ttl) outlives queue.retention \(retention): a reply would find its conversation purged")
+            throw ConfigError("smtp.inbound.token_ttl: \(Int(ttl.seconds))s outlives queue.retention \(Int(retention.seconds))s: a reply would find its conversation purged")
         }
         var s = SMTPInboundSettings(addressing: ReplyAddressing(domain: domain, keys: keys, lifetime: ttl.seconds), hostname: domain)
         s.listen = try r.string("listen", default: s.listen)

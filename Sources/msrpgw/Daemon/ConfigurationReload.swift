@@ -3,13 +3,15 @@ import Logging
 import MSRPTransport
 import NIOConcurrencyHelpers
 import SMTPAdapter
+import SMTPInbound
 import ServiceLifecycle
 import UnixSignals
 import WebhookAdapter
 
 /// Re-reads the configuration file on SIGHUP (`systemctl reload`) and puts in
 /// force what can change while sessions and connections stay up: routes,
-/// rooms, webhooks and their secrets, the SMTP relay and mail settings, the
+/// rooms, webhooks and their secrets, the SMTP relay and mail settings (and the
+/// reply domain, token secrets and token life of `[smtp.inbound]`), the
 /// relay role's users and WebSocket tokens, the log level. A configuration
 /// that does not read, or that a step refuses, changes nothing: the log names
 /// the key and the running configuration stays. Other changed keys are named
@@ -19,6 +21,7 @@ final class ConfigurationReload: Sendable {
         var gateway: Gateway
         var webhook: WebhookAdapter
         var smtp: SMTPAdapter?
+        var mailIntake: MailIntake?
         var relayRole: MSRPRelayRole?
         var relayTokens: NIOLockedValueBox<[String: String]>
     }
@@ -42,6 +45,9 @@ final class ConfigurationReload: Sendable {
     static let reloadable: [[String]] = [
         ["routes"], ["rooms"], ["webhooks"], ["smtp"], ["relay", "users"], ["relay", "tokens"], ["gateway", "log_level"],
     ]
+    /// Under a reloadable path, what still needs a restart: the SMTP listener's socket and limits.
+    static let notReloadable: [[String]] = SMTPInboundSettings.keys
+        .filter { !["domain", "secrets", "secrets_file", "token_ttl"].contains($0) }.map { ["smtp", "inbound", $0] }
 
     /// Reloads once; the outcome is in the log (and `STATUS=` under systemd).
     /// Returns whether the new configuration is in force.
@@ -55,7 +61,8 @@ final class ConfigurationReload: Sendable {
             let old = running.withLockedValue { $0 }
             try await apply(new, over: old)
             running.withLockedValue { $0 = new }
-            let later = Self.changedKeys(old.tree, new.tree).filter { key in !Self.reloadable.contains { key.starts(with: $0) } }
+            let later = Self.changedKeys(old.tree, new.tree)
+                .filter { key in !Self.reloadable.contains { key.starts(with: $0) } || Self.notReloadable.contains { key.starts(with: $0) } }
                 .map { $0.joined(separator: ".") }
             logger.notice("configuration reloaded", metadata: [
                 "file": "\(source)", "routes": "\(new.routes.count)", "webhooks": "\(new.webhooks.count)", "log_level": "\(new.logLevel)"])
@@ -75,6 +82,9 @@ final class ConfigurationReload: Sendable {
         if (old.smtp == nil) != (new.smtp == nil) {
             throw ConfigError("smtp: adding or removing the SMTP relay needs a restart (its adapter is made at start)")
         }
+        if (old.smtpInbound == nil) != (new.smtpInbound == nil) {
+            throw ConfigError("smtp.inbound: adding or removing the SMTP listener needs a restart")
+        }
         if (old.relayRole == nil) != (new.relayRole == nil) {
             throw ConfigError("relay: turning the relay role on or off needs a restart")
         }
@@ -92,6 +102,7 @@ final class ConfigurationReload: Sendable {
                 throw ConfigError("smtp: \(error)")
             }
         }
+        if let intake = parts.mailIntake, let inbound = new.smtpInbound { intake.replace(inbound.addressing) }
         parts.gateway.replaceRooms(new.gateway.rooms)
         if let role = new.relayRole {
             parts.relayRole?.replaceUsers(role.users)

@@ -233,9 +233,11 @@ struct GatewayDaemon {
         let sipPort = boundSIPPort
         let sipTLSPort = boundSIPTLSPort
         var smtpServer: SMTPServer?
+        var mailIntake: MailIntake?
         if let s = c.smtpInbound {
-            smtpServer = try await Self.startSMTPListener(
-                s, messageIDDomain: c.smtp?.mail.domain ?? s.addressing.domain, gateway: gateway, group: group, budget: budget, logger: logger)
+            let intake = MailIntake(gateway: gateway, addressing: s.addressing, messageIDDomain: c.smtp?.mail.domain ?? s.addressing.domain, logger: logger)
+            smtpServer = try await Self.startSMTPListener(s, intake: intake, group: group, budget: budget, logger: logger)
+            mailIntake = intake
         }
         let smtpPort = smtpServer?.port
         if c.api.token == nil { logger.warning("the HTTP API has no token: anyone on this host can use it (set api.token)") }
@@ -260,6 +262,7 @@ struct GatewayDaemon {
                 logger.notice("msrpgw ready", metadata: [
                     "msrp": "\(c.msrp.listen):\(msrpPort)", "msrps": "\(msrpsPort.map(String.init) ?? "off")", "api": "http://\(c.api.listen):\(apiPort)",
                     "sip": "\(sipPort.map { "\(c.sip?.listen ?? ""):\($0)" } ?? "off")", "sip-tls": "\(sipTLSPort.map(String.init) ?? "off")",
+                    "smtp": "\(smtpPort.map { "\(c.smtpInbound?.listen ?? ""):\($0)" } ?? "off")",
                     "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
                 ])
                 await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, wsPort: wsPort, wssPort: wssPort,
@@ -278,7 +281,7 @@ struct GatewayDaemon {
             + (reloadFrom.map { path in
                 [ReloadService(reload: ConfigurationReload(
                     path: path, running: c,
-                    parts: .init(gateway: gateway, webhook: webhook, smtp: smtp, relayRole: endpoint.relayRole, relayTokens: relayTokens),
+                    parts: .init(gateway: gateway, webhook: webhook, smtp: smtp, mailIntake: mailIntake, relayRole: endpoint.relayRole, relayTokens: relayTokens),
                     notifier: notifier, logger: logger))]
             } ?? [])
             + extraServices + [app] + Self.systemdServices(
@@ -305,7 +308,7 @@ struct GatewayDaemon {
     }
 
     /// The listener replies and bounces come back to (`[smtp.inbound]`).
-    static func startSMTPListener(_ s: SMTPInboundSettings, messageIDDomain: String, gateway: Gateway, group: any EventLoopGroup, budget: DescriptorBudget,
+    static func startSMTPListener(_ s: SMTPInboundSettings, intake: MailIntake, group: any EventLoopGroup, budget: DescriptorBudget,
                                   logger: Logger) async throws -> SMTPServer {
         var tls: TLSConfiguration?
         if let cert = s.tlsCertificate, let key = s.tlsKey {
@@ -314,7 +317,6 @@ struct GatewayDaemon {
         } else {
             logger.warning("SMTP listener without STARTTLS: replies travel in clear (set smtp.inbound.tls_certificate)")
         }
-        let intake = MailIntake(gateway: gateway, addressing: s.addressing, messageIDDomain: messageIDDomain, logger: logger)
         return try await SMTPServer.start(
             SMTPServer.Configuration(host: s.listen, port: s.port, hostname: s.hostname, limits: s.limits, connectionLimits: s.connectionLimits,
                                      commandTimeout: .nanoseconds(s.commandTimeout.nanoseconds), tls: tls, requireTLS: s.requireTLS),

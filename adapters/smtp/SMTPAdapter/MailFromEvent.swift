@@ -36,7 +36,7 @@ public struct MailSettings: Sendable, Hashable {
 extension MailDraft {
     /// The mail for `event`, to `recipients`. Its Message-ID is the event's, so
     /// a retry is the same mail; its thread is the MSRP session's.
-    init(event: QueuedEvent, recipients: [String], body: [UInt8], settings: MailSettings) {
+    public init(event: QueuedEvent, recipients: [String], body: [UInt8], settings: MailSettings) {
         let sender = event.envelope.from.flatMap { try? CPIMAddress(parsing: $0) }
         let senderName = sender?.displayName ?? sender?.uri ?? event.envelope.from ?? "msrpgw"
         let domain = settings.domain

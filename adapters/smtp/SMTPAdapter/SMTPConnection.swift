@@ -143,8 +143,12 @@ final class SMTPConnection: @unchecked Sendable {
         let mailCommand = "MAIL FROM:<\(from)>\(params)"
         let rcptCommands = recipients.map { "RCPT TO:<\($0)>" }
         var result: TransactionResult
-        if capabilities.pipelining {
-            var replies = try await commands((resetFirst ? ["RSET"] : []) + [mailCommand] + rcptCommands, stage: "MAIL/RCPT")
+        if capabilities.pipelining, recipients.count == 1 {
+            // RFC 2920 §3.1: DATA may end the pipelined group; the server refuses it
+            // (503/554) when no recipient was accepted. One round trip for the envelope.
+            // Only for one recipient: with several, one deferred and one accepted would
+            // open DATA for a mail that must wait for all of them.
+            var replies = try await commands((resetFirst ? ["RSET"] : []) + [mailCommand] + rcptCommands + ["DATA"], stage: "MAIL/RCPT/DATA")
             if resetFirst {
                 guard replies.removeFirst().code == 250 else {
                     usable = false
@@ -153,22 +157,40 @@ final class SMTPConnection: @unchecked Sendable {
             }
             result = TransactionResult(mail: replies[0])
             for (r, reply) in zip(recipients, replies.dropFirst()) { classify(r, reply, into: &result) }
-        } else {
-            if resetFirst { try await reset() }
-            result = TransactionResult(mail: try await command(mailCommand, stage: "MAIL"))
-            if result.mail.isPositive {
-                for (r, c) in zip(recipients, rcptCommands) { classify(r, try await command(c, stage: "RCPT"), into: &result) }
+            let start = replies[replies.count - 1]
+            result.dataStart = start
+            guard result.mail.isPositive, !result.accepted.isEmpty, result.deferred.isEmpty, start.code == 354 else {
+                // A broken server that said 354 without a recipient gets "." at once (§3.1): no mail, nobody to get it.
+                if start.code == 354 { _ = try await raw(Array(".\r\n".utf8), stage: "the end of an empty DATA", timeout: relay.timeouts.dataEnd) }
+                try await reset()
+                return result
             }
-        }
-        guard result.mail.isPositive, !result.accepted.isEmpty, result.deferred.isEmpty else {
-            try await reset()
-            return result
-        }
-        let start = try await command("DATA", stage: "DATA", timeout: relay.timeouts.dataStart)
-        result.dataStart = start
-        guard start.code == 354 else {
-            try await reset()
-            return result
+        } else {
+            if capabilities.pipelining {
+                var replies = try await commands((resetFirst ? ["RSET"] : []) + [mailCommand] + rcptCommands, stage: "MAIL/RCPT")
+                if resetFirst, replies.removeFirst().code != 250 {
+                    usable = false
+                    throw SMTPError(.closed(stage: "RSET (refused)"))
+                }
+                result = TransactionResult(mail: replies[0])
+                for (r, reply) in zip(recipients, replies.dropFirst()) { classify(r, reply, into: &result) }
+            } else {
+                if resetFirst { try await reset() }
+                result = TransactionResult(mail: try await command(mailCommand, stage: "MAIL"))
+                if result.mail.isPositive {
+                    for (r, c) in zip(recipients, rcptCommands) { classify(r, try await command(c, stage: "RCPT"), into: &result) }
+                }
+            }
+            guard result.mail.isPositive, !result.accepted.isEmpty, result.deferred.isEmpty else {
+                try await reset()
+                return result
+            }
+            let start = try await command("DATA", stage: "DATA", timeout: relay.timeouts.dataStart)
+            result.dataStart = start
+            guard start.code == 354 else {
+                try await reset()
+                return result
+            }
         }
         result.dataEnd = try await raw(SMTPData.stuffed(message), stage: "the end of DATA", timeout: relay.timeouts.dataEnd)
         mailsSent += 1

@@ -5,6 +5,7 @@ import Events
 import Foundation
 import Gateway
 import Logging
+import NIOConcurrencyHelpers
 import SMTPServer
 import SMTPWire
 
@@ -16,9 +17,11 @@ import SMTPWire
 /// and `References` never authorise). Auto-replies and mails looping back are
 /// taken (250, so that nobody bounces them back to us) and dropped, logged
 /// and counted. The 250 comes only once what is owed is durable.
-public struct MailIntake: SMTPMailSink {
+public final class MailIntake: SMTPMailSink {
     let gateway: Gateway
-    let addressing: ReplyAddressing
+    /// The reply domain and token keys in force (a reload rotates the keys).
+    private let current: NIOLockedValueBox<ReplyAddressing>
+    var addressing: ReplyAddressing { current.withLockedValue { $0 } }
     /// The domain of our own Message-IDs (`<event.N@domain>`): a mail that
     /// carries one is ours come back.
     let messageIDDomain: String
@@ -30,7 +33,7 @@ public struct MailIntake: SMTPMailSink {
 
     public init(gateway: Gateway, addressing: ReplyAddressing, messageIDDomain: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.gateway = gateway
-        self.addressing = addressing
+        self.current = NIOLockedValueBox(addressing)
         self.messageIDDomain = messageIDDomain.lowercased()
         self.logger = logger
         self.now = now
@@ -38,6 +41,11 @@ public struct MailIntake: SMTPMailSink {
         for r in Self.dropReasons { counters["dropped-" + r] = Counter(label: "msrpgw_mail_in_total", dimensions: [("result", "dropped"), ("reason", r)]) }
         for r in ["reply", "bounce", "delayed", "refused"] { counters[r] = Counter(label: "msrpgw_mail_in_total", dimensions: [("result", r)]) }
         self.counters = counters
+    }
+
+    /// Puts reloaded `[smtp.inbound]` addressing in force (a new secret, domain or token life).
+    public func replace(_ addressing: ReplyAddressing) {
+        current.withLockedValue { $0 = addressing }
     }
 
     // MARK: - RCPT
@@ -64,6 +72,7 @@ public struct MailIntake: SMTPMailSink {
             return .failure(Refusal(reply: SMTPServerReply(550, "5.1.1", "No such user"), reason: "no domain"))
         }
         let domain = address[address.index(after: at)...].lowercased()
+        let addressing = addressing
         guard domain == addressing.domain else {
             return .failure(Refusal(reply: SMTPServerReply(550, "5.7.1", "Relay access denied"), reason: "not the reply domain: relay attempt"))
         }
