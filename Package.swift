@@ -216,7 +216,7 @@ let package = Package(
         .target(
             name: "SMTPInbound",
             dependencies: [
-                "SMTPServer", "SMTPWire", "Gateway", "Events", "CPIM",
+                "SMTPServer", "SMTPWire", "Gateway", "Events", "CPIM", "Admission",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

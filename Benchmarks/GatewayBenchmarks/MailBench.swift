@@ -14,23 +14,14 @@ import MSRPTransport
 import Queue
 import SMTPAdapter
 import SMTPWire
+import TestPeers
 
 /// Postfix's smtp-sink on `port` (as root it must be told a user to become).
 func startSMTPSink(port: Int) throws -> Process {
     let args = (getuid() == 0 ? ["-u", "postfix"] : []) + ["127.0.0.1:\(port)", "256"]
     let (sink, _) = try run("/usr/sbin/smtp-sink", args, capture: false)
-    for _ in 0..<200 where !tcpAccepts(port) { usleep(10_000) }
+    for _ in 0..<200 where !tcpPortAccepts(port) { usleep(10_000) }
     return sink
-}
-
-func tcpAccepts(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
 }
 
 /// smtp-source sending `mails` of `size` bytes of text over `connections`
@@ -42,6 +33,13 @@ func smtpSource(port: Int, mails: Int, connections: Int, size: Int, to: String =
     p.waitUntilExit()
     guard p.terminationStatus == 0 else { fatalError("smtp-source failed (\(p.terminationStatus)) against port \(port)") }
     return Double(mails) / seconds(ContinuousClock.now - t0)
+}
+
+/// CPU time this process has used (user + system), in seconds.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 func postfixToolsPresent(_ name: String) -> Bool {
@@ -63,6 +61,7 @@ func benchSMTP() async throws {
     let settings = MailSettings(from: "msrpgw@gw.example")
     var rates: [Double] = []
     var references: [Double] = []
+    var cpuPerMail: [Double] = []
     var mailSize = 0
     for _ in 0..<3 {
         let dir = try scratch()
@@ -84,9 +83,11 @@ func benchSMTP() async throws {
             mailSize = MailDraft(event: first, recipients: ["bob@example.org"], body: body, settings: settings).composed().count
         }
         let t0 = ContinuousClock.now
+        let cpu0 = processCPUSeconds()
         let runTask = Task { await gateway.run() }
         while try await queue.stats().count(state: .delivered) < mails { try await Task.sleep(for: .milliseconds(10)) }
         rates.append(Double(mails) / seconds(ContinuousClock.now - t0))
+        cpuPerMail.append((processCPUSeconds() - cpu0) / Double(mails) * 1000)
         gateway.stop()
         await runTask.value
         await smtp.shutdown()
@@ -95,8 +96,8 @@ func benchSMTP() async throws {
         // smtp-source's own headers are about 150 bytes: its text makes up the rest of our mail's size.
         references.append(try smtpSource(port: port, mails: mails, connections: connections, size: max(100, mailSize - 150)))
     }
-    say(String(format: "smtp: %d mails (%d bytes) from a backlog into smtp-sink, %d reused connections: msrpgw %.0f mails/s (runs: %@); smtp-source, same size, sink and connections: %.0f /s (runs: %@); msrpgw/smtp-source = %.2f  [target >= 0.5]",
-               mails, mailSize, connections, median(rates), rates.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(references),
+    say(String(format: "smtp: %d mails (%d bytes) from a backlog into smtp-sink, %d reused connections: msrpgw %.0f mails/s (runs: %@), %.3f ms CPU per mail; smtp-source, same size, sink and connections: %.0f /s (runs: %@); msrpgw/smtp-source = %.2f  [target >= 0.5]",
+               mails, mailSize, connections, median(rates), rates.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(cpuPerMail), median(references),
                references.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(rates) / median(references)))
 }
 

@@ -4,6 +4,7 @@ import MSRPTransport
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TestPeers
 
 /// MSRP relay forwarding (RFC 4976): 64 receivers AUTH with a relay and get a
 /// path each; 64 senders send to them through it (SEND in, SEND out, the
@@ -43,7 +44,7 @@ func benchRelay() async throws {
         """.write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
     let (gateway, _) = try run(binary, ["serve", "--config", dir + "/msrpgw.toml"], capture: false)
     defer { stop(gateway) }
-    for _ in 0..<200 where !tcpPortOpen(msrpPort) { usleep(20_000) }
+    for _ in 0..<200 where !tcpPortAccepts(msrpPort) { usleep(20_000) }
     let ourURI = try MSRPURI("msrp://127.0.0.1:\(msrpPort);tcp")
 
     let reference = try startKamailioRelay()
@@ -192,7 +193,7 @@ private func startKamailioRelay() throws -> (process: Process, uri: MSRPURI)? {
     // Kamailio reads msrpgw-local.cfg from its working directory.
     let (p, _) = try run("/bin/sh", ["-c", "cd '\(dir)' && exec /usr/sbin/kamailio " + args.map { "'\($0)'" }.joined(separator: " ")], capture: false)
     for _ in 0..<200 {
-        if tcpPortOpen(port) { break }
+        if tcpPortAccepts(port) { break }
         usleep(20_000)
     }
     usleep(200_000)
@@ -203,12 +204,3 @@ private func packageRoot() -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 }
 
-private func tcpPortOpen(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = in_port_t(UInt16(port).bigEndian)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
-}

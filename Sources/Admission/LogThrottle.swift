@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// At most one log line per interval for a repeating condition (accept errors,
@@ -21,5 +22,28 @@ public struct LogThrottle: Sendable {
         defer { suppressed = 0 }
         lastLogged = now
         return (true, suppressed)
+    }
+}
+
+/// `LogThrottle` for each of a few kinds of the same event (refusals by
+/// reason), shared by the connections of a listener: one line per kind per
+/// interval, with the count left out.
+public final class KeyedLogThrottle: Sendable {
+    private let state: NIOLockedValueBox<[String: LogThrottle]>
+    private let interval: TimeAmount
+
+    public init(interval: TimeAmount = .seconds(10)) {
+        self.interval = interval
+        state = NIOLockedValueBox([:])
+    }
+
+    /// Whether to log an event of `kind` now; if so, how many of its kind were
+    /// not logged since. Kinds are a small fixed set (reasons, not addresses).
+    public func admit(_ kind: String) -> (log: Bool, suppressed: Int) {
+        state.withLockedValue { all in
+            var throttle = all[kind] ?? LogThrottle(interval: interval)
+            defer { all[kind] = throttle }
+            return throttle.admit()
+        }
     }
 }

@@ -29,24 +29,28 @@ struct MailInboundTests {
         }
     }
 
-    static func site(commandTimeout: String = "30s") async throws -> Site {
+    /// The gateway's configuration: mail through Postfix, replies to `smtpPort`.
+    static func configuration(postfixPort: Int, smtpPort: Int, secrets: [String] = [secret]) -> String {
+        """
+        [smtp]
+        host = "127.0.0.1"
+        port = \(postfixPort)
+        security = "none"
+        from = "msrpgw@gw.example"
+        [smtp.inbound]
+        port = \(smtpPort)
+        domain = "reply.test"
+        secrets = [\(secrets.map { "\"\($0)\"" }.joined(separator: ", "))]
+        [routes]
+        "sip:mail@gw.example" = ["mailto:bob@example.org"]
+        "sip:nobody@gw.example" = ["mailto:nobody@example.org"]
+        """
+    }
+
+    static func site() async throws -> Site {
         let smtpPort = try freePort()  // reserved for the gateway's listener: Postfix relays there
         let postfix = try await PostfixInstance(relay: ("reply.test", smtpPort), mailboxes: ["bob"])
-        let gateway = try await GatewayProcess(extra: """
-            [smtp]
-            host = "127.0.0.1"
-            port = \(postfix.port)
-            security = "none"
-            from = "msrpgw@gw.example"
-            [smtp.inbound]
-            port = \(smtpPort)
-            domain = "reply.test"
-            secrets = ["\(secret)"]
-            command_timeout = "\(commandTimeout)"
-            [routes]
-            "sip:mail@gw.example" = ["mailto:bob@example.org"]
-            "sip:nobody@gw.example" = ["mailto:nobody@example.org"]
-            """)
+        let gateway = try await GatewayProcess(extra: configuration(postfixPort: postfix.port, smtpPort: smtpPort))
         let clients = try TestClients()
         let alice = clients.client(gateway)
         return Site(postfix: postfix, gateway: gateway, clients: clients, alice: alice, smtpPort: smtpPort)
@@ -186,6 +190,32 @@ struct MailInboundTests {
         let mailIn = metrics.split(separator: "\n").filter { $0.hasPrefix("msrpgw_mail_in_total") }
         #expect(mailIn.contains(#"msrpgw_mail_in_total{result="dropped",reason="auto-submitted"} 1"#), "\(mailIn)")
         #expect(mailIn.contains(#"msrpgw_mail_in_total{result="reply"} 1"#), "\(mailIn)")
+    }
+
+    /// Rotation by SIGHUP: the new secret first signs while the old one still
+    /// verifies; once the old one is dropped, its addresses are refused.
+    @Test func tokenSecretsRotateOnReload() async throws {
+        let site = try await Self.site()
+        defer { Task { await site.stop() } }
+        try await site.alice.open()
+        let old = try await Self.mailBob(site, "Before the rotation", messageID: "rot-1")
+        let newSecret = "the next secret of the integration tests"
+        func reload(_ secrets: [String]) async throws {
+            let before = site.gateway.process.stderr.components(separatedBy: "configuration reloaded").count
+            try site.gateway.rewrite(extra: Self.configuration(postfixPort: site.postfix.port, smtpPort: site.smtpPort, secrets: secrets))
+            site.gateway.process.signal(SIGHUP)
+            #expect(await until(.seconds(10)) { site.gateway.process.stderr.components(separatedBy: "configuration reloaded").count > before })
+        }
+        try await reload([newSecret, Self.secret])
+        #expect(try await Self.reply("plain", to: old, port: site.smtpPort).code == 250, "the old secret still verifies")
+        let new = try await Self.mailBob(site, "After the rotation", messageID: "rot-2")
+        let local = String(try Self.replyAddress(new).split(separator: "@")[0])
+        #expect(throws: MailToken.Refusal.forged) { try MailToken.verify(localPart: local, keys: try MailTokenKeys(secrets: [Self.secret]), now: Date()) }
+        #expect((try? MailToken.verify(localPart: local, keys: try MailTokenKeys(secrets: [newSecret]), now: Date())) != nil, "signed with the new one")
+        try await reload([newSecret])
+        #expect(try await Self.reply("plain", to: old, port: site.smtpPort).refusal == "550 5.1.1 No such user")
+        #expect(try await Self.reply("plain", to: new, port: site.smtpPort).code == 250)
+        #expect(await site.alice.wait(timeout: .seconds(15)) { Self.messages($0).count >= 2 })
     }
 
     // MARK: - Bounces

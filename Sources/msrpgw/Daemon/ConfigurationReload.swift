@@ -49,6 +49,11 @@ final class ConfigurationReload: Sendable {
     static let notReloadable: [[String]] = SMTPInboundSettings.keys
         .filter { !["domain", "secrets", "secrets_file", "token_ttl"].contains($0) }.map { ["smtp", "inbound", $0] }
 
+    /// Whether a changed key takes effect only at the next restart.
+    static func needsRestart(_ key: [String]) -> Bool {
+        !reloadable.contains { key.starts(with: $0) } || notReloadable.contains { key.starts(with: $0) }
+    }
+
     /// Reloads once; the outcome is in the log (and `STATUS=` under systemd).
     /// Returns whether the new configuration is in force.
     @discardableResult
@@ -61,9 +66,7 @@ final class ConfigurationReload: Sendable {
             let old = running.withLockedValue { $0 }
             try await apply(new, over: old)
             running.withLockedValue { $0 = new }
-            let later = Self.changedKeys(old.tree, new.tree)
-                .filter { key in !Self.reloadable.contains { key.starts(with: $0) } || Self.notReloadable.contains { key.starts(with: $0) } }
-                .map { $0.joined(separator: ".") }
+            let later = Self.changedKeys(old.tree, new.tree).filter(Self.needsRestart).map { $0.joined(separator: ".") }
             logger.notice("configuration reloaded", metadata: [
                 "file": "\(source)", "routes": "\(new.routes.count)", "webhooks": "\(new.webhooks.count)", "log_level": "\(new.logLevel)"])
             if !later.isEmpty {

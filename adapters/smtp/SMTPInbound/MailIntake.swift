@@ -1,3 +1,4 @@
+import Admission
 import CPIM
 import CoreMetrics
 import Crypto
@@ -28,6 +29,9 @@ public final class MailIntake: SMTPMailSink {
     let logger: Logger
     let now: @Sendable () -> Date
     private let counters: [String: Counter]
+    /// Refusals are logged once per reason per 10 s (with the count left out): a
+    /// stranger's flood of recipients must not become a flood of log lines.
+    private let refusalLog = KeyedLogThrottle()
 
     static let dropReasons = ["auto-submitted", "precedence", "our-own", "null-sender", "empty", "not-a-report"]
 
@@ -55,8 +59,12 @@ public final class MailIntake: SMTPMailSink {
         case .success: return nil
         case .failure(let refusal):
             counters["refused"]?.increment()
-            logger.info("inbound mail recipient refused", metadata: [
-                "recipient": "\(address.prefix(120))", "from": "\(envelope.mailFrom.prefix(120))", "reason": "\(refusal.reason)"])
+            let (log, suppressed) = refusalLog.admit(refusal.reply.description)
+            if log {
+                logger.info("inbound mail recipient refused", metadata: [
+                    "recipient": "\(address.prefix(120))", "from": "\(envelope.mailFrom.prefix(120))", "reason": "\(refusal.reason)",
+                    "reply": "\(refusal.reply)", "like-this-not-logged": "\(suppressed)"])
+            }
             return refusal.reply
         }
     }

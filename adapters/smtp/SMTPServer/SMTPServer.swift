@@ -44,6 +44,7 @@ public final class SMTPServer: Sendable {
                              budget: DescriptorBudget? = nil, logger: Logger) async throws -> SMTPServer {
         let tls = try configuration.tls.map { try NIOSSLContext(configuration: $0) }
         let door = ListenerGuard(name: "smtp", limits: configuration.connectionLimits, budget: budget, logger: logger)
+        let closeLog = KeyedLogThrottle()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -59,7 +60,7 @@ public final class SMTPServer: Sendable {
                         tlsRequired: configuration.requireTLS, peer: peer)
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: configuration.commandTimeout))
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(
-                        session: session, sink: sink, tls: tls, commandTimeout: configuration.commandTimeout, logger: logger))
+                        session: session, sink: sink, tls: tls, commandTimeout: configuration.commandTimeout, closeLog: closeLog, logger: logger))
                 }
             }
             .bind(host: configuration.host, port: configuration.port).get()

@@ -1,3 +1,4 @@
+import Admission
 import Foundation
 import Logging
 import NIOCore
@@ -22,6 +23,8 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let tls: NIOSSLContext?
     private let commandTimeout: TimeAmount
     private let logger: Logger
+    /// The listener's: closes and time-outs logged once per kind per 10 s.
+    private let closeLog: KeyedLogThrottle
     private var buffer = ByteBuffer()
     /// Dropping an over-long line up to its LF.
     private var discarding = false
@@ -32,7 +35,8 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Dropped in `handlerRemoved`: a context kept past it is a cycle (the context holds the handler).
     private var context: ChannelHandlerContext?
 
-    init(session: SMTPServerSession, sink: any SMTPMailSink, tls: NIOSSLContext?, commandTimeout: TimeAmount, logger: Logger) {
+    init(session: SMTPServerSession, sink: any SMTPMailSink, tls: NIOSSLContext?, commandTimeout: TimeAmount, closeLog: KeyedLogThrottle, logger: Logger) {
+        self.closeLog = closeLog
         self.session = session
         self.sink = sink
         self.tls = tls
@@ -122,9 +126,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .reply(let reply):
                 context.write(wrapOutboundOut(context.channel.allocator.buffer(string: reply.wire)), promise: nil)
                 unflushed = true
-                if reply.code == 421 || reply.code == 521 {
-                    logger.info("SMTP connection closed", metadata: ["peer": "\(session.peer)", "reason": "\(reply)"])
-                }
+                if reply.code == 421 || reply.code == 521 { logClose("SMTP connection closed", reason: "\(reply)", kind: "\(reply.code)") }
             case .checkRecipient(let address):
                 let sink = sink
                 let envelope = session.pendingEnvelope
@@ -184,10 +186,16 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func timedOut(_ context: ChannelHandlerContext, _ what: String) {
-        logger.info("SMTP connection timed out", metadata: ["peer": "\(session.peer)", "waiting-for": "\(what)"])
+        logClose("SMTP connection timed out", reason: "waiting for \(what)", kind: "timeout")
         session.end()
         context.write(wrapOutboundOut(context.channel.allocator.buffer(string: SMTPServerReply(421, "4.4.2", "\(session.hostname) Timeout, closing").wire)), promise: nil)
         close(context)
+    }
+
+    private func logClose(_ message: Logger.Message, reason: String, kind: String) {
+        let (log, suppressed) = closeLog.admit(kind)
+        guard log else { return }
+        logger.info(message, metadata: ["peer": "\(session.peer)", "reason": "\(reason)", "like-this-not-logged": "\(suppressed)"])
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -200,7 +208,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.info("SMTP connection error", metadata: ["peer": "\(session.peer)", "error": "\(error)"])
+        logClose("SMTP connection error", reason: "\(error)", kind: "error")
         session.end()
         context.close(promise: nil)
     }
