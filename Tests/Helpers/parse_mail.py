@@ -27,5 +27,6 @@ print(json.dumps({
     "attachments": attachments,
     "peer_to": str(msg["X-Peer-To"]), "peer_auth": str(msg["X-Peer-Auth"]), "peer_tls": str(msg["X-Peer-TLS"]),
     "peer_options": str(msg["X-Peer-Mail-Options"]),
+    "auto_submitted": str(msg["Auto-Submitted"]) if msg["Auto-Submitted"] else None,
     "defects": [str(d) for d in msg.defects],
 }))

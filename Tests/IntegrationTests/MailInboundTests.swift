@@ -114,6 +114,7 @@ struct MailInboundTests {
         let mail = try await Self.mailBob(site, "Lunch at noon?\nAt the usual place.", messageID: "lunch-1")
         let parsed = try SMTPSinkProcess.parse(mail)
         #expect(parsed.reply_to?.hasPrefix("reply+") == true && parsed.reply_to?.hasSuffix("@reply.test") == true, "\(parsed.reply_to ?? "-")")
+        #expect(parsed.auto_submitted == nil, "a person wrote it")
         let expected: [String: String] = [
             "thunderbird": "Sounds good, see you there.",
             "gmail": "Yes, noon works!",
@@ -140,6 +141,14 @@ struct MailInboundTests {
         #expect(from.uri == "mailto:bob@example.org" && from.displayName == "Bob Example")
         #expect(received.first?.cpim?.subjects.first?.text == "Re: Lunch")
         #expect(received.allSatisfy { $0.cpim?.dateTime != nil })
+        // An alert (a system message) is auto-generated, and there is nobody to answer.
+        let before = site.postfix.delivered.count
+        let (status, _, _) = try await site.alice.call("POST", "/v1/messages", body: #"{"to": "sip:mail@gw.example", "text": "disk full", "system": true}"#)
+        #expect(status == 202)
+        #expect(await until(.seconds(20)) { site.postfix.delivered.count > before })
+        let alert = try SMTPSinkProcess.parse(try #require(site.postfix.delivered.first { (try? SMTPSinkProcess.parse($0).text?.contains("disk full")) == true }))
+        #expect(alert.auto_submitted == "auto-generated")
+        #expect(alert.reply_to == nil)
     }
 
     @Test func forgedExpiredStrayAutomaticAndLoopingMailIsRefusedOrDropped() async throws {

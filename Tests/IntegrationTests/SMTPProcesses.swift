@@ -48,6 +48,7 @@ final class SMTPSinkProcess: @unchecked Sendable {
         var peer_auth: String
         var peer_tls: String
         var defects: [String]
+        var auto_submitted: String?
         struct Attachment: Decodable { var type: String; var filename: String?; var size: Int }
     }
 
