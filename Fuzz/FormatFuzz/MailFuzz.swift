@@ -21,7 +21,7 @@ func fuzzMail(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     return 0
 }
 
-nonisolated(unsafe) let fuzzKeys = try! MailTokenKeys(secrets: ["a fuzzing secret, 16+ bytes"])
+let fuzzKeys = try! MailTokenKeys(secrets: ["a fuzzing secret, 16+ bytes"])
 
 /// An SMTP client as a stranger could play it: lines fed to the server's
 /// state machine (recipients taken, mails stored); every reply is a valid

@@ -85,6 +85,9 @@ import Testing
         (["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<a@b@c>"], ["250", "250 2.1.0", "501 5.5.4"]),
         (["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<@route:a@b>"], ["250", "250 2.1.0", "250 2.1.5"]),
         (["EHLO x", "MAIL FROM:<a\0@b>"], ["250", "500 5.5.2"]),
+        // Found by fuzzing: a parameter without a keyword crashed the parser.
+        (["EHLO x", "MAIL FROM:<a@b>= SIZE=101"], ["250", "501 5.5.4"]),
+        (["EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<r@mx.test> ="], ["250", "250 2.1.0", "501 5.5.4"]),
         (["STARTTLS"], ["502 5.5.1"]),
         (["EHLO x", "<overlong>", "NOOP"], ["250", "500 5.5.2", "250 2.0.0"]),
         (["EHLO x", "<bareLF>", "NOOP"], ["250", "521 5.5.2", "close"]),

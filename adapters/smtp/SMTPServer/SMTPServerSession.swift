@@ -305,8 +305,10 @@ public struct SMTPServerSession: Sendable {
         guard address.utf8.count <= 254, isPlausible(address) else { return nil }
         var params: [(String, String?)] = []
         for word in rest[rest.index(after: close)...].split(separator: " ") {
-            let kv = word.split(separator: "=", maxSplits: 1)
-            params.append((kv[0].uppercased(), kv.count > 1 ? String(kv[1]) : nil))
+            // esmtp-param: keyword ["=" value]; a word starting with "=" has no keyword.
+            let kv = word.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = kv.first, !key.isEmpty, params.count < 16 else { return nil }
+            params.append((key.uppercased(), kv.count > 1 ? String(kv[1]) : nil))
         }
         return (String(address), params)
     }
