@@ -394,12 +394,14 @@ public final class Gateway: Sendable {
         dispatcher.wake(Set(followUps.map(\.adapter)))
     }
 
-    /// Records later news of a delivered event (a mail's bounce) and wakes the
-    /// adapters of what it owes the sender; false when there was nothing to record.
+    /// Records later news of a delivered event (a mail's bounce), counts a
+    /// bounce as that adapter's delivery outcome, and wakes the adapters of
+    /// what it owes the sender; false when there was nothing to record.
     @discardableResult
-    public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> Bool {
-        let changed = try await queue.record(news, of: id)
+    public func record(_ news: LaterNews, of event: QueuedEvent) async throws(QueueError) -> Bool {
+        let changed = try await queue.record(news, of: event.id)
         if changed, case .bounced = news {
+            metrics.delivery(adapter: event.adapter, state: .bounced)
             let r = Reporter()
             dispatcher.wake([r.adapter, r.pageModeAdapter, "xmpp"])
         }

@@ -246,6 +246,7 @@ struct MailInboundTests {
         #expect(body.contains("5.1.1") && body.contains("nobody@example.org"), "\(body)")
         let (_, metrics, _) = try await site.alice.call("GET", "/metrics")
         #expect(metrics.contains(#"msrpgw_mail_in_total{result="bounce"} 1"#))
+        #expect(metrics.contains(#"msrpgw_deliveries_total{adapter="smtp",outcome="bounced"} 1"#))
     }
 
     // MARK: - Durability

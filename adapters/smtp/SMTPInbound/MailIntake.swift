@@ -197,11 +197,11 @@ public final class MailIntake: SMTPMailSink {
         }
         if let failed = report.recipients.first(where: { $0.action == .failed }) {
             let reason = "bounced by \(report.reportingMTA ?? "a mail server"): \(failed.address) \(failed.status)" + (failed.diagnostic.map { " (\($0.prefix(200)))" } ?? "")
-            let changed = try await gateway.record(.bounced(code: failed.msrpCode, reason: reason), of: event.id)
+            let changed = try await gateway.record(.bounced(code: failed.msrpCode, reason: reason), of: event)
             counters["bounce"]?.increment()
             logger.info("mail bounced", metadata: ["event": "\(event.id)", "status": "\(failed.status)", "code": "\(failed.msrpCode)", "recorded": "\(changed)"])
         } else if let delayed = report.recipients.first(where: { $0.action == .delayed }) {
-            try await gateway.record(.delayed(reason: "\(delayed.address) \(delayed.status)" + (delayed.diagnostic.map { " (\($0.prefix(200)))" } ?? "")), of: event.id)
+            try await gateway.record(.delayed(reason: "\(delayed.address) \(delayed.status)" + (delayed.diagnostic.map { " (\($0.prefix(200)))" } ?? "")), of: event)
             counters["delayed"]?.increment()
             logger.info("mail delayed", metadata: ["event": "\(event.id)", "status": "\(delayed.status)"])
         }
