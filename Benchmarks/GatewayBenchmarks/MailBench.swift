@@ -63,6 +63,7 @@ func benchSMTP() async throws {
     var references: [Double] = []
     var cpuPerMail: [Double] = []
     var clientAlone: [Double] = []
+    var clientCPU: [Double] = []
     var mailSize = 0
     for _ in 0..<3 {
         let dir = try scratch()
@@ -95,6 +96,7 @@ func benchSMTP() async throws {
         // as connections, no queue (what smtp-source does: send, store nothing).
         let leased = try await queue.events(EventFilter(state: .delivered, limit: mails))
         let t1 = ContinuousClock.now
+        let cpu1 = processCPUSeconds()
         await withTaskGroup(of: Void.self) { group in
             for w in 0..<connections {
                 group.addTask {
@@ -103,14 +105,15 @@ func benchSMTP() async throws {
             }
         }
         clientAlone.append(Double(leased.count) / seconds(ContinuousClock.now - t1))
+        clientCPU.append((processCPUSeconds() - cpu1) / Double(leased.count) * 1000)
         await smtp.shutdown()
         await endpoint.shutdown()
         try? FileManager.default.removeItem(atPath: dir)
         // smtp-source's own headers are about 150 bytes: its text makes up the rest of our mail's size.
         references.append(try smtpSource(port: port, mails: mails, connections: connections, size: max(100, mailSize - 150)))
     }
-    say(String(format: "smtp: %d mails (%d bytes) into smtp-sink, %d reused connections: msrpgw's SMTP client alone %.0f mails/s (runs: %@); through the gateway from a backlog (lease, send, durable outcome) %.0f mails/s (runs: %@), %.3f ms CPU per mail; smtp-source, same size, sink and connections: %.0f /s (runs: %@); client/smtp-source = %.2f, gateway/smtp-source = %.2f  [target >= 0.5]",
-               mails, mailSize, connections, median(clientAlone), clientAlone.map { String(format: "%.0f", $0) }.joined(separator: ", "),
+    say(String(format: "smtp: %d mails (%d bytes) into smtp-sink, %d reused connections: msrpgw's SMTP client alone %.0f mails/s (runs: %@), %.3f ms CPU per mail; through the gateway from a backlog (lease, send, durable outcome) %.0f mails/s (runs: %@), %.3f ms CPU per mail; smtp-source, same size, sink and connections: %.0f /s (runs: %@); client/smtp-source = %.2f, gateway/smtp-source = %.2f  [target >= 0.5]",
+               mails, mailSize, connections, median(clientAlone), clientAlone.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(clientCPU),
                median(rates), rates.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(cpuPerMail), median(references),
                references.map { String(format: "%.0f", $0) }.joined(separator: ", "), median(clientAlone) / median(references), median(rates) / median(references)))
 }

@@ -91,7 +91,11 @@ struct EndpointLanes<Item: Sendable>: Sendable {
     /// quarter of the slots, so that one lease for a single new endpoint leaves
     /// room for others.
     func room(leaseBatch: Int) -> Int {
-        let cap = max(0, min(leaseBatch, max(1, settings.concurrency / 4), settings.concurrency - inFlight - buffered))
+        // An adapter whose one endpoint may take every slot (SMTP's relay) has no
+        // other endpoint to leave room for: a lease fills every free slot (a
+        // quarter, 2 of SMTP's 8, made a lease, a write, for every two mails).
+        let share = settings.endpointConcurrency >= settings.concurrency ? settings.concurrency : max(1, settings.concurrency / 4)
+        let cap = max(0, min(leaseBatch, share, settings.concurrency - inFlight - buffered))
         guard settings.batchSize == nil else { return cap }
         var free = 0
         for lane in lanes.values where lane.isBusy && lane.breaker.isClosed {

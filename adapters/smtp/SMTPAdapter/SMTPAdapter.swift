@@ -14,6 +14,11 @@ import SMTPWire
 public final class SMTPAdapter: Adapter {
     public let name = "smtp"
     public let schemes = ["mailto"]
+    /// Deliveries in flight: four per connection, so that the next mails of each
+    /// connection are composed and waiting for it (in the pool's order) while the
+    /// last one's outcome is recorded. With one per connection a connection idled
+    /// through every dispatcher round trip: 8 connections delivered 2.9 k mails/s
+    /// from a backlog with 8 in flight, 3.3 k with 16, 3.8 k with 32 (and 64).
     public let concurrency: Int
     /// The relay in force (a reload may change it).
     public var relay: SMTPRelay { current.withLockedValue { $0.relay } }
@@ -34,7 +39,7 @@ public final class SMTPAdapter: Adapter {
     public func endpoint(of target: String) -> String { "smtp://\(relay.host):\(relay.port)" }
 
     public init(relay: SMTPRelay, mail: MailSettings, group: any EventLoopGroup, logger: Logger = Logger(label: "msrpgw.smtp")) throws {
-        self.concurrency = relay.maxConnections
+        self.concurrency = relay.maxConnections * 4
         self.group = group
         self.logger = logger
         try Self.check(mail)
@@ -45,7 +50,7 @@ public final class SMTPAdapter: Adapter {
     /// (`max_connections`) stays as started: the dispatcher sized its slots on it.
     public func reconfigure(relay: SMTPRelay, mail: MailSettings) throws {
         var relay = relay
-        relay.maxConnections = concurrency
+        relay.maxConnections = concurrency / 4
         let old = current.withLockedValue { $0 }
         try Self.check(mail)
         if relay == old.relay {
