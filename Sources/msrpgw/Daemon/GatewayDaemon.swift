@@ -284,7 +284,7 @@ struct GatewayDaemon {
                     parts: .init(gateway: gateway, webhook: webhook, smtp: smtp, mailIntake: mailIntake, relayRole: endpoint.relayRole, relayTokens: relayTokens),
                     notifier: notifier, logger: logger))]
             } ?? [])
-            + extraServices + [app] + Self.systemdServices(
+            + extraServices + [app] + (smtpServer.map { server in [ListenerService { await server.close() }] } ?? []) + Self.systemdServices(
                 notifier, gateway: gateway, loops: c.msrp.eventLoops == 0 ? [group] : [group, msrpGroup], logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Graceful for 15 s (deliveries in flight finish), then cancelled; gone by 20 s in any case.
@@ -300,7 +300,6 @@ struct GatewayDaemon {
             try? await http.shutdown()
             throw error
         }
-        await smtpServer?.close()
         await smtp?.shutdown()
         await sip?.shutdown()
         try await http.shutdown()
@@ -378,6 +377,17 @@ struct SystemdStoppingService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         notifier.stopping()
+    }
+}
+
+/// A listener that takes no new work once the shutdown begins (the SMTP
+/// listener: listed beside the API, so it closes before the gateway drains).
+struct ListenerService: Service {
+    let close: @Sendable () async -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await close()
     }
 }
 
