@@ -400,7 +400,7 @@ let package = Package(
         .testTarget(name: "SIPTests", dependencies: ["SIP", "Digest", "Admission", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "SMTPTests",
-            dependencies: ["SMTPWire", "SMTPServer", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["SMTPWire", "SMTPServer", "SMTPInbound", "GatewayTesting", "Events", "Queue", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Events"], swiftSettings: swiftSettings),

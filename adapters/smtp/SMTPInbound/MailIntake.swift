@@ -198,6 +198,11 @@ public final class MailIntake: SMTPMailSink {
         if let failed = report.recipients.first(where: { $0.action == .failed }) {
             let reason = "bounced by \(report.reportingMTA ?? "a mail server"): \(failed.address) \(failed.status)" + (failed.diagnostic.map { " (\($0.prefix(200)))" } ?? "")
             let changed = try await gateway.record(.bounced(code: failed.msrpCode, reason: reason), of: event)
+            // A bounce faster than our record of the relay's 250 (the event still
+            // leased): the DSN's sender is told to try again, so the bounce is not lost.
+            if !changed, let now = try await gateway.queue.event(event.id), now.state == .leased || now.state == .queued {
+                throw NotYetDelivered(event: event.id)
+            }
             counters["bounce"]?.increment()
             logger.info("mail bounced", metadata: ["event": "\(event.id)", "status": "\(failed.status)", "code": "\(failed.msrpCode)", "recorded": "\(changed)"])
         } else if let delayed = report.recipients.first(where: { $0.action == .delayed }) {
@@ -206,6 +211,12 @@ public final class MailIntake: SMTPMailSink {
             logger.info("mail delayed", metadata: ["event": "\(event.id)", "status": "\(delayed.status)"])
         }
         return []
+    }
+
+    /// A DSN for a mail whose delivery is not recorded yet.
+    struct NotYetDelivered: Error, CustomStringConvertible {
+        var event: EventID
+        var description: String { "event \(event) is not recorded as delivered yet" }
     }
 
     /// Why a reply is not relayed, or nil (RFC 3834: never answer what a machine sent).
