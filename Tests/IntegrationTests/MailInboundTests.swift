@@ -58,10 +58,11 @@ struct MailInboundTests {
 
     /// Alice mails Bob through the gateway and Postfix; returns Bob's copy.
     static func mailBob(_ site: Site, _ text: String, messageID: String) async throws -> String {
-        let before = site.postfix.delivered.count
+        let before = Set(site.postfix.delivered)
         #expect(try await site.alice.send(text, to: "sip:mail@gw.example", messageID: messageID, subject: "Lunch") == .accepted)
-        #expect(await until(.seconds(20)) { site.postfix.delivered.count > before }, "\(site.postfix.log.suffix(2000))")
-        return try #require(site.postfix.delivered.last)
+        #expect(await until(.seconds(20)) { site.postfix.delivered.count > before.count }, "\(site.postfix.log.suffix(2000))")
+        // The new file (maildir names sort by time only to the second).
+        return try #require(site.postfix.delivered.first { !before.contains($0) })
     }
 
     static let replyScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

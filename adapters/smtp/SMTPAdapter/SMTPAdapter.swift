@@ -108,21 +108,21 @@ public final class SMTPAdapter: Adapter {
                 return .retry(after: nil, reason: "SMTP relay \(relay.name): \(error)")
             }
             if needsUTF8, !connection.capabilities.smtpUTF8 {
-                await pool.release(connection)
+                pool.release(connection)
                 return .permanentFailure(code: 403, reason: "recipient address needs SMTPUTF8, which \(relay.host) does not offer")
             }
             let message = draft.composed(utf8Headers: needsUTF8)
             if let max = connection.capabilities.maxSize, message.count > max {
-                await pool.release(connection)
+                pool.release(connection)
                 return .permanentFailure(code: 413, reason: "mail of \(message.count) bytes over the server's SIZE \(max)")
             }
             do {
                 let result = try await connection.send(
                     from: settings.returnPath(for: event), to: recipients, message: message, smtpUTF8: needsUTF8, resetFirst: reused)
-                await pool.release(connection)
+                pool.release(connection)
                 return Self.outcome(result)
             } catch {
-                await pool.release(connection)
+                pool.release(connection)
                 if reused, attempt == 0, case .closed = error.kind { continue }
                 return .retry(after: nil, reason: "SMTP: \(error)")
             }

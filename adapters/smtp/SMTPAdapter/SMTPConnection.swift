@@ -263,19 +263,17 @@ final class SMTPConnection: @unchecked Sendable {
             channel.close(promise: nil)
         }
         defer { deadline.cancel() }
-        var out: [SMTPReply] = []
-        for p in promises {
-            do {
-                out.append(try await p.futureResult.get())
-            } catch {
-                usable = false
-                if timedOut.withLockedValue({ $0 }) { throw SMTPError(.timeout(stage: stage)) }
-                if let e = error as? SMTPError, case .protocolError = e.kind { throw e }
-                if let e = error as? SMTPError, case .tls = e.kind { throw e }
-                throw SMTPError(.closed(stage: stage))
-            }
+        // One wait for all the replies: awaiting each promise in turn cost a hop
+        // from the event loop to the caller's executor per reply (five per mail).
+        do {
+            return try await EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: loop).get()
+        } catch {
+            usable = false
+            if timedOut.withLockedValue({ $0 }) { throw SMTPError(.timeout(stage: stage)) }
+            if let e = error as? SMTPError, case .protocolError = e.kind { throw e }
+            if let e = error as? SMTPError, case .tls = e.kind { throw e }
+            throw SMTPError(.closed(stage: stage))
         }
-        return out
     }
 }
 
