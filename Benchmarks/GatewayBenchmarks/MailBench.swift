@@ -1,7 +1,8 @@
 // Email in and out (issue 18), each beside Postfix's own tools in the same run:
 //   smtp     msrpgw's SMTP client (the adapter, from a backlog, connections
 //            reused) into smtp-sink, beside smtp-source sending mails of the
-//            same size into the same smtp-sink over as many connections.
+//            same size into the same smtp-sink over as many connections;
+//            SMTP_GATEWAY_ONLY=1 measures only the gateway figure (to profile it).
 //   mail-in  `msrpgw serve` (release) in its own process taking replies from
 //            smtp-source over 8 connections, each 250 only once the reply is
 //            durable (synchronous=FULL); beside smtp-source into smtp-sink,
