@@ -16,6 +16,8 @@ Modes of a raw server that misbehaves:
   garbage    greets with a line that is not SMTP
   silent     never says anything
   overlong   greets with a line of 100,000 bytes
+A mode with "+pipelining" (e.g. tempfail+pipelining) also offers PIPELINING
+(aiosmtpd reads commands in order, which is all RFC 2920 asks of a server).
 Each accepted mail is written to OUTDIR/msgNNN.eml with X-Peer-* envelope lines.
 Prints "READY <mode> <port>"; stops on SIGTERM.
 """
@@ -27,6 +29,8 @@ import sys
 import threading
 
 MODE, PORT, OUT = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+PIPELINING = MODE.endswith("+pipelining")
+MODE = MODE.removesuffix("+pipelining")
 CERT, KEY = (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else (None, None)
 os.makedirs(OUT, exist_ok=True)
 stop = threading.Event()
@@ -66,6 +70,12 @@ class Store:
         self.seen = set()
         self.dropped = False
         self.busy = MODE == "busy"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if PIPELINING:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.busy:

@@ -98,7 +98,7 @@ struct SMTPEndToEndTests {
     /// 451 on RCPT, 421 on MAIL, a connection dropped after the mail's data
     /// without a reply: each is retried, and in the end there is one mail and a
     /// success REPORT.
-    @Test(arguments: ["tempfail", "busy", "dropdata"])
+    @Test(arguments: ["tempfail", "busy", "dropdata", "tempfail+pipelining", "busy+pipelining", "dropdata+pipelining"])
     func transientFailuresEndInOneMail(_ mode: String) async throws {
         let sink = try await SMTPSinkProcess(mode: mode)
         defer { sink.stop() }
@@ -113,8 +113,11 @@ struct SMTPEndToEndTests {
         await clients.shutdown()
     }
 
-    @Test func refusedRecipientsGetAFailureReport() async throws {
-        let sink = try await SMTPSinkProcess(mode: "nobody")
+    /// With PIPELINING a one-recipient mail's DATA goes with its envelope (and
+    /// the mail itself as soon as the 354 is read); several recipients wait for RCPT's replies.
+    @Test(arguments: ["nobody", "nobody+pipelining"])
+    func refusedRecipientsGetAFailureReport(_ mode: String) async throws {
+        let sink = try await SMTPSinkProcess(mode: mode)
         defer { sink.stop() }
         let routes = """
             "sip:nobody@gw.example" = ["mailto:nobody@example.org"]

@@ -148,7 +148,18 @@ final class SMTPConnection: @unchecked Sendable {
             // (503/554) when no recipient was accepted. One round trip for the envelope.
             // Only for one recipient: with several, one deferred and one accepted would
             // open DATA for a mail that must wait for all of them.
-            var replies = try await commands((resetFirst ? ["RSET"] : []) + [mailCommand] + rcptCommands + ["DATA"], stage: "MAIL/RCPT/DATA")
+            // The mail goes as soon as the 354 is read, from the event loop: one wait
+            // for the whole transaction (two round trips, no hop between them).
+            let data = SMTPData.stuffed(message)
+            let skip = resetFirst ? 1 : 0
+            var replies = try await commands(
+                (resetFirst ? ["RSET"] : []) + [mailCommand] + rcptCommands + ["DATA"], stage: "MAIL/RCPT/DATA",
+                timeout: relay.timeouts.command + relay.timeouts.dataEnd
+            ) { replies in
+                guard replies.count == skip + 3, skip == 0 || replies[0].code == 250, replies[skip].isPositive,
+                      replies[skip + 1].isPositive, replies[skip + 2].code == 354 else { return nil }
+                return (data, 1)
+            }
             if resetFirst {
                 guard replies.removeFirst().code == 250 else {
                     usable = false
@@ -156,15 +167,17 @@ final class SMTPConnection: @unchecked Sendable {
                 }
             }
             result = TransactionResult(mail: replies[0])
-            for (r, reply) in zip(recipients, replies.dropFirst()) { classify(r, reply, into: &result) }
-            let start = replies[replies.count - 1]
-            result.dataStart = start
-            guard result.mail.isPositive, !result.accepted.isEmpty, result.deferred.isEmpty, start.code == 354 else {
-                // A broken server that said 354 without a recipient gets "." at once (§3.1): no mail, nobody to get it.
-                if start.code == 354 { _ = try await raw(Array(".\r\n".utf8), stage: "the end of an empty DATA", timeout: relay.timeouts.dataEnd) }
-                try await reset()
+            classify(recipients[0], replies[1], into: &result)
+            result.dataStart = replies[2]
+            if replies.count == 4 {
+                result.dataEnd = replies[3]
+                mailsSent += 1
                 return result
             }
+            // Not sent: a broken server that said 354 without a recipient gets "." at once (§3.1): no mail, nobody to get it.
+            if replies[2].code == 354 { _ = try await raw(Array(".\r\n".utf8), stage: "the end of an empty DATA", timeout: relay.timeouts.dataEnd) }
+            try await reset()
+            return result
         } else {
             if capabilities.pipelining {
                 var replies = try await commands((resetFirst ? ["RSET"] : []) + [mailCommand] + rcptCommands, stage: "MAIL/RCPT")
@@ -230,10 +243,14 @@ final class SMTPConnection: @unchecked Sendable {
         try await commands([line], stage: stage, timeout: timeout)[0]
     }
 
-    private func commands(_ lines: [String], stage: String, timeout: Duration? = nil) async throws(SMTPError) -> [SMTPReply] {
+    private func commands(_ lines: [String], stage: String, timeout: Duration? = nil,
+                          then next: (@Sendable ([SMTPReply]) -> (bytes: [UInt8], replies: Int)?)? = nil) async throws(SMTPError) -> [SMTPReply] {
         var bytes: [UInt8] = []
-        for l in lines { bytes += Array(l.utf8) + [0x0D, 0x0A] }
-        return try await exchange(bytes, replies: lines.count, stage: stage, timeout: timeout ?? relay.timeouts.command)
+        for l in lines {
+            bytes += l.utf8
+            bytes += [0x0D, 0x0A]
+        }
+        return try await exchange(bytes, replies: lines.count, stage: stage, timeout: timeout ?? relay.timeouts.command, then: next)
     }
 
     private func raw(_ bytes: [UInt8], stage: String, timeout: Duration) async throws(SMTPError) -> SMTPReply {
@@ -246,7 +263,10 @@ final class SMTPConnection: @unchecked Sendable {
 
     /// Registers the expected replies, writes `bytes`, and waits for all of them;
     /// a time-out closes the connection (the conversation is out of step).
-    private func exchange(_ bytes: [UInt8], replies count: Int, stage: String, timeout: Duration) async throws(SMTPError) -> [SMTPReply] {
+    /// `next`, called on the event loop with those replies, may write more at once
+    /// and expect its replies too (the mail after the 354): all come back together.
+    private func exchange(_ bytes: [UInt8], replies count: Int, stage: String, timeout: Duration,
+                          then next: (@Sendable ([SMTPReply]) -> (bytes: [UInt8], replies: Int)?)? = nil) async throws(SMTPError) -> [SMTPReply] {
         let loop = channel.eventLoop
         let promises = (0..<count).map { _ in loop.makePromise(of: SMTPReply.self) }
         let channel = self.channel
@@ -266,7 +286,15 @@ final class SMTPConnection: @unchecked Sendable {
         // One wait for all the replies: awaiting each promise in turn cost a hop
         // from the event loop to the caller's executor per reply (five per mail).
         do {
-            return try await EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: loop).get()
+            let first = EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: loop)
+            guard let next else { return try await first.get() }
+            return try await first.flatMap { replies -> EventLoopFuture<[SMTPReply]> in
+                guard let (more, count) = next(replies) else { return loop.makeSucceededFuture(replies) }
+                let after = (0..<count).map { _ in loop.makePromise(of: SMTPReply.self) }
+                for p in after { handler.value.expect(p) }
+                channel.writeAndFlush(ByteBuffer(bytes: more), promise: nil)
+                return EventLoopFuture.whenAllSucceed(after.map(\.futureResult), on: loop).map { replies + $0 }
+            }.get()
         } catch {
             usable = false
             if timedOut.withLockedValue({ $0 }) { throw SMTPError(.timeout(stage: stage)) }
