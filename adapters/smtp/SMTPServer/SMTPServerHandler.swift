@@ -30,6 +30,9 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var discarding = false
     /// When the unfinished line in `buffer` began.
     private var lineStarted: NIODeadline?
+    /// How much of `buffer` is known to hold no LF: a line arriving a byte at a
+    /// time is searched once, not again from its start on every read.
+    private var scanned = 0
     private var readPending = false
     private var unflushed = false
     /// Dropped in `handlerRemoved`: a context kept past it is a cycle (the context holds the handler).
@@ -78,7 +81,9 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             lineStarted = nil
             perform(session.receive(.overlong), context)
         }
-        if buffer.readableBytes == 0 { buffer.discardReadBytes() }
+        // Lines taken leave their bytes behind the reader index: dropped when the
+        // buffer is empty or they pass 64 KiB (a long mail never ends a read on a line end).
+        if buffer.readableBytes == 0 || buffer.readerIndex > 64 << 10 { buffer.discardReadBytes() }
         buffer.writeBuffer(&bytes)
         process(context)
     }
@@ -91,10 +96,12 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func process(_ context: ChannelHandlerContext) {
         while !session.waiting, !session.closed, context.channel.isWritable {
             let view = buffer.readableBytesView
-            guard let lf = view.firstIndex(of: 0x0A) else {
+            guard let lf = view[(view.startIndex + min(scanned, view.count))...].firstIndex(of: 0x0A) else {
+                scanned = view.count
                 let limit = session.readingData ? session.limits.maxDataLine : session.limits.maxCommandLine
                 if buffer.readableBytes > limit {
                     buffer.clear()
+                    scanned = 0
                     discarding = true
                     lineStarted = nil
                 } else if buffer.readableBytes > 0 {
@@ -111,6 +118,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let line: SMTPServerSession.Line = crlf ? .complete(Array(view[start..<(lf - 1)])[...]) : .bareLF
             let over = lf - start + 1 > (session.readingData ? session.limits.maxDataLine : session.limits.maxCommandLine)
             buffer.moveReaderIndex(to: lf + 1)
+            scanned = 0
             lineStarted = nil
             perform(session.receive(over ? .overlong : line), context)
         }
@@ -141,6 +149,7 @@ final class SMTPServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .startTLS:
                 // RFC 3207 §6 (CVE-2011-0411): what was pipelined after STARTTLS is not the TLS client's.
                 buffer.clear()
+                scanned = 0
                 flushIfNeeded(context)
                 guard let tls else { return close(context) }
                 do {
