@@ -50,7 +50,8 @@ import Testing
         _ = try await queue.enqueue(events)
         let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: [:])
         let run = Task { await gateway.run() }
-        await eventually("all delivered", timeout: .seconds(30)) {
+        // Generous: early in a full run on two loaded cores, 30 s once did not suffice (0.6 s alone).
+        await eventually("all delivered", timeout: .seconds(90)) {
             ((try? await queue.events(EventFilter(state: .delivered, adapter: "irc")))?.count ?? 0) == 30
         }
         gateway.stop()
