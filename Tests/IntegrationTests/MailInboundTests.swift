@@ -101,8 +101,8 @@ struct MailInboundTests {
         client.allReceived.filter { !$0.contentType.hasPrefix("message/imdn+xml") }
     }
 
-    static func replyAddress(_ mailPath: String) throws -> String {
-        try #require(try SMTPSinkProcess.parse(mailPath).reply_to)
+    static func replyAddress(_ mailPath: String) async throws -> String {
+        try #require(try await SMTPSinkProcess.parse(mailPath).reply_to)
     }
 
     // MARK: - Replies
@@ -113,7 +113,7 @@ struct MailInboundTests {
         site.alice.moreWrappedTypes = ["image/png"]
         try await site.alice.open()
         let mail = try await Self.mailBob(site, "Lunch at noon?\nAt the usual place.", messageID: "lunch-1")
-        let parsed = try SMTPSinkProcess.parse(mail)
+        let parsed = try await SMTPSinkProcess.parse(mail)
         #expect(parsed.reply_to?.hasPrefix("reply+") == true && parsed.reply_to?.hasSuffix("@reply.test") == true, "\(parsed.reply_to ?? "-")")
         #expect(parsed.auto_submitted == nil, "a person wrote it")
         let expected: [String: String] = [
@@ -147,7 +147,7 @@ struct MailInboundTests {
         let (status, _, _) = try await site.alice.call("POST", "/v1/messages", body: #"{"to": "sip:mail@gw.example", "text": "disk full", "system": true}"#)
         #expect(status == 202)
         #expect(await until(.seconds(20)) { site.postfix.delivered.count > before })
-        let alert = try SMTPSinkProcess.parse(try #require(site.postfix.delivered.first { (try? SMTPSinkProcess.parse($0).text?.contains("disk full")) == true }))
+        let alert = try #require(try await SMTPSinkProcess.parse(site.postfix.delivered).first { $0.text?.contains("disk full") == true })
         #expect(alert.auto_submitted == "auto-generated")
         #expect(alert.reply_to == nil)
     }
@@ -157,7 +157,7 @@ struct MailInboundTests {
         defer { Task { await site.stop() } }
         try await site.alice.open()
         let mail = try await Self.mailBob(site, "Are you there?", messageID: "there-1")
-        let address = try Self.replyAddress(mail)
+        let address = try await Self.replyAddress(mail)
         let local = String(address.split(separator: "@")[0])
         // Refused at RCPT, each with its code (sent to the gateway's listener directly).
         var forged = Array(local)
@@ -219,7 +219,7 @@ struct MailInboundTests {
         try await reload([newSecret, Self.secret])
         #expect(try await Self.reply("plain", to: old, port: site.smtpPort).code == 250, "the old secret still verifies")
         let new = try await Self.mailBob(site, "After the rotation", messageID: "rot-2")
-        let local = String(try Self.replyAddress(new).split(separator: "@")[0])
+        let local = String(try await Self.replyAddress(new).split(separator: "@")[0])
         #expect(throws: MailToken.Refusal.forged) { try MailToken.verify(localPart: local, keys: try MailTokenKeys(secrets: [Self.secret]), now: Date()) }
         #expect((try? MailToken.verify(localPart: local, keys: try MailTokenKeys(secrets: [newSecret]), now: Date())) != nil, "signed with the new one")
         try await reload([newSecret])

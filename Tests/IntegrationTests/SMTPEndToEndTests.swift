@@ -39,7 +39,7 @@ struct SMTPEndToEndTests {
         #expect(alice.allReports.allSatisfy { $0.headers.status?.code == 200 })
         #expect(sink.mails.count == 2)
         // Deliveries run in parallel: find each mail by its text, not its order.
-        var parsed = try sink.mails.map(SMTPSinkProcess.parse)
+        var parsed = try await SMTPSinkProcess.parse(sink.mails)
         let m = try #require(parsed.first { $0.text?.contains("Grüße") == true })
         #expect(m.defects.isEmpty, "\(m.defects)")
         #expect(m.from_name == "Alice")
@@ -60,7 +60,7 @@ struct SMTPEndToEndTests {
         #expect(try await alice.send(#"{"build": 42, "ok": true}"#, to: "sip:mail@gw.example", messageID: "mail-4", contentType: "application/json") == .accepted)
         #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.count == 4 })
         #expect(sink.mails.count == 4)
-        parsed = try sink.mails.map(SMTPSinkProcess.parse)
+        parsed = try await SMTPSinkProcess.parse(sink.mails)
         let html = try #require(parsed.first { $0.content_type == "multipart/alternative" })
         #expect(html.content_type == "multipart/alternative")
         #expect(html.subject == "Déploiement")
@@ -89,7 +89,7 @@ struct SMTPEndToEndTests {
         try await alice.open()
         #expect(try await alice.send("over TLS", to: "sip:mail@gw.example", messageID: "tls-1") == .accepted)
         #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.first?.headers.status?.code == 200 }, "\(mode): \(gw.process.stderr.suffix(2000))")
-        let m = try SMTPSinkProcess.parse(try #require(sink.mails.first))
+        let m = try await SMTPSinkProcess.parse(try #require(sink.mails.first))
         if mode != "tls" { #expect(m.peer_tls == "True", "\(mode)") }  // aiosmtpd records STARTTLS only
         if mode.hasPrefix("auth") { #expect(m.peer_auth.hasPrefix("True"), "\(mode): \(m.peer_auth)") }
         await clients.shutdown()
@@ -141,7 +141,7 @@ struct SMTPEndToEndTests {
         #expect(imdns.map(\.status).sorted() == ["failed", "failed"])
         // The one mail went to the address that exists, and only there.
         #expect(sink.mails.count == 1)
-        #expect(try SMTPSinkProcess.parse(sink.mails[0]).peer_to == "bob@example.org")
+        #expect(try await SMTPSinkProcess.parse(sink.mails[0]).peer_to == "bob@example.org")
         await clients.shutdown()
     }
 
@@ -199,7 +199,7 @@ struct PostfixTests {
         #expect(await alice.wait(timeout: .seconds(15)) { $0.allReports.count == 2 }, "\(postfix.log)")
         #expect(alice.allReports.allSatisfy { $0.headers.status?.code == 200 }, "Postfix took both")
         #expect(await until(.seconds(10)) { postfix.delivered.count == 1 }, "\(postfix.log)")
-        let mail = try SMTPSinkProcess.parse(try #require(postfix.delivered.first))
+        let mail = try await SMTPSinkProcess.parse(try #require(postfix.delivered.first))
         #expect(mail.text?.trimmingCharacters(in: .newlines) == "through Postfix ✓")
         #expect(mail.from_name == "Alice")
         #expect(postfix.log.contains("status=deferred") || postfix.log.contains("deferred transport"), "the far one waits in Postfix's queue")

@@ -52,16 +52,18 @@ final class SMTPSinkProcess: @unchecked Sendable {
         struct Attachment: Decodable { var type: String; var filename: String?; var size: Int }
     }
 
-    static func parse(_ path: String) throws -> ParsedMail {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [parser, path]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return try JSONDecoder().decode(ParsedMail.self, from: data)
+    /// Awaited by polling (ChildProcess): a blocking read here held one of the
+    /// two cooperative threads while Python ran, and starved parallel tests.
+    static func parse(_ path: String) async throws -> ParsedMail {
+        let p = try ChildProcess(python, [parser, path], name: "parse_mail")
+        _ = try await p.wait()
+        return try JSONDecoder().decode(ParsedMail.self, from: Data(p.stdout.utf8))
+    }
+
+    static func parse(_ paths: [String]) async throws -> [ParsedMail] {
+        var out: [ParsedMail] = []
+        for path in paths { out.append(try await parse(path)) }
+        return out
     }
 }
 

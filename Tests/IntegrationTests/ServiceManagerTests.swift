@@ -129,7 +129,7 @@ struct ServiceManagerTests {
         try await alice.open()
         #expect(try await alice.send("first mail", to: "sip:mail@gw.example", messageID: "reload-mail-1") == .accepted)
         #expect(await until(.seconds(15)) { sink.mails.count == 1 })
-        #expect(try SMTPSinkProcess.parse(sink.mails[0]).from_address == "before@gw.example")
+        #expect(try await SMTPSinkProcess.parse(sink.mails[0]).from_address == "before@gw.example")
         let inRoom = clients.client(gw, address: "sip:carol@example.com")
         await #expect(throws: (any Error).self, "no room yet") { try await inRoom.open(route: "sip:room@gw.example") }
         let relay = try MSRPURI("msrp://127.0.0.1:\(gw.msrpPort);tcp")
@@ -140,7 +140,7 @@ struct ServiceManagerTests {
         try await gw.process.waitFor("configuration reloaded", in: \.stderr)
         #expect(try await alice.send("second mail", to: "sip:mail@gw.example", messageID: "reload-mail-2") == .accepted)
         #expect(await until(.seconds(15)) { sink.mails.count == 2 })
-        #expect(try sink.mails.map { try SMTPSinkProcess.parse($0).from_address }.sorted() == ["after@gw.example", "before@gw.example"])
+        #expect(try await SMTPSinkProcess.parse(sink.mails).map(\.from_address).sorted() == ["after@gw.example", "before@gw.example"])
         try await inRoom.open(route: "sip:room@gw.example")
         _ = try await MSRPRelayClient(endpoint: clients.endpoint, relay: relay, username: "newuser", password: "pw-newuser").authenticate()
         await #expect(throws: (any Error).self, "the old user is gone") {
