@@ -93,7 +93,16 @@ elif case == "many-rcpt":
     send(b"EHLO x\r\nMAIL FROM:<a@example.org>\r\n" + b"".join(b"RCPT TO:<r%d@reply.test>\r\n" % i for i in range(10000)))
     replies += read_replies(10002, timeout=20)
 elif case == "pipelining-flood":
-    # 1,000,000 commands without reading a reply: the server must stop reading, not buffer them.
+    # 1,000,000 commands without reading a reply: the server must stop reading, not
+    # buffer them. A small receive buffer here makes its replies back up soon.
+    s.close()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.settimeout(10)
+    s.connect((host, port))
+    buf = b""
+    closed = False
+    replies = read_replies(1)
     before = rss_kb()
     s.settimeout(3)
     chunk = b"NOOP\r\n" * 10000
@@ -149,11 +158,12 @@ elif case == "starttls":
     replies += read_replies(1)
     send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<" + rcpt.encode() + b">\r\nQUIT\r\n")
     replies += read_replies(3)
-elif case == "churn":
-    # 2,000 connections opened and closed: what the server holds for them comes back.
+elif case.startswith("churn"):
+    # Connections opened and closed (churn-N: N of them): what the server holds for them comes back.
+    count = int(case.split("-")[1]) if "-" in case else 2000
     s.close()
     before = rss_kb()
-    for i in range(2000):
+    for i in range(count):
         c = socket.create_connection((host, port), timeout=10)
         c.recv(1024)
         c.sendall(b"EHLO churn\r\nQUIT\r\n")

@@ -182,7 +182,8 @@ struct IRCHostileServerTests {
         let start = ContinuousClock.now
         attempt.cancel()
         _ = await attempt.result
-        #expect(ContinuousClock.now - start < .seconds(5), "a cancelled registration kept waiting")
+        // Well under the 60 s time-out: cancelled, not timed out (a loaded full run once took 5.3 s).
+        #expect(ContinuousClock.now - start < .seconds(20), "a cancelled registration kept waiting")
         #expect(await until(.seconds(5)) { server.closed.withLockedValue { $0 } == 1 })
     }
 }
