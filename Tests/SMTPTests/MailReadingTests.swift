@@ -110,7 +110,7 @@ import Testing
         #expect(m.parts[0].parts[0].text == "Voilà")
         #expect(m.parts[0].parts[1].text == "<p>Voilà</p>")
         #expect(m.parts[1].filename == "été.png")
-        #expect(m.parts[1].isAttachment)
+        #expect(m.parts[1].disposition.value == "attachment")
         #expect(m.parts[1].decodedBody == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         #expect(m.leaves.count == 3)
     }

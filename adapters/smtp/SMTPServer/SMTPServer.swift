@@ -35,7 +35,6 @@ public final class SMTPServer: Sendable {
     }
 
     public let channel: any Channel
-    public let door: ListenerGuard
 
     /// The port it listens on (the configured one, or the one picked for port 0).
     public var port: Int { channel.localAddress?.port ?? 0 }
@@ -66,12 +65,11 @@ public final class SMTPServer: Sendable {
             .bind(host: configuration.host, port: configuration.port).get()
         logger.info("SMTP listener up", metadata: ["address": "\(configuration.host):\(channel.localAddress?.port ?? 0)",
                                                    "starttls": "\(tls != nil)"])
-        return SMTPServer(channel: channel, door: door)
+        return SMTPServer(channel: channel)
     }
 
-    init(channel: any Channel, door: ListenerGuard) {
+    init(channel: any Channel) {
         self.channel = channel
-        self.door = door
     }
 
     public func close() async {

@@ -31,7 +31,6 @@ public struct MIMEPart: Sendable {
         (disposition["filename"] ?? contentType["name"]).map(EncodedWords.decode)
     }
 
-    public var isAttachment: Bool { disposition.value == "attachment" || (!mediaType.hasPrefix("text/") && !isMultipart) }
 
     public static func parse(_ bytes: [UInt8]) -> MIMEPart {
         var budget = maxParts

@@ -18,10 +18,6 @@ public struct MailHeaders: Sendable, Hashable {
         fields.first { $0.name.caseInsensitiveEquals(name) }?.value
     }
 
-    public func all(_ name: String) -> [String] {
-        fields.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
-    }
-
     /// The first value of `name` with its encoded words read (RFC 2047).
     public func decoded(_ name: String) -> String? { self[name].map(EncodedWords.decode) }
 
