@@ -22,22 +22,12 @@ import TestPeers
         let api = clients.client(gw)
         let (rounds, perRound, concurrency) = (3, 1000, 32)
         var alive: [Int] = []
-        var rss: [Int] = []
-        for round in 0..<rounds {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<concurrency {
-                    group.addTask {
-                        for i in stride(from: worker, to: perRound, by: concurrency) {
-                            try await Self.oneConnection(api: api, gateway: gw, group: clients.group, id: "r\(round)c\(i)")
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            _ = await until(.seconds(10)) { (try? await Self.handlers(api)) == 0 }
-            alive.append(try await Self.handlers(api))
-            rss.append(Self.residentKiB(gw.process.pid))
-        }
+        let rss = try await Self.connectionRounds(
+            rounds, of: perRound, concurrency: concurrency, api: api, gateway: gw, group: clients.group,
+            settle: { _ in
+                _ = await until(.seconds(10)) { (try? await Self.handlers(api)) == 0 }
+                alive.append(try await Self.handlers(api))
+            })
         print("msrpgw RSS after each round of \(perRound) connections (KiB): \(rss); handlers alive 10 s after each: \(alive)")
         // Every handler is freed. Under a loaded full suite a few dozen of the
         // first round's were seen freed only 40-80 s later (not yet explained;
@@ -48,6 +38,32 @@ import TestPeers
         // 1,000 leaked handlers were ~5.5 MB; allocator noise is well under that.
         #expect(rss[rounds - 1] - rss[0] < 4 * 1024, "RSS by round (KiB): \(rss)")
         await clients.shutdown()
+    }
+
+    /// `rounds` rounds of `perRound` connections (`oneConnection`, `concurrency`
+    /// at a time; round r's i-th has id "r<r>c<i>" and the peer `peer(r, i)`);
+    /// after each round `settle`, then the daemon's RSS (KiB). Returns the RSS by round.
+    static func connectionRounds(
+        _ rounds: Int, of perRound: Int, concurrency: Int, api: GatewayClient, gateway: GatewayProcess, group: any EventLoopGroup,
+        peer: @escaping @Sendable (Int, Int) -> String = { _, _ in "sip:alice@example.com" }, route: String? = nil,
+        settle: (Int) async throws -> Void = { _ in }
+    ) async throws -> [Int] {
+        var rss: [Int] = []
+        for round in 0..<rounds {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for worker in 0..<concurrency {
+                    tasks.addTask {
+                        for i in stride(from: worker, to: perRound, by: concurrency) {
+                            try await oneConnection(api: api, gateway: gateway, group: group, id: "r\(round)c\(i)", peer: peer(round, i), route: route)
+                        }
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+            try await settle(round)
+            rss.append(residentKiB(gateway.process.pid))
+        }
+        return rss
     }
 
     /// A session through the API, a TCP connection that binds it with a

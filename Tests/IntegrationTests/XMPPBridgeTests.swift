@@ -345,21 +345,9 @@ struct XMPPBridgeTests {
         let clients = try TestClients()
         let api = clients.client(gw)
         let (rounds, perRound, concurrency) = (3, 200, 16)
-        var rss: [Int] = []
-        for round in 0..<rounds {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<concurrency {
-                    group.addTask {
-                        for i in stride(from: worker, to: perRound, by: concurrency) {
-                            try await DaemonMemoryTests.oneConnection(
-                                api: api, gateway: gw, group: clients.group, id: "x\(round)c\(i)", peer: "sip:u\(round)x\(i)@churn.example", route: room)
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
-            rss.append(DaemonMemoryTests.residentKiB(gw.process.pid))
-        }
+        let rss = try await DaemonMemoryTests.connectionRounds(
+            rounds, of: perRound, concurrency: concurrency, api: api, gateway: gw, group: clients.group,
+            peer: { round, i in "sip:u\(round)x\(i)@churn.example" }, route: room)
         // Every occupant that came left again: bob saw as many leave as join.
         func occupants(_ type: String?) -> Set<String> {
             Set(bob.events.filter { $0.event == "presence" && $0.type == type && ($0.from?.contains("/u") ?? false) }.compactMap(\.from))
