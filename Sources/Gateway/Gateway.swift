@@ -396,16 +396,17 @@ public final class Gateway: Sendable {
 
     /// Records later news of a delivered event (a mail's bounce), counts a
     /// bounce as that adapter's delivery outcome, and wakes the adapters of
-    /// what it owes the sender; false when there was nothing to record.
+    /// what it owes the sender. Returns the state the event was in (only a
+    /// `delivered` one took the news; nil: no such event).
     @discardableResult
-    public func record(_ news: LaterNews, of event: QueuedEvent) async throws(QueueError) -> Bool {
-        let changed = try await queue.record(news, of: event.id)
-        if changed, case .bounced = news {
+    public func record(_ news: LaterNews, of event: QueuedEvent) async throws(QueueError) -> EventState? {
+        let found = try await queue.record(news, of: event.id)
+        if found == .delivered, case .bounced = news {
             metrics.delivery(adapter: event.adapter, state: .bounced)
             let r = Reporter()
             dispatcher.wake([r.adapter, r.pageModeAdapter, "xmpp"])
         }
-        return changed
+        return found
     }
 
     /// The live sessions of a peer address (what they accept decides how a

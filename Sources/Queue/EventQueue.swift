@@ -30,10 +30,11 @@ public protocol EventQueue: Sendable {
 
     /// Records later news of a delivered event (a bounce): `.bounced` makes it
     /// `bounced` and enqueues what a failure owes (REPORTs, IMDNs) in the same
-    /// transaction; `.delayed` only notes it. False when the event is not
-    /// delivered (unknown, or already bounced: a second DSN owes nothing more).
+    /// transaction; `.delayed` only notes it. Returns the state the event was
+    /// in (nil: no such event); only a `delivered` one takes the news (an
+    /// already bounced one owes nothing more; a leased one has no outcome yet).
     @discardableResult
-    func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> Bool
+    func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> EventState?
 
     /// Gives a leased event back, not ready until `until` (its endpoint is busy
     /// or not answering): no attempt spent; its maximum age still applies.

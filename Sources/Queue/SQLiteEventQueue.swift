@@ -221,15 +221,15 @@ public final class SQLiteEventQueue: EventQueue {
         }
     }
 
-    public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> Bool {
+    public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> EventState? {
         let stamp = now()
         let followUps = configuration.followUps
         let ids = ids
         return try await grouped("record news") { db in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?"), arguments: [id.rawValue])
-            else { return false }
+            else { return nil }
             let event = try EventRow.decode(row)
-            guard event.state == .delivered else { return false }
+            guard event.state == .delivered else { return event.state }
             switch news {
             case .delayed(let reason):
                 try db.execute(sql: "UPDATE event SET last_error = ?, updated_at = ? WHERE id = ?",
@@ -241,7 +241,7 @@ public final class SQLiteEventQueue: EventQueue {
                     _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)
                 }
             }
-            return true
+            return .delivered
         }
     }
 

@@ -164,14 +164,14 @@ import Testing
         let success = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))
         #expect(success.map { $0.envelope.headers["status"] ?? $0.envelope.headers["disposition"] ?? "" }.sorted() == ["200", "delivered"])
         // Delayed: noted, nothing owed, still delivered.
-        #expect(try await queue.record(.delayed(reason: "4.4.1 no answer"), of: ids[0]))
+        #expect(try await queue.record(.delayed(reason: "4.4.1 no answer"), of: ids[0]) == .delivered)
         #expect(try await queue.event(ids[0])?.state == .delivered)
         #expect(try await queue.event(ids[0])?.lastError == "delayed: 4.4.1 no answer")
         #expect(try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30)).isEmpty)
         // Bounced: the failure REPORT and IMDN, once.
-        #expect(try await queue.record(.bounced(code: 404, reason: "5.1.1 unknown user"), of: ids[0]))
-        #expect(try await queue.record(.bounced(code: 404, reason: "again"), of: ids[0]) == false)
-        #expect(try await queue.record(.bounced(code: 404, reason: "no such"), of: EventID(rawValue: 12345)) == false)
+        #expect(try await queue.record(.bounced(code: 404, reason: "5.1.1 unknown user"), of: ids[0]) == .delivered)
+        #expect(try await queue.record(.bounced(code: 404, reason: "again"), of: ids[0]) == .bounced, "taken once")
+        #expect(try await queue.record(.bounced(code: 404, reason: "no such"), of: EventID(rawValue: 12345)) == nil)
         let event = try #require(try await queue.event(ids[0]))
         #expect(event.state == .bounced && event.statusCode == 404 && event.lastError == "5.1.1 unknown user")
         let owed = try await queue.lease(adapter: "msrp", owner: "m", limit: 10, for: .seconds(30))

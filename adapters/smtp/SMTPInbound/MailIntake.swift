@@ -197,14 +197,13 @@ public final class MailIntake: SMTPMailSink {
         }
         if let failed = report.recipients.first(where: { $0.action == .failed }) {
             let reason = "bounced by \(report.reportingMTA ?? "a mail server"): \(failed.address) \(failed.status)" + (failed.diagnostic.map { " (\($0.prefix(200)))" } ?? "")
-            let changed = try await gateway.record(.bounced(code: failed.msrpCode, reason: reason), of: event)
+            let found = try await gateway.record(.bounced(code: failed.msrpCode, reason: reason), of: event)
             // A bounce faster than our record of the relay's 250 (the event still
             // leased): the DSN's sender is told to try again, so the bounce is not lost.
-            if !changed, let now = try await gateway.queue.event(event.id), now.state == .leased || now.state == .queued {
-                throw NotYetDelivered(event: event.id)
-            }
+            if found == .leased || found == .queued { throw NotYetDelivered(event: event.id) }
             counters["bounce"]?.increment()
-            logger.info("mail bounced", metadata: ["event": "\(event.id)", "status": "\(failed.status)", "code": "\(failed.msrpCode)", "recorded": "\(changed)"])
+            logger.info("mail bounced", metadata: ["event": "\(event.id)", "status": "\(failed.status)", "code": "\(failed.msrpCode)",
+                                                   "recorded": "\(found == .delivered)"])
         } else if let delayed = report.recipients.first(where: { $0.action == .delayed }) {
             try await gateway.record(.delayed(reason: "\(delayed.address) \(delayed.status)" + (delayed.diagnostic.map { " (\($0.prefix(200)))" } ?? "")), of: event)
             counters["delayed"]?.increment()
