@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // memmem for the end-line search (the Swift Glibc module does not export it).
@@ -113,7 +114,13 @@ let package = Package(
         .target(name: "Events", swiftSettings: swiftSettings),
         .target(
             name: "Queue",
-            dependencies: ["Events", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Events",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -418,7 +425,9 @@ let package = Package(
         ),
         .testTarget(
             name: "QueueTests",
-            dependencies: ["Events", "Queue", "TestPeers", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "Events", "Queue", "TestPeers", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -163,6 +163,8 @@ public struct QueueError: Error, Sendable, CustomStringConvertible {
         case corrupt = "database file is corrupt or not a database"
         case newerSchema = "database was written by a newer msrpgw"
         case cannotOpen = "cannot open database"
+        /// The database server cannot be reached or did not answer in time.
+        case unavailable = "database unavailable"
         case leaseLost = "lease lost"
         case notFound = "no such event"
         case busy = "database is locked"

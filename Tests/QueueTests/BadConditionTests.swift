@@ -89,8 +89,8 @@ import TestPeers
 
     /// Producers and consumers at once on 2 cores: every event delivered exactly
     /// once, no lease handed to two workers, no deadlock.
-    @Test func concurrentProducersAndConsumers() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func concurrentProducersAndConsumers(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let producers = 16, perProducer = 100
         let delivered = Delivered()
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -1,6 +1,9 @@
 import Events
 import Foundation
+import Logging
 import Queue
+import TestPeers
+import Testing
 
 /// A clock tests move by hand.
 final class TestClock: @unchecked Sendable {
@@ -24,6 +27,44 @@ func makeQueue(
 ) throws -> SQLiteEventQueue {
     let p = try path ?? (temporaryDirectory() + "/queue.sqlite")
     return try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: p, followUps: TestFollowUps(), defaultRetry: retry), now: { clock.now })
+}
+
+/// The backends the conformance tests run on: SQLite always, PostgreSQL where
+/// it is installed (and always under MSRPGW_REQUIRE_PEERS=1).
+enum QueueBackend: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgresql
+    static var all: [QueueBackend] { PostgresServer.available ? [.sqlite, .postgresql] : [.sqlite] }
+    var testDescription: String { rawValue }
+}
+
+/// A new, empty queue on `backend` (on PostgreSQL, a database of its own on
+/// the test process's shared server).
+func makeQueue(
+    _ backend: QueueBackend, clock: TestClock = TestClock(),
+    retry: RetryPolicy = RetryPolicy(schedule: [.seconds(5), .seconds(60)], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
+    node: Int = 0
+) async throws -> any EventQueue {
+    switch backend {
+    case .sqlite:
+        return try makeQueue(clock: clock, retry: retry)
+    case .postgresql:
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        return try await makePostgresQueue(url: server.url(database: database), clock: clock, retry: retry, node: node)
+    }
+}
+
+/// A PostgreSQL queue on `url` (another node on the same database, say).
+func makePostgresQueue(
+    url: String, clock: TestClock = TestClock(),
+    retry: RetryPolicy = RetryPolicy(schedule: [.seconds(5), .seconds(60)], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
+    node: Int = 0, operationTimeout: Duration = .seconds(10)
+) async throws -> PostgresEventQueue {
+    try await PostgresEventQueue(
+        PostgresEventQueue.Configuration(
+            location: try PostgresLocation(url: url), followUps: TestFollowUps(), poolSize: 4, operationTimeout: operationTimeout, node: node,
+            defaultRetry: retry),
+        logger: Logger(label: "queue-test"), now: { clock.now })
 }
 
 /// The queue's own tests need a follow-up policy to see that what it returns is

@@ -4,9 +4,10 @@ import Testing
 
 @testable import Queue
 
+/// The queue contract, on every backend.
 @Suite struct QueueBehaviourTests {
-    @Test func enqueueLeaseDeliverOwesASuccessReportAndIMDN() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func enqueueLeaseDeliverOwesASuccessReportAndIMDN(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let ids = try await queue.enqueue([message("m0000001", imdn: ["positive-delivery", "negative-delivery"])])
         #expect(ids.count == 1)
         let stored = try #require(try await queue.event(ids[0]))
@@ -30,8 +31,8 @@ import Testing
         #expect(owed.first { $0.kind == .imdn }?.envelope.headers["disposition"] == "delivered")
     }
 
-    @Test func duplicateIngressIsOneEventAndFanOutIsOneTransaction() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func duplicateIngressIsOneEventAndFanOutIsOneTransaction(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let fan = [message("m0000002"), message("m0000002", adapter: "smtp", target: "mailto:oncall@example.com")]
         let first = try await queue.enqueue(fan)
         let again = try await queue.enqueue(fan)
@@ -43,9 +44,9 @@ import Testing
         #expect(other != [first[0]])
     }
 
-    @Test func postponedEventsSpendNoAttemptKeepTheirOrderAndAgeOut() async throws {
+    @Test(arguments: QueueBackend.all) func postponedEventsSpendNoAttemptKeepTheirOrderAndAgeOut(_ backend: QueueBackend) async throws {
         let clock = TestClock()
-        let queue = try makeQueue(clock: clock)
+        let queue = try await makeQueue(backend, clock: clock)
         let ids = try await queue.enqueue((0..<4).map { message("p000000\($0)") })
         let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
         #expect(leased.map(\.attempts) == [1, 1, 1, 1])
@@ -63,8 +64,8 @@ import Testing
         #expect(try await queue.event(ids[0])?.statusCode == 408)
     }
 
-    @Test func aLeaseLeavesBusyTargetsOutAndTheirEventsKeepTheirPlace() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func aLeaseLeavesBusyTargetsOutAndTheirEventsKeepTheirPlace(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let busy = try await queue.enqueue((0..<5).map { message("b000000\($0)", target: "https://busy.test/") })
         let other = try await queue.enqueue((0..<3).map { message("o000000\($0)", target: "https://other.test/") })
         let first = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30), excludingTargets: ["https://busy.test/"])
@@ -74,8 +75,8 @@ import Testing
         #expect(then.allSatisfy { $0.attempts == 1 })
     }
 
-    @Test func aLeaseLeavingOutMoreTargetsThanItsStatementTakesStillWorks() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func aLeaseLeavingOutMoreTargetsThanItsStatementTakesStillWorks(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let targets = (0..<100).map { "https://t\($0).test/" }
         let ids = try await queue.enqueue(targets.map { message("x-\($0)", target: $0) })
         // The first 64 are left out; events for the rest come (the lanes hold them).
@@ -83,9 +84,9 @@ import Testing
         #expect(leased.map(\.id) == Array(ids[64...]))
     }
 
-    @Test func expiredLeaseComesBackAndTheOldOwnerLosesIt() async throws {
+    @Test(arguments: QueueBackend.all) func expiredLeaseComesBackAndTheOldOwnerLosesIt(_ backend: QueueBackend) async throws {
         let clock = TestClock()
-        let queue = try makeQueue(clock: clock)
+        let queue = try await makeQueue(backend, clock: clock)
         let ids = try await queue.enqueue([message("m0000003")])
         _ = try await queue.lease(adapter: "webhook", owner: "crashed", limit: 1, for: .seconds(10))
         clock.advance(.seconds(5))
@@ -98,9 +99,9 @@ import Testing
         #expect(try await queue.complete(ids[0], owner: "w2", outcome: .delivered(proof: "ok")) == .delivered)
     }
 
-    @Test func extendLeaseKeepsIt() async throws {
+    @Test(arguments: QueueBackend.all) func extendLeaseKeepsIt(_ backend: QueueBackend) async throws {
         let clock = TestClock()
-        let queue = try makeQueue(clock: clock)
+        let queue = try await makeQueue(backend, clock: clock)
         let ids = try await queue.enqueue([message("m0000004")])
         _ = try await queue.lease(adapter: "webhook", owner: "w1", limit: 1, for: .seconds(10))
         clock.advance(.seconds(8))
@@ -110,9 +111,9 @@ import Testing
         await #expect(throws: QueueError.self) { try await queue.extendLease(ids[0], owner: "w2", by: .seconds(1)) }
     }
 
-    @Test func retriesFollowTheScheduleThenDeadLetterWith408() async throws {
+    @Test(arguments: QueueBackend.all) func retriesFollowTheScheduleThenDeadLetterWith408(_ backend: QueueBackend) async throws {
         let clock = TestClock()
-        let queue = try makeQueue(clock: clock)
+        let queue = try await makeQueue(backend, clock: clock)
         let ids = try await queue.enqueue([message("m0000005", imdn: ["negative-delivery"])])
         var lease = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
         #expect(try await queue.complete(ids[0], owner: "w", outcome: .retry(after: nil, reason: "HTTP 500")) == .queued)
@@ -143,8 +144,8 @@ import Testing
         #expect(try await queue.replay(ids[0]) == false)  // it is leased, not failed
     }
 
-    @Test func permanentFailureRecordsItsCodeAndWhatIsOwed() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func permanentFailureRecordsItsCodeAndWhatIsOwed(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let ids = try await queue.enqueue([message("m0000006")])
         _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
         #expect(try await queue.complete(ids[0], owner: "w", outcome: .permanentFailure(code: 403, reason: "HTTP 400")) == .failed)
@@ -155,9 +156,9 @@ import Testing
         #expect(owed.first?.envelope.headers["status"] == "403")
     }
 
-    @Test func aBounceAfterDeliveryOwesTheFailureOnce() async throws {
+    @Test(arguments: QueueBackend.all) func aBounceAfterDeliveryOwesTheFailureOnce(_ backend: QueueBackend) async throws {
         let clock = TestClock()
-        let queue = try makeQueue(clock: clock)
+        let queue = try await makeQueue(backend, clock: clock)
         let ids = try await queue.enqueue([message("m0000010", adapter: "smtp", target: "mailto:x@example.org", imdn: ["negative-delivery"])])
         _ = try await queue.lease(adapter: "smtp", owner: "w", limit: 10, for: .seconds(30))
         #expect(try await queue.complete(ids[0], owner: "w", outcome: .delivered(proof: "250 ok")) == .delivered)
@@ -184,8 +185,8 @@ import Testing
         #expect(try await queue.event(ids[0]) == nil)
     }
 
-    @Test func deadLetterOutcomeOwesAFailureAndCanBeReplayed() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func deadLetterOutcomeOwesAFailureAndCanBeReplayed(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let ids = try await queue.enqueue([message("m0000009", imdn: ["negative-delivery"])])
         _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
         #expect(try await queue.complete(ids[0], owner: "w", outcome: .deadLetter(code: 404, reason: "HTTP 410: endpoint gone")) == .dead)
@@ -199,8 +200,8 @@ import Testing
 
     /// Completions share group transactions: one with a lost lease fails alone,
     /// the others in its batch commit.
-    @Test func aLostLeaseInABatchFailsOnlyItsCaller() async throws {
-        let queue = try makeQueue()
+    @Test(arguments: QueueBackend.all) func aLostLeaseInABatchFailsOnlyItsCaller(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
         let ids = try await queue.enqueue((0..<40).map { message("m20000\($0)y", successReport: false) })
         _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 40, for: .seconds(30))
         let results = await withTaskGroup(of: (Int, Bool).self) { group in
@@ -219,17 +220,17 @@ import Testing
         #expect(stats.count(state: .leased) == 10)
     }
 
-    @Test func tooOldIsGivenUp() async throws {
+    @Test(arguments: QueueBackend.all) func tooOldIsGivenUp(_ backend: QueueBackend) async throws {
         let clock = TestClock()
-        let queue = try makeQueue(clock: clock, retry: RetryPolicy(schedule: [.seconds(600)], maxAttempts: 100, maxAge: .seconds(300), jitter: false))
+        let queue = try await makeQueue(backend, clock: clock, retry: RetryPolicy(schedule: [.seconds(600)], maxAttempts: 100, maxAge: .seconds(300), jitter: false))
         let ids = try await queue.enqueue([message("m0000008")])
         _ = try await queue.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
         #expect(try await queue.complete(ids[0], owner: "w", outcome: .retry(after: nil, reason: "down")) == .dead)
     }
 
-    @Test func statsListAndPurge() async throws {
+    @Test(arguments: QueueBackend.all) func statsListAndPurge(_ backend: QueueBackend) async throws {
         let clock = TestClock()
-        let queue = try makeQueue(clock: clock)
+        let queue = try await makeQueue(backend, clock: clock)
         let ids = try await queue.enqueue((0..<5).map { message("m10000\($0)x", successReport: false) })
         clock.advance(.seconds(7))
         var stats = try await queue.stats()
@@ -247,7 +248,7 @@ import Testing
         clock.advance(.seconds(1))
         #expect(try await queue.purge(deliveredBefore: clock.now) == 1)
         #expect(try await queue.event(ids[0]) == nil)
-        #expect(try await queue.integrityCheck() == "ok")
+        if let sqlite = queue as? SQLiteEventQueue { #expect(try await sqlite.integrityCheck() == "ok") }
     }
 
     @Test func retryPolicyJitterStaysWithinTheSchedule() {

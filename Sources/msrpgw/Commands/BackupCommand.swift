@@ -15,6 +15,7 @@ struct BackupCommand: AsyncParsableCommand {
     func run() async throws {
         let c = try loadOrExit(config)
         try exitOnFailure {
+            try requireSQLite(c, "backup")
             let summary = try QueueBackup.backup(database: c.queue.path, to: destination)
             try JSONEncoder().encode(summary).write(to: URL(fileURLWithPath: destination + "/backup.json"))
             Printer.line("backup of \(c.queue.path) in \(destination): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files\(summary.bodiesMissing > 0 ? ", \(summary.bodiesMissing) missing" : "")")
@@ -35,9 +36,18 @@ struct RestoreCommand: AsyncParsableCommand {
     func run() async throws {
         let c = try loadOrExit(config)
         try exitOnFailure {
+            try requireSQLite(c, "restore")
             try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
             let summary = try QueueBackup.restore(from: source, database: c.queue.path, bodyDirectory: c.gateway.bodyDirectory)
             Printer.line("restored \(source) into \(c.queue.path): \(summary.events) events (\(summary.pending) not delivered), \(summary.bodies) body files\(summary.bodiesMissing > 0 ? ", \(summary.bodiesMissing) missing" : "")")
         }
+    }
+}
+
+/// Backup and restore copy the SQLite file; a PostgreSQL queue is PostgreSQL's
+/// to back up (pg_dump, base backups, replicas).
+private func requireSQLite(_ c: DaemonConfiguration, _ command: String) throws(ConfigError) {
+    guard c.queue.backend == .sqlite else {
+        throw ConfigError("msrpgw \(command) copies a SQLite queue; this queue is on PostgreSQL: use pg_dump or the server's own backups")
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import Queue
 
 /// `msrpgw serve`: the daemon.
 struct ServeCommand: AsyncParsableCommand {
@@ -47,7 +48,11 @@ struct CheckConfigCommand: AsyncParsableCommand {
         let c = try loadOrExit(file)
         Printer.line("ok: \(file ?? "embedded defaults")")
         Printer.line("  msrp \(c.msrp.listen):\(c.msrp.port)\(c.msrp.tlsPort.map { ", msrps :\($0)" } ?? ""), api http://\(c.api.listen):\(c.api.port)\(c.api.token == nil ? " (no token)" : "")")
-        Printer.line("  queue \(c.queue.path) synchronous=\(c.queue.synchronous.rawValue.lowercased()), \(c.queue.retry.maxAttempts) attempts, max age \(c.queue.retry.maxAge)")
+        let store = switch c.queue.backend {
+        case .sqlite: "\(c.queue.path) synchronous=\(c.queue.synchronous.rawValue.lowercased())"
+        case .postgresql: "postgresql \((try? PostgresLocation(url: c.queue.url ?? "")).map(\.description) ?? "?") node \(c.gateway.node), pool \(c.queue.poolSize)"
+        }
+        Printer.line("  queue \(store), \(c.queue.retry.maxAttempts) attempts, max age \(c.queue.retry.maxAge)")
         for (address, targets) in c.routes.sorted(by: { $0.key < $1.key }) {
             Printer.line("  route \(address) -> \(targets.joined(separator: ", "))")
         }

@@ -58,7 +58,25 @@ struct DaemonConfiguration: Sendable {
     }
 
     struct QueueSettings: Sendable {
+        enum Backend: String, Sendable, CaseIterable {
+            /// One file under one process (the embedded default).
+            case sqlite
+            /// Several nodes sharing one database.
+            case postgresql
+        }
+        var backend = Backend.sqlite
         var path = "var/queue.sqlite"
+        /// PostgreSQL: where (a `postgresql://` URL, no password in it).
+        var url: String?
+        /// PostgreSQL: the password, read from this file (first line) ...
+        var passwordFile: String?
+        /// ... or from this environment variable.
+        var passwordEnv: String?
+        /// PostgreSQL: connections this node opens at most.
+        var poolSize = 8
+        /// PostgreSQL: an operation with no answer in this time fails (new work
+        /// is refused, never acknowledged).
+        var timeout: Duration = .seconds(10)
         var synchronous: SQLiteEventQueue.Configuration.Synchronous = .full
         var retry = RetryPolicy.standard
         /// Delivered events are purged after this long.
@@ -190,7 +208,8 @@ struct DaemonConfiguration: Sendable {
         ["msrp", "max_connection_messages_per_second"], ["msrp", "connection_message_burst"],
         ["msrp", "connect_allow"], ["msrp", "connect_deny"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
-        ["queue", "jitter"], ["queue", "retention"],
+        ["queue", "jitter"], ["queue", "retention"], ["queue", "backend"], ["queue", "url"], ["queue", "password_file"], ["queue", "password_env"],
+        ["queue", "pool_size"], ["queue", "timeout"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
         ["dispatch", "endpoint_concurrency"], ["dispatch", "breaker_failures"], ["dispatch", "breaker_backoff"],
         ["dispatch", "breaker_max_backoff"], ["dispatch", "webhook_connect_timeout"],
@@ -367,6 +386,29 @@ struct DaemonConfiguration: Sendable {
 
     private mutating func readQueue(_ tree: ConfigTree) throws(ConfigError) {
         var r = try ConfigReader(tree, section: "queue")
+        let backend = try r.string("backend", default: queue.backend.rawValue)
+        guard let b = QueueSettings.Backend(rawValue: backend) else {
+            throw ConfigError("queue.backend: \(backend.debugDescription) is not \(QueueSettings.Backend.allCases.map(\.rawValue).joined(separator: " or "))")
+        }
+        queue.backend = b
+        queue.url = try r.string("url")
+        queue.passwordFile = try r.string("password_file")
+        queue.passwordEnv = try r.string("password_env")
+        queue.poolSize = try r.int("pool_size", default: queue.poolSize, in: 1...1000)
+        queue.timeout = try r.duration("timeout", default: queue.timeout)
+        if b == .postgresql {
+            guard let url = queue.url else { throw ConfigError("queue.url: backend postgresql needs a postgresql:// URL") }
+            do {
+                _ = try PostgresLocation(url: url)
+            } catch {
+                throw ConfigError("queue.url: \(error.detail)")
+            }
+            if queue.passwordFile != nil, queue.passwordEnv != nil {
+                throw ConfigError("queue: password_file and password_env both given: one source for the password")
+            }
+        } else if queue.url != nil {
+            throw ConfigError("queue.url: set for backend sqlite, which uses queue.path (set backend = \"postgresql\")")
+        }
         queue.path = try r.string("path", default: queue.path)
         let sync = try r.string("synchronous", default: "full").uppercased()
         guard let s = SQLiteEventQueue.Configuration.Synchronous(rawValue: sync) else {

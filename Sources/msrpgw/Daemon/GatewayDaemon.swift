@@ -62,8 +62,7 @@ struct GatewayDaemon {
         let c = configuration
         let notifier = SystemdNotifier()
         try FileManager.default.createDirectory(atPath: c.dataDirectory + "/spool", withIntermediateDirectories: true)
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
-            path: c.queue.path, followUps: Reporter(), synchronous: c.queue.synchronous, node: c.gateway.node, defaultRetry: c.queue.retry))
+        let queue = try await QueueOpening.open(c.queue, node: c.gateway.node, logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
 
         // Before any listener: strangers' connections never use the last descriptors.

@@ -144,74 +144,37 @@ public final class SQLiteEventQueue: EventQueue {
                 throw QueueError(.leaseLost, "event \(id) is \(event.state.rawValue), leased by \(event.leaseOwner ?? "nobody")")
             }
             let retryBase = Date(millis: row[EventRow.retryBaseColumn])
-            let final: FinalOutcome?
-            let newState: EventState
-            switch outcome {
+            let settlement = Settlement(outcome, attempts: event.attempts, retryBase: retryBase, now: stamp, readyAt: readyAt,
+                                        policy: policy(event.adapter))
+            switch settlement {
             case .delivered(let proof):
                 try db.cachedStatement(sql: """
                     UPDATE event SET state = 'delivered', proof = ?, lease_owner = NULL, updated_at = ? WHERE id = ?
                     """).execute(arguments: [proof, Millis(stamp), id.rawValue])
-                final = .delivered(proof: proof)
-                newState = .delivered
-            case .retry(let after, let reason):
-                switch policy(event.adapter).decide(attempts: event.attempts, createdAt: retryBase, now: stamp, requested: after) {
-                case .retry(let at):
-                    try db.cachedStatement(sql: """
-                        UPDATE event SET state = 'queued', next_attempt_at = ?, last_error = ?, lease_owner = NULL, updated_at = ?
-                        WHERE id = ?
-                        """).execute(arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
-                    final = nil
-                    newState = .queued
-                case .giveUp(let why):
-                    // Retries spent or too old: a timeout as far as the sender is concerned (408).
-                    try db.cachedStatement(sql: """
-                        UPDATE event SET state = 'dead', status_code = 408, last_error = ?, lease_owner = NULL, updated_at = ?
-                        WHERE id = ?
-                        """).execute(arguments: ["\(reason); \(why)", Millis(stamp), id.rawValue])
-                    final = .failed(code: 408, reason: "\(reason); \(why)")
-                    newState = .dead
-                }
+            case .retry(let at, let reason):
+                try db.cachedStatement(sql: """
+                    UPDATE event SET state = 'queued', next_attempt_at = ?, last_error = ?, lease_owner = NULL, updated_at = ?
+                    WHERE id = ?
+                    """).execute(arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
             case .partial(let proof, let code, let reason):
                 try db.cachedStatement(sql: """
                     UPDATE event SET state = 'delivered', proof = ?, status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
                     WHERE id = ?
                     """).execute(arguments: [proof, code, reason, Millis(stamp), id.rawValue])
-                final = .partial(proof: proof, code: code, reason: reason)
-                newState = .delivered
-            case .notReady(let after, let reason):
-                // Not an attempt: the target cannot take anything yet. Only its age counts.
-                let at = readyAt ?? stamp.addingTimeInterval(after.seconds)
-                if at.timeIntervalSince(retryBase) >= policy(event.adapter).maxAge.seconds {
-                    try db.cachedStatement(sql: """
-                        UPDATE event SET state = 'dead', status_code = 408, last_error = ?, lease_owner = NULL, updated_at = ?
-                        WHERE id = ?
-                        """).execute(arguments: ["\(reason); older than its maximum age", Millis(stamp), id.rawValue])
-                    final = .failed(code: 408, reason: "\(reason); older than its maximum age")
-                    newState = .dead
-                } else {
-                    try db.cachedStatement(sql: """
-                        UPDATE event SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = ?, last_error = ?,
-                          lease_owner = NULL, updated_at = ?
-                        WHERE id = ?
-                        """).execute(arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
-                    final = nil
-                    newState = .queued
-                }
-            case .permanentFailure(let code, let reason):
+            case .notReady(let at, let reason):
                 try db.cachedStatement(sql: """
-                    UPDATE event SET state = 'failed', status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
+                    UPDATE event SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = ?, last_error = ?,
+                      lease_owner = NULL, updated_at = ?
                     WHERE id = ?
-                    """).execute(arguments: [code, reason, Millis(stamp), id.rawValue])
-                final = .failed(code: code, reason: reason)
-                newState = .failed
-            case .deadLetter(let code, let reason):
+                    """).execute(arguments: [Millis(at), reason, Millis(stamp), id.rawValue])
+            case .failed(let code, let reason), .dead(let code, let reason):
                 try db.cachedStatement(sql: """
-                    UPDATE event SET state = 'dead', status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
+                    UPDATE event SET state = ?, status_code = ?, last_error = ?, lease_owner = NULL, updated_at = ?
                     WHERE id = ?
-                    """).execute(arguments: [code, reason, Millis(stamp), id.rawValue])
-                final = .failed(code: code, reason: reason)
-                newState = .dead
+                    """).execute(arguments: [settlement.state.rawValue, code, reason, Millis(stamp), id.rawValue])
             }
+            let final = settlement.final
+            let newState = settlement.state
             if let final {
                 for new in followUps.followUps(for: event, outcome: final) {
                     _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)

@@ -1,0 +1,432 @@
+import Events
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// The queue on PostgreSQL (postgres-nio), for several gateway nodes sharing
+/// one queue. The same contract as `SQLiteEventQueue`: an enqueue returns once
+/// its events are committed, outcomes and what they owe commit together.
+/// Concurrent writes are group-committed (`PostgresWriteBatcher`); leases claim
+/// rows with `FOR UPDATE SKIP LOCKED`, so nodes leasing at once never wait on,
+/// or take, each other's events.
+///
+/// Times are the node's clock, in milliseconds, as on SQLite: nodes need their
+/// clocks in step (NTP), as any lease-based queue does.
+public final class PostgresEventQueue: EventQueue {
+    public struct Configuration: Sendable {
+        public var location: PostgresLocation
+        public var password: String?
+        /// Connections this node opens at most.
+        public var poolSize: Int
+        /// How long an operation may take before the caller is told the queue
+        /// is unavailable (PostgreSQL down or unreachable): new work is then
+        /// refused, never acknowledged.
+        public var operationTimeout: Duration
+        /// This gateway node (0-1023): part of every event id, so that ids made
+        /// on different nodes never collide. Each node needs its own.
+        public var node: Int
+        public var retry: [String: RetryPolicy]
+        public var defaultRetry: RetryPolicy
+        public var followUps: any FollowUpPolicy
+
+        public init(
+            location: PostgresLocation, password: String? = nil, followUps: any FollowUpPolicy, poolSize: Int = 8,
+            operationTimeout: Duration = .seconds(10), node: Int = 0, retry: [String: RetryPolicy] = [:], defaultRetry: RetryPolicy = .standard
+        ) {
+            self.location = location
+            self.password = password
+            self.poolSize = poolSize
+            self.operationTimeout = operationTimeout
+            self.node = node
+            self.retry = retry
+            self.defaultRetry = defaultRetry
+            self.followUps = followUps
+        }
+    }
+
+    public let configuration: Configuration
+    let store: PostgresStore
+    var client: PostgresClient { store.client }
+    var logger: Logger { store.logger }
+    let now: @Sendable () -> Date
+    private let running: Task<Void, Never>
+    private let writes = FailureRun<QueueError>()
+    private let batcher: PostgresWriteBatcher
+
+    /// Connects, and creates or upgrades the schema. Throws a `QueueError`
+    /// naming the cause (unreachable, refused login, a newer schema).
+    public init(_ configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) async throws(QueueError) {
+        self.configuration = configuration
+        self.now = now
+        let client = PostgresClient(
+            configuration: try configuration.location.clientConfiguration(
+                password: configuration.password, poolSize: configuration.poolSize, connectTimeout: configuration.operationTimeout),
+            backgroundLogger: logger)
+        let store = PostgresStore(client: client, logger: logger, ids: EventIDGenerator(node: configuration.node), configuration: configuration)
+        self.store = store
+        running = Task { await client.run() }
+        batcher = PostgresWriteBatcher { batch in
+            try await store.transaction { connection in try await store.apply(batch, on: connection) }
+        }
+        do {
+            try await Self.bounded(configuration.operationTimeout, "connecting to \(configuration.location)") {
+                try await PostgresSchema.migrate(client, logger: logger, context: configuration.location.description)
+            }
+        } catch {
+            running.cancel()
+            throw error
+        }
+    }
+
+    /// Closes the connections.
+    public func shutdown() async {
+        running.cancel()
+        _ = await running.result
+    }
+
+    deinit { running.cancel() }
+
+    // MARK: - Enqueue and outcomes
+
+    public func enqueue(_ events: [NewEvent]) async throws(QueueError) -> [EventID] {
+        try await enqueueNotingRepeats(events).map(\.id)
+    }
+
+    public func enqueueNotingRepeats(_ events: [NewEvent]) async throws(QueueError) -> [Enqueued] {
+        guard !events.isEmpty else { return [] }
+        let stamp = now()
+        let rows = events.map { EventRow(new: $0, id: store.ids.next(now: stamp), now: stamp) }
+        let batcher = batcher
+        let result = try await writing("enqueue") { try await batcher.enqueue(rows) }
+        writes.succeeded()
+        return result
+    }
+
+    @discardableResult
+    public func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
+        try await finish(PostgresWriteBatcher.Finish(id: id, owner: owner, outcome: outcome, readyAt: nil, stamp: now()))
+    }
+
+    @discardableResult
+    public func postpone(_ id: EventID, owner: String, until: Date, reason: String) async throws(QueueError) -> EventState {
+        try await finish(PostgresWriteBatcher.Finish(
+            id: id, owner: owner, outcome: .notReady(after: .zero, reason: reason), readyAt: until, stamp: now()))
+    }
+
+    private func finish(_ finish: PostgresWriteBatcher.Finish) async throws(QueueError) -> EventState {
+        let batcher = batcher
+        return try await writing("complete") { try await batcher.finish(finish) }
+    }
+
+    public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> EventState? {
+        let stamp = now()
+        let store = store
+        return try await writing("record news") {
+            try await store.transaction { connection -> EventState? in
+                let query: PostgresQuery = "SELECT \(unescaped: EventRow.columns) FROM event WHERE id = \(id.rawValue) FOR UPDATE"
+                guard let row = try await connection.query(query, logger: store.logger).collect().first else { return nil }
+                let event = try PostgresEventRow.decode(row)
+                guard event.state == .delivered else { return event.state }
+                switch news {
+                case .delayed(let reason):
+                    try await connection.query("""
+                        UPDATE event SET last_error = \("delayed: \(reason)"), updated_at = \(Millis(stamp)) WHERE id = \(id.rawValue)
+                        """, logger: store.logger)
+                case .bounced(let code, let reason):
+                    try await connection.query("""
+                        UPDATE event SET state = 'bounced', status_code = \(code), last_error = \(reason), updated_at = \(Millis(stamp))
+                        WHERE id = \(id.rawValue)
+                        """, logger: store.logger)
+                    let owed = store.configuration.followUps.followUps(for: event, outcome: .failed(code: code, reason: reason))
+                    _ = try await store.insert(owed.map { EventRow(new: $0, id: store.ids.next(now: stamp), now: stamp) }, on: connection)
+                }
+                return .delivered
+            }
+        }
+    }
+
+    // MARK: - Leases
+
+    /// Due events of the adapter in queue order, claimed with SKIP LOCKED: rows
+    /// another node is claiming or settling right now are passed over, not
+    /// waited for.
+    public func lease(
+        adapter: String, owner: String, limit: Int, for duration: Duration, excludingTargets: [String]
+    ) async throws(QueueError) -> [QueuedEvent] {
+        let nowMillis = Millis(now())
+        let until = nowMillis + Millis(duration)
+        // At most 64 targets left out, as on SQLite: events for the others are
+        // leased, and the dispatcher's lanes hold them in order until they can go.
+        let excludingTargets = Array(excludingTargets.prefix(64))
+        let excluding = excludingTargets.isEmpty ? "" : "AND target <> ALL($7)"
+        var binds = PostgresBindings()
+        binds.append(owner)
+        binds.append(until)
+        binds.append(nowMillis)
+        binds.append(adapter)
+        binds.append(nowMillis)
+        binds.append(limit)
+        if !excludingTargets.isEmpty { binds.append(excludingTargets) }
+        let query = PostgresQuery(unsafeSQL: """
+            WITH due AS (
+              SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $5 \(excluding)
+              ORDER BY next_attempt_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)
+            UPDATE event SET state = 'leased', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1, updated_at = $3
+            WHERE id IN (SELECT id FROM due)
+            RETURNING \(EventRow.columns)
+            """, binds: binds)
+        return try await writing("lease") {
+            try await self.client.query(query, logger: self.logger).collect().map { row throws(QueueError) in try PostgresEventRow.decode(row) }
+                .sorted { $0.id < $1.id }
+        }
+    }
+
+    public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
+        let until = Millis(now()) + Millis(duration)
+        let changed = try await writing("extend lease") {
+            try await self.client.query("""
+                UPDATE event SET next_attempt_at = \(until) WHERE id = \(id.rawValue) AND state = 'leased' AND lease_owner = \(owner) RETURNING id
+                """, logger: self.logger).collect().count
+        }
+        if changed == 0 { throw QueueError(.leaseLost, "event \(id) is not leased by \(owner)") }
+    }
+
+    public func releaseLeases(ownerPrefix: String) async throws(QueueError) -> Int {
+        let stamp = Millis(now())
+        return try await writing("release leases") {
+            try await self.client.query("""
+                UPDATE event SET state = 'queued', lease_owner = NULL, attempts = greatest(attempts - 1, 0), next_attempt_at = \(stamp),
+                  updated_at = \(stamp)
+                WHERE state = 'leased' AND starts_with(lease_owner, \(ownerPrefix)) RETURNING id
+                """, logger: self.logger).collect().count
+        }
+    }
+
+    public func makeDue(adapter: String, targets: [String]) async throws(QueueError) -> Int {
+        guard !targets.isEmpty else { return 0 }
+        return try await writing("make due") {
+            try await self.client.query(PostgresQuery(unsafeSQL: Self.makeDueSQL, binds: Self.binds(adapter, targets)), logger: self.logger)
+                .collect().count
+        }
+    }
+
+    public func waitingTargets(adapter: String, notDueBefore date: Date) async throws(QueueError) -> Set<String> {
+        try await reading("waiting targets") {
+            var targets: Set<String> = []
+            for try await target in try await self.client.query(
+                PostgresQuery(unsafeSQL: Self.waitingTargetsSQL, binds: Self.binds(adapter, Millis(date))), logger: self.logger
+            ).decode(String.self) {
+                targets.insert(target)
+            }
+            return targets
+        }
+    }
+
+    public func pendingCount(adapter: String, target: String) async throws(QueueError) -> Int {
+        try await reading("pending count") {
+            var count = 0
+            for try await n in try await self.client.query(
+                PostgresQuery(unsafeSQL: Self.pendingCountSQL, binds: Self.binds(adapter, target)), logger: self.logger
+            ).decode(Int64.self) {
+                count = Int(n)
+            }
+            return count
+        }
+    }
+
+    // MARK: - Inspection and operation
+
+    public func event(_ id: EventID) async throws(QueueError) -> QueuedEvent? {
+        try await reading("show") {
+            try await self.client.query("SELECT \(unescaped: EventRow.columns) FROM event WHERE id = \(id.rawValue)", logger: self.logger)
+                .collect().first.map { row throws(QueueError) in try PostgresEventRow.decode(row) }
+        }
+    }
+
+    public func events(_ filter: EventFilter) async throws(QueueError) -> [QueuedEvent] {
+        var clauses: [String] = []
+        var binds = PostgresBindings()
+        func bind(_ clause: String, _ value: some PostgresDynamicTypeEncodable) {
+            binds.append(value)
+            clauses.append("\(clause) $\(binds.count)")
+        }
+        if let s = filter.state { bind("state =", s.rawValue) }
+        if let a = filter.adapter { bind("adapter =", a) }
+        if let k = filter.kind { bind("kind =", k.rawValue) }
+        if let s = filter.sessionID { bind("session_id =", s) }
+        if let b = filter.before { bind("id <", b.rawValue) }
+        let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        binds.append(max(1, min(filter.limit, 1000)))
+        let query = PostgresQuery(unsafeSQL: Self.listSQL(whereSQL, limit: "$\(binds.count)"), binds: binds)
+        return try await reading("list") {
+            try await self.client.query(query, logger: self.logger).collect().map { row throws(QueueError) in try PostgresEventRow.decode(row) }
+        }
+    }
+
+    /// The counts from `event_count` (folded together first, so that the table
+    /// stays a few rows per adapter and state), and the oldest due event from
+    /// the first entry of each adapter's part of the due index.
+    public func stats() async throws(QueueError) -> QueueStats {
+        let nowMillis = Millis(now())
+        let store = store
+        return try await writing("stats") {
+            try await store.transaction { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: Self.foldCountsSQL), logger: store.logger)
+                var counts: [QueueStats.Key: Int] = [:]
+                for try await (adapter, state, n) in try await connection.query(PostgresQuery(unsafeSQL: Self.countsSQL), logger: store.logger)
+                    .decode((String, String, Int64).self)
+                {
+                    guard let state = EventState(rawValue: state) else { continue }
+                    counts[QueueStats.Key(adapter: adapter, state: state)] = Int(n)
+                }
+                var oldest: Int64?
+                for adapter in Set(counts.keys.map(\.adapter)) {
+                    for try await first in try await connection.query(
+                        PostgresQuery(unsafeSQL: Self.oldestDueSQL, binds: Self.binds(adapter)), logger: store.logger
+                    ).decode(Int64?.self) {
+                        guard let first, first <= nowMillis else { continue }
+                        oldest = min(oldest ?? first, first)
+                    }
+                }
+                return QueueStats(counts: counts, oldestDueAge: oldest.map { .milliseconds(nowMillis - $0) })
+            }
+        }
+    }
+
+    public func replay(_ id: EventID) async throws(QueueError) -> Bool {
+        let stamp = Millis(now())
+        return try await writing("replay") {
+            try await self.client.query("""
+                UPDATE event SET state = 'queued', attempts = 0, next_attempt_at = \(stamp), retry_base_at = \(stamp), lease_owner = NULL,
+                  status_code = NULL, updated_at = \(stamp)
+                WHERE id = \(id.rawValue) AND state IN ('failed', 'dead') RETURNING id
+                """, logger: self.logger).collect().count > 0
+        }
+    }
+
+    public func purge(deliveredBefore date: Date) async throws(QueueError) -> Int {
+        let cutoff = Millis(date)
+        let files = try await writing("purge") {
+            var files: [String?] = []
+            for try await file in try await self.client.query("""
+                DELETE FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < \(cutoff) RETURNING body_path
+                """, logger: self.logger).decode(String?.self) {
+                files.append(file)
+            }
+            return files
+        }
+        for case let file? in files { try? FileManager.default.removeItem(atPath: file) }
+        return files.count
+    }
+
+    public var writeFailure: QueueWriteFailure? { writes.current.map { QueueWriteFailure(since: $0.since, error: $0.failure) } }
+
+    // MARK: - Statements (QueryPlanTests checks their plans)
+
+    static let makeDueSQL = """
+        UPDATE event SET next_attempt_at = created_at
+        WHERE adapter = $1 AND target = ANY($2) AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at
+        RETURNING id
+        """
+    static let waitingTargetsSQL = """
+        SELECT DISTINCT target FROM event WHERE adapter = $1 AND next_attempt_at >= $2 AND state IN ('queued', 'leased') AND state = 'queued'
+        """
+    static let pendingCountSQL = "SELECT count(*) FROM event WHERE adapter = $1 AND target = $2 AND state IN ('queued', 'leased')"
+    static func listSQL(_ whereSQL: String, limit: String) -> String {
+        "SELECT \(EventRow.columns) FROM event \(whereSQL) ORDER BY id DESC LIMIT \(limit)"
+    }
+    static let foldCountsSQL = """
+        WITH gone AS (DELETE FROM event_count RETURNING adapter, state, n)
+        INSERT INTO event_count (adapter, state, n) SELECT adapter, state, sum(n) FROM gone GROUP BY adapter, state HAVING sum(n) <> 0
+        """
+    static let countsSQL = "SELECT adapter, state, sum(n)::bigint FROM event_count GROUP BY adapter, state HAVING sum(n) > 0"
+    static let oldestDueSQL = "SELECT min(next_attempt_at) FROM event WHERE adapter = $1 AND state IN ('queued', 'leased')"
+
+    static func binds(_ values: any PostgresDynamicTypeEncodable...) -> PostgresBindings {
+        var binds = PostgresBindings(capacity: values.count)
+        for value in values { binds.append(value) }
+        return binds
+    }
+
+    // MARK: - Plumbing
+
+    /// A write: a storage failure is remembered for health checks (an
+    /// operation's own refusal, not found or lease lost, says nothing of it).
+    private func writing<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(QueueError) -> T {
+        do {
+            return try await Self.bounded(configuration.operationTimeout, what, body)
+        } catch {
+            if error.isStorageFailure { writes.failed(error) }
+            throw error
+        }
+    }
+
+    private func reading<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(QueueError) -> T {
+        try await Self.bounded(configuration.operationTimeout, what, body)
+    }
+
+    /// `body`, or `unavailable` after the operation timeout (the server is
+    /// down, or a connection cannot be had). The operation itself may still
+    /// complete later; the caller was told it failed, so nothing is
+    /// acknowledged that might not be stored (a sender's retry is one event
+    /// again by its dedupe key).
+    private static func bounded<T: Sendable>(
+        _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws(QueueError) -> T {
+        let once = ResumeOnce<T>()
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                once.set(continuation)
+                let work = Task {
+                    do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
+                }
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    if once.resume(with: .failure(QueueError(.unavailable, "\(what): no answer from PostgreSQL in \(timeout)"))) {
+                        work.cancel()
+                    }
+                }
+            }
+        } catch let error as QueueError {
+            throw error
+        } catch let error as PSQLError {
+            throw QueueError(postgres: error, context: what)
+        } catch {
+            throw QueueError(.unavailable, "\(what): \(error)")
+        }
+    }
+}
+
+/// A continuation resumed by the first of several racers.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let state = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLockedValue { $0 = continuation } }
+
+    /// Resumes unless resumed already; says whether it did.
+    @discardableResult
+    func resume(with result: Result<T, any Error>) -> Bool {
+        guard let continuation = state.withLockedValue({ state in defer { state = nil }; return state }) else { return false }
+        continuation.resume(with: result)
+        return true
+    }
+}
+
+extension QueueError {
+    /// Maps PostgreSQL's errors to the causes an operator can act on.
+    init(postgres error: PSQLError, context: String) {
+        let message = error.serverInfo?[.message] ?? "\(error.code)"
+        let detail = "\(context): \(message)"
+        switch error.serverInfo?[.sqlState] {
+        case "53100": self.init(.diskFull, detail)
+        case "25006": self.init(.readOnly, detail)
+        case "40001", "40P01", "55P03": self.init(.busy, detail)
+        case "28000", "28P01", "3D000", "42501": self.init(.cannotOpen, detail)
+        case let state? where state.hasPrefix("08") || state.hasPrefix("57P"): self.init(.unavailable, detail)
+        case let state? where state.hasPrefix("58"): self.init(.io, detail)
+        case .some: self.init(.other, detail)
+        case nil: self.init(.unavailable, "\(context): \(error.code)")
+        }
+    }
+}

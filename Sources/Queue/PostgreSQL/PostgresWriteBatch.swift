@@ -1,0 +1,293 @@
+import Events
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// Group commit on PostgreSQL: the enqueues and outcomes that arrive while a
+/// transaction runs share the next one, and that transaction is a handful of
+/// statements whatever its size (one SELECT ... FOR UPDATE of the leased rows,
+/// one UPDATE of all outcomes, one multi-row INSERT of all new events and
+/// follow-ups), so a round trip and a WAL flush are shared by many callers.
+/// Each caller resumes once the transaction holding its write has committed.
+///
+/// Writes are data, not closures, because they are merged: an operation that
+/// ran statements of its own would cost a round trip each (postgres-nio does
+/// not pipeline), which is what makes one transaction per event slow.
+final class PostgresWriteBatcher: Sendable {
+    enum Write: Sendable {
+        case enqueue([EventRow], CheckedContinuation<[Enqueued], any Error>)
+        case finish(Finish, CheckedContinuation<EventState, any Error>)
+    }
+
+    /// An outcome to record for a leased event.
+    struct Finish: Sendable {
+        var id: EventID
+        var owner: String
+        var outcome: DeliveryOutcome
+        var readyAt: Date?
+        var stamp: Date
+    }
+
+    private struct State {
+        var pending: [Write] = []
+        var writing = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+    private let maxBatch: Int
+    private let run: @Sendable ([Write]) async throws -> [@Sendable () -> Void]
+
+    /// `run` applies a batch in one transaction and returns how to resume each
+    /// caller; it throws when nothing of the batch committed.
+    init(maxBatch: Int = 1024, run: @escaping @Sendable ([Write]) async throws -> [@Sendable () -> Void]) {
+        self.maxBatch = maxBatch
+        self.run = run
+    }
+
+    func enqueue(_ rows: [EventRow]) async throws -> [Enqueued] {
+        try await withCheckedThrowingContinuation { submit(.enqueue(rows, $0)) }
+    }
+
+    func finish(_ finish: Finish) async throws -> EventState {
+        try await withCheckedThrowingContinuation { submit(.finish(finish, $0)) }
+    }
+
+    private func submit(_ write: Write) {
+        let startWriter = state.withLockedValue { state in
+            state.pending.append(write)
+            if state.writing { return false }
+            state.writing = true
+            return true
+        }
+        if startWriter { Task { await self.drain() } }
+    }
+
+    private func drain() async {
+        while true {
+            let batch: [Write] = state.withLockedValue { state in
+                let batch = Array(state.pending.prefix(maxBatch))
+                state.pending.removeFirst(batch.count)
+                if batch.isEmpty { state.writing = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            do {
+                for resume in try await run(batch) { resume() }
+            } catch {
+                for write in batch {
+                    switch write {
+                    case .enqueue(_, let continuation): continuation.resume(throwing: error)
+                    case .finish(_, let continuation): continuation.resume(throwing: error)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the queue's writes need: the pool, the id generator and the policies.
+/// A value of its own so that the batcher can hold it without holding the queue.
+struct PostgresStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    let ids: EventIDGenerator
+    let configuration: PostgresEventQueue.Configuration
+
+    func policy(for adapter: String) -> RetryPolicy { configuration.retry[adapter] ?? configuration.defaultRetry }
+
+    /// Runs `body` in one transaction on one connection.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let result = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                // The connection goes back to the pool clean; a broken one the pool drops.
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// Applies a batch of writes on `connection`, inside a transaction.
+    func apply(_ batch: [PostgresWriteBatcher.Write], on connection: PostgresConnection) async throws -> [@Sendable () -> Void] {
+        var resumers: [@Sendable () -> Void] = []
+        var inserts: [EventRow] = []
+        var updates: [OutcomeUpdate] = []
+        // What each enqueue waits for: its rows' range in `inserts`.
+        var enqueued: [(Range<Int>, CheckedContinuation<[Enqueued], any Error>)] = []
+
+        let finishes = batch.compactMap { write -> PostgresWriteBatcher.Finish? in
+            if case .finish(let finish, _) = write { return finish }
+            return nil
+        }
+        var current = try await lockedRows(finishes.map(\.id.rawValue), on: connection)
+        for write in batch {
+            switch write {
+            case .enqueue(let rows, let continuation):
+                enqueued.append((inserts.count..<inserts.count + rows.count, continuation))
+                inserts += rows
+            case .finish(let finish, let continuation):
+                guard let (event, retryBase) = current[finish.id.rawValue] else {
+                    resumers.append { continuation.resume(throwing: QueueError(.notFound, "event \(finish.id)")) }
+                    continue
+                }
+                guard event.state == .leased, event.leaseOwner == finish.owner else {
+                    let error = QueueError(.leaseLost, "event \(finish.id) is \(event.state.rawValue), leased by \(event.leaseOwner ?? "nobody")")
+                    resumers.append { continuation.resume(throwing: error) }
+                    continue
+                }
+                let settlement = Settlement(finish.outcome, attempts: event.attempts, retryBase: retryBase, now: finish.stamp,
+                                            readyAt: finish.readyAt, policy: policy(for: event.adapter))
+                let update = OutcomeUpdate(event: event, settlement: settlement, stamp: finish.stamp)
+                updates.append(update)
+                var settled = event
+                settled.state = settlement.state
+                settled.leaseOwner = nil
+                current[finish.id.rawValue] = (settled, retryBase)
+                if let final = settlement.final {
+                    inserts += configuration.followUps.followUps(for: event, outcome: final).map {
+                        EventRow(new: $0, id: ids.next(now: finish.stamp), now: finish.stamp)
+                    }
+                }
+                let state = settlement.state
+                resumers.append { continuation.resume(returning: state) }
+            }
+        }
+        try await write(updates, on: connection)
+        let stored = try await insert(inserts, on: connection)
+        for (range, continuation) in enqueued {
+            let result = Array(stored[range])
+            resumers.append { continuation.resume(returning: result) }
+        }
+        return resumers
+    }
+
+    /// The rows of `ids`, locked until the transaction ends, with their retry base.
+    private func lockedRows(_ ids: [Int64], on connection: PostgresConnection) async throws -> [Int64: (QueuedEvent, Date)] {
+        guard !ids.isEmpty else { return [:] }
+        var rows: [Int64: (QueuedEvent, Date)] = [:]
+        let query: PostgresQuery = "SELECT \(unescaped: EventRow.columns) FROM event WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE"
+        for try await row in try await connection.query(query, logger: logger) {
+            let event = try PostgresEventRow.decode(row)
+            rows[event.id.rawValue] = (event, try PostgresEventRow.retryBase(row))
+        }
+        return rows
+    }
+
+    /// One UPDATE for all outcomes (chunked under the parameter limit).
+    private func write(_ updates: [OutcomeUpdate], on connection: PostgresConnection) async throws {
+        for chunk in updates.chunks(of: 1000) {
+            var binds = PostgresBindings(capacity: chunk.count * OutcomeUpdate.columnCount)
+            var tuples: [String] = []
+            for (i, update) in chunk.enumerated() {
+                let n = i * OutcomeUpdate.columnCount
+                tuples.append("($\(n + 1)::bigint, $\(n + 2)::text, $\(n + 3)::text, $\(n + 4)::integer, $\(n + 5)::text, $\(n + 6)::bigint, $\(n + 7)::integer, $\(n + 8)::bigint)")
+                update.append(to: &binds)
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                UPDATE event AS e SET state = v.state, proof = v.proof, status_code = v.status_code, last_error = v.last_error,
+                  next_attempt_at = v.next_attempt_at, attempts = v.attempts, lease_owner = NULL, updated_at = v.updated_at
+                FROM (VALUES \(tuples.joined(separator: ", "))) AS v(id, state, proof, status_code, last_error, next_attempt_at, attempts, updated_at)
+                WHERE e.id = v.id
+                """, binds: binds), logger: logger)
+        }
+    }
+
+    /// Inserts new events (one statement per 1,000); an event whose dedupe key
+    /// is stored already is not added, and its existing id is returned.
+    func insert(_ rows: [EventRow], on connection: PostgresConnection) async throws -> [Enqueued] {
+        guard !rows.isEmpty else { return [] }
+        var inserted: Set<Int64> = []
+        for chunk in rows.chunks(of: PostgresEventRow.rowsPerInsert) {
+            var binds = PostgresBindings(capacity: chunk.count * PostgresEventRow.insertColumnCount)
+            var tuples: [String] = []
+            for (i, row) in chunk.enumerated() {
+                tuples.append(PostgresEventRow.valuesTuple(first: i * PostgresEventRow.insertColumnCount + 1))
+                try PostgresEventRow.appendInsert(row, to: &binds)
+            }
+            let query = PostgresQuery(unsafeSQL: """
+                INSERT INTO event (\(PostgresEventRow.insertColumns)) VALUES \(tuples.joined(separator: ", "))
+                ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+                """, binds: binds)
+            for try await id in try await connection.query(query, logger: logger).decode(Int64.self) { inserted.insert(id) }
+        }
+        // Repeats: their stored ids by dedupe key (a repeat within this batch
+        // finds the first of its key, inserted above).
+        let repeatedKeys = rows.filter { !inserted.contains($0.id.rawValue) }.map { $0.new.dedupeKey }
+        var existing: [String: Int64] = [:]
+        if !repeatedKeys.isEmpty {
+            let keys = repeatedKeys.compactMap { $0 }
+            for try await (id, key) in try await connection.query(
+                "SELECT id, dedupe_key FROM event WHERE dedupe_key = ANY(\(keys))", logger: logger
+            ).decode((Int64, String).self) {
+                existing[key] = id
+            }
+        }
+        return try rows.map { row in
+            if inserted.contains(row.id.rawValue) { return Enqueued(id: row.id, wasStored: false) }
+            guard let key = row.new.dedupeKey, let id = existing[key] else {
+                throw QueueError(.other, "insert of event \(row.id) changed nothing")
+            }
+            return Enqueued(id: EventID(rawValue: id), wasStored: true)
+        }
+    }
+}
+
+/// The columns an outcome sets on a leased event: all of them computed from the
+/// locked row, so that one UPDATE statement serves every kind of outcome.
+struct OutcomeUpdate: Sendable {
+    static let columnCount = 8
+    var id: Int64
+    var state: String
+    var proof: String?
+    var statusCode: Int?
+    var lastError: String?
+    var nextAttemptAt: Int64
+    var attempts: Int
+    var updatedAt: Int64
+
+    init(event: QueuedEvent, settlement: Settlement, stamp: Date) {
+        id = event.id.rawValue
+        state = settlement.state.rawValue
+        proof = event.proof
+        statusCode = event.statusCode
+        lastError = event.lastError
+        nextAttemptAt = Millis(event.nextAttemptAt)
+        attempts = event.attempts
+        updatedAt = Millis(stamp)
+        switch settlement {
+        case .delivered(let proof):
+            self.proof = proof
+        case .partial(let proof, let code, let reason):
+            (self.proof, statusCode, lastError) = (proof, code, reason)
+        case .retry(let at, let reason):
+            (nextAttemptAt, lastError) = (Millis(at), reason)
+        case .notReady(let at, let reason):
+            (nextAttemptAt, lastError, attempts) = (Millis(at), reason, max(event.attempts - 1, 0))
+        case .failed(let code, let reason), .dead(let code, let reason):
+            (statusCode, lastError) = (code, reason)
+        }
+    }
+
+    func append(to binds: inout PostgresBindings) {
+        binds.append(id)
+        binds.append(state)
+        binds.append(proof)
+        binds.append(statusCode)
+        binds.append(lastError)
+        binds.append(nextAttemptAt)
+        binds.append(attempts)
+        binds.append(updatedAt)
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
