@@ -66,12 +66,18 @@ public final class PostgresEventQueue: EventQueue {
         let store = PostgresStore(client: client, logger: logger, ids: EventIDGenerator(node: configuration.node), configuration: configuration)
         self.store = store
         running = Task { await client.run() }
+        let timeout = configuration.operationTimeout
+        // Each group transaction has the operation time-out: its callers hear
+        // in bounded time, and one that timed out never commits later.
         batcher = PostgresWriteBatcher { batch in
-            try await store.transaction { connection in try await store.apply(batch, on: connection) }
+            try await withDeadline(timeout, "group commit") {
+                try await store.transaction { connection in try await store.apply(batch, on: connection) }
+            }
         }
         do {
-            try await Self.bounded(configuration.operationTimeout, "connecting to \(configuration.location)") {
-                try await PostgresSchema.migrate(client, logger: logger, context: configuration.location.description)
+            let connection = try configuration.location.connectionConfiguration(password: configuration.password, connectTimeout: timeout)
+            try await withDeadline(timeout, "connecting to \(configuration.location)") {
+                try await PostgresSchema.migrate(connection, logger: logger, context: configuration.location.description)
             }
         } catch {
             running.cancel()
@@ -98,7 +104,7 @@ public final class PostgresEventQueue: EventQueue {
         let stamp = now()
         let rows = events.map { EventRow(new: $0, id: store.ids.next(now: stamp), now: stamp) }
         let batcher = batcher
-        let result = try await writing("enqueue") { try await batcher.enqueue(rows) }
+        let result = try await writing("enqueue", bounded: false) { try await batcher.enqueue(rows) }
         writes.succeeded()
         return result
     }
@@ -116,7 +122,7 @@ public final class PostgresEventQueue: EventQueue {
 
     private func finish(_ finish: PostgresWriteBatcher.Finish) async throws(QueueError) -> EventState {
         let batcher = batcher
-        return try await writing("complete") { try await batcher.finish(finish) }
+        return try await writing("complete", bounded: false) { try await batcher.finish(finish) }
     }
 
     public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> EventState? {
@@ -353,41 +359,24 @@ public final class PostgresEventQueue: EventQueue {
 
     /// A write: a storage failure is remembered for health checks (an
     /// operation's own refusal, not found or lease lost, says nothing of it).
-    private func writing<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(QueueError) -> T {
+    /// `bounded: false` for writes that go through the batcher, whose
+    /// transactions have the deadline already (a deadline here as well would
+    /// leave a write pending that its caller was told had failed).
+    private func writing<T: Sendable>(
+        _ what: String, bounded: Bool = true, _ body: @escaping @Sendable () async throws -> T
+    ) async throws(QueueError) -> T {
         do {
-            return try await Self.bounded(configuration.operationTimeout, what, body)
+            if !bounded { return try await Self.mappingErrors(what, body) }
+            return try await withDeadline(configuration.operationTimeout, what, body)
         } catch {
             if error.isStorageFailure { writes.failed(error) }
             throw error
         }
     }
 
-    private func reading<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(QueueError) -> T {
-        try await Self.bounded(configuration.operationTimeout, what, body)
-    }
-
-    /// `body`, or `unavailable` after the operation timeout (the server is
-    /// down, or a connection cannot be had). The operation itself may still
-    /// complete later; the caller was told it failed, so nothing is
-    /// acknowledged that might not be stored (a sender's retry is one event
-    /// again by its dedupe key).
-    private static func bounded<T: Sendable>(
-        _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
-    ) async throws(QueueError) -> T {
-        let once = ResumeOnce<T>()
+    private static func mappingErrors<T: Sendable>(_ what: String, _ body: @Sendable () async throws -> T) async throws(QueueError) -> T {
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                once.set(continuation)
-                let work = Task {
-                    do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
-                }
-                Task {
-                    try? await Task.sleep(for: timeout)
-                    if once.resume(with: .failure(QueueError(.unavailable, "\(what): no answer from PostgreSQL in \(timeout)"))) {
-                        work.cancel()
-                    }
-                }
-            }
+            return try await body()
         } catch let error as QueueError {
             throw error
         } catch let error as PSQLError {
@@ -396,20 +385,9 @@ public final class PostgresEventQueue: EventQueue {
             throw QueueError(.unavailable, "\(what): \(error)")
         }
     }
-}
 
-/// A continuation resumed by the first of several racers.
-private final class ResumeOnce<T: Sendable>: Sendable {
-    private let state = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
-
-    func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLockedValue { $0 = continuation } }
-
-    /// Resumes unless resumed already; says whether it did.
-    @discardableResult
-    func resume(with result: Result<T, any Error>) -> Bool {
-        guard let continuation = state.withLockedValue({ state in defer { state = nil }; return state }) else { return false }
-        continuation.resume(with: result)
-        return true
+    private func reading<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(QueueError) -> T {
+        try await withDeadline(configuration.operationTimeout, what, body)
     }
 }
 

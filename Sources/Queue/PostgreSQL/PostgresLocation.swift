@@ -83,14 +83,44 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         return configuration
     }
 
+    /// One connection of its own (the schema migration at start: its errors,
+    /// a refused login or a missing database, come back as they are, where the
+    /// pool would retry them until the time-out).
+    func connectionConfiguration(password: String?, connectTimeout: Duration) throws(QueueError) -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        if let socketDirectory {
+            configuration = PostgresConnection.Configuration(
+                unixSocketPath: "\(socketDirectory)/.s.PGSQL.\(port)", username: user, password: password, database: database)
+        } else {
+            let tls: PostgresConnection.Configuration.TLS
+            do {
+                tls = try tlsSettings().map { try $0.required ? .require(NIOSSLContext(configuration: $0.configuration))
+                    : .prefer(NIOSSLContext(configuration: $0.configuration)) } ?? .disable
+            } catch let error as QueueError {
+                throw error
+            } catch {
+                throw QueueError(.cannotOpen, "queue TLS settings: \(error)")
+            }
+            configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        }
+        configuration.options.connectTimeout = .nanoseconds(connectTimeout.components.seconds * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
+        return configuration
+    }
+
     private func clientTLS() throws(QueueError) -> PostgresClient.Configuration.TLS {
+        guard let settings = try tlsSettings() else { return .disable }
+        return settings.required ? .require(settings.configuration) : .prefer(settings.configuration)
+    }
+
+    /// TLS as `sslmode` asks: nil for none; whether the server must speak it.
+    private func tlsSettings() throws(QueueError) -> (configuration: TLSConfiguration, required: Bool)? {
         switch tls {
         case .disable:
-            return .disable
+            return nil
         case .prefer, .require:
             var unverified = TLSConfiguration.makeClientConfiguration()
             unverified.certificateVerification = .none
-            return tls == .prefer ? .prefer(unverified) : .require(unverified)
+            return (unverified, tls == .require)
         case .verifyFull:
             var verified = TLSConfiguration.makeClientConfiguration()
             if let rootCertificate {
@@ -100,7 +130,7 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
                     throw QueueError(.cannotOpen, "queue sslrootcert \(rootCertificate): \(error)")
                 }
             }
-            return .require(verified)
+            return (verified, true)
         }
     }
 }

@@ -113,9 +113,28 @@ enum PostgresSchema {
     ]
 
     /// Brings the database to this build's schema, or throws `newerSchema`.
-    static func migrate(_ client: PostgresClient, logger: Logger, context: String) async throws(QueueError) {
+    static func migrate(_ configuration: PostgresConnection.Configuration, logger: Logger, context: String) async throws(QueueError) {
+        let connection: PostgresConnection
         do {
-            try await client.withTransaction(logger: logger) { connection in
+            connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+        } catch let error as PSQLError {
+            throw QueueError(postgres: error, context: "connecting to \(context)")
+        } catch {
+            throw QueueError(.unavailable, "connecting to \(context): \(error)")
+        }
+        do {
+            try await migrate(on: connection, logger: logger, context: context)
+            try? await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    private static func migrate(on connection: PostgresConnection, logger: Logger, context: String) async throws(QueueError) {
+        do {
+            try await connection.query("BEGIN", logger: logger)
+            do {
                 try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
                 try await connection.query("""
                     CREATE TABLE IF NOT EXISTS msrpgw_migration (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
@@ -135,11 +154,17 @@ enum PostgresSchema {
                     try await connection.query("INSERT INTO msrpgw_migration (name) VALUES (\(migration.name))", logger: logger)
                     logger.info("queue schema migrated", metadata: ["migration": "\(migration.name)"])
                 }
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
             }
         } catch let error as QueueError {
             throw error
+        } catch let error as PSQLError {
+            throw QueueError(postgres: error, context: "migrating \(context)")
         } catch {
-            throw QueueError(mapping: error, context: "migrating \(context)")
+            throw QueueError(.other, "migrating \(context): \(error)")
         }
     }
 }

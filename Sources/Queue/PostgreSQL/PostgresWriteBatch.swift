@@ -102,6 +102,8 @@ struct PostgresStore: Sendable {
             try await connection.query("BEGIN", logger: logger)
             do {
                 let result = try await body(connection)
+                // Its caller was told it failed (the deadline passed): it must not commit now.
+                try Task.checkCancellation()
                 try await connection.query("COMMIT", logger: logger)
                 return result
             } catch {

@@ -1,0 +1,49 @@
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// `body`, or `unavailable` after `timeout` (the server is down, or no
+/// connection can be had): the caller hears in bounded time. `body` is then
+/// cancelled: a transaction not yet committed never commits (see
+/// `PostgresStore.transaction`); one whose COMMIT was already sent may still
+/// land, and the caller, told it failed, repeats it, one event again by its
+/// dedupe key.
+func withDeadline<T: Sendable>(
+    _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
+) async throws(QueueError) -> T {
+    let once = ResumeOnce<T>()
+    do {
+        return try await withCheckedThrowingContinuation { continuation in
+            once.set(continuation)
+            let work = Task {
+                do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                if once.resume(with: .failure(QueueError(.unavailable, "\(what): no answer from PostgreSQL in \(timeout)"))) {
+                    work.cancel()
+                }
+            }
+        }
+    } catch let error as QueueError {
+        throw error
+    } catch let error as PSQLError {
+        throw QueueError(postgres: error, context: what)
+    } catch {
+        throw QueueError(.unavailable, "\(what): \(error)")
+    }
+}
+
+/// A continuation resumed by the first of several racers.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let state = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLockedValue { $0 = continuation } }
+
+    /// Resumes unless resumed already; says whether it did.
+    @discardableResult
+    func resume(with result: Result<T, any Error>) -> Bool {
+        guard let continuation = state.withLockedValue({ state in defer { state = nil }; return state }) else { return false }
+        continuation.resume(with: result)
+        return true
+    }
+}

@@ -1,0 +1,199 @@
+import Events
+import Foundation
+import Queue
+import TestPeers
+import Testing
+
+/// What only the PostgreSQL backend has to show: several nodes on one
+/// database, a server that goes away, its schema and its query plans. (The
+/// queue contract itself is `QueueBehaviourTests`, run on both backends.)
+@Suite(.enabled(if: PostgresServer.available, "needs PostgreSQL (apt-get install postgresql)"))
+struct PostgresQueueTests {
+    /// Two nodes producing and consuming at once on one database: every event
+    /// delivered exactly once (SKIP LOCKED never hands one row to both), and
+    /// the ids the two nodes made never collide.
+    @Test func twoNodesShareOneQueueAndNeverTheSameEvent() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        let url = server.url(database: database)
+        let nodes = [try await makePostgresQueue(url: url, node: 1), try await makePostgresQueue(url: url, node: 2)]
+        let producers = 8, perProducer = 150
+        let delivered = Delivered()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in 0..<producers {
+                group.addTask {
+                    for i in 0..<perProducer {
+                        _ = try await nodes[p % 2].enqueue([message("n\(p)-\(i)", session: "s\(p)", successReport: false)])
+                    }
+                }
+            }
+            for c in 0..<4 {
+                group.addTask {
+                    let queue = nodes[c % 2]
+                    let deadline = ContinuousClock.now + .seconds(90)
+                    while await delivered.count < producers * perProducer, ContinuousClock.now < deadline {
+                        let batch = try await queue.lease(adapter: "webhook", owner: "node\(c % 2)-w\(c)", limit: 16, for: .seconds(600))
+                        if batch.isEmpty {
+                            try await Task.sleep(for: .milliseconds(5))
+                            continue
+                        }
+                        for e in batch {
+                            await delivered.add(e.id)
+                            try await queue.complete(e.id, owner: "node\(c % 2)-w\(c)", outcome: .delivered(proof: "ok"))
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(await delivered.count == producers * perProducer)
+        #expect(await delivered.duplicates.isEmpty)
+        let stats = try await nodes[0].stats()
+        #expect(stats.count(state: .delivered) == producers * perProducer)
+        #expect(stats.count(state: .queued) + stats.count(state: .leased) == 0)
+        // The counts are folded into a few rows, whatever the traffic.
+        let rows = try await server.psql("SELECT count(*) FROM event_count", database: database)
+        #expect((Int(rows) ?? 99) <= 2, "event_count keeps \(rows) rows after folding")
+    }
+
+    /// A node that dies: its leases expire and another node takes the events
+    /// (a retry, attempts counted); the dead node's late outcome is refused.
+    @Test func anotherNodeTakesOverExpiredLeases() async throws {
+        let clock = TestClock()
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.createDatabase())
+        let a = try await makePostgresQueue(url: url, clock: clock, node: 1)
+        let b = try await makePostgresQueue(url: url, clock: clock, node: 2)
+        let ids = try await a.enqueue((0..<5).map { message("t\($0)") })
+        #expect(try await a.lease(adapter: "webhook", owner: "node1", limit: 10, for: .seconds(15)).count == 5)
+        #expect(try await b.lease(adapter: "webhook", owner: "node2", limit: 10, for: .seconds(15)).isEmpty)
+        clock.advance(.seconds(16))
+        let taken = try await b.lease(adapter: "webhook", owner: "node2", limit: 10, for: .seconds(15))
+        #expect(taken.map(\.id) == ids)
+        #expect(taken.allSatisfy { $0.attempts == 2 })
+        await #expect(throws: QueueError.self) { try await a.complete(ids[0], owner: "node1", outcome: .delivered(proof: "late")) }
+        #expect(try await b.complete(ids[0], owner: "node2", outcome: .delivered(proof: "ok")) == .delivered)
+        // A node that restarts gives back what its previous run held.
+        #expect(try await b.releaseLeases(ownerPrefix: "node2") == 4)
+        #expect(try await a.stats().count(adapter: "webhook", state: .queued) == 4)
+    }
+
+    @Test func aNewerSchemaIsRefusedAtStartup() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        _ = try await makePostgresQueue(url: server.url(database: database))
+        try await server.psql("INSERT INTO msrpgw_migration (name) VALUES ('v99-from-the-future')", database: database)
+        do {
+            _ = try await makePostgresQueue(url: server.url(database: database))
+            Issue.record("opened a database with an unknown migration")
+        } catch let error as QueueError {
+            #expect(error.kind == .newerSchema, "\(error)")
+            #expect(error.description.contains("v99-from-the-future"))
+        }
+        // Several nodes starting at once: one migrates, the others find it done.
+        let fresh = server.url(database: try await server.createDatabase())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for node in 1...3 { group.addTask { _ = try await makePostgresQueue(url: fresh, node: node) } }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test func aWrongDatabaseOrUnreachableServerIsAClearError() async throws {
+        let server = try await PostgresServer.shared()
+        do {
+            _ = try await makePostgresQueue(url: server.url(database: "no_such_database"), operationTimeout: .seconds(5))
+            Issue.record("opened a database that does not exist")
+        } catch let error as QueueError {
+            #expect([.cannotOpen, .unavailable].contains(error.kind), "\(error)")
+            #expect(error.description.contains("no_such_database"), "\(error)")
+        }
+        let closed = try freePort()
+        let started = ContinuousClock.now
+        do {
+            _ = try await makePostgresQueue(url: "postgresql://msrpgw@127.0.0.1:\(closed)/q?sslmode=disable", operationTimeout: .seconds(2))
+            Issue.record("opened a queue on a closed port")
+        } catch let error as QueueError {
+            #expect(error.kind == .unavailable, "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    /// PostgreSQL stopped: writes fail within the operation time-out (never an
+    /// acknowledgement for what is not stored), the health flag says so; started
+    /// again, the queue works without a restart and nothing committed is lost.
+    @Test func aServerThatGoesAwayRefusesNewWorkAndComesBack() async throws {
+        let server = try await PostgresServer.start()
+        let database = try await server.createDatabase()
+        let queue = try await makePostgresQueue(url: server.url(database: database), operationTimeout: .seconds(3))
+        let before = try await queue.enqueue((0..<20).map { message("before\($0)") })
+        try await server.stop()
+        let started = ContinuousClock.now
+        do {
+            _ = try await queue.enqueue([message("during")])
+            Issue.record("an enqueue succeeded with the server stopped")
+        } catch {
+            #expect(error.isStorageFailure, "\(error)")
+        }
+        #expect(ContinuousClock.now - started < .seconds(8))
+        #expect(queue.writeFailure != nil)
+        try await server.start()
+        let came = await until(.seconds(30)) { (try? await queue.enqueue([message("after")])) != nil }
+        #expect(came, "the queue did not come back after the server did")
+        #expect(queue.writeFailure == nil)
+        let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 100, for: .seconds(30))
+        #expect(Set(before).isSubset(of: Set(leased.map(\.id))))
+        #expect(!leased.contains { $0.origin.messageID == "during" })
+        try await server.stop()
+    }
+
+    /// Every query the dispatcher and the API make is answered from an index,
+    /// not a scan of the events (sequential scans turned off, so that the plan
+    /// shows whether an index can serve it at all).
+    @Test(arguments: [
+        ("lease", "SELECT id FROM event WHERE adapter = 'webhook' AND state IN ('queued', 'leased') AND next_attempt_at <= 0 ORDER BY next_attempt_at, id LIMIT 10"),
+        ("makeDue", "SELECT id FROM event WHERE adapter = 'msrp' AND target = ANY('{a,b}') AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at"),
+        ("pending count", "SELECT count(*) FROM event WHERE adapter = 'msrp' AND target = 't' AND state IN ('queued', 'leased')"),
+        ("list by state", "SELECT id FROM event WHERE state = 'queued' ORDER BY id DESC LIMIT 100"),
+        ("list by session", "SELECT id FROM event WHERE session_id = 's' ORDER BY id DESC LIMIT 100"),
+        ("oldest due", "SELECT min(next_attempt_at) FROM event WHERE adapter = 'webhook' AND state IN ('queued', 'leased')"),
+        ("purge", "SELECT id FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < 5"),
+    ])
+    func answeredFromAnIndex(_ name: String, _ sql: String) async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        _ = try await makePostgresQueue(url: server.url(database: database))
+        let plan = try await server.psql("SET enable_seqscan = off; EXPLAIN \(sql)", database: database)
+        #expect(!plan.contains("Seq Scan on event"), "\(name) scans the events:\n\(plan)")
+        #expect(!plan.contains("Sort"), "\(name) sorts:\n\(plan)")
+    }
+
+    @Test(arguments: [
+        ("postgresql://gw@db.example:6432/queue?sslmode=verify-full&sslrootcert=/etc/ca.pem", "postgresql://gw@db.example:6432/queue", nil),
+        ("postgres://msrpgw@127.0.0.1/msrpgw", "postgresql://msrpgw@127.0.0.1:5432/msrpgw", nil),
+        ("postgresql://gw@/queue?host=/run/postgresql", "postgresql://gw@/run/postgresql/.s.PGSQL.5432/queue", nil),
+        ("postgresql://gw:secret@db/queue", nil, "password"),
+        ("mysql://gw@db/queue", nil, "not a postgresql"),
+        ("postgresql://gw@db/queue?sslmode=sometimes", nil, "sslmode"),
+        ("postgresql://gw@db/queue?application_name=x", nil, "application_name"),
+        ("postgresql://gw@db:0/queue", nil, "out of range"),
+    ] as [(String, String?, String?)])
+    func queueURLs(_ url: String, _ parsed: String?, _ refusal: String?) {
+        do {
+            let location = try PostgresLocation(url: url)
+            #expect(location.description == parsed, "\(url)")
+            #expect(refusal == nil, "\(url) was accepted")
+        } catch {
+            #expect(refusal.map { error.description.contains($0) } == true, "\(url): \(error)")
+            #expect(!error.description.contains("secret"), "the refusal repeats the password: \(error)")
+        }
+    }
+
+    actor Delivered {
+        var seen = Set<EventID>()
+        var duplicates: [EventID] = []
+        var count: Int { seen.count }
+        func add(_ id: EventID) {
+            if !seen.insert(id).inserted { duplicates.append(id) }
+        }
+    }
+}
