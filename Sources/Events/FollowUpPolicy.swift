@@ -21,3 +21,12 @@ public struct NoFollowUps: FollowUpPolicy {
     public init() {}
     public func followUps(for event: QueuedEvent, outcome: FinalOutcome) -> [NewEvent] { [] }
 }
+
+/// Which gateway node must deliver an event, when only one can: a REPORT, an
+/// IMDN or a message that goes out on an MSRP session lives on the node that
+/// holds the session's connection. Nil: any node. A queue shared by several
+/// nodes asks its affinity for every event it stores; the gateway knows which
+/// targets are its sessions (`SessionAffinity`).
+public protocol NodeAffinity: Sendable {
+    func node(for event: NewEvent) -> Int?
+}

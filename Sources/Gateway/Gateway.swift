@@ -219,7 +219,7 @@ public final class Gateway: Sendable {
         let connects = negotiation.weAreActive
         let events = SessionEvents(ingress: ingress, sessions: sessions, rooms: chatRooms, logger: logger) { [weak self] id in self?.sessionClosed(id) }
         let msrp = endpoint.createSession(
-            secure: media.secure, setup: connects ? .active : .passive, remotePath: relayPath + path,
+            id: configuration.newSessionID(), secure: media.secure, setup: connects ? .active : .passive, remotePath: relayPath + path,
             acceptTypes: negotiation.answer.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
         let session = GatewaySession(msrp: msrp, peerAddress: peer, route: route, negotiation: negotiation, messageRate: configuration.sessionMessageRate)
         sessions.insert(session)

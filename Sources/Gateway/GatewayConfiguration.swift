@@ -1,5 +1,6 @@
 import Admission
 import Events
+import MSRP
 import Queue
 
 /// How the gateway behaves, as plain values; the daemon fills it from its
@@ -27,6 +28,9 @@ public struct GatewayConfiguration: Sendable {
     /// This node's id: leases are owned by `node-<id>/...`, so a restarted node
     /// takes back what it held before it died.
     public var node: Int
+    /// One of several nodes sharing a queue: session ids name this node
+    /// (`SessionAffinity`), so that what is owed on a session goes to it.
+    public var clustered = false
     /// A session nobody connects to within this time is closed (an offer whose
     /// client went away must not hold a session forever).
     public var sessionBindTimeout: Duration = .seconds(60)
@@ -64,6 +68,12 @@ public struct GatewayConfiguration: Sendable {
 
     /// The lease owner prefix of this node.
     public var leaseOwnerPrefix: String { "node-\(node)/" }
+
+    /// A new id for a session this node creates.
+    public func newSessionID() -> String {
+        let random = MSRPIdentifier.make(length: 20)
+        return clustered ? SessionAffinity.sessionID(node: node, random: random) : random
+    }
 }
 
 /// How the dispatcher works one adapter's queue.

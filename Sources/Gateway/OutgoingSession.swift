@@ -26,7 +26,7 @@ extension Gateway {
     /// Creates the MSRP side of a call we place to `peer` and its SDP offer.
     public func offerSession(peer: String) -> OutgoingSession {
         let events = SessionEvents(ingress: ingress, sessions: sessions, rooms: chatRooms, logger: logger) { [weak self] id in self?.sessionClosed(id) }
-        let msrp = endpoint.createSession(setup: .active, acceptTypes: configuration.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
+        let msrp = endpoint.createSession(id: configuration.newSessionID(), setup: .active, acceptTypes: configuration.acceptTypes.compactMap { try? MediaType($0) }, delegate: events)
         // Through a relay the peer reaches us at the relay's path, over the relay's
         // transport (TCP/TLS/MSRP for an msrps relay); we still connect (to the
         // relay, on the connection we AUTHed on) and send the first SEND.

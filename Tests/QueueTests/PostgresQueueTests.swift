@@ -1,6 +1,6 @@
 import Events
 import Foundation
-import Queue
+@testable import Queue
 import TestPeers
 import Testing
 
@@ -76,6 +76,52 @@ struct PostgresQueueTests {
         // A node that restarts gives back what its previous run held.
         #expect(try await b.releaseLeases(ownerPrefix: "node2") == 4)
         #expect(try await a.stats().count(adapter: "webhook", state: .queued) == 4)
+    }
+
+    /// What goes out on a node's session is that node's alone; when the node
+    /// stops beating, the others give its leases back at once and take its
+    /// events (to record them undeliverable, the session being gone).
+    @Test func eventsOnANodesSessionsAreThatNodesUntilItIsGone() async throws {
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.createDatabase())
+        let (clockA, clockB) = (TestClock(), TestClock())
+        let a = try await makePostgresQueue(url: url, clock: clockA, node: 1)
+        let b = try await makePostgresQueue(url: url, clock: clockB, node: 2)
+        let report = NewEvent(kind: .report, adapter: "msrp", target: "n2-sessionB", envelope: EventEnvelope(headers: ["status": "200"]))
+        let webhook = message("pinned-not")
+        let ids = try await a.enqueue([report, webhook])
+        #expect(try await a.lease(adapter: "msrp", owner: "node-1/msrp", limit: 10, for: .seconds(600)).isEmpty, "node 1 took node 2's REPORT")
+        #expect(try await b.lease(adapter: "msrp", owner: "node-2/msrp", limit: 10, for: .seconds(600)).map(\.id) == [ids[0]])
+        #expect(try await b.lease(adapter: "webhook", owner: "node-2/webhook", limit: 10, for: .seconds(600)).map(\.id) == [ids[1]])
+        let second = try await a.enqueue([NewEvent(kind: .imdn, adapter: "msrp", target: "n2-sessionB")])
+        // Node 2's clock stands still: its heartbeats grow old on node 1's clock.
+        #expect(try await a.reapLapsedNodes().isEmpty, "reaped a live node")
+        clockA.advance(.seconds(11))
+        let reaped = try await a.reapLapsedNodes()
+        #expect(reaped.map { $0.0 } == [2] && reaped.map { $0.1 } == [2], "\(reaped)")
+        let taken = try await a.lease(adapter: "msrp", owner: "node-1/msrp", limit: 10, for: .seconds(30))
+        #expect(Set(taken.map(\.id)) == [ids[0], second[0]])
+        #expect(try await a.lease(adapter: "webhook", owner: "node-1/webhook", limit: 10, for: .seconds(30)).map(\.id) == [ids[1]])
+        // Node 2's late outcome finds its lease gone.
+        await #expect(throws: QueueError.self) { try await b.complete(ids[1], owner: "node-2/webhook", outcome: .delivered(proof: "late")) }
+    }
+
+    @Test func aNodeIdInUseOnAnotherHostIsRefused() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        let clock = TestClock()
+        _ = try await makePostgresQueue(url: server.url(database: database), clock: clock, node: 1)
+        let now = Int64(clock.now.timeIntervalSince1970 * 1000)
+        try await server.psql("INSERT INTO gateway_node VALUES (7, 'elsewhere.example', 'node-7/', \(now), \(now))", database: database)
+        do {
+            _ = try await makePostgresQueue(url: server.url(database: database), clock: clock, node: 7)
+            Issue.record("a second node 7 started")
+        } catch let error as QueueError {
+            #expect(error.kind == .cannotOpen && error.description.contains("elsewhere.example"), "\(error)")
+        }
+        // Once its heartbeat has lapsed, the id is free again.
+        clock.advance(.seconds(11))
+        _ = try await makePostgresQueue(url: server.url(database: database), clock: clock, node: 7)
     }
 
     @Test func aNewerSchemaIsRefusedAtStartup() async throws {

@@ -29,11 +29,24 @@ public final class PostgresEventQueue: EventQueue {
         public var retry: [String: RetryPolicy]
         public var defaultRetry: RetryPolicy
         public var followUps: any FollowUpPolicy
+        /// Which events only one node may deliver (the gateway's `SessionAffinity`).
+        public var affinity: (any NodeAffinity)?
+        /// The prefix of this node's lease owners: what the others give back when it is gone.
+        public var ownerPrefix: String
+        /// How often this node says it is alive ...
+        public var heartbeat: Duration
+        /// ... and how long after its last heartbeat the others take its leases back.
+        public var nodeTimeout: Duration
 
         public init(
             location: PostgresLocation, password: String? = nil, followUps: any FollowUpPolicy, poolSize: Int = 8,
-            operationTimeout: Duration = .seconds(10), node: Int = 0, retry: [String: RetryPolicy] = [:], defaultRetry: RetryPolicy = .standard
+            operationTimeout: Duration = .seconds(10), node: Int = 0, retry: [String: RetryPolicy] = [:], defaultRetry: RetryPolicy = .standard,
+            affinity: (any NodeAffinity)? = nil, ownerPrefix: String? = nil, heartbeat: Duration = .seconds(2), nodeTimeout: Duration = .seconds(10)
         ) {
+            self.affinity = affinity
+            self.ownerPrefix = ownerPrefix ?? "node-\(node)/"
+            self.heartbeat = heartbeat
+            self.nodeTimeout = nodeTimeout
             self.location = location
             self.password = password
             self.poolSize = poolSize
@@ -51,6 +64,8 @@ public final class PostgresEventQueue: EventQueue {
     var logger: Logger { store.logger }
     let now: @Sendable () -> Date
     private let running: Task<Void, Never>
+    private let registry: NodeRegistry
+    private let heartbeat = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let writes = FailureRun<QueueError>()
     private let batcher: PostgresWriteBatcher
 
@@ -74,24 +89,38 @@ public final class PostgresEventQueue: EventQueue {
                 try await store.transaction { connection in try await store.apply(batch, on: connection) }
             }
         }
+        let registry = NodeRegistry(store: store, now: now)
+        self.registry = registry
         do {
             let connection = try configuration.location.connectionConfiguration(password: configuration.password, connectTimeout: timeout)
             try await withDeadline(timeout, "connecting to \(configuration.location)") {
                 try await PostgresSchema.migrate(connection, logger: logger, context: configuration.location.description)
             }
+            try await withDeadline(timeout, "registering node \(configuration.node)") { try await registry.register() }
         } catch {
             running.cancel()
             throw error
         }
+        heartbeat.withLockedValue { $0 = Task { await registry.run() } }
     }
 
-    /// Closes the connections.
+    /// Leaves the cluster (the other nodes need not wait for this one's
+    /// heartbeat to lapse) and closes the connections.
     public func shutdown() async {
+        heartbeat.withLockedValue { $0?.cancel() }
+        await registry.deregister()
         running.cancel()
         _ = await running.result
     }
 
-    deinit { running.cancel() }
+    deinit {
+        heartbeat.withLockedValue { $0?.cancel() }
+        running.cancel()
+    }
+
+    /// Takes out nodes whose heartbeat lapsed now (the heartbeat does it every
+    /// beat); for tests.
+    func reapLapsedNodes() async throws -> [(Int, Int)] { try await registry.reap() }
 
     // MARK: - Enqueue and outcomes
 
@@ -165,7 +194,7 @@ public final class PostgresEventQueue: EventQueue {
         // At most 64 targets left out, as on SQLite: events for the others are
         // leased, and the dispatcher's lanes hold them in order until they can go.
         let excludingTargets = Array(excludingTargets.prefix(64))
-        let excluding = excludingTargets.isEmpty ? "" : "AND target <> ALL($7)"
+        let excluding = excludingTargets.isEmpty ? "" : "AND target <> ALL($8)"
         var binds = PostgresBindings()
         binds.append(owner)
         binds.append(until)
@@ -173,10 +202,12 @@ public final class PostgresEventQueue: EventQueue {
         binds.append(adapter)
         binds.append(nowMillis)
         binds.append(limit)
+        binds.append(configuration.node)
         if !excludingTargets.isEmpty { binds.append(excludingTargets) }
         let query = PostgresQuery(unsafeSQL: """
             WITH due AS (
-              SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $5 \(excluding)
+              SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $5
+                AND (node IS NULL OR node = $7) \(excluding)
               ORDER BY next_attempt_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)
             UPDATE event SET state = 'leased', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1, updated_at = $3
             WHERE id IN (SELECT id FROM due)

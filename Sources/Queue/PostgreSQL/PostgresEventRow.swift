@@ -11,9 +11,9 @@ enum PostgresEventRow {
         id, kind, state, adapter, target, dedupe_key, parent_id, session_id, message_id, from_path, to_path, byte_count, \
         success_report, failure_report, imdn_message_id, imdn_dispositions, env_from, env_to, env_cc, env_subject, \
         env_datetime, content_type, env_headers, body, body_path, body_size, next_attempt_at, retry_base_at, created_at, \
-        updated_at, page_mode_sender
+        updated_at, page_mode_sender, node
         """
-    static let insertColumnCount = 31
+    static let insertColumnCount = 32
     /// Rows per INSERT statement: PostgreSQL takes at most 65,535 parameters.
     static let rowsPerInsert = 1000
 
@@ -22,8 +22,9 @@ enum PostgresEventRow {
         "(" + (first..<first + insertColumnCount).map { "$\($0)" }.joined(separator: ", ") + ")"
     }
 
-    /// Binds one new event's columns (see `insertColumns`).
-    static func appendInsert(_ row: EventRow, to binds: inout PostgresBindings) throws {
+    /// Binds one new event's columns (see `insertColumns`); `node`: the only
+    /// node that may deliver it (nil: any).
+    static func appendInsert(_ row: EventRow, node: Int?, to binds: inout PostgresBindings) throws {
         let e = row.new
         let stamp = Millis(row.now)
         var inline: ByteBuffer? = nil
@@ -65,6 +66,7 @@ enum PostgresEventRow {
         binds.append(stamp)
         binds.append(stamp)
         binds.append(e.origin.pageModeSender)
+        binds.append(node)
     }
 
     /// A row selected as `EventRow.columns`.

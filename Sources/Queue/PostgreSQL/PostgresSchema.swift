@@ -55,13 +55,29 @@ enum PostgresSchema {
               status_code integer,
               created_at bigint NOT NULL,
               updated_at bigint NOT NULL,
-              page_mode_sender text
+              page_mode_sender text,
+              node integer
             )
             """,
             // What dispatchers lease: due events per adapter in queue order
-            // (an expired lease is due again), the target in the index for
-            // leases that leave busy endpoints out.
-            "CREATE INDEX event_due ON event (adapter, next_attempt_at, id) INCLUDE (target) WHERE state IN ('queued', 'leased')",
+            // (an expired lease is due again), the target and the node in the
+            // index for leases that leave busy endpoints and other nodes' events out.
+            "CREATE INDEX event_due ON event (adapter, next_attempt_at, id) INCLUDE (target, node) WHERE state IN ('queued', 'leased')",
+            // Events only one node may deliver (`node`: what goes out on its
+            // sessions), found again when that node is gone.
+            "CREATE INDEX event_pinned ON event (node) WHERE node IS NOT NULL AND state IN ('queued', 'leased')",
+            // The nodes sharing the queue: each beats its heartbeat; one whose
+            // heartbeat lapses is taken out by the others (its leases given back,
+            // its events for any node).
+            """
+            CREATE TABLE gateway_node (
+              id integer PRIMARY KEY,
+              host text NOT NULL,
+              owner_prefix text NOT NULL,
+              started_at bigint NOT NULL,
+              heartbeat_at bigint NOT NULL
+            )
+            """,
             // makeDue, pendingCount and waitingTargets: one peer's waiting events.
             "CREATE INDEX event_target_waiting ON event (adapter, target) WHERE state IN ('queued', 'leased')",
             // GET /v1/events?state=: newest first without sorting the whole state.

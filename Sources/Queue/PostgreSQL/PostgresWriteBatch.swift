@@ -209,7 +209,7 @@ struct PostgresStore: Sendable {
             var tuples: [String] = []
             for (i, row) in chunk.enumerated() {
                 tuples.append(PostgresEventRow.valuesTuple(first: i * PostgresEventRow.insertColumnCount + 1))
-                try PostgresEventRow.appendInsert(row, to: &binds)
+                try PostgresEventRow.appendInsert(row, node: configuration.affinity?.node(for: row.new), to: &binds)
             }
             let query = PostgresQuery(unsafeSQL: """
                 INSERT INTO event (\(PostgresEventRow.insertColumns)) VALUES \(tuples.joined(separator: ", "))
@@ -291,5 +291,14 @@ extension Array {
     /// Consecutive slices of at most `size` elements.
     func chunks(of size: Int) -> [ArraySlice<Element>] {
         stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
+
+extension AsyncSequence where Self: Sendable {
+    /// Every element (rows decoded from a result, say).
+    func all() async throws -> [Element] {
+        var elements: [Element] = []
+        for try await element in self { elements.append(element) }
+        return elements
     }
 }

@@ -77,6 +77,11 @@ struct DaemonConfiguration: Sendable {
         /// PostgreSQL: an operation with no answer in this time fails (new work
         /// is refused, never acknowledged).
         var timeout: Duration = .seconds(10)
+        /// PostgreSQL: how often this node says it is alive ...
+        var heartbeat: Duration = .seconds(2)
+        /// ... and how long after the last heartbeat the other nodes take over
+        /// its leases.
+        var nodeTimeout: Duration = .seconds(10)
         var synchronous: SQLiteEventQueue.Configuration.Synchronous = .full
         var retry = RetryPolicy.standard
         /// Delivered events are purged after this long.
@@ -209,7 +214,7 @@ struct DaemonConfiguration: Sendable {
         ["msrp", "connect_allow"], ["msrp", "connect_deny"], ["msrp", "transaction_timeout"], ["msrp", "chunk_size"], ["msrp", "event_loops"],
         ["queue", "path"], ["queue", "synchronous"], ["queue", "retry_schedule"], ["queue", "max_attempts"], ["queue", "max_age"],
         ["queue", "jitter"], ["queue", "retention"], ["queue", "backend"], ["queue", "url"], ["queue", "password_file"], ["queue", "password_env"],
-        ["queue", "pool_size"], ["queue", "timeout"],
+        ["queue", "pool_size"], ["queue", "timeout"], ["queue", "heartbeat"], ["queue", "node_timeout"],
         ["dispatch", "lease_batch"], ["dispatch", "lease_duration"], ["dispatch", "poll_interval"], ["dispatch", "webhook_concurrency"],
         ["dispatch", "endpoint_concurrency"], ["dispatch", "breaker_failures"], ["dispatch", "breaker_backoff"],
         ["dispatch", "breaker_max_backoff"], ["dispatch", "webhook_connect_timeout"],
@@ -396,7 +401,13 @@ struct DaemonConfiguration: Sendable {
         queue.passwordEnv = try r.string("password_env")
         queue.poolSize = try r.int("pool_size", default: queue.poolSize, in: 1...1000)
         queue.timeout = try r.duration("timeout", default: queue.timeout)
+        queue.heartbeat = try r.duration("heartbeat", default: queue.heartbeat)
+        queue.nodeTimeout = try r.duration("node_timeout", default: queue.nodeTimeout)
+        guard queue.nodeTimeout >= queue.heartbeat * 3 else {
+            throw ConfigError("queue.node_timeout: \(queue.nodeTimeout) is under three heartbeats (\(queue.heartbeat)): a node would be taken out while alive")
+        }
         if b == .postgresql {
+            gateway.clustered = true
             guard let url = queue.url else { throw ConfigError("queue.url: backend postgresql needs a postgresql:// URL") }
             do {
                 _ = try PostgresLocation(url: url)

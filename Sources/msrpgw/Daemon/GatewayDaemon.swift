@@ -62,7 +62,7 @@ struct GatewayDaemon {
         let c = configuration
         let notifier = SystemdNotifier()
         try FileManager.default.createDirectory(atPath: c.dataDirectory + "/spool", withIntermediateDirectories: true)
-        let queue = try await QueueOpening.open(c.queue, node: c.gateway.node, logger: logger)
+        let queue = try await QueueOpening.open(c.queue, node: c.gateway.node, ownerPrefix: c.gateway.leaseOwnerPrefix, logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
 
         // Before any listener: strangers' connections never use the last descriptors.
@@ -297,11 +297,14 @@ struct GatewayDaemon {
             await smtpServer?.close()
             await smtp?.shutdown()
             try? await http.shutdown()
+            await (queue as? PostgresEventQueue)?.shutdown()
             throw error
         }
         await smtp?.shutdown()
         await sip?.shutdown()
         try await http.shutdown()
+        // Out of the cluster at once: the other nodes need not wait for the heartbeat to lapse.
+        await (queue as? PostgresEventQueue)?.shutdown()
         logger.notice("msrpgw stopped")
     }
 
