@@ -1,0 +1,164 @@
+import Foundation
+import MSRPGatewayClient
+import Testing
+import TestPeers
+
+/// Several `msrpgw serve` nodes on one PostgreSQL queue (a throwaway server
+/// started by the test), messages in on every node, deliveries to one signed
+/// webhook receiver.
+@Suite(.serialized, .enabled(if: PostgresServer.available && Peers.available("python3") && Peers.pythonModuleAvailable("standardwebhooks"),
+                             "needs PostgreSQL, python3 and pip install standardwebhooks"))
+struct MultiNodeTests {
+    /// The nodes' [queue] section: PostgreSQL, quick retries, a short heartbeat.
+    static func queueSection(_ url: String) -> String {
+        """
+        backend = "postgresql"
+        url = "\(url)"
+        retry_schedule = ["0s", "300ms"]
+        max_attempts = 20
+        jitter = false
+        heartbeat = "500ms"
+        node_timeout = "3s"
+        timeout = "5s"
+        """
+    }
+
+    static func route(_ url: String) -> String {
+        """
+        [routes]
+        "sip:ops@gw.example" = ["webhook:ops"]
+        [webhooks.ops]
+        url = "\(url)"
+        secrets = ["\(WebhookSinkProcess.secret)"]
+        timeout = "10s"
+        """
+    }
+
+    static func startNodes(_ count: Int, url: String, extra: String) async throws -> [GatewayProcess] {
+        var nodes: [GatewayProcess] = []
+        for node in 1...count {
+            nodes.append(try await GatewayProcess(extra: extra, queue: queueSection(url), environment: ["MSRPGW_GATEWAY_NODE": String(node)]))
+        }
+        return nodes
+    }
+
+    /// The webhook deliveries a node made, from its /metrics.
+    static func deliveries(_ node: GatewayProcess, _ client: GatewayClient) async throws -> Int {
+        let (_, metrics, _) = try await client.call("GET", "/metrics")
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("msrpgw_deliveries_total") && $0.contains("adapter=\"webhook\"") && $0.contains("outcome=\"delivered\"") }
+        return line.flatMap { Int(Double($0.split(separator: " ").last ?? "") ?? 0) } ?? 0
+    }
+
+    /// Messages in on all three nodes while the receiver is down, so that
+    /// every node's retries take them: each delivered once (one webhook-id
+    /// per message), deliveries made by more than one node, and every sender
+    /// gets its success REPORT on its own node's session, whichever node
+    /// delivered (a REPORT is pinned to the node that holds the session).
+    @Test func threeNodesDeliverEachMessageOnceAndReportOnTheSendersSession() async throws {
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.createDatabase("nodes"))
+        let sinkPort = try freePort()
+        let nodes = try await Self.startNodes(3, url: url, extra: Self.route("http://127.0.0.1:\(sinkPort)/ok"))
+        defer { nodes.forEach { $0.stop() } }
+        let clients = try TestClients()
+        let senders = nodes.enumerated().map { i, node in clients.client(node, address: "sip:sender\(i)@example.com") }
+        for sender in senders { try await sender.open() }
+        let perNode = 30
+        for (i, sender) in senders.enumerated() {
+            for m in 0..<perNode {
+                #expect(try await sender.send("node \(i) message \(m)", to: "sip:ops@gw.example", messageID: "n\(i)m\(m)", imdn: []) == .accepted)
+            }
+        }
+        // The receiver comes up: the retries of all three nodes deliver.
+        let sink = try await WebhookSinkProcess(port: sinkPort)
+        defer { sink.stop() }
+        let all = perNode * senders.count
+        let delivered = await until(.seconds(60)) { Set(sink.records("/ok").compactMap { $0.payload?.data.text }).count == all }
+        #expect(delivered, "\(Set(sink.records("/ok").compactMap { $0.payload?.data.text }).count) of \(all) messages delivered")
+        var idsPerMessage: [String: Set<String>] = [:]
+        for record in sink.records("/ok") { idsPerMessage[record.payload?.data.text ?? "", default: []].insert(record.webhook_id) }
+        #expect(idsPerMessage.values.allSatisfy { $0.count == 1 }, "a message went out under two webhook-ids")
+        #expect(sink.records.allSatisfy { $0.valid })
+
+        for (i, sender) in senders.enumerated() {
+            let reported = await sender.wait(timeout: .seconds(30)) { c in
+                Set(c.allReports.filter { $0.headers.status?.code == 200 }.compactMap(\.headers.messageID)).count == perNode
+            }
+            #expect(reported, "node \(i)'s sender got \(Set(sender.allReports.compactMap(\.headers.messageID)).count) of \(perNode) REPORTs")
+        }
+        var perNodeDeliveries: [Int] = []
+        for (node, sender) in zip(nodes, senders) { perNodeDeliveries.append(try await Self.deliveries(node, sender)) }
+        #expect(perNodeDeliveries.reduce(0, +) >= all, "\(perNodeDeliveries)")
+        #expect(perNodeDeliveries.filter { $0 > 0 }.count >= 2, "one node delivered everything: \(perNodeDeliveries)")
+        // No REPORT was leased by a node without the session.
+        for sender in senders {
+            let (_, metrics, _) = try await sender.call("GET", "/metrics")
+            let undeliverable = metrics.split(separator: "\n").filter { $0.hasPrefix("msrpgw_reports_undeliverable_total") && !$0.hasSuffix(" 0") }
+            #expect(undeliverable.isEmpty, "\(undeliverable)")
+        }
+        await clients.shutdown()
+    }
+
+    /// One node SIGKILLed again and again while the others take messages:
+    /// nothing acknowledged is lost, no message goes out under two webhook-ids,
+    /// and the killed node's leases are taken over within the node time-out.
+    @Test func killingANodeRepeatedlyLosesNothingAcknowledged() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase("kills")
+        let url = server.url(database: database)
+        let sink = try await WebhookSinkProcess()
+        defer { sink.stop() }
+        let nodes = try await Self.startNodes(3, url: url, extra: Self.route(sink.url("/ok")))
+        defer { nodes.forEach { $0.stop() } }
+        let clients = try TestClients()
+        let senders = [clients.client(nodes[1], address: "sip:b@example.com"), clients.client(nodes[2], address: "sip:c@example.com")]
+        for sender in senders { try await sender.open() }
+        let accepted = AcceptedMessages()
+        let load = Task {
+            var n = 0
+            while !Task.isCancelled, n < 2000 {
+                let sender = senders[n % 2]
+                let text = "load \(n)"
+                if (try? await sender.send(text, to: "sip:ops@gw.example", messageID: "k\(n)", successReport: false, imdn: [])) == .accepted {
+                    await accepted.add(text)
+                }
+                n += 1
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        let kills = 10
+        for _ in 0..<kills {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 200...700, using: &rng)))
+            nodes[0].process.signal(SIGKILL)
+            _ = try await nodes[0].process.wait()
+            try await nodes[0].restart()
+        }
+        // The last kill stays down: the others take its leases within the node time-out.
+        try await Task.sleep(for: .milliseconds(300))
+        nodes[0].process.signal(SIGKILL)
+        _ = try await nodes[0].process.wait()
+        let killedAt = ContinuousClock.now
+        let takenOver = await until(.seconds(15)) {
+            (try? await server.psql("SELECT count(*) FROM event WHERE state = 'leased' AND lease_owner LIKE 'node-1/%'", database: database)) == "0"
+        }
+        let takeover = ContinuousClock.now - killedAt
+        #expect(takenOver && takeover < .seconds(6), "node 1's leases were still held \(takeover) after it died (node_timeout 3s)")
+        load.cancel()
+        _ = await load.value
+        let sent = await accepted.texts
+        #expect(sent.count > 100, "too little load to prove anything: \(sent.count)")
+        let allDelivered = await until(.seconds(90)) { sent.isSubset(of: Set(sink.records("/ok").compactMap { $0.payload?.data.text })) }
+        let missing = sent.subtracting(Set(sink.records("/ok").compactMap { $0.payload?.data.text }))
+        #expect(allDelivered, "\(missing.count) acknowledged messages never delivered, e.g. \(missing.prefix(5))")
+        var idsPerMessage: [String: Set<String>] = [:]
+        for record in sink.records("/ok") { idsPerMessage[record.payload?.data.text ?? "", default: []].insert(record.webhook_id) }
+        let doubled = idsPerMessage.filter { $0.value.count > 1 }
+        #expect(doubled.isEmpty, "messages under two webhook-ids: \(doubled.prefix(3))")
+        await clients.shutdown()
+    }
+
+    actor AcceptedMessages {
+        var texts = Set<String>()
+        func add(_ text: String) { texts.insert(text) }
+    }
+}
