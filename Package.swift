@@ -329,7 +329,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "QueueBenchmarks",
-            dependencies: ["Events", "Queue", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Events", "Queue", "TestPeers", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/QueueBenchmarks",
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,6 @@
 // Queue benchmarks, each beside the raw rate of single-row INSERT + commit at
 // the same synchronous setting on the same file system, measured in the same run.
-// Usage: swift run -c release QueueBenchmarks [enqueue lease-complete lease-latency api-calls]
+// Usage: swift run -c release QueueBenchmarks [enqueue lease-complete lease-latency api-calls postgresql]
 import Events
 import Foundation
 import GRDB
@@ -172,6 +172,8 @@ for name in chosen {
     case "lease-complete": try await benchLeaseComplete()
     case "lease-latency": try await benchLeaseLatency()
     case "api-calls": try await benchAPICalls()
+    case "postgresql": try await benchPostgres()
+    case "postgresql-enqueue": try await benchPostgres(quick: true)
     default: say("unknown benchmark \(name)")
     }
 }

@@ -52,6 +52,26 @@ import Testing
         #expect(c.webhooks.first?.headers == ["X-Api-Key": "k"])
     }
 
+    @Test func readsAPostgreSQLQueue() throws {
+        let c = try DaemonConfiguration.parse("""
+            [gateway]
+            node = 3
+            [queue]
+            backend = "postgresql"
+            url = "postgresql://msrpgw@db.example:6432/queue?sslmode=verify-full"
+            password_env = "MSRPGW_QUEUE_PASSWORD"
+            pool_size = 16
+            heartbeat = "1s"
+            node_timeout = "5s"
+            """, environment: [:])
+        #expect(c.queue.backend == .postgresql)
+        #expect(c.queue.url == "postgresql://msrpgw@db.example:6432/queue?sslmode=verify-full")
+        #expect(c.queue.passwordEnv == "MSRPGW_QUEUE_PASSWORD")
+        #expect(c.queue.poolSize == 16 && c.queue.heartbeat == .seconds(1) && c.queue.nodeTimeout == .seconds(5))
+        #expect(c.gateway.clustered && c.gateway.node == 3)
+        #expect(!(try DaemonConfiguration.parse("", environment: [:])).gateway.clustered)
+    }
+
     @Test func readsTheDispatchersEndpointSettings() throws {
         let c = try DaemonConfiguration.parse("""
             [dispatch]
@@ -161,6 +181,14 @@ import Testing
         ("bad duration", "[queue]\nmax_age = \"soon\"", "queue.max_age"),
         ("bad retry schedule", "[queue]\nretry_schedule = [\"1s\", \"x\"]", "queue.retry_schedule"),
         ("bad synchronous", "[queue]\nsynchronous = \"sometimes\"", "queue.synchronous"),
+        ("unknown queue backend", "[queue]\nbackend = \"mysql\"", "queue.backend: \"mysql\" is not sqlite or postgresql"),
+        ("postgresql without a url", "[queue]\nbackend = \"postgresql\"", "queue.url: backend postgresql needs a postgresql:// URL"),
+        ("a queue url with a password", "[queue]\nbackend = \"postgresql\"\nurl = \"postgresql://gw:hunter2@db/q\"", "queue.url: queue url carries a password"),
+        ("a queue url of another kind", "[queue]\nbackend = \"postgresql\"\nurl = \"redis://db/0\"", "is not a postgresql:// URL"),
+        ("a url for sqlite", "[queue]\nurl = \"postgresql://gw@db/q\"", "set for backend sqlite"),
+        ("two password sources", "[queue]\nbackend = \"postgresql\"\nurl = \"postgresql://gw@db/q\"\npassword_file = \"/p\"\npassword_env = \"P\"", "one source for the password"),
+        ("a node time-out under three heartbeats", "[queue]\nbackend = \"postgresql\"\nurl = \"postgresql://gw@db/q\"\nheartbeat = \"2s\"\nnode_timeout = \"5s\"", "queue.node_timeout"),
+        ("a pool of none", "[queue]\nbackend = \"postgresql\"\nurl = \"postgresql://gw@db/q\"\npool_size = 0", "queue.pool_size"),
         ("cpim not first", "[gateway]\naccept_types = [\"text/plain\", \"message/cpim\"]", "message/cpim must come first"),
         ("bad log level", "[gateway]\nlog_level = \"loud\"", "gateway.log_level"),
         ("node out of range", "[gateway]\nnode = 5000", "gateway.node"),

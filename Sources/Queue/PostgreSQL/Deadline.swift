@@ -11,16 +11,23 @@ func withDeadline<T: Sendable>(
     _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
 ) async throws(QueueError) -> T {
     let once = ResumeOnce<T>()
+    // The timer goes when the work ends: at thousands of batches a second,
+    // sleeping timers left behind would pile up by the ten thousand.
+    let timer = NIOLockedValueBox<Task<Void, Never>?>(nil)
     do {
         return try await withCheckedThrowingContinuation { continuation in
             once.set(continuation)
             let work = Task {
-                do { once.resume(with: .success(try await body())) } catch { once.resume(with: .failure(error)) }
+                let result: Result<T, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                if once.resume(with: result) { timer.withLockedValue { $0?.cancel() } }
             }
-            Task {
-                try? await Task.sleep(for: timeout)
-                if once.resume(with: .failure(QueueError(.unavailable, "\(what): no answer from PostgreSQL in \(timeout)"))) {
-                    work.cancel()
+            timer.withLockedValue {
+                $0 = Task {
+                    guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                    if once.resume(with: .failure(QueueError(.unavailable, "\(what): no answer from PostgreSQL in \(timeout)"))) {
+                        work.cancel()
+                    }
                 }
             }
         }

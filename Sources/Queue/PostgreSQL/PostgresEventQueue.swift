@@ -86,7 +86,12 @@ public final class PostgresEventQueue: EventQueue {
         // in bounded time, and one that timed out never commits later.
         batcher = PostgresWriteBatcher { batch in
             try await withDeadline(timeout, "group commit") {
-                try await store.transaction { connection in try await store.apply(batch, on: connection) }
+                // Only new events: one INSERT is a transaction of its own (no
+                // BEGIN and COMMIT round trips, a third of the time of a batch).
+                if PostgresWriteBatcher.onlyNewEvents(batch) {
+                    return try await store.client.withConnection { connection in try await store.apply(batch, on: connection) }
+                }
+                return try await store.transaction { connection in try await store.apply(batch, on: connection) }
             }
         }
         let registry = NodeRegistry(store: store, now: now)

@@ -20,6 +20,17 @@ final class PostgresWriteBatcher: Sendable {
         case finish(Finish, CheckedContinuation<EventState, any Error>)
     }
 
+    /// Nothing but new events: one INSERT statement, atomic by itself (up to
+    /// 1,000 of them: `apply` splits larger ones, which then need a transaction).
+    static func onlyNewEvents(_ batch: [Write]) -> Bool {
+        var rows = 0
+        for write in batch {
+            guard case .enqueue(let new, _) = write else { return false }
+            rows += new.count
+        }
+        return rows <= PostgresEventRow.rowsPerInsert
+    }
+
     /// An outcome to record for a leased event.
     struct Finish: Sendable {
         var id: EventID
@@ -31,17 +42,21 @@ final class PostgresWriteBatcher: Sendable {
 
     private struct State {
         var pending: [Write] = []
-        var writing = false
+        var writers = 0
     }
 
     private let state = NIOLockedValueBox(State())
     private let maxBatch: Int
+    /// Transactions in flight at once: while one waits for its WAL flush the
+    /// next is sent, and the server flushes them together.
+    private let maxWriters: Int
     private let run: @Sendable ([Write]) async throws -> [@Sendable () -> Void]
 
     /// `run` applies a batch in one transaction and returns how to resume each
     /// caller; it throws when nothing of the batch committed.
-    init(maxBatch: Int = 1024, run: @escaping @Sendable ([Write]) async throws -> [@Sendable () -> Void]) {
+    init(maxBatch: Int = 1024, maxWriters: Int = 2, run: @escaping @Sendable ([Write]) async throws -> [@Sendable () -> Void]) {
         self.maxBatch = maxBatch
+        self.maxWriters = maxWriters
         self.run = run
     }
 
@@ -56,8 +71,8 @@ final class PostgresWriteBatcher: Sendable {
     private func submit(_ write: Write) {
         let startWriter = state.withLockedValue { state in
             state.pending.append(write)
-            if state.writing { return false }
-            state.writing = true
+            if state.writers >= maxWriters { return false }
+            state.writers += 1
             return true
         }
         if startWriter { Task { await self.drain() } }
@@ -65,10 +80,12 @@ final class PostgresWriteBatcher: Sendable {
 
     private func drain() async {
         while true {
+            // An even share of what waits, so that the writers' transactions overlap.
             let batch: [Write] = state.withLockedValue { state in
-                let batch = Array(state.pending.prefix(maxBatch))
+                let share = (state.pending.count + state.writers - 1) / max(state.writers, 1)
+                let batch = Array(state.pending.prefix(min(maxBatch, max(share, 1))))
                 state.pending.removeFirst(batch.count)
-                if batch.isEmpty { state.writing = false }
+                if batch.isEmpty { state.writers -= 1 }
                 return batch
             }
             if batch.isEmpty { return }
@@ -199,23 +216,15 @@ struct PostgresStore: Sendable {
         }
     }
 
-    /// Inserts new events (one statement per 1,000); an event whose dedupe key
+    /// Inserts new events (one statement per 1,000 rows); an event whose dedupe key
     /// is stored already is not added, and its existing id is returned.
     func insert(_ rows: [EventRow], on connection: PostgresConnection) async throws -> [Enqueued] {
         guard !rows.isEmpty else { return [] }
         var inserted: Set<Int64> = []
         for chunk in rows.chunks(of: PostgresEventRow.rowsPerInsert) {
-            var binds = PostgresBindings(capacity: chunk.count * PostgresEventRow.insertColumnCount)
-            var tuples: [String] = []
-            for (i, row) in chunk.enumerated() {
-                tuples.append(PostgresEventRow.valuesTuple(first: i * PostgresEventRow.insertColumnCount + 1))
-                try PostgresEventRow.appendInsert(row, node: configuration.affinity?.node(for: row.new), to: &binds)
-            }
-            let query = PostgresQuery(unsafeSQL: """
-                INSERT INTO event (\(PostgresEventRow.insertColumns)) VALUES \(tuples.joined(separator: ", "))
-                ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
-                """, binds: binds)
-            for try await id in try await connection.query(query, logger: logger).decode(Int64.self) { inserted.insert(id) }
+            var columns = PostgresEventRow.Columns()
+            for row in chunk { try columns.append(row, node: configuration.affinity?.node(for: row.new)) }
+            for try await id in try await connection.query(columns.query, logger: logger).decode(Int64.self) { inserted.insert(id) }
         }
         // Repeats: their stored ids by dedupe key (a repeat within this batch
         // finds the first of its key, inserted above).
