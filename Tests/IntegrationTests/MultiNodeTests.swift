@@ -15,7 +15,7 @@ struct MultiNodeTests {
         backend = "postgresql"
         url = "\(url)"
         retry_schedule = ["0s", "300ms"]
-        max_attempts = 20
+        max_attempts = 1000
         jitter = false
         heartbeat = "500ms"
         node_timeout = "3s"
@@ -119,7 +119,7 @@ struct MultiNodeTests {
             while !Task.isCancelled, n < 2000 {
                 let sender = senders[n % 2]
                 let text = "load \(n)"
-                if (try? await sender.send(text, to: "sip:ops@gw.example", messageID: "k\(n)", successReport: false, imdn: [])) == .accepted {
+                if (try? await sender.send(text, to: "sip:ops@gw.example", messageID: "kill-\(n)", successReport: false, imdn: [])) == .accepted {
                     await accepted.add(text)
                 }
                 n += 1
