@@ -160,7 +160,8 @@ func benchEndToEnd() async throws {
 
 /// The load process: 64 sessions (or `sessions`) through the API, one message in flight each,
 /// `rate` msg/s in all (0: as fast as the 200s come back) for `duration` s.
-/// Prints "OPEN" when its sessions are up and "ACKED <n>" at the end.
+/// Prints "OPEN" when its sessions are up and "ACKED <n> <p50 ms> <p99 ms>" at
+/// the end (the time from a SEND to its 200).
 func endToEndLoad(api: String, rate: Int, duration: Int, sessions: Int = 64) async throws {
     let http = HTTPClient(eventLoopGroup: group)
     let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
@@ -173,10 +174,10 @@ func endToEndLoad(api: String, rate: Int, duration: Int, sessions: Int = 64) asy
     say("OPEN")
     let t0 = ContinuousClock.now
     let end = t0 + .seconds(duration)
-    let acked = try await withThrowingTaskGroup(of: Int.self) { g in
+    let (acked, latencies) = try await withThrowingTaskGroup(of: (Int, [Double]).self) { g in
         for (n, c) in clients.enumerated() {
             g.addTask {
-                guard let session = c.session else { return 0 }
+                guard let session = c.session else { return (0, []) }
                 // One CPIM body per session (its From is the session's peer): what
                 // differs per message is the MSRP Message-ID.
                 let cpim = CPIMMessage.make(
@@ -185,6 +186,7 @@ func endToEndLoad(api: String, rate: Int, duration: Int, sessions: Int = 64) asy
                     content: Array("benchmark message with some text to make it a typical chat line".utf8))
                 let body = ByteBuffer(bytes: cpim.serialized)
                 var sent = 0
+                var latencies: [Double] = []
                 let interval: Duration? = rate > 0 ? .nanoseconds(Int64(Double(sessions) / Double(rate) * 1e9)) : nil
                 while ContinuousClock.now < end {
                     if let interval {
@@ -194,16 +196,23 @@ func endToEndLoad(api: String, rate: Int, duration: Int, sessions: Int = 64) asy
                     }
                     let message = MSRPOutgoingMessage(
                         messageID: "l\(n)-\(sent)", contentType: .messageCPIM, body: MemoryBodySource(body), successReport: .no, failureReport: .yes)
+                    let started = ContinuousClock.now
                     let outcome = try await session.send(message)
                     guard outcome == .accepted else { fatalError("e2e-load: message \(sent) of session \(n): \(outcome)") }
+                    latencies.append(seconds(ContinuousClock.now - started) * 1000)
                     sent += 1
                 }
-                return sent
+                return (sent, latencies)
             }
         }
-        return try await g.reduce(0, +)
+        return try await g.reduce(into: (0, [Double]())) { all, one in
+            all.0 += one.0
+            all.1 += one.1
+        }
     }
-    say("ACKED \(acked)")
+    let sorted = latencies.sorted()
+    let percentile = { (p: Double) in sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+    say(String(format: "ACKED %d %.2f %.2f", acked, percentile(0.5), percentile(0.99)))
     for c in clients { c.session?.close() }
     await endpoint.shutdown()
     try await http.shutdown()

@@ -460,6 +460,7 @@ if chosen.isEmpty {
         case "irc": try await benchIRC()
         case "relay": try await benchRelay()
         case "e2e": try await benchEndToEnd()
+        case "pg-ingest": try await benchPostgresIngest()
         case "xmpp": try await benchXMPP()
         case "sizing": try await benchSizing()
         case "sizing-load":

@@ -51,17 +51,7 @@ func benchEnqueue() async throws {
     var rates: [Double] = []
     for _ in 0..<3 {
         let dir = try scratch()
-        let queue = try openQueue(dir)
-        let producers = 64, each = 300
-        let secs = try await elapsed {
-            try await withThrowingTaskGroup(of: Void.self) { g in
-                for p in 0..<producers {
-                    g.addTask { for i in 0..<each { _ = try await queue.enqueue([event(p * 1_000_000 + i)]) } }
-                }
-                try await g.waitForAll()
-            }
-        }
-        rates.append(Double(producers * each) / secs)
+        rates.append(try await enqueueRate(try openQueue(dir), producers: 64, each: 300))
         try? FileManager.default.removeItem(atPath: dir)
     }
     let raw = try await rawInsertRate()
@@ -73,29 +63,7 @@ func benchLeaseComplete() async throws {
     var rates: [Double] = []
     for _ in 0..<3 {
         let dir = try scratch()
-        let queue = try openQueue(dir)
-        let total = 20_000
-        for start in stride(from: 0, to: total, by: 1000) { _ = try await queue.enqueue((start..<(start + 1000)).map { event($0) }) }
-        let secs = try await elapsed {
-            try await withThrowingTaskGroup(of: Void.self) { g in
-                for w in 0..<8 {
-                    g.addTask {
-                        while true {
-                            let batch = try await queue.lease(adapter: "webhook", owner: "w\(w)", limit: 50, for: .seconds(60))
-                            if batch.isEmpty { return }
-                            try await withThrowingTaskGroup(of: Void.self) { inner in
-                                for e in batch {
-                                    inner.addTask { try await queue.complete(e.id, owner: "w\(w)", outcome: .delivered(proof: "200")) }
-                                }
-                                try await inner.waitForAll()
-                            }
-                        }
-                    }
-                }
-                try await g.waitForAll()
-            }
-        }
-        rates.append(Double(total) / secs)
+        rates.append(try await leaseCompleteRate(try openQueue(dir), total: 20_000))
         try? FileManager.default.removeItem(atPath: dir)
     }
     let raw = try await rawInsertRate()

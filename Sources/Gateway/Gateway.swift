@@ -159,6 +159,8 @@ public final class Gateway: Sendable {
             throw GatewaySetupError("cannot create the body directory \(configuration.bodyDirectory): \(error)")
         }
         let dispatcher = Dispatcher(queue: queue, adapters: registry, configuration: configuration, metrics: metrics, logger: logger)
+        // Other nodes sharing the queue store events this node may deliver.
+        (queue as? any SharedQueue)?.onNewEvents { [weak dispatcher] adapters in dispatcher?.wake(adapters) }
         self.dispatcher = dispatcher
         let chatRooms = ChatRooms(rooms: configuration.rooms)
         self.chatRooms = chatRooms

@@ -157,6 +157,59 @@ struct MultiNodeTests {
         await clients.shutdown()
     }
 
+    /// PostgreSQL stopped for 10 s under load: the node refuses what it cannot
+    /// store (never a 200 for it), says so on /healthz, keeps the MSRP session
+    /// up, and once the server is back takes messages again without a restart;
+    /// every message it acknowledged is delivered.
+    @Test func postgresStoppedUnderLoadAcknowledgesOnlyWhatIsStored() async throws {
+        let server = try await PostgresServer.start()
+        let url = server.url(database: try await server.createDatabase("outage"))
+        let sink = try await WebhookSinkProcess()
+        defer { sink.stop() }
+        let queue = Self.queueSection(url).replacingOccurrences(of: "timeout = \"5s\"", with: "timeout = \"2s\"")
+        let node = try await GatewayProcess(extra: Self.route(sink.url("/ok")), queue: queue, environment: ["MSRPGW_GATEWAY_NODE": "1"])
+        defer { node.stop() }
+        let clients = try TestClients()
+        let sender = clients.client(node, address: "sip:steady@example.com")
+        try await sender.open()
+        let accepted = AcceptedMessages()
+        let refused = AcceptedMessages()
+        let load = Task {
+            var n = 0
+            while !Task.isCancelled, n < 5000 {
+                let text = "steady \(n)"
+                switch try? await sender.send(text, to: "sip:ops@gw.example", messageID: "steady-\(n)", successReport: false, imdn: []) {
+                case .accepted: await accepted.add(text)
+                case .rejected?: await refused.add(text)
+                default: break
+                }
+                n += 1
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        #expect(await until(.seconds(20)) { await accepted.texts.count >= 20 })
+        try await server.stop()
+        let stoppedAt = ContinuousClock.now
+        // Refusals come within the time-out; the health check says why.
+        #expect(await until(.seconds(10)) { await refused.texts.count >= 1 }, "nothing was refused with PostgreSQL down")
+        let (health, _, _) = try await sender.call("GET", "/healthz")
+        #expect(health == 503, "/healthz answered \(health) with the queue down")
+        try await Task.sleep(until: stoppedAt + .seconds(10))
+        let acceptedBefore = await accepted.texts.count
+        try await server.start()
+        // The same session takes messages again, no restart of anything.
+        #expect(await until(.seconds(30)) { await accepted.texts.count >= acceptedBefore + 20 }, "no message accepted after PostgreSQL came back")
+        load.cancel()
+        _ = await load.value
+        let sent = await accepted.texts
+        let allDelivered = await until(.seconds(60)) { sent.isSubset(of: Set(sink.records("/ok").compactMap { $0.payload?.data.text })) }
+        let missing = sent.subtracting(Set(sink.records("/ok").compactMap { $0.payload?.data.text }))
+        #expect(allDelivered, "\(missing.count) acknowledged messages never delivered, e.g. \(missing.prefix(5))")
+        #expect(await refused.texts.isDisjoint(with: sent))
+        await clients.shutdown()
+        try await server.stop()
+    }
+
     actor AcceptedMessages {
         var texts = Set<String>()
         func add(_ text: String) { texts.insert(text) }

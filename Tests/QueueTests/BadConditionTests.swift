@@ -92,44 +92,9 @@ import TestPeers
     @Test(arguments: QueueBackend.all) func concurrentProducersAndConsumers(_ backend: QueueBackend) async throws {
         let queue = try await makeQueue(backend)
         let producers = 16, perProducer = 100
-        let delivered = Delivered()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for p in 0..<producers {
-                group.addTask {
-                    for i in 0..<perProducer {
-                        _ = try await queue.enqueue([message("p\(p)m\(String(format: "%05d", i))", successReport: false)])
-                    }
-                }
-            }
-            for c in 0..<4 {
-                group.addTask {
-                    let deadline = ContinuousClock.now + .seconds(60)
-                    while await delivered.count < producers * perProducer, ContinuousClock.now < deadline {
-                        let batch = try await queue.lease(adapter: "webhook", owner: "c\(c)", limit: 10, for: .seconds(600))
-                        if batch.isEmpty {
-                            try await Task.sleep(for: .milliseconds(2))
-                            continue
-                        }
-                        for e in batch {
-                            await delivered.add(e.id)
-                            try await queue.complete(e.id, owner: "c\(c)", outcome: .delivered(proof: "ok"))
-                        }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        let delivered = try await produceAndConsume(nodes: [queue], producers: producers, perProducer: perProducer)
         #expect(await delivered.count == producers * perProducer)
         #expect(await delivered.duplicates.isEmpty)
         #expect(try await queue.stats().count(state: .delivered) == producers * perProducer)
-    }
-
-    actor Delivered {
-        var seen = Set<EventID>()
-        var duplicates: [EventID] = []
-        var count: Int { seen.count }
-        func add(_ id: EventID) {
-            if !seen.insert(id).inserted { duplicates.append(id) }
-        }
     }
 }

@@ -18,34 +18,7 @@ struct PostgresQueueTests {
         let url = server.url(database: database)
         let nodes = [try await makePostgresQueue(url: url, node: 1), try await makePostgresQueue(url: url, node: 2)]
         let producers = 8, perProducer = 150
-        let delivered = Delivered()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for p in 0..<producers {
-                group.addTask {
-                    for i in 0..<perProducer {
-                        _ = try await nodes[p % 2].enqueue([message("n\(p)-\(i)", session: "s\(p)", successReport: false)])
-                    }
-                }
-            }
-            for c in 0..<4 {
-                group.addTask {
-                    let queue = nodes[c % 2]
-                    let deadline = ContinuousClock.now + .seconds(90)
-                    while await delivered.count < producers * perProducer, ContinuousClock.now < deadline {
-                        let batch = try await queue.lease(adapter: "webhook", owner: "node\(c % 2)-w\(c)", limit: 16, for: .seconds(600))
-                        if batch.isEmpty {
-                            try await Task.sleep(for: .milliseconds(5))
-                            continue
-                        }
-                        for e in batch {
-                            await delivered.add(e.id)
-                            try await queue.complete(e.id, owner: "node\(c % 2)-w\(c)", outcome: .delivered(proof: "ok"))
-                        }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        let delivered = try await produceAndConsume(nodes: nodes, producers: producers, perProducer: perProducer)
         #expect(await delivered.count == producers * perProducer)
         #expect(await delivered.duplicates.isEmpty)
         let stats = try await nodes[0].stats()
@@ -104,6 +77,30 @@ struct PostgresQueueTests {
         #expect(try await a.lease(adapter: "webhook", owner: "node-1/webhook", limit: 10, for: .seconds(30)).map(\.id) == [ids[1]])
         // Node 2's late outcome finds its lease gone.
         await #expect(throws: QueueError.self) { try await b.complete(ids[1], owner: "node-2/webhook", outcome: .delivered(proof: "late")) }
+    }
+
+    /// An idle node hears at once that another stored events (LISTEN/NOTIFY),
+    /// with the adapters they are for.
+    @Test func aNodeHearsOfEventsAnotherStored() async throws {
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.createDatabase())
+        let a = try await makePostgresQueue(url: url, node: 1)
+        let b = try await makePostgresQueue(url: url, node: 2)
+        let heard = Heard()
+        a.onNewEvents { adapters in Task { await heard.add(adapters) } }
+        // The listener connects in the background: store until it hears.
+        var n = 0
+        let came = await until(.seconds(15), every: .milliseconds(200)) {
+            n += 1
+            _ = try? await b.enqueue([message("heard-\(n)", adapter: "smtp", target: "mailto:x@example.org")])
+            return await heard.all.contains("smtp")
+        }
+        #expect(came, "node 1 heard nothing of node 2's events")
+    }
+
+    actor Heard {
+        var all = Set<String>()
+        func add(_ adapters: Set<String>) { all.formUnion(adapters) }
     }
 
     @Test func aNodeIdInUseOnAnotherHostIsRefused() async throws {
@@ -231,15 +228,6 @@ struct PostgresQueueTests {
         } catch {
             #expect(refusal.map { error.description.contains($0) } == true, "\(url): \(error)")
             #expect(!error.description.contains("secret"), "the refusal repeats the password: \(error)")
-        }
-    }
-
-    actor Delivered {
-        var seen = Set<EventID>()
-        var duplicates: [EventID] = []
-        var count: Int { seen.count }
-        func add(_ id: EventID) {
-            if !seen.insert(id).inserted { duplicates.append(id) }
         }
     }
 }

@@ -120,3 +120,50 @@ struct SessionPrefixAffinity: NodeAffinity {
         return Int(event.target[event.target.index(after: event.target.startIndex)..<dash])
     }
 }
+
+/// Producers enqueueing one event at a time and four consumers leasing and
+/// completing, all at once, spread over `nodes` (queues on one database, or
+/// one queue): what the consumers were handed, to check that every event was
+/// handed out exactly once.
+func produceAndConsume(nodes: [any EventQueue], producers: Int, perProducer: Int) async throws -> DeliveryLog {
+    let delivered = DeliveryLog()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for p in 0..<producers {
+            group.addTask {
+                for i in 0..<perProducer {
+                    _ = try await nodes[p % nodes.count].enqueue([message("p\(p)m\(String(format: "%05d", i))", session: "s\(p)", successReport: false)])
+                }
+            }
+        }
+        for c in 0..<4 {
+            group.addTask {
+                let queue = nodes[c % nodes.count]
+                let owner = "node\(c % nodes.count)-c\(c)"
+                let deadline = ContinuousClock.now + .seconds(90)
+                while await delivered.count < producers * perProducer, ContinuousClock.now < deadline {
+                    let batch = try await queue.lease(adapter: "webhook", owner: owner, limit: 16, for: .seconds(600))
+                    if batch.isEmpty {
+                        try await Task.sleep(for: .milliseconds(2))
+                        continue
+                    }
+                    for e in batch {
+                        await delivered.add(e.id)
+                        try await queue.complete(e.id, owner: owner, outcome: .delivered(proof: "ok"))
+                    }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    return delivered
+}
+
+/// The events consumers were handed, and any handed out twice.
+actor DeliveryLog {
+    var seen = Set<EventID>()
+    var duplicates: [EventID] = []
+    var count: Int { seen.count }
+    func add(_ id: EventID) {
+        if !seen.insert(id).inserted { duplicates.append(id) }
+    }
+}

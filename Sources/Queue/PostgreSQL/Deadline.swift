@@ -31,12 +31,21 @@ func withDeadline<T: Sendable>(
                 }
             }
         }
-    } catch let error as QueueError {
-        throw error
-    } catch let error as PSQLError {
-        throw QueueError(postgres: error, context: what)
     } catch {
-        throw QueueError(.unavailable, "\(what): \(error)")
+        throw QueueError(from: error, context: what)
+    }
+}
+
+extension QueueError {
+    /// Any error of a PostgreSQL operation as a `QueueError`: PostgreSQL's own
+    /// mapped to its cause, anything else (a connection that could not be had)
+    /// as the database being unavailable.
+    init(from error: any Error, context: String) {
+        switch error {
+        case let error as QueueError: self = error
+        case let error as PSQLError: self.init(postgres: error, context: context)
+        default: self.init(.unavailable, "\(context): \(error)")
+        }
     }
 }
 

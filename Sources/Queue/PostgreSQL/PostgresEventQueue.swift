@@ -13,7 +13,7 @@ import PostgresNIO
 ///
 /// Times are the node's clock, in milliseconds, as on SQLite: nodes need their
 /// clocks in step (NTP), as any lease-based queue does.
-public final class PostgresEventQueue: EventQueue {
+public final class PostgresEventQueue: SharedQueue {
     public struct Configuration: Sendable {
         public var location: PostgresLocation
         public var password: String?
@@ -65,6 +65,7 @@ public final class PostgresEventQueue: EventQueue {
     let now: @Sendable () -> Date
     private let running: Task<Void, Never>
     private let registry: NodeRegistry
+    private let listener: NewEventListener
     private let heartbeat = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let writes = FailureRun<QueueError>()
     private let batcher: PostgresWriteBatcher
@@ -96,8 +97,15 @@ public final class PostgresEventQueue: EventQueue {
         }
         let registry = NodeRegistry(store: store, now: now)
         self.registry = registry
+        let connection: PostgresConnection.Configuration
         do {
-            let connection = try configuration.location.connectionConfiguration(password: configuration.password, connectTimeout: timeout)
+            connection = try configuration.location.connectionConfiguration(password: configuration.password, connectTimeout: timeout)
+        } catch {
+            running.cancel()
+            throw error
+        }
+        listener = NewEventListener(configuration: connection, logger: logger)
+        do {
             try await withDeadline(timeout, "connecting to \(configuration.location)") {
                 try await PostgresSchema.migrate(connection, logger: logger, context: configuration.location.description)
             }
@@ -112,6 +120,7 @@ public final class PostgresEventQueue: EventQueue {
     /// Leaves the cluster (the other nodes need not wait for this one's
     /// heartbeat to lapse) and closes the connections.
     public func shutdown() async {
+        listener.stop()
         heartbeat.withLockedValue { $0?.cancel() }
         await registry.deregister()
         running.cancel()
@@ -119,6 +128,7 @@ public final class PostgresEventQueue: EventQueue {
     }
 
     deinit {
+        listener.stop()
         heartbeat.withLockedValue { $0?.cancel() }
         running.cancel()
     }
@@ -126,6 +136,8 @@ public final class PostgresEventQueue: EventQueue {
     /// Takes out nodes whose heartbeat lapsed now (the heartbeat does it every
     /// beat); for tests.
     func reapLapsedNodes() async throws -> [(Int, Int)] { try await registry.reap() }
+
+    public func onNewEvents(_ handler: @escaping @Sendable (Set<String>) -> Void) { listener.add(handler) }
 
     // MARK: - Enqueue and outcomes
 
@@ -413,12 +425,8 @@ public final class PostgresEventQueue: EventQueue {
     private static func mappingErrors<T: Sendable>(_ what: String, _ body: @Sendable () async throws -> T) async throws(QueueError) -> T {
         do {
             return try await body()
-        } catch let error as QueueError {
-            throw error
-        } catch let error as PSQLError {
-            throw QueueError(postgres: error, context: what)
         } catch {
-            throw QueueError(.unavailable, "\(what): \(error)")
+            throw QueueError(from: error, context: what)
         }
     }
 

@@ -93,6 +93,9 @@ enum PostgresSchema {
             CREATE FUNCTION event_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
               INSERT INTO event_count (adapter, state, n) SELECT adapter, state, count(*) FROM new_rows GROUP BY adapter, state;
+              -- Wakes the nodes' idle dispatchers when this commits (LISTEN msrpgw_new):
+              -- the adapters that have new events.
+              PERFORM pg_notify('msrpgw_new', (SELECT string_agg(DISTINCT adapter, ',') FROM new_rows));
               RETURN NULL;
             END $$
             """,
@@ -133,10 +136,8 @@ enum PostgresSchema {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-        } catch let error as PSQLError {
-            throw QueueError(postgres: error, context: "connecting to \(context)")
         } catch {
-            throw QueueError(.unavailable, "connecting to \(context): \(error)")
+            throw QueueError(from: error, context: "connecting to \(context)")
         }
         do {
             try await migrate(on: connection, logger: logger, context: context)

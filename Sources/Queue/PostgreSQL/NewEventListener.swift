@@ -1,0 +1,54 @@
+import Logging
+import NIOConcurrencyHelpers
+import PostgresNIO
+
+/// LISTEN msrpgw_new on a connection of its own (the insert trigger notifies
+/// with the adapters of what it stored), reconnecting with a back-off when the
+/// connection or the server goes away.
+final class NewEventListener: Sendable {
+    private let configuration: PostgresConnection.Configuration
+    private let logger: Logger
+    private let handlers = NIOLockedValueBox<[@Sendable (Set<String>) -> Void]>([])
+    private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    init(configuration: PostgresConnection.Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Adds a handler; the first one starts listening.
+    func add(_ handler: @escaping @Sendable (Set<String>) -> Void) {
+        handlers.withLockedValue { $0.append(handler) }
+        running.withLockedValue { task in
+            if task == nil { task = Task { await self.run() } }
+        }
+    }
+
+    func stop() { running.withLockedValue { $0?.cancel() } }
+
+    private func run() async {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+                backoff = .milliseconds(250)
+                defer { Task { try? await connection.close() } }
+                try await withTaskCancellationHandler {
+                    try await connection.listen(on: "msrpgw_new") { notifications in
+                        for try await notification in notifications {
+                            let adapters = Set(notification.payload.split(separator: ",").map(String.init))
+                            for handler in handlers.withLockedValue({ $0 }) { handler(adapters) }
+                        }
+                    }
+                } onCancel: {
+                    Task { try? await connection.close() }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("queue notifications lost; listening again", metadata: ["error": "\(error)", "in": "\(backoff)"])
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(10))
+        }
+    }
+}
