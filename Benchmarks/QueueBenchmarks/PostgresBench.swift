@@ -42,10 +42,12 @@ func benchPostgres(quick: Bool = false) async throws {
     }
     let benchDatabase = try await server.createDatabase("pgbench")
     try await server.psql("CREATE TABLE job (id bigserial PRIMARY KEY, state text NOT NULL DEFAULT 'queued', body text NOT NULL)", database: benchDatabase)
-    let insertTPS = try await pgbench(server, database: benchDatabase, clients: producers,
-                                      script: "INSERT INTO job (body) VALUES (repeat('a', 120));")
-    say(String(format: "PostgreSQL enqueue, %d producers: %.0f events/s (SQLite same run %.0f); pgbench single-row INSERT per transaction, %d clients: %.0f tps; ratio %.1fx  [target >= 3x pgbench]",
-               producers, median(pgEnqueue), median(sqliteEnqueue), producers, insertTPS, median(pgEnqueue) / insertTPS))
+    let insert = "INSERT INTO job (body) VALUES (repeat('a', 120));"
+    let insertTPS = try await pgbench(server, database: benchDatabase, clients: producers, script: insert)
+    let insertOneClient = try await pgbench(server, database: benchDatabase, clients: 1, script: insert)
+    say(String(format: "PostgreSQL enqueue, %d producers: %.0f events/s (runs %@; SQLite same run %.0f); pgbench single-row INSERT per transaction, %d clients: %.0f tps (1 client: %.0f); ratio %.1fx (%.1fx of 1 client)  [target >= 3x pgbench]",
+               producers, median(pgEnqueue), pgEnqueue.map { String(Int($0)) }.joined(separator: ", "), median(sqliteEnqueue), producers, insertTPS,
+               insertOneClient, median(pgEnqueue) / insertTPS, median(pgEnqueue) / insertOneClient))
 
     var pgLease: [Double] = [], sqliteLease: [Double] = []
     for _ in 0..<3 {
