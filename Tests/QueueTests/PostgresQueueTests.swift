@@ -67,6 +67,10 @@ struct PostgresQueueTests {
         #expect(try await b.lease(adapter: "msrp", owner: "node-2/msrp", limit: 10, for: .seconds(600)).map(\.id) == [ids[0]])
         #expect(try await b.lease(adapter: "webhook", owner: "node-2/webhook", limit: 10, for: .seconds(600)).map(\.id) == [ids[1]])
         let second = try await a.enqueue([NewEvent(kind: .imdn, adapter: "msrp", target: "n2-sessionB")])
+        // A body in node 1's files is node 1's to deliver.
+        let large = try await a.enqueue([NewEvent(adapter: "smtp", target: "mailto:x@example.org", body: .file(path: "/var/lib/msrpgw/bodies/x", size: 1 << 20))])
+        #expect(try await b.lease(adapter: "smtp", owner: "node-2/smtp", limit: 10, for: .seconds(30)).isEmpty, "node 2 took a body it cannot read")
+        #expect(try await a.lease(adapter: "smtp", owner: "node-1/smtp", limit: 10, for: .seconds(30)).map(\.id) == large)
         // Node 2's clock stands still: its heartbeats grow old on node 1's clock.
         #expect(try await a.reapLapsedNodes().isEmpty, "reaped a live node")
         clockA.advance(.seconds(11))

@@ -113,6 +113,15 @@ struct PostgresStore: Sendable {
 
     func policy(for adapter: String) -> RetryPolicy { configuration.retry[adapter] ?? configuration.defaultRetry }
 
+    /// The only node that may deliver `event`: the one its affinity names, or
+    /// this one for a body kept in a file (in this node's data directory,
+    /// where no other node can read it).
+    func node(for event: NewEvent) -> Int? {
+        if let node = configuration.affinity?.node(for: event) { return node }
+        if case .file = event.body { return configuration.node }
+        return nil
+    }
+
     /// Runs `body` in one transaction on one connection.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
@@ -223,7 +232,7 @@ struct PostgresStore: Sendable {
         var inserted: Set<Int64> = []
         for chunk in rows.chunks(of: PostgresEventRow.rowsPerInsert) {
             var columns = PostgresEventRow.Columns()
-            for row in chunk { try columns.append(row, node: configuration.affinity?.node(for: row.new)) }
+            for row in chunk { try columns.append(row, node: node(for: row.new)) }
             for try await id in try await connection.query(columns.query, logger: logger).decode(Int64.self) { inserted.insert(id) }
         }
         // Repeats: their stored ids by dedupe key (a repeat within this batch
