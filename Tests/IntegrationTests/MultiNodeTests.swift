@@ -19,7 +19,7 @@ struct MultiNodeTests {
         jitter = false
         heartbeat = "500ms"
         node_timeout = "3s"
-        timeout = "5s"
+        timeout = "10s"
         """
     }
 
@@ -37,9 +37,16 @@ struct MultiNodeTests {
     static func startNodes(_ count: Int, url: String, extra: String) async throws -> [GatewayProcess] {
         var nodes: [GatewayProcess] = []
         for node in 1...count {
-            nodes.append(try await GatewayProcess(extra: extra, queue: queueSection(url), environment: ["MSRPGW_GATEWAY_NODE": String(node)]))
+            nodes.append(try await GatewayProcess(extra: extra, queue: queueSection(url), environment: environment(node: node)))
         }
         return nodes
+    }
+
+    /// Node `node`, with circuit breakers that probe again within a second: a
+    /// receiver that was down while a loaded run sent its messages had pushed
+    /// every node's back-off to tens of seconds.
+    static func environment(node: Int) -> [String: String] {
+        ["MSRPGW_GATEWAY_NODE": String(node), "MSRPGW_DISPATCH_BREAKER_BACKOFF": "200ms", "MSRPGW_DISPATCH_BREAKER_MAX_BACKOFF": "1s"]
     }
 
     /// The webhook deliveries a node made, from its /metrics.
@@ -166,8 +173,8 @@ struct MultiNodeTests {
         let url = server.url(database: try await server.createDatabase("outage"))
         let sink = try await WebhookSinkProcess()
         defer { sink.stop() }
-        let queue = Self.queueSection(url).replacingOccurrences(of: "timeout = \"5s\"", with: "timeout = \"2s\"")
-        let node = try await GatewayProcess(extra: Self.route(sink.url("/ok")), queue: queue, environment: ["MSRPGW_GATEWAY_NODE": "1"])
+        let queue = Self.queueSection(url).replacingOccurrences(of: "timeout = \"10s\"", with: "timeout = \"2s\"")
+        let node = try await GatewayProcess(extra: Self.route(sink.url("/ok")), queue: queue, environment: Self.environment(node: 1))
         defer { node.stop() }
         let clients = try TestClients()
         let sender = clients.client(node, address: "sip:steady@example.com")

@@ -58,7 +58,7 @@ func makeQueue(
 func makePostgresQueue(
     url: String, clock: TestClock = TestClock(),
     retry: RetryPolicy = RetryPolicy(schedule: [.seconds(5), .seconds(60)], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
-    node: Int = 0, operationTimeout: Duration = .seconds(10)
+    node: Int = 0, operationTimeout: Duration = .seconds(30)
 ) async throws -> PostgresEventQueue {
     try await PostgresEventQueue(
         PostgresEventQueue.Configuration(
@@ -146,9 +146,13 @@ func produceAndConsume(nodes: [any EventQueue], producers: Int, perProducer: Int
                         try await Task.sleep(for: .milliseconds(2))
                         continue
                     }
-                    for e in batch {
-                        await delivered.add(e.id)
-                        try await queue.complete(e.id, owner: owner, outcome: .delivered(proof: "ok"))
+                    // Completed at once, as the dispatcher does: they share group transactions.
+                    try await withThrowingTaskGroup(of: Void.self) { each in
+                        for e in batch {
+                            await delivered.add(e.id)
+                            each.addTask { try await queue.complete(e.id, owner: owner, outcome: .delivered(proof: "ok")) }
+                        }
+                        try await each.waitForAll()
                     }
                 }
             }

@@ -13,8 +13,14 @@ public final class PostgresServer: @unchecked Sendable {
     private var process: ChildProcess?
 
     /// One server per test process, started on first use; each test makes its
-    /// own database on it (`createDatabase`).
+    /// own database on it (`createDatabase`). It does not flush to disk
+    /// (`fsync`, `synchronous_commit` off): what is under test is msrpgw, and a
+    /// full run makes dozens of databases at once, each a few MB of WAL, on a
+    /// loaded machine (connections timed out at 10 s when it flushed). A test
+    /// that stops or crashes the server starts its own (`start()`, defaults).
     public static func shared() async throws -> PostgresServer { try await SharedServer.instance.get() }
+
+    static let sharedSettings = ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"]
 
     /// The directory of the newest installed server's programs.
     public static var binaries: String? {
@@ -128,7 +134,7 @@ private actor SharedServer {
 
     func get() async throws -> PostgresServer {
         if let server { return try await server.value }
-        let starting = Task { try await PostgresServer.start() }
+        let starting = Task { try await PostgresServer.start(settings: PostgresServer.sharedSettings) }
         server = starting
         return try await starting.value
     }
