@@ -56,16 +56,19 @@ struct MultiNodeTests {
         return line.flatMap { Int(Double($0.split(separator: " ").last ?? "") ?? 0) } ?? 0
     }
 
-    /// Messages in on all three nodes while the receiver is down, so that
-    /// every node's retries take them: each delivered once (one webhook-id
-    /// per message), deliveries made by more than one node, and every sender
-    /// gets its success REPORT on its own node's session, whichever node
-    /// delivered (a REPORT is pinned to the node that holds the session).
+    /// Messages in on all three nodes, every node woken by every insert
+    /// (LISTEN/NOTIFY) and leasing: each message delivered once (one
+    /// webhook-id), every sender gets every success REPORT on its own node's
+    /// session whichever node delivered (a REPORT is pinned to the node that
+    /// holds the session: one leased by another node would be recorded
+    /// undeliverable), none undeliverable. (That only the session's node
+    /// takes its REPORTs, deterministically: PostgresQueueTests.)
     @Test func threeNodesDeliverEachMessageOnceAndReportOnTheSendersSession() async throws {
         let server = try await PostgresServer.shared()
         let url = server.url(database: try await server.createDatabase("nodes"))
-        let sinkPort = try freePort()
-        let nodes = try await Self.startNodes(3, url: url, extra: Self.route("http://127.0.0.1:\(sinkPort)/ok"))
+        let sink = try await WebhookSinkProcess()
+        defer { sink.stop() }
+        let nodes = try await Self.startNodes(3, url: url, extra: Self.route(sink.url("/ok")))
         defer { nodes.forEach { $0.stop() } }
         let clients = try TestClients()
         let senders = nodes.enumerated().map { i, node in clients.client(node, address: "sip:sender\(i)@example.com") }
@@ -76,11 +79,8 @@ struct MultiNodeTests {
                 #expect(try await sender.send("node \(i) message \(m)", to: "sip:ops@gw.example", messageID: "n\(i)m\(m)", imdn: []) == .accepted)
             }
         }
-        // The receiver comes up: the retries of all three nodes deliver.
-        let sink = try await WebhookSinkProcess(port: sinkPort)
-        defer { sink.stop() }
         let all = perNode * senders.count
-        let delivered = await until(.seconds(60)) { Set(sink.records("/ok").compactMap { $0.payload?.data.text }).count == all }
+        let delivered = await until(.seconds(120)) { Set(sink.records("/ok").compactMap { $0.payload?.data.text }).count == all }
         #expect(delivered, "\(Set(sink.records("/ok").compactMap { $0.payload?.data.text }).count) of \(all) messages delivered")
         var idsPerMessage: [String: Set<String>] = [:]
         for record in sink.records("/ok") { idsPerMessage[record.payload?.data.text ?? "", default: []].insert(record.webhook_id) }
@@ -96,7 +96,6 @@ struct MultiNodeTests {
         var perNodeDeliveries: [Int] = []
         for (node, sender) in zip(nodes, senders) { perNodeDeliveries.append(try await Self.deliveries(node, sender)) }
         #expect(perNodeDeliveries.reduce(0, +) >= all, "\(perNodeDeliveries)")
-        #expect(perNodeDeliveries.filter { $0 > 0 }.count >= 2, "one node delivered everything: \(perNodeDeliveries)")
         // No REPORT was leased by a node without the session.
         for sender in senders {
             let (_, metrics, _) = try await sender.call("GET", "/metrics")

@@ -139,7 +139,7 @@ func produceAndConsume(nodes: [any EventQueue], producers: Int, perProducer: Int
             group.addTask {
                 let queue = nodes[c % nodes.count]
                 let owner = "node\(c % nodes.count)-c\(c)"
-                let deadline = ContinuousClock.now + .seconds(90)
+                let deadline = ContinuousClock.now + .seconds(120)
                 while await delivered.count < producers * perProducer, ContinuousClock.now < deadline {
                     let batch = try await queue.lease(adapter: "webhook", owner: owner, limit: 16, for: .seconds(600))
                     if batch.isEmpty {

@@ -7,12 +7,14 @@ import PostgresNIO
 /// connection or the server goes away.
 final class NewEventListener: Sendable {
     private let configuration: PostgresConnection.Configuration
+    private let loop: any EventLoop
     private let logger: Logger
     private let handlers = NIOLockedValueBox<[@Sendable (Set<String>) -> Void]>([])
     private let running = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
-    init(configuration: PostgresConnection.Configuration, logger: Logger) {
+    init(configuration: PostgresConnection.Configuration, loop: any EventLoop, logger: Logger) {
         self.configuration = configuration
+        self.loop = loop
         self.logger = logger
     }
 
@@ -30,7 +32,7 @@ final class NewEventListener: Sendable {
         var backoff = Duration.milliseconds(250)
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+                let connection = try await PostgresConnection.connect(on: loop, configuration: configuration, id: 1, logger: logger)
                 backoff = .milliseconds(250)
                 defer { Task { try? await connection.close() } }
                 try await withTaskCancellationHandler {

@@ -2,6 +2,7 @@ import Events
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
 import PostgresNIO
 
 /// The queue on PostgreSQL (postgres-nio), for several gateway nodes sharing
@@ -64,6 +65,11 @@ public final class PostgresEventQueue: SharedQueue {
     var logger: Logger { store.logger }
     let now: @Sendable () -> Date
     private let running: Task<Void, Never>
+    /// The queue's connections on a thread of their own: a storage round trip
+    /// never waits behind the MSRP, SIP or HTTP work of the shared event loops
+    /// (in a full test run, whose tests all share those, connections to a
+    /// healthy server went unanswered for 30 s).
+    private let loops: MultiThreadedEventLoopGroup
     private let registry: NodeRegistry
     private let listener: NewEventListener
     private let heartbeat = NIOLockedValueBox<Task<Void, Never>?>(nil)
@@ -75,10 +81,11 @@ public final class PostgresEventQueue: SharedQueue {
     public init(_ configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) async throws(QueueError) {
         self.configuration = configuration
         self.now = now
-        let client = PostgresClient(
-            configuration: try configuration.location.clientConfiguration(
-                password: configuration.password, poolSize: configuration.poolSize, connectTimeout: configuration.operationTimeout),
-            backgroundLogger: logger)
+        let clientConfiguration = try configuration.location.clientConfiguration(
+            password: configuration.password, poolSize: configuration.poolSize, connectTimeout: configuration.operationTimeout)
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.loops = loops
+        let client = PostgresClient(configuration: clientConfiguration, eventLoopGroup: loops, backgroundLogger: logger)
         let store = PostgresStore(client: client, logger: logger, ids: EventIDGenerator(node: configuration.node), configuration: configuration)
         self.store = store
         running = Task { await client.run() }
@@ -102,16 +109,19 @@ public final class PostgresEventQueue: SharedQueue {
             connection = try configuration.location.connectionConfiguration(password: configuration.password, connectTimeout: timeout)
         } catch {
             running.cancel()
+            loops.shutdownGracefully { _ in }
             throw error
         }
-        listener = NewEventListener(configuration: connection, logger: logger)
+        let loop = loops.next()
+        listener = NewEventListener(configuration: connection, loop: loop, logger: logger)
         do {
             try await withDeadline(timeout, "connecting to \(configuration.location)") {
-                try await PostgresSchema.migrate(connection, logger: logger, context: configuration.location.description)
+                try await PostgresSchema.migrate(connection, on: loop, logger: logger, context: configuration.location.description)
             }
             try await withDeadline(timeout, "registering node \(configuration.node)") { try await registry.register() }
         } catch {
             running.cancel()
+            loops.shutdownGracefully { _ in }
             throw error
         }
         heartbeat.withLockedValue { $0 = Task { await registry.run() } }
@@ -125,12 +135,16 @@ public final class PostgresEventQueue: SharedQueue {
         await registry.deregister()
         running.cancel()
         _ = await running.result
+        try? await loops.shutdownGracefully()
     }
 
     deinit {
         listener.stop()
         heartbeat.withLockedValue { $0?.cancel() }
         running.cancel()
+        // After the client's connections close (the cancelled run closes them on these loops).
+        let (loops, running) = (loops, running)
+        Task { _ = await running.result; try? await loops.shutdownGracefully() }
     }
 
     /// Takes out nodes whose heartbeat lapsed now (the heartbeat does it every

@@ -132,10 +132,12 @@ enum PostgresSchema {
     ]
 
     /// Brings the database to this build's schema, or throws `newerSchema`.
-    static func migrate(_ configuration: PostgresConnection.Configuration, logger: Logger, context: String) async throws(QueueError) {
+    static func migrate(
+        _ configuration: PostgresConnection.Configuration, on loop: any EventLoop, logger: Logger, context: String
+    ) async throws(QueueError) {
         let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            connection = try await PostgresConnection.connect(on: loop, configuration: configuration, id: 0, logger: logger)
         } catch {
             throw QueueError(from: error, context: "connecting to \(context)")
         }
