@@ -23,6 +23,8 @@ func withDeadline<T: Sendable>(
                 if once.resume(with: result) { timer.withLockedValue { $0?.cancel() } }
             }
             timer.withLockedValue {
+                // The work may have ended already: then no timer at all.
+                guard !once.isResumed else { return }
                 $0 = Task {
                     guard (try? await Task.sleep(for: timeout)) != nil else { return }
                     if once.resume(with: .failure(QueueError(.unavailable, "\(what): no answer from PostgreSQL in \(timeout)"))) {
@@ -53,12 +55,17 @@ extension QueueError {
 private final class ResumeOnce<T: Sendable>: Sendable {
     private let state = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
 
+    private let resumed = NIOLockedValueBox(false)
+
     func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLockedValue { $0 = continuation } }
+
+    var isResumed: Bool { resumed.withLockedValue { $0 } }
 
     /// Resumes unless resumed already; says whether it did.
     @discardableResult
     func resume(with result: Result<T, any Error>) -> Bool {
         guard let continuation = state.withLockedValue({ state in defer { state = nil }; return state }) else { return false }
+        resumed.withLockedValue { $0 = true }
         continuation.resume(with: result)
         return true
     }

@@ -104,17 +104,10 @@ public final class PostgresEventQueue: SharedQueue {
         }
         let registry = NodeRegistry(store: store, now: now)
         self.registry = registry
-        let connection: PostgresConnection.Configuration
-        do {
-            connection = try configuration.location.connectionConfiguration(password: configuration.password, connectTimeout: timeout)
-        } catch {
-            running.cancel()
-            loops.shutdownGracefully { _ in }
-            throw error
-        }
         let loop = loops.next()
-        listener = NewEventListener(configuration: connection, loop: loop, logger: logger)
         do {
+            let connection = try configuration.location.connectionConfiguration(password: configuration.password, connectTimeout: timeout)
+            listener = NewEventListener(configuration: connection, loop: loop, logger: logger)
             try await withDeadline(timeout, "connecting to \(configuration.location)") {
                 try await PostgresSchema.migrate(connection, on: loop, logger: logger, context: configuration.location.description)
             }
@@ -281,13 +274,9 @@ public final class PostgresEventQueue: SharedQueue {
 
     public func waitingTargets(adapter: String, notDueBefore date: Date) async throws(QueueError) -> Set<String> {
         try await reading("waiting targets") {
-            var targets: Set<String> = []
-            for try await target in try await self.client.query(
+            Set(try await self.client.query(
                 PostgresQuery(unsafeSQL: Self.waitingTargetsSQL, binds: Self.binds(adapter, Millis(date))), logger: self.logger
-            ).decode(String.self) {
-                targets.insert(target)
-            }
-            return targets
+            ).decode(String.self).all())
         }
     }
 
@@ -376,13 +365,9 @@ public final class PostgresEventQueue: SharedQueue {
     public func purge(deliveredBefore date: Date) async throws(QueueError) -> Int {
         let cutoff = Millis(date)
         let files = try await writing("purge") {
-            var files: [String?] = []
-            for try await file in try await self.client.query("""
+            try await self.client.query("""
                 DELETE FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < \(cutoff) RETURNING body_path
-                """, logger: self.logger).decode(String?.self) {
-                files.append(file)
-            }
-            return files
+                """, logger: self.logger).decode(String?.self).all()
         }
         for case let file? in files { try? FileManager.default.removeItem(atPath: file) }
         return files.count
