@@ -84,7 +84,7 @@ final class Dispatcher: Sendable {
         let batchSize = (adapter as? any BatchAdapter)?.batchSize
         let lanes = NIOLockedValueBox(EndpointLanes<QueuedEvent>(EndpointLanes.Settings(
             concurrency: max(1, adapter.concurrency), endpointConcurrency: max(1, settings.endpointConcurrency ?? adapter.endpointConcurrency),
-            batchSize: batchSize, breaker: settings.breaker)))
+            batchSize: batchSize, breaker: settings.breaker, probeGrace: settings.pollInterval * 2 + .seconds(1))))
         let lane = LaneContext(adapter: adapter, owner: owner + adapter.name, settings: settings, lanes: lanes,
                                signal: signals[adapter.name] ?? WakeSignal())
         await inheritWaiting(adapter, into: lanes)
@@ -98,6 +98,8 @@ final class Dispatcher: Sendable {
                 await lane.keeper.run(queue: self.queue, owner: lane.owner, duration: settings.leaseDuration) { self.isStopping }
             }
             while !isStopping, !Task.isCancelled {
+                let lost = lanes.withLockedValue { $0.lostProbeCandidates(now: Date()) }
+                if !lost.isEmpty { lane.asked.withLockedValue { $0.dueTargets.formUnion(lost) } }
                 await doAskedWrites(in: lane)
                 for events in lanes.withLockedValue({ $0.startable() }) {
                     group.addTask { await self.deliver(events, probe: false, in: lane) }
@@ -196,6 +198,22 @@ final class Dispatcher: Sendable {
             }
         }
         apply(finished, endpoint: endpoint, in: lane)
+        makeWaitersDue(after: events, results, in: lane)
+    }
+
+    /// An event that had waited for its endpoint's circuit, delivered now: the
+    /// other events that wait for it are due. Another node sharing the queue may
+    /// have opened that circuit and told them to wait long; this node, which
+    /// reaches the endpoint, then delivers them (the node that opened it may be
+    /// gone, or its probe's candidate may be the event delivered here).
+    private func makeWaitersDue(after events: [QueuedEvent], _ results: [DeliveryOutcome], in lane: LaneContext) {
+        var targets: Set<String> = []
+        for (event, outcome) in zip(events, results) where EndpointLanes<QueuedEvent>.waitedForCircuit(event.lastError) {
+            if case .delivered = outcome { targets.insert(event.target) }
+        }
+        guard !targets.isEmpty else { return }
+        lane.asked.withLockedValue { $0.dueTargets.formUnion(targets) }
+        lane.signal.signal()
     }
 
     /// Acts on what an endpoint's last delivery changed: a circuit that opened

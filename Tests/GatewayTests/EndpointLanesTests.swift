@@ -133,6 +133,35 @@ import Testing
         #expect(closed.dueTargets == ["http://dead/"])
     }
 
+    /// On a queue other nodes share, another node may lease and deliver the
+    /// probe's candidate: when it has not come back within the grace after its
+    /// time, the lane's waiters are made due (once), and the next one leased
+    /// is the probe.
+    @Test func aProbeCandidateThatDoesNotComeBackMakesTheWaitersDue() {
+        var l = lanes(concurrency: 8, endpoint: 2, failures: 1)
+        _ = l.admit(0, endpoint: "dead", target: "http://dead/a", now: at(0))
+        #expect(l.finished(endpoint: "dead", result: .failed, now: at(1)).transition == .opened(until: at(3)))
+        guard case .wait(let candidate, _) = l.admit(1, endpoint: "dead", target: "http://dead/a", now: at(1)),
+              case .wait(let long, _) = l.admit(2, endpoint: "dead", target: "http://dead/b", now: at(1)) else {
+            Issue.record("an open circuit let an event go")
+            return
+        }
+        #expect(candidate == at(3) && long == at(601))
+        #expect(l.lostProbeCandidates(now: at(7.9)).isEmpty, "within the grace (5 s) the candidate may still come")
+        #expect(l.lostProbeCandidates(now: at(8.1)) == ["http://dead/a", "http://dead/b"])
+        #expect(l.lostProbeCandidates(now: at(20)).isEmpty, "made due once")
+        guard case .start(probe: true) = l.admit(2, endpoint: "dead", target: "http://dead/b", now: at(20)) else {
+            Issue.record("the next event leased was not the probe")
+            return
+        }
+    }
+
+    @Test func theCircuitReasonIsRecognisedInTheLastError() {
+        #expect(EndpointLanes<Int>.waitedForCircuit(EndpointLanes<Int>.circuitOpenReason("http://x/")))
+        #expect(!EndpointLanes<Int>.waitedForCircuit("HTTP 503"))
+        #expect(!EndpointLanes<Int>.waitedForCircuit(nil))
+    }
+
     /// Events an earlier run told to wait for an open circuit (long, as the
     /// non-candidates do) are not in this run's lanes: the endpoint's first
     /// answer makes its inherited targets due, once; a failure does not.

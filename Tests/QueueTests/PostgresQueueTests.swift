@@ -203,6 +203,13 @@ struct PostgresQueueTests {
     /// shows whether an index can serve it at all).
     @Test(arguments: [
         ("lease", "SELECT id FROM event WHERE adapter = 'webhook' AND state IN ('queued', 'leased') AND next_attempt_at <= 0 ORDER BY next_attempt_at, id LIMIT 10"),
+        ("lease leaving targets out", """
+            SELECT id FROM event WHERE adapter = 'webhook' AND state IN ('queued', 'leased') AND next_attempt_at <= 0
+              AND (node IS NULL OR node = 1) AND target <> ALL('{a,b}') AND id IN (
+                SELECT id FROM event WHERE adapter = 'webhook' AND state IN ('queued', 'leased') AND next_attempt_at <= 0
+                ORDER BY next_attempt_at, id LIMIT 4096)
+            ORDER BY next_attempt_at, id LIMIT 10
+            """),
         ("makeDue", "SELECT id FROM event WHERE adapter = 'msrp' AND target = ANY('{a,b}') AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at"),
         ("pending count", "SELECT count(*) FROM event WHERE adapter = 'msrp' AND target = 't' AND state IN ('queued', 'leased')"),
         ("list by state", "SELECT id FROM event WHERE state = 'queued' ORDER BY id DESC LIMIT 100"),

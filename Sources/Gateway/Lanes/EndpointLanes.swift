@@ -34,7 +34,25 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         /// How long the events of an open circuit wait, but for the probe's
         /// candidate (they are due at once when it closes).
         var openCircuitWait: Duration = .seconds(600)
+        /// How long after its time the probe's candidate may take to come back
+        /// before it counts as lost (on a queue other nodes share, another node
+        /// may have leased it): then the lane's waiters are made due, and the
+        /// next one leased is the probe.
+        var probeGrace: Duration = .seconds(5)
     }
+
+    /// The reason an event waits for its endpoint's circuit (stored as its last
+    /// error: `waitedForCircuit` recognises it in whichever node leases it next).
+    static func circuitOpenReason(_ endpoint: String) -> String {
+        "endpoint \(endpoint) is not answering (\(circuitOpenMark))"
+    }
+
+    /// Whether an event's last error says it waited for its endpoint's circuit.
+    static func waitedForCircuit(_ lastError: String?) -> Bool {
+        lastError?.hasSuffix("(\(circuitOpenMark))") ?? false
+    }
+
+    private static var circuitOpenMark: String { "circuit open" }
 
     /// What to do with an admitted event.
     enum Admission: Sendable {
@@ -133,7 +151,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
                 // circuit closes. So a dead endpoint's backlog is not leased and
                 // given back every back-off period.
                 lane.waitingTargets.insert(target)
-                let reason = "endpoint \(endpoint) is not answering (circuit open)"
+                let reason = Self.circuitOpenReason(endpoint)
                 if lane.hasProbeCandidate { return .wait(until: now.addingTimeInterval(lanes.settings.openCircuitWait.seconds), reason: reason) }
                 lane.hasProbeCandidate = true
                 return .wait(until: until, reason: reason)
@@ -211,7 +229,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
             switch out.transition {
             case .opened(let until):
                 // The buffered events come back when the probe may go (candidates).
-                out.toWait = lane.buffer.map { ($0, until, "endpoint \(endpoint) is not answering (circuit open)") }
+                out.toWait = lane.buffer.map { ($0, until, Self.circuitOpenReason(endpoint)) }
                 lane.hasProbeCandidate = !lane.buffer.isEmpty
                 lanes.buffered -= lane.buffer.count
                 lane.buffer = []
@@ -223,6 +241,23 @@ struct EndpointLanes<Item: Sendable>: Sendable {
             }
             return out
         }
+    }
+
+    /// Targets whose waiters must be made due because their lane's probe
+    /// candidate did not come back within `probeGrace` of its time (another
+    /// node sharing the queue delivered it, or it was lost): the next of them
+    /// leased is the probe. Without this the rest wait `openCircuitWait`.
+    mutating func lostProbeCandidates(now: Date) -> Set<String> {
+        var due: Set<String> = []
+        for key in lanes.keys {
+            guard let lane = lanes[key], lane.hasProbeCandidate, case .open(let until) = lane.breaker.state,
+                  now >= until.addingTimeInterval(settings.probeGrace.seconds) else { continue }
+            update(key) { _, lane in
+                lane.hasProbeCandidate = false
+                due.formUnion(lane.waitingTargets)
+            }
+        }
+        return due
     }
 
     /// Runs `body` on the lane of `endpoint` (a fresh one if it has none), keeps

@@ -218,7 +218,14 @@ public final class PostgresEventQueue: SharedQueue {
         // At most 64 targets left out, as on SQLite: events for the others are
         // leased, and the dispatcher's lanes hold them in order until they can go.
         let excludingTargets = Array(excludingTargets.prefix(64))
-        let excluding = excludingTargets.isEmpty ? "" : "AND target <> ALL($8)"
+        // Leaving targets out, the lease looks only at the oldest due events (a
+        // bounded walk of the index whatever the backlog of the targets left
+        // out), as on SQLite.
+        let excluding = excludingTargets.isEmpty ? "" : """
+            AND target <> ALL($8) AND id IN (
+              SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $5
+              ORDER BY next_attempt_at, id LIMIT \(Self.dueWindow))
+            """
         var binds = PostgresBindings()
         binds.append(owner)
         binds.append(until)
@@ -377,6 +384,8 @@ public final class PostgresEventQueue: SharedQueue {
 
     // MARK: - Statements (QueryPlanTests checks their plans)
 
+    /// How many of the oldest due events a lease that leaves targets out looks at.
+    static let dueWindow = 4096
     static let makeDueSQL = """
         UPDATE event SET next_attempt_at = created_at
         WHERE adapter = $1 AND target = ANY($2) AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at
