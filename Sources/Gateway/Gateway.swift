@@ -123,6 +123,11 @@ public final class Gateway: Sendable {
     let dialer = NIOLockedValueBox<(@Sendable (String) -> Void)?>(nil)
     private let closureObservers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
     private let creationObservers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
+    /// Publishes this node's sessions where other nodes share the queue.
+    private let publisher: ClusterSessionPublisher?
+
+    /// The queue, when other nodes share it (and its directory of their sessions).
+    public var sharedQueue: (any SharedQueue)? { queue as? any SharedQueue }
 
     /// - Parameter routes: route address → target URIs, checked here: every target
     ///   needs an adapter that accepts it.
@@ -142,9 +147,12 @@ public final class Gateway: Sendable {
         self.logger = logger
         var registry = AdapterRegistry(adapters)
         let dialer = self.dialer
+        let shared = queue as? any SharedQueue
+        let sessions = sessions
         registry.register(MSRPSessionAdapter(
             sessions: sessions, identity: configuration.identity, metrics: metrics, logger: logger,
-            needsSession: { peer in dialer.withLockedValue { $0 }?(peer) }))
+            needsSession: { peer in dialer.withLockedValue { $0 }?(peer) },
+            connectedElsewhere: { peer in await Self.handOff(peer, in: shared, logger: logger) }))
         self.adapters = registry
         metrics.declare(adapters: registry.adapters.keys.sorted())
         let table: RouteTable
@@ -160,8 +168,12 @@ public final class Gateway: Sendable {
         }
         let dispatcher = Dispatcher(queue: queue, adapters: registry, configuration: configuration, metrics: metrics, logger: logger)
         // Other nodes sharing the queue store events this node may deliver.
-        (queue as? any SharedQueue)?.onNewEvents { [weak dispatcher] adapters in dispatcher?.wake(adapters) }
+        shared?.onNewEvents { [weak dispatcher] adapters in dispatcher?.wake(adapters) }
         self.dispatcher = dispatcher
+        let publisher = shared.map { shared in
+            ClusterSessionPublisher(queue: shared, logger: logger) { sessions.all.map { $0.directoryEntry(node: shared.node) } }
+        }
+        self.publisher = publisher
         let chatRooms = ChatRooms(rooms: configuration.rooms)
         self.chatRooms = chatRooms
         self.ingress = MessageIngress(
@@ -186,7 +198,9 @@ public final class Gateway: Sendable {
         } catch {
             logger.error("cannot take back earlier leases; they come back when they expire", metadata: ["error": "\(error)"])
         }
+        let publishing = publisher.map { p in Task { await p.run() } }
         await dispatcher.run()
+        publishing?.cancel()
     }
 
     /// No new deliveries; `run` returns when those in flight end.
@@ -241,14 +255,7 @@ public final class Gateway: Sendable {
                 throw failure
             }
         }
-        if let peer = peer.flatMap(RouteTable.normalize) {
-            // Whatever waited for this peer can go now.
-            do {
-                if try await queue.makeDue(adapter: "msrp", target: peer) > 0 { dispatcher.wake(["msrp"]) }
-            } catch {
-                logger.warning("cannot wake messages waiting for the peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
-            }
-        }
+        if let peer = peer.flatMap(RouteTable.normalize) { await peerConnected(peer) }
         if !connects { closeIfNeverBound(session) }
         var answer = negotiation.answer
         answer.path = relayPath.map(\.description) + [msrp.localURI.description]
@@ -320,6 +327,7 @@ public final class Gateway: Sendable {
     }
 
     func sessionClosed(_ id: String) {
+        publisher?.ended(id)
         for o in closureObservers.withLockedValue({ $0 }) { o(id) }
     }
 
@@ -330,7 +338,40 @@ public final class Gateway: Sendable {
     }
 
     func sessionCreated(_ id: String) {
+        if let publisher, let shared = sharedQueue, let session = sessions.session(id) { publisher.began(session.directoryEntry(node: shared.node)) }
         for o in creationObservers.withLockedValue({ $0 }) { o(id) }
+    }
+
+    /// A peer has a live session here now: what waited for it can go. Where
+    /// nodes share the queue its waiting messages become this node's (another
+    /// node has no session to send them on).
+    func peerConnected(_ peer: String) async {
+        do {
+            let due = if let shared = sharedQueue {
+                try await shared.assign(adapter: "msrp", targets: [peer], to: shared.node)
+            } else {
+                try await queue.makeDue(adapter: "msrp", target: peer)
+            }
+            if due > 0 { dispatcher.wake(["msrp"]) }
+        } catch {
+            logger.warning("cannot wake messages waiting for the peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
+        }
+    }
+
+    /// A message for `peer` found no session of it here: when another node
+    /// sharing the queue has one, the peer's waiting messages (this one too)
+    /// become that node's. Returns that node.
+    static func handOff(_ peer: String, in shared: (any SharedQueue)?, logger: Logger) async -> Int? {
+        guard let shared else { return nil }
+        do {
+            guard let node = try await shared.node(holdingPeer: peer, besides: shared.node) else { return nil }
+            try await shared.assign(adapter: "msrp", targets: [peer], to: node)
+            logger.info("the peer is connected to another node: its messages go there", metadata: ["peer": "\(peer)", "node": "\(node)"])
+            return node
+        } catch {
+            logger.warning("cannot look the peer up in the cluster", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Whether `address` is a configured route.
@@ -419,7 +460,10 @@ public final class Gateway: Sendable {
         var targets: [RouteTarget]
         switch message.to {
         case .session(let id):
-            guard sessions.session(id) != nil else { throw SessionSetupError(status: 404, "no session \(id)") }
+            // Another node's session: queued for that node (its id names it).
+            if sessions.session(id) == nil, try await sharedQueue?.clusterSession(id) == nil {
+                throw SessionSetupError(status: 404, "no session \(id)")
+            }
             targets = [RouteTarget(adapter: "msrp", target: id)]
         case .address(let address):
             if routes.contains(address) {

@@ -26,9 +26,14 @@ final class MSRPSessionAdapter: Adapter {
     /// Told the peer a message waits for, when it has no live session (an outbound call may make one).
     private let needsSession: @Sendable (String) -> Void
 
+    /// Where nodes share the queue: another node with a session of the peer,
+    /// which its waiting messages are now for.
+    private let connectedElsewhere: @Sendable (String) async -> Int?
+
     init(sessions: SessionDirectory, identity: String, concurrency: Int = 256, metrics: GatewayMetrics, logger: Logger,
-         needsSession: @escaping @Sendable (String) -> Void = { _ in }) {
+         needsSession: @escaping @Sendable (String) -> Void = { _ in }, connectedElsewhere: @escaping @Sendable (String) async -> Int? = { _ in nil }) {
         self.needsSession = needsSession
+        self.connectedElsewhere = connectedElsewhere
         self.sessions = sessions
         self.identity = identity
         self.concurrency = concurrency
@@ -47,6 +52,9 @@ final class MSRPSessionAdapter: Adapter {
         // Store and forward: it waits, without spending attempts, until the peer has a
         // session (creating one makes these events due at once) or it is too old.
         guard !live.isEmpty else {
+            if let node = await connectedElsewhere(event.target) {
+                return .notReady(after: .zero, reason: "the peer is connected to node \(node)")
+            }
             needsSession(event.target)
             return .notReady(after: .seconds(300), reason: "no live MSRP session of \(event.target)")
         }

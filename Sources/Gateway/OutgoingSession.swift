@@ -70,13 +70,7 @@ extension Gateway {
                 "session": "\(session.id)", "peer": "\(outgoing.peer)", "setup": "active", "direction": "outgoing",
                 "relay": "\(outgoing.relayPath.first?.description ?? "-")",
             ])
-            if let peer = RouteTable.normalize(outgoing.peer) {
-                do {
-                    if try await queue.makeDue(adapter: "msrp", target: peer) > 0 { dispatcher.wake(["msrp"]) }
-                } catch {
-                    logger.warning("cannot wake messages waiting for the peer", metadata: ["peer": "\(peer)", "error": "\(error)"])
-                }
-            }
+            if let peer = RouteTable.normalize(outgoing.peer) { await peerConnected(peer) }
             return session
         } catch {
             msrp.close()

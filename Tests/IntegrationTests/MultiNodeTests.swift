@@ -106,6 +106,50 @@ struct MultiNodeTests {
         await clients.shutdown()
     }
 
+    /// The API answers on any node for the whole cluster: sessions are listed
+    /// with the node holding them; a message for another node's session is
+    /// accepted and delivered on it; a peer's messages go to the node it is
+    /// connected to, both those that waited while it was offline and those
+    /// sent through another node while it is connected; a session is closed
+    /// only by its own node (409 elsewhere, naming it).
+    @Test func anyNodeAnswersForTheWholeCluster() async throws {
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.createDatabase("directory"))
+        let nodes = try await Self.startNodes(3, url: url, extra: "")
+        defer { nodes.forEach { $0.stop() } }
+        let clients = try TestClients()
+        let api = nodes.map { clients.client($0, address: "sip:ops@example.com") }
+        func post(_ node: Int, _ json: String) async throws -> Int { try await api[node].call("POST", "/v1/messages", body: json).0 }
+
+        #expect(try await post(0, #"{"to": "sip:bob@example.com", "text": "while offline"}"#) == 202)
+        let bob = clients.client(nodes[1], address: "sip:bob@example.com")
+        try await bob.open()
+        let id = try #require(bob.sessionID)
+        #expect(id.hasPrefix("n2-"), "\(id)")
+        #expect(await bob.wait(timeout: .seconds(20)) { $0.allReceived.contains { $0.text == "while offline" } },
+                "a message that waited for the peer did not follow it to the node it connected to")
+
+        let listed = await until(.seconds(20)) {
+            guard let (status, body, _) = try? await api[2].call("GET", "/v1/sessions"), status == 200 else { return false }
+            return body.contains(#""id":"\#(id)""#) && body.contains(#""node":2"#)
+        }
+        #expect(listed, "node 3 does not list node 2's session")
+        let (shown, view, _) = try await api[2].call("GET", "/v1/sessions/\(id)")
+        #expect(shown == 200 && view.contains(#""node":2"#) && view.contains("sip:bob@example.com"), "\(shown) \(view)")
+        let (closed, refusal, _) = try await api[2].call("DELETE", "/v1/sessions/\(id)")
+        #expect(closed == 409 && refusal.contains("node 2") && refusal.contains("api=http:"), "\(closed) \(refusal)")
+
+        #expect(try await post(2, #"{"session": "\#(id)", "text": "to the session"}"#) == 202)
+        #expect(try await post(0, #"{"to": "sip:bob@example.com", "text": "to the address"}"#) == 202)
+        #expect(try await post(2, #"{"to": "sip:bob@example.com", "text": "to the address again"}"#) == 202)
+        let all = ["to the session", "to the address", "to the address again"]
+        #expect(await bob.wait(timeout: .seconds(20)) { c in all.allSatisfy { t in c.allReceived.contains { $0.text == t } } },
+                "got \(bob.allReceived.map(\.text))")
+        #expect(try await post(0, #"{"session": "n9-nothing", "text": "x"}"#) == 404)
+        #expect(bob.allReceived.count == 4, "a message came twice: \(bob.allReceived.map(\.text))")
+        await clients.shutdown()
+    }
+
     /// The receiver down while the messages come in, on every node: each node's
     /// circuit opens and it tells the events it leased to wait (long, but for
     /// one probe candidate per back-off). Another node may lease and deliver a

@@ -84,6 +84,54 @@ struct PostgresQueueTests {
         await #expect(throws: QueueError.self) { try await b.complete(ids[1], owner: "node-2/webhook", outcome: .delivered(proof: "late")) }
     }
 
+    /// The cluster's directory: each node publishes and withdraws its own
+    /// sessions; every node reads them all; a node taken out takes its sessions
+    /// with it, and registers again (a new registration count, what its
+    /// publisher republishes on); a restart starts with none; a peer's waiting
+    /// events assigned to the node it connected to are that node's and due.
+    @Test func theDirectoryListsEveryNodesSessionsAndFollowsThePeers() async throws {
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.createDatabase())
+        let (clockA, clockB) = (TestClock(), TestClock())
+        let a = try await makePostgresQueue(url: url, clock: clockA, node: 1)
+        let b = try await makePostgresQueue(url: url, clock: clockB, node: 2)
+        func session(_ id: String, node: Int, peer: String? = nil) -> ClusterSession {
+            ClusterSession(id: id, node: node, peer: peer, route: nil, localURI: "msrp://127.0.0.1:2855/\(id);tcp",
+                           remotePath: ["msrp://relay.example:2855/r;tcp", "msrp://10.0.0.1:5000/\(id);tcp"], createdAt: clockA.now)
+        }
+        try await a.publishSessions(adding: [session("n1-a", node: 1), session("n1-b", node: 1)], removing: [])
+        try await b.publishSessions(adding: [session("n2-c", node: 2, peer: "sip:bob@example.com")], removing: [])
+        try await a.publishSessions(adding: [], removing: ["n1-b", "n2-c"])  // only its own
+        #expect(Set(try await b.clusterSessions().map(\.id)) == ["n1-a", "n2-c"])
+        #expect(try await a.clusterSession("n2-c") == session("n2-c", node: 2, peer: "sip:bob@example.com"))
+        #expect(try await a.node(holdingPeer: "sip:bob@example.com", besides: 1) == 2)
+        #expect(try await b.node(holdingPeer: "sip:bob@example.com", besides: 2) == nil)
+        try await b.advertise(addresses: ["api=http://10.0.0.2:8080"])
+        #expect(try await a.clusterNodes().map(\.addresses) == [[], ["api=http://10.0.0.2:8080"]])
+
+        // Bob's waiting message, leased by node 1 meanwhile, becomes node 2's and due.
+        let waiting = try await a.enqueue([NewEvent(adapter: "msrp", target: "sip:bob@example.com", envelope: EventEnvelope(), body: .inline(Array("hi".utf8)))])
+        let leased = try await a.lease(adapter: "msrp", owner: "node-1/msrp", limit: 10, for: .seconds(30))
+        #expect(leased.map(\.id) == waiting)
+        #expect(try await a.assign(adapter: "msrp", targets: ["sip:bob@example.com"], to: 2) == 1)
+        try await a.complete(waiting[0], owner: "node-1/msrp", outcome: .notReady(after: .zero, reason: "connected to node 2"))
+        #expect(try await a.lease(adapter: "msrp", owner: "node-1/msrp", limit: 10, for: .seconds(30)).isEmpty, "node 1 took node 2's peer's message")
+        #expect(try await b.lease(adapter: "msrp", owner: "node-2/msrp", limit: 10, for: .seconds(30)).map(\.id) == waiting)
+
+        // Node 2 stops beating: taken out with its sessions; it registers again.
+        clockA.advance(.seconds(11))
+        _ = try await a.reapLapsedNodes()
+        #expect(try await a.clusterSessions().map(\.id) == ["n1-a"])
+        let before = b.registration
+        try await b.registry.register()
+        #expect(b.registration == before + 1)
+        try await b.republishSessions([session("n2-d", node: 2)])
+        #expect(Set(try await a.clusterSessions().map(\.id)) == ["n1-a", "n2-d"])
+        // A restart of node 1 starts with no sessions.
+        try await a.registry.register()
+        #expect(try await b.clusterSessions().map(\.id) == ["n2-d"])
+    }
+
     /// An idle node hears at once that another stored events (LISTEN/NOTIFY),
     /// with the adapters they are for.
     @Test func aNodeHearsOfEventsAnotherStored() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// The nodes sharing one PostgreSQL queue (`gateway_node`): each registers at
@@ -13,6 +14,22 @@ struct NodeRegistry: Sendable {
     let now: @Sendable () -> Date
     var configuration: PostgresEventQueue.Configuration { store.configuration }
     var logger: Logger { store.logger }
+    private let state = NIOLockedValueBox((registrations: 0, addresses: [String]()))
+
+    /// How many times this node registered (a change: it was taken out and
+    /// came back, and its published sessions went with it).
+    var registrations: Int { state.withLockedValue { $0.registrations } }
+
+    /// Where this node can be reached: kept for registering again.
+    var addresses: [String] {
+        get { state.withLockedValue { $0.addresses } }
+        nonmutating set { state.withLockedValue { $0.addresses = newValue } }
+    }
+
+    init(store: PostgresStore, now: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.now = now
+    }
 
     static var hostName: String { ProcessInfo.processInfo.hostName }
 
@@ -29,12 +46,16 @@ struct NodeRegistry: Sendable {
                 throw QueueError(.cannotOpen, "node \(me) is in use by \(other) (heartbeat \(nowMillis - beat) ms ago): give each node its own gateway.node")
             }
             try await connection.query("""
-                INSERT INTO gateway_node (id, host, owner_prefix, started_at, heartbeat_at)
-                VALUES (\(me), \(host), \(configuration.ownerPrefix), \(nowMillis), \(nowMillis))
+                INSERT INTO gateway_node (id, host, owner_prefix, started_at, heartbeat_at, addresses)
+                VALUES (\(me), \(host), \(configuration.ownerPrefix), \(nowMillis), \(nowMillis), \(addresses))
                 ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, owner_prefix = EXCLUDED.owner_prefix,
-                  started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at
+                  started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at, addresses = EXCLUDED.addresses
                 """, logger: logger)
+            // A previous run's sessions ended with it; after being taken out
+            // the node publishes its live ones again (`registrations` changed).
+            try await connection.query("DELETE FROM gateway_session WHERE node = \(me)", logger: logger)
         }
+        state.withLockedValue { $0.registrations += 1 }
     }
 
     /// Heartbeats and reaping until cancelled; a failure (the server away) is

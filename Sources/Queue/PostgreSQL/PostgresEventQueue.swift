@@ -70,7 +70,7 @@ public final class PostgresEventQueue: SharedQueue {
     /// (in a full test run, whose tests all share those, connections to a
     /// healthy server went unanswered for 30 s).
     private let loops: MultiThreadedEventLoopGroup
-    private let registry: NodeRegistry
+    let registry: NodeRegistry
     private let listener: NewEventListener
     private let heartbeat = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let writes = FailureRun<QueueError>()
@@ -418,7 +418,7 @@ public final class PostgresEventQueue: SharedQueue {
     /// `bounded: false` for writes that go through the batcher, whose
     /// transactions have the deadline already (a deadline here as well would
     /// leave a write pending that its caller was told had failed).
-    private func writing<T: Sendable>(
+    func writing<T: Sendable>(
         _ what: String, bounded: Bool = true, _ body: @escaping @Sendable () async throws -> T
     ) async throws(QueueError) -> T {
         do {
@@ -438,7 +438,7 @@ public final class PostgresEventQueue: SharedQueue {
         }
     }
 
-    private func reading<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(QueueError) -> T {
+    func reading<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws(QueueError) -> T {
         try await withDeadline(configuration.operationTimeout, what, body)
     }
 }

@@ -129,6 +129,28 @@ enum PostgresSchema {
               FOR EACH STATEMENT EXECUTE FUNCTION event_count_updated()
             """,
         ]),
+        Migration(name: "v2-sessions", sql: [
+            // Where each node can be reached (its API, its MSRP listeners), for
+            // an operator or an API answer that names another node.
+            "ALTER TABLE gateway_node ADD COLUMN addresses text[] NOT NULL DEFAULT '{}'",
+            // The live sessions of every node: the API lists them on any node, a
+            // message for another node's session is queued for it, and a peer's
+            // waiting messages go to the node it is connected to. A node taken
+            // out takes its sessions with it.
+            """
+            CREATE TABLE gateway_session (
+              id text PRIMARY KEY,
+              node integer NOT NULL REFERENCES gateway_node (id) ON DELETE CASCADE,
+              peer text,
+              route text,
+              local_uri text NOT NULL,
+              remote_path text[] NOT NULL,
+              created_at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX gateway_session_node ON gateway_session (node)",
+            "CREATE INDEX gateway_session_peer ON gateway_session (peer) WHERE peer IS NOT NULL",
+        ]),
     ]
 
     /// Brings the database to this build's schema, or throws `newerSchema`.

@@ -94,10 +94,13 @@ struct SessionView: Encodable {
     var remote_path: [String]
     var peer: String?
     var route: String?
-    var connected: Bool
+    /// Known on the session's own node only.
+    var connected: Bool?
     var created_at: Date
+    /// The node holding it, where several share the queue.
+    var node: Int?
 
-    init(_ s: GatewaySession) {
+    init(_ s: GatewaySession, node: Int?) {
         id = s.id
         local_uri = s.msrp.localURI.description
         remote_path = s.msrp.remotePath.map(\.description)
@@ -105,6 +108,18 @@ struct SessionView: Encodable {
         route = s.route
         connected = s.msrp.connection != nil
         created_at = s.createdAt
+        self.node = node
+    }
+
+    /// Another node's session, from the cluster's directory.
+    init(_ s: ClusterSession) {
+        id = s.id
+        local_uri = s.localURI
+        remote_path = s.remotePath
+        peer = s.peer
+        route = s.route
+        created_at = s.createdAt
+        node = s.node
     }
 }
 

@@ -42,16 +42,21 @@ struct GatewayAPI: Sendable {
         let v1 = router.group("/v1")
         if let token { v1.add(middleware: BearerAuthMiddleware(token: Array(token.utf8))) }
         v1.post("/sessions") { request, _ in try await createSession(request) }
-        v1.get("/sessions") { _, _ in try jsonResponse(gateway.liveSessions.map(SessionView.init).sorted { $0.created_at < $1.created_at }) }
+        v1.get("/sessions") { _, _ in try jsonResponse(try await listSessions()) }
         v1.get("/sessions/:id") { _, context in
             let id = try context.parameters.require("id")
-            guard let s = gateway.session(id) else { throw APIError(.notFound, "no session \(id)") }
+            let node = gateway.sharedQueue?.node
+            if let s = gateway.session(id) { return try jsonResponse(SessionView(s, node: node)) }
+            guard let s = try await clusterSession(id) else { throw APIError(.notFound, "no session \(id)") }
             return try jsonResponse(SessionView(s))
         }
         v1.delete("/sessions/:id") { _, context in
             let id = try context.parameters.require("id")
-            guard gateway.closeSession(id) else { throw APIError(.notFound, "no session \(id)") }
-            return Response(status: .noContent)
+            if gateway.closeSession(id) { return Response(status: .noContent) }
+            guard let s = try await clusterSession(id) else { throw APIError(.notFound, "no session \(id)") }
+            // Its connection is on that node: only that node can close it.
+            let addresses = (try? await gateway.sharedQueue?.clusterNodes())?.first { $0.id == s.node }?.addresses ?? []
+            throw APIError(.conflict, "session \(id) is held by node \(s.node): close it there\(addresses.isEmpty ? "" : " (\(addresses.joined(separator: ", ")))")")
         }
         v1.post("/messages") { request, _ in try await postMessage(request) }
         v1.post("/alertmanager") { request, _ in try await postAlert(request) }
@@ -80,6 +85,32 @@ struct GatewayAPI: Sendable {
     }
 
     // MARK: - Sessions
+
+    /// This node's sessions and, where nodes share the queue, every other
+    /// node's from the cluster's directory; oldest first.
+    private func listSessions() async throws -> [SessionView] {
+        let node = gateway.sharedQueue?.node
+        var views = gateway.liveSessions.map { SessionView($0, node: node) }
+        if let shared = gateway.sharedQueue {
+            let others = try await directory { () async throws(QueueError) in try await shared.clusterSessions() }.filter { $0.node != shared.node }
+            views += others.map(SessionView.init)
+        }
+        return views.sorted { ($0.created_at, $0.id) < ($1.created_at, $1.id) }
+    }
+
+    /// Another node's session, from the cluster's directory.
+    private func clusterSession(_ id: String) async throws -> ClusterSession? {
+        guard let shared = gateway.sharedQueue else { return nil }
+        return try await directory { () async throws(QueueError) in try await shared.clusterSession(id) }.flatMap { $0.node == shared.node ? nil : $0 }
+    }
+
+    /// A read of the cluster's directory: 503 while the database does not answer.
+    private func directory<T>(_ read: () async throws(QueueError) -> T) async throws -> T {
+        do { return try await read() } catch {
+            logger.warning("cannot read the cluster's sessions", metadata: ["error": "\(error)"])
+            throw APIError(.serviceUnavailable, "the cluster's directory cannot be read: \(error.kind.rawValue)")
+        }
+    }
 
     private func createSession(_ request: Request) async throws -> Response {
         guard let ct = request.headers[.contentType], ct.lowercased().hasPrefix("application/sdp") else {

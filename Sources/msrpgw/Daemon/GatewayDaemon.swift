@@ -264,6 +264,15 @@ struct GatewayDaemon {
                     "smtp": "\(smtpPort.map { "\(c.smtpInbound?.listen ?? ""):\($0)" } ?? "off")",
                     "routes": "\(c.routes.count)", "webhooks": "\(c.webhooks.count)",
                 ])
+                if let shared = gateway.sharedQueue {
+                    // Where the other nodes' API answers send an operator for this node's sessions.
+                    let apiHost = ["0.0.0.0", "::"].contains(c.api.listen) ? c.msrp.advertisedHost : c.api.listen
+                    let addresses = ["api=http://\(apiHost.contains(":") ? "[\(apiHost)]" : apiHost):\(apiPort)",
+                                     "msrp=\(endpoint.listenerURI(secure: msrpsPort != nil))"]
+                    do { try await shared.advertise(addresses: addresses) } catch {
+                        logger.warning("cannot publish this node's addresses to the cluster", metadata: ["error": "\(error)"])
+                    }
+                }
                 await onReady(Ready(msrpPort: msrpPort, msrpsPort: msrpsPort, apiPort: apiPort, wsPort: wsPort, wssPort: wssPort,
                                    sipPort: sipPort, sipTLSPort: sipTLSPort, smtpPort: smtpPort))
                 notifier.ready(status: WatchdogService.status(gateway))
