@@ -12,7 +12,8 @@ final class KamailioInstance: @unchecked Sendable {
     let directory: String
     private let process: ChildProcess
 
-    init(minExpires: Int = 1, algorithm: String = "MD5") async throws {
+    /// - Parameter extra: more of the site's settings (`#!define`s).
+    init(minExpires: Int = 1, algorithm: String = "MD5", extra: String = "") async throws {
         port = try freePort()
         directory = NSTemporaryDirectory() + "msrpgw-kamailio-" + UUID().uuidString
         let site = try KamailioSite(directory: directory, local: """
@@ -22,6 +23,7 @@ final class KamailioInstance: @unchecked Sendable {
             #!define REGISTRAR_MIN_EXPIRES \(minExpires)
             #!define AUTH_ALGORITHM "\(algorithm)"
             #!define WORKERS 2
+            \(extra)
             """, users: ["msrpgw": "secret"])
         process = try site.start(name: "kamailio")
         let port = self.port

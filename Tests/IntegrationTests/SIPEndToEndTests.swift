@@ -119,7 +119,7 @@ struct SIPEndToEndTests {
             + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n"
             + invite  // the same INVITE again: same branch, Call-ID and tags
             + "  <pause milliseconds=\"1600\"/>\n"  // no ACK for a while: the 200 comes again
-            + SIPPScenario.ack + "  <pause milliseconds=\"600\"/>\n" + SIPPScenario.bye + "</scenario>\n"
+            + SIPPScenario.ack() + "  <pause milliseconds=\"600\"/>\n" + SIPPScenario.bye() + "</scenario>\n"
         let trace = NSTemporaryDirectory() + "msrpgw-sipp-\(UUID().uuidString).log"
         let call = try sipp(scenario, setup, extra: ["-m", "1", "-trace_msg", "-message_file", trace])
         #expect(try await call.wait(timeout: .seconds(20)) == 0, "\(call.stdout.suffix(2000))")

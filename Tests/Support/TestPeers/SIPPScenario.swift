@@ -5,13 +5,15 @@ public enum SIPPScenario {
     public static func header(_ name: String) -> String { "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"\(name)\">\n" }
 
     /// An INVITE with an MSRP offer whose path is `path`.
-    public static func invite(path: String, setup: String? = nil, branch: String = "[branch]", retrans: Bool = true) -> String {
+    /// `to`: the request-URI and To (by default the service at the remote host).
+    public static func invite(path: String, setup: String? = nil, branch: String = "[branch]", retrans: Bool = true,
+                              to: String = defaultTo) -> String {
         """
           <send\(retrans ? " retrans=\"500\"" : "")><![CDATA[
-            INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+            INVITE \(to) SIP/2.0
             Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=\(branch)
             From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
-            To: <sip:[service]@[remote_ip]:[remote_port]>
+            To: <\(to)>
             Call-ID: [call_id]
             CSeq: 1 INVITE
             Contact: <sip:alice@[local_ip]:[local_port]>
@@ -33,12 +35,15 @@ public enum SIPPScenario {
         """
     }
 
-    public static let ack = """
+    public static let defaultTo = "sip:[service]@[remote_ip]:[remote_port]"
+
+    public static func ack(to: String = defaultTo) -> String {
+        """
           <send><![CDATA[
             ACK [next_url] SIP/2.0
             Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
             From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
-            To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+            To: <\(to)>[peer_tag_param]
             Call-ID: [call_id]
             CSeq: 1 ACK
             [routes]
@@ -47,13 +52,15 @@ public enum SIPPScenario {
           ]]></send>
 
         """
+    }
 
-    public static let bye = """
+    public static func bye(to: String = defaultTo) -> String {
+        """
           <send retrans="500"><![CDATA[
             BYE [next_url] SIP/2.0
             Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
             From: <sip:alice@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
-            To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+            To: <\(to)>[peer_tag_param]
             Call-ID: [call_id]
             CSeq: 2 BYE
             [routes]
@@ -63,12 +70,13 @@ public enum SIPPScenario {
           <recv response="200"/>
 
         """
+    }
 
     /// A whole call: INVITE, 200, ACK, a pause, BYE.
-    public static func call(path: String, pause: Int) -> String {
-        header("call") + invite(path: path)
-            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack
-            + "  <pause milliseconds=\"\(pause)\"/>\n" + bye + "</scenario>\n"
+    public static func call(path: String, pause: Int, to: String = defaultTo) -> String {
+        header("call") + invite(path: path, to: to)
+            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack(to: to)
+            + "  <pause milliseconds=\"\(pause)\"/>\n" + bye(to: to) + "</scenario>\n"
     }
 
     /// Receives a `method` request and answers it (`code`, without a body; a
@@ -92,7 +100,7 @@ public enum SIPPScenario {
     /// A call the other side ends: INVITE, 200, ACK, then the gateway's BYE, answered 200.
     public static func calleeHangsUp(path: String) -> String {
         header("hung up") + invite(path: path)
-            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack
+            + "  <recv response=\"100\" optional=\"true\"/>\n  <recv response=\"200\" rrs=\"true\"/>\n" + ack()
             + answer("BYE") + "</scenario>\n"
     }
 
