@@ -213,6 +213,39 @@ struct MultiNodeTests {
         await clients.shutdown()
     }
 
+    /// A node dies with messages it received still undelivered, one of them
+    /// above `inline_body_limit` (a spooled file on one node: in the database
+    /// on PostgreSQL), while its circuit for the receiver is open: the other
+    /// node takes them once the dead one's heartbeat lapses and delivers both,
+    /// the large one byte for byte.
+    @Test func aDeadNodesMessagesLargeOnesIncludedAreDeliveredByAnother() async throws {
+        let server = try await PostgresServer.shared()
+        let url = server.url(database: try await server.createDatabase("bodies"))
+        let port = try freePort()
+        let nodes = try await Self.startNodes(2, url: url, extra: Self.route("http://127.0.0.1:\(port)/ok"))
+        defer { nodes.forEach { $0.stop() } }
+        let clients = try TestClients()
+        let sender = clients.client(nodes[0], address: "sip:big@example.com")
+        try await sender.open()
+        let large = "large " + String((0..<300_000).map { i in Character(UnicodeScalar(UInt8(97 + i % 26))) })
+        #expect(try await sender.send("small", to: "sip:ops@gw.example", messageID: "body-small", successReport: false, imdn: []) == .accepted)
+        #expect(try await sender.send(large, to: "sip:ops@gw.example", messageID: "body-large", successReport: false, imdn: []) == .accepted)
+        let opened = await until(.seconds(30)) {
+            guard let (_, metrics, _) = try? await sender.call("GET", "/metrics") else { return false }
+            return metrics.split(separator: "\n").contains { $0.hasPrefix("msrpgw_endpoint_circuits_open") && !$0.hasSuffix(" 0") }
+        }
+        #expect(opened, "node 1 never found the receiver down")
+        nodes[0].process.signal(SIGKILL)
+        _ = try await nodes[0].process.wait()
+        let sink = try await WebhookSinkProcess(port: port)
+        defer { sink.stop() }
+        let delivered = await until(.seconds(60)) { Set(sink.records("/ok").compactMap { $0.payload?.data.text }).count == 2 }
+        let texts = sink.records("/ok").compactMap { $0.payload?.data.text }
+        #expect(delivered, "delivered \(texts.map { $0.prefix(20) })")
+        #expect(texts.contains(large), "the large body did not arrive whole")
+        await clients.shutdown()
+    }
+
     /// One node SIGKILLed again and again while the others take messages:
     /// nothing acknowledged is lost, no message goes out under two webhook-ids,
     /// and the killed node's leases are taken over within the node time-out.

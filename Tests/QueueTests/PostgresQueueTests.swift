@@ -68,10 +68,6 @@ struct PostgresQueueTests {
         #expect(try await b.lease(adapter: "msrp", owner: "node-2/msrp", limit: 10, for: .seconds(600)).map(\.id) == [ids[0]])
         #expect(try await b.lease(adapter: "webhook", owner: "node-2/webhook", limit: 10, for: .seconds(600)).map(\.id) == [ids[1]])
         let second = try await a.enqueue([NewEvent(kind: .imdn, adapter: "msrp", target: "n2-sessionB")])
-        // A body in node 1's files is node 1's to deliver.
-        let large = try await a.enqueue([NewEvent(adapter: "smtp", target: "mailto:x@example.org", body: .file(path: "/var/lib/msrpgw/bodies/x", size: 1 << 20))])
-        #expect(try await b.lease(adapter: "smtp", owner: "node-2/smtp", limit: 10, for: .seconds(30)).isEmpty, "node 2 took a body it cannot read")
-        #expect(try await a.lease(adapter: "smtp", owner: "node-1/smtp", limit: 10, for: .seconds(30)).map(\.id) == large)
         // Node 2's clock stands still: its heartbeats grow old on node 1's clock.
         #expect(try await a.reapLapsedNodes().isEmpty, "reaped a live node")
         clockA.advance(.seconds(11))
@@ -82,6 +78,48 @@ struct PostgresQueueTests {
         #expect(try await a.lease(adapter: "webhook", owner: "node-1/webhook", limit: 10, for: .seconds(30)).map(\.id) == [ids[1]])
         // Node 2's late outcome finds its lease gone.
         await #expect(throws: QueueError.self) { try await b.complete(ids[1], owner: "node-2/webhook", outcome: .delivered(proof: "late")) }
+    }
+
+    /// A large body (a file where the gateway spooled it) is stored in the
+    /// database with its event, the file deleted: another node leases the
+    /// event and gets the same bytes in a file of its own, which goes when it
+    /// has an outcome; a repeat of the event stores nothing twice; the rows go
+    /// with the event.
+    @Test func largeBodiesAreStoredInTheDatabaseForAnyNode() async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        let url = server.url(database: database)
+        let clock = TestClock()
+        let a = try await makePostgresQueue(url: url, clock: clock, node: 1)
+        let b = try await makePostgresQueue(url: url, clock: clock, node: 2)
+        let bytes = (0..<(PostgresBodies.chunkSize * 2 + 12345)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        func spooled() throws -> String {
+            let path = NSTemporaryDirectory() + "msrpgw-body-" + UUID().uuidString
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let file = try spooled()
+        let event = NewEvent(adapter: "smtp", target: "mailto:x@example.org", body: .file(path: file, size: Int64(bytes.count)), dedupeKey: "big-1")
+        let ids = try await a.enqueue([event])
+        #expect(!FileManager.default.fileExists(atPath: file), "the spooled file is the queue's to delete once stored")
+        let again = try spooled()
+        var repeated = event
+        repeated.body = .file(path: again, size: Int64(bytes.count))
+        #expect(try await a.enqueueNotingRepeats([repeated]) == [Enqueued(id: ids[0], wasStored: true)])
+        #expect(try await server.psql("SELECT count(*) FROM event_body", database: database) == "3")
+
+        let leased = try await b.lease(adapter: "smtp", owner: "node-2/smtp", limit: 10, for: .seconds(30))
+        #expect(leased.map(\.id) == ids)
+        guard case .file(let copy, let size)? = leased.first?.body else {
+            Issue.record("the leased event has no body file: \(String(describing: leased.first?.body))")
+            return
+        }
+        #expect(size == Int64(bytes.count))
+        #expect(FileManager.default.contents(atPath: copy).map { [UInt8]($0) } == bytes, "node 2's copy differs")
+        try await b.complete(ids[0], owner: "node-2/smtp", outcome: .delivered(proof: "250 ok"))
+        #expect(!FileManager.default.fileExists(atPath: copy), "node 2 kept its copy after the outcome")
+        #expect(try await a.purge(deliveredBefore: clock.now.addingTimeInterval(3600)) == 1)
+        #expect(try await server.psql("SELECT count(*) FROM event_body", database: database) == "0")
     }
 
     /// The cluster's directory: each node publishes and withdraws its own

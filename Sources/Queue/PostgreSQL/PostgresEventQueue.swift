@@ -38,12 +38,17 @@ public final class PostgresEventQueue: SharedQueue {
         public var heartbeat: Duration
         /// ... and how long after its last heartbeat the others take its leases back.
         public var nodeTimeout: Duration
+        /// Where this node writes the large bodies of the events it leases
+        /// (emptied at start); by default a directory of its own under /tmp.
+        public var bodyCache: String?
 
         public init(
             location: PostgresLocation, password: String? = nil, followUps: any FollowUpPolicy, poolSize: Int = 8,
             operationTimeout: Duration = .seconds(10), node: Int = 0, retry: [String: RetryPolicy] = [:], defaultRetry: RetryPolicy = .standard,
-            affinity: (any NodeAffinity)? = nil, ownerPrefix: String? = nil, heartbeat: Duration = .seconds(2), nodeTimeout: Duration = .seconds(10)
+            affinity: (any NodeAffinity)? = nil, ownerPrefix: String? = nil, heartbeat: Duration = .seconds(2), nodeTimeout: Duration = .seconds(10),
+            bodyCache: String? = nil
         ) {
+            self.bodyCache = bodyCache
             self.affinity = affinity
             self.ownerPrefix = ownerPrefix ?? "node-\(node)/"
             self.heartbeat = heartbeat
@@ -75,12 +80,15 @@ public final class PostgresEventQueue: SharedQueue {
     private let heartbeat = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let writes = FailureRun<QueueError>()
     private let batcher: PostgresWriteBatcher
+    let bodies: PostgresBodies
 
     /// Connects, and creates or upgrades the schema. Throws a `QueueError`
     /// naming the cause (unreachable, refused login, a newer schema).
     public init(_ configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) async throws(QueueError) {
         self.configuration = configuration
         self.now = now
+        bodies = try PostgresBodies(cache: configuration.bodyCache
+            ?? NSTemporaryDirectory() + "msrpgw-leased-bodies-\(configuration.node)-" + UUID().uuidString.prefix(8).lowercased())
         let clientConfiguration = try configuration.location.clientConfiguration(
             password: configuration.password, poolSize: configuration.poolSize, connectTimeout: configuration.operationTimeout)
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -155,10 +163,37 @@ public final class PostgresEventQueue: SharedQueue {
     public func enqueueNotingRepeats(_ events: [NewEvent]) async throws(QueueError) -> [Enqueued] {
         guard !events.isEmpty else { return [] }
         let stamp = now()
-        let rows = events.map { EventRow(new: $0, id: store.ids.next(now: stamp), now: stamp) }
-        let batcher = batcher
-        let result = try await writing("enqueue", bounded: false) { try await batcher.enqueue(rows) }
+        let stored = events.map(PostgresBodies.tableBody)
+        let rows = stored.map { EventRow(new: $0.0, id: store.ids.next(now: stamp), now: stamp) }
+        let result: [Enqueued]
+        if stored.contains(where: { $0.file != nil }) {
+            result = try await enqueue(rows, files: stored.map(\.file))
+        } else {
+            let batcher = batcher
+            result = try await writing("enqueue", bounded: false) { try await batcher.enqueue(rows) }
+        }
         writes.succeeded()
+        return result
+    }
+
+    /// Events with bodies in files: stored with their bodies in one
+    /// transaction of their own (a large body is many statements: not one for
+    /// the group commit to wait on), the files deleted once it commits.
+    private func enqueue(_ rows: [EventRow], files: [String?]) async throws(QueueError) -> [Enqueued] {
+        let store = store
+        let size = rows.reduce(Int64(0)) { $0 + $1.new.body.size }
+        // The time-out, and a second per 8 MiB of body on top.
+        let allowance = configuration.operationTimeout + .seconds(size / (8 << 20))
+        let result = try await withDeadline(allowance, "enqueue with bodies") {
+            try await store.transaction { connection in
+                let enqueued = try await store.insert(rows, on: connection)
+                for ((row, file), outcome) in zip(zip(rows, files), enqueued) where !outcome.wasStored {
+                    if let file { try await PostgresBodies.upload(file, event: row.id, on: connection, logger: store.logger) }
+                }
+                return enqueued
+            }
+        }
+        for case let file? in files { unlink(file) }
         return result
     }
 
@@ -175,6 +210,7 @@ public final class PostgresEventQueue: SharedQueue {
 
     private func finish(_ finish: PostgresWriteBatcher.Finish) async throws(QueueError) -> EventState {
         let batcher = batcher
+        defer { bodies.forget(finish.id) }
         return try await writing("complete", bounded: false) { try await batcher.finish(finish) }
     }
 
@@ -244,10 +280,37 @@ public final class PostgresEventQueue: SharedQueue {
             WHERE id IN (SELECT id FROM due)
             RETURNING \(EventRow.columns)
             """, binds: binds)
-        return try await writing("lease") {
+        let leased = try await writing("lease") {
             try await self.client.query(query, logger: self.logger).collect().map { row throws(QueueError) in try PostgresEventRow.decode(row) }
                 .sorted { $0.id < $1.id }
         }
+        return await withBodies(leased)
+    }
+
+    /// Leased events whose bodies are in `event_body`, with them written to
+    /// this node's files. One whose body cannot be read now is left out (its
+    /// lease expires and it is due again).
+    private func withBodies(_ events: [QueuedEvent]) async -> [QueuedEvent] {
+        guard events.contains(where: { if case .file(let path, _) = $0.body { PostgresBodies.isInTable(path) } else { false } }) else { return events }
+        var out: [QueuedEvent] = []
+        for var event in events {
+            if case .file(let path, let size) = event.body, PostgresBodies.isInTable(path) {
+                do {
+                    let (bodies, client, logger, id) = (bodies, client, logger, event.id)
+                    let file = try await withDeadline(configuration.operationTimeout + .seconds(size / (8 << 20)), "reading the body of \(id)") {
+                        try await bodies.materialize(id, client: client, logger: logger)
+                    }
+                    event.body = .file(path: file, size: size)
+                } catch {
+                    bodies.forget(event.id)
+                    logger.warning("cannot read a leased event's body; it is due again when its lease expires", metadata: [
+                        "event": "\(event.id)", "error": "\(error)"])
+                    continue
+                }
+            }
+            out.append(event)
+        }
+        return out
     }
 
     public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
@@ -376,7 +439,9 @@ public final class PostgresEventQueue: SharedQueue {
                 DELETE FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < \(cutoff) RETURNING body_path
                 """, logger: self.logger).decode(String?.self).all()
         }
-        for case let file? in files { try? FileManager.default.removeItem(atPath: file) }
+        // Bodies in event_body went with their events; a file is one a version
+        // before them stored.
+        for case let file? in files where !PostgresBodies.isInTable(file) { try? FileManager.default.removeItem(atPath: file) }
         return files.count
     }
 

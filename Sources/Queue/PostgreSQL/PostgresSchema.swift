@@ -151,6 +151,18 @@ enum PostgresSchema {
             "CREATE INDEX gateway_session_node ON gateway_session (node)",
             "CREATE INDEX gateway_session_peer ON gateway_session (peer) WHERE peer IS NOT NULL",
         ]),
+        Migration(name: "v3-bodies", sql: [
+            // Large bodies, in chunks, so that any node can deliver their events
+            // (`PostgresBodies`); they go with their event.
+            """
+            CREATE TABLE event_body (
+              event_id bigint NOT NULL REFERENCES event (id) ON DELETE CASCADE,
+              seq integer NOT NULL,
+              data bytea NOT NULL,
+              PRIMARY KEY (event_id, seq)
+            )
+            """,
+        ]),
     ]
 
     /// Brings the database to this build's schema, or throws `newerSchema`.

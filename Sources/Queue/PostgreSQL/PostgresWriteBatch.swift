@@ -114,11 +114,11 @@ struct PostgresStore: Sendable {
     func policy(for adapter: String) -> RetryPolicy { configuration.retry[adapter] ?? configuration.defaultRetry }
 
     /// The only node that may deliver `event`: the one its affinity names, or
-    /// this one for a body kept in a file (in this node's data directory,
-    /// where no other node can read it).
+    /// this one for a body in a file outside `event_body` (only this node can
+    /// read it; `PostgresEventQueue.enqueue` stores bodies in the table).
     func node(for event: NewEvent) -> Int? {
         if let node = configuration.affinity?.node(for: event) { return node }
-        if case .file = event.body { return configuration.node }
+        if case .file(let path, _) = event.body, !PostgresBodies.isInTable(path) { return configuration.node }
         return nil
     }
 

@@ -62,7 +62,8 @@ struct GatewayDaemon {
         let c = configuration
         let notifier = SystemdNotifier()
         try FileManager.default.createDirectory(atPath: c.dataDirectory + "/spool", withIntermediateDirectories: true)
-        let queue = try await QueueOpening.open(c.queue, node: c.gateway.node, ownerPrefix: c.gateway.leaseOwnerPrefix, logger: logger)
+        let queue = try await QueueOpening.open(
+            c.queue, node: c.gateway.node, ownerPrefix: c.gateway.leaseOwnerPrefix, dataDirectory: c.dataDirectory, logger: logger)
         let group = MultiThreadedEventLoopGroup.singleton
 
         // Before any listener: strangers' connections never use the last descriptors.

@@ -7,7 +7,11 @@ import Queue
 /// Opens the queue the configuration names: the SQLite file, or the shared
 /// PostgreSQL database (with its password from a file or the environment).
 enum QueueOpening {
-    static func open(_ settings: DaemonConfiguration.QueueSettings, node: Int, ownerPrefix: String, logger: Logger) async throws -> any EventQueue {
+    /// - Parameter dataDirectory: where a PostgreSQL queue writes the large
+    ///   bodies of the events this node leases.
+    static func open(
+        _ settings: DaemonConfiguration.QueueSettings, node: Int, ownerPrefix: String, dataDirectory: String, logger: Logger
+    ) async throws -> any EventQueue {
         switch settings.backend {
         case .sqlite:
             return try SQLiteEventQueue(SQLiteEventQueue.Configuration(
@@ -19,7 +23,8 @@ enum QueueOpening {
                 PostgresEventQueue.Configuration(
                     location: location, password: try password(settings), followUps: Reporter(), poolSize: settings.poolSize,
                     operationTimeout: settings.timeout, node: node, defaultRetry: settings.retry, affinity: SessionAffinity(),
-                    ownerPrefix: ownerPrefix, heartbeat: settings.heartbeat, nodeTimeout: settings.nodeTimeout),
+                    ownerPrefix: ownerPrefix, heartbeat: settings.heartbeat, nodeTimeout: settings.nodeTimeout,
+                    bodyCache: dataDirectory + "/leased-bodies"),
                 logger: logger)
             logger.info("queue on PostgreSQL", metadata: ["database": "\(location)", "node": "\(node)", "pool": "\(settings.poolSize)"])
             return queue
