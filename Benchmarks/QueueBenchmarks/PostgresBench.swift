@@ -48,6 +48,26 @@ func benchPostgres(quick: Bool = false) async throws {
     say(String(format: "PostgreSQL enqueue, %d producers: %.0f events/s (runs %@; SQLite same run %.0f); pgbench single-row INSERT per transaction, %d clients: %.0f tps (1 client: %.0f); ratio %.1fx (%.1fx of 1 client)  [target >= 3x pgbench]",
                producers, median(pgEnqueue), pgEnqueue.map { String(Int($0)) }.joined(separator: ", "), median(sqliteEnqueue), producers, insertTPS,
                insertOneClient, median(pgEnqueue) / insertTPS, median(pgEnqueue) / insertOneClient))
+    // The server's own ceiling for the queue's rows: pgbench alone (no client
+    // of ours on the cores) inserting 16 event rows per transaction into the
+    // queue's table, with its indexes and triggers, from 4 clients.
+    let ceilingDatabase = try await server.createDatabase("ceiling")
+    // (The queue creates the schema.)
+    try await PostgresEventQueue(
+        PostgresEventQueue.Configuration(location: try PostgresLocation(url: server.url(database: ceilingDatabase)), followUps: NoFollowUps(), poolSize: 1),
+        logger: logger).shutdown()
+    try await server.psql("CREATE SEQUENCE bench_id", database: ceilingDatabase)
+    let ceiling = try await pgbench(server, database: ceilingDatabase, clients: 4, script: """
+        INSERT INTO event (id, kind, state, adapter, target, dedupe_key, session_id, message_id, from_path, to_path, byte_count, success_report,
+          failure_report, imdn_dispositions, env_from, env_to, env_cc, env_datetime, content_type, body, body_size, next_attempt_at,
+          retry_base_at, created_at, updated_at)
+        SELECT nextval('bench_id'), 'delivery', 'queued', 'webhook', 'https://hook.example/x', 'k' || currval('bench_id'), 'n1-abcdef',
+          'm' || currval('bench_id'), 'msrp://a/b;tcp', 'msrp://c/d;tcp', 120, false, 'yes', '', '<sip:a@b>', '<sip:ops@gw>', '',
+          '2026-12-06T00:00:00Z', 'text/plain', decode(repeat('61', 120), 'hex'), 120, 1, 1, 1, 1
+        FROM generate_series(1, 16) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id;
+        """) * 16
+    say(String(format: "PostgreSQL's ceiling for the queue's rows (pgbench alone, 16 event rows per transaction, 4 clients): %.0f rows/s; the queue's enqueue is %.2f of it; 3x pgbench would be %.0f",
+               ceiling, median(pgEnqueue) / ceiling, 3 * insertTPS))
 
     var pgLease: [Double] = [], sqliteLease: [Double] = []
     for _ in 0..<3 {

@@ -69,6 +69,8 @@ struct NodeRegistry: Sendable {
                     logger.warning("a gateway node stopped beating: its leases given back, its sessions' events to any node", metadata: [
                         "node": "\(node)", "leases": "\(leases)"])
                 }
+            } catch where Task.isCancelled {
+                return  // the queue is closing: the beat it interrupted does not matter
             } catch let error as PSQLError {
                 logger.warning("node heartbeat failed", metadata: ["error": "\(QueueError(postgres: error, context: "heartbeat"))"])
             } catch {

@@ -116,6 +116,18 @@ enum PostgresEventRow {
         }
     }
 
+    /// The insert as a statement each connection prepares once: the server
+    /// parses and plans it once, not for every batch.
+    struct Insert: PostgresPreparedStatement {
+        static let name = "msrpgw_insert_events"
+        static let sql = Columns.insertSQL
+        typealias Row = Int64
+        let columns: Columns
+
+        func makeBindings() throws -> PostgresBindings { columns.query.binds }
+        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+    }
+
     /// A row selected as `EventRow.columns`.
     static func decode(_ row: PostgresRow) throws(QueueError) -> QueuedEvent {
         let r = row.makeRandomAccess()

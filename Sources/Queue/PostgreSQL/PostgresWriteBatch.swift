@@ -233,7 +233,7 @@ struct PostgresStore: Sendable {
         for chunk in rows.chunks(of: PostgresEventRow.rowsPerInsert) {
             var columns = PostgresEventRow.Columns()
             for row in chunk { try columns.append(row, node: node(for: row.new)) }
-            for try await id in try await connection.query(columns.query, logger: logger).decode(Int64.self) { inserted.insert(id) }
+            for try await id in try await connection.execute(PostgresEventRow.Insert(columns: columns), logger: logger) { inserted.insert(id) }
         }
         // Repeats: their stored ids by dedupe key (a repeat within this batch
         // finds the first of its key, inserted above).
