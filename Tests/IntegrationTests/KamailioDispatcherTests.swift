@@ -7,13 +7,13 @@ import TestPeers
 /// spread by a hash of the request-URI user, land on both nodes, each node
 /// answering with its own MSRP path; a page-mode MESSAGE goes through the same
 /// door and is delivered; with one node down, every call still succeeds on the
-/// other.
+/// other; calls to one user (a room's address) all reach one node.
 @Suite(.serialized, .enabled(
     if: PostgresServer.available && Peers.available("kamailio") && Peers.available("sipp") && Peers.available("python3")
         && Peers.pythonModuleAvailable("standardwebhooks"),
     "needs PostgreSQL, kamailio, sip-tester, python3 and pip install standardwebhooks"))
 struct KamailioDispatcherTests {
-    struct Session: Decodable { var id: String; var local_uri: String; var node: Int? }
+    struct Session: Decodable { var id: String; var local_uri: String; var remote_path: [String]; var node: Int? }
 
     static func node(_ n: Int, url: String, sink: WebhookSinkProcess) async throws -> GatewayProcess {
         try await GatewayProcess(extra: """
@@ -24,12 +24,12 @@ struct KamailioDispatcherTests {
             """, queue: MultiNodeTests.queueSection(url), environment: MultiNodeTests.environment(node: n))
     }
 
-    /// `count` calls of `pause` ms through the proxy on `port`, to users
-    /// u<first>..., `rate` new calls a second; sipp's exit status 0 means
+    /// `count` calls of `pause` ms through the proxy on `port`, to `user`
+    /// (`[call_number]` in it makes one user per call), the offers' paths
+    /// named `tag`; `rate` new calls a second. sipp's exit status 0 means
     /// every call was answered, ACKed and hung up.
-    static func calls(_ count: Int, pause: Int, first: Int, proxy port: Int, rate: Int = 10) throws -> ChildProcess {
-        let scenario = SIPPScenario.call(path: "msrp://127.0.0.1:9/front[call_number];tcp", pause: pause,
-                                         to: "sip:u[call_number]\(first)@gw.example")
+    static func calls(_ count: Int, pause: Int, user: String, tag: String = "front", proxy port: Int, rate: Int = 10) throws -> ChildProcess {
+        let scenario = SIPPScenario.call(path: "msrp://127.0.0.1:9/\(tag)[call_number];tcp", pause: pause, to: "sip:\(user)@gw.example")
         return try ChildProcess(try Peers.require("sipp", package: "sip-tester"), [
             "-sf", try SIPPScenario.write(scenario), "127.0.0.1:\(port)", "-i", "127.0.0.1", "-t", "u1", "-p", String(try freePort()),
             "-m", String(count), "-r", String(rate), "-nostdin", "-timeout", "60", "-timeout_error", "-max_recv_loops", "1000",
@@ -62,7 +62,7 @@ struct KamailioDispatcherTests {
 
         // Twenty calls of 4 s, to twenty users: while they are up, the cluster's
         // sessions are on both nodes, each answered with that node's MSRP listener.
-        let first = try Self.calls(20, pause: 4000, first: 0, proxy: proxy.port)
+        let first = try Self.calls(20, pause: 4000, user: "u[call_number]a", proxy: proxy.port)
         var seen: [Session] = []
         let spread = await until(.seconds(30)) {
             guard let (_, body, _) = try? await api.call("GET", "/v1/sessions"),
@@ -76,6 +76,18 @@ struct KamailioDispatcherTests {
             #expect(session.local_uri.contains(":\(node.msrpPort)/"), "node \(session.node ?? 0)'s answer names \(session.local_uri)")
         }
         #expect(try await first.wait(timeout: .seconds(60)) == 0, "sipp:\n\(first.stdout.suffix(1500))\(first.stderr.suffix(2000))\n\(proxy.log.suffix(2000))")
+
+        // Calls to one user (a chat room's address, say) all reach one node.
+        let room = try Self.calls(6, pause: 3000, user: "room", tag: "room", proxy: proxy.port)
+        var inRoom: [Session] = []
+        let together = await until(.seconds(30)) {
+            guard let (_, body, _) = try? await api.call("GET", "/v1/sessions"),
+                  let sessions = try? JSONDecoder().decode([Session].self, from: Data(body.utf8)) else { return false }
+            inRoom = sessions.filter { $0.remote_path.contains { $0.contains("/room") } }
+            return inRoom.count == 6
+        }
+        #expect(together && Set(inRoom.compactMap(\.node)).count == 1, "one user's calls went to nodes \(inRoom.compactMap(\.node))")
+        #expect(try await room.wait(timeout: .seconds(60)) == 0, "sipp:\n\(room.stdout.suffix(1500))\(room.stderr.suffix(2000))")
 
         // A page-mode MESSAGE through the same door, stored and delivered.
         let message = SIPPScenario.header("message") + """
@@ -108,7 +120,7 @@ struct KamailioDispatcherTests {
         // node 2 after its 1 s time-out, then none once probes took it out).
         nodes[1].stop()
         let started = ContinuousClock.now
-        let second = try Self.calls(20, pause: 200, first: 1, proxy: proxy.port)
+        let second = try Self.calls(20, pause: 200, user: "u[call_number]b", proxy: proxy.port)
         #expect(try await second.wait(timeout: .seconds(60)) == 0, "sipp:\n\(second.stdout.suffix(1500))\(second.stderr.suffix(2000))\n\(proxy.log.suffix(3000))")
         print("20 calls with node 2 down took \(ContinuousClock.now - started)")
         #expect(proxy.log.contains("did not answer"), "no failover seen:\n\(proxy.log.suffix(3000))")
