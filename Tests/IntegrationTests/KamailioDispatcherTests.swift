@@ -60,11 +60,12 @@ struct KamailioDispatcherTests {
         let clients = try TestClients()
         let api = clients.client(nodes[0])
 
-        // Twenty calls of 4 s, to twenty users: while they are up, the cluster's
-        // sessions are on both nodes, each answered with that node's MSRP listener.
-        let first = try Self.calls(20, pause: 4000, user: "u[call_number]a", proxy: proxy.port)
+        // Twenty calls of 15 s (long enough to be seen by a loaded run), to
+        // twenty users: while they are up, the cluster's sessions are on both
+        // nodes, each answered with that node's MSRP listener.
+        let first = try Self.calls(20, pause: 15000, user: "u[call_number]a", proxy: proxy.port)
         var seen: [Session] = []
-        let spread = await until(.seconds(30)) {
+        let spread = await until(.seconds(60)) {
             guard let (_, body, _) = try? await api.call("GET", "/v1/sessions"),
                   let sessions = try? JSONDecoder().decode([Session].self, from: Data(body.utf8)) else { return false }
             seen = sessions.filter { $0.id.contains("-") }
@@ -78,9 +79,9 @@ struct KamailioDispatcherTests {
         #expect(try await first.wait(timeout: .seconds(60)) == 0, "sipp:\n\(first.stdout.suffix(1500))\(first.stderr.suffix(2000))\n\(proxy.log.suffix(2000))")
 
         // Calls to one user (a chat room's address, say) all reach one node.
-        let room = try Self.calls(6, pause: 3000, user: "room", tag: "room", proxy: proxy.port)
+        let room = try Self.calls(6, pause: 15000, user: "room", tag: "room", proxy: proxy.port)
         var inRoom: [Session] = []
-        let together = await until(.seconds(30)) {
+        let together = await until(.seconds(60)) {
             guard let (_, body, _) = try? await api.call("GET", "/v1/sessions"),
                   let sessions = try? JSONDecoder().decode([Session].self, from: Data(body.utf8)) else { return false }
             inRoom = sessions.filter { $0.remote_path.contains { $0.contains("/room") } }

@@ -29,8 +29,8 @@ final class KamailioInstance: @unchecked Sendable {
         let port = self.port
         // Bound ports are not readiness: wait until it answers a request.
         let probe = try UDPProbe()
-        try await process.waitUntil("answer OPTIONS on \(port)") {
-            probe.exchange("OPTIONS sip:127.0.0.1:\(port) SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:\(probe.port);branch=z9hG4bKprobe\(Int.random(in: 0...999_999))\nFrom: <sip:probe@127.0.0.1>;tag=p\nTo: <sip:127.0.0.1>\nCall-ID: probe\(Int.random(in: 0...999_999))\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", to: port) != nil
+        try await process.waitUntil("answer OPTIONS on \(port)", timeout: .seconds(30)) {
+            await probe.exchange("OPTIONS sip:127.0.0.1:\(port) SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:\(probe.port);branch=z9hG4bKprobe\(Int.random(in: 0...999_999))\nFrom: <sip:probe@127.0.0.1>;tag=p\nTo: <sip:127.0.0.1>\nCall-ID: probe\(Int.random(in: 0...999_999))\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", to: port) != nil
         }
     }
 

@@ -227,11 +227,11 @@ struct SIPEndToEndTests {
             ("CSeq method mismatch", request("OPTIONS", cseqMethod: "INVITE"), 400),
         ]
         for (name, text, expected) in cases {
-            let got = probe.exchange(text, to: setup.sipPort)
+            let got = await probe.exchange(text, to: setup.sipPort)
             #expect(got?.0 == expected, "\(name): \(got.map { String($0.1.prefix(300)) } ?? "no answer")")
         }
         // And it still answers.
-        #expect(probe.exchange(request("OPTIONS"), to: setup.sipPort)?.1.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS") == true)
+        #expect(await probe.exchange(request("OPTIONS"), to: setup.sipPort)?.1.contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS") == true)
         #expect(setup.gateway.process.isRunning)
     }
 }

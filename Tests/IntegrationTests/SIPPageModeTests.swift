@@ -113,7 +113,7 @@ struct SIPPageModeTests {
             "From: <sip:alice@example.com>;tag=u1", "To: <sip:ok@gw.example>", "Call-ID: unreach-\(UUID().uuidString)", "CSeq: 1 MESSAGE",
             "Max-Forwards: 70", "Content-Type: message/cpim", "Content-Length: \(cpim.utf8.count)", "", cpim,
         ].joined(separator: "\r\n")
-        #expect(probe.exchange(message, to: sipPort, raw: true)?.0 == 202)
+        #expect(await probe.exchange(message, to: sipPort, raw: true)?.0 == 202)
         let clients = try TestClients()
         let api = clients.client(gw)
         struct E: Decodable { var state: String; var attempts: Int; var last_error: String? }
@@ -152,8 +152,8 @@ struct SIPPageModeTests {
 
             stored once!
             """
-        #expect(probe.exchange(message, to: sipPort)?.0 == 202)
-        #expect(probe.exchange(message, to: sipPort)?.0 == 202)
+        #expect(await probe.exchange(message, to: sipPort)?.0 == 202)
+        #expect(await probe.exchange(message, to: sipPort)?.0 == 202)
         let clients = try TestClients()
         let (_, events, _) = try await clients.client(gw).call("GET", "/v1/events?adapter=msrp")
         #expect(events.components(separatedBy: "\"target\":\"sip:oncall@example.com\"").count - 1 == 1, "\(events)")

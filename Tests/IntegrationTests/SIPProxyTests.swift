@@ -52,7 +52,7 @@ struct SIPProxyTests {
         gw.stop()
         #expect(gw.process.stderr.contains("SIP unregistered"))
         let probe = try UDPProbe()
-        let after = probe.exchange("""
+        let after = await probe.exchange("""
             OPTIONS sip:msrpgw@127.0.0.1:\(proxy.port) SIP/2.0
             Via: SIP/2.0/UDP 127.0.0.1:\(probe.port);branch=z9hG4bKafter1
             From: <sip:probe@127.0.0.1>;tag=a

@@ -58,7 +58,7 @@ func makeQueue(
 func makePostgresQueue(
     url: String, clock: TestClock = TestClock(),
     retry: RetryPolicy = RetryPolicy(schedule: [.seconds(5), .seconds(60)], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
-    node: Int = 0, operationTimeout: Duration = .seconds(30)
+    node: Int = 0, operationTimeout: Duration = .seconds(60)
 ) async throws -> PostgresEventQueue {
     try await PostgresEventQueue(
         PostgresEventQueue.Configuration(

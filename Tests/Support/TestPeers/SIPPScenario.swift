@@ -111,8 +111,9 @@ public enum SIPPScenario {
     }
 }
 
-/// Datagrams to and from a SIP port, for the bad-input table.
-public final class UDPProbe {
+/// Datagrams to and from a SIP port, for the bad-input table. One exchange at
+/// a time (a test's own probe).
+public final class UDPProbe: @unchecked Sendable {
     public let fd: Int32
 
     public init() throws {
@@ -135,8 +136,19 @@ public final class UDPProbe {
     }
 
     /// Sends `text` (LF turned into CRLF unless `raw`) and returns the status code of
-    /// the first response, or nil when nothing came within a second.
-    public func exchange(_ text: String, to port: Int, raw: Bool = false) -> (Int, String)? {
+    /// the first response, or nil when nothing came within a second. The wait
+    /// is on a thread of its own: a blocking receive on one of the few threads
+    /// of Swift's pool stalls every other test of a full run meanwhile.
+    public func exchange(_ text: String, to port: Int, raw: Bool = false) async -> (Int, String)? {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.blockingExchange(text, to: port, raw: raw)) }.start()
+        }
+    }
+
+    /// Only a response with the request's Call-ID counts (a loaded run may
+    /// answer the previous request after its wait ended).
+    private func blockingExchange(_ text: String, to port: Int, raw: Bool) -> (Int, String)? {
+        let callID = Self.header("Call-ID", in: text)
         let bytes = Array((raw ? text : text.replacingOccurrences(of: "\n", with: "\r\n")).utf8)
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -153,7 +165,16 @@ public final class UDPProbe {
             let parts = reply.split(separator: " ", maxSplits: 2)
             guard parts.count >= 2, let code = Int(parts[1]) else { return nil }
             if code == 100 { continue }  // Trying: the final answer follows
+            if let callID, let answered = Self.header("Call-ID", in: reply), answered != callID { continue }
             return (code, reply)
         }
+    }
+
+    private static func header(_ name: String, in message: String) -> String? {
+        let prefix = name.lowercased() + ":"
+        for line in message.split(whereSeparator: \.isNewline) where line.lowercased().hasPrefix(prefix) {
+            return line.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
     }
 }
