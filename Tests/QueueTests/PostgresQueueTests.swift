@@ -147,12 +147,14 @@ struct PostgresQueueTests {
         try await b.advertise(addresses: ["api=http://10.0.0.2:8080"])
         #expect(try await a.clusterNodes().map(\.addresses) == [[], ["api=http://10.0.0.2:8080"]])
 
-        // Bob's waiting message, leased by node 1 meanwhile, becomes node 2's and due.
+        // Bob's waiting message, leased by node 1 meanwhile, becomes node 2's and
+        // due, even though node 1, which had not yet seen Bob's session, gives it
+        // back to wait for him.
         let waiting = try await a.enqueue([NewEvent(adapter: "msrp", target: "sip:bob@example.com", envelope: EventEnvelope(), body: .inline(Array("hi".utf8)))])
         let leased = try await a.lease(adapter: "msrp", owner: "node-1/msrp", limit: 10, for: .seconds(30))
         #expect(leased.map(\.id) == waiting)
         #expect(try await a.assign(adapter: "msrp", targets: ["sip:bob@example.com"], to: 2) == 1)
-        try await a.complete(waiting[0], owner: "node-1/msrp", outcome: .notReady(after: .zero, reason: "connected to node 2"))
+        try await a.complete(waiting[0], owner: "node-1/msrp", outcome: .notReady(after: .seconds(300), reason: "no live MSRP session"))
         #expect(try await a.lease(adapter: "msrp", owner: "node-1/msrp", limit: 10, for: .seconds(30)).isEmpty, "node 1 took node 2's peer's message")
         #expect(try await b.lease(adapter: "msrp", owner: "node-2/msrp", limit: 10, for: .seconds(30)).map(\.id) == waiting)
 

@@ -137,6 +137,8 @@ public final class PostgresEventQueue: SharedQueue {
         running.cancel()
         _ = await running.result
         try? await loops.shutdownGracefully()
+        // This node's copies of leased bodies: its leases were given back.
+        try? FileManager.default.removeItem(atPath: bodies.cache)
     }
 
     deinit {

@@ -216,9 +216,15 @@ struct PostgresStore: Sendable {
                 tuples.append("($\(n + 1)::bigint, $\(n + 2)::text, $\(n + 3)::text, $\(n + 4)::integer, $\(n + 5)::text, $\(n + 6)::bigint, $\(n + 7)::integer, $\(n + 8)::bigint)")
                 update.append(to: &binds)
             }
+            // An event handed to another node while this one held it (its peer
+            // connected there: `assign`) is due at once for that node, whatever
+            // wait this node's outcome gave it.
+            binds.append(Int64(configuration.node))
             try await connection.query(PostgresQuery(unsafeSQL: """
                 UPDATE event AS e SET state = v.state, proof = v.proof, status_code = v.status_code, last_error = v.last_error,
-                  next_attempt_at = v.next_attempt_at, attempts = v.attempts, lease_owner = NULL, updated_at = v.updated_at
+                  next_attempt_at = CASE WHEN v.state = 'queued' AND e.node IS NOT NULL AND e.node <> $\(binds.count)
+                    THEN least(v.next_attempt_at, v.updated_at) ELSE v.next_attempt_at END,
+                  attempts = v.attempts, lease_owner = NULL, updated_at = v.updated_at
                 FROM (VALUES \(tuples.joined(separator: ", "))) AS v(id, state, proof, status_code, last_error, next_attempt_at, attempts, updated_at)
                 WHERE e.id = v.id
                 """, binds: binds), logger: logger)
