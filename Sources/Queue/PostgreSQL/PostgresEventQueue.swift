@@ -252,39 +252,18 @@ public final class PostgresEventQueue: SharedQueue {
         adapter: String, owner: String, limit: Int, for duration: Duration, excludingTargets: [String]
     ) async throws(QueueError) -> [QueuedEvent] {
         let nowMillis = Millis(now())
-        let until = nowMillis + Millis(duration)
         // At most 64 targets left out, as on SQLite: events for the others are
         // leased, and the dispatcher's lanes hold them in order until they can go.
-        let excludingTargets = Array(excludingTargets.prefix(64))
-        // Leaving targets out, the lease looks only at the oldest due events (a
-        // bounded walk of the index whatever the backlog of the targets left
-        // out), as on SQLite.
-        let excluding = excludingTargets.isEmpty ? "" : """
-            AND target <> ALL($8) AND id IN (
-              SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $5
-              ORDER BY next_attempt_at, id LIMIT \(Self.dueWindow))
-            """
-        var binds = PostgresBindings()
-        binds.append(owner)
-        binds.append(until)
-        binds.append(nowMillis)
-        binds.append(adapter)
-        binds.append(nowMillis)
-        binds.append(limit)
-        binds.append(configuration.node)
-        if !excludingTargets.isEmpty { binds.append(excludingTargets) }
-        let query = PostgresQuery(unsafeSQL: """
-            WITH due AS (
-              SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $5
-                AND (node IS NULL OR node = $7) \(excluding)
-              ORDER BY next_attempt_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)
-            UPDATE event SET state = 'leased', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1, updated_at = $3
-            WHERE id IN (SELECT id FROM due)
-            RETURNING \(EventRow.columns)
-            """, binds: binds)
+        let statement = LeaseDue(
+            owner: owner, until: nowMillis + Millis(duration), now: nowMillis, adapter: adapter, limit: Int64(limit),
+            node: Int64(configuration.node), excluding: Array(excludingTargets.prefix(64)))
         let leased = try await writing("lease") {
-            try await self.client.query(query, logger: self.logger).collect().map { row throws(QueueError) in try PostgresEventRow.decode(row) }
-                .sorted { $0.id < $1.id }
+            let rows = try await self.client.withConnection { connection in
+                statement.excluding.isEmpty
+                    ? try await connection.execute(statement, logger: self.logger).all()
+                    : try await connection.execute(LeaseDueExcluding(statement), logger: self.logger).all()
+            }
+            return try rows.map { row throws(QueueError) in try PostgresEventRow.decode(row) }.sorted { $0.id < $1.id }
         }
         return await withBodies(leased)
     }
@@ -451,8 +430,6 @@ public final class PostgresEventQueue: SharedQueue {
 
     // MARK: - Statements (QueryPlanTests checks their plans)
 
-    /// How many of the oldest due events a lease that leaves targets out looks at.
-    static let dueWindow = 4096
     static let makeDueSQL = """
         UPDATE event SET next_attempt_at = created_at
         WHERE adapter = $1 AND target = ANY($2) AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at

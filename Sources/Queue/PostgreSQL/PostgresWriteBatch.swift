@@ -198,37 +198,17 @@ struct PostgresStore: Sendable {
     private func lockedRows(_ ids: [Int64], on connection: PostgresConnection) async throws -> [Int64: (QueuedEvent, Date)] {
         guard !ids.isEmpty else { return [:] }
         var rows: [Int64: (QueuedEvent, Date)] = [:]
-        let query: PostgresQuery = "SELECT \(unescaped: EventRow.columns) FROM event WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE"
-        for try await row in try await connection.query(query, logger: logger) {
+        for try await row in try await connection.execute(LockRows(ids: ids), logger: logger) {
             let event = try PostgresEventRow.decode(row)
             rows[event.id.rawValue] = (event, try PostgresEventRow.retryBase(row))
         }
         return rows
     }
 
-    /// One UPDATE for all outcomes (chunked under the parameter limit).
+    /// One UPDATE for all outcomes, from one array per column.
     private func write(_ updates: [OutcomeUpdate], on connection: PostgresConnection) async throws {
-        for chunk in updates.chunks(of: 1000) {
-            var binds = PostgresBindings(capacity: chunk.count * OutcomeUpdate.columnCount)
-            var tuples: [String] = []
-            for (i, update) in chunk.enumerated() {
-                let n = i * OutcomeUpdate.columnCount
-                tuples.append("($\(n + 1)::bigint, $\(n + 2)::text, $\(n + 3)::text, $\(n + 4)::integer, $\(n + 5)::text, $\(n + 6)::bigint, $\(n + 7)::integer, $\(n + 8)::bigint)")
-                update.append(to: &binds)
-            }
-            // An event handed to another node while this one held it (its peer
-            // connected there: `assign`) is due at once for that node, whatever
-            // wait this node's outcome gave it.
-            binds.append(Int64(configuration.node))
-            try await connection.query(PostgresQuery(unsafeSQL: """
-                UPDATE event AS e SET state = v.state, proof = v.proof, status_code = v.status_code, last_error = v.last_error,
-                  next_attempt_at = CASE WHEN v.state = 'queued' AND e.node IS NOT NULL AND e.node <> $\(binds.count)
-                    THEN least(v.next_attempt_at, v.updated_at) ELSE v.next_attempt_at END,
-                  attempts = v.attempts, lease_owner = NULL, updated_at = v.updated_at
-                FROM (VALUES \(tuples.joined(separator: ", "))) AS v(id, state, proof, status_code, last_error, next_attempt_at, attempts, updated_at)
-                WHERE e.id = v.id
-                """, binds: binds), logger: logger)
-        }
+        guard !updates.isEmpty else { return }
+        _ = try await connection.execute(SettleRows(updates: updates, node: Int64(configuration.node)), logger: logger)
     }
 
     /// Inserts new events (one statement per 1,000 rows); an event whose dedupe key
@@ -263,10 +243,61 @@ struct PostgresStore: Sendable {
     }
 }
 
+/// The rows a batch settles, locked (a statement each connection prepares once).
+struct LockRows: PostgresPreparedStatement {
+    static let name = "msrpgw_lock_rows"
+    static let sql = "SELECT \(EventRow.columns) FROM event WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    typealias Row = PostgresRow
+    let ids: [Int64]
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings(capacity: 1)
+        binds.append(ids)
+        return binds
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// Every outcome of a batch in one UPDATE, from one array per column (a
+/// statement each connection prepares once). An event handed to another node
+/// while this one held it (its peer connected there: `assign`) is due at once
+/// for that node, whatever wait this node's outcome gave it.
+struct SettleRows: PostgresPreparedStatement {
+    static let name = "msrpgw_settle_rows"
+    static let sql = """
+        UPDATE event AS e SET state = v.state, proof = v.proof, status_code = v.status_code, last_error = v.last_error,
+          next_attempt_at = CASE WHEN v.state = 'queued' AND e.node IS NOT NULL AND e.node <> $9
+            THEN least(v.next_attempt_at, v.updated_at) ELSE v.next_attempt_at END,
+          attempts = v.attempts, lease_owner = NULL, updated_at = v.updated_at
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::bigint[], $7::integer[], $8::bigint[])
+          AS v(id, state, proof, status_code, last_error, next_attempt_at, attempts, updated_at)
+        WHERE e.id = v.id
+        """
+    typealias Row = ()
+    let updates: [OutcomeUpdate]
+    let node: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings(capacity: 9)
+        binds.append(updates.map(\.id))
+        binds.append(updates.map(\.state))
+        binds.append(NullableArray(updates.map(\.proof)))
+        binds.append(NullableArray(updates.map { $0.statusCode.map(Int32.init) }))
+        binds.append(NullableArray(updates.map(\.lastError)))
+        binds.append(updates.map(\.nextAttemptAt))
+        binds.append(updates.map { Int32($0.attempts) })
+        binds.append(updates.map(\.updatedAt))
+        binds.append(node)
+        return binds
+    }
+
+    func decodeRow(_ row: PostgresRow) throws {}
+}
+
 /// The columns an outcome sets on a leased event: all of them computed from the
 /// locked row, so that one UPDATE statement serves every kind of outcome.
 struct OutcomeUpdate: Sendable {
-    static let columnCount = 8
     var id: Int64
     var state: String
     var proof: String?
@@ -297,17 +328,6 @@ struct OutcomeUpdate: Sendable {
         case .failed(let code, let reason), .dead(let code, let reason):
             (statusCode, lastError) = (code, reason)
         }
-    }
-
-    func append(to binds: inout PostgresBindings) {
-        binds.append(id)
-        binds.append(state)
-        binds.append(proof)
-        binds.append(statusCode)
-        binds.append(lastError)
-        binds.append(nextAttemptAt)
-        binds.append(attempts)
-        binds.append(updatedAt)
     }
 }
 
