@@ -317,6 +317,29 @@ struct PostgresQueueTests {
         #expect(!plan.contains("Sort"), "\(name) sorts:\n\(plan)")
     }
 
+    /// The statements each connection prepares, as PostgreSQL plans them once
+    /// it uses the generic plan (after five runs): still from an index, and
+    /// sorting at most a batch's own rows (the row lock takes them in id order,
+    /// so that two batches never deadlock).
+    @Test(arguments: [
+        ("lease", LeaseDue.sql, "'o', 1, 1, 'webhook', 10, 1", false),
+        ("lease leaving targets out", LeaseDueExcluding.sql, "'o', 1, 1, 'webhook', 10, 1, '{a,b}'", false),
+        ("lock rows", LockRows.sql, "'{1,2,3}'", true),
+        ("settle", SettleRows.sql, "'{1}', '{queued}', '{NULL}', '{NULL}', '{NULL}', '{1}', '{0}', '{1}', 1", false),
+    ])
+    func preparedStatementsAreAnsweredFromAnIndex(_ name: String, _ sql: String, _ arguments: String, _ sortsItsBatch: Bool) async throws {
+        let server = try await PostgresServer.shared()
+        let database = try await server.createDatabase()
+        _ = try await makePostgresQueue(url: server.url(database: database))
+        let plan = try await server.psql("""
+            SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan;
+            PREPARE statement AS \(sql);
+            EXPLAIN EXECUTE statement(\(arguments))
+            """, database: database)
+        #expect(!plan.contains("Seq Scan on event"), "\(name) scans the events:\n\(plan)")
+        #expect(sortsItsBatch || !plan.contains("Sort"), "\(name) sorts:\n\(plan)")
+    }
+
     @Test(arguments: [
         ("postgresql://gw@db.example:6432/queue?sslmode=verify-full&sslrootcert=/etc/ca.pem", "postgresql://gw@db.example:6432/queue", nil),
         ("postgres://msrpgw@127.0.0.1/msrpgw", "postgresql://msrpgw@127.0.0.1:5432/msrpgw", nil),
