@@ -184,9 +184,7 @@ public final class PostgresEventQueue: SharedQueue {
     private func enqueue(_ rows: [EventRow], files: [String?]) async throws(QueueError) -> [Enqueued] {
         let store = store
         let size = rows.reduce(Int64(0)) { $0 + $1.new.body.size }
-        // The time-out, and a second per 8 MiB of body on top.
-        let allowance = configuration.operationTimeout + .seconds(size / (8 << 20))
-        let result = try await withDeadline(allowance, "enqueue with bodies") {
+        let result = try await withDeadline(timeout(moving: size), "enqueue with bodies") {
             try await store.transaction { connection in
                 let enqueued = try await store.insert(rows, on: connection)
                 for ((row, file), outcome) in zip(zip(rows, files), enqueued) where !outcome.wasStored {
@@ -258,15 +256,17 @@ public final class PostgresEventQueue: SharedQueue {
             owner: owner, until: nowMillis + Millis(duration), now: nowMillis, adapter: adapter, limit: Int64(limit),
             node: Int64(configuration.node), excluding: Array(excludingTargets.prefix(64)))
         let leased = try await writing("lease") {
-            let rows = try await self.client.withConnection { connection in
-                statement.excluding.isEmpty
-                    ? try await connection.execute(statement, logger: self.logger).all()
-                    : try await connection.execute(LeaseDueExcluding(statement), logger: self.logger).all()
-            }
+            let rows = statement.excluding.isEmpty
+                ? try await self.client.execute(statement, logger: self.logger).all()
+                : try await self.client.execute(LeaseDueExcluding(statement), logger: self.logger).all()
             return try rows.map { row throws(QueueError) in try PostgresEventRow.decode(row) }.sorted { $0.id < $1.id }
         }
         return await withBodies(leased)
     }
+
+    /// The operation time-out for moving a body of `size` bytes: a second
+    /// more per 8 MiB.
+    private func timeout(moving size: Int64) -> Duration { configuration.operationTimeout + .seconds(size / (8 << 20)) }
 
     /// Leased events whose bodies are in `event_body`, with them written to
     /// this node's files. One whose body cannot be read now is left out (its
@@ -278,7 +278,7 @@ public final class PostgresEventQueue: SharedQueue {
             if case .file(let path, let size) = event.body, PostgresBodies.isInTable(path) {
                 do {
                     let (bodies, client, logger, id) = (bodies, client, logger, event.id)
-                    let file = try await withDeadline(configuration.operationTimeout + .seconds(size / (8 << 20)), "reading the body of \(id)") {
+                    let file = try await withDeadline(timeout(moving: size), "reading the body of \(id)") {
                         try await bodies.materialize(id, client: client, logger: logger)
                     }
                     event.body = .file(path: file, size: size)

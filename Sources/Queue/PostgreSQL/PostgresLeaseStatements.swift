@@ -6,15 +6,7 @@ import PostgresNIO
 /// connection prepares once (the server parsed and planned it every lease).
 struct LeaseDue: PostgresPreparedStatement {
     static let name = "msrpgw_lease_due"
-    static let sql = """
-        WITH due AS (
-          SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $3
-            AND (node IS NULL OR node = $6)
-          ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
-        UPDATE event SET state = 'leased', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1, updated_at = $3
-        WHERE id IN (SELECT id FROM due)
-        RETURNING \(EventRow.columns)
-        """
+    static let sql = leaseSQL(filter: "")
     typealias Row = PostgresRow
     let owner: String
     let until: Int64
@@ -26,7 +18,7 @@ struct LeaseDue: PostgresPreparedStatement {
     let excluding: [String]
 
     func makeBindings() throws -> PostgresBindings {
-        var binds = PostgresBindings(capacity: 7)
+        var binds = PostgresBindings(capacity: 7)  // six, and the excluded targets
         binds.append(owner)
         binds.append(until)
         binds.append(now)
@@ -37,6 +29,19 @@ struct LeaseDue: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+
+    /// The lease, with `filter` narrowing the due events.
+    static func leaseSQL(filter: String) -> String {
+        """
+        WITH due AS (
+          SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $3
+            AND (node IS NULL OR node = $6) \(filter)
+          ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+        UPDATE event SET state = 'leased', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1, updated_at = $3
+        WHERE id IN (SELECT id FROM due)
+        RETURNING \(EventRow.columns)
+        """
+    }
 }
 
 /// `LeaseDue` leaving targets out. It looks only at the oldest due events
@@ -46,17 +51,11 @@ struct LeaseDueExcluding: PostgresPreparedStatement {
     /// How many of the oldest due events a lease that leaves targets out looks at.
     static let dueWindow = 4096
     static let name = "msrpgw_lease_due_excluding"
-    static let sql = """
-        WITH due AS (
+    static let sql = LeaseDue.leaseSQL(filter: """
+        AND target <> ALL($7) AND id IN (
           SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $3
-            AND (node IS NULL OR node = $6) AND target <> ALL($7) AND id IN (
-              SELECT id FROM event WHERE adapter = $4 AND state IN ('queued', 'leased') AND next_attempt_at <= $3
-              ORDER BY next_attempt_at, id LIMIT \(dueWindow))
-          ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)
-        UPDATE event SET state = 'leased', lease_owner = $1, next_attempt_at = $2, attempts = attempts + 1, updated_at = $3
-        WHERE id IN (SELECT id FROM due)
-        RETURNING \(EventRow.columns)
-        """
+          ORDER BY next_attempt_at, id LIMIT \(dueWindow))
+        """)
     typealias Row = PostgresRow
     let lease: LeaseDue
 
