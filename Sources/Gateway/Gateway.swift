@@ -127,7 +127,7 @@ public final class Gateway: Sendable {
     private let publisher: ClusterSessionPublisher?
 
     /// The queue, when other nodes share it (and its directory of their sessions).
-    public var sharedQueue: (any SharedQueue)? { queue as? any SharedQueue }
+    public let sharedQueue: (any SharedQueue)?
 
     /// - Parameter routes: route address → target URIs, checked here: every target
     ///   needs an adapter that accepts it.
@@ -148,11 +148,13 @@ public final class Gateway: Sendable {
         var registry = AdapterRegistry(adapters)
         let dialer = self.dialer
         let shared = queue as? any SharedQueue
+        sharedQueue = shared
         let sessions = sessions
+        let handOff = shared.map { PeerHandOff(queue: $0, logger: logger) }
         registry.register(MSRPSessionAdapter(
             sessions: sessions, identity: configuration.identity, metrics: metrics, logger: logger,
             needsSession: { peer in dialer.withLockedValue { $0 }?(peer) },
-            connectedElsewhere: { peer in await Self.handOff(peer, in: shared, logger: logger) }))
+            connectedElsewhere: { peer in await handOff?.handOff(peer) }))
         self.adapters = registry
         metrics.declare(adapters: registry.adapters.keys.sorted())
         let table: RouteTable
@@ -358,23 +360,6 @@ public final class Gateway: Sendable {
         }
     }
 
-    /// A message for `peer` found no session of it here: when another node
-    /// sharing the queue has one, the peer's waiting messages (this one too)
-    /// become that node's. Returns that node.
-    static func handOff(_ peer: String, in shared: (any SharedQueue)?, logger: Logger) async -> Int? {
-        guard let shared else { return nil }
-        do {
-            guard let node = try await shared.node(holdingPeer: peer, besides: shared.node) else { return nil }
-            try await shared.assign(adapter: "msrp", targets: [peer], to: node)
-            logger.info("the peer is connected to another node: its messages go there", metadata: ["peer": "\(peer)", "node": "\(node)"])
-            return node
-        } catch {
-            logger.warning("cannot look the peer up in the cluster", metadata: ["peer": "\(peer)", "error": "\(error)"])
-            return nil
-        }
-    }
-
-    /// Whether `address` is a configured route.
     /// Refreshes the gauges `/metrics` shows (queue depth and age, sessions,
     /// connection handlers, storage health) from the queue's statistics.
     public func recordGauges() async throws(QueueError) {
@@ -401,6 +386,7 @@ public final class Gateway: Sendable {
     /// nicknames held stay held.
     public func replaceRooms(_ rooms: [String: ChatRoom]) { chatRooms.replace(rooms: rooms) }
 
+    /// Whether `address` is a configured route (or chat room).
     public func hasRoute(_ address: String) -> Bool { routes.contains(address) || chatRooms.contains(address) }
 
     public func session(_ id: String) -> GatewaySession? { sessions.session(id) }
