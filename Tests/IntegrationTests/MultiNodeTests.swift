@@ -141,6 +141,11 @@ struct MultiNodeTests {
         #expect(listed, "node 3 does not list node 2's session")
         let (shown, view, _) = try await api[2].call("GET", "/v1/sessions/\(id)")
         #expect(shown == 200 && view.contains(#""node":2"#) && view.contains("sip:bob@example.com"), "\(shown) \(view)")
+        // Ids no node could have made are no session (the directory is not asked).
+        for hostile in ["%00", "n2-%0D%0Ax", String(repeating: "n", count: 5000), "n2-%27%3B%20DROP%20TABLE%20event"] {
+            #expect(try await api[2].call("GET", "/v1/sessions/\(hostile)").0 == 404, "\(hostile.prefix(40))")
+            #expect(try await api[2].call("DELETE", "/v1/sessions/\(hostile)").0 == 404, "\(hostile.prefix(40))")
+        }
         let (closed, refusal, _) = try await api[2].call("DELETE", "/v1/sessions/\(id)")
         #expect(closed == 409 && refusal.contains("node 2") && refusal.contains("api=http:"), "\(closed) \(refusal)")
 

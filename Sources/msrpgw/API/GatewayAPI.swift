@@ -98,9 +98,10 @@ struct GatewayAPI: Sendable {
         return views.sorted { ($0.created_at, $0.id) < ($1.created_at, $1.id) }
     }
 
-    /// Another node's session, from the cluster's directory.
+    /// Another node's session, from the cluster's directory. An id no node
+    /// could have made (not a token) is no session: the directory is not asked.
     private func clusterSession(_ id: String) async throws -> ClusterSession? {
-        guard let shared = gateway.sharedQueue else { return nil }
+        guard let shared = gateway.sharedQueue, (try? APIInput.token(id, field: "session")) != nil else { return nil }
         return try await directory { () async throws(QueueError) in try await shared.clusterSession(id) }.flatMap { $0.node == shared.node ? nil : $0 }
     }
 
