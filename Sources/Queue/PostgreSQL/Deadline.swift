@@ -55,17 +55,16 @@ extension QueueError {
 private final class ResumeOnce<T: Sendable>: Sendable {
     private let state = NIOLockedValueBox<CheckedContinuation<T, any Error>?>(nil)
 
-    private let resumed = NIOLockedValueBox(false)
-
+    /// Set before any racer starts.
     func set(_ continuation: CheckedContinuation<T, any Error>) { state.withLockedValue { $0 = continuation } }
 
-    var isResumed: Bool { resumed.withLockedValue { $0 } }
+    /// After `set`: whether a racer has resumed it.
+    var isResumed: Bool { state.withLockedValue { $0 == nil } }
 
     /// Resumes unless resumed already; says whether it did.
     @discardableResult
     func resume(with result: Result<T, any Error>) -> Bool {
         guard let continuation = state.withLockedValue({ state in defer { state = nil }; return state }) else { return false }
-        resumed.withLockedValue { $0 = true }
         continuation.resume(with: result)
         return true
     }
