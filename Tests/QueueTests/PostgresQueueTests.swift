@@ -168,7 +168,12 @@ struct PostgresQueueTests {
         #expect(try await a.clusterSessions().map(\.id) == ["n1-a"])
         // Node 2's heartbeat finds itself taken out and registers again: a new
         // registration count, what its publisher republishes on.
-        #expect(await until(.seconds(30)) { b.registration > before }, "node 2 did not register again")
+        // (Registered, and beating on its clock in step: a registration written
+        // with the old clock would be taken out again by node 1's heartbeat.)
+        #expect(await until(.seconds(30)) {
+            guard b.registration > before, let nodes = try? await a.clusterNodes() else { return false }
+            return nodes.contains { $0.id == 2 && $0.heartbeatAt > clockA.now.addingTimeInterval(-5) }
+        }, "node 2 did not register again")
         try await b.republishSessions([session("n2-d", node: 2)])
         #expect(Set(try await a.clusterSessions().map(\.id)) == ["n1-a", "n2-d"])
         // A restart of node 1 starts with no sessions.
