@@ -120,7 +120,9 @@ func benchEndToEnd() async throws {
 
     var lines: [String] = []
     var fullRate = 0.0
-    for rate in [500, 2000, 0] {
+    // E2E_RATES: the offered rates to run (msg/s, 0 = full speed), e.g. "0" for a profile.
+    let rates = ProcessInfo.processInfo.environment["E2E_RATES"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? [500, 2000, 0]
+    for rate in rates {
         let duration = 10
         let before = try await sinkCount(http, port: sinkPort)
         let (load, loadPipe) = try run(CommandLine.arguments[0], ["e2e-load", "http://127.0.0.1:\(apiPort)", String(rate), String(duration)])

@@ -28,6 +28,12 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
 
+    /// `complete` for an event as its lease returned it: a queue may take what
+    /// follow-ups need from it instead of reading the row again (what the
+    /// dispatcher calls, once per delivery).
+    @discardableResult
+    func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
+
     /// Records later news of a delivered event (a bounce): `.bounced` makes it
     /// `bounced` and enqueues what a failure owes (REPORTs, IMDNs) in the same
     /// transaction; `.delayed` only notes it. Returns the state the event was
@@ -83,6 +89,11 @@ public protocol EventQueue: Sendable {
     /// disk takes data: updates in place still commit on a full disk): what a
     /// health check reports, since reads may still work.
     var writeFailure: QueueWriteFailure? { get }
+
+    /// What `complete` enqueues when a delivery ends (the gateway's `Reporter`):
+    /// the dispatcher asks it whether finishing an event owed anything, so that
+    /// it wakes the workers that deliver follow-ups only when there are some.
+    var followUps: any FollowUpPolicy { get }
 }
 
 /// Since when, and why, the queue's writes fail.
@@ -96,6 +107,11 @@ public struct QueueWriteFailure: Sendable {
 }
 
 extension EventQueue {
+    @discardableResult
+    public func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
+        try await complete(event.id, owner: owner, outcome: outcome)
+    }
+
     public func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent] {
         try await lease(adapter: adapter, owner: owner, limit: limit, for: duration, excludingTargets: [])
     }

@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func textBodiesAsTextOthersAsBase64() throws {
-        let text = try JSONSerialization.jsonObject(with: Data(try WebhookPayload(event: event("text/plain;charset=UTF-8", Array("héllo".utf8)), body: Array("héllo".utf8), now: Date()).encoded())) as? [String: Any]
+        let text = try JSONSerialization.jsonObject(with: Data(WebhookPayload(event: event("text/plain;charset=UTF-8", Array("héllo".utf8)), body: Array("héllo".utf8), now: Date()).encoded())) as? [String: Any]
         let data = try #require(text?["data"] as? [String: Any])
         #expect(data["text"] as? String == "héllo")
         #expect(data["body_base64"] == nil)
@@ -78,10 +78,41 @@ import Testing
         #expect((data["origin"] as? [String: Any])?["imdn_message_id"] as? String == "i1")
         #expect(text?["id"] as? String == "42")
 
-        let bin = try JSONSerialization.jsonObject(with: Data(try WebhookPayload(event: event("image/png", [0, 255, 1]), body: [0, 255, 1], now: Date()).encoded())) as? [String: Any]
+        let bin = try JSONSerialization.jsonObject(with: Data(WebhookPayload(event: event("image/png", [0, 255, 1]), body: [0, 255, 1], now: Date()).encoded())) as? [String: Any]
         let binData = try #require(bin?["data"] as? [String: Any])
         #expect(binData["body_base64"] as? String == "AP8B")
         #expect(binData["text"] == nil)
+    }
+
+    /// Hostile and random text in every string field comes back unchanged
+    /// through a JSON parser (the payload is written by hand: `JSONText`).
+    @Test func everyStringSurvivesAJSONParser() throws {
+        var texts = ["", "plain", "quote \" backslash \\ slash /", "nul \u{0} bell \u{7} esc \u{1B} del \u{7F}", "crlf \r\n tab \t ff \u{C} bs \u{8}",
+                     "héllo ✓ 𝄞 \u{2028}\u{2029}", "\\u0041 not an escape", "}]},\"x\":1"]
+        // (No U+FEFF: Foundation's JSON parser drops it inside strings, whoever wrote them.)
+        var random = SystemRandomNumberGenerator()
+        let pool: [Unicode.Scalar] = (0..<0x80).compactMap(Unicode.Scalar.init) + ["é", "✓", "𝄞", "\u{2028}"]
+        for _ in 0..<200 {
+            texts.append(String(String.UnicodeScalarView((0..<Int.random(in: 0...40, using: &random)).map { _ in pool.randomElement(using: &random) ?? "a" })))
+        }
+        for t in texts {
+            let e = QueuedEvent(
+                id: EventID(rawValue: 7), kind: .delivery, state: .leased, adapter: "webhook", target: "https://x/y",
+                origin: EventOrigin(sessionID: t, messageID: t, imdnMessageID: t),
+                envelope: EventEnvelope(from: t, to: [t, "<sip:b@x>"], cc: [t], subject: t, dateTime: t, contentType: "text/plain", headers: [t: t, "a": t]),
+                body: .inline(Array(t.utf8)), parent: nil, attempts: 1, nextAttemptAt: Date(), leaseOwner: nil, lastError: nil, proof: nil, statusCode: nil,
+                createdAt: Date(), updatedAt: Date())
+            let bytes = WebhookPayload(event: e, body: Array(t.utf8), now: Date()).encoded()
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], "\(t.debugDescription)")
+            let data = try #require(object["data"] as? [String: Any])
+            #expect(data["text"] as? String == t)
+            #expect(data["subject"] as? String == t)
+            #expect(data["datetime"] as? String == t)
+            #expect((data["headers"] as? [String: String])?[t] == t)
+            #expect((data["origin"] as? [String: Any])?["session"] as? String == t)
+            #expect((data["to"] as? [[String: Any]])?.count == 2)
+            #expect(data["size"] as? Int == t.utf8.count)
+        }
     }
 
     @Test func endpointValidation() {

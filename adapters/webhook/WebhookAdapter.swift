@@ -119,10 +119,7 @@ public final class WebhookAdapter: Adapter {
             }
             body = [UInt8](data)
         }
-        let payload: [UInt8]
-        do { payload = try WebhookPayload(event: event, body: body, now: now()).encoded() } catch {
-            return .permanentFailure(code: 500, reason: "cannot encode the payload: \(error)")
-        }
+        let payload = WebhookPayload(event: event, body: body, now: now()).encoded()
         // The id is stable across retries: it is the receiver's idempotency key.
         let id = "msg_\(event.id)"
         let timestamp = Int64(now().timeIntervalSince1970)

@@ -15,19 +15,19 @@ import Foundation
 /// ```
 /// `text` holds text bodies (text/*, JSON, XML in UTF-8); any other body is in
 /// `body_base64` instead.
-struct WebhookPayload: Encodable {
-    struct Address: Encodable {
+struct WebhookPayload {
+    struct Address {
         var uri: String
         var name: String?
     }
 
-    struct Origin: Encodable {
+    struct Origin {
         var session: String?
         var message_id: String?
         var imdn_message_id: String?
     }
 
-    struct Message: Encodable {
+    struct Message {
         var from: Address?
         var to: [Address]
         var cc: [Address]
@@ -70,9 +70,52 @@ struct WebhookPayload: Encodable {
         return t.hasPrefix("text/") || t == "application/json" || t.hasSuffix("+json") || t.hasSuffix("+xml") || t == "application/xml"
     }
 
-    func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return [UInt8](try encoder.encode(self))
+    /// The payload's JSON, keys in ascending order at every level (the bytes
+    /// JSONEncoder wrote with `.sortedKeys` before, so receivers see no change).
+    func encoded() -> [UInt8] {
+        var json = JSONText(capacity: 384 + data.size + data.size / 3)
+        json.beginObject()
+        json.key("data")
+        data.write(to: &json)
+        json.member("id", id)
+        json.member("timestamp", timestamp)
+        json.member("type", type)
+        json.endObject()
+        return json.bytes
+    }
+}
+
+extension WebhookPayload.Address {
+    func write(to json: inout JSONText) {
+        json.beginObject()
+        json.member("name", name)
+        json.member("uri", uri)
+        json.endObject()
+    }
+}
+
+extension WebhookPayload.Message {
+    func write(to json: inout JSONText) {
+        json.beginObject()
+        json.member("body_base64", body_base64)
+        json.array("cc", cc) { json, a in a.write(to: &json) }
+        json.member("content_type", content_type)
+        json.member("datetime", datetime)
+        if let from {
+            json.key("from")
+            from.write(to: &json)
+        }
+        json.member("headers", headers)
+        json.key("origin")
+        json.beginObject()
+        json.member("imdn_message_id", origin.imdn_message_id)
+        json.member("message_id", origin.message_id)
+        json.member("session", origin.session)
+        json.endObject()
+        json.member("size", size)
+        json.member("subject", subject)
+        json.member("text", text)
+        json.array("to", to) { json, a in a.write(to: &json) }
+        json.endObject()
     }
 }

@@ -122,6 +122,11 @@ public final class SQLiteEventQueue: EventQueue {
     }
 
     @discardableResult
+    public func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
+        try await finish(event.id, owner: owner, outcome: outcome, readyAt: nil, leased: event)
+    }
+
+    @discardableResult
     public func postpone(_ id: EventID, owner: String, until: Date, reason: String) async throws(QueueError) -> EventState {
         try await finish(id, owner: owner, outcome: .notReady(after: .zero, reason: reason), readyAt: until)
     }
@@ -131,21 +136,28 @@ public final class SQLiteEventQueue: EventQueue {
     /// each time, and compiling (GRDB's authorizer reading each column) was a
     /// third of the delivery path's CPU (found by the XMPP backlog benchmark:
     /// 3.3 k → 5.7-6.4 k deliveries/s).
-    private func finish(_ id: EventID, owner: String, outcome: DeliveryOutcome, readyAt: Date?) async throws(QueueError) -> EventState {
+    /// Only the columns the outcome needs are read; the whole row (for what is
+    /// owed) only when the delivery ended and the caller gave no `leased` copy.
+    private func finish(
+        _ id: EventID, owner: String, outcome: DeliveryOutcome, readyAt: Date?, leased: QueuedEvent? = nil
+    ) async throws(QueueError) -> EventState {
         let stamp = now()
         let policy = policy
         let followUps = configuration.followUps
         let ids = ids
         return try await grouped("complete") { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?"), arguments: [id.rawValue])
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, lease_owner, attempts, retry_base_at, adapter FROM event WHERE id = ?"),
+                                             arguments: [id.rawValue])
             else { throw QueueError(.notFound, "event \(id)") }
-            let event = try EventRow.decode(row)
-            guard event.state == .leased, event.leaseOwner == owner else {
-                throw QueueError(.leaseLost, "event \(id) is \(event.state.rawValue), leased by \(event.leaseOwner ?? "nobody")")
+            let state: String = row[0]
+            let leaseOwner: String? = row[1]
+            guard state == EventState.leased.rawValue, leaseOwner == owner else {
+                throw QueueError(.leaseLost, "event \(id) is \(state), leased by \(leaseOwner ?? "nobody")")
             }
-            let retryBase = Date(millis: row[EventRow.retryBaseColumn])
-            let settlement = Settlement(outcome, attempts: event.attempts, retryBase: retryBase, now: stamp, readyAt: readyAt,
-                                        policy: policy(event.adapter))
+            let retryBase = Date(millis: row[3])
+            let settlement = Settlement(outcome, attempts: row[2], retryBase: retryBase, now: stamp, readyAt: readyAt, policy: policy(row[4]))
+            // Read before the update below: what is owed is judged on the event as leased.
+            let ended = try settlement.final.map { final in (final, try leased ?? Self.storedEvent(id, db)) }
             switch settlement {
             case .delivered(let proof):
                 try db.cachedStatement(sql: """
@@ -173,15 +185,20 @@ public final class SQLiteEventQueue: EventQueue {
                     WHERE id = ?
                     """).execute(arguments: [settlement.state.rawValue, code, reason, Millis(stamp), id.rawValue])
             }
-            let final = settlement.final
-            let newState = settlement.state
-            if let final {
+            if let (final, event) = ended {
                 for new in followUps.followUps(for: event, outcome: final) {
                     _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)
                 }
             }
-            return newState
+            return settlement.state
         }
+    }
+
+    /// The whole stored event, inside a transaction.
+    private static func storedEvent(_ id: EventID, _ db: Database) throws -> QueuedEvent {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(EventRow.columns) FROM event WHERE id = ?"), arguments: [id.rawValue])
+        else { throw QueueError(.notFound, "event \(id)") }
+        return try EventRow.decode(row)
     }
 
     public func record(_ news: LaterNews, of id: EventID) async throws(QueueError) -> EventState? {
@@ -376,6 +393,8 @@ public final class SQLiteEventQueue: EventQueue {
             throw mapped
         }
     }
+
+    public var followUps: any FollowUpPolicy { configuration.followUps }
 
     public var writeFailure: QueueWriteFailure? { writes.current.map { QueueWriteFailure(since: $0.since, error: $0.failure) } }
 
