@@ -10,24 +10,29 @@ public struct CPIMAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `Name <uri>`, `"Quoted Name" <uri>`, `<uri>`, or a bare URI (tolerated:
-    /// some clients leave out the brackets).
+    /// some clients leave out the brackets). Works on the UTF-8 bytes: every
+    /// delimiter is ASCII, and walking Characters (grapheme breaking) made this
+    /// a visible part of a webhook delivery.
     public init(parsing text: String) throws(CPIMError) {
         let t = text.trimmingASCIIWhitespace()
-        guard let open = t.firstIndex(of: "<") else {
-            guard !t.isEmpty, !t.contains(" "), !t.contains(">"), t.contains(":") else {
+        let bytes = t.utf8
+        let space = UInt8(ascii: " "), colon = UInt8(ascii: ":"), close = UInt8(ascii: ">"), quote = UInt8(ascii: "\"")
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "<")) else {
+            guard !bytes.isEmpty, !bytes.contains(space), !bytes.contains(close), bytes.contains(colon) else {
                 throw CPIMError(.badAddress, String(text.prefix(80)))
             }
             self.init(uri: t)
             return
         }
-        guard t.hasSuffix(">"), t.lastIndex(of: "<") == open else { throw CPIMError(.badAddress, String(text.prefix(80))) }
-        let uri = String(t[t.index(after: open)..<t.index(before: t.endIndex)])
-        guard !uri.isEmpty, uri.contains(":"), !uri.contains(" "), !uri.contains(">") else {
+        guard bytes.last == close, bytes.lastIndex(of: UInt8(ascii: "<")) == open else { throw CPIMError(.badAddress, String(text.prefix(80))) }
+        let uriBytes = bytes[bytes.index(after: open)..<bytes.index(before: bytes.endIndex)]
+        guard !uriBytes.isEmpty, uriBytes.contains(colon), !uriBytes.contains(space), !uriBytes.contains(close) else {
             throw CPIMError(.badAddress, String(text.prefix(80)))
         }
-        var name = String(t[..<open]).trimmingASCIIWhitespace()
-        if name.hasPrefix("\"") {
-            guard name.count >= 2, name.hasSuffix("\"") else { throw CPIMError(.badAddress, String(text.prefix(80))) }
+        let uri = String(t[uriBytes.startIndex..<uriBytes.endIndex])
+        var name = t[..<open].trimmingASCIIWhitespace()
+        if name.utf8.first == quote {
+            guard name.utf8.count >= 2, name.utf8.last == quote else { throw CPIMError(.badAddress, String(text.prefix(80))) }
             name = unescapeQuoted(String(name.dropFirst().dropLast()))
         }
         self.init(displayName: name.isEmpty ? nil : name, uri: uri)
@@ -67,10 +72,11 @@ func escapeQuoted(_ s: String) -> String {
 }
 
 extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (bytes, not Characters).
     func trimmingASCIIWhitespace() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
+        let s = Substring(self)
+        func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        guard let first = s.utf8.firstIndex(where: { !blank($0) }), let last = s.utf8.lastIndex(where: { !blank($0) }) else { return "" }
+        return String(s[first...last])
     }
 }
