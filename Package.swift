@@ -128,9 +128,9 @@ let package = Package(
             name: "WebhookAdapter",
             dependencies: [
                 "Events", "CPIM",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -411,7 +411,16 @@ let package = Package(
             dependencies: ["SMTPWire", "SMTPServer", "SMTPInbound", "GatewayTesting", "Events", "Queue", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "WebhookAdapterTests", dependencies: ["WebhookAdapter", "Events"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WebhookAdapterTests",
+            dependencies: [
+                "WebhookAdapter", "Events",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
         .testTarget(name: "MSRPGWTests", dependencies: ["msrpgw", "Admission", "TestPeers", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayTests",

@@ -251,7 +251,14 @@ final class Dispatcher: Sendable {
                 group.addTask {
                     defer { lane.keeper.release(w.event.id) }
                     do {
-                        try await self.queue.postpone(w.event.id, owner: lane.owner, until: w.until, reason: w.reason)
+                        let state = try await self.queue.postpone(w.event.id, owner: lane.owner, until: w.until, reason: w.reason)
+                        if state != .queued {
+                            // Its age ran out while it waited: it ended here, and its sender is owed a failure.
+                            self.metrics.delivery(adapter: lane.adapter.name, state: state)
+                            self.logger.warning("delivery given up while its endpoint could not take it", metadata: [
+                                "event": "\(w.event.id)", "adapter": "\(lane.adapter.name)", "state": "\(state.rawValue)", "reason": "\(w.reason)"])
+                            if w.event.kind == .delivery { self.wake(["msrp"]) }
+                        }
                     } catch {
                         self.logger.warning("cannot give a waiting event back; its lease will expire", metadata: [
                             "event": "\(w.event.id)", "error": "\(error)"])

@@ -33,11 +33,14 @@ enum Settlement: Sendable, Hashable {
         case .partial(let proof, let code, let reason):
             self = .partial(proof: proof, code: code, reason: reason)
         case .notReady(let after, let reason):
-            // Not an attempt: the target cannot take anything yet. Only its age counts.
-            let at = readyAt ?? now.addingTimeInterval(after.seconds)
-            self = at.timeIntervalSince(retryBase) >= policy.maxAge.seconds
+            // Not an attempt: the target cannot take anything yet. Only its age
+            // counts: a wait longer than the age left ends when the age does
+            // (what it waits for may come sooner: a circuit that closes makes
+            // its waiters due at once), and only then is it given up.
+            let end = retryBase.addingTimeInterval(policy.maxAge.seconds)
+            self = now >= end
                 ? .dead(code: 408, reason: "\(reason); older than its maximum age")
-                : .notReady(at: at, reason: reason)
+                : .notReady(at: min(readyAt ?? now.addingTimeInterval(after.seconds), end), reason: reason)
         case .permanentFailure(let code, let reason):
             self = .failed(code: code, reason: reason)
         case .deadLetter(let code, let reason):

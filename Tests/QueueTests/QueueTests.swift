@@ -59,8 +59,16 @@ import Testing
         let again = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
         #expect(again.map(\.id) == ids)
         #expect(again.map(\.attempts) == [1, 1, 1, 1], "the postponed attempt did not count")
-        // Past its maximum age it is not given back: it fails (408) as any retry would.
-        #expect(try await queue.postpone(ids[0], owner: "w", until: clock.now.addingTimeInterval(7200), reason: "busy") == .dead)
+        // A wait beyond its maximum age ends with its age (what it waits for may
+        // come before); given back again once that age has passed, it fails (408)
+        // as any retry would.
+        #expect(try await queue.postpone(ids[0], owner: "w", until: clock.now.addingTimeInterval(30 * 86_400), reason: "busy") == .queued)
+        let end = try #require(try await queue.event(ids[0])).createdAt.addingTimeInterval(3600)  // the test queue's maximum age
+        #expect(abs(try #require(try await queue.event(ids[0])).nextAttemptAt.timeIntervalSince(end)) < 0.01)
+        clock.advance(.seconds(30 * 86_400))
+        let last = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(last.map(\.id).contains(ids[0]), "due when its age ran out (the others' leases ran out too)")
+        #expect(try await queue.postpone(ids[0], owner: "w", until: clock.now.addingTimeInterval(10), reason: "busy") == .dead)
         #expect(try await queue.event(ids[0])?.statusCode == 408)
     }
 

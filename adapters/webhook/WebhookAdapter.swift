@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Events
 import Foundation
 import Logging
@@ -9,23 +8,24 @@ import NIOSSL
 
 /// Delivers events as signed HTTP POSTs (Standard Webhooks) to configured
 /// endpoints. Targets are the endpoints' URLs; only configured ones are
-/// accepted. Connections are pooled per host; TLS certificates are verified
-/// unless the client configuration given says otherwise (tests with a test CA).
+/// accepted. Connections are pooled per origin (`WebhookHTTPClient`); TLS
+/// certificates are always verified, against the system's CAs or an
+/// endpoint's own `caFile`.
 public final class WebhookAdapter: Adapter {
     public let name = "webhook"
     public let schemes = ["https", "http"]
     public let concurrency: Int
     /// The endpoints in force, replaced by a configuration reload.
     private let state: NIOLockedValueBox<Endpoints>
-    private let client: HTTPClient
+    private let client: WebhookHTTPClient
     private let logger: Logger
     /// Endpoints that answered 410: nothing more goes to them until restart.
     private let disabled = NIOLockedValueBox<Set<String>>([])
     private let now: @Sendable () -> Date
 
-    /// - Parameter client: shared, so connections are pooled; its owner shuts it down.
+    /// - Parameter client: its owner shuts it down.
     public init(
-        endpoints: [WebhookEndpoint], client: HTTPClient, concurrency: Int = 256, logger: Logger = Logger(label: "msrpgw.webhook"),
+        endpoints: [WebhookEndpoint], client: WebhookHTTPClient, concurrency: Int = 256, logger: Logger = Logger(label: "msrpgw.webhook"),
         now: @escaping @Sendable () -> Date = { Date() }
     ) throws(WebhookConfigurationError) {
         state = NIOLockedValueBox(Endpoints(configured: try Self.entries(endpoints)))
@@ -33,17 +33,6 @@ public final class WebhookAdapter: Adapter {
         self.concurrency = concurrency
         self.logger = logger
         self.now = now
-    }
-
-    /// The HTTP client configuration the daemon uses: redirects are not followed,
-    /// TLS verified, connections kept for reuse. A connection that cannot be made
-    /// fails the request after `connectTimeout` (the pool keeps trying until then).
-    public static func clientConfiguration(connectionsPerHost: Int = 32, connectTimeout: Duration = .seconds(2)) -> HTTPClient.Configuration {
-        var c = HTTPClient.Configuration(
-            redirectConfiguration: .disallow, timeout: .init(connect: .nanoseconds(connectTimeout.nanoseconds), read: .seconds(30)))
-        c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
-        c.connectionPool.idleTimeout = .seconds(60)
-        return c
     }
 
     /// Endpoints by URL: the configured ones take new routes; the `retired` ones,
@@ -59,8 +48,12 @@ public final class WebhookAdapter: Adapter {
     struct Entry: Sendable {
         var endpoint: WebhookEndpoint
         var signer: WebhookSigner
-        /// Its own TLS trust (a CA file), if it has one.
-        var tls: TLSConfiguration?
+        /// Where requests go, parsed once.
+        var target: WebhookTarget
+        /// For https: the system's CAs, or the endpoint's own CA file.
+        var tls: NIOSSLContext?
+        /// The headers every request to it carries (the per-request ones are added).
+        var headers: HTTPHeaders
     }
 
     private static func entries(_ endpoints: [WebhookEndpoint]) throws(WebhookConfigurationError) -> [String: Entry] {
@@ -69,13 +62,20 @@ public final class WebhookAdapter: Adapter {
             try e.validate()
             let signer: WebhookSigner
             do { signer = try WebhookSigner(secrets: e.secrets) } catch { throw WebhookConfigurationError("webhook \(e.name): \(error)") }
-            var tls: TLSConfiguration?
-            if let ca = e.caFile {
-                var c = TLSConfiguration.makeClientConfiguration()
-                c.trustRoots = .file(ca)
-                tls = c
+            guard let target = WebhookTarget(url: e.url, caFile: e.caFile) else {
+                throw WebhookConfigurationError("webhook \(e.name): \(e.url.debugDescription) is not an http(s) URL")
             }
-            table[e.url] = Entry(endpoint: e, signer: signer, tls: tls)
+            var tls: NIOSSLContext?
+            if target.origin.tls {
+                var c = TLSConfiguration.makeClientConfiguration()
+                if let ca = e.caFile { c.trustRoots = .file(ca) }
+                do { tls = try NIOSSLContext(configuration: c) } catch {
+                    throw WebhookConfigurationError("webhook \(e.name): TLS: \(error)")
+                }
+            }
+            var headers = HTTPHeaders([("content-type", "application/json"), ("user-agent", "msrpgw")])
+            for (k, v) in e.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: k, value: v) }
+            table[e.url] = Entry(endpoint: e, signer: signer, target: target, tls: tls, headers: headers)
         }
         return table
     }
@@ -123,29 +123,18 @@ public final class WebhookAdapter: Adapter {
         // The id is stable across retries: it is the receiver's idempotency key.
         let id = "msg_\(event.id)"
         let timestamp = Int64(now().timeIntervalSince1970)
-        var request = HTTPClientRequest(url: endpoint.url)
-        request.tlsConfiguration = entry.tls
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.headers.add(name: "user-agent", value: "msrpgw")
-        request.headers.add(name: "webhook-id", value: id)
-        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
-        request.headers.add(name: "webhook-signature", value: signer.signature(id: id, timestamp: timestamp, body: payload))
-        for (k, v) in endpoint.headers { request.headers.add(name: k, value: v) }
-        request.body = .bytes(ByteBuffer(bytes: payload))
+        var headers = entry.headers
+        headers.add(name: "webhook-id", value: id)
+        headers.add(name: "webhook-timestamp", value: String(timestamp))
+        headers.add(name: "webhook-signature", value: signer.signature(id: id, timestamp: timestamp, body: payload))
         do {
-            let response = try await client.execute(request, timeout: TimeAmount.nanoseconds(endpoint.timeout.nanoseconds))
-            // Read (a bounded part of) the answer so the connection can be reused.
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            let outcome = WebhookResponsePolicy.outcome(
-                status: Int(response.status.code), retryAfter: response.headers.first(name: "retry-after"), now: now())
+            let response = try await client.post(entry.target, tls: entry.tls, headers: headers, body: payload, timeout: endpoint.timeout)
+            let outcome = WebhookResponsePolicy.outcome(status: response.status, retryAfter: response.retryAfter, now: now())
             if case .deadLetter = outcome {
                 disabled.withLockedValue { _ = $0.insert(endpoint.url) }
                 logger.error("webhook endpoint answered 410 Gone: disabled until restart", metadata: ["webhook": "\(endpoint.name)"])
             }
             return outcome
-        } catch is CancellationError {
-            return .retry(after: nil, reason: "delivery interrupted")
         } catch {
             return .retry(after: nil, reason: "webhook \(endpoint.name) unreachable: \(error)")
         }

@@ -124,10 +124,7 @@ struct GatewayDaemon {
             }
         }
 
-        let http = HTTPClient(eventLoopGroup: group, configuration: WebhookAdapter.clientConfiguration(connectTimeout: c.webhookConnectTimeout))
-        // A start-up step that throws from here on (a SIP port in use, say) must end
-        // in a clean error exit, not in the HTTP client's trap for a missed shutdown.
-        let httpGuard = ShutdownUnlessDone(http)
+        let http = WebhookHTTPClient(group: group, connectTimeout: c.webhookConnectTimeout)
         for w in c.webhooks where w.isCleartextOffHost {
             logger.warning("webhook uses plain http to a remote host: payloads and signatures travel in clear", metadata: ["webhook": "\(w.name)"])
         }
@@ -300,19 +297,18 @@ struct GatewayDaemon {
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(15)
         let deadline = ShutdownDeadline(limit: .seconds(20), logger: logger)
         defer { withExtendedLifetime(deadline) {} }
-        httpGuard.done = true
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
         } catch {
             await smtpServer?.close()
             await smtp?.shutdown()
-            try? await http.shutdown()
+            http.shutdown()
             await (queue as? PostgresEventQueue)?.shutdown()
             throw error
         }
         await smtp?.shutdown()
         await sip?.shutdown()
-        try await http.shutdown()
+        http.shutdown()
         // Out of the cluster at once: the other nodes need not wait for the heartbeat to lapse.
         await (queue as? PostgresEventQueue)?.shutdown()
         logger.notice("msrpgw stopped")
@@ -436,18 +432,5 @@ struct MaintenanceService: Service {
                 try await Task.sleep(for: .seconds(60))
             }
         }
-    }
-}
-
-/// Shuts an HTTP client down when dropped before the normal shutdown took over.
-final class ShutdownUnlessDone: @unchecked Sendable {
-    let http: HTTPClient
-    var done = false
-
-    init(_ http: HTTPClient) { self.http = http }
-
-    deinit {
-        // Dropped on a task's thread, never an event loop's: a blocking shutdown is allowed.
-        if !done { try? http.syncShutdown() }
     }
 }

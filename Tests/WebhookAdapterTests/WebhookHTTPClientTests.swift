@@ -1,0 +1,198 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Testing
+
+@testable import WebhookAdapter
+
+/// A receiver on loopback that answers each request with bytes a script
+/// chooses (by the request's number, counting from 0), so that the client
+/// meets what real receivers do: keep-alive, `Connection: close`, closing an
+/// idle connection, never answering, answering garbage.
+final class ScriptedReceiver: @unchecked Sendable {
+    enum Reply: Sendable {
+        /// Write these bytes; close afterwards when `close`.
+        case bytes(String, close: Bool)
+        /// Read the request and say nothing.
+        case silence
+        /// Close the connection at once.
+        case hangUp
+    }
+
+    let port: Int
+    private let channel: any Channel
+    let requests = NIOLockedValueBox(0)
+    let connections = NIOLockedValueBox(0)
+
+    init(group: any EventLoopGroup, script: @escaping @Sendable (Int) -> Reply) async throws {
+        let requests = requests
+        let connections = connections
+        channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { ch in
+                connections.withLockedValue { $0 += 1 }
+                return ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(RequestReader({ n in script(n) }, counter: requests))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = channel.localAddress?.port ?? 0
+    }
+
+    func close() async { try? await channel.close() }
+
+    /// Reads requests (head up to the blank line, then content-length bytes) and
+    /// answers each as the script says.
+    private final class RequestReader: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        private var buffer = ByteBuffer()
+        private let reply: (Int) -> Reply
+        private let counter: NIOLockedValueBox<Int>
+
+        init(_ reply: @escaping (Int) -> Reply, counter: NIOLockedValueBox<Int>) {
+            self.reply = reply
+            self.counter = counter
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var incoming = unwrapInboundIn(data)
+            buffer.writeBuffer(&incoming)
+            while let text = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
+                  let end = text.range(of: "\r\n\r\n") {
+                let head = String(text[..<end.lowerBound]).lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                let total = text.utf8.distance(from: text.startIndex, to: end.upperBound) + length
+                guard buffer.readableBytes >= total else { return }
+                buffer.moveReaderIndex(forwardBy: total)
+                let n = counter.withLockedValue { n in defer { n += 1 }; return n }
+                switch reply(n) {
+                case .bytes(let s, let close):
+                    context.writeAndFlush(NIOAny(ByteBuffer(string: s)), promise: nil)
+                    if close { context.close(promise: nil) }
+                case .silence:
+                    break
+                case .hangUp:
+                    context.close(promise: nil)
+                }
+            }
+        }
+    }
+}
+
+@Suite struct WebhookHTTPClientTests {
+    static let ok = "HTTP/1.1 204 No Content\r\n\r\n"
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    func target(_ port: Int) throws -> WebhookTarget { try #require(WebhookTarget(url: "http://127.0.0.1:\(port)/hook?x=1", caFile: nil)) }
+
+    func post(_ client: WebhookHTTPClient, _ port: Int, timeout: Duration = .seconds(5)) async throws(WebhookHTTPError) -> WebhookHTTPResponse {
+        let t = WebhookTarget(url: "http://127.0.0.1:\(port)/hook?x=1", caFile: nil)!
+        return try await client.post(t, tls: nil, headers: HTTPHeaders([("content-type", "application/json")]), body: Array("{}".utf8), timeout: timeout)
+    }
+
+    @Test func keepAliveAnswersReuseOneConnection() async throws {
+        let receiver = try await ScriptedReceiver(group: group) { _ in .bytes(Self.ok, close: false) }
+        let client = WebhookHTTPClient(group: group)
+        for _ in 0..<5 { #expect(try await post(client, receiver.port).status == 204) }
+        #expect(receiver.connections.withLockedValue { $0 } == 1)
+        client.shutdown()
+        await receiver.close()
+    }
+
+    /// The table of what receivers do and what the client makes of it.
+    @Test func whatReceiversDo() async throws {
+        struct Case: Sendable {
+            var name: String
+            var reply: ScriptedReceiver.Reply
+            var status: Int?
+            var retryAfter: String? = nil
+            var error: String? = nil
+        }
+        let cases: [Case] = [
+            Case(name: "Connection: close", reply: .bytes("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", close: true), status: 200),
+            Case(name: "HTTP/1.0 body until close", reply: .bytes("HTTP/1.0 200 OK\r\n\r\nwhatever", close: true), status: 200),
+            Case(name: "chunked body and Retry-After", reply: .bytes("HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", close: false),
+                 status: 503, retryAfter: "7"),
+            Case(name: "100 Continue first", reply: .bytes("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n", close: false), status: 202),
+            Case(name: "a redirect is an answer", reply: .bytes("HTTP/1.1 302 Found\r\nLocation: http://elsewhere/\r\nContent-Length: 0\r\n\r\n", close: false), status: 302),
+            Case(name: "garbage", reply: .bytes("hello there\r\n\r\n", close: false), status: nil, error: "not an HTTP answer"),
+            Case(name: "hangs up", reply: .hangUp, status: nil, error: "closed before an answer"),
+            Case(name: "half an answer", reply: .bytes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", close: true), status: nil, error: "in the middle of the answer"),
+            Case(name: "never answers", reply: .silence, status: nil, error: "no answer in time"),
+        ]
+        for c in cases {
+            let receiver = try await ScriptedReceiver(group: group) { _ in c.reply }
+            let client = WebhookHTTPClient(group: group)
+            let started = ContinuousClock.now
+            do {
+                let response = try await post(client, receiver.port, timeout: .milliseconds(500))
+                #expect(response.status == c.status, "\(c.name)")
+                #expect(response.retryAfter == c.retryAfter, "\(c.name)")
+            } catch {
+                #expect(c.error.map { "\(error)".contains($0) } == true, "\(c.name): \(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(3), "\(c.name) is bounded by the request's time")
+            client.shutdown()
+            await receiver.close()
+        }
+    }
+
+    /// A receiver that closes an idle keep-alive connection (without saying so)
+    /// costs nothing: the next request finds the connection gone or hears
+    /// nothing on it, and goes again once on a fresh one.
+    @Test func aConnectionClosedWhileIdleIsReplacedOnce() async throws {
+        let receiver = try await ScriptedReceiver(group: group) { n in n == 0 ? .bytes(Self.ok, close: true) : .bytes(Self.ok, close: false) }
+        let client = WebhookHTTPClient(group: group)
+        #expect(try await post(client, receiver.port).status == 204)
+        #expect(try await post(client, receiver.port).status == 204)
+        #expect(receiver.connections.withLockedValue { $0 } == 2)
+        client.shutdown()
+        await receiver.close()
+    }
+
+    @Test func refusedAtOnce() async throws {
+        let port = try { () throws -> Int in
+            // A port nobody listens on: bound, then closed.
+            let s = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
+            defer { try? s.close().wait() }
+            return s.localAddress?.port ?? 9
+        }()
+        let client = WebhookHTTPClient(group: group, connectTimeout: .seconds(2))
+        let started = ContinuousClock.now
+        await #expect(throws: WebhookHTTPError.self) { _ = try await post(client, port) }
+        #expect(ContinuousClock.now - started < .seconds(1), "a refused connection is not waited out")
+        client.shutdown()
+    }
+
+    @Test func atMostConnectionsPerOriginOpenTheRestWait() async throws {
+        let receiver = try await ScriptedReceiver(group: group) { _ in .bytes(Self.ok, close: false) }
+        let client = WebhookHTTPClient(group: group, connectionsPerOrigin: 3)
+        try await withThrowingTaskGroup(of: Int.self) { g in
+            for _ in 0..<30 { g.addTask { try await post(client, receiver.port).status } }
+            for try await status in g { #expect(status == 204) }
+        }
+        #expect(receiver.connections.withLockedValue { $0 } <= 3)
+        #expect(receiver.requests.withLockedValue { $0 } == 30)
+        client.shutdown()
+        await receiver.close()
+    }
+
+    @Test func targetsParse() throws {
+        let a = try #require(WebhookTarget(url: "https://hooks.example.com/in?a=b&c", caFile: nil))
+        #expect(a.origin == WebhookOrigin(tls: true, host: "hooks.example.com", port: 443, caFile: nil))
+        #expect(a.requestTarget == "/in?a=b&c")
+        #expect(a.hostHeader == "hooks.example.com")
+        #expect(a.origin.serverName == "hooks.example.com")
+        let b = try #require(WebhookTarget(url: "http://[::1]:8080", caFile: nil))
+        #expect(b.origin.host == "::1")
+        #expect(b.requestTarget == "/")
+        #expect(b.hostHeader == "[::1]:8080")
+        #expect(b.origin.serverName == nil)
+        #expect(WebhookTarget(url: "http://10.1.2.3:81/x", caFile: nil)?.origin.serverName == nil)
+        #expect(WebhookTarget(url: "ftp://x/", caFile: nil) == nil)
+        #expect(WebhookTarget(url: "http:///nohost", caFile: nil) == nil)
+    }
+}
