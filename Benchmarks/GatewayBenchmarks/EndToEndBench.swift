@@ -113,6 +113,7 @@ func benchEndToEnd() async throws {
         [webhooks.sink]
         url = "http://127.0.0.1:\(sinkPort)/hook"
         secrets = ["\(secret)"]
+        \(ProcessInfo.processInfo.environment["E2E_CONFIG"] ?? "")
         """).write(toFile: dir + "/msrpgw.toml", atomically: true, encoding: .utf8)
     let gw = try await startDaemon(daemon, dir: dir)
     defer { stop(gw) }
@@ -120,6 +121,8 @@ func benchEndToEnd() async throws {
 
     var lines: [String] = []
     var fullRate = 0.0
+    // E2E_CONFIG: more configuration for the daemon (TOML tables after its routes
+    // and webhook), e.g. "[dispatch]\nendpoint_concurrency = 128" to try a setting.
     // E2E_RATES: the offered rates to run (msg/s, 0 = full speed), e.g. "0" for a profile.
     let rates = ProcessInfo.processInfo.environment["E2E_RATES"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? [500, 2000, 0]
     for rate in rates {

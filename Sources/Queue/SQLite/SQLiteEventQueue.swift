@@ -107,12 +107,14 @@ public final class SQLiteEventQueue: EventQueue {
             : StatementArguments([owner, until, nowMillis, adapter, nowMillis, Self.dueWindow] as [any DatabaseValueConvertible])
                 + StatementArguments(excluded) + [limit]
         return try await grouped("lease") { db in
-            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            // Decoded as the statement steps (a cursor's row reads the statement's
+            // columns in place; `fetchAll` would copy every row first).
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
                 UPDATE event SET state = 'leased', lease_owner = ?, next_attempt_at = ?, attempts = attempts + 1, updated_at = ?
                 WHERE id IN (\(due))
                 RETURNING \(EventRow.columns)
                 """), arguments: arguments)
-            return try rows.map { try EventRow.decode($0) }.sorted { $0.id < $1.id }
+            return try Array(rows.map { try EventRow.decode($0) }).sorted { $0.id < $1.id }
         }
     }
 
