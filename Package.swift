@@ -124,10 +124,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Keep-alive connections to one peer, shared by the SMTP and webhook adapters.
+        .target(
+            name: "ConnectionPool",
+            dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "WebhookAdapter",
             dependencies: [
-                "Events", "CPIM",
+                "Events", "CPIM", "ConnectionPool",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -197,7 +203,7 @@ let package = Package(
         .target(
             name: "SMTPAdapter",
             dependencies: [
-                "SMTPWire", "Events", "CPIM",
+                "SMTPWire", "Events", "CPIM", "ConnectionPool",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -156,7 +156,7 @@ struct Rig {
         gateway.closeAllSessions()
         await clients.shutdown()
         await endpoint.shutdown()
-        http.shutdown()
+        await http.shutdown()
         try? FileManager.default.removeItem(atPath: dir)
     }
 }

@@ -98,7 +98,7 @@ final class ScriptedReceiver: @unchecked Sendable {
         let client = WebhookHTTPClient(group: group)
         for _ in 0..<5 { #expect(try await post(client, receiver.port).status == 204) }
         #expect(receiver.connections.withLockedValue { $0 } == 1)
-        client.shutdown()
+        await client.shutdown()
         await receiver.close()
     }
 
@@ -135,7 +135,7 @@ final class ScriptedReceiver: @unchecked Sendable {
                 #expect(c.error.map { "\(error)".contains($0) } == true, "\(c.name): \(error)")
             }
             #expect(ContinuousClock.now - started < .seconds(3), "\(c.name) is bounded by the request's time")
-            client.shutdown()
+            await client.shutdown()
             await receiver.close()
         }
     }
@@ -149,7 +149,7 @@ final class ScriptedReceiver: @unchecked Sendable {
         #expect(try await post(client, receiver.port).status == 204)
         #expect(try await post(client, receiver.port).status == 204)
         #expect(receiver.connections.withLockedValue { $0 } == 2)
-        client.shutdown()
+        await client.shutdown()
         await receiver.close()
     }
 
@@ -164,7 +164,7 @@ final class ScriptedReceiver: @unchecked Sendable {
         let started = ContinuousClock.now
         await #expect(throws: WebhookHTTPError.self) { _ = try await post(client, port) }
         #expect(ContinuousClock.now - started < .seconds(1), "a refused connection is not waited out")
-        client.shutdown()
+        await client.shutdown()
     }
 
     @Test func atMostConnectionsPerOriginOpenTheRestWait() async throws {
@@ -176,7 +176,7 @@ final class ScriptedReceiver: @unchecked Sendable {
         }
         #expect(receiver.connections.withLockedValue { $0 } <= 3)
         #expect(receiver.requests.withLockedValue { $0 } == 30)
-        client.shutdown()
+        await client.shutdown()
         await receiver.close()
     }
 

@@ -302,13 +302,13 @@ struct GatewayDaemon {
         } catch {
             await smtpServer?.close()
             await smtp?.shutdown()
-            http.shutdown()
+            await http.shutdown()
             await (queue as? PostgresEventQueue)?.shutdown()
             throw error
         }
         await smtp?.shutdown()
         await sip?.shutdown()
-        http.shutdown()
+        await http.shutdown()
         // Out of the cluster at once: the other nodes need not wait for the heartbeat to lapse.
         await (queue as? PostgresEventQueue)?.shutdown()
         logger.notice("msrpgw stopped")

@@ -1,3 +1,4 @@
+import ConnectionPool
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -19,7 +20,7 @@ public final class WebhookHTTPClient: Sendable {
     private let connectTimeout: Duration
     private let connectionsPerOrigin: Int
     private let maxIdle: Duration
-    private let pools = NIOLockedValueBox<[WebhookOrigin: WebhookConnectionPool]>([:])
+    private let pools = NIOLockedValueBox<[WebhookOrigin: ConnectionPool<WebhookHTTPConnection, WebhookHTTPError>]>([:])
     private let closed = NIOLockedValueBox(false)
 
     /// - Parameters:
@@ -39,7 +40,7 @@ public final class WebhookHTTPClient: Sendable {
     func post(
         _ target: WebhookTarget, tls: NIOSSLContext?, headers: HTTPHeaders, body: [UInt8], timeout: Duration
     ) async throws(WebhookHTTPError) -> WebhookHTTPResponse {
-        let pool = try pool(for: target.origin, tls: tls)
+        let pool = try pool(for: target.origin)
         let deadline = NIODeadline.now() + .nanoseconds(timeout.nanoseconds)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target.requestTarget, headers: headers)
         head.headers.replaceOrAdd(name: "host", value: target.hostHeader)
@@ -50,7 +51,9 @@ public final class WebhookHTTPClient: Sendable {
             tries += 1
             let remaining = deadline - NIODeadline.now()
             guard remaining > .zero else { throw .timedOut }
-            let (connection, reused) = try await pool.acquire(connectTimeout: min(connectTimeout, .nanoseconds(remaining.nanoseconds)))
+            let (connection, reused) = try await pool.acquire { [group, connectTimeout] () throws(WebhookHTTPError) -> WebhookHTTPConnection in
+                try await WebhookHTTPConnection.open(target.origin, group: group, tls: tls, connectTimeout: min(connectTimeout, .nanoseconds(remaining.nanoseconds)))
+            }
             do {
                 let response = try await connection.send(head, body: buffer, deadline: deadline)
                 pool.release(connection, reusable: response.keepAlive)
@@ -65,11 +68,11 @@ public final class WebhookHTTPClient: Sendable {
         }
     }
 
-    private func pool(for origin: WebhookOrigin, tls: NIOSSLContext?) throws(WebhookHTTPError) -> WebhookConnectionPool {
+    private func pool(for origin: WebhookOrigin) throws(WebhookHTTPError) -> ConnectionPool<WebhookHTTPConnection, WebhookHTTPError> {
         if closed.withLockedValue({ $0 }) { throw .shutdown }
         return pools.withLockedValue { pools in
             if let p = pools[origin] { return p }
-            let p = WebhookConnectionPool(origin: origin, group: group, tls: tls, maxConnections: connectionsPerOrigin, maxIdle: maxIdle)
+            let p = ConnectionPool<WebhookHTTPConnection, WebhookHTTPError>(maxConnections: connectionsPerOrigin, maxIdle: maxIdle, closedError: .shutdown)
             pools[origin] = p
             return p
         }
@@ -77,8 +80,8 @@ public final class WebhookHTTPClient: Sendable {
 
     /// Closes every idle connection; requests still in flight end by themselves
     /// (their connections close when given back).
-    public func shutdown() {
+    public func shutdown() async {
         closed.withLockedValue { $0 = true }
-        for p in pools.withLockedValue({ Array($0.values) }) { p.shutdown() }
+        for p in pools.withLockedValue({ Array($0.values) }) { await p.shutdown() }
     }
 }

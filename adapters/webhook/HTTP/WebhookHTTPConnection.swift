@@ -1,3 +1,4 @@
+import ConnectionPool
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -5,7 +6,7 @@ import NIOSSL
 
 /// One keep-alive HTTP/1.1 connection to a webhook origin (TLS when it is
 /// https), carrying one request at a time.
-struct WebhookHTTPConnection: Sendable {
+struct WebhookHTTPConnection: PooledConnection {
     let channel: any Channel
 
     /// Connects within `connectTimeout` (TCP; the TLS handshake happens with the

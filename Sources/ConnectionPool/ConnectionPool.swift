@@ -1,46 +1,56 @@
 import NIOConcurrencyHelpers
-import NIOCore
-import NIOSSL
 
-/// Connections to one webhook origin: at most `maxConnections` open, idle ones
-/// reused for the next request (until idle too long), callers waiting in order
-/// when all are busy. The same shape as the SMTP adapter's pool: a lock, no
-/// actor (taking and giving back a connection is a few instructions).
-final class WebhookConnectionPool: Sendable {
-    let origin: WebhookOrigin
-    private let group: any EventLoopGroup
-    private let tls: NIOSSLContext?
+/// A connection a `ConnectionPool` keeps.
+public protocol PooledConnection: Sendable {
+    /// Whether it can still carry the next use.
+    var isActive: Bool { get }
+    /// Ends it at once (it broke, or may not be reused).
+    func close()
+    /// Ends it politely (idle too long, or the pool shuts down): an SMTP QUIT.
+    func retire() async
+}
+
+extension PooledConnection {
+    public func retire() async { close() }
+}
+
+/// Connections to one peer (an SMTP relay, a webhook origin): at most
+/// `maxConnections` open, idle ones reused for the next use (until idle for
+/// `maxIdle`), callers waiting in order when all are busy. A lock, not an
+/// actor: taking and giving back an idle connection is a few instructions, and
+/// an actor made each of them two thread hops per use.
+public final class ConnectionPool<Connection: PooledConnection, Failure: Error>: Sendable {
     private let maxConnections: Int
     private let maxIdle: Duration
+    /// What `acquire` throws once the pool is shut down.
+    private let closedError: Failure
     private let state = NIOLockedValueBox(State())
 
     private struct State {
-        var idle: [(WebhookHTTPConnection, ContinuousClock.Instant)] = []
+        var idle: [(Connection, ContinuousClock.Instant)] = []
         var open = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
         var closed = false
     }
 
     private enum Step {
-        case reuse(WebhookHTTPConnection), open, wait, closed
+        case reuse(Connection), open, wait, closed
     }
 
-    init(origin: WebhookOrigin, group: any EventLoopGroup, tls: NIOSSLContext?, maxConnections: Int, maxIdle: Duration) {
-        self.origin = origin
-        self.group = group
-        self.tls = tls
+    public init(maxConnections: Int, maxIdle: Duration = .seconds(60), closedError: Failure) {
         self.maxConnections = max(1, maxConnections)
         self.maxIdle = maxIdle
+        self.closedError = closedError
     }
 
-    /// A connection for one request, and whether it carried one before (a
-    /// reused connection the receiver closed meanwhile may be tried again on a
-    /// fresh one).
-    func acquire(connectTimeout: Duration) async throws(WebhookHTTPError) -> (WebhookHTTPConnection, reused: Bool) {
+    /// A connection for one use, and whether it served before (a reused one the
+    /// peer closed meanwhile may be tried again on a fresh one). `open` makes a
+    /// new one when none is idle and fewer than the most are open.
+    public func acquire(open: @Sendable () async throws(Failure) -> Connection) async throws(Failure) -> (Connection, reused: Bool) {
         while true {
-            let (step, stale) = state.withLockedValue { st -> (Step, [WebhookHTTPConnection]) in
+            let (step, stale) = state.withLockedValue { st -> (Step, [Connection]) in
                 if st.closed { return (.closed, []) }
-                var stale: [WebhookHTTPConnection] = []
+                var stale: [Connection] = []
                 while let (c, since) = st.idle.popLast() {
                     if c.isActive, ContinuousClock.now - since < maxIdle { return (.reuse(c), stale) }
                     st.open -= 1
@@ -52,15 +62,15 @@ final class WebhookConnectionPool: Sendable {
                 }
                 return (.wait, stale)
             }
-            for c in stale { c.close() }
+            for c in stale { Task { await c.retire() } }
             switch step {
             case .closed:
-                throw .shutdown
+                throw closedError
             case .reuse(let c):
                 return (c, true)
             case .open:
                 do {
-                    return (try await WebhookHTTPConnection.open(origin, group: group, tls: tls, connectTimeout: connectTimeout), false)
+                    return (try await open(), false)
                 } catch {
                     state.withLockedValue { $0.open -= 1 }
                     wakeOne()
@@ -80,8 +90,8 @@ final class WebhookConnectionPool: Sendable {
         }
     }
 
-    /// Gives a connection back: kept for the next request when it may carry one.
-    func release(_ c: WebhookHTTPConnection, reusable: Bool) {
+    /// Gives a connection back: kept for the next use when `reusable` and still active.
+    public func release(_ c: Connection, reusable: Bool = true) {
         let keep = state.withLockedValue { st -> Bool in
             if reusable, c.isActive, !st.closed {
                 st.idle.append((c, ContinuousClock.now))
@@ -98,14 +108,14 @@ final class WebhookConnectionPool: Sendable {
         state.withLockedValue { st in st.waiters.isEmpty ? nil : st.waiters.removeFirst() }?.resume()
     }
 
-    /// Closes the idle connections; those in use close when given back.
-    func shutdown() {
+    /// Retires the idle connections; those in use close when given back.
+    public func shutdown() async {
         let (idle, waiters) = state.withLockedValue { st in
             st.closed = true
             defer { (st.idle, st.waiters) = ([], []) }
             return (st.idle.map(\.0), st.waiters)
         }
-        for c in idle { c.close() }
+        for c in idle { await c.retire() }
         for w in waiters { w.resume() }
     }
 }
