@@ -15,6 +15,12 @@ public final class WebhookAdapter: Adapter {
     public let name = "webhook"
     public let schemes = ["https", "http"]
     public let concurrency: Int
+    /// Half the slots (twice the connections the daemon's HTTP client opens to
+    /// one receiver, a quarter): a delivery that finds every connection busy
+    /// waits at the connection and goes the moment one is free, instead of
+    /// waiting in the queue for the next lease (at full speed deliveries kept
+    /// pace with what was acknowledged only with this depth: issue 15).
+    public var endpointConcurrency: Int { max(1, concurrency / 2) }
     /// The endpoints in force, replaced by a configuration reload.
     private let state: NIOLockedValueBox<Endpoints>
     private let client: WebhookHTTPClient

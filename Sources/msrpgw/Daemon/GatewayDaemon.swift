@@ -124,7 +124,7 @@ struct GatewayDaemon {
             }
         }
 
-        let http = WebhookHTTPClient(group: group, connectTimeout: c.webhookConnectTimeout)
+        let http = WebhookHTTPClient(group: group, connectTimeout: c.webhookConnectTimeout, connectionsPerOrigin: max(1, c.webhookConcurrency / 4))
         for w in c.webhooks where w.isCleartextOffHost {
             logger.warning("webhook uses plain http to a remote host: payloads and signatures travel in clear", metadata: ["webhook": "\(w.name)"])
         }
