@@ -19,7 +19,6 @@ struct WebhookHTTPConnection: PooledConnection {
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(.nanoseconds(connectTimeout.nanoseconds))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         let sync = ch.pipeline.syncOperations
