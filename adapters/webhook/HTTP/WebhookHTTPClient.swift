@@ -24,7 +24,8 @@ public final class WebhookHTTPClient: Sendable {
     private let closed = NIOLockedValueBox(false)
 
     /// - Parameters:
-    ///   - connectTimeout: how long a connection (and its TLS handshake) may take.
+    ///   - connectTimeout: how long a TCP connection may take (its TLS handshake
+    ///     comes with the first request, within that request's time).
     ///   - connectionsPerOrigin: the most connections open to one origin.
     ///   - maxIdle: an idle connection older than this is closed, not reused.
     public init(group: any EventLoopGroup, connectTimeout: Duration = .seconds(2), connectionsPerOrigin: Int = 64, maxIdle: Duration = .seconds(60)) {
@@ -36,7 +37,11 @@ public final class WebhookHTTPClient: Sendable {
 
     /// POSTs `body` to `target` and returns the answer's status, within `timeout`
     /// in all (connect, send, answer). A reused connection that the receiver had
-    /// closed meanwhile is tried again once on a fresh one.
+    /// closed meanwhile is tried again once on a fresh one. A request that finds
+    /// every connection busy waits for one without a clock of its own: a busy
+    /// connection frees within its own request's time, so the whole wait stays
+    /// within twice `timeout`, and one that got its connection too late fails
+    /// as timed out without sending.
     func post(
         _ target: WebhookTarget, tls: NIOSSLContext?, headers: HTTPHeaders, body: [UInt8], timeout: Duration
     ) async throws(WebhookHTTPError) -> WebhookHTTPResponse {
@@ -53,6 +58,11 @@ public final class WebhookHTTPClient: Sendable {
             guard remaining > .zero else { throw .timedOut }
             let (connection, reused) = try await pool.acquire { [group, connectTimeout] () throws(WebhookHTTPError) -> WebhookHTTPConnection in
                 try await WebhookHTTPConnection.open(target.origin, group: group, tls: tls, connectTimeout: min(connectTimeout, .nanoseconds(remaining.nanoseconds)))
+            }
+            // All connections busy, it may have waited for one past its time.
+            guard NIODeadline.now() < deadline else {
+                pool.release(connection)
+                throw .timedOut
             }
             do {
                 let response = try await connection.send(head, body: buffer, deadline: deadline)
