@@ -111,7 +111,7 @@ func isHeaderNameByte(_ c: UInt8) -> Bool {
 /// CR (`\r`), LF (`\n`) and TAB (`\t`) so header values stay on one line.
 /// An unknown escape is kept as written.
 func unescapeHeaderValue(_ s: String) -> String {
-    guard s.contains("\\") else { return s }
+    guard s.utf8.contains(UInt8(ascii: "\\")) else { return s }
     var out = ""
     var it = s.makeIterator()
     while let c = it.next() {

@@ -428,7 +428,7 @@ final class MessageIngress: Sendable {
             }
         }
         var extensions: [String: String] = [:]
-        for h in m.headers where h.name.contains(".") {
+        for h in m.headers where h.name.utf8.contains(UInt8(ascii: ".")) {  // bytes: String.contains(String) is Foundation's search
             extensions[h.name] = extensions[h.name].map { $0 + ", " + h.value } ?? h.value
         }
         let envelope = EventEnvelope(
