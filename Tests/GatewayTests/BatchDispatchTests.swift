@@ -41,7 +41,9 @@ import Testing
             path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))
         let adapter = BatchRecorder()
         var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: directory + "/bodies")
-        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(10), pollInterval: .milliseconds(50))
+        // Leases long enough that a loaded full run's stalls (tens of seconds early
+        // on) do not let one expire and its event come round a third time.
+        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(120), pollInterval: .milliseconds(50))
         let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: TestGateway.group)
         let events = (0..<30).map { i in
             NewEvent(adapter: "irc", target: "irc://net/\(i)", origin: EventOrigin(sessionID: "s", messageID: "m\(i)"),
