@@ -272,10 +272,11 @@ final class Dispatcher: Sendable {
     private func record(_ outcome: DeliveryOutcome, of event: QueuedEvent, adapter: String, owner: String) async {
         for attempt in 1...3 {
             do {
-                let state = try await queue.complete(leased: event, owner: owner, outcome: outcome)
-                metrics.delivery(adapter: adapter, state: state)
-                log(event, adapter: adapter, outcome: outcome, state: state)
-                if event.kind == .delivery, state != .queued { wake(owedAdapters(finishing: event, outcome: outcome, state: state)) }
+                let done = try await queue.complete(leased: event, owner: owner, outcome: outcome)
+                metrics.delivery(adapter: adapter, state: done.state)
+                log(event, adapter: adapter, outcome: outcome, state: done.state)
+                // Only the workers with follow-ups to deliver (each wake costs a lease).
+                if event.kind == .delivery, done.state != .queued { wake(done.followUpAdapters ?? ["msrp"]) }
                 return
             } catch where error.kind == .leaseLost {
                 logger.warning("lease lost during delivery; it will be tried again", metadata: ["event": "\(event.id)", "adapter": "\(adapter)"])
@@ -285,15 +286,6 @@ final class Dispatcher: Sendable {
                 try? await Task.sleep(for: .milliseconds(200 * attempt * attempt))
             }
         }
-    }
-
-    /// The adapters whose workers have follow-ups to deliver now that `event`
-    /// ended. A plain delivery with nothing owed (the common case) wakes none:
-    /// each wake costs the worker a lease. The rarer endings wake `msrp` as a
-    /// whole, as the queue's policy decided them from the stored row.
-    private func owedAdapters(finishing event: QueuedEvent, outcome: DeliveryOutcome, state: EventState) -> Set<String> {
-        guard state == .delivered, case .delivered(let proof) = outcome else { return ["msrp"] }
-        return Set(queue.followUps.followUps(for: event, outcome: .delivered(proof: proof)).map(\.adapter))
     }
 
     private func log(_ event: QueuedEvent, adapter: String, outcome: DeliveryOutcome, state: EventState) {

@@ -28,11 +28,12 @@ public protocol EventQueue: Sendable {
     @discardableResult
     func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
 
-    /// `complete` for an event as its lease returned it: a queue may take what
-    /// follow-ups need from it instead of reading the row again (what the
-    /// dispatcher calls, once per delivery).
+    /// `complete` for an event as its lease returned it (what the dispatcher
+    /// calls, once per delivery): a queue may take what follow-ups need from it
+    /// instead of reading the row again, and says which adapters it enqueued
+    /// follow-ups for, so that only their workers are woken.
     @discardableResult
-    func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState
+    func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> Completion
 
     /// Records later news of a delivered event (a bounce): `.bounced` makes it
     /// `bounced` and enqueues what a failure owes (REPORTs, IMDNs) in the same
@@ -90,10 +91,19 @@ public protocol EventQueue: Sendable {
     /// health check reports, since reads may still work.
     var writeFailure: QueueWriteFailure? { get }
 
-    /// What `complete` enqueues when a delivery ends (the gateway's `Reporter`):
-    /// the dispatcher asks it whether finishing an event owed anything, so that
-    /// it wakes the workers that deliver follow-ups only when there are some.
-    var followUps: any FollowUpPolicy { get }
+}
+
+/// What recording an outcome did.
+public struct Completion: Sendable, Hashable {
+    public var state: EventState
+    /// The adapters of the follow-ups (REPORTs, IMDNs) enqueued with it; nil
+    /// when the queue does not say (any that may have some should look).
+    public var followUpAdapters: Set<String>?
+
+    public init(state: EventState, followUpAdapters: Set<String>?) {
+        self.state = state
+        self.followUpAdapters = followUpAdapters
+    }
 }
 
 /// Since when, and why, the queue's writes fail.
@@ -108,8 +118,8 @@ public struct QueueWriteFailure: Sendable {
 
 extension EventQueue {
     @discardableResult
-    public func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
-        try await complete(event.id, owner: owner, outcome: outcome)
+    public func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> Completion {
+        Completion(state: try await complete(event.id, owner: owner, outcome: outcome), followUpAdapters: nil)
     }
 
     public func lease(adapter: String, owner: String, limit: Int, for duration: Duration) async throws(QueueError) -> [QueuedEvent] {

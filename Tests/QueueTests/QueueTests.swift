@@ -72,6 +72,21 @@ import Testing
         #expect(try await queue.event(ids[0])?.statusCode == 408)
     }
 
+    /// The dispatcher's call: recorded from the leased copy, and what it owes
+    /// said, so that only the workers with follow-ups are woken.
+    @Test func completingALeasedEventSaysWhichAdaptersItOwes() async throws {
+        let queue = try makeQueue()
+        _ = try await queue.enqueue([message("c0000001", successReport: true), message("c0000002", successReport: false)])
+        let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(leased.count == 2)
+        let owing = try await queue.complete(leased: leased[0], owner: "w", outcome: .delivered(proof: "204"))
+        #expect(owing == Completion(state: .delivered, followUpAdapters: ["msrp"]))
+        let quiet = try await queue.complete(leased: leased[1], owner: "w", outcome: .delivered(proof: "204"))
+        #expect(quiet == Completion(state: .delivered, followUpAdapters: []))
+        #expect(try await queue.events(EventFilter(kind: .report)).count == 1)
+        await #expect(throws: QueueError.self) { try await queue.complete(leased: leased[1], owner: "w", outcome: .delivered(proof: "again")) }
+    }
+
     @Test(arguments: QueueBackend.all) func aLeaseLeavesBusyTargetsOutAndTheirEventsKeepTheirPlace(_ backend: QueueBackend) async throws {
         let queue = try await makeQueue(backend)
         let busy = try await queue.enqueue((0..<5).map { message("b000000\($0)", target: "https://busy.test/") })

@@ -426,8 +426,6 @@ public final class PostgresEventQueue: SharedQueue {
         return files.count
     }
 
-    public var followUps: any FollowUpPolicy { configuration.followUps }
-
     public var writeFailure: QueueWriteFailure? { writes.current.map { QueueWriteFailure(since: $0.since, error: $0.failure) } }
 
     // MARK: - Statements (QueryPlanTests checks their plans)

@@ -120,17 +120,17 @@ public final class SQLiteEventQueue: EventQueue {
 
     @discardableResult
     public func complete(_ id: EventID, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
-        try await finish(id, owner: owner, outcome: outcome, readyAt: nil)
+        try await finish(id, owner: owner, outcome: outcome, readyAt: nil).state
     }
 
     @discardableResult
-    public func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> EventState {
+    public func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> Completion {
         try await finish(event.id, owner: owner, outcome: outcome, readyAt: nil, leased: event)
     }
 
     @discardableResult
     public func postpone(_ id: EventID, owner: String, until: Date, reason: String) async throws(QueueError) -> EventState {
-        try await finish(id, owner: owner, outcome: .notReady(after: .zero, reason: reason), readyAt: until)
+        try await finish(id, owner: owner, outcome: .notReady(after: .zero, reason: reason), readyAt: until).state
     }
 
     /// Records an outcome; a not-ready one is due again at `readyAt` when given.
@@ -142,7 +142,7 @@ public final class SQLiteEventQueue: EventQueue {
     /// owed) only when the delivery ended and the caller gave no `leased` copy.
     private func finish(
         _ id: EventID, owner: String, outcome: DeliveryOutcome, readyAt: Date?, leased: QueuedEvent? = nil
-    ) async throws(QueueError) -> EventState {
+    ) async throws(QueueError) -> Completion {
         let stamp = now()
         let policy = policy
         let followUps = configuration.followUps
@@ -187,12 +187,14 @@ public final class SQLiteEventQueue: EventQueue {
                     WHERE id = ?
                     """).execute(arguments: [settlement.state.rawValue, code, reason, Millis(stamp), id.rawValue])
             }
+            var owed: Set<String> = []
             if let (final, event) = ended {
                 for new in followUps.followUps(for: event, outcome: final) {
                     _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)
+                    owed.insert(new.adapter)
                 }
             }
-            return settlement.state
+            return Completion(state: settlement.state, followUpAdapters: owed)
         }
     }
 
@@ -395,8 +397,6 @@ public final class SQLiteEventQueue: EventQueue {
             throw mapped
         }
     }
-
-    public var followUps: any FollowUpPolicy { configuration.followUps }
 
     public var writeFailure: QueueWriteFailure? { writes.current.map { QueueWriteFailure(since: $0.since, error: $0.failure) } }
 
