@@ -15,8 +15,10 @@ extension PooledConnection {
 }
 
 /// Connections to one peer (an SMTP relay, a webhook origin): at most
-/// `maxConnections` open, idle ones reused for the next use (until idle for
-/// `maxIdle`), callers waiting in order when all are busy. A lock, not an
+/// `maxConnections` open, idle ones reused for the next use, callers waiting in
+/// order when all are busy. A connection idle for `maxIdle` is retired, whether
+/// or not another use comes (after a burst, a receiver would otherwise keep
+/// dozens of our connections for as long as it lets them stay). A lock, not an
 /// actor: taking and giving back an idle connection is a few instructions, and
 /// an actor made each of them two thread hops per use.
 public final class ConnectionPool<Connection: PooledConnection, Failure: Error>: Sendable {
@@ -31,6 +33,8 @@ public final class ConnectionPool<Connection: PooledConnection, Failure: Error>:
         var open = 0
         var waiters: [CheckedContinuation<Void, Never>] = []
         var closed = false
+        /// Retires idle connections as they age; runs while there are any.
+        var sweeper: Task<Void, Never>?
     }
 
     private enum Step {
@@ -95,6 +99,7 @@ public final class ConnectionPool<Connection: PooledConnection, Failure: Error>:
         let keep = state.withLockedValue { st -> Bool in
             if reusable, c.isActive, !st.closed {
                 st.idle.append((c, ContinuousClock.now))
+                if st.sweeper == nil { st.sweeper = Task { await self.sweep() } }
                 return true
             }
             st.open -= 1
@@ -102,6 +107,27 @@ public final class ConnectionPool<Connection: PooledConnection, Failure: Error>:
         }
         if !keep { c.close() }
         wakeOne()
+    }
+
+    /// Every `maxIdle`, retires the connections idle that long; ends when none
+    /// is idle (the next one given back starts it again) or at shutdown.
+    private func sweep() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: maxIdle)
+            let now = ContinuousClock.now
+            let (old, more) = state.withLockedValue { st -> ([Connection], Bool) in
+                // Oldest first: connections are given back at the end.
+                let n = st.idle.prefix { now - $0.1 >= maxIdle }.count
+                let old = st.idle.prefix(n).map(\.0)
+                st.idle.removeFirst(n)
+                st.open -= n
+                if st.idle.isEmpty || st.closed { st.sweeper = nil }
+                return (old, st.sweeper != nil)
+            }
+            for c in old { await c.retire() }
+            if !old.isEmpty { wakeOne() }
+            if !more { return }
+        }
     }
 
     private func wakeOne() {
@@ -112,6 +138,8 @@ public final class ConnectionPool<Connection: PooledConnection, Failure: Error>:
     public func shutdown() async {
         let (idle, waiters) = state.withLockedValue { st in
             st.closed = true
+            st.sweeper?.cancel()
+            st.sweeper = nil
             defer { (st.idle, st.waiters) = ([], []) }
             return (st.idle.map(\.0), st.waiters)
         }

@@ -25,16 +25,19 @@ final class ScriptedReceiver: @unchecked Sendable {
     private let channel: any Channel
     let requests = NIOLockedValueBox(0)
     let connections = NIOLockedValueBox(0)
+    /// Connections that ended (either side closed them).
+    let ended = NIOLockedValueBox(0)
 
     init(group: any EventLoopGroup, script: @escaping @Sendable (Int) -> Reply) async throws {
         let requests = requests
         let connections = connections
+        let ended = ended
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { ch in
                 connections.withLockedValue { $0 += 1 }
                 return ch.eventLoop.makeCompletedFuture {
-                    try ch.pipeline.syncOperations.addHandler(RequestReader({ n in script(n) }, counter: requests))
+                    try ch.pipeline.syncOperations.addHandler(RequestReader({ n in script(n) }, counter: requests, ended: ended))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -50,10 +53,17 @@ final class ScriptedReceiver: @unchecked Sendable {
         private var buffer = ByteBuffer()
         private let reply: (Int) -> Reply
         private let counter: NIOLockedValueBox<Int>
+        private let ended: NIOLockedValueBox<Int>
 
-        init(_ reply: @escaping (Int) -> Reply, counter: NIOLockedValueBox<Int>) {
+        init(_ reply: @escaping (Int) -> Reply, counter: NIOLockedValueBox<Int>, ended: NIOLockedValueBox<Int>) {
             self.reply = reply
             self.counter = counter
+            self.ended = ended
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            ended.withLockedValue { $0 += 1 }
+            context.fireChannelInactive()
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -156,6 +166,28 @@ final class ScriptedReceiver: @unchecked Sendable {
         #expect(try await post(client, receiver.port).status == 204)
         #expect(try await post(client, receiver.port).status == 204)
         #expect(receiver.connections.withLockedValue { $0 } == 2)
+        await client.shutdown()
+        await receiver.close()
+    }
+
+    /// After a burst, idle connections are closed once idle for `maxIdle`, with
+    /// no further request to notice them; the next request opens a fresh one.
+    @Test func idleConnectionsAreClosedWithoutAnotherRequest() async throws {
+        let receiver = try await ScriptedReceiver(group: group) { _ in .bytes(Self.ok, close: false) }
+        let client = WebhookHTTPClient(group: group, maxIdle: .milliseconds(200))
+        try await withThrowingTaskGroup(of: Int.self) { g in
+            for _ in 0..<4 { g.addTask { try await post(client, receiver.port).status } }
+            for try await status in g { #expect(status == 204) }
+        }
+        let opened = receiver.connections.withLockedValue { $0 }
+        var waited = Duration.zero
+        while receiver.ended.withLockedValue({ $0 }) < opened, waited < .seconds(30) {
+            try await Task.sleep(for: .milliseconds(50))
+            waited += .milliseconds(50)
+        }
+        #expect(receiver.ended.withLockedValue { $0 } == opened, "every idle connection closed")
+        #expect(try await post(client, receiver.port).status == 204)
+        #expect(receiver.connections.withLockedValue { $0 } == opened + 1)
         await client.shutdown()
         await receiver.close()
     }
