@@ -50,11 +50,11 @@ struct JSONText {
     mutating func member(_ key: StaticString, _ dictionary: [String: String]) {
         self.key(key)
         bytes.append(UInt8(ascii: "{"))
-        for (i, k) in dictionary.keys.sorted().enumerated() {
+        for (i, (k, v)) in dictionary.sorted(by: { $0.key < $1.key }).enumerated() {
             if i > 0 { bytes.append(UInt8(ascii: ",")) }
             string(k)
             bytes.append(UInt8(ascii: ":"))
-            string(dictionary[k] ?? "")
+            string(v)
         }
         bytes.append(UInt8(ascii: "}"))
     }
