@@ -36,7 +36,7 @@ public struct WebhookConfigurationError: Error, Sendable, CustomStringConvertibl
 extension WebhookEndpoint {
     /// Checks the URL and the secrets.
     public func validate() throws(WebhookConfigurationError) {
-        guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), scheme == "https" || scheme == "http", let host = u.host, !host.isEmpty
+        guard WebhookTarget(url: url, caFile: caFile) != nil
         else { throw WebhookConfigurationError("webhook \(name): \(url.debugDescription) is not an http(s) URL") }
         guard !secrets.isEmpty else { throw WebhookConfigurationError("webhook \(name): no signing secret") }
         for s in secrets {
@@ -48,8 +48,7 @@ extension WebhookEndpoint {
     /// Whether the URL is plain http to somewhere other than loopback (allowed,
     /// but the daemon says so loudly: the payload travels in clear).
     public var isCleartextOffHost: Bool {
-        guard let u = URL(string: url), u.scheme?.lowercased() == "http" else { return false }
-        let host = u.host ?? ""
-        return !(host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]")
+        guard let origin = WebhookTarget(url: url, caFile: caFile)?.origin, !origin.tls else { return false }
+        return !(origin.host == "localhost" || origin.host.hasPrefix("127.") || origin.host == "::1")
     }
 }
