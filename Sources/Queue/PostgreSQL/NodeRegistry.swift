@@ -83,8 +83,11 @@ struct NodeRegistry: Sendable {
     private func beat() async throws {
         let nowMillis = Millis(now())
         let me = configuration.node
+        // Never backwards: a beat delayed on its way (a stalled process) must not
+        // make the node look older than a later beat said, or the others reap a
+        // live node and its registering again drops its published sessions.
         let changed = try await store.client.query(
-            "UPDATE gateway_node SET heartbeat_at = \(nowMillis) WHERE id = \(me) RETURNING id", logger: logger
+            "UPDATE gateway_node SET heartbeat_at = GREATEST(heartbeat_at, \(nowMillis)) WHERE id = \(me) RETURNING id", logger: logger
         ).collect().count
         // Taken out by the others (this node stalled past the time-out): register again.
         if changed == 0 { try await register() }
