@@ -16,7 +16,9 @@ import TestPeers
     /// An endpoint on loopback that is a relay for `alice` (password `pw-a`):
     /// the endpoint, its port, its URI.
     static func startRelay(expires: ClosedRange<Int64> = 60...3600) async throws -> (MSRPEndpoint, port: Int, uri: String) {
-        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group)
+        // The client binds no session: the 30 s that gives such a connection ran
+        // out once in a loaded full run before the table was through.
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(bindTimeout: .seconds(600)), group: group)
         let port = try await relay.listen(host: "127.0.0.1", port: 0)
         let uri = "msrp://127.0.0.1:\(port);tcp"
         relay.relayRole = MSRPRelayRole(settings: .init(uri: try MSRPURI(uri), realm: "msrpgw.test", users: ["alice": "pw-a"], expires: expires))
