@@ -51,10 +51,11 @@ struct SIPEndToEndTests {
         let peer = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: clients.group)
         let port = try await peer.listen(host: "127.0.0.1", port: 0)
         let sessionID = "sipp" + String(Int.random(in: 1000...9999))
-        // The call lasts 12 s before sipp's BYE (sipp cannot wait for our side): long
+        // The call lasts 25 s before sipp's BYE (sipp cannot wait for our side): long
         // enough for the MSRP side below to connect and send on a loaded CI machine
-        // (3 s was not, and 8 s once was not: the BYE came first, 481).
-        let call = try sipp(SIPPScenario.call(path: "msrp://127.0.0.1:\(port)/\(sessionID);tcp", pause: 12000), setup, transport: transport, extra: ["-m", "1"])
+        // (3 s was not, 8 s once was not: the BYE came first, 481; 12 s once was
+        // not in the first minute of a loaded full run).
+        let call = try sipp(SIPPScenario.call(path: "msrp://127.0.0.1:\(port)/\(sessionID);tcp", pause: 25000), setup, transport: transport, extra: ["-m", "1"])
         var found: SessionInfo?
         #expect(await until(.seconds(10)) {
             found = try? await sessions(setup, clients).first { $0.remote_path.first?.contains(sessionID) == true }
@@ -65,7 +66,7 @@ struct SIPEndToEndTests {
         let local = peer.createSession(id: sessionID, setup: .active, remotePath: [gatewayURI], acceptTypes: [.textPlain], delegate: nil)
         try await local.connect()
         #expect(try await local.send(MSRPOutgoingMessage(text: "hello over a SIP call")) == .accepted)
-        #expect(try await call.wait(timeout: .seconds(30)) == 0, "\(call.stdout.suffix(1500))")
+        #expect(try await call.wait(timeout: .seconds(60)) == 0, "\(call.stdout.suffix(1500))")
         // BYE ended the session.
         #expect(await until(.seconds(5)) { (try? await sessions(setup, clients).isEmpty) == true })
         let (_, events, _) = try await clients.client(setup.gateway).call("GET", "/v1/events?adapter=msrp")
