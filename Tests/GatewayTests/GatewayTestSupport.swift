@@ -82,8 +82,9 @@ final class TestPeer: MSRPSessionDelegate, @unchecked Sendable {
 
 /// Waits for `condition`, polling; fails the test with `what` on timeout. The
 /// default bound is generous: the whole suite runs in parallel on two cores in CI,
-/// where a delivery and its REPORT once took over 5 s (a few ms alone).
-func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async rethrows {
+/// where a delivery and its REPORT once took over 5 s (a few ms alone), and over
+/// 20 s in the first minute of a full run with a core loaded.
+func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async rethrows {
     let held = try await until(timeout, condition)
     #expect(held, "timed out waiting for \(what)")
 }

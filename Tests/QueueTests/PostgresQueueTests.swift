@@ -260,7 +260,8 @@ struct PostgresQueueTests {
         } catch let error as QueueError {
             #expect(error.kind == .unavailable, "\(error)")
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Its 2 s time-out, not a hang; the first minute of a loaded full run once took 10.3 s.
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     /// PostgreSQL stopped: writes fail within the operation time-out (never an
