@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import GRDB
 import Testing
 
 @testable import Queue
@@ -85,6 +86,16 @@ import Testing
         #expect(quiet == Completion(state: .delivered, followUpAdapters: []))
         #expect(try await queue.events(EventFilter(kind: .report)).count == 1)
         await #expect(throws: QueueError.self) { try await queue.complete(leased: leased[1], owner: "w", outcome: .delivered(proof: "again")) }
+    }
+
+    /// The configured level is the writer's: GRDB sets NORMAL when it turns WAL
+    /// on, after the connection's preparation, and overrode it once unseen.
+    @Test(arguments: [SQLiteEventQueue.Configuration.Synchronous.full, .normal, .off])
+    func theWriterCommitsAtTheConfiguredSynchronousLevel(_ level: SQLiteEventQueue.Configuration.Synchronous) throws {
+        let path = try temporaryDirectory() + "/queue.sqlite"
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: path, followUps: TestFollowUps(), synchronous: level))
+        let value = try queue.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(value == ["OFF": 0, "NORMAL": 1, "FULL": 2][level.rawValue])
     }
 
     @Test(arguments: QueueBackend.all) func aLeaseLeavesBusyTargetsOutAndTheirEventsKeepTheirPlace(_ backend: QueueBackend) async throws {

@@ -54,12 +54,13 @@ public final class SQLiteEventQueue: EventQueue {
         self.ids = EventIDGenerator(node: configuration.node)
         var config = GRDB.Configuration()
         config.busyMode = .timeout(10)
-        let sync = configuration.synchronous.rawValue
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(sync)")
-        }
         do {
             pool = try DatabasePool(path: configuration.path, configuration: config)
+            // On the writer, after the pool is open: GRDB sets `synchronous = NORMAL`
+            // when it turns WAL on, after `prepareDatabase` has run, so a level set
+            // there was silently lost (commits were never synced: durable on a
+            // crash of the process, not of the machine).
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(configuration.synchronous.rawValue)") }
             try pool.read { db in try db.execute(sql: "SELECT count(*) FROM sqlite_master") }
             let migrator = SQLiteSchema.migrator
             if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
