@@ -58,10 +58,9 @@ struct BodyStore: Sendable {
 
     /// After an enqueue: an event that was already stored (the sender retried the
     /// same Message-ID) keeps its first body, so the new file goes.
-    func reconcile(events: [NewEvent], ids: [EventID], queue: any EventQueue) async {
-        for (e, id) in zip(events, ids) {
-            guard case .file(let path, _) = e.body else { continue }
-            if let stored = try? await queue.event(id), stored.body != e.body { unlink(path) }
+    func reconcile(events: [NewEvent], _ stored: [Enqueued]) {
+        for (e, s) in zip(events, stored) where s.wasStored {
+            if case .file(let path, _) = e.body { unlink(path) }
         }
     }
 

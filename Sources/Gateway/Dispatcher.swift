@@ -18,6 +18,8 @@ final class Dispatcher: Sendable {
     private let logger: Logger
     private let signals: [String: WakeSignal]
     private let stopping = NIOLockedValueBox(false)
+    /// The running workers, by adapter: where `claims` takes slots.
+    private let workers = NIOLockedValueBox<[String: LaneContext]>([:])
     /// This run's lease owner prefix: `node-<id>/<random>/`.
     let owner: String
 
@@ -43,6 +45,57 @@ final class Dispatcher: Sendable {
     }
 
     private var isStopping: Bool { stopping.withLockedValue { $0 } }
+
+    // MARK: - Events handed over by the ingress
+
+    /// Slots for events about to be stored, taken in their endpoints' lanes where
+    /// one is free (`EndpointLanes.reserve`): the queue stores such an event
+    /// already leased to this node (if nothing of its adapter waits before it),
+    /// and `handOver` starts it. At low and moderate rates that is every message:
+    /// a store, a delivery and an outcome, without a lease transaction or a
+    /// wake-up of the worker between them. Every claim must reach `handOver`.
+    func claims(for events: [NewEvent]) -> DeliveryClaims {
+        guard !isStopping else { return DeliveryClaims() }
+        let running = workers.withLockedValue { $0 }
+        var claims = DeliveryClaims()
+        for event in events {
+            guard event.notBefore == nil, let lane = running[event.adapter],
+                  lane.lanes.withLockedValue({ $0.reserve(endpoint: lane.adapter.endpoint(of: event.target), target: event.target) })
+            else {
+                claims.append(nil)
+                continue
+            }
+            lane.direct.reserved()
+            claims.append(lane)
+        }
+        return claims
+    }
+
+    /// After the store (`stored` nil: it failed): starts each event stored
+    /// leased, and gives back the slots of the others (the worker leases them
+    /// as usual once woken). Returns the adapters of the events not started.
+    @discardableResult
+    func handOver(_ events: [NewEvent], _ claims: DeliveryClaims, stored: [Enqueued]?) -> Set<String> {
+        var notStarted: Set<String> = []
+        for (i, event) in events.enumerated() {
+            let leased = stored.flatMap { i < $0.count ? $0[i].leased : nil }
+            guard let lane = claims.lane(i) else {
+                if leased == nil { notStarted.insert(event.adapter) }
+                continue
+            }
+            // Stopping: a claimed event stays leased; `run` gives it back.
+            guard let leased, !isStopping else {
+                lane.lanes.withLockedValue { $0.unreserve(endpoint: lane.adapter.endpoint(of: event.target)) }
+                lane.direct.cancelled()
+                lane.signal.signal()
+                notStarted.insert(event.adapter)
+                continue
+            }
+            lane.keeper.hold([leased.id])
+            lane.direct.start { await self.deliver([leased], probe: false, in: lane) }
+        }
+        return notStarted
+    }
 
     /// Runs every adapter's worker until `stop()` (and the in-flight work), or
     /// until cancelled; then gives back whatever this run still holds.
@@ -88,6 +141,7 @@ final class Dispatcher: Sendable {
         let lane = LaneContext(adapter: adapter, owner: owner + adapter.name, settings: settings, lanes: lanes,
                                signal: signals[adapter.name] ?? WakeSignal())
         await inheritWaiting(adapter, into: lanes)
+        workers.withLockedValue { $0[adapter.name] = lane }
         // When a lease that left full endpoints out found nothing, the next one
         // waits until those endpoints change or a little time has passed (wake-ups
         // come with every message stored; each such lease walks the due window).
@@ -107,10 +161,13 @@ final class Dispatcher: Sendable {
                 let room = lanes.withLockedValue { $0.room(leaseBatch: batchSize ?? settings.leaseBatch) }
                 let full = room > 0 ? lanes.withLockedValue { $0.fullTargets } : []
                 let pointless = foundNothingBesides.map { $0.full == full && ContinuousClock.now - $0.at < recheck } ?? false
+                // Whether a freed slot may let the next lease bring more (see `deliver`).
+                lane.mayHaveMore.withLockedValue { $0 = true }
                 if room > 0, !pointless {
                     do {
                         let batch = try await queue.lease(
                             adapter: adapter.name, owner: lane.owner, limit: room, for: settings.leaseDuration, excludingTargets: Array(full))
+                        if batch.count < room, full.isEmpty { lane.mayHaveMore.withLockedValue { $0 = false } }
                         if !batch.isEmpty {
                             if !full.isEmpty { foundNothingBesides = nil }
                             let (starts, waiting) = admit(batch, in: lane)
@@ -127,6 +184,8 @@ final class Dispatcher: Sendable {
             }
             // Not started: `run` gives their leases back.
             for event in lanes.withLockedValue({ $0.takeBuffered() }) { lane.keeper.release(event.id) }
+            workers.withLockedValue { $0[adapter.name] = nil }
+            await lane.direct.drained()
         }
     }
 
@@ -179,10 +238,14 @@ final class Dispatcher: Sendable {
         let results = events.indices.map { i in
             i < outcomes.count ? outcomes[i] : .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
         }
-        let finished = lane.lanes.withLockedValue {
-            $0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count, now: Date())
+        let (finished, buffered) = lane.lanes.withLockedValue {
+            ($0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count, now: Date()),
+             $0.hasBuffered)
         }
-        lane.signal.signal()
+        // The freed slot is the worker's business only if something waits for
+        // one: buffered events, or due events its last lease had no room for.
+        // Otherwise waking it would cost a lease that finds nothing.
+        if buffered || lane.mayHaveMore.withLockedValue({ $0 }) { lane.signal.signal() }
         if events.count == 1 {
             await record(results[0], of: first, adapter: adapter.name, owner: lane.owner)
             lane.keeper.release(first.id)
@@ -325,6 +388,25 @@ private struct LaneContext: Sendable {
     let asked = NIOLockedValueBox(AskedWrites())
     /// The leases of what the worker holds, kept alive.
     let keeper = LeaseKeeper()
+    /// What the ingress started (`Dispatcher.claims`).
+    let direct = DirectDeliveries()
+    /// The worker's last lease may have left due events in the queue (it had
+    /// no room, or took all it asked for, or left full endpoints out).
+    let mayHaveMore = NIOLockedValueBox(true)
+}
+
+/// The slots `Dispatcher.claims` took, one entry per event (nil: none), for
+/// the queue (`leases`) and then `Dispatcher.handOver`.
+struct DeliveryClaims: Sendable {
+    private var lanes: [LaneContext?] = []
+
+    /// What the queue is asked to store already leased, in the events' order.
+    var leases: [LeaseClaim?] {
+        lanes.map { $0.map { LeaseClaim(owner: $0.owner, duration: $0.settings.leaseDuration) } }
+    }
+
+    fileprivate mutating func append(_ lane: LaneContext?) { lanes.append(lane) }
+    fileprivate func lane(_ i: Int) -> LaneContext? { i < lanes.count ? lanes[i] : nil }
 }
 
 struct AskedWrites: Sendable {

@@ -180,7 +180,7 @@ public final class Gateway: Sendable {
         self.chatRooms = chatRooms
         self.ingress = MessageIngress(
             configuration: configuration, routes: live, queue: queue, sessions: sessions, bodies: bodies, rooms: chatRooms, metrics: metrics,
-            logger: logger, wake: { dispatcher.wake($0) },
+            logger: logger, dispatcher: dispatcher, wake: { dispatcher.wake($0) },
             notificationTarget: { [registry] address in
                 registry.adapter(for: address).flatMap { $0.takesNotifications(to: address) ? RouteTarget(adapter: $0.name, target: address) : nil }
             })

@@ -69,6 +69,9 @@ final class MessageIngress: Sendable {
     private let rooms: ChatRooms
     private let reporter = Reporter()
     private let wake: @Sendable (Set<String>) -> Void
+    /// Where events are stored already leased and started at once (nil: each
+    /// is leased by its worker once woken).
+    private let dispatcher: Dispatcher?
     /// Where an IMDN may go without a route (`Adapter.takesNotifications`).
     private let notificationTarget: @Sendable (String) -> RouteTarget?
     private let metrics: GatewayMetrics
@@ -96,9 +99,10 @@ final class MessageIngress: Sendable {
 
     init(
         configuration: GatewayConfiguration, routes: LiveRoutes, queue: any EventQueue, sessions: SessionDirectory,
-        bodies: BodyStore, rooms: ChatRooms, metrics: GatewayMetrics, logger: Logger, wake: @escaping @Sendable (Set<String>) -> Void,
-        notificationTarget: @escaping @Sendable (String) -> RouteTarget? = { _ in nil }
+        bodies: BodyStore, rooms: ChatRooms, metrics: GatewayMetrics, logger: Logger, dispatcher: Dispatcher?,
+        wake: @escaping @Sendable (Set<String>) -> Void, notificationTarget: @escaping @Sendable (String) -> RouteTarget? = { _ in nil }
     ) {
+        self.dispatcher = dispatcher
         self.notificationTarget = notificationTarget
         self.rooms = rooms
         self.configuration = configuration
@@ -163,25 +167,41 @@ final class MessageIngress: Sendable {
             }
         }
         guard !accepted.isEmpty else { return }
+        let events = accepted.flatMap(\.1)
+        let claims = dispatcher?.claims(for: events) ?? DeliveryClaims()
+        var stored: [Enqueued]?
         do {
-            let stored = try await queue.enqueueNotingRepeats(accepted.flatMap(\.1))
-            let ids = stored.map(\.id)
+            let enqueued = try await queue.enqueueNotingRepeats(events, claims: claims.leases)
+            stored = enqueued
             // A repeated message's sender is owed its acknowledgements again: made
             // durable before its 200, like everything the 200 promises.
-            let owedAgain = stored.contains(where: \.wasStored) ? try await acknowledgeRepeats(accepted, stored) : false
+            let owedAgain = enqueued.contains(where: \.wasStored) ? try await acknowledgeRepeats(accepted, enqueued) : false
             for (p, _) in accepted {
                 p.message.acknowledgement.accept()
                 metrics.messageIn(accepted: true)
                 logger.debug("message accepted", metadata: ["session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)"])
             }
             bodyWrites.succeeded()
-            await bodies.reconcile(events: accepted.flatMap(\.1), ids: ids, queue: queue)
-            wake(Set(accepted.flatMap { $0.1.map(\.adapter) } + (owedAgain ? [reporter.adapter] : [])))
+            bodies.reconcile(events: events, enqueued)
+            let notStarted = dispatcher?.handOver(events, claims, stored: enqueued) ?? Set(events.map(\.adapter))
+            wake(notStarted.union(owedAgain ? [reporter.adapter] : []))
         } catch {
-            // Nothing of the batch was stored: every sender learns, nobody is told 200.
-            logger.error("cannot store incoming messages", metadata: ["error": "\(error)", "count": "\(accepted.count)"])
-            for (p, events) in accepted {
+            if let stored {
+                // Stored, but what a repeat owes could not be: no 200, the sender sends
+                // it again and the dedupe key finds it. The stored events go on (their
+                // bodies stay).
+                bodies.reconcile(events: events, stored)
+                let notStarted = dispatcher?.handOver(events, claims, stored: stored) ?? Set(events.map(\.adapter))
+                wake(notStarted)
+            } else {
+                // Nothing of the batch was stored.
+                dispatcher?.handOver(events, claims, stored: nil)
                 bodies.discard(events)
+            }
+            // Every sender learns, nobody is told 200.
+            logger.error("cannot store incoming messages", metadata: [
+                "error": "\(error)", "count": "\(accepted.count)", "stored": "\(stored != nil)"])
+            for (p, _) in accepted {
                 p.message.acknowledgement.reject(code: 500, comment: IngressRefusal.cannotStorePhrase)
                 metrics.messageIn(accepted: false)
             }
@@ -250,12 +270,12 @@ final class MessageIngress: Sendable {
                      dedupeKey: "page|\(m.id)|\(target.adapter)|\(target.target)")
         }
         do {
-            let ids = try await queue.enqueue(events)
+            let ids = try await queue.enqueueNotingRepeats(events)
             metrics.messageIn(accepted: true)
             bodyWrites.succeeded()
-            await bodies.reconcile(events: events, ids: ids, queue: queue)
+            bodies.reconcile(events: events, ids)
             wake(Set(events.map(\.adapter)))
-            return ids
+            return ids.map(\.id)
         } catch {
             bodies.discard(events)
             metrics.messageIn(accepted: false)

@@ -17,6 +17,15 @@ public protocol EventQueue: Sendable {
     /// repeated message's sender its acknowledgements again.
     func enqueueNotingRepeats(_ events: [NewEvent]) async throws(QueueError) -> [Enqueued]
 
+    /// `enqueueNotingRepeats`, storing each event given a claim (`claims[i]` for
+    /// `events[i]`) already leased to the claim's owner when no event of its
+    /// adapter is due before it (nothing waiting is overtaken): its `Enqueued`
+    /// then carries the event as leased, for the caller to deliver at once, one
+    /// write instead of a store and a lease. The others are stored as usual. A
+    /// queue may claim none (the default: several nodes share it, and the lease
+    /// is how they take turns).
+    func enqueueNotingRepeats(_ events: [NewEvent], claims: [LeaseClaim?]) async throws(QueueError) -> [Enqueued]
+
     /// Leases up to `limit` due events of `adapter` to `owner` for `duration`,
     /// oldest due first, leaving out those for `excludingTargets` (endpoints that
     /// can take nothing more now: their events stay due, in order). An event
@@ -117,6 +126,10 @@ public struct QueueWriteFailure: Sendable {
 }
 
 extension EventQueue {
+    public func enqueueNotingRepeats(_ events: [NewEvent], claims: [LeaseClaim?]) async throws(QueueError) -> [Enqueued] {
+        try await enqueueNotingRepeats(events)
+    }
+
     @discardableResult
     public func complete(leased event: QueuedEvent, owner: String, outcome: DeliveryOutcome) async throws(QueueError) -> Completion {
         Completion(state: try await complete(event.id, owner: owner, outcome: outcome), followUpAdapters: nil)
@@ -138,10 +151,25 @@ extension EventQueue {
 public struct Enqueued: Sendable, Hashable {
     public var id: EventID
     public var wasStored: Bool
+    /// The event as stored already leased (its claim was granted).
+    public var leased: QueuedEvent?
 
-    public init(id: EventID, wasStored: Bool) {
+    public init(id: EventID, wasStored: Bool, leased: QueuedEvent? = nil) {
         self.id = id
         self.wasStored = wasStored
+        self.leased = leased
+    }
+}
+
+/// Asks `enqueueNotingRepeats` to store an event already leased to `owner` for
+/// `duration`: the caller (this node's dispatcher) has a free delivery slot for it.
+public struct LeaseClaim: Sendable, Hashable {
+    public var owner: String
+    public var duration: Duration
+
+    public init(owner: String, duration: Duration) {
+        self.owner = owner
+        self.duration = duration
     }
 }
 

@@ -260,3 +260,59 @@ import Testing
         #expect(started == 4)
     }
 }
+
+/// Slots taken for events about to be stored already leased (`reserve`).
+@Suite struct EndpointLaneReservationTests {
+    let t0 = Date(timeIntervalSince1970: 1_000_000)
+
+    func lanes(concurrency: Int = 8, endpoint: Int = 2, batch: Int? = nil) -> EndpointLanes<Int> {
+        EndpointLanes(EndpointLanes.Settings(
+            concurrency: concurrency, endpointConcurrency: endpoint, batchSize: batch,
+            breaker: CircuitBreaker.Settings(failureThreshold: 1, minimumBackoff: .seconds(2), maximumBackoff: .seconds(8))))
+    }
+
+    /// `reserve` outside `#expect` (which cannot take a mutating call).
+    func take(_ l: inout EndpointLanes<Int>, endpoint: String, target: String) -> Bool {
+        l.reserve(endpoint: endpoint, target: target)
+    }
+
+    @Test func aReservationIsASlotInFlightUpToTheLanesCap() {
+        var l = lanes()
+        #expect(take(&l, endpoint: "a", target: "https://a/"))
+        #expect(take(&l, endpoint: "a", target: "https://a/"))
+        #expect(!take(&l, endpoint: "a", target: "https://a/"))  // its cap: 2
+        // A full lane is left out of leases, like one whose slots leased events took.
+        #expect(l.fullTargets == ["https://a/"])
+        #expect(take(&l, endpoint: "b", target: "https://b/"))
+        l.unreserve(endpoint: "a")
+        #expect(l.fullTargets.isEmpty)
+        _ = l.finished(endpoint: "a", result: .answered, now: t0)
+        _ = l.finished(endpoint: "b", result: .answered, now: t0)
+        #expect(l.laneCount == 0)  // nothing held once all ended
+        #expect(l.room(leaseBatch: 64) == 2)  // a quarter of 8, as before any reservation
+    }
+
+    @Test func noReservationOverBufferedEventsAnOpenCircuitOrForABatchAdapter() {
+        var l = lanes(endpoint: 1)
+        guard case .start = l.admit(1, endpoint: "a", target: "https://a/", now: t0),
+              case .buffered = l.admit(2, endpoint: "a", target: "https://a/", now: t0)
+        else { Issue.record("the first event did not start, or the second was not buffered"); return }
+        _ = l.finished(endpoint: "a", result: .answered, now: t0)
+        // A slot is free, but event 2 waits for it: a new event must not overtake it.
+        #expect(!take(&l, endpoint: "a", target: "https://a/"))
+        #expect(l.startable() == [[2]])
+        let opened = l.finished(endpoint: "a", result: .failed, now: t0)
+        #expect(opened.transition != .none)
+        #expect(!take(&l, endpoint: "a", target: "https://a/"))  // its circuit is open
+        var batch = lanes(batch: 10)
+        #expect(!take(&batch, endpoint: "a", target: "irc://a/#x"))
+    }
+
+    @Test func reservationsKeepTheAdaptersTotalCap() {
+        var l = lanes(concurrency: 2, endpoint: 2)
+        #expect(take(&l, endpoint: "a", target: "a"))
+        #expect(take(&l, endpoint: "b", target: "b"))
+        #expect(!take(&l, endpoint: "c", target: "c"))
+        #expect(l.room(leaseBatch: 64) == 0)
+    }
+}

@@ -23,6 +23,7 @@ struct QueryPlanTests {
     @Test(arguments: [
         ("lease", SQLiteEventQueue.dueSQL, ["webhook", "0", "10"]),
         ("makeDue", SQLiteEventQueue.makeDueSQL, ["webhook", "t"]),
+        ("anything due (a claim)", SQLiteEventQueue.hasDueSQL, ["webhook", "0"]),
         ("pending count", SQLiteEventQueue.pendingCountSQL, ["webhook", "t"]),
         ("list by state", SQLiteEventQueue.listSQL("WHERE state = ?"), ["queued", "100"]),
         ("list by state and adapter", SQLiteEventQueue.listSQL("WHERE state = ? AND adapter = ?"), ["queued", "webhook", "100"]),

@@ -88,6 +88,58 @@ import Testing
         await #expect(throws: QueueError.self) { try await queue.complete(leased: leased[1], owner: "w", outcome: .delivered(proof: "again")) }
     }
 
+    /// An event the dispatcher has a slot for is stored already leased (one
+    /// write instead of a store and a lease), exactly as a lease would return
+    /// it, and only while nothing of its adapter is due: it never overtakes
+    /// an event waiting for a lease.
+    @Test func aClaimedEventIsStoredLeasedUnlessSomethingOfItsAdapterIsDue() async throws {
+        let clock = TestClock()
+        let queue = try makeQueue(clock: clock)
+        let claim = LeaseClaim(owner: "node/w", duration: .seconds(30))
+        let first = try await queue.enqueueNotingRepeats([message("k0000001"), message("k0000002", adapter: "irc")], claims: [claim, nil])
+        let leased = try #require(first[0].leased)
+        #expect(first[1].leased == nil)
+        // What the queue holds is what a lease would have returned.
+        let read = try #require(try await queue.event(first[0].id))
+        #expect(read == leased)
+        #expect(read.state == .leased && read.attempts == 1 && read.leaseOwner == "node/w")
+        #expect(read.nextAttemptAt == clock.now.addingTimeInterval(30))
+        #expect(try await queue.lease(adapter: "webhook", owner: "other", limit: 10, for: .seconds(30)).isEmpty)
+        #expect(try await queue.stats().count(adapter: "webhook", state: .leased) == 1)
+
+        // Unclaimed and due, in the same call: the claims after it are refused (order kept);
+        // another adapter's claim is not (the irc event of the first call waits for its own).
+        let second = try await queue.enqueueNotingRepeats([message("k0000003"), message("k0000004"), message("k0000005", adapter: "email")],
+                                                          claims: [nil, claim, claim])
+        #expect(second.map { $0.leased != nil } == [false, false, true])
+        // In a later call too, while they wait.
+        let third = try await queue.enqueueNotingRepeats([message("k0000006")], claims: [claim])
+        #expect(third[0].leased == nil)
+        // A repeat is not stored again, so not claimed.
+        let again = try await queue.enqueueNotingRepeats([message("k0000005", adapter: "email")], claims: [claim])
+        #expect(again[0].wasStored && again[0].leased == nil)
+
+        // Once the backlog is leased, claims are granted again; the claimed event completes as a leased one.
+        let backlog = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(backlog.map(\.id) == [second[0].id, second[1].id, third[0].id])
+        let fourth = try await queue.enqueueNotingRepeats([message("k0000007")], claims: [claim])
+        let done = try await queue.complete(leased: try #require(fourth[0].leased), owner: "node/w", outcome: .delivered(proof: "204"))
+        #expect(done.state == .delivered)
+        // An expired claimed lease is due again, like any lease.
+        clock.advance(.seconds(31))
+        #expect(try await queue.lease(adapter: "webhook", owner: "w2", limit: 10, for: .seconds(30)).map(\.id).contains(first[0].id))
+    }
+
+    /// PostgreSQL, shared by several nodes, grants no claim (the lease is how
+    /// they take turns): the events are stored queued and leased as usual.
+    @Test(arguments: QueueBackend.all) func aClaimIsGrantedOnlyWhereTheQueueTakesIt(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
+        let stored = try await queue.enqueueNotingRepeats([message("g0000001")], claims: [LeaseClaim(owner: "w", duration: .seconds(30))])
+        #expect((stored[0].leased != nil) == (backend == .sqlite))
+        let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(leased.map(\.id) == (backend == .sqlite ? [] : [stored[0].id]))
+    }
+
     /// The configured level is the writer's: GRDB sets NORMAL when it turns WAL
     /// on, after the connection's preparation, and overrode it once unseen.
     @Test(arguments: [SQLiteEventQueue.Configuration.Synchronous.full, .normal, .off])
@@ -96,6 +148,16 @@ import Testing
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: path, followUps: TestFollowUps(), synchronous: level))
         let value = try queue.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         #expect(value == ["OFF": 0, "NORMAL": 1, "FULL": 2][level.rawValue])
+    }
+
+    /// The claim's owner gives its leases back at a restart like any other.
+    @Test func claimedEventsAreGivenBackWithTheOwnersLeases() async throws {
+        let queue = try makeQueue()
+        let stored = try await queue.enqueueNotingRepeats([message("r0000001")], claims: [LeaseClaim(owner: "node-0/abc/webhook", duration: .seconds(30))])
+        #expect(stored[0].leased != nil)
+        #expect(try await queue.releaseLeases(ownerPrefix: "node-0/abc/") == 1)
+        let again = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
+        #expect(again.map(\.id) == [stored[0].id] && again[0].attempts == 1)
     }
 
     @Test(arguments: QueueBackend.all) func aLeaseLeavesBusyTargetsOutAndTheirEventsKeepTheirPlace(_ backend: QueueBackend) async throws {

@@ -176,6 +176,36 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         }
     }
 
+    /// Takes a slot of `endpoint` for an event about to be stored, which starts
+    /// without a lease once stored (`Dispatcher.claims`): only while its circuit
+    /// is closed, it has a free slot within its share, and nothing is buffered
+    /// for it (which the event would overtake). Never for a batch adapter (its
+    /// events go as batches). `unreserve` gives the slot back if the event was
+    /// not stored leased; otherwise `finished` ends it, as for a leased one.
+    mutating func reserve(endpoint: String, target: String) -> Bool {
+        guard settings.batchSize == nil, inFlight + buffered < settings.concurrency else { return false }
+        if let lane = lanes[endpoint], !lane.breaker.isClosed || !lane.buffer.isEmpty { return false }
+        return update(endpoint) { lanes, lane in
+            guard lane.inFlight < lanes.limit(for: lane) else { return false }
+            lane.targets.insert(target)
+            lane.inFlight += 1
+            lanes.inFlight += 1
+            return true
+        }
+    }
+
+    /// Gives back a slot `reserve` took.
+    mutating func unreserve(endpoint: String) {
+        guard lanes[endpoint] != nil else { return }
+        update(endpoint) { lanes, lane in
+            lane.inFlight -= 1
+            lanes.inFlight -= 1
+        }
+    }
+
+    /// Some lane holds events waiting for a slot.
+    var hasBuffered: Bool { buffered > 0 }
+
     /// Buffered events that may start now, lane by lane; for a batch adapter each
     /// group is one batch.
     mutating func startable() -> [[Item]] {

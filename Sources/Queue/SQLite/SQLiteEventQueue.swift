@@ -85,10 +85,38 @@ public final class SQLiteEventQueue: EventQueue {
     }
 
     public func enqueueNotingRepeats(_ events: [NewEvent]) async throws(QueueError) -> [Enqueued] {
+        try await enqueueNotingRepeats(events, claims: [])
+    }
+
+    public func enqueueNotingRepeats(_ events: [NewEvent], claims: [LeaseClaim?]) async throws(QueueError) -> [Enqueued] {
         guard !events.isEmpty else { return [] }
         let stamp = now()
-        let rows = events.map { EventRow(new: $0, id: ids.next(now: stamp), now: stamp) }
-        return try await grouped("enqueue") { db in try rows.map { try $0.insertOrFind(db) } }
+        let rows = events.enumerated().map { i, e in
+            EventRow(new: e, id: ids.next(now: stamp), now: stamp, claim: i < claims.count && e.notBefore == nil ? claims[i] : nil)
+        }
+        return try await grouped("enqueue") { db in
+            // A claim is granted only while nothing of its adapter is due: the
+            // claimed event must not overtake events that wait for a lease
+            // (an endpoint's backlog, expired leases, retries now due).
+            var due: [String: Bool] = [:]
+            return try rows.map { row in
+                var row = row
+                if row.claim != nil {
+                    let adapter = row.new.adapter
+                    let blocked = try due[adapter] ?? Self.hasDue(adapter: adapter, at: Millis(stamp), db)
+                    due[adapter] = blocked
+                    if blocked { row.claim = nil }
+                }
+                let stored = try row.insertOrFind(db)
+                if row.claim == nil, !stored.wasStored, row.dueAt <= Millis(stamp) { due[row.new.adapter] = true }
+                return stored
+            }
+        }
+    }
+
+    /// Whether an event of `adapter` is due (an index probe: `event_due`).
+    private static func hasDue(adapter: String, at stamp: Millis, _ db: Database) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: hasDueSQL), arguments: [adapter, stamp]) ?? false
     }
 
     // MARK: - Lease and complete
@@ -318,6 +346,7 @@ public final class SQLiteEventQueue: EventQueue {
         WHERE target NOT IN (\(Array(repeating: "?", count: excluded).joined(separator: ", "))) LIMIT ?
         """
     }
+    static let hasDueSQL = "SELECT EXISTS (SELECT 1 FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ?)"
     static let makeDueSQL = """
         UPDATE event SET next_attempt_at = created_at
         WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at

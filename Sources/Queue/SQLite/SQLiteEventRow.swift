@@ -8,23 +8,33 @@ struct EventRow: Sendable {
     var new: NewEvent
     var id: EventID
     var now: Date
+    /// Stored already leased (`SQLiteEventQueue` granted the claim).
+    var claim: LeaseClaim?
 
-    init(new: NewEvent, id: EventID, now: Date) {
+    init(new: NewEvent, id: EventID, now: Date, claim: LeaseClaim? = nil) {
         self.new = new
         self.id = id
         self.now = now
+        self.claim = claim
+    }
+
+    /// When the event is due (or, claimed, when its lease ends).
+    var dueAt: Millis {
+        if let claim { return Millis(now) + Millis(claim.duration) }
+        return new.notBefore.map { Millis($0) } ?? Millis(now)
     }
 
     private static let insertSQL = """
         INSERT INTO event (id, kind, state, adapter, target, dedupe_key, parent_id, session_id, message_id, from_path,
           to_path, byte_count, success_report, failure_report, imdn_message_id, imdn_dispositions, env_from, env_to, env_cc,
           env_subject, env_datetime, content_type, env_headers, body, body_path, body_size, next_attempt_at, retry_base_at,
-          created_at, updated_at, page_mode_sender)
-        VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          created_at, updated_at, page_mode_sender, attempts, lease_owner)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(dedupe_key) DO NOTHING
         """
 
     /// Inserts the event, or finds the one already stored under its dedupe key.
+    /// A claimed event newly stored comes back as leased.
     func insertOrFind(_ db: Database) throws -> Enqueued {
         let e = new
         let stamp = Millis(now)
@@ -37,19 +47,29 @@ struct EventRow: Sendable {
         let headers: String? = e.envelope.headers.isEmpty ? nil
             : String(decoding: try JSONEncoder().encode(e.envelope.headers), as: UTF8.self)
         let arguments: [(any DatabaseValueConvertible)?] = [
-            id.rawValue, e.kind.rawValue, e.adapter, e.target, e.dedupeKey, e.parent?.rawValue, e.origin.sessionID,
+            id.rawValue, e.kind.rawValue, claim == nil ? EventState.queued.rawValue : EventState.leased.rawValue, e.adapter, e.target, e.dedupeKey, e.parent?.rawValue, e.origin.sessionID,
             e.origin.messageID, Self.path(e.origin.fromPath), Self.path(e.origin.toPath), e.origin.byteCount, e.origin.successReport ? 1 : 0,
             e.origin.failureReport.rawValue, e.origin.imdnMessageID, e.origin.imdnDispositions.joined(separator: ","),
             e.envelope.from, e.envelope.to.joined(separator: "\n"), e.envelope.cc.joined(separator: "\n"),
             e.envelope.subject, e.envelope.dateTime, e.envelope.contentType, headers, inline, path, e.body.size,
-            e.notBefore.map { Millis($0) } ?? stamp, stamp, stamp, stamp, e.origin.pageModeSender,
+            dueAt, stamp, stamp, stamp, e.origin.pageModeSender,
+            claim == nil ? 0 : 1, claim?.owner,
         ]
         try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(arguments))
-        if db.changesCount > 0 { return Enqueued(id: id, wasStored: false) }
+        if db.changesCount > 0 { return Enqueued(id: id, wasStored: false, leased: claim.map { leased($0, stamp: stamp) }) }
         guard let key = e.dedupeKey,
             let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM event WHERE dedupe_key = ?"), arguments: [key])
         else { throw QueueError(.other, "insert of event \(id) changed nothing") }
         return Enqueued(id: EventID(rawValue: existing), wasStored: true)
+    }
+
+    /// The event as a lease would read it back.
+    private func leased(_ claim: LeaseClaim, stamp: Millis) -> QueuedEvent {
+        let at = Date(millis: stamp)
+        return QueuedEvent(
+            id: id, kind: new.kind, state: .leased, adapter: new.adapter, target: new.target, origin: new.origin, envelope: new.envelope,
+            body: new.body, parent: new.parent, attempts: 1, nextAttemptAt: Date(millis: dueAt), leaseOwner: claim.owner, lastError: nil,
+            proof: nil, statusCode: nil, createdAt: at, updatedAt: at)
     }
 
     /// The columns `decode` reads, in this order: select them with
