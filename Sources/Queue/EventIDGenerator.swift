@@ -15,6 +15,12 @@ final class EventIDGenerator: @unchecked Sendable {
         self.node = Int64(node & 0x3FF)
     }
 
+    /// The smallest id any node makes at `date` or later: the ids below it
+    /// are of events created before `date`.
+    static func firstID(atOrAfter date: Date) -> EventID {
+        EventID(rawValue: max(0, Int64(date.timeIntervalSince1970 * 1000) - epochMillis) << 22)
+    }
+
     func next(now: Date = Date()) -> EventID {
         lock.lock()
         defer { lock.unlock() }

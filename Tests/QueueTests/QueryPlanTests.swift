@@ -24,6 +24,8 @@ struct QueryPlanTests {
         ("lease", SQLiteEventQueue.dueSQL, ["webhook", "0", "10"]),
         ("makeDue", SQLiteEventQueue.makeDueSQL, ["webhook", "t"]),
         ("anything due (a claim)", SQLiteEventQueue.hasDueSQL, ["webhook", "0"]),
+        ("purge's files", SQLiteEventQueue.purgeFilesSQL, ["100", "0"]),
+        ("purge", SQLiteEventQueue.purgeSQL, ["100", "0"]),
         ("pending count", SQLiteEventQueue.pendingCountSQL, ["webhook", "t"]),
         ("list by state", SQLiteEventQueue.listSQL("WHERE state = ?"), ["queued", "100"]),
         ("list by state and adapter", SQLiteEventQueue.listSQL("WHERE state = ? AND adapter = ?"), ["queued", "webhook", "100"]),
@@ -38,6 +40,15 @@ struct QueryPlanTests {
         let scans = plan.split(separator: "\n").filter { ($0 == "SCAN event" || $0.hasPrefix("SCAN event ")) && !$0.contains("USING") }
         #expect(scans.isEmpty || name == "list", "\(name) scans the events: \(plan)")
         #expect(!plan.contains("TEMP B-TREE"), "\(name) sorts: \(plan)")
+    }
+
+    /// The purge walks the delivered (and bounced) events created before its
+    /// cutoff, not every older event (the rowid) nor every delivered one.
+    @Test func thePurgeReadsARangeOfStateAndID() throws {
+        for sql in [SQLiteEventQueue.purgeSQL, SQLiteEventQueue.purgeFilesSQL] {
+            let plan = try Self.plan(sql, ["100", "0"])
+            #expect(plan.contains("INDEX event_state_id (state=? AND id<?)"), "\(plan)")
+        }
     }
 
     /// A lease that leaves busy endpoints out walks a bounded window of the due

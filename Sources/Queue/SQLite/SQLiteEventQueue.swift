@@ -347,6 +347,10 @@ public final class SQLiteEventQueue: EventQueue {
         """
     }
     static let hasDueSQL = "SELECT EXISTS (SELECT 1 FROM event WHERE adapter = ? AND state IN ('queued', 'leased') AND next_attempt_at <= ?)"
+    static let purgeFilesSQL = """
+        SELECT body_path FROM event WHERE state IN ('delivered', 'bounced') AND id < ? AND updated_at < ? AND body_path IS NOT NULL
+        """
+    static let purgeSQL = "DELETE FROM event WHERE state IN ('delivered', 'bounced') AND id < ? AND updated_at < ?"
     static let makeDueSQL = """
         UPDATE event SET next_attempt_at = created_at
         WHERE adapter = ? AND target = ? AND state IN ('queued', 'leased') AND state = 'queued' AND next_attempt_at > created_at
@@ -391,11 +395,12 @@ public final class SQLiteEventQueue: EventQueue {
 
     public func purge(deliveredBefore date: Date) async throws(QueueError) -> Int {
         let cutoff = Millis(date)
+        // Created before the cutoff too (ids are ordered by creation): a range of
+        // (state, id), not a walk of every delivered event.
+        let arguments: StatementArguments = [EventIDGenerator.firstID(atOrAfter: date).rawValue, cutoff]
         let (count, files) = try await write("purge") { db -> (Int, [String]) in
-            let files = try String.fetchAll(db, sql: """
-                SELECT body_path FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < ? AND body_path IS NOT NULL
-                """, arguments: [cutoff])
-            try db.execute(sql: "DELETE FROM event WHERE state IN ('delivered', 'bounced') AND updated_at < ?", arguments: [cutoff])
+            let files = try String.fetchAll(db, sql: Self.purgeFilesSQL, arguments: arguments)
+            try db.execute(sql: Self.purgeSQL, arguments: arguments)
             return (db.changesCount, files)
         }
         for f in files { try? FileManager.default.removeItem(atPath: f) }
