@@ -63,7 +63,8 @@ import Testing
         #expect(l.fullTargets == ["https://a/"] as Set)
         #expect(l.room(leaseBatch: 64) == 16, "slots stay free for other endpoints (a quarter per lease)")
         // A finished delivery frees a slot for the first buffered event, in order;
-        // the lane stays left out until its buffer is empty and a slot frees.
+        // the lane stays left out until its buffer is empty and a quarter of its
+        // slots are free (a lease's floor: not a lease per freed slot).
         _ = l.finished(endpoint: "a", result: .answered, now: at(0.01))
         #expect(l.startable() == [[16]])
         #expect(l.fullTargets == ["https://a/"] as Set)
@@ -71,8 +72,12 @@ import Testing
             _ = l.finished(endpoint: "a", result: .answered, now: at(0.02))
             _ = l.startable()
         }
+        for _ in 0..<3 { _ = l.finished(endpoint: "a", result: .answered, now: at(0.03)) }
+        #expect(l.fullTargets == ["https://a/"] as Set, "3 of 16 free")
+        #expect(l.room(leaseBatch: 64) == 16, "room for other endpoints meanwhile")
         _ = l.finished(endpoint: "a", result: .answered, now: at(0.03))
         #expect(l.fullTargets.isEmpty)
+        #expect(l.room(leaseBatch: 64) == 4, "a's free slots")
     }
 
     @Test func busyLanesGetFairSharesAndAlwaysLeaveRoomForAnother() {
@@ -314,5 +319,66 @@ import Testing
         #expect(take(&l, endpoint: "b", target: "b"))
         #expect(!take(&l, endpoint: "c", target: "c"))
         #expect(l.room(leaseBatch: 64) == 0)
+    }
+}
+
+/// The lanes' counts as the dispatcher uses them: deliveries started one group
+/// at a time (a lease's admission, a buffer's turn, a reservation) and finished
+/// one group at a time. A lane's count and the adapter's must stay together:
+/// when a one-by-one adapter's buffer came out as one group of several events,
+/// the adapter's count fell behind by all but one each time, and the lane
+/// looked full for good (a backlog that never drained).
+@Suite struct EndpointLanesCountTests {
+    @Test(arguments: [nil, 8] as [Int?])
+    func deliveriesStartedAndFinishedInAnyOrderLeaveNothingBehind(_ batch: Int?) {
+        var l = EndpointLanes<String>(EndpointLanes.Settings(concurrency: 256, endpointConcurrency: 128, batchSize: batch,
+                                                            breaker: CircuitBreaker.Settings(failureThreshold: 3)))
+        var rng = SystemRandomNumberGenerator()
+        var running: [(endpoint: String, count: Int)] = []
+        var reserved: [String] = []
+        let now = Date()
+        func finish(_ d: (endpoint: String, count: Int)) {
+            _ = l.finished(endpoint: d.endpoint, result: .answered, count: d.count, now: now)
+        }
+        func start(_ groups: [[String]]) {
+            for group in groups {
+                if batch == nil { #expect(group.count == 1, "a one-by-one adapter's delivery is one event") }
+                if let first = group.first { running.append((first, group.count)) }
+            }
+        }
+        for step in 0..<50_000 {
+            let endpoint = ["a", "b", "c"][Int.random(in: 0..<3, using: &rng)]
+            switch Int.random(in: 0..<5, using: &rng) {
+            case 0:
+                if l.reserve(endpoint: endpoint, target: endpoint) { reserved.append(endpoint) }
+            case 1:
+                // A reservation's event: stored leased (it runs) or not (its slot is given back).
+                guard !reserved.isEmpty else { break }
+                let e = reserved.removeFirst()
+                if Bool.random(using: &rng) { running.append((e, 1)) } else { l.unreserve(endpoint: e) }
+            case 2:
+                for _ in 0..<Int.random(in: 1...40, using: &rng) {
+                    if case .start = l.admit(endpoint, endpoint: endpoint, target: endpoint, now: now) { running.append((endpoint, 1)) }
+                }
+            case 3:
+                for _ in 0..<Int.random(in: 1...20, using: &rng) where !running.isEmpty {
+                    finish(running.remove(at: Int.random(in: 0..<running.count, using: &rng)))
+                }
+            default:
+                start(l.startable())
+            }
+            _ = step
+        }
+        // Everything ends: nothing is left in flight, and the whole share is free again.
+        for e in reserved { l.unreserve(endpoint: e) }
+        start(l.startable())
+        while !running.isEmpty {
+            for d in running { finish(d) }
+            running = []
+            start(l.startable())
+        }
+        #expect(l.laneCount == 0)
+        #expect(l.fullTargets.isEmpty)
+        #expect(l.room(leaseBatch: 1000) == 64)
     }
 }
