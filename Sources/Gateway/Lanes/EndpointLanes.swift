@@ -147,10 +147,10 @@ struct EndpointLanes<Item: Sendable>: Sendable {
 
     /// How many slots a busy lane must have free before a lease brings it more: a
     /// quarter of its cap. With a backlog, each slot freed one at a time made a
-    /// lease (a transaction) for one or two events, and deliveries fell to 60 %
-    /// of what they reach without one; a quarter of 128 costs a few milliseconds
-    /// of fewer deliveries in flight. (Events stored while a lane has a free slot
-    /// and nothing waits are not leased at all: `reserve`.)
+    /// lease (a transaction, and a walk of the due window) for one or two events;
+    /// a quarter of 128 costs a few milliseconds of fewer deliveries in flight.
+    /// (Events stored while a lane has a free slot and nothing waits are not
+    /// leased at all: `reserve`.)
     static func leaseFloor(_ limit: Int) -> Int { max(1, limit / 4) }
 
     /// Decides for one leased event of `endpoint` (whose queue target is `target`).
