@@ -6,6 +6,7 @@ import MSRP
 import MSRPTransport
 import Queue
 import SDP
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import Gateway
@@ -101,6 +102,33 @@ import Testing
         #expect(dead.count == 1)
         #expect(dead.first?.lastError?.contains("HTTP 503") == true)
         await gw.stop()
+    }
+
+    /// A message stored while its endpoint has a free slot is stored already
+    /// leased and started by the ingress; stopping waits for that delivery and
+    /// records its outcome (nothing is given back to be sent a second time).
+    @Test func aDeliveryStartedAtStoreFinishesBeforeTheGatewayStops() async throws {
+        let gw = try await TestGateway()
+        gw.adapter.hold("https://hooks.test/ops")
+        let peer = try TestPeer(group: TestGateway.group)
+        _ = try await peer.join(gw.gateway)
+        #expect(try await peer.send(cpim: cpim(imdn: nil), id: "held-1", successReport: .no) == .accepted)
+        await eventually("the delivery under way") { gw.adapter.delivered.count == 1 }
+        let event = try #require(gw.adapter.delivered.first)
+        #expect(event.state == .leased && event.attempts == 1)
+        // The delivery is let go 300 ms into the stop, which must not end before.
+        let released = NIOLockedValueBox(false)
+        let releaser = Task { [adapter = gw.adapter] in
+            try? await Task.sleep(for: .milliseconds(300))
+            released.withLockedValue { $0 = true }
+            adapter.releaseHeld()
+        }
+        await gw.stop(keepingFiles: true)
+        #expect(released.withLockedValue { $0 }, "the gateway stopped with a delivery in flight")
+        await releaser.value
+        #expect(try await gw.queue.event(event.id)?.state == .delivered)
+        try? FileManager.default.removeItem(atPath: gw.directory)
+        #expect(gw.adapter.delivered.count == 1)
     }
 
     @Test func sameMessageIDAgainIsOneDelivery() async throws {

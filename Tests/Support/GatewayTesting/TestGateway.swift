@@ -14,6 +14,8 @@ public final class ScriptedAdapter: Adapter, @unchecked Sendable {
     private let lock = NSLock()
     private var outcomes: [String: [DeliveryOutcome]] = [:]
     private(set) var deliveries: [QueuedEvent] = []
+    private var held: Set<String> = []
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
     public init(name: String = "webhook", schemes: [String] = ["https"]) {
         self.name = name
@@ -25,8 +27,30 @@ public final class ScriptedAdapter: Adapter, @unchecked Sendable {
 
     public var delivered: [QueuedEvent] { lock.withLock { deliveries } }
 
+    /// Deliveries to `target` wait (after they are recorded) until `releaseHeld()`.
+    public func hold(_ target: String) { lock.withLock { _ = held.insert(target) } }
+
+    /// Lets every held delivery go, and the next ones to any target.
+    public func releaseHeld() {
+        let go = lock.withLock { defer { held = []; waiting = [] }; return waiting }
+        for w in go { w.resume() }
+    }
+
     public func deliver(_ event: QueuedEvent) async -> DeliveryOutcome {
-        lock.withLock {
+        let wait = lock.withLock { held.contains(event.target) }
+        if wait {
+            lock.withLock { deliveries.append(event) }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = lock.withLock { () -> Bool in
+                    if held.isEmpty { return true }
+                    waiting.append(c)
+                    return false
+                }
+                if now { c.resume() }
+            }
+            return .delivered(proof: "HTTP 204 (held)")
+        }
+        return lock.withLock {
             deliveries.append(event)
             var list = outcomes[event.target] ?? [.delivered(proof: "HTTP 204")]
             let next = list.first ?? .delivered(proof: "HTTP 204")
@@ -69,11 +93,12 @@ public struct TestGateway {
         run = Task { await g.run() }
     }
 
-    public func stop() async {
+    /// Stops the gateway; `keepingFiles` leaves the queue to be read (the caller removes `directory`).
+    public func stop(keepingFiles: Bool = false) async {
         gateway.stop()
         await run.value
         gateway.closeAllSessions()
         await gateway.endpoint.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
+        if !keepingFiles { try? FileManager.default.removeItem(atPath: directory) }
     }
 }
