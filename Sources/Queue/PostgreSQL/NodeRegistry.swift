@@ -49,8 +49,11 @@ struct NodeRegistry: Sendable {
                 INSERT INTO gateway_node (id, host, owner_prefix, started_at, heartbeat_at, addresses)
                 VALUES (\(me), \(host), \(configuration.ownerPrefix), \(nowMillis), \(nowMillis), \(addresses))
                 ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, owner_prefix = EXCLUDED.owner_prefix,
-                  started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at, addresses = EXCLUDED.addresses
+                  started_at = EXCLUDED.started_at, addresses = EXCLUDED.addresses,
+                  heartbeat_at = GREATEST(gateway_node.heartbeat_at, EXCLUDED.heartbeat_at)
                 """, logger: logger)
+            // The heartbeat never moves back (as in `beat`): a registration that
+            // stalled on its way must not make a node registered since look lapsed.
             // A previous run's sessions ended with it; after being taken out
             // the node publishes its live ones again (`registrations` changed).
             try await connection.query("DELETE FROM gateway_session WHERE node = \(me)", logger: logger)
