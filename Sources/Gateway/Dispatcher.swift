@@ -59,9 +59,12 @@ final class Dispatcher: Sendable {
         let running = workers.withLockedValue { $0 }
         var claims = DeliveryClaims()
         for event in events {
-            guard event.notBefore == nil, let lane = running[event.adapter],
-                  lane.lanes.withLockedValue({ $0.reserve(endpoint: lane.adapter.endpoint(of: event.target), target: event.target) })
-            else {
+            guard event.notBefore == nil, let lane = running[event.adapter] else {
+                claims.append(nil)
+                continue
+            }
+            let endpoint = lane.adapter.endpoint(of: event.target)
+            guard lane.lanes.withLockedValue({ $0.reserve(endpoint: endpoint, target: event.target) }) else {
                 claims.append(nil)
                 continue
             }
@@ -85,7 +88,8 @@ final class Dispatcher: Sendable {
             }
             // Stopping: a claimed event stays leased; `run` gives it back.
             guard let leased, !isStopping else {
-                lane.lanes.withLockedValue { $0.unreserve(endpoint: lane.adapter.endpoint(of: event.target)) }
+                let endpoint = lane.adapter.endpoint(of: event.target)
+                lane.lanes.withLockedValue { $0.unreserve(endpoint: endpoint) }
                 lane.direct.cancelled()
                 lane.signal.signal()
                 notStarted.insert(event.adapter)
@@ -232,7 +236,9 @@ final class Dispatcher: Sendable {
         if let batched = adapter as? any BatchAdapter {
             outcomes = await batched.deliver(batch: events)
         } else {
-            outcomes = [await adapter.deliver(first)]
+            var each: [DeliveryOutcome] = []
+            for event in events { each.append(await adapter.deliver(event)) }
+            outcomes = each
         }
         if Task.isCancelled { return }  // shutting down hard: the leases are given back by `run`
         let results = events.indices.map { i in

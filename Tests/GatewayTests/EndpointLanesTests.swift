@@ -329,6 +329,17 @@ import Testing
 /// the adapter's count fell behind by all but one each time, and the lane
 /// looked full for good (a backlog that never drained).
 @Suite struct EndpointLanesCountTests {
+    /// Ending several one-by-one deliveries at once frees as many slots in the
+    /// lane as in the adapter (a batch is one delivery in its lane).
+    @Test func endingSeveralDeliveriesAtOnceFreesTheirSlots() {
+        var l = EndpointLanes<Int>(EndpointLanes.Settings(concurrency: 8, endpointConcurrency: 4, batchSize: nil,
+                                                         breaker: CircuitBreaker.Settings(failureThreshold: 3)))
+        for i in 0..<3 { _ = l.admit(i, endpoint: "a", target: "a", now: Date()) }
+        _ = l.finished(endpoint: "a", result: .answered, count: 3, now: Date())
+        #expect(l.laneCount == 0)
+        #expect(l.room(leaseBatch: 64) == 2)
+    }
+
     @Test(arguments: [nil, 8] as [Int?])
     func deliveriesStartedAndFinishedInAnyOrderLeaveNothingBehind(_ batch: Int?) {
         var l = EndpointLanes<String>(EndpointLanes.Settings(concurrency: 256, endpointConcurrency: 128, batchSize: batch,

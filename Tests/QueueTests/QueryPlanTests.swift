@@ -51,6 +51,32 @@ struct QueryPlanTests {
         }
     }
 
+    /// A database written before schema v5 (with `event_state` and its events)
+    /// upgrades in place: the index goes, the events stay, the purge works.
+    @Test func aV4DatabaseUpgradesKeepingItsEvents() async throws {
+        let clock = TestClock()
+        let path = try temporaryDirectory() + "/queue.sqlite"
+        var queue: SQLiteEventQueue? = try makeQueue(clock: clock, path: path)
+        let ids = try await queue!.enqueue((0..<3).map { message("u000000\($0)", successReport: false) })
+        let leased = try await queue!.lease(adapter: "webhook", owner: "w", limit: 1, for: .seconds(30))
+        _ = try await queue!.complete(leased[0].id, owner: "w", outcome: .delivered(proof: "204"))
+        queue = nil
+        // Back to v4: its index, and no record of v5.
+        let db = try DatabaseQueue(path: path)
+        try await db.write { db in
+            try db.execute(sql: "CREATE INDEX event_state ON event(state, updated_at)")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5-purge-by-id'")
+        }
+        try db.close()
+        let upgraded = try makeQueue(clock: clock, path: path)
+        let indexes = try await upgraded.pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index'") }
+        #expect(!indexes.contains("event_state") && indexes.contains("event_state_id"))
+        #expect(try await upgraded.events(EventFilter()).map(\.id).sorted() == ids.sorted())
+        clock.advance(.seconds(1))
+        #expect(try await upgraded.purge(deliveredBefore: clock.now) == 1)
+        #expect(try await upgraded.stats().count(adapter: "webhook", state: .queued) == 2)
+    }
+
     /// A lease that leaves busy endpoints out walks a bounded window of the due
     /// index, in its order and from the index alone: no table, no sort.
     @Test func leasingAroundBusyEndpointsReadsABoundedWindowOfTheIndex() throws {

@@ -277,7 +277,8 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         return update(endpoint) { lanes, lane in
             var out = Finished()
             if let inheritedDue { out.dueTargets = inheritedDue }
-            lane.inFlight -= 1
+            // As `startable` counted them: a batch is one delivery in its lane.
+            lane.inFlight -= lanes.settings.batchSize == nil ? count : 1
             lanes.inFlight -= count
             out.transition = lane.breaker.record(result, now: now)
             switch out.transition {
