@@ -96,10 +96,13 @@ import Testing
             texts.append(String(String.UnicodeScalarView((0..<Int.random(in: 0...40, using: &random)).map { _ in pool.randomElement(using: &random) ?? "a" })))
         }
         for t in texts {
+            // Not a literal `[t: t, "a": t]`: a random "a" made it a duplicate key (a trap).
+            var headers = ["a": t]
+            headers[t] = t
             let e = QueuedEvent(
                 id: EventID(rawValue: 7), kind: .delivery, state: .leased, adapter: "webhook", target: "https://x/y",
                 origin: EventOrigin(sessionID: t, messageID: t, imdnMessageID: t),
-                envelope: EventEnvelope(from: t, to: [t, "<sip:b@x>"], cc: [t], subject: t, dateTime: t, contentType: "text/plain", headers: [t: t, "a": t]),
+                envelope: EventEnvelope(from: t, to: [t, "<sip:b@x>"], cc: [t], subject: t, dateTime: t, contentType: "text/plain", headers: headers),
                 body: .inline(Array(t.utf8)), parent: nil, attempts: 1, nextAttemptAt: Date(), leaseOwner: nil, lastError: nil, proof: nil, statusCode: nil,
                 createdAt: Date(), updatedAt: Date())
             let bytes = WebhookPayload(event: e, body: Array(t.utf8), now: Date()).encoded()
