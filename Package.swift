@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "MSRPTransport",
             dependencies: [
-                "MSRP", "Digest", "Admission",
+                "MSRP", "Digest", "Admission", "DirectConnect",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -130,10 +130,16 @@ let package = Package(
             dependencies: [.product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
+        // Client connections to an address without a name lookup (all our clients).
+        .target(
+            name: "DirectConnect",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "WebhookAdapter",
             dependencies: [
-                "Events", "CPIM", "ConnectionPool",
+                "Events", "CPIM", "ConnectionPool", "DirectConnect",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -160,7 +166,7 @@ let package = Package(
         .target(
             name: "IRCClient",
             dependencies: [
-                "IRCWire",
+                "IRCWire", "DirectConnect",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -203,7 +209,7 @@ let package = Package(
         .target(
             name: "SMTPAdapter",
             dependencies: [
-                "SMTPWire", "Events", "CPIM", "ConnectionPool",
+                "SMTPWire", "Events", "CPIM", "ConnectionPool", "DirectConnect",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -245,7 +251,7 @@ let package = Package(
         .target(
             name: "XMPPClient",
             dependencies: [
-                "XMPPWire",
+                "XMPPWire", "DirectConnect",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -443,6 +449,7 @@ let package = Package(
             name: "QueueTests",
             dependencies: [
                 "Events", "Queue", "TestPeers", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,5 @@
 import Admission
+import DirectConnect
 import Logging
 import MSRP
 import NIOConcurrencyHelpers
@@ -201,7 +202,7 @@ public final class MSRPEndpoint: Sendable {
                     connection.withLockedValue { $0 = c }
                 }
             }
-        let connected = address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(host: uri.host.address, port: key.port)
+        let connected = address.map { bootstrap.connect(to: $0) } ?? bootstrap.connect(hostOrAddress: uri.host.address, port: key.port)
         return connected
             .flatMapThrowing { _ in
                 guard let c = connection.withLockedValue({ $0 }) else { throw MSRPEndpointError.shutDown }

@@ -83,7 +83,7 @@ import TestPeers
         let answered = NIOLockedValueBox(false)
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(AnswerWatcher(answered)) } }
-            .connect(host: "127.0.0.1", port: gateway.msrpPort).get()
+            .connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: gateway.msrpPort)).get()
         let send = "MSRP b\(id) SEND\r\nTo-Path: \(theirs)\r\nFrom-Path: \(ours)\r\nMessage-ID: m\(id)\r\nByte-Range: 1-0/0\r\n-------b\(id)$\r\n"
         try await channel.writeAndFlush(ByteBuffer(string: send))
         #expect(await until(.seconds(20), every: .milliseconds(2)) { answered.withLockedValue { $0 } }, "no 200 for the bodiless SEND of \(id)")

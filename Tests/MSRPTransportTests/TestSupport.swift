@@ -58,7 +58,7 @@ final class RawMSRPClient: @unchecked Sendable {
         self.closedBox = closed
         channel = try await ClientBootstrap(group: group).channelInitializer { ch in
             ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(frames, closed)) }
-        }.connect(host: "127.0.0.1", port: port).get()
+        }.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port)).get()
     }
 
     func write(_ bytes: [UInt8]) async throws {

@@ -1,3 +1,4 @@
+import DirectConnect
 import IRCWire
 import Logging
 import NIOConcurrencyHelpers
@@ -62,7 +63,7 @@ public final class IRCConnection: @unchecked Sendable {
                     try ch.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .connect(host: configuration.host, port: configuration.port).get()
+            .connect(hostOrAddress: configuration.host, port: configuration.port).get()
         } catch {
             // Nobody will complete the registration of a connection that never was.
             registered.fail(IRCConnectionError("cannot connect to \(configuration.host):\(configuration.port): \(error)"))

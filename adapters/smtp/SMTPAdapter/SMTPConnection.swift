@@ -1,3 +1,4 @@
+import DirectConnect
 import Events
 import Foundation
 import Logging
@@ -44,7 +45,7 @@ final class SMTPConnection: @unchecked Sendable {
                         made.withLockedValue { $0 = NIOLoopBound(handler, eventLoop: ch.eventLoop) }
                     }
                 }
-                .connect(host: relay.host, port: relay.port).get()
+                .connect(hostOrAddress: relay.host, port: relay.port).get()
         } catch {
             throw SMTPError(.connect("\(relay.host):\(relay.port): \(error)"))
         }

@@ -1,4 +1,5 @@
 import ConnectionPool
+import DirectConnect
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -27,7 +28,7 @@ struct WebhookHTTPConnection: PooledConnection {
                         try sync.addHandler(WebhookHTTPHandler())
                     }
                 }
-                .connect(host: origin.host, port: origin.port).get()
+                .connect(hostOrAddress: origin.host, port: origin.port).get()
         } catch {
             throw .connect("\(origin): \(error)")
         }

@@ -1,4 +1,5 @@
 import Crypto
+import DirectConnect
 import Logging
 import NIOCore
 import NIOPosix
@@ -35,7 +36,7 @@ final class XMPPComponentConnection: Sendable {
                 .connectTimeout(configuration.connectTimeout)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
-                .connect(host: configuration.host, port: configuration.port).get()
+                .connect(hostOrAddress: configuration.host, port: configuration.port).get()
         } catch {
             authenticated.fail(XMPPConnectionError("cannot connect"))
             throw XMPPConnectionError("cannot connect to \(server): \(error)")
