@@ -91,7 +91,8 @@ final class MessageIngress: Sendable {
         var session: GatewaySession
     }
 
-    /// Messages of one session waiting for their turn; `running` while a task drains it.
+    /// Messages of one session waiting for their turn; `running` while a batch of
+    /// them is being stored (the next batch starts from its completion).
     private struct Lane {
         var pending: [Pending] = []
         var running = false
@@ -136,75 +137,113 @@ final class MessageIngress: Sendable {
             lanes[session.id]?.running = true
             return true
         }
-        if start { Task { await self.drain(session.id) } }
+        guard start else { return }
+        let batch = take(session.id)
+        if batch.allSatisfy(isSmall) {
+            // Prepared here, on the connection's loop (CPIM and routes only: the
+            // body stays inline), and stored without a task: the writer's
+            // completion answers. A lone message hops to the writer and back to
+            // its loop, where a task cost two more hops (issue 15).
+            commit(batch, of: session.id)
+        } else {
+            Task { self.commit(batch, of: session.id) }
+        }
     }
 
-    private func drain(_ id: String) async {
-        while true {
-            let batch: [Pending] = lanes.withLockedValue { lanes in
-                let b = lanes[id]?.pending ?? []
-                if b.isEmpty {
-                    lanes[id] = nil
-                } else {
-                    lanes[id]?.pending = []
-                }
-                return b
+    /// Takes what waits on a session's lane; forgets the lane when nothing does.
+    private func take(_ id: String) -> [Pending] {
+        lanes.withLockedValue { lanes in
+            let b = lanes[id]?.pending ?? []
+            if b.isEmpty {
+                lanes[id] = nil
+            } else {
+                lanes[id]?.pending = []
             }
-            if batch.isEmpty { return }
-            await commit(batch)
+            return b
         }
+    }
+
+    /// A message whose body stays in memory and inline in the queue: preparing
+    /// it writes no file, so it may be prepared on an event loop.
+    private func isSmall(_ p: Pending) -> Bool {
+        if case .memory(let buffer) = p.message.message.body { return buffer.readableBytes <= bodies.inlineLimit }
+        return false
     }
 
     /// Prepares each message (refusing the bad ones at once), enqueues the
-    /// events of the rest in one call, then acknowledges them.
-    private func commit(_ batch: [Pending]) async {
-        var accepted: [(Pending, [NewEvent])] = []
-        for p in batch {
-            do {
-                accepted.append((p, try prepare(p.message, session: p.session)))
+    /// events of the rest in one transaction, acknowledges them once it is
+    /// durable, then commits what arrived on the session meanwhile (in a task:
+    /// not on the queue's writer).
+    private func commit(_ batch: [Pending], of id: String) {
+        let next: @Sendable () -> Void = {
+            let more = self.take(id)
+            if !more.isEmpty { Task { self.commit(more, of: id) } }
+        }
+        let accepted: [(Pending, [NewEvent])] = batch.compactMap { p in
+            do throws(IngressRefusal) {
+                return (p, try prepare(p.message, session: p.session))
             } catch {
                 refuse(p, error)
+                return nil
             }
         }
-        guard !accepted.isEmpty else { return }
+        guard !accepted.isEmpty else { return next() }
         let events = accepted.flatMap(\.1)
         let claims = dispatcher?.claims(for: events) ?? DeliveryClaims()
-        var stored: [Enqueued]?
-        do {
-            let enqueued = try await queue.enqueueNotingRepeats(events, claims: claims.leases)
-            stored = enqueued
-            // A repeated message's sender is owed its acknowledgements again: made
-            // durable before its 200, like everything the 200 promises.
-            let owedAgain = enqueued.contains(where: \.wasStored) ? try await acknowledgeRepeats(accepted, enqueued) : false
-            for (p, _) in accepted {
-                p.message.acknowledgement.accept()
-                metrics.messageIn(accepted: true)
-                logger.debug("message accepted", metadata: ["session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)"])
+        queue.enqueueNotingRepeats(events, claims: claims.leases) { result in
+            switch result {
+            case .success(let enqueued) where enqueued.contains(where: \.wasStored):
+                // A repeated message's sender is owed its acknowledgements again: made
+                // durable before its 200, like everything the 200 promises (reads
+                // and a write: in a task).
+                Task {
+                    do throws(QueueError) {
+                        let owedAgain = try await self.acknowledgeRepeats(accepted, enqueued)
+                        self.stored(accepted, events, claims, enqueued, owedAgain: owedAgain)
+                    } catch {
+                        self.notStored(accepted, events, claims, stored: enqueued, error)
+                    }
+                    next()
+                }
+                return
+            case .success(let enqueued):
+                self.stored(accepted, events, claims, enqueued, owedAgain: false)
+            case .failure(let error):
+                self.notStored(accepted, events, claims, stored: nil, error)
             }
-            bodyWrites.succeeded()
-            bodies.reconcile(events: events, enqueued)
-            let notStarted = dispatcher?.handOver(events, claims, stored: enqueued) ?? Set(events.map(\.adapter))
-            wake(notStarted.union(owedAgain ? [reporter.adapter] : []))
-        } catch {
-            if let stored {
-                // Stored, but what a repeat owes could not be: no 200, the sender sends
-                // it again and the dedupe key finds it. The stored events go on (their
-                // bodies stay).
-                bodies.reconcile(events: events, stored)
-                let notStarted = dispatcher?.handOver(events, claims, stored: stored) ?? Set(events.map(\.adapter))
-                wake(notStarted)
-            } else {
-                // Nothing of the batch was stored.
-                dispatcher?.handOver(events, claims, stored: nil)
-                bodies.discard(events)
-            }
-            // Every sender learns, nobody is told 200.
-            logger.error("cannot store incoming messages", metadata: [
-                "error": "\(error)", "count": "\(accepted.count)", "stored": "\(stored != nil)"])
-            for (p, _) in accepted {
-                p.message.acknowledgement.reject(code: 500, comment: IngressRefusal.cannotStorePhrase)
-                metrics.messageIn(accepted: false)
-            }
+            next()
+        }
+    }
+
+    /// The batch is durable: every sender gets its 200, and the events go on.
+    private func stored(_ accepted: [(Pending, [NewEvent])], _ events: [NewEvent], _ claims: DeliveryClaims, _ enqueued: [Enqueued], owedAgain: Bool) {
+        for (p, _) in accepted {
+            p.message.acknowledgement.accept()
+            metrics.messageIn(accepted: true)
+            logger.debug("message accepted", metadata: ["session": "\(p.session.id)", "message-id": "\(p.message.message.messageID)"])
+        }
+        bodyWrites.succeeded()
+        bodies.reconcile(events: events, enqueued)
+        let notStarted = dispatcher?.handOver(events, claims, stored: enqueued) ?? Set(events.map(\.adapter))
+        wake(notStarted.union(owedAgain ? [reporter.adapter] : []))
+    }
+
+    /// Every sender of the batch gets 500 (it may send again). `stored`: the
+    /// events were stored, but what a repeat owes could not be; they go on (their
+    /// bodies stay), and the sender's retry is found by its dedupe key.
+    private func notStored(_ accepted: [(Pending, [NewEvent])], _ events: [NewEvent], _ claims: DeliveryClaims, stored: [Enqueued]?, _ error: QueueError) {
+        if let stored {
+            bodies.reconcile(events: events, stored)
+            wake(dispatcher?.handOver(events, claims, stored: stored) ?? Set(events.map(\.adapter)))
+        } else {
+            dispatcher?.handOver(events, claims, stored: nil)
+            bodies.discard(events)
+        }
+        logger.error("cannot store incoming messages", metadata: [
+            "error": "\(error)", "count": "\(accepted.count)", "stored": "\(stored != nil)"])
+        for (p, _) in accepted {
+            p.message.acknowledgement.reject(code: 500, comment: IngressRefusal.cannotStorePhrase)
+            metrics.messageIn(accepted: false)
         }
     }
 

@@ -26,6 +26,13 @@ public protocol EventQueue: Sendable {
     /// is how they take turns).
     func enqueueNotingRepeats(_ events: [NewEvent], claims: [LeaseClaim?]) async throws(QueueError) -> [Enqueued]
 
+    /// `enqueueNotingRepeats(_:claims:)`, told to `completion` (once, on any
+    /// thread) instead of resuming a task: a caller on an event loop needs no
+    /// task to wait in. The default runs the async call in a task; SQLite calls
+    /// `completion` from its writer once the transaction is durable.
+    func enqueueNotingRepeats(
+        _ events: [NewEvent], claims: [LeaseClaim?], completion: @escaping @Sendable (Result<[Enqueued], QueueError>) -> Void)
+
     /// Leases up to `limit` due events of `adapter` to `owner` for `duration`,
     /// oldest due first, leaving out those for `excludingTargets` (endpoints that
     /// can take nothing more now: their events stay due, in order). An event
@@ -128,6 +135,18 @@ public struct QueueWriteFailure: Sendable {
 extension EventQueue {
     public func enqueueNotingRepeats(_ events: [NewEvent], claims: [LeaseClaim?]) async throws(QueueError) -> [Enqueued] {
         try await enqueueNotingRepeats(events)
+    }
+
+    public func enqueueNotingRepeats(
+        _ events: [NewEvent], claims: [LeaseClaim?], completion: @escaping @Sendable (Result<[Enqueued], QueueError>) -> Void
+    ) {
+        Task {
+            do throws(QueueError) {
+                completion(.success(try await enqueueNotingRepeats(events, claims: claims)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
     }
 
     @discardableResult

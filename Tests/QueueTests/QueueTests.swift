@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import GRDB
+import NIOConcurrencyHelpers
 import Testing
 
 @testable import Queue
@@ -138,6 +139,32 @@ import Testing
         #expect((stored[0].leased != nil) == (backend == .sqlite))
         let leased = try await queue.lease(adapter: "webhook", owner: "w", limit: 10, for: .seconds(30))
         #expect(leased.map(\.id) == (backend == .sqlite ? [] : [stored[0].id]))
+    }
+
+    /// The enqueue that reports to a completion (the MSRP ingress calls it from
+    /// its event loop) stores what the async call stores, says the same of
+    /// repeats and claims, and reports once, when the events are durable.
+    @Test(arguments: QueueBackend.all) func anEnqueueToldToACompletionStoresWhatTheAsyncCallStores(_ backend: QueueBackend) async throws {
+        let queue = try await makeQueue(backend)
+        let claim = LeaseClaim(owner: "w", duration: .seconds(30))
+        let calls = NIOLockedValueBox(0)
+        func enqueue(_ events: [NewEvent], claims: [LeaseClaim?]) async throws -> [Enqueued] {
+            try await withCheckedThrowingContinuation { continuation in
+                queue.enqueueNotingRepeats(events, claims: claims) { result in
+                    calls.withLockedValue { $0 += 1 }
+                    continuation.resume(with: result)
+                }
+            }
+        }
+        let first = try await enqueue([message("c0000001"), message("c0000002", adapter: "irc")], claims: [claim, nil])
+        #expect(first.map(\.wasStored) == [false, false])
+        #expect(first.map { $0.leased != nil } == [backend == .sqlite, false])
+        for e in first { #expect(try await queue.event(e.id) != nil) }
+        let again = try await enqueue([message("c0000002", adapter: "irc"), message("c0000003")], claims: [nil, nil])
+        #expect(again.map(\.wasStored) == [true, false] && again[0].id == first[1].id)
+        #expect(try await enqueue([], claims: []).isEmpty)
+        #expect(calls.withLockedValue { $0 } == 3)
+        #expect(try await queue.stats().count(adapter: "webhook", state: .queued) == (backend == .sqlite ? 1 : 2))
     }
 
     /// The configured level is the writer's: GRDB sets NORMAL when it turns WAL

@@ -90,11 +90,25 @@ public final class SQLiteEventQueue: EventQueue {
 
     public func enqueueNotingRepeats(_ events: [NewEvent], claims: [LeaseClaim?]) async throws(QueueError) -> [Enqueued] {
         guard !events.isEmpty else { return [] }
+        return try await grouped("enqueue", enqueueOperation(events, claims: claims))
+    }
+
+    public func enqueueNotingRepeats(
+        _ events: [NewEvent], claims: [LeaseClaim?], completion: @escaping @Sendable (Result<[Enqueued], QueueError>) -> Void
+    ) {
+        guard !events.isEmpty else { return completion(.success([])) }
+        committer.submit(enqueueOperation(events, claims: claims)) { result in
+            completion(self.settled("enqueue", result))
+        }
+    }
+
+    /// The write of an enqueue, run in a group transaction.
+    private func enqueueOperation(_ events: [NewEvent], claims: [LeaseClaim?]) -> @Sendable (Database) throws -> [Enqueued] {
         let stamp = now()
         let rows = events.enumerated().map { i, e in
             EventRow(new: e, id: ids.next(now: stamp), now: stamp, claim: i < claims.count && e.notBefore == nil ? claims[i] : nil)
         }
-        return try await grouped("enqueue") { db in
+        return { db in
             // A claim is granted only while nothing of its adapter is due: the
             // claimed event must not overtake events that wait for a lease
             // (an endpoint's backlog, expired leases, retries now due).
@@ -416,20 +430,27 @@ public final class SQLiteEventQueue: EventQueue {
 
     /// A write that shares its transaction (and fsync) with concurrent ones.
     private func grouped<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
-        do {
-            let result = try await committer.perform(body)
+        let result: Result<T, any Error>
+        do { result = .success(try await committer.perform(body)) } catch { result = .failure(error) }
+        return try settled(what, result).get()
+    }
+
+    /// A group write's result, its error as a `QueueError`, noted in `writes`.
+    private func settled<T>(_ what: String, _ result: Result<T, any Error>) -> Result<T, QueueError> {
+        switch result {
+        case .success(let value):
             // Only a new row proves the disk takes data again: updates in place
             // (a retry recorded, a lease) still commit on a full disk.
             if what == "enqueue" { writes.succeeded() }
-            return result
-        } catch let error as QueueError {
+            return .success(value)
+        case .failure(let error as QueueError):
             // An operation's own refusal (not found, lease lost) says nothing of the disk.
             if error.isStorageFailure { writes.failed(error) }
-            throw error
-        } catch {
+            return .failure(error)
+        case .failure(let error):
             let mapped = QueueError(mapping: error, context: what)
             writes.failed(mapped)
-            throw mapped
+            return .failure(mapped)
         }
     }
 
