@@ -83,7 +83,8 @@ struct NodeRegistry: Sendable {
         }
     }
 
-    private func beat() async throws {
+    /// One heartbeat (`run` beats every `heartbeat`; tests beat at once).
+    func beat() async throws {
         let nowMillis = Millis(now())
         let me = configuration.node
         // Never backwards: a beat delayed on its way (a stalled process) must not
