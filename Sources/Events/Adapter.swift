@@ -52,17 +52,8 @@ public protocol Adapter: Sendable {
 public protocol BatchAdapter: Adapter {
     /// The most events one batch holds.
     var batchSize: Int { get }
-    /// Batches in flight at once to one endpoint (1 by default: the next batch
-    /// starts when the last one's outcomes are in). More for an adapter whose
-    /// batch waits on the far side (XMPP's receipts): the next is sent meanwhile,
-    /// behind it on the same connection.
-    var batchesInFlight: Int { get }
     /// One outcome per event, in the order of `batch`.
     func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome]
-}
-
-extension BatchAdapter {
-    public var batchesInFlight: Int { 1 }
 }
 
 extension Adapter {

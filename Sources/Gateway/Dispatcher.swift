@@ -133,17 +133,15 @@ final class Dispatcher: Sendable {
     }
 
     /// One adapter's worker: leases what its endpoints' lanes can take, starts
-    /// each event its lane admits (a `BatchAdapter`'s as batches, `batchesInFlight` per endpoint),
+    /// each event its lane admits (a `BatchAdapter`'s as one batch per endpoint),
     /// gives back to the queue, as not ready, what must wait for its endpoint,
     /// and starts buffered events as slots free up.
     private func work(_ adapter: any Adapter) async {
         let settings = configuration.dispatchSettings(for: adapter.name)
-        let batched = adapter as? any BatchAdapter
-        let batchSize = batched?.batchSize
+        let batchSize = (adapter as? any BatchAdapter)?.batchSize
         let lanes = NIOLockedValueBox(EndpointLanes<QueuedEvent>(EndpointLanes.Settings(
             concurrency: max(1, adapter.concurrency), endpointConcurrency: max(1, settings.endpointConcurrency ?? adapter.endpointConcurrency),
-            batchSize: batchSize, batchesInFlight: batched?.batchesInFlight ?? 1, breaker: settings.breaker,
-            probeGrace: settings.pollInterval * 2 + .seconds(1))))
+            batchSize: batchSize, breaker: settings.breaker, probeGrace: settings.pollInterval * 2 + .seconds(1))))
         let lane = LaneContext(adapter: adapter, owner: owner + adapter.name, settings: settings, lanes: lanes,
                                signal: signals[adapter.name] ?? WakeSignal())
         await inheritWaiting(adapter, into: lanes)

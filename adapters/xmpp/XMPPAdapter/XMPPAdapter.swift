@@ -50,10 +50,6 @@ public final class XMPPAdapter: BatchAdapter {
     public var concurrency: Int { batchSize * 4 }
     /// A batch waits for its receipts together: the endpoint may have several.
     public var endpointConcurrency: Int { concurrency }
-    /// The next batch goes out while one waits for its receipts (on the same
-    /// connection, behind it): a backlog of one recipient drained at 3.3-3.8 k
-    /// msg/s with one, 5.5-5.6 k with two (BENCHMARKS.md, issue 17).
-    public var batchesInFlight: Int { 2 }
     private let bridges: [XMPPBridge]
     private let logger: Logger
 
