@@ -27,9 +27,12 @@ final class KamailioInstance: @unchecked Sendable {
             """, users: ["msrpgw": "secret"])
         process = try site.start(name: "kamailio")
         let port = self.port
-        // Bound ports are not readiness: wait until it answers a request.
+        // Bound ports are not readiness: wait until it answers a request. (Within
+        // 60 s: twice, in the starved first minute of a loaded full run, it had
+        // started its workers and still not answered after 30; unloaded, it
+        // answers within a second.)
         let probe = try UDPProbe()
-        try await process.waitUntil("answer OPTIONS on \(port)", timeout: .seconds(30)) {
+        try await process.waitUntil("answer OPTIONS on \(port)", timeout: .seconds(60)) {
             await probe.exchange("OPTIONS sip:127.0.0.1:\(port) SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:\(probe.port);branch=z9hG4bKprobe\(Int.random(in: 0...999_999))\nFrom: <sip:probe@127.0.0.1>;tag=p\nTo: <sip:127.0.0.1>\nCall-ID: probe\(Int.random(in: 0...999_999))\nCSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n\n", to: port) != nil
         }
     }
