@@ -103,7 +103,9 @@ final class ScriptedReceiver: @unchecked Sendable {
 
     func target(_ port: Int) throws -> WebhookTarget { try #require(WebhookTarget(url: "http://127.0.0.1:\(port)/hook?x=1", caFile: nil)) }
 
-    func post(_ client: WebhookHTTPClient, _ port: Int, timeout: Duration = .seconds(30)) async throws(WebhookHTTPError) -> WebhookHTTPResponse {
+    /// (The default wait is long: a loaded run's first minute once starved an
+    /// answered request past 30 s. Cases about time-outs give their own.)
+    func post(_ client: WebhookHTTPClient, _ port: Int, timeout: Duration = .seconds(120)) async throws(WebhookHTTPError) -> WebhookHTTPResponse {
         let t = WebhookTarget(url: "http://127.0.0.1:\(port)/hook?x=1", caFile: nil)!
         return try await client.post(t, tls: nil, headers: HTTPHeaders([("content-type", "application/json")]), body: Array("{}".utf8), timeout: timeout)
     }

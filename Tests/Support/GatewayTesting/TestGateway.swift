@@ -79,7 +79,11 @@ public struct TestGateway {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: retry))
         let endpoint = try MSRPEndpoint(
-            configuration: MSRPTransportConfiguration(assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 64 * 1024, spoolDirectory: directory)),
+            // Connections bind at their first request, sent right after the
+            // connect; a loaded run's first minute once starved a test past the
+            // default 30 s in between, and its connection was closed.
+            configuration: MSRPTransportConfiguration(
+                assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 64 * 1024, spoolDirectory: directory), bindTimeout: .seconds(600)),
             group: Self.group)
         try await endpoint.listen(host: "127.0.0.1", port: 0)
         adapter = ScriptedAdapter()
