@@ -30,7 +30,10 @@ import TestPeers
         var serverConfig = MSRPTransportConfiguration(
             parserLimits: MSRPParserLimits(maxMessageBytes: maxMessage),
             assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 1 << 20, maxMessageBytes: maxMessage),
-            chunkSize: chunkSize)
+            chunkSize: chunkSize,
+            // The connection binds at the first request after the connect; a loaded
+            // run's first minute once starved that past the default 30 s.
+            bindTimeout: .seconds(600))
         var clientConfig = MSRPTransportConfiguration(chunkSize: chunkSize, pieceSize: min(chunkSize, 16 * 1024))
         if secure {
             let certs = try await TestCertificates.make()

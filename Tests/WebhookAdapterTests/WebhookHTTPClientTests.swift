@@ -149,7 +149,7 @@ final class ScriptedReceiver: @unchecked Sendable {
             let client = WebhookHTTPClient(group: group)
             let started = ContinuousClock.now
             // Only the silent receiver needs the deadline; the others answer (or close) at once.
-            let timeout: Duration = { if case .silence = c.reply { return .seconds(1) } else { return .seconds(30) } }()
+            let timeout: Duration = { if case .silence = c.reply { return .seconds(1) } else { return .seconds(120) } }()
             do {
                 let response = try await post(client, receiver.port, timeout: timeout)
                 #expect(response.status == c.status, "\(c.name)")
