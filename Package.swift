@@ -371,7 +371,7 @@ let package = Package(
         .testTarget(
             name: "MSRPTransportTests",
             dependencies: [
-                "MSRP", "MSRPTransport", "Digest", "TestPeers",
+                "MSRP", "MSRPTransport", "Digest", "TestPeers", "DirectConnect",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
