@@ -175,9 +175,19 @@ final class MessageIngress: Sendable {
     /// durable, then commits what arrived on the session meanwhile (in a task:
     /// not on the queue's writer).
     private func commit(_ batch: [Pending], of id: String) {
+        // The session's connection loop, where the answers go: the writer's
+        // completion hops there once for the batch, so that the queue's single
+        // writer (every message's serial path) only stores and hands back, and
+        // the 200s, metrics and hand-over run beside it (issue 15).
+        let loop = batch.first?.session.msrp.connection?.eventLoop
         let next: @Sendable () -> Void = {
             let more = self.take(id)
-            if !more.isEmpty { Task { self.commit(more, of: id) } }
+            guard !more.isEmpty else { return }
+            if let loop, loop.inEventLoop, more.allSatisfy(self.isSmall) {
+                self.commit(more, of: id)
+            } else {
+                Task { self.commit(more, of: id) }
+            }
         }
         let accepted: [(Pending, [NewEvent])] = batch.compactMap { p in
             do throws(IngressRefusal) {
@@ -191,6 +201,17 @@ final class MessageIngress: Sendable {
         let events = accepted.flatMap(\.1)
         let claims = dispatcher?.claims(for: events) ?? DeliveryClaims()
         queue.enqueueNotingRepeats(events, claims: claims.leases) { result in
+            guard let loop, !loop.inEventLoop else { return self.committed(result, accepted, events, claims, next: next) }
+            loop.execute { self.committed(result, accepted, events, claims, next: next) }
+        }
+    }
+
+    /// What the store of a batch came to: 200s and hand-over, 500s, or (for a
+    /// repeated message) what it is owed first.
+    private func committed(
+        _ result: Result<[Enqueued], QueueError>, _ accepted: [(Pending, [NewEvent])], _ events: [NewEvent], _ claims: DeliveryClaims,
+        next: @escaping @Sendable () -> Void
+    ) {
             switch result {
             case .success(let enqueued) where enqueued.contains(where: \.wasStored):
                 // A repeated message's sender is owed its acknowledgements again: made
@@ -212,7 +233,6 @@ final class MessageIngress: Sendable {
                 self.notStored(accepted, events, claims, stored: nil, error)
             }
             next()
-        }
     }
 
     /// The batch is durable: every sender gets its 200, and the events go on.

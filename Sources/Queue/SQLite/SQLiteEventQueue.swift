@@ -108,12 +108,15 @@ public final class SQLiteEventQueue: EventQueue {
         let rows = events.enumerated().map { i, e in
             EventRow(new: e, id: ids.next(now: stamp), now: stamp, claim: i < claims.count && e.notBefore == nil ? claims[i] : nil)
         }
+        // Bound here, on the caller's thread; one that fails is made again (and
+        // its error thrown) in the transaction.
+        let fixed = rows.map { try? $0.fixedArguments() }
         return { db in
             // A claim is granted only while nothing of its adapter is due: the
             // claimed event must not overtake events that wait for a lease
             // (an endpoint's backlog, expired leases, retries now due).
             var due: [String: Bool] = [:]
-            return try rows.map { row in
+            return try zip(rows, fixed).map { row, fixed in
                 var row = row
                 if row.claim != nil {
                     let adapter = row.new.adapter
@@ -121,7 +124,7 @@ public final class SQLiteEventQueue: EventQueue {
                     due[adapter] = blocked
                     if blocked { row.claim = nil }
                 }
-                let stored = try row.insertOrFind(db)
+                let stored = try row.insertOrFind(db, fixed: fixed)
                 if row.claim == nil, !stored.wasStored, row.dueAt <= Millis(stamp) { due[row.new.adapter] = true }
                 return stored
             }
@@ -191,6 +194,18 @@ public final class SQLiteEventQueue: EventQueue {
         let followUps = configuration.followUps
         let ids = ids
         return try await grouped("complete") { db in
+            // The common case in one statement: a delivery proven, of an event the
+            // caller holds leased. Its checks are in the WHERE; when it changes
+            // nothing, the general path below says why.
+            if case .delivered(let proof) = outcome, let leased {
+                try db.cachedStatement(sql: """
+                    UPDATE event SET state = 'delivered', proof = ?, lease_owner = NULL, updated_at = ?
+                    WHERE id = ? AND state = 'leased' AND lease_owner = ?
+                    """).execute(arguments: [proof, Millis(stamp), id.rawValue, owner])
+                if db.changesCount == 1 {
+                    return try Self.owedFollowUps(of: leased, .delivered(proof: proof), state: .delivered, followUps, ids, stamp, db)
+                }
+            }
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT state, lease_owner, attempts, retry_base_at, adapter FROM event WHERE id = ?"),
                                              arguments: [id.rawValue])
             else { throw QueueError(.notFound, "event \(id)") }
@@ -230,15 +245,22 @@ public final class SQLiteEventQueue: EventQueue {
                     WHERE id = ?
                     """).execute(arguments: [settlement.state.rawValue, code, reason, Millis(stamp), id.rawValue])
             }
-            var owed: Set<String> = []
-            if let (final, event) = ended {
-                for new in followUps.followUps(for: event, outcome: final) {
-                    _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)
-                    owed.insert(new.adapter)
-                }
-            }
-            return Completion(state: settlement.state, followUpAdapters: owed)
+            guard let (final, event) = ended else { return Completion(state: settlement.state, followUpAdapters: []) }
+            return try Self.owedFollowUps(of: event, final, state: settlement.state, followUps, ids, stamp, db)
         }
+    }
+
+    /// Stores what an ended delivery owes (REPORTs, IMDNs) in its transaction.
+    private static func owedFollowUps(
+        of event: QueuedEvent, _ final: FinalOutcome, state: EventState, _ followUps: any FollowUpPolicy, _ ids: EventIDGenerator, _ stamp: Date,
+        _ db: Database
+    ) throws -> Completion {
+        var owed: Set<String> = []
+        for new in followUps.followUps(for: event, outcome: final) {
+            _ = try EventRow(new: new, id: ids.next(now: stamp), now: stamp).insertOrFind(db)
+            owed.insert(new.adapter)
+        }
+        return Completion(state: state, followUpAdapters: owed)
     }
 
     /// The whole stored event, inside a transaction.

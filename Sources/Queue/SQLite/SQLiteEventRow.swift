@@ -24,18 +24,20 @@ struct EventRow: Sendable {
         return new.notBefore.map { Millis($0) } ?? Millis(now)
     }
 
+    /// The columns that depend on whether the event is stored claimed come last:
+    /// the others are bound before the writer runs (`fixedArguments`), so that the
+    /// queue's single writer does not spend its time boxing them (issue 15).
     private static let insertSQL = """
-        INSERT INTO event (id, kind, state, adapter, target, dedupe_key, parent_id, session_id, message_id, from_path,
+        INSERT INTO event (id, kind, adapter, target, dedupe_key, parent_id, session_id, message_id, from_path,
           to_path, byte_count, success_report, failure_report, imdn_message_id, imdn_dispositions, env_from, env_to, env_cc,
-          env_subject, env_datetime, content_type, env_headers, body, body_path, body_size, next_attempt_at, retry_base_at,
-          created_at, updated_at, page_mode_sender, attempts, lease_owner)
+          env_subject, env_datetime, content_type, env_headers, body, body_path, body_size, retry_base_at,
+          created_at, updated_at, page_mode_sender, state, next_attempt_at, attempts, lease_owner)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(dedupe_key) DO NOTHING
         """
 
-    /// Inserts the event, or finds the one already stored under its dedupe key.
-    /// A claimed event newly stored comes back as leased.
-    func insertOrFind(_ db: Database) throws -> Enqueued {
+    /// The insert's arguments that do not depend on the claim, in `insertSQL`'s order.
+    func fixedArguments() throws -> StatementArguments {
         let e = new
         let stamp = Millis(now)
         var inline: Data? = nil
@@ -47,17 +49,27 @@ struct EventRow: Sendable {
         let headers: String? = e.envelope.headers.isEmpty ? nil
             : String(decoding: try JSONEncoder().encode(e.envelope.headers), as: UTF8.self)
         let arguments: [(any DatabaseValueConvertible)?] = [
-            id.rawValue, e.kind.rawValue, claim == nil ? EventState.queued.rawValue : EventState.leased.rawValue, e.adapter, e.target, e.dedupeKey, e.parent?.rawValue, e.origin.sessionID,
+            id.rawValue, e.kind.rawValue, e.adapter, e.target, e.dedupeKey, e.parent?.rawValue, e.origin.sessionID,
             e.origin.messageID, Self.path(e.origin.fromPath), Self.path(e.origin.toPath), e.origin.byteCount, e.origin.successReport ? 1 : 0,
             e.origin.failureReport.rawValue, e.origin.imdnMessageID, e.origin.imdnDispositions.joined(separator: ","),
             e.envelope.from, e.envelope.to.joined(separator: "\n"), e.envelope.cc.joined(separator: "\n"),
             e.envelope.subject, e.envelope.dateTime, e.envelope.contentType, headers, inline, path, e.body.size,
-            dueAt, stamp, stamp, stamp, e.origin.pageModeSender,
-            claim == nil ? 0 : 1, claim?.owner,
+            stamp, stamp, stamp, e.origin.pageModeSender,
         ]
-        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: StatementArguments(arguments))
+        return StatementArguments(arguments)
+    }
+
+    /// Inserts the event, or finds the one already stored under its dedupe key.
+    /// A claimed event newly stored comes back as leased. `fixed`: this row's
+    /// `fixedArguments()`, when the caller made them already.
+    func insertOrFind(_ db: Database, fixed: StatementArguments? = nil) throws -> Enqueued {
+        let stamp = Millis(now)
+        let claimed: StatementArguments = [
+            claim == nil ? EventState.queued.rawValue : EventState.leased.rawValue, dueAt, claim == nil ? 0 : 1, claim?.owner,
+        ]
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: try (fixed ?? fixedArguments()) + claimed)
         if db.changesCount > 0 { return Enqueued(id: id, wasStored: false, leased: claim.map { leased($0, stamp: stamp) }) }
-        guard let key = e.dedupeKey,
+        guard let key = new.dedupeKey,
             let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM event WHERE dedupe_key = ?"), arguments: [key])
         else { throw QueueError(.other, "insert of event \(id) changed nothing") }
         return Enqueued(id: EventID(rawValue: existing), wasStored: true)
