@@ -52,8 +52,27 @@ public protocol Adapter: Sendable {
 public protocol BatchAdapter: Adapter {
     /// The most events one batch holds.
     var batchSize: Int { get }
+    /// Batches in flight at once to one endpoint (1 by default: the next batch
+    /// starts when the last one's outcomes are in). More for an adapter whose
+    /// batch waits on the far side (XMPP's receipts): the next is sent meanwhile,
+    /// behind it on the same connection.
+    var batchesInFlight: Int { get }
     /// One outcome per event, in the order of `batch`.
     func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome]
+    /// `deliver(batch:)`, calling `sent` once the batch is on its way (written to
+    /// the connection, in order) and before waiting for what the far side says:
+    /// with `batchesInFlight` above 1, the next batch to the endpoint is sent
+    /// only then, so the order holds. Called at most once; the dispatcher also
+    /// counts the batch as sent when this returns.
+    func deliver(batch: [QueuedEvent], sent: @escaping @Sendable () -> Void) async -> [DeliveryOutcome]
+}
+
+extension BatchAdapter {
+    public var batchesInFlight: Int { 1 }
+    /// Sent when delivered: right for an adapter with one batch in flight.
+    public func deliver(batch: [QueuedEvent], sent: @escaping @Sendable () -> Void) async -> [DeliveryOutcome] {
+        await deliver(batch: batch)
+    }
 }
 
 extension Adapter {

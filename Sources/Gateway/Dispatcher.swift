@@ -133,15 +133,17 @@ final class Dispatcher: Sendable {
     }
 
     /// One adapter's worker: leases what its endpoints' lanes can take, starts
-    /// each event its lane admits (a `BatchAdapter`'s as one batch per endpoint),
+    /// each event its lane admits (a `BatchAdapter`'s as batches, `batchesInFlight` per endpoint),
     /// gives back to the queue, as not ready, what must wait for its endpoint,
     /// and starts buffered events as slots free up.
     private func work(_ adapter: any Adapter) async {
         let settings = configuration.dispatchSettings(for: adapter.name)
-        let batchSize = (adapter as? any BatchAdapter)?.batchSize
+        let batched = adapter as? any BatchAdapter
+        let batchSize = batched?.batchSize
         let lanes = NIOLockedValueBox(EndpointLanes<QueuedEvent>(EndpointLanes.Settings(
             concurrency: max(1, adapter.concurrency), endpointConcurrency: max(1, settings.endpointConcurrency ?? adapter.endpointConcurrency),
-            batchSize: batchSize, breaker: settings.breaker, probeGrace: settings.pollInterval * 2 + .seconds(1))))
+            batchSize: batchSize, batchesInFlight: batched?.batchesInFlight ?? 1, breaker: settings.breaker,
+            probeGrace: settings.pollInterval * 2 + .seconds(1))))
         let lane = LaneContext(adapter: adapter, owner: owner + adapter.name, settings: settings, lanes: lanes,
                                signal: signals[adapter.name] ?? WakeSignal())
         await inheritWaiting(adapter, into: lanes)
@@ -160,7 +162,8 @@ final class Dispatcher: Sendable {
                 if !lost.isEmpty { lane.asked.withLockedValue { $0.dueTargets.formUnion(lost) } }
                 await doAskedWrites(in: lane)
                 for events in lanes.withLockedValue({ $0.startable() }) {
-                    group.addTask { await self.deliver(events, probe: false, in: lane) }
+                    let place = lane.place(for: events)
+                    group.addTask { await self.deliver(events, probe: false, in: lane, place: place) }
                 }
                 let room = lanes.withLockedValue { $0.room(leaseBatch: batchSize ?? settings.leaseBatch) }
                 let full = room > 0 ? lanes.withLockedValue { $0.fullTargets } : []
@@ -175,7 +178,10 @@ final class Dispatcher: Sendable {
                         if !batch.isEmpty {
                             if !full.isEmpty { foundNothingBesides = nil }
                             let (starts, waiting) = admit(batch, in: lane)
-                            for (events, probe) in starts { group.addTask { await self.deliver(events, probe: probe, in: lane) } }
+                            for (events, probe) in starts {
+                                let place = lane.place(for: events)
+                                group.addTask { await self.deliver(events, probe: probe, in: lane, place: place) }
+                            }
                             if !waiting.isEmpty { await postpone(waiting, in: lane) }
                             continue
                         }
@@ -227,14 +233,18 @@ final class Dispatcher: Sendable {
 
     /// Delivers events of one endpoint (one event, or a `BatchAdapter`'s batch),
     /// tells the lanes how the endpoint did, then records the outcomes.
-    private func deliver(_ events: [QueuedEvent], probe: Bool, in lane: LaneContext) async {
+    /// `place`: a batch's turn to send among its endpoint's batches (`SendOrder`).
+    private func deliver(_ events: [QueuedEvent], probe: Bool, in lane: LaneContext, place: SendOrder.Place? = nil) async {
         guard let first = events.first else { return }
         let adapter = lane.adapter
         let endpoint = adapter.endpoint(of: first.target)
         if probe { logger.info("probing endpoint", metadata: ["adapter": "\(adapter.name)", "endpoint": "\(endpoint)", "event": "\(first.id)"]) }
         let outcomes: [DeliveryOutcome]
         if let batched = adapter as? any BatchAdapter {
-            outcomes = await batched.deliver(batch: events)
+            await place?.previous?.wait()
+            let mine = place?.mine
+            outcomes = await batched.deliver(batch: events, sent: { mine?.sent() })
+            mine?.sent()
         } else {
             var each: [DeliveryOutcome] = []
             for event in events { each.append(await adapter.deliver(event)) }
@@ -399,6 +409,15 @@ private struct LaneContext: Sendable {
     /// The worker's last lease may have left due events in the queue (it had
     /// no room, or took all it asked for, or left full endpoints out).
     let mayHaveMore = NIOLockedValueBox(true)
+    /// A batch adapter's batches to one endpoint leave in the order they start.
+    let sendOrder = SendOrder()
+
+    /// The turn of a group about to start (a batch adapter's; nil otherwise).
+    /// Taken in the worker, in start order.
+    func place(for events: [QueuedEvent]) -> SendOrder.Place? {
+        guard adapter is any BatchAdapter, let first = events.first else { return nil }
+        return sendOrder.take(adapter.endpoint(of: first.target))
+    }
 }
 
 /// The slots `Dispatcher.claims` took, one entry per event (nil: none), for

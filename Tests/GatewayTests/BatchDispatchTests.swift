@@ -74,4 +74,61 @@ import Testing
         #expect(five?.attempts == 2)
         #expect(five?.state == .delivered)
     }
+
+    /// Two batches in flight to one endpoint (XMPP's case): the second's task may
+    /// start first, so it waits for the first to have sent. Each batch here
+    /// starts sending after a random pause and waits a random time for its
+    /// outcomes after it sent: what goes on the wire is still in queue order.
+    final class PipelinedRecorder: BatchAdapter {
+        let name = "xmpp"
+        let schemes = ["xmpp"]
+        let concurrency = 64
+        let batchSize = 5
+        let batchesInFlight = 2
+        func endpoint(of target: String) -> String { "xmpp:one" }
+        let wire = NIOLockedValueBox<[String]>([])
+        let inFlight = NIOLockedValueBox((now: 0, most: 0))
+
+        func deliver(_ event: QueuedEvent) async -> DeliveryOutcome { await deliver(batch: [event])[0] }
+        func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome] { await deliver(batch: batch, sent: {}) }
+
+        func deliver(batch: [QueuedEvent], sent: @escaping @Sendable () -> Void) async -> [DeliveryOutcome] {
+            inFlight.withLockedValue { $0.now += 1; $0.most = max($0.most, $0.now) }
+            try? await Task.sleep(for: .milliseconds(Int.random(in: 0...4)))
+            wire.withLockedValue { $0 += batch.map(\.target) }
+            sent()
+            try? await Task.sleep(for: .milliseconds(Int.random(in: 0...8)))
+            inFlight.withLockedValue { $0.now -= 1 }
+            return batch.map { _ in .delivered(proof: "pipelined") }
+        }
+    }
+
+    @Test func batchesInFlightTogetherLeaveInQueueOrder() async throws {
+        let directory = NSTemporaryDirectory() + "msrpgw-pipelined-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
+            path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))
+        let adapter = PipelinedRecorder()
+        var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: directory + "/bodies")
+        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(120), pollInterval: .milliseconds(50))
+        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: TestGateway.group)
+        let count = 200
+        let events = (0..<count).map { i in
+            NewEvent(adapter: "xmpp", target: "xmpp:bob@example.org#\(i)", origin: EventOrigin(sessionID: "s", messageID: "m\(i)"),
+                     envelope: EventEnvelope(contentType: "text/plain"), body: .inline(Array("line \(i)".utf8)))
+        }
+        _ = try await queue.enqueue(events)
+        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: [:])
+        let run = Task { await gateway.run() }
+        await eventually("all delivered", timeout: .seconds(90)) {
+            ((try? await queue.events(EventFilter(state: .delivered, adapter: "xmpp", limit: 1000)))?.count ?? 0) == count
+        }
+        gateway.stop()
+        await run.value
+        await endpoint.shutdown()
+
+        #expect(adapter.wire.withLockedValue { $0 } == events.map(\.target))
+        #expect(adapter.inFlight.withLockedValue { $0.most } == 2, "two batches were never in flight at once")
+    }
 }

@@ -201,6 +201,25 @@ import Testing
         #expect(l.startable() == [Array(10..<20)])
     }
 
+    /// An adapter whose batch waits on the far side (XMPP's receipts) may have
+    /// the next batch of the same endpoint out meanwhile, and no more.
+    @Test func aBatchLaneMayHaveTheNextBatchInFlightWhenItsAdapterSaysSo() {
+        var l = EndpointLanes<Int>(EndpointLanes.Settings(concurrency: 40, endpointConcurrency: 40, batchSize: 10, batchesInFlight: 2,
+                                                         breaker: CircuitBreaker.Settings()))
+        for i in 0..<35 { _ = l.admit(i, endpoint: "xmpp:a", target: "xmpp:a@x", now: at(0)) }
+        #expect(l.startable() == [Array(0..<10), Array(10..<20)], "two batches, in order")
+        #expect(l.startable().isEmpty, "not a third")
+        #expect(l.fullTargets == ["xmpp:a@x"])
+        _ = l.finished(endpoint: "xmpp:a", result: .answered, count: 10, now: at(0.001))
+        #expect(l.startable() == [Array(20..<30)])
+        _ = l.finished(endpoint: "xmpp:a", result: .answered, count: 10, now: at(0.002))
+        _ = l.finished(endpoint: "xmpp:a", result: .answered, count: 10, now: at(0.003))
+        #expect(l.startable() == [Array(30..<35)])
+        _ = l.finished(endpoint: "xmpp:a", result: .answered, count: 5, now: at(0.004))
+        #expect(l.laneCount == 0)
+        #expect(l.room(leaseBatch: 1000) == 40)
+    }
+
     @Test func anIdleHealthyLaneIsForgotten() {
         var l = lanes()
         _ = l.admit(1, endpoint: "a", target: "a", now: at(0))
@@ -340,10 +359,10 @@ import Testing
         #expect(l.room(leaseBatch: 64) == 2)
     }
 
-    @Test(arguments: [nil, 8] as [Int?])
-    func deliveriesStartedAndFinishedInAnyOrderLeaveNothingBehind(_ batch: Int?) {
+    @Test(arguments: [(nil, 1), (8, 1), (8, 2)] as [(Int?, Int)])
+    func deliveriesStartedAndFinishedInAnyOrderLeaveNothingBehind(_ batch: Int?, _ batchesInFlight: Int) {
         var l = EndpointLanes<String>(EndpointLanes.Settings(concurrency: 256, endpointConcurrency: 128, batchSize: batch,
-                                                            breaker: CircuitBreaker.Settings(failureThreshold: 3)))
+                                                            batchesInFlight: batchesInFlight, breaker: CircuitBreaker.Settings(failureThreshold: 3)))
         var rng = SystemRandomNumberGenerator()
         var running: [(endpoint: String, count: Int)] = []
         var reserved: [String] = []

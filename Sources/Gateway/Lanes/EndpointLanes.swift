@@ -28,8 +28,9 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         var concurrency: Int
         /// Deliveries in flight at once to one endpoint (before the fair share).
         var endpointConcurrency: Int
-        /// One batch in flight per endpoint (a `BatchAdapter`), of at most `batchSize`.
+        /// Batches in flight per endpoint (a `BatchAdapter`), of at most `batchSize`.
         var batchSize: Int?
+        var batchesInFlight = 1
         var breaker: CircuitBreaker.Settings
         /// How long the events of an open circuit wait, but for the probe's
         /// candidate (they are due at once when it closes).
@@ -154,8 +155,8 @@ struct EndpointLanes<Item: Sendable>: Sendable {
     static func leaseFloor(_ limit: Int) -> Int { max(1, limit / 4) }
 
     /// Decides for one leased event of `endpoint` (whose queue target is `target`).
-    /// A batch adapter's events are buffered, and `startable()` makes each free
-    /// lane's buffer one batch.
+    /// A batch adapter's events are buffered, and `startable()` makes of each
+    /// lane's buffer as many batches as it may have in flight.
     mutating func admit(_ item: Item, endpoint: String, target: String, now: Date) -> Admission {
         update(endpoint) { lanes, lane in
             let limit = lanes.limit(for: lane)
@@ -228,27 +229,29 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         for key in lanes.keys where !(lanes[key]?.buffer.isEmpty ?? true) {
             update(key) { lanes, lane in
                 guard lane.breaker.isClosed else { return }
-                let n: Int
                 if let batchSize = lanes.settings.batchSize {
-                    n = lane.inFlight == 0 ? min(lane.buffer.count, batchSize) : 0
-                } else {
-                    n = min(lane.buffer.count, max(0, lanes.limit(for: lane) - lane.inFlight))
+                    // As many batches as the lane may have in flight, in order.
+                    while lane.inFlight < lanes.limit(for: lane), !lane.buffer.isEmpty {
+                        let n = min(lane.buffer.count, batchSize)
+                        groups.append(Array(lane.buffer.prefix(n)))
+                        lane.buffer.removeFirst(n)
+                        lanes.buffered -= n
+                        lanes.inFlight += n
+                        lane.inFlight += 1
+                    }
+                    return
                 }
+                let n = min(lane.buffer.count, max(0, lanes.limit(for: lane) - lane.inFlight))
                 guard n > 0 else { return }
-                // One group per delivery: a batch, or each event on its own. (Groups
-                // of several events for a one-by-one adapter were delivered as their
-                // first only; the others were retried for want of an outcome, and
+                // Each event a delivery of its own. (Groups of several events for a
+                // one-by-one adapter were delivered as their first only; the others were retried for want of an outcome, and
                 // the lane's count fell behind the adapter's until the lane looked
                 // full for good: a backlog that never drained.)
-                if lanes.settings.batchSize == nil {
-                    groups += lane.buffer.prefix(n).map { [$0] }
-                } else {
-                    groups.append(Array(lane.buffer.prefix(n)))
-                }
+                groups += lane.buffer.prefix(n).map { [$0] }
                 lane.buffer.removeFirst(n)
                 lanes.buffered -= n
                 lanes.inFlight += n
-                lane.inFlight += lanes.settings.batchSize == nil ? n : 1
+                lane.inFlight += n
             }
         }
         return groups
@@ -337,7 +340,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
     /// `inTable`: the lane is in `lanes` (and counted in `busyLanes` if busy);
     /// inside `update` it is not.
     private func limit(for lane: Lane, inTable: Bool = false) -> Int {
-        if settings.batchSize != nil { return 1 }
+        if settings.batchSize != nil { return max(1, settings.batchesInFlight) }
         if settings.endpointConcurrency >= settings.concurrency { return settings.concurrency }
         let busy = busyLanes + (inTable && lane.isBusy ? 0 : 1)
         return max(1, min(settings.endpointConcurrency, settings.concurrency / (busy + 1)))

@@ -3,6 +3,7 @@ import Events
 import Foundation
 import Gateway
 import Logging
+import NIOConcurrencyHelpers
 import XMPPClient
 import XMPPWire
 
@@ -50,6 +51,10 @@ public final class XMPPAdapter: BatchAdapter {
     public var concurrency: Int { batchSize * 4 }
     /// A batch waits for its receipts together: the endpoint may have several.
     public var endpointConcurrency: Int { concurrency }
+    /// The next batch goes out while one waits for its receipts (on the same
+    /// connection, behind it): a backlog of one recipient drained at 3.3-3.8 k
+    /// msg/s with one, 5.5-5.6 k with two (BENCHMARKS.md, issue 17).
+    public var batchesInFlight: Int { 2 }
     private let bridges: [XMPPBridge]
     private let logger: Logger
 
@@ -103,6 +108,12 @@ public final class XMPPAdapter: BatchAdapter {
     }
 
     public func deliver(batch: [QueuedEvent]) async -> [DeliveryOutcome] {
+        await deliver(batch: batch, sent: {})
+    }
+
+    /// `sent` once every stanza of the batch is written (to each server the
+    /// batch goes to), before the receipts are awaited.
+    public func deliver(batch: [QueuedEvent], sent: @escaping @Sendable () -> Void) async -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
         var messages: [String: [(index: Int, stanza: XMPPElement, target: String, room: Bool)]] = [:]
         for (i, event) in batch.enumerated() {
@@ -124,13 +135,16 @@ public final class XMPPAdapter: BatchAdapter {
                 }
             }
         }
+        let servers = messages.compactMap { name, items in bridges.first(where: { $0.name == name }).map { ($0, items) } }
+        let unsent = NIOLockedValueBox(servers.count)
+        let oneSent: @Sendable () -> Void = { if unsent.withLockedValue({ $0 -= 1; return $0 == 0 }) { sent() } }
+        if servers.isEmpty { sent() }
         await withTaskGroup(of: [(Int, DeliveryOutcome)].self) { group in
-            for (name, items) in messages {
-                guard let bridge = bridges.first(where: { $0.name == name }) else { continue }
+            for (bridge, items) in servers {
                 group.addTask {
-                    let results = await bridge.component.deliver(items.map(\.stanza), receiptWait: bridge.receiptWait)
+                    let results = await bridge.component.deliver(items.map(\.stanza), receiptWait: bridge.receiptWait, sent: oneSent)
                     return zip(items, results).map { item, result in
-                        let outcome = Self.outcome(result, target: item.target, server: name, room: item.room)
+                        let outcome = Self.outcome(result, target: item.target, server: bridge.name, room: item.room)
                         if case .delivered = outcome { Self.awaitMarker(batch[item.index], stanza: item.stanza, bridge: bridge) }
                         return (item.index, outcome)
                     }

@@ -172,10 +172,14 @@ public final class XMPPComponent: Sendable {
     /// how each fared: see the type's comment. Those that ask for a receipt, and
     /// groupchat messages (reflected by the room), wait up to `receiptWait` for
     /// it; the others, and all with `receiptWait` zero, settle at the server's proof.
+    /// `sent`: called once the stanzas are written to the connection (or will
+    /// not be), before the proof and the receipts are awaited: what is written
+    /// after it goes out behind them.
     public func deliver(_ messages: [XMPPElement], receiptWait: Duration, proofTimeout: Duration = .seconds(15),
-                        waitForConnection: Duration = .seconds(5)) async -> [XMPPDeliveryResult] {
-        guard !messages.isEmpty else { return [] }
+                        waitForConnection: Duration = .seconds(5), sent: @Sendable () -> Void = {}) async -> [XMPPDeliveryResult] {
+        guard !messages.isEmpty else { sent(); return [] }
         guard let c = await connection(within: waitForConnection) else {
+            sent()
             return messages.map { _ in .notSent("not connected to \(configuration.host):\(configuration.port)") }
         }
         let ids = messages.map { $0["id"] ?? "" }
@@ -190,6 +194,7 @@ public final class XMPPComponent: Sendable {
                 ], children: [XMPPElement("ping", namespace: XMPPNamespace.ping)])
             }
             c.write(Self.bytes(messages + [ping]))
+            sent()
         }
         var results: [XMPPDeliveryResult] = []
         results.reserveCapacity(ids.count)
