@@ -33,46 +33,53 @@ import Testing
         }
     }
 
-    @Test func batchesInOrderWithTheirOwnOutcomes() async throws {
+    /// Stores `events`, runs a gateway with `adapter` until all of them are
+    /// delivered, stops it, and hands the queue to `check`.
+    static func deliverAll(_ events: [NewEvent], by adapter: any Adapter, check: (SQLiteEventQueue) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "msrpgw-batch-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
             path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))
-        let adapter = BatchRecorder()
         var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: directory + "/bodies")
         // Leases long enough that a loaded full run's stalls (tens of seconds early
         // on) do not let one expire and its event come round a third time.
         config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(120), pollInterval: .milliseconds(50))
         let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: TestGateway.group)
-        let events = (0..<30).map { i in
-            NewEvent(adapter: "irc", target: "irc://net/\(i)", origin: EventOrigin(sessionID: "s", messageID: "m\(i)"),
-                     envelope: EventEnvelope(contentType: "text/plain"), body: .inline(Array("line \(i)".utf8)))
-        }
         _ = try await queue.enqueue(events)
         let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: [:])
         let run = Task { await gateway.run() }
         // Generous: early in a full run on two loaded cores, 30 s once did not suffice (0.6 s alone).
         await eventually("all delivered", timeout: .seconds(90)) {
-            ((try? await queue.events(EventFilter(state: .delivered, adapter: "irc")))?.count ?? 0) == 30
+            ((try? await queue.events(EventFilter(state: .delivered, adapter: adapter.name, limit: events.count)))?.count ?? 0) == events.count
         }
         gateway.stop()
         await run.value
         await endpoint.shutdown()
+        try await check(queue)
+    }
 
-        let batches = adapter.batches.withLockedValue { $0 }
-        #expect(batches.allSatisfy { $0.count <= 7 })
-        // Each is first tried in queue order; the retried one comes again later.
-        let all: [String] = batches.flatMap { $0 }
-        let expected: [String] = (0..<30).map { "irc://net/\($0)" }
-        var firstTries: [String] = []
-        for t in all where !firstTries.contains(t) { firstTries.append(t) }
-        #expect(firstTries == expected, "\(batches)")
-        let fives = all.filter { $0 == "irc://net/5" }
-        #expect(fives.count == 2)
-        let five = try await queue.events(EventFilter(adapter: "irc")).first { $0.target == "irc://net/5" }
-        #expect(five?.attempts == 2)
-        #expect(five?.state == .delivered)
+    @Test func batchesInOrderWithTheirOwnOutcomes() async throws {
+        let adapter = BatchRecorder()
+        let events = (0..<30).map { i in
+            NewEvent(adapter: "irc", target: "irc://net/\(i)", origin: EventOrigin(sessionID: "s", messageID: "m\(i)"),
+                     envelope: EventEnvelope(contentType: "text/plain"), body: .inline(Array("line \(i)".utf8)))
+        }
+        try await Self.deliverAll(events, by: adapter) { queue in
+            let batches = adapter.batches.withLockedValue { $0 }
+            #expect(batches.allSatisfy { $0.count <= 7 })
+            // Each is first tried in queue order; the retried one comes again later.
+            let all: [String] = batches.flatMap { $0 }
+            let expected: [String] = (0..<30).map { "irc://net/\($0)" }
+            var firstTries: [String] = []
+            for t in all where !firstTries.contains(t) { firstTries.append(t) }
+            #expect(firstTries == expected, "\(batches)")
+            let fives = all.filter { $0 == "irc://net/5" }
+            #expect(fives.count == 2)
+            let five = try await queue.events(EventFilter(adapter: "irc")).first { $0.target == "irc://net/5" }
+            #expect(five?.attempts == 2)
+            #expect(five?.state == .delivered)
+        }
     }
 
     /// Two batches in flight to one endpoint (XMPP's case): the second's task may
@@ -104,30 +111,12 @@ import Testing
     }
 
     @Test func batchesInFlightTogetherLeaveInQueueOrder() async throws {
-        let directory = NSTemporaryDirectory() + "msrpgw-pipelined-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
-            path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))
         let adapter = PipelinedRecorder()
-        var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: directory + "/bodies")
-        config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(120), pollInterval: .milliseconds(50))
-        let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: TestGateway.group)
-        let count = 200
-        let events = (0..<count).map { i in
+        let events = (0..<200).map { i in
             NewEvent(adapter: "xmpp", target: "xmpp:bob@example.org#\(i)", origin: EventOrigin(sessionID: "s", messageID: "m\(i)"),
                      envelope: EventEnvelope(contentType: "text/plain"), body: .inline(Array("line \(i)".utf8)))
         }
-        _ = try await queue.enqueue(events)
-        let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [adapter], routes: [:])
-        let run = Task { await gateway.run() }
-        await eventually("all delivered", timeout: .seconds(90)) {
-            ((try? await queue.events(EventFilter(state: .delivered, adapter: "xmpp", limit: 1000)))?.count ?? 0) == count
-        }
-        gateway.stop()
-        await run.value
-        await endpoint.shutdown()
-
+        try await Self.deliverAll(events, by: adapter) { _ in }
         #expect(adapter.wire.withLockedValue { $0 } == events.map(\.target))
         #expect(adapter.inFlight.withLockedValue { $0.most } == 2, "two batches were never in flight at once")
     }
