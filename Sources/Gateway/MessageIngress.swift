@@ -172,14 +172,17 @@ final class MessageIngress: Sendable {
 
     /// Prepares each message (refusing the bad ones at once), enqueues the
     /// events of the rest in one transaction, acknowledges them once it is
-    /// durable, then commits what arrived on the session meanwhile (in a task:
-    /// not on the queue's writer).
+    /// durable, then commits what arrived on the session meanwhile (on the
+    /// connection's loop when it is all small, else in a task; never on the
+    /// queue's writer).
     private func commit(_ batch: [Pending], of id: String) {
         // The session's connection loop, where the answers go: the writer's
-        // completion hops there once for the batch, so that the queue's single
-        // writer (every message's serial path) only stores and hands back, and
-        // the 200s, metrics and hand-over run beside it (issue 15).
-        let loop = batch.first?.session.msrp.connection?.eventLoop
+        // completion hops there once for a batch of small messages, so that the
+        // queue's single writer (every message's serial path) only stores and
+        // hands back, and the 200s, metrics and hand-over run beside it (issue 15).
+        // A batch with body files goes to a task instead: what it concludes may
+        // unlink files, which is no work for an event loop.
+        let loop = batch.allSatisfy(isSmall) ? batch.first?.session.msrp.connection?.eventLoop : nil
         let next: @Sendable () -> Void = {
             let more = self.take(id)
             guard !more.isEmpty else { return }
@@ -201,8 +204,8 @@ final class MessageIngress: Sendable {
         let events = accepted.flatMap(\.1)
         let claims = dispatcher?.claims(for: events) ?? DeliveryClaims()
         queue.enqueueNotingRepeats(events, claims: claims.leases) { result in
-            guard let loop, !loop.inEventLoop else { return self.committed(result, accepted, events, claims, next: next) }
-            loop.execute { self.committed(result, accepted, events, claims, next: next) }
+            let conclude: @Sendable () -> Void = { self.committed(result, accepted, events, claims, next: next) }
+            if let loop { loop.execute(conclude) } else { Task { conclude() } }
         }
     }
 
@@ -212,27 +215,27 @@ final class MessageIngress: Sendable {
         _ result: Result<[Enqueued], QueueError>, _ accepted: [(Pending, [NewEvent])], _ events: [NewEvent], _ claims: DeliveryClaims,
         next: @escaping @Sendable () -> Void
     ) {
-            switch result {
-            case .success(let enqueued) where enqueued.contains(where: \.wasStored):
-                // A repeated message's sender is owed its acknowledgements again: made
-                // durable before its 200, like everything the 200 promises (reads
-                // and a write: in a task).
-                Task {
-                    do throws(QueueError) {
-                        let owedAgain = try await self.acknowledgeRepeats(accepted, enqueued)
-                        self.stored(accepted, events, claims, enqueued, owedAgain: owedAgain)
-                    } catch {
-                        self.notStored(accepted, events, claims, stored: enqueued, error)
-                    }
-                    next()
+        switch result {
+        case .success(let enqueued) where enqueued.contains(where: \.wasStored):
+            // A repeated message's sender is owed its acknowledgements again: made
+            // durable before its 200, like everything the 200 promises (reads
+            // and a write: in a task).
+            Task {
+                do throws(QueueError) {
+                    let owedAgain = try await self.acknowledgeRepeats(accepted, enqueued)
+                    self.stored(accepted, events, claims, enqueued, owedAgain: owedAgain)
+                } catch {
+                    self.notStored(accepted, events, claims, stored: enqueued, error)
                 }
-                return
-            case .success(let enqueued):
-                self.stored(accepted, events, claims, enqueued, owedAgain: false)
-            case .failure(let error):
-                self.notStored(accepted, events, claims, stored: nil, error)
+                next()
             }
-            next()
+            return
+        case .success(let enqueued):
+            self.stored(accepted, events, claims, enqueued, owedAgain: false)
+        case .failure(let error):
+            self.notStored(accepted, events, claims, stored: nil, error)
+        }
+        next()
     }
 
     /// The batch is durable: every sender gets its 200, and the events go on.

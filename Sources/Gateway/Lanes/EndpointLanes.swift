@@ -244,9 +244,10 @@ struct EndpointLanes<Item: Sendable>: Sendable {
                 let n = min(lane.buffer.count, max(0, lanes.limit(for: lane) - lane.inFlight))
                 guard n > 0 else { return }
                 // Each event a delivery of its own. (Groups of several events for a
-                // one-by-one adapter were delivered as their first only; the others were retried for want of an outcome, and
-                // the lane's count fell behind the adapter's until the lane looked
-                // full for good: a backlog that never drained.)
+                // one-by-one adapter were delivered as their first only; the others
+                // were retried for want of an outcome, and the lane's count fell
+                // behind the adapter's until the lane looked full for good: a
+                // backlog that never drained.)
                 groups += lane.buffer.prefix(n).map { [$0] }
                 lane.buffer.removeFirst(n)
                 lanes.buffered -= n

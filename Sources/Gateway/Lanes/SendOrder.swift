@@ -18,43 +18,51 @@ final class SendOrder: Sendable {
 
     /// The next place for a batch to `endpoint`.
     func take(_ endpoint: String) -> Place {
-        let mine = Turn()
+        let mine = Turn(endpoint: endpoint, order: self)
         let previous = last.withLockedValue { last in
             defer { last[endpoint] = mine }
             return last[endpoint]
         }
-        mine.whenSent { [weak self] in self?.forget(endpoint, mine) }
         return Place(previous: previous, mine: mine)
     }
 
     /// Endpoints with a batch not yet sent (for tests: the table does not grow).
     var pending: Int { last.withLockedValue { $0.count } }
 
-    private func forget(_ endpoint: String, _ turn: Turn) {
+    /// A turn that sent is no longer waited for: the endpoint's entry goes
+    /// unless a later turn replaced it.
+    fileprivate func forget(_ turn: Turn) {
         last.withLockedValue { last in
-            if last[endpoint] === turn { last[endpoint] = nil }
+            if last[turn.endpoint] === turn { last[turn.endpoint] = nil }
         }
     }
 
     /// Opens once, from any thread; waiters resume then (or at once if open).
     final class Turn: Sendable {
+        fileprivate let endpoint: String
+        private weak let order: SendOrder?
         private struct State {
             var sent = false
             var waiters: [CheckedContinuation<Void, Never>] = []
-            var callbacks: [@Sendable () -> Void] = []
         }
         private let state = NIOLockedValueBox(State())
 
+        fileprivate init(endpoint: String, order: SendOrder) {
+            self.endpoint = endpoint
+            self.order = order
+        }
+
         /// The batch has sent (or will not: it ended). Harmless twice.
         func sent() {
-            let (waiters, callbacks) = state.withLockedValue { s -> ([CheckedContinuation<Void, Never>], [@Sendable () -> Void]) in
-                guard !s.sent else { return ([], []) }
+            let waiters: [CheckedContinuation<Void, Never>]? = state.withLockedValue { s in
+                guard !s.sent else { return nil }
                 s.sent = true
-                defer { s.waiters = []; s.callbacks = [] }
-                return (s.waiters, s.callbacks)
+                defer { s.waiters = [] }
+                return s.waiters
             }
+            guard let waiters else { return }
+            order?.forget(self)
             for w in waiters { w.resume() }
-            for c in callbacks { c() }
         }
 
         /// Returns once `sent()` was called.
@@ -66,14 +74,6 @@ final class SendOrder: Sendable {
                 }
                 if now { k.resume() }
             }
-        }
-
-        fileprivate func whenSent(_ callback: @escaping @Sendable () -> Void) {
-            let now = state.withLockedValue { s in
-                if !s.sent { s.callbacks.append(callback) }
-                return s.sent
-            }
-            if now { callback() }
         }
     }
 }
