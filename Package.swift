@@ -394,7 +394,7 @@ let package = Package(
         .target(
             name: "GatewayTesting",
             dependencies: [
-                "Gateway", "Events", "Queue", "MSRP", "MSRPTransport",
+                "Gateway", "Events", "Queue", "MSRP", "MSRPTransport", "TestPeers",
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/Support/GatewayTesting",

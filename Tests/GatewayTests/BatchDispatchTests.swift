@@ -4,6 +4,7 @@ import GatewayTesting
 import MSRPTransport
 import NIOConcurrencyHelpers
 import Queue
+import TestPeers
 import Testing
 
 @testable import Gateway
@@ -36,7 +37,7 @@ import Testing
     /// Stores `events`, runs a gateway with `adapter` until all of them are
     /// delivered, stops it, and hands the queue to `check`.
     static func deliverAll(_ events: [NewEvent], by adapter: any Adapter, check: (SQLiteEventQueue) async throws -> Void) async throws {
-        let directory = NSTemporaryDirectory() + "msrpgw-batch-" + UUID().uuidString
+        let directory = Scratch.path("batch")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(

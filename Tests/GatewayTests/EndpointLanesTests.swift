@@ -2,6 +2,7 @@ import Events
 import Foundation
 import NIOConcurrencyHelpers
 import Queue
+import TestPeers
 import Testing
 
 @testable import Gateway
@@ -241,7 +242,7 @@ import Testing
     }
 
     @Test func heldLeasesAreExtendedReleasedOnesExpire() async throws {
-        let directory = NSTemporaryDirectory() + "msrpgw-keeper-" + UUID().uuidString
+        let directory = Scratch.path("keeper")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = Clock()

@@ -54,7 +54,7 @@ struct BackupRestoreTests {
         }
         #expect(await until(.seconds(60)) { acknowledged.withLockedValue { $0.count } >= 100 })
         let before = acknowledged.withLockedValue { $0 }
-        let destination = NSTemporaryDirectory() + "msrpgw-backup-" + UUID().uuidString
+        let destination = Scratch.path("backup")
         let backup = try ChildProcess(Executables.msrpgw, ["backup", "--config", first.configPath, destination], name: "msrpgw backup")
         #expect(try await backup.wait(timeout: .seconds(60)) == 0, "\(backup.stderr)")
         let during = acknowledged.withLockedValue { $0.count }
@@ -65,7 +65,7 @@ struct BackupRestoreTests {
         #expect(summary.pending >= before.count && summary.bodies >= before.filter { $0 % 2 == 1 }.count, "\(summary)")
 
         // Restore into a fresh data directory; a second restore over it is refused.
-        let fresh = NSTemporaryDirectory() + "msrpgw-restored-" + UUID().uuidString
+        let fresh = Scratch.path("restored")
         try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: true)
         let restoreConfig = fresh + "/restore.toml"
         try "[gateway]\ndata_dir = \"\(fresh)/data\"\n".write(toFile: restoreConfig, atomically: true, encoding: .utf8)

@@ -294,7 +294,7 @@ struct GatewayEndToEndTests {
         #expect(try await good.wait() == 0, "\(good.stderr)")
         #expect(good.stdout.contains("ok:"))
 
-        let path = NSTemporaryDirectory() + "bad-\(UUID().uuidString).toml"
+        let path = Scratch.path("bad", suffix: ".toml")
         try "[msrp]\nport = \"many\"\n".write(toFile: path, atomically: true, encoding: .utf8)
         let bad = try ChildProcess(Executables.msrpgw, ["check-config", path], name: "check-config")
         #expect(try await bad.wait() == 2)

@@ -48,7 +48,7 @@ final class WebhookSinkProcess: @unchecked Sendable {
         let python = try Peers.require("python3", package: "python3")
         try Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
         self.port = try port ?? freePort()
-        recordPath = NSTemporaryDirectory() + "msrpgw-sink-" + UUID().uuidString + ".jsonl"
+        recordPath = Scratch.path("sink", suffix: ".jsonl")
         _ = FileManager.default.createFile(atPath: recordPath, contents: nil)
         process = try ChildProcess(python, [Self.script, String(self.port), secret, recordPath] + (tls.map { [$0.certPath, $0.keyPath] } ?? []),
                                    name: "webhook sink")
@@ -102,7 +102,7 @@ final class GatewayProcess: @unchecked Sendable {
         self.resourceLimits = resourceLimits
         self.environment = environment
         sections = (queue, msrpExtra, apiExtra)
-        self.directory = directory ?? NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
+        self.directory = directory ?? Scratch.path("gw")
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         configPath = self.directory + "/msrpgw.toml"
         // Port 0: the gateway binds free ports and writes them to the ports file

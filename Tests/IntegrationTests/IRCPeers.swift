@@ -15,7 +15,7 @@ final class NgircdInstance: @unchecked Sendable {
     init(port: Int? = nil) async throws {
         let ngircd = try Peers.require("ngircd", package: "ngircd")
         self.port = try port ?? freePort()
-        directory = NSTemporaryDirectory() + "msrpgw-ngircd-" + UUID().uuidString
+        directory = Scratch.path("ngircd")
         try FileManager.default.createDirectory(atPath: directory + "/conf.d", withIntermediateDirectories: true)
         try """
             [Global]
@@ -72,7 +72,7 @@ final class InspircdInstance: @unchecked Sendable {
         (port, tlsPort, linkPort) = (try freePort(), try freePort(), try freePort())
         let limits = flood ?? #"fakelag="no" threshold="1000000" commandrate="1000000""#
         certificates = try await TestCertificates.make()
-        directory = NSTemporaryDirectory() + "msrpgw-inspircd-" + UUID().uuidString
+        directory = Scratch.path("inspircd")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try ("""
             <server name="irc.test" description="msrpgw test" network="TestNet" id="0AA">
@@ -140,7 +140,7 @@ final class AthemeInstance: @unchecked Sendable {
 
     init(linkedTo ircd: InspircdInstance) async throws {
         let atheme = try Peers.require("atheme-services", package: "atheme-services")
-        directory = NSTemporaryDirectory() + "msrpgw-atheme-" + UUID().uuidString
+        directory = Scratch.path("atheme")
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         try """
             loadmodule "modules/protocol/inspircd"; loadmodule "modules/backend/opensex"; loadmodule "modules/crypto/pbkdf2v2";

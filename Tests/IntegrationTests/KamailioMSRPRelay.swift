@@ -28,7 +28,7 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         (tlsPort, port) = (try freePort(), try freePort())
         wsPort = webSocket ? try freePort() : nil
         certificates = try await TestCertificates.make()
-        directory = NSTemporaryDirectory() + "msrpgw-kamailio-msrp-" + UUID().uuidString
+        directory = Scratch.path("kamailio-msrp")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try """
             [server:default]

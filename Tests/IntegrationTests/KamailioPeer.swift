@@ -15,7 +15,7 @@ final class KamailioInstance: @unchecked Sendable {
     /// - Parameter extra: more of the site's settings (`#!define`s).
     init(minExpires: Int = 1, algorithm: String = "MD5", extra: String = "") async throws {
         port = try freePort()
-        directory = NSTemporaryDirectory() + "msrpgw-kamailio-" + UUID().uuidString
+        directory = Scratch.path("kamailio")
         let site = try KamailioSite(directory: directory, local: """
             #!define WITH_SIP
             listen=udp:127.0.0.1:\(port)

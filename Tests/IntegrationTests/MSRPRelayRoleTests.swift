@@ -139,7 +139,9 @@ extension MSRPRelayRoleTests {
         var orders: [[Int]] = []
         for _ in 0..<3 {
             let alice = try MSRPEndpoint(configuration: whole, group: Self.group)
-            let bob = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+            // Bob's copy of the large message is a spooled file: in the test's scratch directory.
+            let spool = ChunkAssemblerLimits(spoolDirectory: try Scratch.directory("spool"))
+            let bob = try MSRPEndpoint(configuration: MSRPTransportConfiguration(assemblerLimits: spool), group: Self.group)
             let grantA = try await MSRPRelayClient(endpoint: alice, relay: relayURI, username: "alice", password: "pw-a").authenticate()
             let grantB = try await MSRPRelayClient(endpoint: bob, relay: relayURI, username: "bob", password: "pw-b").authenticate()
             let aliceInbox = Inbox(), bobInbox = Inbox()

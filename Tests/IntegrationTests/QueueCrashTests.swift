@@ -11,7 +11,7 @@ import TestPeers
 /// passes `PRAGMA integrity_check`, and no message was stored twice.
 @Suite(.serialized) struct QueueCrashTests {
     @Test func sigkillLosesNothingAcknowledged() async throws {
-        let dir = NSTemporaryDirectory() + "msrpgw-crash-" + UUID().uuidString
+        let dir = Scratch.path("crash")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let db = dir + "/queue.sqlite", log = dir + "/acknowledged.log"
         var rng = SystemRandomNumberGenerator()

@@ -121,7 +121,7 @@ struct SIPEndToEndTests {
             + invite  // the same INVITE again: same branch, Call-ID and tags
             + "  <pause milliseconds=\"1600\"/>\n"  // no ACK for a while: the 200 comes again
             + SIPPScenario.ack() + "  <pause milliseconds=\"600\"/>\n" + SIPPScenario.bye() + "</scenario>\n"
-        let trace = NSTemporaryDirectory() + "msrpgw-sipp-\(UUID().uuidString).log"
+        let trace = Scratch.path("sipp", suffix: ".log")
         let call = try sipp(scenario, setup, extra: ["-m", "1", "-trace_msg", "-message_file", trace])
         #expect(try await call.wait(timeout: .seconds(20)) == 0, "\(call.stdout.suffix(2000))")
         let messages = (try? String(contentsOfFile: trace, encoding: .utf8)) ?? ""
@@ -247,7 +247,7 @@ struct SIPEndToEndTests {
         let gw = try await GatewayProcess(extra: "[sip]\nport = 0\n")
         defer { gw.stop() }
         let sipPort = try #require(gw.ports.sip)
-        let dir = NSTemporaryDirectory() + "msrpgw-sipwire-" + UUID().uuidString
+        let dir = Scratch.path("sipwire")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let pcap = dir + "/sip.pcap"
         let capture = try ChildProcess(tshark, ["-i", "lo", "-f", "udp port \(sipPort)", "-w", pcap], name: "tshark")

@@ -70,7 +70,7 @@ struct SIPPageModeTests {
         defer { gw.stop() }
         let sipPort = try #require(gw.ports.sip)
         let uasPort = try freePort()
-        let trace = NSTemporaryDirectory() + "msrpgw-imdn-\(UUID().uuidString).log"
+        let trace = Scratch.path("imdn", suffix: ".log")
         let uas = try ChildProcess(sipp, [
             "-sf", try SIPPScenario.write(Self.imdnSink), "-i", "127.0.0.1", "-p", String(uasPort), "-m", "1", "-nostdin",
             "-timeout", "30", "-timeout_error", "-trace_msg", "-message_file", trace,

@@ -141,7 +141,7 @@ struct SIPProxyTests {
             "-m", "1", "-nostdin", "-timeout", "40", "-timeout_error",
         ], name: "sipp callee")
         defer { callee.stop() }
-        let pcap = NSTemporaryDirectory() + "msrpgw-sipout-\(UUID().uuidString).pcap"
+        let pcap = Scratch.path("sipout", suffix: ".pcap")
         // Everything the gateway sends goes through the proxy: its port is the filter.
         let capture = try wireCheck ? ChildProcess(try Peers.require("tshark", package: "tshark"), ["-i", "lo", "-f", "udp port \(proxy.port)", "-w", pcap], name: "tshark") : nil
         defer { capture?.stop() }

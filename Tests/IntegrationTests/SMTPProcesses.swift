@@ -17,7 +17,7 @@ final class SMTPSinkProcess: @unchecked Sendable {
     init(mode: String, certificates: TestCertificates? = nil) async throws {
         try Peers.requireDebianPython(module: "aiosmtpd", package: "python3-aiosmtpd")
         port = try freePort()
-        outbox = NSTemporaryDirectory() + "msrpgw-mail-" + UUID().uuidString
+        outbox = Scratch.path("mail")
         var args = [Self.script, mode, String(port), outbox]
         if let c = certificates { args += [c.certPath, c.keyPath] }
         process = try ChildProcess(Self.python, args, name: "smtp sink (\(mode))")
@@ -104,7 +104,7 @@ final class PostfixInstance: @unchecked Sendable {
         let postfix = try Peers.require("postfix", package: "postfix")
         guard getuid() == 0 else { throw Peers.PeerMissing(description: "a throwaway Postfix needs root") }
         port = try freePort()
-        directory = NSTemporaryDirectory() + "msrpgw-postfix-" + UUID().uuidString
+        directory = Scratch.path("postfix")
         let fm = FileManager.default
         for d in ["queue", "data", "vmail/inbox/new", "vmail/inbox/cur", "vmail/inbox/tmp"] {
             try fm.createDirectory(atPath: directory + "/" + d, withIntermediateDirectories: true)

@@ -176,7 +176,7 @@ final class NotifySocket: @unchecked Sendable {
     var messages: [String] { received.withLockedValue { $0 } }
 
     init() throws {
-        let path = NSTemporaryDirectory() + "msrpgw-notify-" + UUID().uuidString.prefix(8) + ".sock"
+        let path = Scratch.path("notify", suffix: ".sock")
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         (self.path, self.fd) = (path, fd)
         var address = sockaddr_un()

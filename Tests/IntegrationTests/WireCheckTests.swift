@@ -10,7 +10,7 @@ import TestPeers
     func tsharkDecodesOurMSRP() async throws {
         let tshark = try Peers.require("tshark", package: "tshark")
         let port = try freePort()
-        let dir = NSTemporaryDirectory() + "msrpgw-wire-" + UUID().uuidString
+        let dir = Scratch.path("wire")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let pcap = dir + "/capture.pcap"
 
@@ -86,7 +86,7 @@ func runTshark(_ tshark: String, _ args: [String]) async throws -> String {
 /// end to end; `msrpgw msrp-demo` shows the bare transport.
 @Suite struct DemoCommandTests {
     @Test func gatewayDemoShowsTheWholeFlow() async throws {
-        let dir = NSTemporaryDirectory() + "msrpgw-demo-" + UUID().uuidString
+        let dir = Scratch.path("demo")
         let demo = try ChildProcess(Executables.msrpgw, ["demo", "--data-dir", dir], name: "msrpgw demo")
         let status = try await demo.wait(timeout: .seconds(60))
         #expect(status == 0, "\(demo.stdout)\n\(demo.stderr)")

@@ -21,7 +21,7 @@ final class ProsodyInstance: @unchecked Sendable {
         prosody = try Peers.require("prosody", package: "prosody")
         self.secret = secret
         (c2sPort, componentPort) = (try freePort(), try freePort())
-        directory = NSTemporaryDirectory() + "msrpgw-prosody-" + UUID().uuidString
+        directory = Scratch.path("prosody")
         try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true)
         try """
             run_as_root = true
@@ -112,7 +112,7 @@ final class XMPPUser: @unchecked Sendable {
         }
         try Peers.requirePythonModule("slixmpp", pip: "slixmpp (apt-get install python3-slixmpp)", python: python)
         jid = "\(user)@\(domain)"
-        commands = NSTemporaryDirectory() + "msrpgw-xmpp-cmd-" + UUID().uuidString
+        commands = Scratch.path("xmpp-cmd")
         try FileManager.default.createDirectory(atPath: commands, withIntermediateDirectories: true)
         process = try ChildProcess(python, [Self.script, jid + "/test", password, String(c2sPort), commands] + (receipts ? [] : ["--no-receipts"]),
                                    name: "xmpp user \(user)")
@@ -171,7 +171,7 @@ final class EjabberdInstance: @unchecked Sendable {
     init(users: [(String, String)] = [("bob", "bobpw")]) async throws {
         ejabberdctl = try Peers.require("ejabberdctl", package: "ejabberd")
         (c2sPort, componentPort) = (try freePort(), try freePort())
-        directory = NSTemporaryDirectory() + "msrpgw-ejabberd-" + UUID().uuidString
+        directory = Scratch.path("ejabberd")
         node = "msrpgw" + String(UInt32.random(in: 0...UInt32.max), radix: 36) + "@localhost"
         for d in ["spool", "logs", "modules.d"] {
             try FileManager.default.createDirectory(atPath: directory + "/" + d, withIntermediateDirectories: true)

@@ -1,6 +1,7 @@
 import Admission
 import NIOCore
 import Foundation
+import TestPeers
 import Testing
 
 @testable import msrpgw
@@ -271,7 +272,7 @@ import Testing
 
     /// Secrets from files: `*_file` keys, relative ones in systemd's credentials directory.
     @Test func secretsFromFiles() throws {
-        let directory = NSTemporaryDirectory() + "msrpgw-credentials-" + UUID().uuidString
+        let directory = Scratch.path("credentials")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "api-token-from-a-file\n".write(toFile: directory + "/api-token", atomically: true, encoding: .utf8)

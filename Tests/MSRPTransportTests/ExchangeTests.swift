@@ -29,7 +29,7 @@ import TestPeers
     ) async throws -> Pair {
         var serverConfig = MSRPTransportConfiguration(
             parserLimits: MSRPParserLimits(maxMessageBytes: maxMessage),
-            assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 1 << 20, maxMessageBytes: maxMessage),
+            assemblerLimits: ChunkAssemblerLimits(memoryThreshold: 1 << 20, maxMessageBytes: maxMessage, spoolDirectory: try Scratch.directory("spool")),
             chunkSize: chunkSize,
             // The connection binds at the first request after the connect; a loaded
             // run's first minute once starved that past the default 30 s.

@@ -94,7 +94,7 @@ struct PostgresQueueTests {
         let b = try await makePostgresQueue(url: url, clock: clock, node: 2)
         let bytes = (0..<(PostgresBodies.chunkSize * 2 + 12345)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
         func spooled() throws -> String {
-            let path = NSTemporaryDirectory() + "msrpgw-body-" + UUID().uuidString
+            let path = Scratch.path("body")
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             return path
         }

@@ -16,7 +16,7 @@ final class TestClock: @unchecked Sendable {
 }
 
 func temporaryDirectory() throws -> String {
-    let dir = NSTemporaryDirectory() + "msrpgw-queue-" + UUID().uuidString
+    let dir = Scratch.path("queue")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }
@@ -63,7 +63,7 @@ func makePostgresQueue(
     try await PostgresEventQueue(
         PostgresEventQueue.Configuration(
             location: try PostgresLocation(url: url), followUps: TestFollowUps(), poolSize: 4, operationTimeout: operationTimeout, node: node,
-            defaultRetry: retry, affinity: SessionPrefixAffinity()),
+            defaultRetry: retry, affinity: SessionPrefixAffinity(), bodyCache: Scratch.path("leased-bodies")),
         logger: quietLogger, now: { clock.now })
 }
 

@@ -146,8 +146,12 @@ public final class PostgresEventQueue: SharedQueue {
         heartbeat.withLockedValue { $0?.cancel() }
         running.cancel()
         // After the client's connections close (the cancelled run closes them on these loops).
-        let (loops, running) = (loops, running)
-        Task { _ = await running.result; try? await loops.shutdownGracefully() }
+        let (loops, running, cache) = (loops, running, bodies.cache)
+        Task {
+            _ = await running.result
+            try? await loops.shutdownGracefully()
+            try? FileManager.default.removeItem(atPath: cache)  // as `shutdown` does
+        }
     }
 
     /// Takes out nodes whose heartbeat lapsed now (the heartbeat does it every

@@ -5,6 +5,7 @@ import MSRP
 import MSRPTransport
 import NIOPosix
 import Queue
+import TestPeers
 
 /// An adapter whose outcomes the test decides, per target; it records what it got.
 public final class ScriptedAdapter: Adapter, @unchecked Sendable {
@@ -75,7 +76,7 @@ public struct TestGateway {
     public init(routes: [String: [String]] = ["sip:ops@gw.example": ["https://hooks.test/ops"], "sip:both@gw.example": ["https://hooks.test/a", "https://hooks.test/b"]],
          defaultRoute: String? = nil, retry: RetryPolicy = RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
          inlineBodyLimit: Int = 256 * 1024, bindTimeout: Duration = .seconds(60), rooms: [String: ChatRoom] = [:]) async throws {
-        directory = NSTemporaryDirectory() + "msrpgw-gw-" + UUID().uuidString
+        directory = Scratch.path("gw")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: retry))
         let endpoint = try MSRPEndpoint(

@@ -15,11 +15,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     public init(_ executable: String, _ arguments: [String], name: String, environment: [String: String] = [:]) throws {
         self.name = name
-        let dir = NSTemporaryDirectory() + "msrpgw-it-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("child-" + String(name.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.prefix(24)))
         stdoutPath = dir + "/stdout"
         stderrPath = dir + "/stderr"
         var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = Scratch.root  // what a child leaves behind goes with the test process's files
         for (k, v) in environment { env[k] = v }
 
         var actions = posix_spawn_file_actions_t()
@@ -175,9 +175,13 @@ public final class ChildReaper: Sendable {
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attr, &empty)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
-        // `read` returns 0 once every writer is gone; then the group goes.
-        let script = "read -r _; kill -KILL 0"
-        let arguments: [String] = ["/bin/sh", "-c", script]
+        // `read` returns 0 once every writer is gone; then the group goes, and
+        // (in a session of its own, so not with the group) the process's
+        // scratch directory once the children that wrote there are gone, with
+        // any disk a test mounted in it (`ScratchMount`) and did not unmount.
+        let cleanup = #"sleep 2; awk -v r="$0/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | xargs -r -n1 umount -l; exec rm -rf -- "$0""#
+        let script = #"read -r _; setsid -f /bin/sh -c "$2" "$1"; kill -KILL 0"#
+        let arguments: [String] = ["/bin/sh", "-c", script, "msrpgw-test-reaper", Scratch.root, cleanup]
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0

@@ -48,7 +48,7 @@ public final class PostgresServer: @unchecked Sendable {
     private init(binaries: String, port: Int) throws {
         self.binaries = binaries
         self.port = port
-        directory = NSTemporaryDirectory() + "msrpgw-pg-" + UUID().uuidString
+        directory = Scratch.path("pg")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try Self.chownToPostgres(directory) }
     }

@@ -105,7 +105,7 @@ public enum SIPPScenario {
     }
 
     public static func write(_ xml: String) throws -> String {
-        let path = NSTemporaryDirectory() + "msrpgw-sipp-" + UUID().uuidString + ".xml"
+        let path = Scratch.path("sipp", suffix: ".xml")
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

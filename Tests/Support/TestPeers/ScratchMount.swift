@@ -8,7 +8,7 @@ public struct ScratchMount {
     public static var canMount: Bool { getuid() == 0 }
 
     public init(sizeKiB: Int) throws {
-        path = NSTemporaryDirectory() + "msrpgw-mount-" + UUID().uuidString
+        path = Scratch.path("mount")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         try Self.run("mount", "-t", "tmpfs", "-o", "size=\(sizeKiB)k", "tmpfs", path)
     }
