@@ -20,35 +20,53 @@ final class GroupCommitter: @unchecked Sendable {
     private struct Request: Sendable {
         var apply: @Sendable (Database) throws -> @Sendable () -> Void
         var fail: @Sendable (any Error) -> Void
+        var mayWaitForDisk: Bool
     }
 
     private let pool: DatabasePool
     /// At most this many operations per transaction, so that one transaction
     /// (and the callers waiting for it) stays short under a flood.
     private let maxBatch: Int
+    /// The `PRAGMA synchronous` the queue runs at, and the one a batch of only
+    /// `mayWaitForDisk` operations commits at (nil: the same).
+    private let level: String
+    private let relaxedLevel: String?
     private let lock = NSLock()
     private var pending: [Request] = []
     private var writing = false
 
-    init(pool: DatabasePool, maxBatch: Int = 1024) {
+    /// `relaxedLevel`: see `perform(mayWaitForDisk:)`; it must not be stricter than `level`.
+    init(pool: DatabasePool, maxBatch: Int = 1024, level: String = "FULL", relaxedLevel: String? = nil) {
         self.pool = pool
         self.maxBatch = maxBatch
+        self.level = level
+        self.relaxedLevel = relaxedLevel
     }
 
     /// Runs `operation` in the next group transaction and returns its result once
     /// that transaction is durable. `operation` may throw a `QueueError` only
     /// before it writes (checks first, then writes): it then reaches this caller
     /// alone.
-    func perform<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    ///
+    /// `mayWaitForDisk`: the operation records what is safe to forget on a power
+    /// loss (a lease, a delivery's outcome: forgotten, the event is delivered
+    /// again). A transaction of only such operations commits at `relaxedLevel`
+    /// (WAL at NORMAL: no fsync; the next transaction that syncs carries it, so
+    /// it is never lost without what came before it; a crash of the process
+    /// loses nothing). A transaction with any other operation syncs as always.
+    func perform<T: Sendable>(mayWaitForDisk: Bool = false, _ operation: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            submit(operation) { continuation.resume(with: $0) }
+            submit(mayWaitForDisk: mayWaitForDisk, operation) { continuation.resume(with: $0) }
         }
     }
 
     /// `perform`, told to `completion` on the writer's queue once the transaction
     /// is durable: a caller on an event loop needs no task to wait in (the MSRP
     /// ingress: a lone message's store costs one thread hop, not three).
-    func submit<T: Sendable>(_ operation: @escaping @Sendable (Database) throws -> T, completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
+    func submit<T: Sendable>(
+        mayWaitForDisk: Bool = false, _ operation: @escaping @Sendable (Database) throws -> T,
+        completion: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
         let request = Request(
             apply: { db in
                 // No savepoint per operation (it doubled the cost of an insert):
@@ -66,7 +84,8 @@ final class GroupCommitter: @unchecked Sendable {
                     return { completion(.failure(error)) }
                 }
             },
-            fail: { completion(.failure($0)) })
+            fail: { completion(.failure($0)) },
+            mayWaitForDisk: mayWaitForDisk)
         let startWriter: Bool = lock.withLock {
             pending.append(request)
             if writing { return false }
@@ -90,12 +109,29 @@ final class GroupCommitter: @unchecked Sendable {
             return b
         }
         if batch.isEmpty { return }
-        pool.asyncWrite({ db in try batch.map { try $0.apply(db) } }, completion: { _, result in
+        let relaxed = relaxedLevel.flatMap { relaxedLevel in batch.allSatisfy(\.mayWaitForDisk) ? relaxedLevel : nil }
+        let level = level
+        pool.asyncWriteWithoutTransaction { db in
+            let result: Result<[@Sendable () -> Void], any Error>
+            do {
+                // The level is the connection's: set for this transaction only
+                // (back before anything else writes on this connection).
+                if let relaxed { try db.cachedStatement(sql: "PRAGMA synchronous = \(relaxed)").execute() }
+                defer { if relaxed != nil { try? db.cachedStatement(sql: "PRAGMA synchronous = \(level)").execute() } }
+                var resumers: [@Sendable () -> Void] = []
+                try db.inTransaction {
+                    resumers = try batch.map { try $0.apply(db) }
+                    return .commit
+                }
+                result = .success(resumers)
+            } catch {
+                result = .failure(error)
+            }
             switch result {
             case .success(let resumers): for resume in resumers { resume() }
             case .failure(let error): for request in batch { request.fail(error) }
             }
             self.drainNext()
-        })
+        }
     }
 }

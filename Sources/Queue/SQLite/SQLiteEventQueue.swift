@@ -73,7 +73,10 @@ public final class SQLiteEventQueue: EventQueue {
         } catch {
             throw QueueError(mapping: error, context: "opening \(configuration.path)")
         }
-        committer = GroupCommitter(pool: pool)
+        // Leases and outcomes wait for the disk with the next commit that syncs
+        // (FULL only: at NORMAL or OFF nothing waits for it anyway).
+        committer = GroupCommitter(
+            pool: pool, level: configuration.synchronous.rawValue, relaxedLevel: configuration.synchronous == .full ? Configuration.Synchronous.normal.rawValue : nil)
     }
 
     func policy(for adapter: String) -> RetryPolicy { configuration.retry[adapter] ?? configuration.defaultRetry }
@@ -152,7 +155,7 @@ public final class SQLiteEventQueue: EventQueue {
             ? [owner, until, nowMillis, adapter, nowMillis, limit]
             : StatementArguments([owner, until, nowMillis, adapter, nowMillis, Self.dueWindow] as [any DatabaseValueConvertible])
                 + StatementArguments(excluded) + [limit]
-        return try await grouped("lease") { db in
+        return try await grouped("lease", mayWaitForDisk: true) { db in
             // Decoded as the statement steps (a cursor's row reads the statement's
             // columns in place; `fetchAll` would copy every row first).
             let rows = try Row.fetchCursor(db.cachedStatement(sql: """
@@ -193,7 +196,7 @@ public final class SQLiteEventQueue: EventQueue {
         let policy = policy
         let followUps = configuration.followUps
         let ids = ids
-        return try await grouped("complete") { db in
+        return try await grouped("complete", mayWaitForDisk: true) { db in
             // The common case in one statement: a delivery proven, of an event the
             // caller holds leased. Its checks are in the WHERE; when it changes
             // nothing, the general path below says why.
@@ -331,7 +334,7 @@ public final class SQLiteEventQueue: EventQueue {
 
     public func extendLease(_ id: EventID, owner: String, by duration: Duration) async throws(QueueError) {
         let until = Millis(now()) + Millis(duration)
-        try await grouped("extend lease") { db in
+        try await grouped("extend lease", mayWaitForDisk: true) { db in
             try db.cachedStatement(sql: """
                 UPDATE event SET next_attempt_at = ? WHERE id = ? AND state = 'leased' AND lease_owner = ?
                 """).execute(arguments: [until, id.rawValue, owner])
@@ -451,9 +454,12 @@ public final class SQLiteEventQueue: EventQueue {
     // MARK: - Plumbing
 
     /// A write that shares its transaction (and fsync) with concurrent ones.
-    private func grouped<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+    /// `mayWaitForDisk`: see `GroupCommitter.perform`.
+    private func grouped<T: Sendable>(
+        _ what: String, mayWaitForDisk: Bool = false, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(QueueError) -> T {
         let result: Result<T, any Error>
-        do { result = .success(try await committer.perform(body)) } catch { result = .failure(error) }
+        do { result = .success(try await committer.perform(mayWaitForDisk: mayWaitForDisk, body)) } catch { result = .failure(error) }
         return try settled(what, result).get()
     }
 
