@@ -31,6 +31,9 @@ final class GroupCommitter: @unchecked Sendable {
     /// `mayWaitForDisk` operations commits at (nil: the same).
     private let level: String
     private let relaxedLevel: String?
+    /// Whether the writer connection may be at `relaxedLevel` now. Read and
+    /// written only on the writer's queue (inside the pool's writes).
+    private var mayBeRelaxed = false
     private let lock = NSLock()
     private var pending: [Request] = []
     private var writing = false
@@ -109,15 +112,11 @@ final class GroupCommitter: @unchecked Sendable {
             return b
         }
         if batch.isEmpty { return }
-        let relaxed = relaxedLevel.flatMap { relaxedLevel in batch.allSatisfy(\.mayWaitForDisk) ? relaxedLevel : nil }
-        let level = level
+        let relaxed = batch.allSatisfy(\.mayWaitForDisk)
         pool.asyncWriteWithoutTransaction { db in
             let result: Result<[@Sendable () -> Void], any Error>
             do {
-                // The level is the connection's: set for this transaction only
-                // (back before anything else writes on this connection).
-                if let relaxed { try db.cachedStatement(sql: "PRAGMA synchronous = \(relaxed)").execute() }
-                defer { if relaxed != nil { try? db.cachedStatement(sql: "PRAGMA synchronous = \(level)").execute() } }
+                try self.setLevel(relaxed: relaxed, db)
                 var resumers: [@Sendable () -> Void] = []
                 try db.inTransaction {
                     resumers = try batch.map { try $0.apply(db) }
@@ -133,5 +132,17 @@ final class GroupCommitter: @unchecked Sendable {
             }
             self.drainNext()
         }
+    }
+
+    /// Puts the writer connection at the level a transaction needs, before it
+    /// begins (SQLite refuses the change inside one). Every other write on the
+    /// connection calls it with `relaxed: false` first. When the change fails,
+    /// the transaction does not run (its callers hear the error) and the next
+    /// one that must sync tries again.
+    func setLevel(relaxed: Bool, _ db: Database) throws {
+        guard let relaxedLevel, relaxed || mayBeRelaxed else { return }
+        mayBeRelaxed = true
+        try db.cachedStatement(sql: "PRAGMA synchronous = \(relaxed ? relaxedLevel : level)").execute()
+        mayBeRelaxed = relaxed
     }
 }

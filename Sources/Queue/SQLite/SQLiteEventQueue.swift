@@ -484,9 +484,20 @@ public final class SQLiteEventQueue: EventQueue {
 
     public var writeFailure: QueueWriteFailure? { writes.current.map { QueueWriteFailure(since: $0.since, error: $0.failure) } }
 
+    /// A write of its own (not grouped), committed at the queue's level.
     private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
+        let committer = committer
         do {
-            return try await pool.write(body)
+            return try await pool.writeWithoutTransaction { db in
+                try committer.setLevel(relaxed: false, db)
+                var result: T?
+                try db.inTransaction {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw QueueError(.other, "\(what): the transaction returned nothing") }
+                return result
+            }
         } catch let error as QueueError {
             throw error
         } catch {
