@@ -180,7 +180,9 @@ public final class ChildReaper: Sendable {
         // scratch directory once the children that wrote there are gone, with
         // any disk a test mounted in it (`ScratchMount`) and did not unmount.
         let cleanup = #"sleep 2; awk -v r="$0/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | xargs -r -n1 umount -l; exec rm -rf -- "$0""#
-        let script = #"read -r _; setsid -f /bin/sh -c "$2" "$1"; kill -KILL 0"#
+        // Its output to nowhere: it outlives the test run by a moment and must
+        // not hold the runner's stdout (CI reads it to its end).
+        let script = #"read -r _; setsid -f /bin/sh -c "$2" "$1" </dev/null >/dev/null 2>&1; kill -KILL 0"#
         let arguments: [String] = ["/bin/sh", "-c", script, "msrpgw-test-reaper", Scratch.root, cleanup]
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
