@@ -161,40 +161,50 @@ public final class ChildReaper: Sendable {
         }
         // The writing end stays here, out of every child (close-on-exec).
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        defer { close(fds[0]) }
+        // `read` returns 0 once every writer is gone; then the group goes.
+        let reaper = Self.spawnShell("read -r _; kill -KILL 0", arguments: [], stdin: fds[0], ownGroup: true)
+        // The janitor reads the same pipe, in a session of its own (so not with
+        // the group, and no race with the kill), and then removes the process's
+        // scratch directory once the children that wrote there are gone, with
+        // any disk a test mounted in it (`ScratchMount`) and did not unmount.
+        // Its output goes nowhere: it outlives the test run by a moment and must
+        // not hold the runner's stdout (CI reads it to its end).
+        _ = Self.spawnShell(
+            #"read -r _; sleep 2; awk -v r="$1/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | xargs -r -n1 umount -l; exec rm -rf -- "$1""#,
+            arguments: [Scratch.root], stdin: fds[0], ownGroup: false)
+        processGroup = reaper
+        if reaper == nil { close(fds[1]) }
+    }
+
+    /// `/bin/sh -c script` with `stdin` as its standard input and a clean
+    /// signal mask: leading a process group of its own (`ownGroup`), or in a
+    /// session of its own with its output to /dev/null. Its pid, or nil.
+    private static func spawnShell(_ script: String, arguments: [String], stdin: Int32, ownGroup: Bool) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
-        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        if !ownGroup {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         _ = cspawn_addclosefrom(&actions, 3)
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setpgroup(&attr, 0)
         var empty = sigset_t()
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK))
-        // `read` returns 0 once every writer is gone; then the group goes, and
-        // (in a session of its own, so not with the group) the process's
-        // scratch directory once the children that wrote there are gone, with
-        // any disk a test mounted in it (`ScratchMount`) and did not unmount.
-        let cleanup = #"sleep 2; awk -v r="$0/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | xargs -r -n1 umount -l; exec rm -rf -- "$0""#
-        // Its output to nowhere: it outlives the test run by a moment and must
-        // not hold the runner's stdout (CI reads it to its end).
-        let script = #"read -r _; setsid -f /bin/sh -c "$2" "$1" </dev/null >/dev/null 2>&1; kill -KILL 0"#
-        let arguments: [String] = ["/bin/sh", "-c", script, "msrpgw-test-reaper", Scratch.root, cleanup]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        // POSIX_SPAWN_SETSID (glibc 2.26+; Swift does not see the GNU-only macro).
+        let newSession: Int32 = 0x80
+        if ownGroup { posix_spawnattr_setpgroup(&attr, 0) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | (ownGroup ? POSIX_SPAWN_SETPGROUP : newSession)))
+        let all: [String] = ["/bin/sh", "-c", script, "msrpgw-test-reaper"] + arguments
+        let argv: [UnsafeMutablePointer<CChar>?] = all.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, "/bin/sh", &actions, &attr, argv, environ)
-        close(fds[0])
-        if rc == 0 {
-            processGroup = child
-        } else {
-            close(fds[1])
-            processGroup = nil
-        }
+        return posix_spawn(&child, "/bin/sh", &actions, &attr, argv, environ) == 0 ? child : nil
     }
 }
 
