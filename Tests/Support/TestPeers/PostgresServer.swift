@@ -20,7 +20,7 @@ public final class PostgresServer: @unchecked Sendable {
     /// that stops or crashes the server starts its own (`start()`, defaults).
     public static func shared() async throws -> PostgresServer { try await SharedServer.instance.get() }
 
-    static let sharedSettings = ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"]
+    public static let sharedSettings = ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"]
 
     /// The directory of the newest installed server's programs.
     public static var binaries: String? {
