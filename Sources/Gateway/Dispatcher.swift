@@ -412,10 +412,11 @@ private struct LaneContext: Sendable {
     /// A batch adapter's batches to one endpoint leave in the order they start.
     let sendOrder = SendOrder()
 
-    /// The turn of a group about to start (a batch adapter's; nil otherwise).
-    /// Taken in the worker, in start order.
+    /// The turn of a group about to start (a batch adapter's with several
+    /// batches in flight per endpoint; nil otherwise: one at a time needs no
+    /// turns). Taken in the worker, in start order.
     func place(for events: [QueuedEvent]) -> SendOrder.Place? {
-        guard adapter is any BatchAdapter, let first = events.first else { return nil }
+        guard let batched = adapter as? any BatchAdapter, batched.batchesInFlight > 1, let first = events.first else { return nil }
         return sendOrder.take(adapter.endpoint(of: first.target))
     }
 }

@@ -37,8 +37,7 @@ import Testing
     /// Stores `events`, runs a gateway with `adapter` until all of them are
     /// delivered, stops it, and hands the queue to `check`.
     static func deliverAll(_ events: [NewEvent], by adapter: any Adapter, check: (SQLiteEventQueue) async throws -> Void) async throws {
-        let directory = Scratch.path("batch")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Scratch.directory("batch")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(
             path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(60), jitter: false)))

@@ -242,8 +242,7 @@ import Testing
     }
 
     @Test func heldLeasesAreExtendedReleasedOnesExpire() async throws {
-        let directory = Scratch.path("keeper")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Scratch.directory("keeper")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = Clock()
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: NoFollowUps()),

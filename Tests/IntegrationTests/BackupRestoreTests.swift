@@ -65,8 +65,7 @@ struct BackupRestoreTests {
         #expect(summary.pending >= before.count && summary.bodies >= before.filter { $0 % 2 == 1 }.count, "\(summary)")
 
         // Restore into a fresh data directory; a second restore over it is refused.
-        let fresh = Scratch.path("restored")
-        try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: true)
+        let fresh = try Scratch.directory("restored")
         let restoreConfig = fresh + "/restore.toml"
         try "[gateway]\ndata_dir = \"\(fresh)/data\"\n".write(toFile: restoreConfig, atomically: true, encoding: .utf8)
         let restore = try ChildProcess(Executables.msrpgw, ["restore", "--config", restoreConfig, destination], name: "msrpgw restore")

@@ -49,8 +49,7 @@ struct DebianPackageTests {
         #expect(!verify.stderr.contains("msrpgw.service"), "\(verify.stderr)")
 
         // A credential as systemd hands it over (LoadCredential=), a receiver for the messages.
-        let credentials = Scratch.path("credentials")
-        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        let credentials = try Scratch.directory("credentials")
         try "package-test-token-0123456789\n".write(toFile: credentials + "/api-token", atomically: true, encoding: .utf8)
         for p in [credentials, credentials + "/api-token"] { chown(p, uid, gid) }
         chmod(credentials, 0o500)

@@ -22,8 +22,7 @@ struct DeployFilesTests {
         #expect(status == 0, "exposure above 2.0: \(overall)")
         #expect(overall.contains("msrpgw.service: 1.") || overall.contains("msrpgw.service: 0."), "\(overall)")
         // verify checks the command exists: point it at this build's binary (the package test verifies the installed unit).
-        let directory = Scratch.path("unit")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Scratch.directory("unit")
         try String(contentsOfFile: unit, encoding: .utf8).replacingOccurrences(of: "/usr/bin/msrpgw", with: Executables.msrpgw)
             .write(toFile: directory + "/msrpgw.service", atomically: true, encoding: .utf8)
         let verify = try ChildProcess(analyze, ["verify", directory + "/msrpgw.service"], name: "systemd-analyze verify")

@@ -72,8 +72,7 @@ final class InspircdInstance: @unchecked Sendable {
         (port, tlsPort, linkPort) = (try freePort(), try freePort(), try freePort())
         let limits = flood ?? #"fakelag="no" threshold="1000000" commandrate="1000000""#
         certificates = try await TestCertificates.make()
-        directory = Scratch.path("inspircd")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try Scratch.directory("inspircd")
         try ("""
             <server name="irc.test" description="msrpgw test" network="TestNet" id="0AA">
             <admin name="t" nick="t" email="t@localhost">

@@ -43,8 +43,7 @@ struct KamailioDispatcherTests {
         defer { sink.stop() }
         let nodes = [try await Self.node(1, url: url, sink: sink), try await Self.node(2, url: url, sink: sink)]
         defer { nodes.forEach { $0.stop() } }
-        let directory = Scratch.path("dispatcher")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Scratch.directory("dispatcher")
         let list = directory + "/dispatcher.list"
         try nodes.map { "1 sip:127.0.0.1:\($0.ports.sip ?? 0)" }.joined(separator: "\n").appending("\n")
             .write(toFile: list, atomically: true, encoding: .utf8)

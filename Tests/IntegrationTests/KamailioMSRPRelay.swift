@@ -28,8 +28,7 @@ final class KamailioMSRPRelay: @unchecked Sendable {
         (tlsPort, port) = (try freePort(), try freePort())
         wsPort = webSocket ? try freePort() : nil
         certificates = try await TestCertificates.make()
-        directory = Scratch.path("kamailio-msrp")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try Scratch.directory("kamailio-msrp")
         try """
             [server:default]
             method = TLSv1.2+

@@ -11,8 +11,7 @@ import TestPeers
 /// passes `PRAGMA integrity_check`, and no message was stored twice.
 @Suite(.serialized) struct QueueCrashTests {
     @Test func sigkillLosesNothingAcknowledged() async throws {
-        let dir = Scratch.path("crash")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("crash")
         let db = dir + "/queue.sqlite", log = dir + "/acknowledged.log"
         var rng = SystemRandomNumberGenerator()
         var totalEnqueued = 0

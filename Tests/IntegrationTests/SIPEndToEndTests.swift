@@ -247,8 +247,7 @@ struct SIPEndToEndTests {
         let gw = try await GatewayProcess(extra: "[sip]\nport = 0\n")
         defer { gw.stop() }
         let sipPort = try #require(gw.ports.sip)
-        let dir = Scratch.path("sipwire")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("sipwire")
         let pcap = dir + "/sip.pcap"
         let capture = try ChildProcess(tshark, ["-i", "lo", "-f", "udp port \(sipPort)", "-w", pcap], name: "tshark")
         defer { capture.stop() }

@@ -10,8 +10,7 @@ import TestPeers
     func tsharkDecodesOurMSRP() async throws {
         let tshark = try Peers.require("tshark", package: "tshark")
         let port = try freePort()
-        let dir = Scratch.path("wire")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("wire")
         let pcap = dir + "/capture.pcap"
 
         let capture = try ChildProcess(tshark, ["-i", "lo", "-f", "tcp port \(port)", "-w", pcap], name: "tshark")

@@ -112,8 +112,7 @@ final class XMPPUser: @unchecked Sendable {
         }
         try Peers.requirePythonModule("slixmpp", pip: "slixmpp (apt-get install python3-slixmpp)", python: python)
         jid = "\(user)@\(domain)"
-        commands = Scratch.path("xmpp-cmd")
-        try FileManager.default.createDirectory(atPath: commands, withIntermediateDirectories: true)
+        commands = try Scratch.directory("xmpp-cmd")
         process = try ChildProcess(python, [Self.script, jid + "/test", password, String(c2sPort), commands] + (receipts ? [] : ["--no-receipts"]),
                                    name: "xmpp user \(user)")
         try await process.waitFor(#""event": "ready""#, timeout: .seconds(20))

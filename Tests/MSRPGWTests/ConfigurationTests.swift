@@ -272,8 +272,7 @@ import Testing
 
     /// Secrets from files: `*_file` keys, relative ones in systemd's credentials directory.
     @Test func secretsFromFiles() throws {
-        let directory = Scratch.path("credentials")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let directory = try Scratch.directory("credentials")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "api-token-from-a-file\n".write(toFile: directory + "/api-token", atomically: true, encoding: .utf8)
         try "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\nwhsec_aGVsbG8gd29ybGQgb2YgbXNycGd3IHNlY3JldHM=\n".write(

@@ -25,10 +25,24 @@ import Testing
         #expect(try await committer.perform(Self.level) == 2)
         #expect(try await committer.perform(mayWaitForDisk: true, Self.level) == 1)
         // A write of its own (the queue's replay, purge) sets the queue's level first.
-        #expect(try await pool.writeWithoutTransaction { db in
-            try committer.setLevel(relaxed: false, db)
-            return try Self.level(db)
-        } == 2)
+        #expect(try await pool.writeWithoutTransaction { db in try committer.transaction(db, relaxed: false, Self.level) } == 2)
+    }
+
+    /// A write of its own that fails after writing leaves nothing behind.
+    @Test func aTransactionThatThrowsIsRolledBack() async throws {
+        let (committer, pool) = try Self.committer()
+        struct Refused: Error {}
+        try await pool.writeWithoutTransaction { db in try db.execute(sql: "CREATE TABLE t (x INTEGER)") }
+        await #expect(throws: Refused.self) {
+            try await pool.writeWithoutTransaction { db in
+                try committer.transaction(db, relaxed: false) { db in
+                    try db.execute(sql: "INSERT INTO t VALUES (1)")
+                    throw Refused()
+                }
+            }
+        }
+        #expect(try await pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 0)
+        #expect(try await committer.perform { db in try db.execute(sql: "INSERT INTO t VALUES (2)") } == ())
     }
 
     @Test func oneOperationThatMustBeOnDiskMakesTheWholeBatchSync() async throws {

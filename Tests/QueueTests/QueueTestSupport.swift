@@ -15,11 +15,7 @@ final class TestClock: @unchecked Sendable {
     }
 }
 
-func temporaryDirectory() throws -> String {
-    let dir = Scratch.path("queue")
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+func temporaryDirectory() throws -> String { try Scratch.directory("queue") }
 
 func makeQueue(
     clock: TestClock = TestClock(), retry: RetryPolicy = RetryPolicy(schedule: [.seconds(5), .seconds(60)], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),

@@ -114,18 +114,7 @@ final class GroupCommitter: @unchecked Sendable {
         if batch.isEmpty { return }
         let relaxed = batch.allSatisfy(\.mayWaitForDisk)
         pool.asyncWriteWithoutTransaction { db in
-            let result: Result<[@Sendable () -> Void], any Error>
-            do {
-                try self.setLevel(relaxed: relaxed, db)
-                var resumers: [@Sendable () -> Void] = []
-                try db.inTransaction {
-                    resumers = try batch.map { try $0.apply(db) }
-                    return .commit
-                }
-                result = .success(resumers)
-            } catch {
-                result = .failure(error)
-            }
+            let result = Result { try self.transaction(db, relaxed: relaxed) { db in try batch.map { try $0.apply(db) } } }
             switch result {
             case .success(let resumers): for resume in resumers { resume() }
             case .failure(let error): for request in batch { request.fail(error) }
@@ -134,12 +123,28 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
+    /// `body` in a transaction on the writer connection (on the writer's queue),
+    /// committed at the queue's level, or at `relaxedLevel` when `relaxed`:
+    /// every write on the connection goes through here, so none commits at a
+    /// level another left behind.
+    func transaction<T>(_ db: Database, relaxed: Bool, _ body: (Database) throws -> T) throws -> T {
+        try setLevel(relaxed: relaxed, db)
+        try db.beginTransaction()
+        do {
+            let value = try body(db)
+            try db.commit()
+            return value
+        } catch {
+            if db.isInsideTransaction { try? db.rollback() }
+            throw error
+        }
+    }
+
     /// Puts the writer connection at the level a transaction needs, before it
-    /// begins (SQLite refuses the change inside one). Every other write on the
-    /// connection calls it with `relaxed: false` first. When the change fails,
+    /// begins (SQLite refuses the change inside one). When the change fails,
     /// the transaction does not run (its callers hear the error) and the next
     /// one that must sync tries again.
-    func setLevel(relaxed: Bool, _ db: Database) throws {
+    private func setLevel(relaxed: Bool, _ db: Database) throws {
         guard let relaxedLevel, relaxed || mayBeRelaxed else { return }
         mayBeRelaxed = true
         try db.cachedStatement(sql: "PRAGMA synchronous = \(relaxed ? relaxedLevel : level)").execute()

@@ -488,16 +488,7 @@ public final class SQLiteEventQueue: EventQueue {
     private func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws(QueueError) -> T {
         let committer = committer
         do {
-            return try await pool.writeWithoutTransaction { db in
-                try committer.setLevel(relaxed: false, db)
-                var result: T?
-                try db.inTransaction {
-                    result = try body(db)
-                    return .commit
-                }
-                guard let result else { throw QueueError(.other, "\(what): the transaction returned nothing") }
-                return result
-            }
+            return try await pool.writeWithoutTransaction { db in try committer.transaction(db, relaxed: false, body) }
         } catch let error as QueueError {
             throw error
         } catch {

@@ -76,8 +76,7 @@ public struct TestGateway {
     public init(routes: [String: [String]] = ["sip:ops@gw.example": ["https://hooks.test/ops"], "sip:both@gw.example": ["https://hooks.test/a", "https://hooks.test/b"]],
          defaultRoute: String? = nil, retry: RetryPolicy = RetryPolicy(schedule: [.zero], maxAttempts: 3, maxAge: .seconds(3600), jitter: false),
          inlineBodyLimit: Int = 256 * 1024, bindTimeout: Duration = .seconds(60), rooms: [String: ChatRoom] = [:]) async throws {
-        directory = Scratch.path("gw")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try Scratch.directory("gw")
         queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: directory + "/q.sqlite", followUps: Reporter(), defaultRetry: retry))
         let endpoint = try MSRPEndpoint(
             // Connections bind at their first request, sent right after the

@@ -48,8 +48,7 @@ public final class PostgresServer: @unchecked Sendable {
     private init(binaries: String, port: Int) throws {
         self.binaries = binaries
         self.port = port
-        directory = Scratch.path("pg")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try Scratch.directory("pg")
         if getuid() == 0 { try Self.chownToPostgres(directory) }
     }
 

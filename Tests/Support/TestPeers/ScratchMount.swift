@@ -8,8 +8,7 @@ public struct ScratchMount {
     public static var canMount: Bool { getuid() == 0 }
 
     public init(sizeKiB: Int) throws {
-        path = Scratch.path("mount")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        path = try Scratch.directory("mount")
         try Self.run("mount", "-t", "tmpfs", "-o", "size=\(sizeKiB)k", "tmpfs", path)
     }
 

@@ -13,8 +13,7 @@ public struct TestCertificates: Sendable {
     ///   one that an IP-address connection must refuse).
     public static func make(subjectAltName: String = "DNS:localhost,IP:127.0.0.1") async throws -> TestCertificates {
         let openssl = try Peers.require("openssl", package: "openssl")
-        let dir = Scratch.path("certs")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Scratch.directory("certs")
         let script = """
             set -e
             cd '\(dir)'
