@@ -205,6 +205,14 @@ final class XMPPStreamHandler: ChannelInboundHandler, @unchecked Sendable {
     private func checkAlive() {
         guard let context, isAuthenticated else { return }
         let now = NIODeadline.now()
+        // Reads paused by us (the bridge is behind) are not the server's silence:
+        // what it sent, a ping's answer too, waits in the socket, and closing
+        // would lose it. The clock starts again when reading does.
+        if context.channel.syncOptions.flatMap({ try? $0.getOption(.autoRead) }) == false {
+            lastHeard = now
+            pingSent = nil
+            return
+        }
         if let sent = pingSent {
             if now - sent > configuration.pingTimeout {
                 logger.warning("XMPP server did not answer our ping: reconnecting", metadata: ["server": "\(server)", "after": "\(configuration.pingTimeout)"])
