@@ -59,7 +59,7 @@ struct BackupRestoreTests {
         #expect(try await backup.wait(timeout: .seconds(60)) == 0, "\(backup.stderr)")
         let during = acknowledged.withLockedValue { $0.count }
         _ = await load.value
-        first.stop()
+        await first.stop()
         #expect(during > before.count, "the backup ran while messages were acknowledged (\(before.count) → \(during))")
         let summary = try JSONDecoder().decode(Summary.self, from: Data(contentsOf: URL(fileURLWithPath: destination + "/backup.json")))
         #expect(summary.pending >= before.count && summary.bodies >= before.filter { $0 % 2 == 1 }.count, "\(summary)")

@@ -28,5 +28,7 @@ final class CountingWebhookSink: @unchecked Sendable {
         return try JSONDecoder().decode([String: Int].self, from: Data(body.readableBytesView))
     }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }

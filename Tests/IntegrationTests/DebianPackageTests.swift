@@ -25,7 +25,7 @@ struct DebianPackageTests {
             _ = try Peers.require(tool, package: tool == "dpkg-shlibdeps" ? "dpkg-dev" : tool == "setpriv" ? "util-linux" : tool == "systemd-analyze" ? "systemd" : tool)
         }
         _ = try Peers.require("python3", package: "python3")
-        try Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
+        try await Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
 
         // Build (a release build: minutes when cold).
         let build = try ChildProcess("/bin/bash", [Self.root + "/deploy/debian/build-deb.sh"], name: "build-deb")

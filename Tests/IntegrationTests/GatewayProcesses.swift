@@ -46,7 +46,7 @@ final class WebhookSinkProcess: @unchecked Sendable {
     init(port: Int? = nil, tls: TestCertificates? = nil, secret: String = WebhookSinkProcess.secret) async throws {
         scheme = tls == nil ? "http" : "https"
         let python = try Peers.require("python3", package: "python3")
-        try Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
+        try await Peers.requirePythonModule("standardwebhooks", pip: "standardwebhooks")
         self.port = try port ?? freePort()
         recordPath = Scratch.path("sink", suffix: ".jsonl")
         _ = FileManager.default.createFile(atPath: recordPath, contents: nil)
@@ -64,7 +64,9 @@ final class WebhookSinkProcess: @unchecked Sendable {
 
     func url(_ path: String) -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }
 
 /// `msrpgw serve` with a configuration written for the test.
@@ -181,14 +183,16 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// Starts it again on the same configuration and data (after a kill).
     func restart() async throws {
-        process.stop()
+        await process.stop()
         process = try Self.start(configPath, resourceLimits: resourceLimits, environment: environment)
         try await process.waitFor("msrpgw ready", in: \.stderr)
     }
 
     var api: String { "http://127.0.0.1:\(apiPort)" }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }
 
 /// What the tests talk to the gateway with: the client library over real sockets.
@@ -224,24 +228,4 @@ final class TestClients: @unchecked Sendable {
     }
 }
 
-extension Peers {
-    /// Fails (naming the pip package) when a Python module is missing (from
-    /// `python`, by default the first python3 on PATH).
-    static func requirePythonModule(_ module: String, pip: String, python: String? = nil) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python ?? path(of: "python3") ?? "/usr/bin/python3")
-        p.arguments = ["-c", "import \(module)"]
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw PeerMissing(description: "Python module \(module) is missing: pip install \(pip)")
-        }
-    }
-
-    static func pythonModuleAvailable(_ module: String) -> Bool {
-        if required { return true }
-        return (try? requirePythonModule(module, pip: module)) != nil
-    }
-}
 

@@ -78,7 +78,7 @@ struct IRCBridgeTests {
         // The server goes away; a message for carol sent meanwhile waits (no server, then
         // 401 until she is back) and reaches her once. To her nick, not the channel: a line
         // in a channel nobody has rejoined yet would count as delivered, and be unseen.
-        server.stop()
+        await server.stop()
         #expect(try await alice.send("sent while IRC was down", to: "sip:carol@gw.example", messageID: "irc-3") == .accepted)
         try await Task.sleep(for: .seconds(1))
         server = try await NgircdInstance(port: port)

@@ -45,7 +45,9 @@ final class NgircdInstance: @unchecked Sendable {
         try await process.waitUntil("listen on \(port)") { tcpPortAccepts(port) }
     }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }
 
 /// A throwaway InspIRCd (Debian `inspircd` 3) with TLS and the IRCv3 modules
@@ -126,7 +128,9 @@ final class InspircdInstance: @unchecked Sendable {
         try await process.waitUntil("complete a TLS handshake") { await certificates.handshakes(port: tlsPort) }
     }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }
 
 /// Atheme (Debian `atheme-services`) linked to an `InspircdInstance(services:
@@ -183,7 +187,9 @@ final class AthemeInstance: @unchecked Sendable {
         throw ChildProcess.ChildFailed(description: "could not register \(account) with NickServ\n\(process.stderr.suffix(1000))\(log.suffix(2000))")
     }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }
 
 /// Someone on a test IRC server, in plain text with no flood control unless

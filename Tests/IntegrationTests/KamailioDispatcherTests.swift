@@ -124,7 +124,7 @@ struct KamailioDispatcherTests {
 
         // Node 2 down: every call is answered by node 1 (the ones hashed to
         // node 2 after its 1 s time-out, then none once probes took it out).
-        nodes[1].stop()
+        await nodes[1].stop()
         let started = ContinuousClock.now
         let second = try Self.calls(20, pause: 200, user: "u[call_number]b", proxy: proxy.port)
         #expect(try await second.wait(timeout: .seconds(60)) == 0, "sipp:\n\(second.stdout.suffix(1500))\(second.stderr.suffix(2000))\n\(proxy.log.suffix(3000))")

@@ -67,7 +67,9 @@ final class KamailioMSRPRelay: @unchecked Sendable {
     }
 
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 
     /// msrpgw-local.cfg for the relay role: TLS and TCP listeners, with
     /// `wsPort` a WebSocket one whose clients are reached through the TCP one.

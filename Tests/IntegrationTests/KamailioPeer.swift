@@ -39,5 +39,7 @@ final class KamailioInstance: @unchecked Sendable {
 
     var log: String { process.stderr + process.stdout }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }

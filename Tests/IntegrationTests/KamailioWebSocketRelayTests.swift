@@ -16,7 +16,7 @@ struct KamailioWebSocketRelayTests {
     /// verified by the client).
     @Test(arguments: [false, true])
     func aWebSocketClientBehindKamailioTalksToTheGateway(secure: Bool) async throws {
-        try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
+        try await Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
         let relay = try await KamailioMSRPRelay(webSocket: true)
         defer { relay.stop() }
         let wsPort = try #require(relay.wsPort)
@@ -61,7 +61,7 @@ struct KamailioWebSocketRelayTests {
 @Suite(.serialized) struct GatewayWebSocketRelayTests {
     @Test(arguments: [true, false])
     func aBrowserAuthenticatesAtTheGatewaysRelay(withToken: Bool) async throws {
-        try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
+        try await Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
         let gw = try await GatewayProcess(extra: """
             [routes]
             "sip:bob@gw.example" = ["sip:bob@example.com"]

@@ -36,7 +36,9 @@ import TestPeers
     }
 
     @Test func twoClientsThroughTheRelay() async throws {
-        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(transactionTimeout: .seconds(2)), group: Self.group)
+        // A long time to bind: a client's AUTH exchange is several awaits on a
+        // test process's busy cooperative pool (a CI run passed the 30 s default).
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(transactionTimeout: .seconds(2), bindTimeout: .seconds(600)), group: Self.group)
         let port = try await relay.listen(host: "127.0.0.1", port: 0)
         let relayURI = try MSRPURI("msrp://127.0.0.1:\(port);tcp")
         relay.relayRole = MSRPRelayRole(settings: .init(uri: relayURI, realm: "msrpgw.test", users: ["alice": "pw-a", "bob": "pw-b"]))
@@ -128,7 +130,7 @@ extension MSRPRelayRoleTests {
     /// machine the relay may have written it all already): it must pass in one
     /// of three tries. Without re-chunking it never can (one chunk, in order).
     @Test func aLargeChunkIsRechunkedSoASmallMessagePassesIt() async throws {
-        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: Self.group)
+        let relay = try MSRPEndpoint(configuration: MSRPTransportConfiguration(bindTimeout: .seconds(600)), group: Self.group)
         let port = try await relay.listen(host: "127.0.0.1", port: 0)
         let relayURI = try MSRPURI("msrp://127.0.0.1:\(port);tcp")
         relay.relayRole = MSRPRelayRole(settings: .init(uri: relayURI, realm: "msrpgw.test", users: ["alice": "pw-a", "bob": "pw-b"]))
@@ -170,11 +172,12 @@ extension MSRPRelayRoleTests {
 /// through it, beside its own sessions on the same listener.
 @Suite(.serialized) struct DaemonRelayRoleTests {
     @Test func theDaemonRelaysForItsUsers() async throws {
+        // A long time to bind, as above: the AUTH exchange is the test's, not the timer.
         let gw = try await GatewayProcess(extra: """
             [relay]
             enabled = true
             users = { alice = "pw-a", bob = "pw-b" }
-            """)
+            """, msrp: #"unbound_timeout = "600s""#)
         defer { gw.stop() }
         #expect(gw.process.stderr.contains("acting as an MSRP relay"))
         let relayURI = try MSRPURI("msrp://127.0.0.1:\(gw.msrpPort);tcp")

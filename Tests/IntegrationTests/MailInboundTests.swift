@@ -24,8 +24,8 @@ struct MailInboundTests {
 
         func stop() async {
             await clients.shutdown()
-            gateway.stop()
-            postfix.stop()
+            await gateway.stop()
+            await postfix.stop()
         }
     }
 

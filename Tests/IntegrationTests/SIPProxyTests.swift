@@ -49,7 +49,7 @@ struct SIPProxyTests {
         // Our 200 carries the proxy's Record-Route back (the caller's dialog keeps the proxy in its path).
         #expect(proxy.log.contains("200 to INVITE with Record-Route <sip:127.0.0.1:\(proxy.port);lr"), "\(proxy.log.suffix(2000))")
         // Stopping unregisters: the proxy then answers 404 for the AOR.
-        gw.stop()
+        await gw.stop()
         #expect(gw.process.stderr.contains("SIP unregistered"))
         let probe = try UDPProbe()
         let after = await probe.exchange("""

@@ -15,7 +15,7 @@ final class SMTPSinkProcess: @unchecked Sendable {
     let process: ChildProcess
 
     init(mode: String, certificates: TestCertificates? = nil) async throws {
-        try Peers.requireDebianPython(module: "aiosmtpd", package: "python3-aiosmtpd")
+        try await Peers.requireDebianPython(module: "aiosmtpd", package: "python3-aiosmtpd")
         port = try freePort()
         outbox = Scratch.path("mail")
         var args = [Self.script, mode, String(port), outbox]
@@ -28,7 +28,9 @@ final class SMTPSinkProcess: @unchecked Sendable {
         ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter { $0.hasSuffix(".eml") }.sorted().map { outbox + "/" + $0 }
     }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 
     /// A mail as Python's `email` package reads it.
     struct ParsedMail: Decodable {
@@ -64,26 +66,6 @@ final class SMTPSinkProcess: @unchecked Sendable {
         var out: [ParsedMail] = []
         for path in paths { out.append(try await parse(path)) }
         return out
-    }
-}
-
-extension Peers {
-    /// Debian's /usr/bin/python3 with a module from a Debian package.
-    static func requireDebianPython(module: String, package: String) throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else {
-            throw PeerMissing(description: "/usr/bin/python3 is missing: apt-get install python3 \(package)")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = ["-c", "import \(module)"]
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw PeerMissing(description: "Python module \(module) is missing: apt-get install \(package)") }
-    }
-
-    static func debianPythonModuleAvailable(_ module: String) -> Bool {
-        required || (try? requireDebianPython(module: module, package: module)) != nil
     }
 }
 
@@ -168,5 +150,7 @@ final class PostfixInstance: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: directory + "/maillog", encoding: .utf8)) ?? "" }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { master.stop() }
+    func stop() async { await master.stop() }
 }

@@ -44,8 +44,13 @@ struct ServiceManagerTests {
         let newSecret = "whsec_" + Data("the rotated key of the reload test".utf8).base64EncodedString()
         let (first, second) = (try await WebhookSinkProcess(), try await WebhookSinkProcess(secret: newSecret))
         defer { first.stop(); second.stop() }
+        // In [dispatch]: a receiver that is down is probed every second (the
+        // breaker's doubling wait would otherwise reach 16 s or more while a
+        // loaded machine gets through the reload).
         func route(to sink: WebhookSinkProcess, secret: String, name: String = "ops") -> String {
             """
+            breaker_backoff = "1s"
+            breaker_max_backoff = "1s"
             [routes]
             "sip:ops@gw.example" = ["webhook:\(name)"]
             [webhooks.\(name)]

@@ -15,7 +15,7 @@ import TestPeers
     /// Plain WS on loopback, and WSS with the test certificate (verified by the client).
     @Test(arguments: [false, true])
     func aBrowserLikeClientTalksOverWebSocket(secure: Bool) async throws {
-        try Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
+        try await Peers.requireDebianPython(module: "websockets", package: "python3-websockets")
         let certificates = try await TestCertificates.make()
         let gw = try await GatewayProcess(extra: """
             [routes]

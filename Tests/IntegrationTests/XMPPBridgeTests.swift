@@ -48,7 +48,7 @@ struct XMPPBridgeTests {
             try await gw.process.waitFor("joined the MUC", in: \.stderr, timeout: .seconds(15))
             return (prosody, gw)
         } catch {
-            prosody.stop()
+            await prosody.stop()
             throw error
         }
     }
@@ -198,8 +198,8 @@ struct XMPPBridgeTests {
         var acknowledged: [String] = []
         for i in 1...count {
             if i == 11 {
-                prosody.stop()
-                bob.stop()
+                await prosody.stop()
+                await bob.stop()
             }
             if i == 21 {
                 try await prosody.start()
@@ -234,7 +234,7 @@ struct XMPPBridgeTests {
         let expected = Set(sent).subtracting(bounced()).map { "from xmpp " + $0.dropFirst(8) }
         #expect(Set(seenByAlice) == Set(expected) && seenByAlice.count == expected.count, "\(seenByAlice.sorted()) bounced: \(bounced().sorted())")
         #expect(bounced().isEmpty, "bob wrote while the component was up: \(bounced().sorted())")
-        bob.stop()
+        await bob.stop()
         await clients.shutdown()
     }
 

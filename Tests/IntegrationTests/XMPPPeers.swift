@@ -62,16 +62,22 @@ final class ProsodyInstance: @unchecked Sendable {
     }
 
     /// SIGTERM, and wait until it has gone (its ports are free again).
-    func stop() {
+    func stop() async {
         guard let p = process else { return }
-        p.stop()
+        await p.stop()
+        process = nil
+    }
+
+    /// For a defer: SIGTERM; see `ChildProcess.stop()`.
+    func stop() {
+        process?.stop()
         process = nil
     }
 
     var log: String { (process?.stdout ?? "") + (process?.stderr ?? "") }
 
     func restart() async throws {
-        stop()
+        await stop()
         try await start()
     }
 }
@@ -110,7 +116,7 @@ final class XMPPUser: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw Peers.PeerMissing(description: "/usr/bin/python3 is missing: apt-get install python3-slixmpp")
         }
-        try Peers.requirePythonModule("slixmpp", pip: "slixmpp (apt-get install python3-slixmpp)", python: python)
+        try await Peers.requirePythonModule("slixmpp", pip: "slixmpp (apt-get install python3-slixmpp)", python: python)
         jid = "\(user)@\(domain)"
         commands = try Scratch.directory("xmpp-cmd")
         process = try ChildProcess(python, [Self.script, jid + "/test", password, String(c2sPort), commands] + (receipts ? [] : ["--no-receipts"]),
@@ -149,7 +155,9 @@ final class XMPPUser: @unchecked Sendable {
         try command(["cmd": "iq", "to": to, "xml": xml])
     }
 
+    /// For a defer: see `ChildProcess.stop()`.
     func stop() { process.stop() }
+    func stop() async { await process.stop() }
 }
 
 /// A throwaway ejabberd (Debian `ejabberd` 23.01) with the same layout as
@@ -214,20 +222,11 @@ final class EjabberdInstance: @unchecked Sendable {
          "--logs", directory + "/logs", "--node", node]
     }
 
-    private func ctl(_ arguments: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ejabberdctl)
-        p.arguments = options + arguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-    }
-
-    /// `ejabberdctl stop` (the node is behind su and sh), then the process.
+    /// For a defer: `ejabberdctl stop` (the node is behind su and sh) started,
+    /// not waited for, and SIGTERM to the process; see `ChildProcess.stop()`.
     func stop() {
         guard let p = process else { return }
-        try? ctl(["stop"])
+        _ = try? ChildProcess(ejabberdctl, options + ["stop"], name: "ejabberdctl stop")
         p.stop()
         process = nil
     }

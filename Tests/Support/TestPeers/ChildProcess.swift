@@ -1,5 +1,6 @@
 import CSpawn
 import Foundation
+import Synchronization
 
 /// A child process with its output captured to files, stopped when the test ends.
 ///
@@ -11,7 +12,9 @@ public final class ChildProcess: @unchecked Sendable {
     public let stdoutPath: String
     public let stderrPath: String
     public let name: String
-    private var exitStatus: Int32?
+    /// Set once the child is reaped; the lock makes one `waitpid` win when
+    /// a test and the background reaping of a stopped child ask together.
+    private let exitStatus = Mutex<Int32?>(nil)
 
     public init(_ executable: String, _ arguments: [String], name: String, environment: [String: String] = [:]) throws {
         self.name = name
@@ -40,6 +43,7 @@ public final class ChildProcess: @unchecked Sendable {
         sigfillset(&all)
         posix_spawnattr_setsigdefault(&attr, &all)
         var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        _ = PoolLatencyProbe.started
         if let group = ChildReaper.shared.processGroup {
             posix_spawnattr_setpgroup(&attr, group)
             flags |= POSIX_SPAWN_SETPGROUP
@@ -63,18 +67,20 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Whether the child still runs (reaps it when it has exited).
     public var isRunning: Bool {
-        if exitStatus != nil { return false }
-        var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid {
-            // WIFEXITED: the low 7 bits are 0; the exit code is in the next byte.
-            exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-            return false
+        exitStatus.withLock { exitStatus in
+            if exitStatus != nil { return false }
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid {
+                // WIFEXITED: the low 7 bits are 0; the exit code is in the next byte.
+                exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+                return false
+            }
+            return r == 0
         }
-        return r == 0
     }
 
-    public var terminationStatus: Int32 { exitStatus ?? -1 }
+    public var terminationStatus: Int32 { exitStatus.withLock { $0 } ?? -1 }
 
     /// Waits until stdout or stderr contains `text`.
     public func waitFor(_ text: String, in stream: KeyPath<ChildProcess, String> = \.stdout, timeout: Duration = .seconds(20)) async throws {
@@ -98,7 +104,7 @@ public final class ChildProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while await !ready() {
             guard isRunning, ContinuousClock.now < deadline else {
-                stop()
+                await stop()
                 throw ChildFailed(description: "\(name) did not \(what) within \(timeout)\nstdout: \(stdout.suffix(2000))\nstderr: \(stderr.suffix(3000))\(log().suffix(2000))")
             }
             try await Task.sleep(for: .milliseconds(30))
@@ -110,7 +116,7 @@ public final class ChildProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while isRunning {
             guard ContinuousClock.now < deadline else {
-                stop()
+                await stop()
                 throw ChildFailed(description: "\(name) still running after \(timeout)\nstdout: \(stdout)\nstderr: \(stderr)")
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -122,16 +128,48 @@ public final class ChildProcess: @unchecked Sendable {
         if isRunning { kill(pid, sig) }
     }
 
-    /// SIGTERM, then SIGKILL if it has not gone within five seconds.
+    /// SIGTERM, then SIGKILL if it has not gone within five seconds; returns
+    /// once it has gone (its ports and files are free for a restart). Awaits
+    /// instead of sleeping on the thread: the cooperative pool's few threads
+    /// are every test's, and a stop can take seconds (a server finishing its
+    /// clients' sessions).
+    public func stop() async {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while isRunning, ContinuousClock.now < deadline { await pause(.milliseconds(20)) }
+        if isRunning { kill(pid, SIGKILL) }
+        while isRunning { await pause(.milliseconds(10)) }
+    }
+
+    /// For a `defer`, where nothing can await and the test is over: SIGTERM
+    /// now, and a SIGKILL after five seconds if the child is still there, sent
+    /// (and the child reaped) off the test's thread. Code that needs the child
+    /// gone before it goes on awaits `stop()`.
     public func stop() {
         guard isRunning else { return }
         kill(pid, SIGTERM)
-        for _ in 0..<250 {
-            if !isRunning { return }
-            usleep(20_000)
+        reapLater(killAt: .now() + .seconds(5))
+    }
+
+    private static let reaping = DispatchQueue(label: "msrpgw.tests.child-reaping")
+
+    private func reapLater(killAt deadline: DispatchTime) {
+        Self.reaping.asyncAfter(deadline: .now() + .milliseconds(20)) { [self] in
+            guard isRunning else { return }
+            if DispatchTime.now() >= deadline { kill(pid, SIGKILL) }
+            reapLater(killAt: deadline)
         }
-        kill(pid, SIGKILL)
-        while isRunning { usleep(10_000) }
+    }
+
+    /// A sleep that still waits when the task is cancelled (a test past its
+    /// time limit still stops its children), without spinning.
+    private func pause(_ duration: Duration) async {
+        if Task.isCancelled {
+            usleep(UInt32(duration.components.attoseconds / 1_000_000_000_000))
+        } else {
+            try? await Task.sleep(for: duration)
+        }
     }
 
     public struct ChildFailed: Error, CustomStringConvertible {

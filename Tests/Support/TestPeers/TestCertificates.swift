@@ -17,13 +17,14 @@ public struct TestCertificates: Sendable {
         let script = """
             set -e
             cd '\(dir)'
-            '\(openssl)' req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=msrpgw-test-ca 2>/dev/null
-            '\(openssl)' req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=localhost 2>/dev/null
+            '\(openssl)' req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=msrpgw-test-ca 2>/dev/null
+            '\(openssl)' req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout key.pem -out leaf.csr -subj /CN=localhost 2>/dev/null
             printf 'subjectAltName=\(subjectAltName)\\n' > ext.cnf
             '\(openssl)' x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null
             """
-        // Awaited by polling (ChildProcess): no thread held for the seconds RSA
-        // keys take on a loaded machine.
+        // P-256 keys: a full run makes dozens of these, and RSA keys took seconds
+        // of CPU each on a loaded machine. Awaited by polling (ChildProcess): no
+        // thread held meanwhile.
         let p = try ChildProcess("/bin/sh", ["-c", script], name: "openssl")
         guard try await p.wait(timeout: .seconds(60)) == 0 else {
             throw ChildProcess.ChildFailed(description: "openssl could not make test certificates: \(p.stderr)")
