@@ -254,9 +254,10 @@ final class Dispatcher: Sendable {
         let results = events.indices.map { i in
             i < outcomes.count ? outcomes[i] : .retry(after: nil, reason: "the \(adapter.name) adapter gave no outcome for it")
         }
+        let health = CircuitBreaker.Result(results, adapter: adapter)
+        let cause = health == .failed ? results.lazy.compactMap(\.failureReason).first : nil
         let (finished, buffered) = lane.lanes.withLockedValue {
-            ($0.finished(endpoint: endpoint, result: CircuitBreaker.Result(results, adapter: adapter), count: events.count, now: Date()),
-             $0.hasBuffered)
+            ($0.finished(endpoint: endpoint, result: health, cause: cause, count: events.count, now: Date()), $0.hasBuffered)
         }
         // The freed slot is the worker's business only if something waits for
         // one: buffered events, or due events its last lease had no room for.
@@ -464,5 +465,16 @@ extension CircuitBreaker.Result {
             }
         }
         self = failed ? .failed : .neutral
+    }
+}
+
+extension DeliveryOutcome {
+    /// Why it did not go (nil when it did).
+    var failureReason: String? {
+        switch self {
+        case .delivered: nil
+        case .retry(_, let reason), .notReady(_, let reason): reason
+        case .partial(_, _, let reason), .permanentFailure(_, let reason), .deadLetter(_, let reason): reason
+        }
     }
 }

@@ -109,11 +109,13 @@ import Testing
     @Test func anOpenCircuitSendsTheBufferBackAndOnlyAProbeGoes() {
         var l = lanes(concurrency: 8, endpoint: 2, failures: 2)
         for i in 0..<4 { _ = l.admit(i, endpoint: "dead", target: "http://dead/", now: at(0)) }  // 2 in flight, 2 buffered
-        _ = l.finished(endpoint: "dead", result: .failed, now: at(2))
-        let opened = l.finished(endpoint: "dead", result: .failed, now: at(2))
+        _ = l.finished(endpoint: "dead", result: .failed, cause: "connection refused", now: at(2))
+        let opened = l.finished(endpoint: "dead", result: .failed, cause: "TLS failed: bad certificate", now: at(2))
         #expect(opened.transition == .opened(until: at(4)))
         #expect(opened.toWait.map(\.item) == [2, 3])
         #expect(opened.toWait.allSatisfy { $0.until == at(4) })
+        // The events that wait keep the failure that opened the circuit.
+        #expect(opened.toWait.allSatisfy { $0.reason == "endpoint dead is not answering: TLS failed: bad certificate (circuit open)" })
         #expect(l.startable().isEmpty)
         #expect(l.openCircuits == 1)
         // Meanwhile another endpoint goes at once.
@@ -121,10 +123,11 @@ import Testing
             Issue.record("a healthy endpoint waited")
             return
         }
-        guard case .wait(let until, _) = l.admit(4, endpoint: "dead", target: "http://dead/", now: at(3)) else {
+        guard case .wait(let until, let reason) = l.admit(4, endpoint: "dead", target: "http://dead/", now: at(3)) else {
             Issue.record("an open circuit let an event go")
             return
         }
+        #expect(reason.hasPrefix("endpoint dead is not answering: TLS failed") && EndpointLanes<Int>.waitedForCircuit(reason))
         #expect(until == at(603), "the buffered events are the probe candidates; the others wait until the circuit closes")
         guard case .start(probe: true) = l.admit(5, endpoint: "dead", target: "http://dead/", now: at(4)) else {
             Issue.record("no probe after the back-off")
@@ -164,6 +167,7 @@ import Testing
 
     @Test func theCircuitReasonIsRecognisedInTheLastError() {
         #expect(EndpointLanes<Int>.waitedForCircuit(EndpointLanes<Int>.circuitOpenReason("http://x/")))
+        #expect(EndpointLanes<Int>.waitedForCircuit(EndpointLanes<Int>.circuitOpenReason("http://x/", cause: "HTTP 503 (twice)")))
         #expect(!EndpointLanes<Int>.waitedForCircuit("HTTP 503"))
         #expect(!EndpointLanes<Int>.waitedForCircuit(nil))
     }

@@ -43,9 +43,11 @@ struct EndpointLanes<Item: Sendable>: Sendable {
     }
 
     /// The reason an event waits for its endpoint's circuit (stored as its last
-    /// error: `waitedForCircuit` recognises it in whichever node leases it next).
-    static func circuitOpenReason(_ endpoint: String) -> String {
-        "endpoint \(endpoint) is not answering (\(circuitOpenMark))"
+    /// error: `waitedForCircuit` recognises it in whichever node leases it next),
+    /// with the failure that opened it: an event that ages out while it waits
+    /// keeps why ("TLS failed...", "connection refused") for the operator.
+    static func circuitOpenReason(_ endpoint: String, cause: String? = nil) -> String {
+        "endpoint \(endpoint) is not answering\(cause.map { ": " + $0 } ?? "") (\(circuitOpenMark))"
     }
 
     /// Whether an event's last error says it waited for its endpoint's circuit.
@@ -85,6 +87,8 @@ struct EndpointLanes<Item: Sendable>: Sendable {
         var waitingTargets: Set<String> = []
         /// An event already waits to be the next probe (the circuit is open).
         var hasProbeCandidate = false
+        /// Why the last failed delivery failed (the cause an open circuit names).
+        var lastFailure: String?
 
         var isBusy: Bool { inFlight > 0 || !buffer.isEmpty }
     }
@@ -167,7 +171,7 @@ struct EndpointLanes<Item: Sendable>: Sendable {
                 // circuit closes. So a dead endpoint's backlog is not leased and
                 // given back every back-off period.
                 lane.waitingTargets.insert(target)
-                let reason = Self.circuitOpenReason(endpoint)
+                let reason = Self.circuitOpenReason(endpoint, cause: lane.lastFailure)
                 if lane.hasProbeCandidate { return .wait(until: now.addingTimeInterval(lanes.settings.openCircuitWait.seconds), reason: reason) }
                 lane.hasProbeCandidate = true
                 return .wait(until: until, reason: reason)
@@ -274,8 +278,9 @@ struct EndpointLanes<Item: Sendable>: Sendable {
     /// Targets whose events a previous run left waiting, by endpoint (at start).
     mutating func inherit(waiting: [String: Set<String>]) { inherited = waiting }
 
-    /// Records the end of a delivery, or of a batch of `count` events.
-    mutating func finished(endpoint: String, result: CircuitBreaker.Result, count: Int = 1, now: Date) -> Finished {
+    /// Records the end of a delivery, or of a batch of `count` events; `cause`
+    /// says why a failed one failed.
+    mutating func finished(endpoint: String, result: CircuitBreaker.Result, cause: String? = nil, count: Int = 1, now: Date) -> Finished {
         guard lanes[endpoint] != nil else { return Finished() }
         let inheritedDue = result == .answered && !inherited.isEmpty ? inherited.removeValue(forKey: endpoint) : nil
         return update(endpoint) { lanes, lane in
@@ -284,11 +289,13 @@ struct EndpointLanes<Item: Sendable>: Sendable {
             // As `startable` counted them: a batch is one delivery in its lane.
             lane.inFlight -= lanes.settings.batchSize == nil ? count : 1
             lanes.inFlight -= count
+            if result == .failed, let cause { lane.lastFailure = cause }
             out.transition = lane.breaker.record(result, now: now)
             switch out.transition {
             case .opened(let until):
                 // The buffered events come back when the probe may go (candidates).
-                out.toWait = lane.buffer.map { ($0, until, Self.circuitOpenReason(endpoint)) }
+                let reason = Self.circuitOpenReason(endpoint, cause: lane.lastFailure)
+                out.toWait = lane.buffer.map { ($0, until, reason) }
                 lane.hasProbeCandidate = !lane.buffer.isEmpty
                 lanes.buffered -= lane.buffer.count
                 lane.buffer = []
