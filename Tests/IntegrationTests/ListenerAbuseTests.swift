@@ -16,19 +16,32 @@ import TestPeers
     /// Connections that do nothing: opened, kept, and closed by the test or the far side.
     final class IdleConnections: Sendable {
         let channels: [any Channel]
+        /// From connected to closed, per connection, timed on its event loop: the
+        /// test's own awaits come back through a cooperative pool that a full run
+        /// delays by seconds, the loop's callbacks do not.
+        private let lifetimes = NIOLockedValueBox<[Duration]>([])
 
         init(_ count: Int, port: Int, from source: String? = nil, group: any EventLoopGroup) async throws {
             var channels: [any Channel] = []
+            let lifetimes = self.lifetimes
             for _ in 0..<count {
                 var bootstrap = ClientBootstrap(group: group).connectTimeout(.seconds(5))
                 if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
-                channels.append(try await bootstrap.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port)).get())
+                let channel = try await bootstrap.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port)).map { channel in
+                    let connected = ContinuousClock.now
+                    channel.closeFuture.whenComplete { _ in lifetimes.withLockedValue { $0.append(.now - connected) } }
+                    return channel
+                }.get()
+                channels.append(channel)
             }
             self.channels = channels
         }
 
         /// How many the far side has closed.
         var closedByPeer: Int { channels.count { !$0.isActive } }
+
+        /// The longest a closed connection was open.
+        var longestLifetime: Duration { lifetimes.withLockedValue { $0.max() } ?? .zero }
 
         func close() async {
             for c in channels { try? await c.close() }
@@ -99,8 +112,9 @@ import TestPeers
         let cpu = Self.cpuSeconds(gw.process.pid) - cpuStart
         print("ulimit -n 256, 370 idle connections: daemon CPU \(cpu) s over \(wall) s; 200 after \(median) (median), \(slowest) (slowest)")
         #expect(cpu < 0.2 * wall, "the daemon used \(cpu) s of CPU in \(wall) s while idle connections sat")
-        // Bounds for a loaded machine (a whole suite beside): a stalled loop would miss them by far.
-        #expect(median < .milliseconds(500) && slowest < .seconds(5), "acknowledged after \(median) (median), \(slowest) (slowest)")
+        // Bounds for a loaded machine (a whole suite beside, whose cooperative pool
+        // stalled the test's awaits up to 11 s once): a stalled loop would miss them by far.
+        #expect(median < .milliseconds(500) && slowest < .seconds(15), "acknowledged after \(median) (median), \(slowest) (slowest)")
         #expect(await until(.seconds(30)) { (try? await sink.counts(clients.http)["/ops"]) == 20 }, "delivered while the connections sit")
         #expect(!gw.process.stderr.contains("Too many open files"))
 
@@ -128,9 +142,8 @@ import TestPeers
         // Another source is not affected.
         let other = try await IdleConnections(5, port: gw.msrpPort, from: "127.0.0.2", group: clients.group)
         // None of these binds a session: all are closed after unbound_timeout.
-        let started = ContinuousClock.now
         #expect(await until(.seconds(15)) { flood.closedByPeer == 30 && other.closedByPeer == 5 })
-        let took = ContinuousClock.now - started
+        let took = max(flood.longestLifetime, other.longestLifetime)
         #expect(took < .seconds(8), "unbound connections closed after \(took)")
         // Alice's connection carries a session: it stays, and she can still send.
         #expect(try await alice.send("still here", to: "sip:ops@gw.example", successReport: false, imdn: []) == .accepted)
@@ -197,7 +210,9 @@ import TestPeers
             let (status, body, _) = try await api.call("POST", "/v1/sessions?peer=sip%3Aprobe%40example.com", body: offer(host, port),
                                                        contentType: "application/sdp")
             #expect(status == 502, "\(host):\(port): \(status) \(body)")
-            #expect(ContinuousClock.now - started < .seconds(2), "\(host):\(port) was tried (\(ContinuousClock.now - started))")
+            // Below the 10 s connect time-out a try would take (with room for the
+            // test process's own delays in a full run); nothing reached the listener.
+            #expect(ContinuousClock.now - started < .seconds(8), "\(host):\(port) was tried (\(ContinuousClock.now - started))")
             answers.append(body)
         }
         #expect(Set(answers).count == 1, "refused, closed and silent addresses must read the same: \(answers)")
@@ -288,14 +303,13 @@ import TestPeers
         // Slowloris: a byte every 200 ms keeps the connection from ever being idle.
         let slow = try await IdleConnections(1, port: gw.apiPort, group: group)
         let request = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n".utf8)
-        let start = ContinuousClock.now
         for byte in request {
             guard slow.closedByPeer == 0 else { break }
             try? await slow.channels[0].writeAndFlush(ByteBuffer(bytes: [byte]))
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(await until(.seconds(5)) { slow.closedByPeer == 1 })
-        let took = ContinuousClock.now - start
+        let took = slow.longestLifetime
         #expect(took < .seconds(3), "a trickled request head was allowed \(took)")
         // Connections beyond the source's share are closed at once, the others at their deadline.
         let many = try await IdleConnections(12, port: gw.apiPort, group: group)
