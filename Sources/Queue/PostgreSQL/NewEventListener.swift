@@ -26,7 +26,17 @@ final class NewEventListener: Sendable {
         }
     }
 
-    func stop() { running.withLockedValue { $0?.cancel() } }
+    /// Stops listening and returns once the connection is closed: the queue
+    /// shuts its event loop down next, and a connection still closing on it
+    /// would schedule work on a loop that is gone (NIO traps on the promise
+    /// that work dropped).
+    func stop() async {
+        let task = running.withLockedValue { task in
+            task?.cancel()
+            return task
+        }
+        await task?.value
+    }
 
     private func run() async {
         var backoff = Duration.milliseconds(250)
@@ -34,17 +44,25 @@ final class NewEventListener: Sendable {
             do {
                 let connection = try await PostgresConnection.connect(on: loop, configuration: configuration, id: 1, logger: logger)
                 backoff = .milliseconds(250)
-                defer { Task { try? await connection.close() } }
-                try await withTaskCancellationHandler {
-                    try await connection.listen(on: "msrpgw_new") { notifications in
-                        for try await notification in notifications {
-                            let adapters = Set(notification.payload.split(separator: ",").map(String.init))
-                            for handler in handlers.withLockedValue({ $0 }) { handler(adapters) }
+                let listened: Result<Void, any Error>
+                do {
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: "msrpgw_new") { notifications in
+                            for try await notification in notifications {
+                                let adapters = Set(notification.payload.split(separator: ",").map(String.init))
+                                for handler in handlers.withLockedValue({ $0 }) { handler(adapters) }
+                            }
                         }
+                    } onCancel: {
+                        // Ends the listen above; the close is awaited below.
+                        connection.close().whenComplete { _ in }
                     }
-                } onCancel: {
-                    Task { try? await connection.close() }
+                    listened = .success(())
+                } catch {
+                    listened = .failure(error)
                 }
+                try? await connection.close()
+                try listened.get()
             } catch {
                 if Task.isCancelled { return }
                 logger.debug("queue notifications lost; listening again", metadata: ["error": "\(error)", "in": "\(backoff)"])

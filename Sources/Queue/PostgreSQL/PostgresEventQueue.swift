@@ -70,11 +70,18 @@ public final class PostgresEventQueue: SharedQueue {
     var logger: Logger { store.logger }
     let now: @Sendable () -> Date
     private let running: Task<Void, Never>
-    /// The queue's connections on a thread of their own: a storage round trip
+    /// The queues' connections on a thread of their own: a storage round trip
     /// never waits behind the MSRP, SIP or HTTP work of the shared event loops
     /// (in a full test run, whose tests all share those, connections to a
     /// healthy server went unanswered for 30 s).
-    private let loops: MultiThreadedEventLoopGroup
+    ///
+    /// One for the process, never shut down: work the client or a timed-out
+    /// call still has in flight after a queue has gone (a keep-alive, a close,
+    /// a late name lookup) then runs on a loop that is there. Each queue shut
+    /// its own loop down once, and such late work trapped in NIO ("leaking
+    /// promise") or logged "Cannot schedule tasks on an EventLoop that has
+    /// already shut down".
+    private static let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let registry: NodeRegistry
     private let listener: NewEventListener
     private let heartbeat = NIOLockedValueBox<Task<Void, Never>?>(nil)
@@ -91,8 +98,7 @@ public final class PostgresEventQueue: SharedQueue {
             ?? NSTemporaryDirectory() + "msrpgw-leased-bodies-\(configuration.node)-" + UUID().uuidString.prefix(8).lowercased())
         let clientConfiguration = try configuration.location.clientConfiguration(
             password: configuration.password, poolSize: configuration.poolSize, connectTimeout: configuration.operationTimeout)
-        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.loops = loops
+        let loops = Self.loops
         let client = PostgresClient(configuration: clientConfiguration, eventLoopGroup: loops, backgroundLogger: logger)
         let store = PostgresStore(client: client, logger: logger, ids: EventIDGenerator(node: configuration.node), configuration: configuration)
         self.store = store
@@ -122,7 +128,7 @@ public final class PostgresEventQueue: SharedQueue {
             try await withDeadline(timeout, "registering node \(configuration.node)") { try await registry.register() }
         } catch {
             running.cancel()
-            loops.shutdownGracefully { _ in }
+            _ = await running.result
             throw error
         }
         heartbeat.withLockedValue { $0 = Task { await registry.run() } }
@@ -131,25 +137,21 @@ public final class PostgresEventQueue: SharedQueue {
     /// Leaves the cluster (the other nodes need not wait for this one's
     /// heartbeat to lapse) and closes the connections.
     public func shutdown() async {
-        listener.stop()
+        await listener.stop()
         heartbeat.withLockedValue { $0?.cancel() }
         await registry.deregister()
         running.cancel()
         _ = await running.result
-        try? await loops.shutdownGracefully()
         // This node's copies of leased bodies: its leases were given back.
         try? FileManager.default.removeItem(atPath: bodies.cache)
     }
 
     deinit {
-        listener.stop()
         heartbeat.withLockedValue { $0?.cancel() }
         running.cancel()
-        // After the client's connections close (the cancelled run closes them on these loops).
-        let (loops, running, cache) = (loops, running, bodies.cache)
+        let (cache, listener) = (bodies.cache, listener)
         Task {
-            _ = await running.result
-            try? await loops.shutdownGracefully()
+            await listener.stop()
             try? FileManager.default.removeItem(atPath: cache)  // as `shutdown` does
         }
     }
