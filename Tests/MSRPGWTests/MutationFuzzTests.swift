@@ -38,7 +38,12 @@ import TestPeers
         return (3000, nil)
     }
 
-    static func run(_ name: String, seeds: [String], tokens: [String], _ body: (String) throws -> Void) {
+    /// Seconds of CPU without a suspension: on a thread of its own (`OwnThread`).
+    static func run(_ name: String, seeds: [String], tokens: [String], _ body: (String) throws -> Void) async {
+        await OwnThread.run { mutateAndRun(name, seeds: seeds, tokens: tokens, body) }
+    }
+
+    private static func mutateAndRun(_ name: String, seeds: [String], tokens: [String], _ body: (String) throws -> Void) {
         let (iterations, deadline) = budget()
         let seed = UInt64(ProcessInfo.processInfo.environment["MSRPGW_FUZZ_SEED"].flatMap(UInt64.init) ?? 20261205)
         var rng = SplitMix(state: seed)
@@ -60,7 +65,7 @@ import TestPeers
         print("\(name): \(runs) mutated inputs (seed \(seed)), \(accepted) accepted")
     }
 
-    @Test func theConfigurationReaderAnswersEveryMutation() throws {
+    @Test func theConfigurationReaderAnswersEveryMutation() async throws {
         let example = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("config/msrpgw.toml").path, encoding: .utf8)
         let small = """
@@ -82,7 +87,7 @@ import TestPeers
         let tokens = ["[", "]", "[[", "]]", "=", "\"", "'''", "\"\"\"", "\n", ",", "{", "}", "#", "-1", "0", "99999999999999999999", "1e400",
                       "\"1ms\"", "\"0s\"", "true", "nan", "inf", "\\u0000", "\u{0}", "::1", "/33", "msrp.", "webhooks.x.", "sip:", "[sip]", "[irc.n]",
                       "[smtp]", "host = \"h\"", "port = 0", "ca_file = \"/nonexistent\"", "tls_port = 2856"]
-        Self.run("config", seeds: [example, small], tokens: tokens) { text in
+        await Self.run("config", seeds: [example, small], tokens: tokens) { text in
             do {
                 _ = try DaemonConfiguration.parse(text, environment: [:])
             } catch let error as ConfigError {
@@ -92,7 +97,7 @@ import TestPeers
         }
     }
 
-    @Test func theAPIModelsAnswerEveryMutation() throws {
+    @Test func theAPIModelsAnswerEveryMutation() async throws {
         let seeds = [
             #"{"to": "sip:ops@gw.example", "text": "hello", "content_type": "text/plain;charset=utf-8", "subject": "s", "from": "sip:a@b"}"#,
             #"{"session": "abc123", "text": "x", "system": true}"#,
@@ -101,7 +106,7 @@ import TestPeers
         let tokens = ["{", "}", "[", "]", "\"", ":", ",", "null", "true", "-0", "1e999", "\\u0000", "\\ud800", "\\r", "\\n", "\u{0}",
                       #""text""#, #""content_type""#, #""alerts""#, #""status""#, "text/", "/plain", ";a=\"", "sip:", "<", ">"]
         let decoder = JSONDecoder()
-        Self.run("api", seeds: seeds, tokens: tokens) { text in
+        await Self.run("api", seeds: seeds, tokens: tokens) { text in
             let data = Data(text.utf8)
             if let m = try? decoder.decode(MessageRequest.self, from: data) {
                 _ = try? APIInput.mediaType(m.content_type ?? "text/plain", field: "content_type")

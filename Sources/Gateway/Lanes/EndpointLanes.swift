@@ -234,15 +234,19 @@ struct EndpointLanes<Item: Sendable>: Sendable {
             update(key) { lanes, lane in
                 guard lane.breaker.isClosed else { return }
                 if let batchSize = lanes.settings.batchSize {
-                    // As many batches as the lane may have in flight, in order.
-                    while lane.inFlight < lanes.limit(for: lane), !lane.buffer.isEmpty {
-                        let n = min(lane.buffer.count, batchSize)
-                        groups.append(Array(lane.buffer.prefix(n)))
-                        lane.buffer.removeFirst(n)
+                    // As many batches as the lane may have in flight, in order;
+                    // the buffer is shortened once (per batch, it cost a copy of
+                    // the whole buffer each).
+                    var taken = 0
+                    while lane.inFlight < lanes.limit(for: lane), taken < lane.buffer.count {
+                        let n = min(lane.buffer.count - taken, batchSize)
+                        groups.append(Array(lane.buffer[taken..<(taken + n)]))
+                        taken += n
                         lanes.buffered -= n
                         lanes.inFlight += n
                         lane.inFlight += 1
                     }
+                    lane.buffer.removeFirst(taken)
                     return
                 }
                 let n = min(lane.buffer.count, max(0, lanes.limit(for: lane) - lane.inFlight))
