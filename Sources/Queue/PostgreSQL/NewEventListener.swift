@@ -26,10 +26,8 @@ final class NewEventListener: Sendable {
         }
     }
 
-    /// Stops listening and returns once the connection is closed: the queue
-    /// shuts its event loop down next, and a connection still closing on it
-    /// would schedule work on a loop that is gone (NIO traps on the promise
-    /// that work dropped).
+    /// Stops listening and returns once the connection is closed (the queue's
+    /// shutdown leaves no connection of its own behind).
     func stop() async {
         let task = running.withLockedValue { task in
             task?.cancel()
