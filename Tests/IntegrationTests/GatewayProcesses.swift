@@ -227,5 +227,3 @@ final class TestClients: @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 }
-
-

@@ -226,7 +226,7 @@ final class EjabberdInstance: @unchecked Sendable {
     /// not waited for, and SIGTERM to the process; see `ChildProcess.stop()`.
     func stop() {
         guard let p = process else { return }
-        _ = try? ChildProcess(ejabberdctl, options + ["stop"], name: "ejabberdctl stop")
+        (try? ChildProcess(ejabberdctl, options + ["stop"], name: "ejabberdctl stop"))?.reapInBackground(killAfter: .seconds(60))
         p.stop()
         process = nil
     }

@@ -296,18 +296,16 @@ struct PostgresQueueTests {
         // start of a loaded full run once took more than 10 s to answer, and once
         // no connection came within 60 s); the outage below is timed by a queue
         // with a 10 s time-out. What is under test is the outage, not the first open.
-        var opened = false
-        for _ in 0..<3 where !opened {
-            opened = (try? await makePostgresQueue(url: server.url(database: database))) != nil
+        func open(tries: Int, operationTimeout: Duration) async -> PostgresEventQueue? {
+            for _ in 0..<tries {
+                if let queue = try? await makePostgresQueue(url: server.url(database: database), operationTimeout: operationTimeout) { return queue }
+            }
+            return nil
         }
-        #expect(opened, "the queue did not open on a fresh server in three tries")
+        #expect(await open(tries: 3, operationTimeout: .seconds(60)) != nil, "the queue did not open on a fresh server in three tries")
         // The same for the queue with the short time-out (a loaded run once had
         // no connection for it within its 10 s, after the first had opened).
-        var timed: PostgresEventQueue?
-        for _ in 0..<6 where timed == nil {
-            timed = try? await makePostgresQueue(url: server.url(database: database), operationTimeout: .seconds(10))
-        }
-        let queue = try #require(timed, "the queue with a 10 s time-out did not open in six tries")
+        let queue = try #require(await open(tries: 6, operationTimeout: .seconds(10)), "the queue with a 10 s time-out did not open in six tries")
         let before = try await queue.enqueue((0..<20).map { message("before\($0)") })
         try await server.stop()
         let started = ContinuousClock.now

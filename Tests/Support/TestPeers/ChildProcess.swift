@@ -134,22 +134,31 @@ public final class ChildProcess: @unchecked Sendable {
     /// are every test's, and a stop can take seconds (a server finishing its
     /// clients' sessions).
     public func stop() async {
-        guard isRunning else { return }
-        kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while isRunning, ContinuousClock.now < deadline { await pause(.milliseconds(20)) }
-        if isRunning { kill(pid, SIGKILL) }
-        while isRunning { await pause(.milliseconds(10)) }
+        terminate()
+        while isRunning {
+            // Still waits when the task is cancelled (a test past its time
+            // limit still stops its children), without spinning.
+            if Task.isCancelled { usleep(20_000) } else { try? await Task.sleep(for: .milliseconds(20)) }
+        }
     }
 
     /// For a `defer`, where nothing can await and the test is over: SIGTERM
     /// now, and a SIGKILL after five seconds if the child is still there, sent
     /// (and the child reaped) off the test's thread. Code that needs the child
     /// gone before it goes on awaits `stop()`.
-    public func stop() {
+    public func stop() { terminate() }
+
+    private func terminate() {
         guard isRunning else { return }
         kill(pid, SIGTERM)
-        reapLater(killAt: .now() + .seconds(5))
+        reapInBackground(killAfter: .seconds(5))
+    }
+
+    /// Reaps the child when it exits, off the test's thread, and sends it
+    /// SIGKILL if it still runs after `killAfter`: for a child nobody waits
+    /// for (a stop command started from a `defer`).
+    public func reapInBackground(killAfter: DispatchTimeInterval) {
+        reapLater(killAt: .now() + killAfter)
     }
 
     private static let reaping = DispatchQueue(label: "msrpgw.tests.child-reaping")
@@ -159,16 +168,6 @@ public final class ChildProcess: @unchecked Sendable {
             guard isRunning else { return }
             if DispatchTime.now() >= deadline { kill(pid, SIGKILL) }
             reapLater(killAt: deadline)
-        }
-    }
-
-    /// A sleep that still waits when the task is cancelled (a test past its
-    /// time limit still stops its children), without spinning.
-    private func pause(_ duration: Duration) async {
-        if Task.isCancelled {
-            usleep(UInt32(duration.components.attoseconds / 1_000_000_000_000))
-        } else {
-            try? await Task.sleep(for: duration)
         }
     }
 

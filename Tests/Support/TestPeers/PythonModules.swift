@@ -40,28 +40,25 @@ extension Peers {
         required || importableNow(module, python: "/usr/bin/python3")
     }
 
+    /// Whether each interpreter imports each module, once known.
     private static let imports = Mutex<[String: Bool]>([:])
+    private static func key(_ module: String, _ python: String) -> String { python + " " + module }
 
     private static func importable(_ module: String, python: String) async throws -> Bool {
-        let key = python + " " + module
-        if let known = imports.withLock({ $0[key] }) { return known }
+        if let known = imports.withLock({ $0[key(module, python)] }) { return known }
         let check = try ChildProcess(python, ["-c", "import \(module)"], name: "python import check")
-        let found = try await check.wait(timeout: .seconds(120)) == 0
-        imports.withLock { $0[key] = found }
-        return found
+        return remember(module, python: python, found: try await check.wait(timeout: .seconds(120)) == 0)
     }
 
     private static func importableNow(_ module: String, python: String) -> Bool {
-        let key = python + " " + module
-        if let known = imports.withLock({ $0[key] }) { return known }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", "import \(module)"]
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return false }
-        p.waitUntilExit()
-        let found = p.terminationStatus == 0
-        imports.withLock { $0[key] = found }
+        if let known = imports.withLock({ $0[key(module, python)] }) { return known }
+        guard let check = try? ChildProcess(python, ["-c", "import \(module)"], name: "python import check") else { return false }
+        while check.isRunning { usleep(10_000) }
+        return remember(module, python: python, found: check.terminationStatus == 0)
+    }
+
+    private static func remember(_ module: String, python: String, found: Bool) -> Bool {
+        imports.withLock { $0[key(module, python)] = found }
         return found
     }
 }
