@@ -75,4 +75,39 @@ import Testing
         #expect(try await committer.perform(mayWaitForDisk: true, Self.level) == 0)
         #expect(try await committer.perform(Self.level) == 0)
     }
+
+    /// A delivery's outcome waits for the next write's transaction instead of
+    /// taking one of its own (issue 15): it rides in the next one that comes,
+    /// and commits alone once its wait is over when none does.
+    @Test func anOperationThatMayWaitForCompanyRidesInTheNextTransaction() async throws {
+        let pool = try DatabasePool(path: try temporaryDirectory() + "/c.sqlite")
+        try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let committer = GroupCommitter(pool: pool, level: "FULL", relaxedLevel: "NORMAL", companyWait: .seconds(600))
+        // Submitted (pending) before the next operation, which then carries it.
+        let seen = NIOLockedValueBox<Int?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        committer.submit(mayWaitForDisk: true, mayWaitForCompany: true, Self.level) { result in
+            seen.withLockedValue { $0 = (try? result.get()) ?? -1 }
+            done.signal()
+        }
+        #expect(seen.withLockedValue { $0 } == nil)
+        // That transaction syncs (its other operation is not relaxed): the outcome saw FULL.
+        #expect(try await committer.perform(Self.level) == 2)
+        // Answered in the same pass of the writer, before the second's caller resumed.
+        #expect(done.wait(timeout: .now()) == .success)
+        #expect(seen.withLockedValue { $0 } == 2)
+    }
+
+    @Test func anOperationThatMayWaitForCompanyCommitsAloneAfterItsWait() async throws {
+        let pool = try DatabasePool(path: try temporaryDirectory() + "/c.sqlite")
+        try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let committer = GroupCommitter(pool: pool, level: "FULL", relaxedLevel: "NORMAL", companyWait: .milliseconds(200))
+        let started = ContinuousClock.now
+        #expect(try await committer.perform(mayWaitForDisk: true, mayWaitForCompany: true, Self.level) == 1)
+        // A lower bound only: the wait happened (a loaded machine only makes it longer).
+        #expect(ContinuousClock.now - started >= .milliseconds(200))
+        // Without a wait configured, it goes at once like any other.
+        let eager = GroupCommitter(pool: pool, level: "FULL", relaxedLevel: "NORMAL")
+        #expect(try await eager.perform(mayWaitForDisk: true, mayWaitForCompany: true, Self.level) == 1)
+    }
 }

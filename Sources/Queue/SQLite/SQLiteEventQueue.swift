@@ -74,9 +74,13 @@ public final class SQLiteEventQueue: EventQueue {
             throw QueueError(mapping: error, context: "opening \(configuration.path)")
         }
         // Leases and outcomes wait for the disk with the next commit that syncs
-        // (FULL only: at NORMAL or OFF nothing waits for it anyway).
+        // (FULL only: at NORMAL or OFF nothing waits for it anyway). Outcomes
+        // wait up to 20 ms for another write's transaction: a success REPORT
+        // that late is not seen, a transaction per outcome was (issue 15).
         committer = GroupCommitter(
-            pool: pool, level: configuration.synchronous.rawValue, relaxedLevel: configuration.synchronous == .full ? Configuration.Synchronous.normal.rawValue : nil)
+            pool: pool, level: configuration.synchronous.rawValue,
+            relaxedLevel: configuration.synchronous == .full ? Configuration.Synchronous.normal.rawValue : nil,
+            companyWait: .milliseconds(20))
     }
 
     func policy(for adapter: String) -> RetryPolicy { configuration.retry[adapter] ?? configuration.defaultRetry }
@@ -196,7 +200,7 @@ public final class SQLiteEventQueue: EventQueue {
         let policy = policy
         let followUps = configuration.followUps
         let ids = ids
-        return try await grouped("complete", mayWaitForDisk: true) { db in
+        return try await grouped("complete", mayWaitForDisk: true, mayWaitForCompany: true) { db in
             // The common case in one statement: a delivery proven, of an event the
             // caller holds leased. Its checks are in the WHERE; when it changes
             // nothing, the general path below says why.
@@ -454,12 +458,16 @@ public final class SQLiteEventQueue: EventQueue {
     // MARK: - Plumbing
 
     /// A write that shares its transaction (and fsync) with concurrent ones.
-    /// `mayWaitForDisk`: see `GroupCommitter.perform`.
+    /// `mayWaitForDisk`, `mayWaitForCompany`: see `GroupCommitter.perform`.
     private func grouped<T: Sendable>(
-        _ what: String, mayWaitForDisk: Bool = false, _ body: @escaping @Sendable (Database) throws -> T
+        _ what: String, mayWaitForDisk: Bool = false, mayWaitForCompany: Bool = false, _ body: @escaping @Sendable (Database) throws -> T
     ) async throws(QueueError) -> T {
         let result: Result<T, any Error>
-        do { result = .success(try await committer.perform(mayWaitForDisk: mayWaitForDisk, body)) } catch { result = .failure(error) }
+        do {
+            result = .success(try await committer.perform(mayWaitForDisk: mayWaitForDisk, mayWaitForCompany: mayWaitForCompany, body))
+        } catch {
+            result = .failure(error)
+        }
         return try settled(what, result).get()
     }
 
