@@ -463,6 +463,9 @@ if chosen.isEmpty {
         case "irc": try await benchIRC()
         case "relay": try await benchRelay()
         case "e2e": try await benchEndToEnd()
+        case "queue-even":
+            // e2e's reference alone (to profile it): the queue at an even 500 msg/s for 10 s.
+            say(String(format: "queue alone at an even 500 msg/s: %.3f ms CPU/msg", try await queueAtEvenPace(rate: 500, count: 5_000)))
         case "pg-ingest": try await benchPostgresIngest()
         case "xmpp": try await benchXMPP()
         case "sizing": try await benchSizing()
