@@ -3,9 +3,14 @@ the queue's schema (migrations v1-v5 of Sources/Queue/SQLite/SQLiteSchema.swift)
 one insert and one update per message, each in its own transaction (as at a
 low, even rate), with the insert at synchronous=FULL and the update at NORMAL
 (as the queue commits them), or both at OFF. Prints CPU per message.
-   python3 Benchmarks/Floors/sqlite_commit.py
+With a pace (ms), the loop sleeps that long before each message, as a
+process serving an even, low rate idles between messages (one thread, no
+hops: the least a message can cost here).
+   python3 Benchmarks/Floors/sqlite_commit.py [PACE_MS]
 """
-import os, shutil, sqlite3, tempfile, time
+import os, shutil, sqlite3, sys, tempfile, time
+
+PACE = float(sys.argv[1]) / 1000 if len(sys.argv) > 1 else 0
 
 SCHEMA = """
 CREATE TABLE event (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, adapter TEXT NOT NULL, target TEXT NOT NULL, dedupe_key TEXT UNIQUE, parent_id INTEGER, session_id TEXT, message_id TEXT, from_path TEXT, to_path TEXT, byte_count INTEGER, success_report INTEGER NOT NULL DEFAULT 0, failure_report TEXT NOT NULL DEFAULT 'yes', imdn_message_id TEXT, imdn_dispositions TEXT NOT NULL DEFAULT '', env_from TEXT, env_to TEXT NOT NULL DEFAULT '', env_cc TEXT NOT NULL DEFAULT '', env_subject TEXT, env_datetime TEXT, content_type TEXT NOT NULL, env_headers TEXT, body BLOB, body_path TEXT, body_size INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, retry_base_at INTEGER NOT NULL, lease_owner TEXT, last_error TEXT, proof TEXT, status_code INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, page_mode_sender TEXT);
@@ -34,6 +39,8 @@ def run(synced, n=3000):
                   'Load <sip:load1@example.com>', '<sip:ops@gw.example>')"""
     started = time.process_time()
     for i in range(n):
+        if PACE:
+            time.sleep(PACE)
         t = 1_700_000_000_000 + i
         db.execute("PRAGMA synchronous=FULL" if synced else "PRAGMA synchronous=OFF")
         db.execute("BEGIN")
@@ -50,4 +57,4 @@ def run(synced, n=3000):
 
 
 for _ in range(2):
-    print(f"synchronous OFF: {run(False):.0f} us CPU/msg; insert at FULL: {run(True):.0f} us CPU/msg")
+    print(f"pace {PACE * 1000:g} ms: synchronous OFF: {run(False):.0f} us CPU/msg; insert at FULL: {run(True):.0f} us CPU/msg")
