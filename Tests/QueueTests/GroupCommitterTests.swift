@@ -82,8 +82,9 @@ import Testing
     @Test func anOperationThatMayWaitForCompanyRidesInTheNextTransaction() async throws {
         let pool = try DatabasePool(path: try temporaryDirectory() + "/c.sqlite")
         try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        let committer = GroupCommitter(pool: pool, level: "FULL", relaxedLevel: "NORMAL", companyWait: .seconds(600))
-        // Submitted (pending) before the next operation, which then carries it.
+        let committer = GroupCommitter(pool: pool, level: "FULL", relaxedLevel: "NORMAL", companyWait: .seconds(60))
+        // Submitted (pending) before the next operation, which then carries it
+        // (a wait far longer than the microseconds between them).
         let seen = NIOLockedValueBox<Int?>(nil)
         let done = DispatchSemaphore(value: 0)
         committer.submit(mayWaitForDisk: true, mayWaitForCompany: true, Self.level) { result in
