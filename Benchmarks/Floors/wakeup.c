@@ -3,27 +3,65 @@
 // message rate) or none. Prints the CPU per round (two wake-ups).
 // The floor under the daemon's CPU per message at low rates (BENCHMARKS.md,
 // end to end, seventh pass).
-//   cc -O2 -o /tmp/wakeup Benchmarks/Floors/wakeup.c -lpthread && /tmp/wakeup 1000
-#include <stdlib.h>
+//   cc -O2 -Wall -Wextra -o /tmp/wakeup Benchmarks/Floors/wakeup.c -lpthread && /tmp/wakeup 1000
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
-#include <sys/eventfd.h>
-#include <stdint.h>
-static int a, b; static const int N = 20000; static int gap_us = 0;
-static void *peer(void *x) { uint64_t v; for (int i = 0; i < N; i++) { read(a, &v, 8); v = 1; write(b, &v, 8); } return 0; }
+
+enum { ROUNDS = 20000 };
+static int ping, pong;
+
+static void signal_fd(int fd) {
+    uint64_t one = 1;
+    if (write(fd, &one, sizeof one) != sizeof one) abort();
+}
+
+static void wait_fd(int fd) {
+    uint64_t value;
+    if (read(fd, &value, sizeof value) != sizeof value) abort();
+}
+
+static void *answer(void *unused) {
+    (void)unused;
+    for (int i = 0; i < ROUNDS; i++) {
+        wait_fd(ping);
+        signal_fd(pong);
+    }
+    return NULL;
+}
+
+static double cpu_seconds(void) {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+static double wall_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 int main(int argc, char **argv) {
-  if (argc > 1) gap_us = atoi(argv[1]);
-  a = eventfd(0, 0); b = eventfd(0, 0);
-  pthread_t t; pthread_create(&t, 0, peer, 0);
-  struct timespec w0, w1; clock_gettime(CLOCK_MONOTONIC, &w0);
-  struct rusage r0, r1; getrusage(RUSAGE_SELF, &r0);
-  uint64_t v;
-  for (int i = 0; i < N; i++) { if (gap_us) usleep(gap_us); v = 1; write(a, &v, 8); read(b, &v, 8); }
-  getrusage(RUSAGE_SELF, &r1); clock_gettime(CLOCK_MONOTONIC, &w1);
-  double cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) + (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
-  double wall = (w1.tv_sec - w0.tv_sec) + (w1.tv_nsec - w0.tv_nsec) / 1e9;
-  printf("gap %d us: CPU per round trip (2 wake-ups) %.1f us, wall %.1f us\n", gap_us, cpu / N * 1e6, wall / N * 1e6);
+    int gap_us = argc > 1 ? atoi(argv[1]) : 0;
+    ping = eventfd(0, 0);
+    pong = eventfd(0, 0);
+    if (ping < 0 || pong < 0) return 1;
+    pthread_t peer;
+    if (pthread_create(&peer, NULL, answer, NULL) != 0) return 1;
+    double cpu0 = cpu_seconds(), wall0 = wall_seconds();
+    for (int i = 0; i < ROUNDS; i++) {
+        if (gap_us) usleep(gap_us);
+        signal_fd(ping);
+        wait_fd(pong);
+    }
+    double cpu = cpu_seconds() - cpu0, wall = wall_seconds() - wall0;
+    pthread_join(peer, NULL);
+    printf("gap %d us: CPU per round trip (2 wake-ups) %.1f us, wall %.1f us\n", gap_us, cpu / ROUNDS * 1e6, wall / ROUNDS * 1e6);
+    return 0;
 }

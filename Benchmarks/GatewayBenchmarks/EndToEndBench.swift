@@ -214,6 +214,12 @@ func endToEndLoad(api: String, rate: Int, duration: Int, sessions: Int = 64) asy
         clients.append(c)
     }
     say("OPEN")
+    // Each session's schedule starts at its own offset, so that paced messages
+    // arrive evenly, as independent users' do. One schedule for all
+    // (E2E_STAGGER=0, the load before 2026-12-06) sends them in bursts of 64,
+    // which share transactions and wake-ups: it flattered the CPU per message
+    // at 500 msg/s 3.5x.
+    let stagger = ProcessInfo.processInfo.environment["E2E_STAGGER"] != "0"
     let t0 = ContinuousClock.now
     let end = t0 + .seconds(duration)
     let (acked, latencies) = try await withThrowingTaskGroup(of: (Int, [Double]).self) { g in
@@ -230,12 +236,6 @@ func endToEndLoad(api: String, rate: Int, duration: Int, sessions: Int = 64) asy
                 var sent = 0
                 var latencies: [Double] = []
                 let interval: Duration? = rate > 0 ? .nanoseconds(Int64(Double(sessions) / Double(rate) * 1e9)) : nil
-                // Each session's schedule starts at its own offset, so that the
-                // paced messages arrive evenly, as independent users' do. The
-                // same schedule for all (E2E_STAGGER=0, the load before
-                // 2026-12-06) sends them in bursts of 64, which share transactions
-                // and wake-ups and flattered the CPU per message at 500 msg/s 3.5x.
-                let stagger = ProcessInfo.processInfo.environment["E2E_STAGGER"] != "0"
                 let offset = stagger ? (interval ?? .zero) * Double(n) / Double(sessions) : .zero
                 while ContinuousClock.now < end {
                     if let interval {
