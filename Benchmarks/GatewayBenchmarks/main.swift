@@ -136,14 +136,15 @@ struct Rig {
     let http: WebhookHTTPClient
     let dir: String
 
-    static func make(sinkPort: Int) async throws -> Rig {
+    /// `webhookConcurrency`: the adapter's slots (the daemon's default is 256).
+    static func make(sinkPort: Int, webhookConcurrency: Int = 64) async throws -> Rig {
         let dir = try scratch()
         let queue = try SQLiteEventQueue(SQLiteEventQueue.Configuration(path: dir + "/queue.sqlite", followUps: Reporter(), synchronous: .full))
         let endpoint = try MSRPEndpoint(configuration: MSRPTransportConfiguration(), group: group, logger: quiet)
         try await endpoint.listen(host: "127.0.0.1", port: 0)
         let http = WebhookHTTPClient(group: group)
         let url = "http://127.0.0.1:\(sinkPort)/hook"
-        let webhook = try WebhookAdapter(endpoints: [WebhookEndpoint(name: "sink", url: url, secrets: [secret])], client: http, concurrency: 64, logger: quiet)
+        let webhook = try WebhookAdapter(endpoints: [WebhookEndpoint(name: "sink", url: url, secrets: [secret])], client: http, concurrency: webhookConcurrency, logger: quiet)
         var config = GatewayConfiguration(identity: "sip:gateway@gw.example", bodyDirectory: dir + "/bodies")
         config.defaultDispatch = DispatchSettings(leaseBatch: 64, leaseDuration: .seconds(60), pollInterval: .milliseconds(100))
         let gateway = try Gateway(configuration: config, queue: queue, endpoint: endpoint, adapters: [webhook],
