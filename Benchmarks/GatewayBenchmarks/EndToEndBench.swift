@@ -4,9 +4,10 @@
 // through the API, one ~300-byte CPIM message in flight each. At 500 msg/s,
 // 2,000 msg/s and full speed it reports what was acknowledged and delivered per
 // second, how fast the backlog grew, and the daemon's CPU time and context
-// switches per message (from /proc), beside the in-process ingest rate of the
-// same run. Paced load arrives evenly over the sessions (E2E_STAGGER=0: all on
-// one schedule, in bursts of 64).
+// switches per message (from /proc), beside references of the same run: the
+// in-process ingest rate (storing only), the same work as the daemon's done in
+// one process, and the queue alone at an even 500 msg/s. Paced load arrives
+// evenly over the sessions (E2E_STAGGER=0: all on one schedule, in bursts of 64).
 import AsyncHTTPClient
 import CPIM
 import Events
