@@ -14,3 +14,14 @@ CREATE TRIGGER event_count_delete AFTER DELETE ON event BEGIN UPDATE event_count
 CREATE TRIGGER event_count_update AFTER UPDATE OF state, adapter ON event WHEN OLD.state IS NOT NEW.state OR OLD.adapter IS NOT NEW.adapter BEGIN UPDATE event_count SET n = n - 1 WHERE adapter = OLD.adapter AND state = OLD.state; INSERT INTO event_count(adapter, state, n) VALUES (NEW.adapter, NEW.state, 1) ON CONFLICT(adapter, state) DO UPDATE SET n = n + 1; END;
 CREATE INDEX event_due_target ON event(adapter, next_attempt_at, id, target, state) WHERE state IN ('queued', 'leased');
 """
+
+# A message as the ingress stores it (leased to the webhook adapter), with the
+# parameters (id, dedupe key, session, message id, body, and four times in ms).
+INSERT_LEASED = """INSERT INTO event(id, kind, state, adapter, target, dedupe_key, session_id, message_id, from_path, to_path,
+      content_type, body, body_size, next_attempt_at, retry_base_at, lease_owner, created_at, updated_at, env_from, env_to)
+    VALUES (?, 'delivery', 'leased', 'webhook', 'webhook:sink', ?, ?, ?, 'msrp://127.0.0.1:1234/abcdefgh;tcp',
+      'msrp://127.0.0.1:2855/ijklmn;tcp', 'text/plain', ?, 300, ?, ?, 'node-1/abcd/webhook', ?, ?,
+      'Load <sip:load1@example.com>', '<sip:ops@gw.example>')"""
+
+# Its delivery's outcome (updated_at, id).
+DELIVERED = "UPDATE event SET state = 'delivered', lease_owner = NULL, proof = 'HTTP 204', updated_at = ? WHERE id = ?"

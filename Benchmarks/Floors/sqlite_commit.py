@@ -10,7 +10,7 @@ hops: the least a message can cost here).
 """
 import os, shutil, sqlite3, sys, tempfile, time
 
-from queue_schema import SCHEMA
+from queue_schema import DELIVERED, INSERT_LEASED, SCHEMA
 
 PACE = float(sys.argv[1]) / 1000 if len(sys.argv) > 1 else 0
 
@@ -22,11 +22,6 @@ def run(synced, n=3000):
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript(SCHEMA)
     body = os.urandom(300)
-    insert = """INSERT INTO event(id, kind, state, adapter, target, dedupe_key, session_id, message_id, from_path, to_path,
-                  content_type, body, body_size, next_attempt_at, retry_base_at, lease_owner, created_at, updated_at, env_from, env_to)
-                VALUES (?, 'delivery', 'leased', 'webhook', 'webhook:sink', ?, ?, ?, 'msrp://127.0.0.1:1234/abcdefgh;tcp',
-                  'msrp://127.0.0.1:2855/ijklmn;tcp', 'text/plain', ?, 300, ?, ?, 'node-1/abcd/webhook', ?, ?,
-                  'Load <sip:load1@example.com>', '<sip:ops@gw.example>')"""
     started = time.process_time()
     for i in range(n):
         if PACE:
@@ -34,11 +29,11 @@ def run(synced, n=3000):
         t = 1_700_000_000_000 + i
         db.execute("PRAGMA synchronous=FULL" if synced else "PRAGMA synchronous=OFF")
         db.execute("BEGIN")
-        db.execute(insert, (t * 1000, f"msrp:s{i % 64}:l{i}", f"s{i % 64}", f"l{i}", body, t, t, t, t))
+        db.execute(INSERT_LEASED, (t * 1000, f"msrp:s{i % 64}:l{i}", f"s{i % 64}", f"l{i}", body, t, t, t, t))
         db.execute("COMMIT")
         db.execute("PRAGMA synchronous=NORMAL" if synced else "PRAGMA synchronous=OFF")
         db.execute("BEGIN")
-        db.execute("UPDATE event SET state='delivered', lease_owner=NULL, proof='HTTP 204', updated_at=? WHERE id=?", (t + 1, t * 1000))
+        db.execute(DELIVERED, (t + 1, t * 1000))
         db.execute("COMMIT")
     cpu = time.process_time() - started
     db.close()

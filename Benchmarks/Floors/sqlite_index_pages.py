@@ -13,17 +13,11 @@ checkpoint (issue 15, BENCHMARKS.md eighth pass).
 """
 import os, random, shutil, sqlite3, sys, tempfile, time
 
-from queue_schema import SCHEMA
+from queue_schema import DELIVERED, INSERT_LEASED, SCHEMA
 
 PAGE_SIZE = int(sys.argv[1]) if len(sys.argv) > 1 else 4096
 BATCH, MESSAGES, SESSIONS = 24, 24_000, 64
 SESSION_INDEX = "CREATE INDEX event_session ON event(session_id) WHERE session_id IS NOT NULL;"
-INSERT = """INSERT INTO event(id, kind, state, adapter, target, dedupe_key, session_id, message_id, from_path, to_path,
-              content_type, body, body_size, next_attempt_at, retry_base_at, lease_owner, created_at, updated_at, env_from, env_to)
-            VALUES (?, 'delivery', 'leased', 'webhook', 'webhook:sink', ?, ?, ?, 'msrp://127.0.0.1:1234/abcdefgh;tcp',
-              'msrp://127.0.0.1:2855/ijklmn;tcp', 'text/plain', ?, 300, ?, ?, 'node-1/abcd/webhook', ?, ?,
-              'Load <sip:load1@example.com>', '<sip:ops@gw.example>')"""
-DELIVERED = "UPDATE event SET state = 'delivered', lease_owner = NULL, proof = 'HTTP 204', updated_at = ? WHERE id = ?"
 
 
 def store(db, sessions, first, body):
@@ -36,7 +30,7 @@ def store(db, sessions, first, body):
             i = first + b * BATCH + j
             t = 1_700_000_000_000 + i
             s = sessions[i % SESSIONS]
-            db.execute(INSERT, (t * 1000, f"{s}|m{i}|delivery|webhook|webhook:sink", s, f"m{i}", body, t, t, t, t))
+            db.execute(INSERT_LEASED, (t * 1000, f"{s}|m{i}|delivery|webhook|webhook:sink", s, f"m{i}", body, t, t, t, t))
             current.append(t)
         for t in previous:
             db.execute(DELIVERED, (t + 1, t * 1000))

@@ -53,6 +53,15 @@ func sinkCount(_ http: HTTPClient, port: Int) async throws -> Int {
     return counts["/hook"] ?? 0
 }
 
+/// Waits until the sink has counted `count` requests to `/hook`, for at most
+/// a minute (a backlog draining before the next measurement).
+func waitForSink(_ http: HTTPClient, port: Int, toCount count: Int) async throws {
+    let start = ContinuousClock.now
+    while try await sinkCount(http, port: port) < count, ContinuousClock.now - start < .seconds(60) {
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
 /// A counter's value from the daemon's /metrics (0 when absent).
 func metric(_ http: HTTPClient, api: Int, _ name: String) async throws -> Double {
     let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(api)/metrics"), timeout: .seconds(5))
@@ -138,29 +147,11 @@ func ingestAndDeliverRound(sinkPort: Int, http: HTTPClient) async throws -> Doub
     var sessions: [LoadSession] = []
     for _ in 0..<64 { sessions.append(try await LoadSession.open(rig.gateway, endpoint: rig.clients)) }
     let delivered0 = try await sinkCount(http, port: sinkPort)
-    let duration = Duration.seconds(4)
-    let t0 = ContinuousClock.now
-    let acked = try await withThrowingTaskGroup(of: Int.self) { g in
-        for (n, s) in sessions.enumerated() {
-            g.addTask {
-                var i = 0
-                while ContinuousClock.now - t0 < duration {
-                    guard try await s.session.send(LoadSession.message("d\(n)-\(i)")) == .accepted else { throw CancellationError() }
-                    i += 1
-                }
-                return i
-            }
-        }
-        return try await g.reduce(0, +)
-    }
-    let elapsed = seconds(ContinuousClock.now - t0)
+    let (latencies, elapsed) = try await sendAsFastAsAcknowledged(sessions, for: .seconds(4), tag: "d")
+    let acked = latencies.count
     let delivered = try await sinkCount(http, port: sinkPort) - delivered0
-    // Drained before the rig closes (bounded), so that the next measurement
-    // starts with an idle sink.
-    let drainStart = ContinuousClock.now
-    while try await sinkCount(http, port: sinkPort) < delivered0 + acked, ContinuousClock.now - drainStart < .seconds(60) {
-        try await Task.sleep(for: .milliseconds(50))
-    }
+    // Drained before the rig closes, so that the daemon's rates start with an idle sink.
+    try await waitForSink(http, port: sinkPort, toCount: delivered0 + acked)
     rig.gateway.stop()
     await run.value
     await rig.close()
@@ -227,11 +218,8 @@ func benchEndToEnd() async throws {
         let backlogGrowth = (Double(acked) - Double(delivered1 - delivered0)) / elapsed
         let cpu = (usage1.cpuSeconds - usage0.cpuSeconds) / Double(max(acked, 1)) * 1000
         let switches = Double(usage1.contextSwitches - usage0.contextSwitches) / Double(max(acked, 1))
-        // Let the backlog drain before the next rate (bounded).
-        let drainStart = ContinuousClock.now
-        while try await sinkCount(http, port: sinkPort) < before + acked, ContinuousClock.now - drainStart < .seconds(60) {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        // Let the backlog drain before the next rate.
+        try await waitForSink(http, port: sinkPort, toCount: before + acked)
         if rate == 0 { fullRate = min(ackedRate, deliveredRate) }
         lines.append(String(format: "  %@: acknowledged %.0f msg/s, delivered %.0f webhooks/s, backlog %+.0f/s, daemon CPU %.3f ms/msg, %.1f context switches/msg, %.2f postponements/msg",
                             rate == 0 ? "full speed" : "\(rate) msg/s offered", ackedRate, deliveredRate, backlogGrowth, cpu, switches,

@@ -184,12 +184,11 @@ func queueEnqueueRate() async throws -> Double {
     return 64 * 200 / seconds(ContinuousClock.now - t0)
 }
 
-/// One round of in-process ingest: 64 sessions for 4 s, as fast as the 200s come back.
-func ingestRound() async throws -> (rate: Double, p50: Double, p99: Double) {
-    let rig = try await Rig.make(sinkPort: 9)  // the dispatcher does not run: ingest alone
-    var sessions: [LoadSession] = []
-    for _ in 0..<64 { sessions.append(try await LoadSession.open(rig.gateway, endpoint: rig.clients)) }
-    let duration = Duration.seconds(4)
+/// Sends from every session, one message in flight each, as fast as the 200s
+/// come back, until `duration` has passed; returns each message's time from
+/// SEND to 200 (ms) and how long the sending took. `tag` keeps message ids of
+/// different rounds apart.
+func sendAsFastAsAcknowledged(_ sessions: [LoadSession], for duration: Duration, tag: String) async throws -> (latencies: [Double], elapsed: Double) {
     let t0 = ContinuousClock.now
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { g in
         for (n, s) in sessions.enumerated() {
@@ -198,7 +197,7 @@ func ingestRound() async throws -> (rate: Double, p50: Double, p99: Double) {
                 var i = 0
                 while ContinuousClock.now - t0 < duration {
                     let start = ContinuousClock.now
-                    let outcome = try await s.session.send(LoadSession.message("s\(n)-\(i)"))
+                    let outcome = try await s.session.send(LoadSession.message("\(tag)\(n)-\(i)"))
                     guard outcome == .accepted else { throw CancellationError() }
                     out.append(seconds(ContinuousClock.now - start) * 1000)
                     i += 1
@@ -208,7 +207,15 @@ func ingestRound() async throws -> (rate: Double, p50: Double, p99: Double) {
         }
         return try await g.reduce(into: [Double]()) { $0 += $1 }
     }
-    let elapsed = seconds(ContinuousClock.now - t0)
+    return (latencies, seconds(ContinuousClock.now - t0))
+}
+
+/// One round of in-process ingest: 64 sessions for 4 s, as fast as the 200s come back.
+func ingestRound() async throws -> (rate: Double, p50: Double, p99: Double) {
+    let rig = try await Rig.make(sinkPort: 9)  // the dispatcher does not run: ingest alone
+    var sessions: [LoadSession] = []
+    for _ in 0..<64 { sessions.append(try await LoadSession.open(rig.gateway, endpoint: rig.clients)) }
+    let (latencies, elapsed) = try await sendAsFastAsAcknowledged(sessions, for: .seconds(4), tag: "s")
     let stored = try await rig.gateway.queue.stats().count()
     guard stored == latencies.count else { fatalError("acknowledged \(latencies.count), stored \(stored)") }
     await rig.close()

@@ -53,8 +53,12 @@ extension Peers {
     private static func importableNow(_ module: String, python: String) -> Bool {
         if let known = imports.withLock({ $0[key(module, python)] }) { return known }
         guard let check = try? ChildProcess(python, ["-c", "import \(module)"], name: "python import check") else { return false }
-        while check.isRunning { usleep(10_000) }
-        return remember(module, python: python, found: check.terminationStatus == 0)
+        // The same bound as the async check: an import that hangs is not found.
+        let deadline = ContinuousClock.now + .seconds(120)
+        while check.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        let finished = !check.isRunning
+        if !finished { check.stop() }
+        return remember(module, python: python, found: finished && check.terminationStatus == 0)
     }
 
     private static func remember(_ module: String, python: String, found: Bool) -> Bool {
